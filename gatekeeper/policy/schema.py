@@ -1,0 +1,168 @@
+"""The policy pack file format, validated with pydantic (the edge; nothing here runs per request).
+
+A pack is one YAML file::
+
+    id: us-cloud-advanced-compute
+    version: "2026.11.0"
+    title: ...
+    citation: ...
+    effective_from: 2023-11-17
+    effective_until: null
+    rules:
+      - id: hq-d5-macau
+        decision: pending            # flag | pending | deny
+        citation: "15 CFR 742.6(a)(6)(iii)(A)"
+        reason: "{customer} is headquartered in {headquarters} ..."
+        when:                        # every block present must hold
+          item: {export_class: [3A090.a, 3A090.b]}     # some accelerated item of the request
+          customer: {any_country_in: [D:5, MO]}
+          region: {country_in: [D:1, D:4, D:5, MO], country_not_in: [A:5, A:6]}
+    tests:
+      - name: Singapore subsidiary of a Chinese parent
+        request: {provider: aws, instance_type: p4d.24xlarge, region: us-east-1}
+        customer: {country: SG, headquarters_country: SG, ultimate_parent_country: CN, kyc_status: verified}
+        expect: pending
+
+Rules decide accelerated compute only: a request with no accelerated item is allowed by the engine's
+short path before any rule is looked at.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+# Placeholders a rule's reason may use; the engine fills them from the request's facts.
+REASON_FIELDS = frozenset({
+    "customer", "account", "country", "headquarters", "parent", "countries", "kyc_status", "region",
+    "region_country", "chips", "export_class", "instance_types", "lists",
+})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ItemCondition(_Strict):
+    """Holds when some accelerated item of the request satisfies every field given."""
+
+    export_class: list[Literal["3A090.a", "3A090.b", "none", "unknown"]] | None = None
+    chips: list[str] | None = None
+    named_by_rule: bool | None = None
+    confirmed: bool | None = None
+    min_tpp: float | None = Field(default=None, ge=0)
+    providers: list[Literal["aws", "azure", "gcp"]] | None = None
+
+
+class CustomerCondition(_Strict):
+    """Country fields take ISO alpha-2 codes and group names (D:5, E:1, TIER1-2025)."""
+
+    country_in: list[str] | None = None
+    country_not_in: list[str] | None = None
+    headquarters_in: list[str] | None = None
+    headquarters_not_in: list[str] | None = None
+    parent_in: list[str] | None = None
+    parent_not_in: list[str] | None = None
+    any_country_in: list[str] | None = None      # location, headquarters or ultimate parent
+    no_country_in: list[str] | None = None       # none of the three
+    kyc_status: list[Literal["verified", "pending", "unverified"]] | None = None
+    foreign: bool | None = None
+    known: bool | None = None
+    screening_lists: list[str] | None = None     # open (uncleared) hits on these lists
+
+
+class RegionCondition(_Strict):
+    country_in: list[str] | None = None
+    country_not_in: list[str] | None = None
+    unknown: bool | None = None  # True: the region's country is not known
+
+
+class When(_Strict):
+    item: ItemCondition = ItemCondition()
+    customer: CustomerCondition | None = None
+    region: RegionCondition | None = None
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    decision: Literal["flag", "pending", "deny"]
+    citation: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    when: When = When()
+    effective_from: date | None = None
+    effective_until: date | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        for _, name, _, _ in string.Formatter().parse(v):
+            if name is not None and name not in REASON_FIELDS:
+                raise ValueError(f"unknown placeholder {{{name}}}; use one of {sorted(REASON_FIELDS)}")
+        return v
+
+
+class TestRequest(_Strict):
+    provider: Literal["aws", "azure", "gcp"] = "aws"
+    instance_type: str = ""
+    count: int = 1
+    region: str = ""
+    attached: dict[str, float] = Field(default_factory=dict)  # accelerator type -> count per instance
+    account_id: str = "000000000000"
+    unresolved: list[str] = Field(default_factory=list)
+
+
+class TestCustomer(_Strict):
+    legal_name: str = "Test Customer"
+    country: str = ""
+    headquarters_country: str = ""
+    ultimate_parent_country: str = ""
+    kyc_status: Literal["verified", "pending", "unverified"] = "verified"
+    screening_lists: list[str] = Field(default_factory=list)
+
+    @field_validator("country", "headquarters_country", "ultimate_parent_country")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        v = v.strip().upper()
+        if v and not re.fullmatch(r"[A-Z]{2}", v):
+            raise ValueError("expected an ISO 3166 alpha-2 code")
+        return v
+
+
+class TestCase(_Strict):
+    name: str
+    request: TestRequest
+    customer: TestCustomer | None = None  # None: an account the store does not know
+    on: date | None = None
+    expect: Literal["allow", "flag", "pending", "deny"]
+    expect_rules: list[str] | None = None
+
+
+class Pack(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    version: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    citation: str = Field(min_length=1)
+    effective_from: date
+    effective_until: date | None = None
+    simulation_only: bool = False
+    description: str = ""
+    rules: list[Rule] = Field(min_length=1)
+    tests: list[TestCase] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Pack:
+        if self.effective_until and self.effective_until <= self.effective_from:
+            raise ValueError("effective_until must be after effective_from")
+        seen: set[str] = set()
+        for r in self.rules:
+            if r.id in seen:
+                raise ValueError(f"duplicate rule id {r.id!r}")
+            seen.add(r.id)
+        return self
+

@@ -1,0 +1,220 @@
+"""The Gatekeeper runtime: one object that every adapter, hook, CLI command and the HTTP API calls.
+
+``Gatekeeper.decide(request)`` runs the flow of DESIGN.md: classify (catalog) -> subject (profile
+store) -> engine -> permits (licences turn pending into allow; otherwise a case is opened or joined)
+-> audit (durable) -> return the Decision for the adapter to enforce.
+
+# INVARIANT: when ``decide`` returns a decision on accelerated compute (or any decision with
+# ``record_all``), its audit record is already on disk. If the record cannot be written, the decision
+# returned is a deny carrying the error, so that the call does not proceed unrecorded.
+# INVARIANT: an exception while deciding never escapes ``decide``: it becomes a deny (on_error =
+# "deny", the default) or an allow flagged with the error (on_error = "allow"), audited with the error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from gatekeeper.catalog import Catalog, default_catalog
+from gatekeeper.config import Config
+from gatekeeper.engine import Engine, Evaluation
+from gatekeeper.errors import GatekeeperError
+from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
+from gatekeeper.model import (
+    CustomerProfile,
+    Decision,
+    Outcome,
+    ProvisioningRequest,
+    new_id,
+    utcnow,
+)
+from gatekeeper.policy import PolicySet, load_policies
+
+log = structlog.get_logger("gatekeeper")
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the licence/case workflow made of a pending evaluation."""
+
+    outcome: Outcome
+    licence_id: str | None = None
+    case_id: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class Permits(Protocol):
+    """Consulted for pending evaluations: a licence may allow the request, else a case is opened or joined."""
+
+    def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
+        ...
+
+
+class AuditSink(Protocol):
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class Gatekeeper:
+    """Decides, settles, records. Thread-safe; one per process is the norm (see ``gatekeeper.runtime``)."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        store: Any | None = None,
+        audit: AuditSink | None = None,
+        permits: Permits | None = None,
+        policies: PolicySet | None = None,
+        catalog: Catalog | None = None,
+        jurisdictions: Jurisdictions | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config or Config()
+        self.catalog = catalog or default_catalog()
+        self.jurisdictions = jurisdictions or default_jurisdictions()
+        self.clock = clock
+        self._lock = threading.Lock()
+        if policies is None:
+            policies = load_policies(self.config.policy_paths(), catalog=self.catalog,
+                                     jurisdictions=self.jurisdictions)
+        self.engine = Engine(policies, self.catalog, self.jurisdictions,
+                             fail_closed=self.config.on_error == "deny")
+        self._store = store
+        self._audit = audit
+        self._permits = permits
+
+    # -- lazily opened parts (a CLI command that needs none of them opens none) --------------
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from gatekeeper.stores import open_store
+
+                    self._store = open_store(self.config.store.url, base_dir=self.config.base_dir)
+        return self._store
+
+    @property
+    def audit(self) -> AuditSink:
+        if self._audit is None:
+            with self._lock:
+                if self._audit is None:
+                    from gatekeeper.audit import open_audit_log
+
+                    a = self.config.audit
+                    self._audit = open_audit_log(
+                        a.url, signing_key=self.config.resolve(a.signing_key),
+                        segment_max_bytes=a.segment_max_bytes, segment_max_seconds=a.segment_max_seconds,
+                        base_dir=Path(self.config.base_dir),
+                    )
+        return self._audit
+
+    @property
+    def permits(self) -> Permits:
+        if self._permits is None:
+            with self._lock:
+                if self._permits is None:
+                    from gatekeeper.workflow import Workflow
+
+                    self._permits = Workflow(self)
+        return self._permits
+
+    # -- deciding ----------------------------------------------------------------------------
+    def decide(self, request: ProvisioningRequest, *, dry_run: bool = False) -> Decision:
+        """Decide ``request``; unless ``dry_run``, open/join a case when pending and audit durably."""
+        now = request.at or self.clock()
+        decision_id = new_id("dec")
+        try:
+            items = self.engine.classify(request)
+            if not request.unresolved and not any(i.accelerated for i in items):
+                # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
+                if not self.config.audit.record_all or dry_run:
+                    return Decision(decision_id, Outcome.ALLOW, request,
+                                    CustomerProfile(request.provider, request.account_id, known=False),
+                                    items, (), Outcome.ALLOW, now, self.config.mode)
+            profile = self.profile(request.provider, request.account_id)
+            ev = self.engine.evaluate(request, profile, on=now.date(), items=items)
+            decision = self._decision(decision_id, request, profile, ev, now)
+            if decision.outcome == Outcome.PENDING:
+                s = self.permits.settle(decision, dry_run=dry_run)
+                decision = replace(decision, outcome=s.outcome, licence_id=s.licence_id, case_id=s.case_id,
+                                   reasons=decision.reasons + s.reasons)
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything, by design
+            decision = self._error_decision(decision_id, request, now, exc)
+        if dry_run:
+            return decision
+        return self._record(decision)
+
+    def profile(self, provider: str, account_id: str) -> CustomerProfile:
+        """The stored profile, or an unknown (unverified, foreign) one for an account not in the store."""
+        key = account_id.lower() if provider == "azure" else account_id
+        found = self.store.profiles.get_profile(provider, key)
+        return found if found is not None else CustomerProfile.unknown(provider, key)
+
+    def _decision(self, decision_id: str, request: ProvisioningRequest, profile: CustomerProfile,
+                  ev: Evaluation, now: datetime) -> Decision:
+        return Decision(decision_id, ev.outcome, request, profile, ev.items, ev.matches, ev.outcome, now,
+                        self.config.mode, reasons=ev.reasons)
+
+    def _error_decision(self, decision_id: str, request: ProvisioningRequest, now: datetime,
+                        exc: BaseException) -> Decision:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("decision.error", decision_id=decision_id, operation=request.operation, error=error,
+                  exc_info=not isinstance(exc, GatekeeperError))
+        outcome = Outcome.DENY if self.config.on_error == "deny" else Outcome.FLAG
+        what = "denied fail-closed" if outcome == Outcome.DENY else "allowed (on_error = allow) and flagged"
+        try:
+            items = self.engine.classify(request)
+        except Exception:  # noqa: BLE001 - the record must still be written
+            items = ()
+        return Decision(decision_id, outcome, request, CustomerProfile.unknown(request.provider, request.account_id),
+                        items, (), outcome, now, self.config.mode, error=error,
+                        reasons=(f"gatekeeper could not decide ({error}); {what}",))
+
+    def _record(self, decision: Decision) -> Decision:
+        if not (decision.accelerated or decision.outcome > Outcome.ALLOW or decision.error
+                or self.config.audit.record_all):
+            return decision
+        from gatekeeper.audit.record import decision_record
+
+        try:
+            self.audit.append(decision_record(decision))
+        except Exception as exc:  # noqa: BLE001 - no durable record: the call must not proceed
+            error = f"audit log unavailable: {type(exc).__name__}: {exc}"
+            log.error("audit.append_failed", decision_id=decision.decision_id, error=error)
+            if self.config.on_error == "deny":
+                return replace(decision, outcome=Outcome.DENY, error=error,
+                               reasons=(*decision.reasons, f"{error}; denied fail-closed"))
+            return replace(decision, error=error)
+        return decision
+
+    def record_event(self, kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Append a workflow/remediation event to the audit log, durably; raises AuditError on failure."""
+        from gatekeeper.audit.record import event_record
+
+        return self.audit.append(event_record(kind, actor, data))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def reload_policies(self, paths: list[str] | None = None) -> PolicySet:
+        """Load and compile new packs; on any error raise PolicyError and keep the packs in force."""
+        chosen = [self.config.resolve(p) for p in paths] if paths else self.config.policy_paths()
+        policies = load_policies(chosen, catalog=self.catalog, jurisdictions=self.jurisdictions)
+        self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed)
+        return policies
+
+    def close(self) -> None:
+        if self._audit is not None:
+            self._audit.close()
+        if self._store is not None:
+            self._store.close()

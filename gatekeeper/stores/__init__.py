@@ -1,0 +1,29 @@
+"""State stores: customer profiles, cases and licences. SQLite (WAL) embedded; DynamoDB distributed."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from gatekeeper.errors import ConfigError
+from gatekeeper.stores.base import ProfileStore
+
+# scheme -> "module:factory"; imported lazily so that an unused backend costs nothing.
+BACKENDS: dict[str, str] = {
+    "sqlite": "gatekeeper.stores.sqlite:open_sqlite_store",
+    "dynamodb": "gatekeeper.stores.dynamodb:open_dynamodb_store",
+}
+
+
+def open_store(url: str, *, base_dir: str | Path = ".") -> Any:
+    """The store named by ``url``; relative SQLite paths are resolved against ``base_dir``."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    target = BACKENDS.get(scheme)
+    if target is None:
+        raise ConfigError(f"store url {url!r}: unknown scheme {scheme!r}; use one of {sorted(BACKENDS)}")
+    module, factory = target.split(":")
+    return getattr(importlib.import_module(module), factory)(url, base_dir=Path(base_dir))
+
+
+__all__ = ["BACKENDS", "ProfileStore", "open_store"]

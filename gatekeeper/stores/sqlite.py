@@ -1,0 +1,184 @@
+"""The embedded store: one SQLite file in WAL mode, safe for many threads and processes on one machine.
+
+Each thread gets its own connection (sqlite3 connections are not shared across threads); writers
+serialise on SQLite's own lock with a busy timeout, so concurrent processes wait rather than fail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from gatekeeper.errors import ConfigError, StoreError
+from gatekeeper.model import CustomerProfile, ScreeningHit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS profiles (
+    provider TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    legal_name TEXT NOT NULL,
+    country TEXT NOT NULL,
+    headquarters_country TEXT NOT NULL,
+    ultimate_parent_country TEXT NOT NULL,
+    kyc_status TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    PRIMARY KEY (provider, account_id)
+);
+"""
+
+
+def sqlite_path(url: str, base_dir: Path) -> Path:
+    """``sqlite:///rel/path.db`` (relative to base_dir) or ``sqlite:////abs/path.db``."""
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite":
+        raise ConfigError(f"not a sqlite url: {url!r}")
+    raw = url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path
+    if not raw:
+        raise ConfigError(f"sqlite url {url!r} names no file")
+    p = Path(raw)
+    return p if p.is_absolute() else base_dir / p
+
+
+class SQLiteDatabase:
+    """Per-thread connections to one SQLite file; ``transaction()`` is an IMMEDIATE write transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path.parent}: {exc.strerror or exc}") from exc
+        self._local = threading.local()
+        self._schemas: list[str] = []
+        self._lock = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.row_factory = sqlite3.Row
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            self._local.conn = conn
+            for ddl in self._schemas:
+                conn.executescript(ddl)
+        return conn
+
+    def ensure_schema(self, ddl: str) -> None:
+        """Create tables (idempotent); remembered so that new thread connections see them too."""
+        with self._lock:
+            if ddl not in self._schemas:
+                self._schemas.append(ddl)
+        try:
+            self.connection().executescript(ddl)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create tables in {self.path}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path} unavailable: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"store {self.path}: commit failed: {exc}") from exc
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _profile(row: sqlite3.Row, hits: tuple[ScreeningHit, ...]) -> CustomerProfile:
+    return CustomerProfile(
+        provider=row["provider"], account_id=row["account_id"], legal_name=row["legal_name"],
+        country=row["country"], headquarters_country=row["headquarters_country"],
+        ultimate_parent_country=row["ultimate_parent_country"], kyc_status=row["kyc_status"],
+        screening_hits=hits,
+    )
+
+
+class SQLiteProfileStore:
+    """Customer profiles in SQLite."""
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        db.ensure_schema(SCHEMA)
+
+    def screening_hits(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
+        # Hits live in the screening module's tables, which exist once a list has been loaded.
+        if not self.db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='screening_hits'"):
+            return ()
+        from gatekeeper.screening.store import hits_for_profile
+
+        return hits_for_profile(self.db, provider, account_id)
+
+    def get_profile(self, provider: str, account_id: str) -> CustomerProfile | None:
+        rows = self.db.query("SELECT * FROM profiles WHERE provider=? AND account_id=?", (provider, account_id))
+        if not rows:
+            return None
+        return _profile(rows[0], self.screening_hits(provider, account_id))
+
+    def put_profiles(self, profiles: Sequence[CustomerProfile]) -> None:
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
+                " ultimate_parent_country, kyc_status) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(provider, account_id) DO UPDATE SET legal_name=excluded.legal_name,"
+                " country=excluded.country, headquarters_country=excluded.headquarters_country,"
+                " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
+                " updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+                [(p.provider, p.account_id, p.legal_name, p.country, p.headquarters_country,
+                  p.ultimate_parent_country, p.kyc_status) for p in profiles],
+            )
+
+    def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
+        if provider:
+            rows = self.db.query("SELECT * FROM profiles WHERE provider=? ORDER BY account_id", (provider,))
+        else:
+            rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id")
+        return [_profile(r, self.screening_hits(r["provider"], r["account_id"])) for r in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class SQLiteStore:
+    """All embedded stores over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = SQLiteDatabase(path)
+        self.profiles = SQLiteProfileStore(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_sqlite_store(url: str, *, base_dir: Path) -> SQLiteStore:
+    return SQLiteStore(sqlite_path(url, base_dir))
