@@ -124,7 +124,8 @@ class Engine:
     def _unresolved(self, request: ProvisioningRequest) -> RuleMatch:
         what = "; ".join(request.unresolved)
         if self.fail_closed:
-            return RuleMatch(UNRESOLVED_RULE, ENGINE_PACK, "1", Outcome.DENY, "gatekeeper fail-closed (on_error = deny)",
+            return RuleMatch(UNRESOLVED_RULE, ENGINE_PACK, "1", Outcome.DENY,
+                             "gatekeeper fail-closed (on_error = deny)",
                              f"could not determine what the request provisions ({what}); denied fail-closed")
         return RuleMatch(UNRESOLVED_RULE, ENGINE_PACK, "1", Outcome.FLAG, "gatekeeper on_error = allow",
                          f"could not determine what the request provisions ({what}); allowed by configuration")

@@ -9,6 +9,7 @@ The hierarchy::
      ├── InvalidInputError         bad user input (CSV/JSON row, CLI argument); names the row or field
      ├── NotFoundError             an account, case or licence that does not exist
      ├── WorkflowError             a case or licence transition that is not allowed
+     │    └── ConflictError        a concurrent change to the same case won; re-read and retry
      ├── StoreError                the state store failed (down, throttled, corrupt)
      ├── ResolutionError           an indirection (launch template, group) could not be followed
      └── AuditError                the audit log could not be written
@@ -80,6 +81,10 @@ class NotFoundError(GatekeeperError):
 
 class WorkflowError(GatekeeperError):
     """A transition that the case or licence workflow does not allow (e.g. self-approval)."""
+
+
+class ConflictError(WorkflowError):
+    """A concurrent change to the same case won the race; the caller re-reads and retries."""
 
 
 class StoreError(GatekeeperError):

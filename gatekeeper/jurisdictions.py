@@ -80,10 +80,20 @@ def _code(value: Any, where: str) -> str:
 
 def load_jurisdictions(data_dir: Path | None = None) -> Jurisdictions:
     d = data_dir or DATA_DIR
+    try:
+        return _load(d)
+    except (KeyError, TypeError, AttributeError) as exc:  # a missing section or a wrong shape
+        raise CatalogError(f"{d}: malformed jurisdictions.yaml or regions.yaml: {exc!r}") from exc
+
+
+def _load(d: Path) -> Jurisdictions:
     doc = _read(d / "jurisdictions.yaml")
     countries = {_code(k, "jurisdictions.yaml: countries"): str(v) for k, v in doc["countries"].items()}
     treated_as = {_code(k, "jurisdictions.yaml: treated_as"): _code(v, "jurisdictions.yaml: treated_as")
                   for k, v in (doc.get("treated_as") or {}).items()}
+    bad = (treated_as.keys() | set(treated_as.values())) - countries.keys()
+    if bad:
+        raise CatalogError(f"jurisdictions.yaml: treated_as: unknown countries {sorted(bad)}")
     groups: dict[str, frozenset[str]] = {}
     for name, spec in doc["groups"].items():
         members = {_code(m, f"jurisdictions.yaml: group {name}") for m in spec["members"]}

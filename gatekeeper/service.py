@@ -137,10 +137,10 @@ class Gatekeeper:
         decision_id = new_id("dec")
         try:
             items = self.engine.classify(request)
-            if not request.unresolved and not any(i.accelerated for i in items):
-                # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
-                if not self.config.audit.record_all or dry_run:
-                    return Decision(decision_id, Outcome.ALLOW, request,
+            # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
+            plain = not request.unresolved and not any(i.accelerated for i in items)
+            if plain and (dry_run or not self.config.audit.record_all):
+                return Decision(decision_id, Outcome.ALLOW, request,
                                     CustomerProfile(request.provider, request.account_id, known=False),
                                     items, (), Outcome.ALLOW, now, self.config.mode)
             profile = self.profile(request.provider, request.account_id)
@@ -150,7 +150,7 @@ class Gatekeeper:
                 s = self.permits.settle(decision, dry_run=dry_run)
                 decision = replace(decision, outcome=s.outcome, licence_id=s.licence_id, case_id=s.case_id,
                                    reasons=decision.reasons + s.reasons)
-        except Exception as exc:  # noqa: BLE001 - fail closed on anything, by design
+        except Exception as exc:
             decision = self._error_decision(decision_id, request, now, exc)
         if dry_run:
             return decision
@@ -176,7 +176,7 @@ class Gatekeeper:
         what = "denied fail-closed" if outcome == Outcome.DENY else "allowed (on_error = allow) and flagged"
         try:
             items = self.engine.classify(request)
-        except Exception:  # noqa: BLE001 - the record must still be written
+        except Exception:
             items = ()
         return Decision(decision_id, outcome, request, CustomerProfile.unknown(request.provider, request.account_id),
                         items, (), outcome, now, self.config.mode, error=error,
@@ -190,7 +190,7 @@ class Gatekeeper:
 
         try:
             self.audit.append(decision_record(decision))
-        except Exception as exc:  # noqa: BLE001 - no durable record: the call must not proceed
+        except Exception as exc:
             error = f"audit log unavailable: {type(exc).__name__}: {exc}"
             log.error("audit.append_failed", decision_id=decision.decision_id, error=error)
             if self.config.on_error == "deny":

@@ -148,7 +148,8 @@ class Catalog:
     def family_types(self, provider: str, family: str) -> list[InstanceType]:
         """Every known size of a family (AWS Batch accepts bare families such as ``p4d``)."""
         fam = normalize(provider, family)
-        return [t for t in self.types(provider) if t.family == fam]
+        # Family names in the data keep their display form ("NDm A100 v4"): compare normalised.
+        return [t for t in self.types(provider) if normalize(provider, t.family) == fam]
 
     def family_kind(self, provider: str, name: str) -> str:
         """``accelerated``, ``plain`` or ``unknown`` for a type by its name's family patterns."""
@@ -169,7 +170,9 @@ class Catalog:
         return AcceleratorInfo(chip.model, per_instance, per_instance * instances, c.tpp, c.pd,
                                c.export_class, c.confirmed, chip.named_by)
 
-    def _classify_type(self, provider: str, name: str) -> tuple[str, bool, bool, str, tuple[AcceleratorInfo, ...]]:
+    def _classify_type(
+        self, provider: str, name: str
+    ) -> tuple[str, bool, bool, str, tuple[AcceleratorInfo, ...]]:
         key = normalize(provider, name)
         cached = self._cache.get((provider, key))
         if cached is not None:
@@ -252,9 +255,10 @@ def _load_chips(path: Path) -> tuple[dict[str, Chip], int, str]:
         where = f"{path.name}: chip {row.get('model')!r}"
         extra = set(row) - _CHIP_KEYS
         if extra:
-            raise CatalogError(f"{where}: unknown keys {sorted(extra)} (the class is computed, never written)")
+            raise CatalogError(f"{where}: unknown keys {sorted(extra)} (a class is computed, never written)")
         try:
-            figures = tuple(Figure(str(f["precision"]).upper(), float(f["tops"])) for f in row.get("figures") or ())
+            figures = tuple(Figure(str(f["precision"]).upper(), float(f["tops"]))
+                            for f in row.get("figures") or ())
             die = row.get("die_mm2")
             if any(not f.tops > 0 for f in figures) or (die is not None and not float(die) > 0):
                 raise ValueError("figures and die area must be positive numbers")

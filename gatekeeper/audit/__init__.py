@@ -1,0 +1,102 @@
+"""The tamper-evident audit log: open one by URL, append records, verify and review it.
+
+Backends are chosen by URL scheme through ``BACKENDS`` (scheme -> "module:function"), imported only
+when used, so that a process that never touches S3 never imports boto3:
+
+    file://DIR            a directory of hash-chained segments (DIR relative to ``base_dir``)
+    s3://BUCKET/PREFIX    the same, written to a local spool, segments and checkpoints uploaded to
+                          S3 as they are closed
+
+Review (``verify``, ``review``, ``replay``) and the record schema (``record``) are submodules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from gatekeeper.audit._format import SCHEMA
+from gatekeeper.audit.record import decision_record, event_record, request_from_record
+from gatekeeper.errors import AuditError
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """What the service needs from an audit log: a durable append and a close."""
+
+    directory: Path
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Add ``seq``, ``prev_hash``, ``hash``, ``ts`` (if missing), ``schema``; return once fsynced."""
+        ...
+
+    def close(self) -> None:
+        """Close the current segment with a signed checkpoint."""
+        ...
+
+
+class AuditOpener(Protocol):
+    def __call__(self, url: str, *, signing_key: Path | None, segment_max_bytes: int, segment_max_seconds: int,
+                 base_dir: Path) -> AuditLog: ...
+
+
+BACKENDS: dict[str, str] = {
+    "file": "gatekeeper.audit._file:open_file_log",
+    "s3": "gatekeeper.audit._s3:open_s3_log",
+}
+
+
+def _backend(scheme: str) -> AuditOpener:
+    target = BACKENDS.get(scheme)
+    if target is None:
+        raise AuditError(f"unknown audit log URL scheme {scheme!r}; expected one of "
+                         f"{', '.join(s + '://' for s in sorted(BACKENDS))}")
+    module, _, name = target.partition(":")
+    opener: AuditOpener = getattr(importlib.import_module(module), name)
+    return opener
+
+
+def open_audit_log(
+    url: str,
+    *,
+    signing_key: Path | None,
+    segment_max_bytes: int = 64 * 1024 * 1024,
+    segment_max_seconds: int = 3600,
+    base_dir: Path = Path("."),
+) -> AuditLog:
+    """Open (creating if needed) the audit log at ``url``; recovers a torn tail left by a crash.
+
+    ``signing_key`` is the Ed25519 private key (PEM) that signs checkpoints, created (0600) when
+    missing; None writes unsigned checkpoints (verification then reports them).
+    """
+    scheme = urlsplit(url).scheme
+    return _backend(scheme)(url, signing_key=signing_key, segment_max_bytes=segment_max_bytes,
+                            segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir))
+
+
+def local_directory(url: str, base_dir: Path = Path(".")) -> Path:
+    """The local directory holding the log at ``url`` (the spool for ``s3://``), for review commands."""
+    from gatekeeper.audit._file import file_url_directory
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return file_url_directory(url, base_dir)
+    if parts.scheme == "s3":
+        from gatekeeper.audit._s3 import parse_s3_url
+
+        return parse_s3_url(url, base_dir).spool
+    raise AuditError(f"unknown audit log URL scheme {parts.scheme!r}; expected file:// or s3://")
+
+
+__all__ = [
+    "BACKENDS",
+    "SCHEMA",
+    "AuditLog",
+    "decision_record",
+    "event_record",
+    "local_directory",
+    "open_audit_log",
+    "request_from_record",
+]

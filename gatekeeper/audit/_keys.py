@@ -1,0 +1,153 @@
+"""Ed25519 keys for checkpoint signatures: create on first use, load, sign, verify.
+
+The private key (PEM, PKCS#8, unencrypted) lives at ``[audit] signing_key``, created with mode 0600
+the first time a log is opened. Its public half is written beside the log as
+``keys/<key id>.pem`` so that a copy of the log carries what is needed to check it; an independent
+check passes a trusted copy of the public key instead (``gatekeeper audit verify --public-key``).
+The key id is the first 16 hex digits of SHA-256 over the raw 32-byte public key; every checkpoint
+names the key that signed it, so keys can be rotated (replace the private key file; old checkpoints
+keep verifying with the old public key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gatekeeper.audit._format import fsync_dir, write_atomic
+from gatekeeper.errors import AuditError
+
+log = structlog.get_logger("gatekeeper.audit")
+
+KEYS_DIR = "keys"
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The private key that signs checkpoints."""
+
+    private_key: Ed25519PrivateKey
+    key_id: str
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    def sign(self, payload: bytes) -> str:
+        return base64.b64encode(self.private_key.sign(payload)).decode("ascii")
+
+
+def load_or_create_signer(path: Path) -> Signer:
+    """The signing key at ``path``; a new one is created (mode 0600) when the file does not exist.
+
+    Creation is safe against several processes starting at once: the key is written to a private
+    temporary file and hard-linked into place, so exactly one key wins and everyone loads it.
+    """
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, pem)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+                log.info("audit.key_created", path=str(path), key_id=key_id(key.public_key()))
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+            finally:
+                tmp.unlink(missing_ok=True)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            raise AuditError(f"cannot create the audit signing key {path}: {exc.strerror or exc}") from exc
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit signing key {path}: {exc.strerror or exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("audit.key_permissions", path=str(path), mode=oct(mode & 0o777),
+                    advice="the signing key should be readable by its owner only (chmod 600)")
+    try:
+        private = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise AuditError(f"{path}: not an unencrypted PEM private key: {exc}") from exc
+    if not isinstance(private, Ed25519PrivateKey):
+        raise AuditError(f"{path}: the audit signing key must be an Ed25519 key")
+    return Signer(private, key_id(private.public_key()))
+
+
+def publish_public_key(signer: Signer, directory: Path) -> Path:
+    """Write the public key beside the log (``keys/<key id>.pem``) unless it is already there."""
+    keys = directory / KEYS_DIR
+    target = keys / f"{signer.key_id}.pem"
+    if not target.exists():
+        try:
+            keys.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, public_pem(signer.public_key))
+        except OSError as exc:
+            raise AuditError(f"cannot write the public key {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """A public key from a PEM file (a private key file is accepted too: its public half is used)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AuditError(f"cannot read public key {path}: {exc.strerror or exc}") from exc
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        try:
+            private = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise AuditError(f"{path}: not a PEM public key") from exc
+        key = private.public_key()  # type: ignore[assignment]
+    if not isinstance(key, Ed25519PublicKey):
+        raise AuditError(f"{path}: not an Ed25519 public key")
+    return key
+
+
+def keys_beside(directory: Path) -> dict[str, Ed25519PublicKey]:
+    """The public keys published beside a log, by key id."""
+    found: dict[str, Ed25519PublicKey] = {}
+    keys = directory / KEYS_DIR
+    if keys.is_dir():
+        for p in sorted(keys.glob("*.pem")):
+            k = load_public_key(p)
+            found[key_id(k)] = k
+    return found
+
+
+def check_signature(public_key: Ed25519PublicKey, signature: str, payload: bytes) -> bool:
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), payload)
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True

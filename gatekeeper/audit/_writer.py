@@ -1,0 +1,570 @@
+"""The local audit log writer: hash chain, group commit, file lock, rotation, checkpoints, repair.
+
+One log is a directory of segments (``segment-00000001.jsonl`` ...) and, for every closed segment,
+a signed checkpoint (``segment-00000001.checkpoint.json``). See ``_format`` for the line layout.
+
+Durability and throughput. ``append`` returns only after the record's bytes are fsynced. Appenders
+queue their (already serialized) record; whichever thread finds no write in progress becomes the
+leader, takes everything queued, writes it with one ``write`` and fsyncs it once for all of them
+(group commit). The leader gives up leadership as soon as its bytes are written, so the next batch
+is written while the previous one is being fsynced.
+
+Several processes. The chain is one chain per log, shared by every process that writes it: a leader
+takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
+process has written since (or moves on if another process has closed it), assigns ``seq`` and
+``prev_hash``, writes and releases the lock before fsyncing (an fsync flushes the file, whoever wrote
+the bytes). ``flock`` needs a local filesystem (not NFS); for many hosts use one log per host.
+
+Crash safety. A writer killed mid-``write`` leaves a torn last line. Whoever next takes the lock
+(a new process opening the log, or another writer) truncates the tail back to the last complete,
+self-consistent line and appends an ``audit.repaired`` record that carries the removed bytes.
+
+# INVARIANT: a record is acknowledged (``append`` returns) only after an fsync that covers it has
+# succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
+# fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
+# INVARIANT: only the last segment of a log can lack a checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from gatekeeper.audit._format import (
+    CHECKPOINT_SCHEMA,
+    GENESIS,
+    KIND_REPAIRED,
+    KIND_SEGMENT,
+    RESERVED,
+    SCHEMA,
+    canonical,
+    checkpoint_hash,
+    checkpoint_name,
+    encode_line,
+    fsync_dir,
+    list_segments,
+    segment_name,
+    self_consistent,
+    split_line,
+    write_atomic,
+)
+from gatekeeper.audit._keys import Signer
+from gatekeeper.errors import AuditError, AuditIntegrityError
+from gatekeeper.model import Outcome
+
+log = structlog.get_logger("gatekeeper.audit")
+
+LOCK_NAME = ".lock"
+_CHUNK = 8 * 1024
+# A torn tail longer than this is not a torn write: refuse to cut it and ask for a human.
+REPAIR_LIMIT = 16 * 1024 * 1024
+# How much of the removed bytes the repair record carries verbatim (base64).
+REPAIR_EVIDENCE = 64 * 1024
+
+SegmentClosed = Callable[[Path, Path], None]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Outcome):
+        return value.label
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The record with ``schema`` and ``ts`` filled in, and its JSON members (``"a":1,...``) as bytes."""
+    if not isinstance(record, dict):
+        raise AuditError(f"an audit record must be a dict, not {type(record).__name__}")
+    clash = RESERVED.intersection(record)
+    if clash:
+        raise AuditError(f"an audit record must not carry {', '.join(sorted(clash))}: the log assigns them")
+    out: dict[str, Any] = {"schema": SCHEMA, "ts": now_iso()}
+    for k, v in record.items():
+        if v is None and k in out:
+            continue  # "ts": None means "now"
+        out[k] = v
+    try:
+        text = json.dumps(out, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"the audit record cannot be serialized: {exc}") from exc
+    return out, text[1:-1].encode("ascii")
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    record: dict[str, Any]
+    members: bytes
+    seq: int = 0
+    prev: bytes = b""
+    hash: bytes = b""
+    done: bool = False
+    error: BaseException | None = None
+
+    def result(self) -> dict[str, Any]:
+        return {"seq": self.seq, "prev_hash": self.prev.decode("ascii"), **self.record,
+                "hash": self.hash.decode("ascii")}
+
+
+@dataclass(slots=True, eq=False)
+class _Segment:
+    index: int
+    path: Path
+    fd: int
+    size: int
+    opened_at: float
+    prev_checkpoint: str | None
+    first_seq: int | None = None  # None: no header line yet
+    first_prev: str = GENESIS
+    wrote: bool = False  # this process appended to it
+
+
+def scan_tail(fd: int, size: int) -> tuple[int, bytes | None]:
+    """``(end, line)``: the end offset of the last complete, self-consistent line and that line.
+
+    Bytes after ``end`` are a torn write (no newline) or garbage lines (e.g. zeros after a power
+    loss). ``line`` is None when the file holds no good line at all. Reads backwards from the end,
+    a few kilobytes at a time, so that it costs little on a large segment.
+    """
+    buf_start, buf, cut, chunk = size, b"", size, _CHUNK
+    while cut > 0:
+        if size - cut > REPAIR_LIMIT:
+            raise AuditIntegrityError(f"more than {REPAIR_LIMIT} bytes at the end of the segment are not "
+                                      "records; refusing to repair automatically (run gatekeeper audit verify)")
+        rel = cut - buf_start
+        if rel > 0 and buf[rel - 1] == 0x0A:
+            prev_nl = buf.rfind(b"\n", 0, rel - 1)
+            if prev_nl >= 0 or buf_start == 0:
+                line = buf[prev_nl + 1:rel - 1]
+                if self_consistent(line):
+                    return cut, line
+                cut = buf_start + prev_nl + 1  # drop a garbage line
+                continue
+        elif rel > 0:
+            nl = buf.rfind(b"\n", 0, rel)
+            if nl >= 0:
+                cut = buf_start + nl + 1  # drop the unterminated tail
+                continue
+            if buf_start == 0:
+                return 0, None
+        # Need the bytes before buf_start.
+        new_start = max(0, buf_start - chunk)
+        buf = os.pread(fd, buf_start - new_start, new_start) + buf
+        buf_start, chunk = new_start, min(chunk * 2, 1024 * 1024)
+    return 0, None
+
+
+def _first_line(fd: int) -> bytes | None:
+    buf = b""
+    while True:
+        chunk = os.pread(fd, _CHUNK, len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+        nl = buf.find(b"\n")
+        if nl >= 0:
+            return buf[:nl]
+
+
+class FileAuditLog:
+    """A hash-chained, checkpointed audit log in a local directory. Thread- and process-safe."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        signer: Signer | None,
+        segment_max_bytes: int = 64 * 1024 * 1024,
+        segment_max_seconds: int = 3600,
+        on_segment_closed: SegmentClosed | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if segment_max_bytes <= 0 or segment_max_seconds <= 0:
+            raise AuditError("segment_max_bytes and segment_max_seconds must be positive")
+        self.directory = directory
+        self._signer = signer
+        self._max_bytes = segment_max_bytes
+        self._max_seconds = segment_max_seconds
+        self._on_closed = on_segment_closed
+        self._clock = clock
+        self._host = socket.gethostname()
+        # Appenders and the group-commit state.
+        self._mu = threading.Lock()
+        self._cv = threading.Condition(self._mu)
+        self._queue: list[_Entry] = []  # prepared, not yet written
+        self._unsynced: list[tuple[int, int, list[_Entry]]] = []  # written: (segment, dup'd fd, batch)
+        self._writing = False
+        self._syncing = False
+        self._closed = False
+        self._broken: str | None = None
+        # Disk state as this process knows it; valid only under self._io + the file lock.
+        self._io = threading.Lock()
+        self._seg: _Segment | None = None
+        self._last_seq = 0
+        self._last_hash = GENESIS.encode("ascii")
+        self._last_checkpoint: str | None = None
+        self._next_index = 1
+        self._extra: list[_Entry] = []  # records the log writes about itself (repairs)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise AuditError(f"cannot open the audit log at {directory}: {exc.strerror or exc}") from exc
+        try:
+            # Recover now (repair a torn tail and record the repair) rather than on the first append.
+            with self._io, self._file_lock():
+                self._sync_locked()
+                if self._extra:
+                    _, fd = self._write_locked([])
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+        except OSError as exc:
+            os.close(self._lock_fd)
+            raise AuditError(f"cannot open the audit log at {directory}: {exc.strerror or exc}") from exc
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    # -- public ------------------------------------------------------------------------------
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append ``record``; returns it with ``seq``, ``prev_hash``, ``hash``, ``ts``, ``schema`` once durable."""
+        out, members = prepare(record)
+        entry = _Entry(out, members)
+        with self._cv:
+            if self._closed:
+                raise AuditError(f"the audit log at {self.directory} is closed")
+            if self._broken:
+                raise AuditError(self._broken)
+            self._queue.append(entry)
+            # Take whichever role is free: write what is queued, or fsync what is written. One
+            # write and one fsync run at a time, and a write proceeds while an fsync is running,
+            # so the next fsync covers every record written meanwhile (group commit).
+            while not entry.done:
+                if self._queue and not self._writing:
+                    self._lead_write()
+                elif self._unsynced and not self._syncing:
+                    self._lead_sync()
+                else:
+                    self._cv.wait()
+        if entry.error is not None:
+            raise entry.error
+        return entry.result()
+
+    def close(self) -> None:
+        """Wait for appends in flight, then close the current segment with a signed checkpoint."""
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+            while self._queue or self._unsynced or self._writing or self._syncing:
+                if self._queue and not self._writing:
+                    self._lead_write()
+                elif self._unsynced and not self._syncing:
+                    self._lead_sync()
+                else:
+                    self._cv.wait()
+        try:
+            with self._io, self._file_lock():
+                if self._broken is None:
+                    self._sync_locked()
+                    seg = self._seg
+                    if seg is not None and seg.wrote and seg.first_seq is not None:
+                        self._close_segment_locked(seg)
+        except OSError as exc:
+            raise AuditError(f"cannot close the audit log at {self.directory}: {exc.strerror or exc}") from exc
+        finally:
+            if self._seg is not None:
+                os.close(self._seg.fd)
+                self._seg = None
+            os.close(self._lock_fd)
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record this process knows of."""
+        with self._io:
+            return self._last_seq, self._last_hash.decode("ascii")
+
+    def __enter__(self) -> FileAuditLog:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- group commit ------------------------------------------------------------------------
+    def _lead_write(self) -> None:
+        """Write everything queued (called and returning with self._mu held)."""
+        batch, self._queue = self._queue, []
+        self._writing = True
+        self._mu.release()
+        fd, error = -1, None
+        try:
+            with self._io, self._file_lock():
+                if self._broken:
+                    raise AuditError(self._broken)
+                self._sync_locked()
+                index, fd = self._write_locked(batch)
+        except AuditError as exc:
+            error = exc
+        except OSError as exc:
+            error = AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
+        except BaseException as exc:
+            error = AuditError(f"audit append interrupted: {exc!r}")
+            raise
+        finally:
+            self._mu.acquire()
+            self._writing = False
+            if error is not None:
+                for e in batch:
+                    e.error, e.done = error, True
+            else:
+                self._unsynced.append((index, fd, batch))
+            self._cv.notify_all()
+
+    def _lead_sync(self) -> None:
+        """fsync everything written and acknowledge it (called and returning with self._mu held)."""
+        groups, self._unsynced = self._unsynced, []
+        self._syncing = True
+        self._mu.release()
+        error: AuditError | None = None
+        try:
+            last_fd: dict[int, int] = {}
+            for index, fd, _ in groups:
+                last_fd[index] = fd  # one fsync per segment file covers every write to it
+            for fd in last_fd.values():
+                os.fsync(fd)
+        except OSError as exc:
+            error = AuditError(f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
+                               "the log refuses further records until reopened")
+        except BaseException as exc:
+            error = AuditError(f"audit fsync interrupted: {exc!r}")
+            raise
+        finally:
+            for _, fd, _ in groups:
+                os.close(fd)
+            self._mu.acquire()
+            self._syncing = False
+            if error is not None:
+                self._broken = str(error)
+            for _, _, batch in groups:
+                for e in batch:
+                    e.error, e.done = error, True
+            self._cv.notify_all()
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    # -- under self._io and the file lock ----------------------------------------------------
+    def _write_locked(self, batch: list[_Entry]) -> tuple[int, int]:
+        """Write the batch (after a segment header and pending repair records).
+
+        Returns the segment index and a dup of its fd for the fsync (the segment may be closed by
+        a rotation before the fsync runs).
+        """
+        seg = self._seg
+        if seg is not None and seg.first_seq is not None and (
+                seg.size >= self._max_bytes or self._clock() - seg.opened_at >= self._max_seconds):
+            self._close_segment_locked(seg)
+            seg = None
+        if seg is None:
+            seg = self._open_segment_locked()
+        entries = list(self._extra)
+        if seg.first_seq is None:
+            entries.insert(0, self._header_entry(seg))
+        entries.extend(batch)
+        seq, prev = self._last_seq, self._last_hash
+        parts = []
+        for e in entries:
+            seq += 1
+            line, digest = encode_line(seq, prev, e.members)
+            e.seq, e.prev, e.hash = seq, prev, digest
+            parts.append(line)
+            prev = digest
+        data = b"".join(parts)
+        start = seg.size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(seg.fd, view):]
+        except OSError as exc:
+            try:
+                os.ftruncate(seg.fd, start)
+            except OSError as exc2:
+                self._broken = f"cannot undo a failed audit write in {seg.path}: {exc2.strerror or exc2}"
+            raise AuditError(f"cannot write the audit log {seg.path}: {exc.strerror or exc}") from exc
+        if seg.first_seq is None:
+            seg.first_seq, seg.first_prev = entries[0].seq, entries[0].prev.decode("ascii")
+        seg.size = start + len(data)
+        seg.wrote = True
+        self._last_seq, self._last_hash = seq, prev
+        self._extra = []
+        return seg.index, os.dup(seg.fd)
+
+    def _header_entry(self, seg: _Segment) -> _Entry:
+        out, members = prepare({"kind": KIND_SEGMENT, "actor": "gatekeeper", "data": {
+            "segment": seg.path.name, "prev_checkpoint": seg.prev_checkpoint, "pid": os.getpid(),
+            "host": self._host}})
+        return _Entry(out, members)
+
+    def _sync_locked(self) -> None:
+        """Bring this process's view of the log up to date with the disk (other writers, crashes)."""
+        seg = self._seg
+        if seg is not None:
+            if (self.directory / checkpoint_name(seg.index)).exists():
+                # Another process closed it: continue after its checkpoint.
+                os.close(seg.fd)
+                self._seg = None
+            else:
+                st = os.fstat(seg.fd)
+                if st.st_nlink == 0:
+                    self._broken = f"audit segment {seg.path} was deleted while open"
+                    raise AuditIntegrityError(self._broken)
+                if st.st_size != seg.size:
+                    self._adopt_tail_locked(seg, st.st_size)
+                return
+        self._scan_locked()
+
+    def _scan_locked(self) -> None:
+        segments, checkpoints = list_segments(self.directory)
+        self._seg = None
+        if not segments:
+            if checkpoints:
+                raise AuditIntegrityError(f"{self.directory}: checkpoints without segments; segments were "
+                                          "deleted (run gatekeeper audit verify)")
+            self._last_seq, self._last_hash = 0, GENESIS.encode("ascii")
+            self._last_checkpoint, self._next_index = None, 1
+            return
+        last = max(segments)
+        self._next_index = last + 1
+        if last in checkpoints:
+            cp = self._read_checkpoint(checkpoints[last])
+            self._last_seq, self._last_hash = int(cp["last_seq"]), str(cp["head_hash"]).encode("ascii")
+            self._last_checkpoint = checkpoint_hash(cp)
+            return
+        # The last segment is open (a crash, or another process is writing it): continue it.
+        prev_cp = self._read_checkpoint(checkpoints[last - 1]) if last - 1 in checkpoints else None
+        self._last_checkpoint = checkpoint_hash(prev_cp) if prev_cp else None
+        if prev_cp:
+            self._last_seq, self._last_hash = int(prev_cp["last_seq"]), str(prev_cp["head_hash"]).encode("ascii")
+        else:
+            self._last_seq, self._last_hash = 0, GENESIS.encode("ascii")
+        path = segments[last]
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        seg = _Segment(last, path, fd, 0, self._clock(), self._last_checkpoint)
+        self._seg = seg
+        first = _first_line(fd)
+        if first is not None and (parts := split_line(first)) is not None:
+            seg.first_seq, seg.first_prev = parts[0], parts[1].decode("ascii")
+            try:
+                header = json.loads(first)
+                seg.opened_at = datetime.fromisoformat(header["ts"]).timestamp()
+                if header.get("kind") == KIND_SEGMENT:
+                    seg.prev_checkpoint = header["data"].get("prev_checkpoint")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                seg.opened_at = os.fstat(fd).st_mtime
+        self._adopt_tail_locked(seg, os.fstat(fd).st_size)
+
+    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
+        try:
+            cp = json.loads(path.read_bytes())
+            int(cp["last_seq"])
+            if len(str(cp["head_hash"])) != 64:
+                raise ValueError("head_hash")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._broken = f"audit checkpoint {path} is unreadable ({exc}); run gatekeeper audit verify"
+            raise AuditIntegrityError(self._broken) from exc
+        return dict(cp)
+
+    def _adopt_tail_locked(self, seg: _Segment, size: int) -> None:
+        """Read the chain head from the segment's tail; cut and record a torn tail."""
+        end, line = scan_tail(seg.fd, size)
+        if end < size:
+            removed = os.pread(seg.fd, size - end, end)
+            os.ftruncate(seg.fd, end)
+            os.fsync(seg.fd)
+            log.warning("audit.repaired", segment=seg.path.name, offset=end, removed_bytes=len(removed))
+            out, members = prepare({"kind": KIND_REPAIRED, "actor": "gatekeeper", "data": {
+                "segment": seg.path.name, "offset": end, "removed_bytes": len(removed),
+                "removed_sha256": hashlib.sha256(removed).hexdigest(),
+                "removed_b64": base64.b64encode(removed[:REPAIR_EVIDENCE]).decode("ascii"),
+                "removed_truncated": len(removed) > REPAIR_EVIDENCE,
+                "pid": os.getpid(), "host": self._host}})
+            self._extra.append(_Entry(out, members))
+        seg.size = end
+        if line is None:
+            seg.first_seq = None  # nothing left: the header is written with the next batch
+            return
+        parts = split_line(line)
+        assert parts is not None  # scan_tail returns self-consistent lines only
+        self._last_seq, self._last_hash = parts[0], parts[2]
+
+    def _open_segment_locked(self) -> _Segment:
+        index = self._next_index
+        path = self.directory / segment_name(index)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fsync_dir(self.directory)
+        seg = _Segment(index, path, fd, 0, self._clock(), self._last_checkpoint)
+        self._seg = seg
+        return seg
+
+    def _close_segment_locked(self, seg: _Segment) -> None:
+        """fsync the segment and write its signed checkpoint (then hand it to the sink)."""
+        assert seg.first_seq is not None
+        os.fsync(seg.fd)
+        payload: dict[str, Any] = {
+            "schema": CHECKPOINT_SCHEMA,
+            "segment": seg.path.name,
+            "first_seq": seg.first_seq,
+            "last_seq": self._last_seq,
+            "count": self._last_seq - seg.first_seq + 1,
+            "first_prev_hash": seg.first_prev,
+            "head_hash": self._last_hash.decode("ascii"),
+            "bytes": seg.size,
+            "prev_checkpoint": seg.prev_checkpoint,
+            "closed_at": now_iso(),
+            "key_id": self._signer.key_id if self._signer else None,
+        }
+        signature = self._signer.sign(canonical(payload)) if self._signer else None
+        cp_path = self.directory / checkpoint_name(seg.index)
+        text = json.dumps({**payload, "signature": signature}, indent=2, sort_keys=True) + "\n"
+        write_atomic(cp_path, text.encode("ascii"))
+        self._last_checkpoint = checkpoint_hash(payload)
+        os.close(seg.fd)
+        self._seg = None
+        self._next_index = seg.index + 1
+        log.info("audit.segment_closed", segment=seg.path.name, first_seq=seg.first_seq,
+                 last_seq=self._last_seq)
+        if self._on_closed is not None:
+            self._on_closed(seg.path, cp_path)

@@ -1,0 +1,215 @@
+"""The audit record schema ``gatekeeper.audit/v1``: decisions and events, and back again for replay.
+
+Every record has ``schema``, ``kind`` and ``ts``; the log adds ``seq``, ``prev_hash`` and ``hash``.
+
+``kind == "decision"``: what was decided, about what, for whom (the profile as it was at the time),
+by which rules (pack ids, versions, citations), plus the raw request so that ``audit replay`` can
+decide it again under other packs. A few flat fields (``account_id``, ``country``, ``countries``,
+``chips``, ``export_classes``, ``rule_ids``) duplicate nested ones so that DuckDB filters on them
+without unnesting.
+
+Other kinds (``case.opened``, ``licence.drawn``, ``remediation.stop``, ``audit.repaired``,
+``audit.segment``, ...): ``actor`` and free-form ``data``. See docs/audit.md for the field list.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from gatekeeper.audit._format import SCHEMA
+from gatekeeper.errors import InvalidInputError
+from gatekeeper.model import (
+    AcceleratorInfo,
+    AttachedAccelerator,
+    ClassifiedItem,
+    ComputeItem,
+    CustomerProfile,
+    Decision,
+    ProvisioningRequest,
+    ScreeningHit,
+)
+
+KIND_DECISION = "decision"
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+__all__ = [
+    "KIND_DECISION",
+    "SCHEMA",
+    "classified_items_from_record",
+    "decision_record",
+    "event_record",
+    "request_from_record",
+]
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
+    return {
+        "provider": req.provider,
+        "account_id": req.account_id,
+        "region": req.region,
+        "service": req.service,
+        "operation": req.operation,
+        "principal": req.principal,
+        "source": req.source,
+        "resource_ids": list(req.resource_ids),
+        "unresolved": list(req.unresolved),
+        "at": _iso(req.at) if req.at else None,
+        "items": [
+            {"instance_type": i.instance_type, "count": i.count, "choice": i.choice, "path": i.path,
+             "attached": [{"type": a.type, "count": a.count} for a in i.attached]}
+            for i in req.items
+        ],
+    }
+
+
+def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
+    return {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
+            "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by)}
+
+
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """The audit record of one decision (schema ``gatekeeper.audit/v1``, kind ``decision``)."""
+    req, prof = decision.request, decision.profile
+    items = [
+        {"instance_type": i.instance_type, "count": i.item.count, "known": i.known, "accelerated": i.accelerated,
+         "export_class": i.export_class, "choice": i.item.choice, "path": i.item.path,
+         "accelerators": [_accelerator_dict(a) for a in i.accelerators]}
+        for i in decision.items
+    ]
+    return {
+        "schema": SCHEMA,
+        "kind": KIND_DECISION,
+        "ts": _iso(decision.evaluated_at),
+        "decision_id": decision.decision_id,
+        "decision": decision.outcome.label,
+        "policy_decision": decision.policy_outcome.label,
+        "mode": decision.mode,
+        "source": req.source,
+        "provider": req.provider,
+        "service": req.service,
+        "operation": req.operation,
+        "region": req.region,
+        "principal": req.principal,
+        "account_id": req.account_id,
+        "legal_name": prof.legal_name,
+        "country": prof.country,
+        "countries": list(dict.fromkeys(prof.countries)),
+        "chips": list(dict.fromkeys(a.model for i in decision.items for a in i.accelerators)),
+        "export_classes": list(dict.fromkeys(i.export_class for i in decision.items if i.accelerated)),
+        "rule_ids": [m.rule_id for m in decision.matches],
+        "subject": prof.as_dict(),
+        "request": _request_dict(req),
+        "items": items,
+        "rules": [
+            {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version, "decision": m.outcome.label,
+             "citation": m.citation, "reason": m.reason}
+            for m in decision.matches
+        ],
+        "reasons": list(decision.reasons),
+        "licence_id": decision.licence_id,
+        "case_id": decision.case_id,
+        "error": decision.error,
+    }
+
+
+def event_record(kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The audit record of a case, licence or remediation event (``case.opened``, ``licence.drawn``...)."""
+    if not isinstance(kind, str) or not _KIND_RE.match(kind) or kind == KIND_DECISION:
+        raise InvalidInputError(f"audit event kind {kind!r} must be dotted lower-case words, "
+                                "like 'case.opened'", field="kind")
+    if not isinstance(actor, str) or not actor.strip():
+        raise InvalidInputError("an audit event needs the actor who caused it", field="actor")
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"audit event data must be a dict, not {type(data).__name__}", field="data")
+    return {"schema": SCHEMA, "kind": kind, "ts": _iso(datetime.now(UTC)), "actor": actor, "data": data}
+
+
+def _need(rec: dict[str, Any], key: str, kind: type) -> Any:
+    value = rec.get(key)
+    if not isinstance(value, kind):
+        raise InvalidInputError(f"decision record has no valid {key!r}", field=key)
+    return value
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInputError(f"bad timestamp {value!r}", field="ts") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def request_from_record(rec: dict[str, Any]) -> tuple[ProvisioningRequest, CustomerProfile]:
+    """The request and the customer profile (as they were) of a decision record, to decide again."""
+    if rec.get("kind") != KIND_DECISION:
+        raise InvalidInputError(f"not a decision record (kind {rec.get('kind')!r})", field="kind")
+    r = _need(rec, "request", dict)
+    s = _need(rec, "subject", dict)
+    try:
+        items = tuple(
+            ComputeItem(instance_type=str(i.get("instance_type", "")), count=int(i.get("count", 1)),
+                        attached=tuple(AttachedAccelerator(str(a["type"]), float(a.get("count", 1)))
+                                       for a in i.get("attached", [])),
+                        choice=str(i.get("choice", "")), path=str(i.get("path", "")))
+            for i in r.get("items", [])
+        )
+        request = ProvisioningRequest(
+            provider=str(r["provider"]), account_id=str(r["account_id"]), items=items,
+            region=str(r.get("region", "")), service=str(r.get("service", "")),
+            operation=str(r.get("operation", "")), principal=str(r.get("principal", "")),
+            source=str(r.get("source", "sdk")), resource_ids=tuple(str(x) for x in r.get("resource_ids", [])),
+            unresolved=tuple(str(x) for x in r.get("unresolved", [])),
+            at=_parse_ts(r.get("at")) or _parse_ts(rec.get("ts")),
+        )
+        profile = CustomerProfile(
+            provider=str(s["provider"]), account_id=str(s["account_id"]), legal_name=str(s.get("legal_name", "")),
+            country=str(s.get("country", "")), headquarters_country=str(s.get("headquarters_country", "")),
+            ultimate_parent_country=str(s.get("ultimate_parent_country", "")),
+            kyc_status=str(s.get("kyc_status", "unverified")), known=bool(s.get("known", True)),
+            screening_hits=tuple(
+                ScreeningHit(str(h["list"]), str(h["entry_id"]), str(h["name"]), float(h["score"]),
+                             bool(h.get("cleared", False)))
+                for h in s.get("screening_hits", [])
+            ),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(f"decision record {rec.get('decision_id')!r} is incomplete: {exc!r}",
+                                field="request") from exc
+    return request, profile
+
+
+def classified_items_from_record(rec: dict[str, Any]) -> tuple[ClassifiedItem, ...]:
+    """The items as the catalog classified them at the time (for a replay that changes only policies)."""
+    request, _ = request_from_record(rec)
+    raw = rec.get("items")
+    if not isinstance(raw, list) or len(raw) != len(request.items):
+        raise InvalidInputError("decision record items do not match its request items", field="items")
+    try:
+        return tuple(
+            ClassifiedItem(
+                item=ci, instance_type=str(i["instance_type"]), known=bool(i["known"]),
+                accelerated=bool(i["accelerated"]), export_class=str(i["export_class"]),
+                accelerators=tuple(
+                    AcceleratorInfo(model=str(a["model"]), per_instance=float(a["per_instance"]),
+                                    total=float(a["total"]),
+                                    tpp=None if a.get("tpp") is None else float(a["tpp"]),
+                                    pd=None if a.get("pd") is None else float(a["pd"]),
+                                    export_class=str(a["export_class"]), confirmed=bool(a["confirmed"]),
+                                    named_by=tuple(str(n) for n in a.get("named_by", [])))
+                    for a in i.get("accelerators", [])),
+            )
+            for ci, i in zip(request.items, raw, strict=True)
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"decision record {rec.get('decision_id')!r} has a malformed item: {exc!r}",
+                                field="items") from exc

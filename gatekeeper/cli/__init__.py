@@ -1,0 +1,1 @@
+"""The ``gatekeeper`` command line: one module per command group, assembled in ``main``."""

@@ -1,0 +1,68 @@
+"""What every CLI command shares: the --config/--json options, loading the runtime, output, exit codes.
+
+Exit codes (a public contract, see README):
+    0  success; for ``check``: allow or flag
+    1  gatekeeper error (bad config, bad input, store or audit failure, integrity failure)
+    2  usage error (unknown option, missing argument)
+    3  ``check``: pending (a licence is needed; a case was opened or joined)
+    4  ``check``: deny
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from gatekeeper.config import Config, load_config
+from gatekeeper.errors import GatekeeperError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PENDING = 3
+EXIT_DENY = 4
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", envvar="GATEKEEPER_CONFIG", help="Configuration TOML (default: embedded defaults)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+# Wide enough for reviewers' tables when output goes to a file or a pipe (rich assumes 80 there).
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except GatekeeperError as exc:
+        fail(exc)
+
+
+def runtime(path: Path | None) -> Any:
+    """A Gatekeeper built from the config (not the process-wide one: a CLI run is its own process)."""
+    from gatekeeper.service import Gatekeeper
+
+    try:
+        return Gatekeeper(load_config(path))
+    except GatekeeperError as exc:
+        fail(exc)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def fail(exc: BaseException | str, *, as_json: bool = False, code: int = EXIT_ERROR) -> NoReturn:
+    message = str(exc)
+    if as_json:
+        emit_json({"error": message, "type": type(exc).__name__ if not isinstance(exc, str) else "error"})
+    else:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

@@ -1,0 +1,81 @@
+"""``gatekeeper accounts``: import and show customer profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
+
+app = typer.Typer(help="Customer profiles (who is behind an account, subscription or project).",
+                  no_args_is_help=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV (header of the README) or JSON file.")],
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import profiles: all rows or none; a bad row is named with its number."""
+    from gatekeeper.accounts import read_profiles
+    from gatekeeper.errors import GatekeeperError
+
+    try:
+        profiles = read_profiles(file)
+    except GatekeeperError as exc:
+        fail(f"{file}: {exc}", as_json=json_out)
+    gk = runtime(config)
+    try:
+        gk.store.profiles.put_profiles(profiles)
+        screened = _screen(gk, profiles)
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    finally:
+        gk.close()
+    if json_out:
+        emit_json({"imported": len(profiles), "screening_hits": screened})
+    else:
+        console.print(f"[green]imported {len(profiles)} profiles[/] from {file}"
+                      + (f"; {screened} screening hits to review (gatekeeper screening hits)" if screened else ""))
+
+
+def _screen(gk: object, profiles: list[object]) -> int:
+    """Screen the imported profiles against the loaded restricted-party lists."""
+    from gatekeeper.screening import screen_profiles
+
+    return int(screen_profiles(gk, profiles))
+
+
+@app.command("show")
+def show(
+    account_id: Annotated[str, typer.Argument(help="Account, subscription or project id.")],
+    provider: Annotated[str | None, typer.Option(help="aws, azure or gcp (default: any).")] = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a profile with its screening hits."""
+    gk = runtime(config)
+    try:
+        found = [p for prov in ([provider] if provider else ["aws", "azure", "gcp"])
+                 if (p := gk.store.profiles.get_profile(prov, account_id.lower() if prov == "azure" else account_id))]
+    finally:
+        gk.close()
+    if not found:
+        fail(f"no profile for account {account_id!r}: it is treated as an unverified foreign customer",
+             as_json=json_out)
+    if json_out:
+        emit_json([p.as_dict() for p in found] if len(found) > 1 else found[0].as_dict())
+        return
+    for p in found:
+        t = Table(show_header=False, title=f"{p.provider} {p.account_id}")
+        for k, v in p.as_dict().items():
+            if k != "screening_hits":
+                t.add_row(k, str(v))
+        for h in p.screening_hits:
+            t.add_row("screening hit", f"{h.list_code} {h.entry_id} {h.name} (score {h.score:.0f})"
+                      + (" [cleared]" if h.cleared else ""))
+        console.print(t)

@@ -1,0 +1,95 @@
+"""``gatekeeper catalog``: what an instance type carries and how its chips classify."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail
+
+app = typer.Typer(help="Chips and instance types, with TPP, PD and export class.", no_args_is_help=True)
+
+
+def _type_row(t: Any, cat: Any) -> dict[str, Any]:
+    chip = cat.chips.get(t.chip) if t.chip else None
+    c = chip.classification if chip else None
+    return {
+        "provider": t.provider, "instance_type": t.name, "family": t.family, "chip": t.chip,
+        "accelerators": t.count, "fractional": t.fractional,
+        "tpp": c.tpp if c else None, "pd": c.pd if c else None,
+        "export_class": c.export_class if c else "none",
+        "confirmed": c.confirmed if c else True, "named_by": list(chip.named_by) if chip else [],
+        "basis": c.basis if c else "no accelerator", "source": t.source,
+        "chip_source": chip.source if chip else None,
+    }
+
+
+@app.command("show")
+def show(
+    instance_type: Annotated[str, typer.Argument(help="Instance type, VM size or machine type.")],
+    provider: Annotated[str | None, typer.Option(help="aws, azure or gcp (default: any).")] = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one type: its accelerators, TPP, PD, export class and sources."""
+    from gatekeeper.catalog import default_catalog
+    from gatekeeper.model import ComputeItem
+
+    cat = default_catalog()
+    found = [cat.lookup(provider, instance_type)] if provider else cat.find(instance_type)
+    rows = [_type_row(t, cat) for t in found if t is not None]
+    if not rows:
+        # Not in the catalog: say what the family rules make of it.
+        providers = [provider] if provider else ["aws", "azure", "gcp"]
+        guesses = []
+        for p in providers:
+            ci = cat.classify_item(p, ComputeItem(instance_type))
+            guesses.append({"provider": p, "instance_type": ci.instance_type, "known": False,
+                            "accelerated": ci.accelerated, "export_class": ci.export_class,
+                            "family_kind": cat.family_kind(p, instance_type)})
+        if json_out:
+            emit_json({"found": False, "guesses": guesses})
+        else:
+            console.print(f"[yellow]{instance_type!r} is not in the catalog.[/] By its family name:")
+            for g in guesses:
+                console.print(f"  {g['provider']}: {g['family_kind']} family -> export class {g['export_class']}")
+        raise typer.Exit(1)
+    if json_out:
+        emit_json(rows if len(rows) > 1 else rows[0])
+        return
+    for r in rows:
+        t = Table(show_header=False, title=f"{r['provider']} {r['instance_type']}")
+        for k in ("family", "chip", "accelerators", "fractional", "tpp", "pd", "export_class", "confirmed",
+                  "named_by", "basis", "source", "chip_source"):
+            t.add_row(k, str(r[k]))
+        console.print(t)
+
+
+@app.command("list")
+def list_types(
+    provider: Annotated[str | None, typer.Option(help="aws, azure or gcp.")] = None,
+    controlled: Annotated[bool, typer.Option("--controlled", help="Only 3A090, unknown or named chips.")] = False,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List instance types with their chips and export classes."""
+    from gatekeeper.catalog import default_catalog
+
+    if provider and provider not in ("aws", "azure", "gcp"):
+        fail(f"--provider must be aws, azure or gcp, not {provider!r}", as_json=json_out)
+    cat = default_catalog()
+    rows = [_type_row(t, cat) for t in cat.types(provider)]
+    if controlled:
+        rows = [r for r in rows if r["export_class"] in ("3A090.a", "3A090.b", "unknown") or r["named_by"]]
+    if json_out:
+        emit_json(rows)
+        return
+    t = Table("provider", "instance type", "chip", "count", "TPP", "PD", "class", "confirmed")
+    for r in rows:
+        t.add_row(r["provider"], r["instance_type"], r["chip"] or "-", f"{r['accelerators']:g}",
+                  f"{r['tpp']:,.0f}" if r["tpp"] else "-", f"{r['pd']:g}" if r["pd"] else "-",
+                  r["export_class"] + (" (named)" if r["named_by"] else ""), "yes" if r["confirmed"] else "no")
+    console.print(t)
+    console.print(f"{len(rows)} types; catalog as of {cat.as_of}; TF32 counted at {cat.tf32_bits} bits")

@@ -1,0 +1,116 @@
+"""``gatekeeper check``: decide one request from the shell. A real, audited request unless --dry-run."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gatekeeper.cli._common import (
+    EXIT_DENY,
+    EXIT_OK,
+    EXIT_PENDING,
+    ConfigOpt,
+    JsonOpt,
+    console,
+    emit_json,
+    fail,
+    runtime,
+)
+from gatekeeper.errors import InvalidInputError
+from gatekeeper.model import AttachedAccelerator, ComputeItem, Decision, Outcome, ProvisioningRequest
+
+EXIT_BY_OUTCOME = {Outcome.ALLOW: EXIT_OK, Outcome.FLAG: EXIT_OK, Outcome.PENDING: EXIT_PENDING,
+                   Outcome.DENY: EXIT_DENY}
+COLOURS = {Outcome.ALLOW: "green", Outcome.FLAG: "yellow", Outcome.PENDING: "magenta", Outcome.DENY: "red"}
+
+
+def parse_attached(values: list[str]) -> tuple[AttachedAccelerator, ...]:
+    out = []
+    for v in values:
+        name, _, count = v.partition(":")
+        try:
+            n = float(count) if count else 1.0
+        except ValueError:
+            raise InvalidInputError(f"--attach {v!r}: count must be a number (TYPE[:COUNT])", field="attach") from None
+        if not name.strip() or n <= 0:
+            raise InvalidInputError(f"--attach {v!r}: expected TYPE[:COUNT] with COUNT > 0", field="attach")
+        out.append(AttachedAccelerator(name.strip(), n))
+    return tuple(out)
+
+
+def check(
+    provider: Annotated[str, typer.Option(help="aws, azure or gcp.")],
+    account: Annotated[str, typer.Option(help="Account id, subscription id or project id of the customer.")],
+    instance_type: Annotated[str, typer.Option("--instance-type", help="Instance type, VM size or machine type.")],
+    count: Annotated[int, typer.Option(help="Number of instances.")] = 1,
+    region: Annotated[str, typer.Option(help="Region or zone.")] = "",
+    attach: Annotated[list[str], typer.Option(help="Attached accelerator TYPE[:COUNT] (GCP guestAccelerators).")] = [],  # noqa: B006
+    principal: Annotated[str, typer.Option(help="Who asks (default: the local user).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="What-if: record nothing, open no case.")] = False,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Decide a provisioning request: exit 0 allow/flag, 3 pending, 4 deny, 1 error."""
+    p = provider.strip().lower()
+    if p not in ("aws", "azure", "gcp"):
+        fail(InvalidInputError(f"--provider must be aws, azure or gcp, not {provider!r}"), as_json=json_out)
+    if count < 0:
+        fail(InvalidInputError("--count must not be negative"), as_json=json_out)
+    if not account.strip():
+        fail(InvalidInputError("--account must not be empty"), as_json=json_out)
+    try:
+        attached = parse_attached(attach)
+    except InvalidInputError as exc:
+        fail(exc, as_json=json_out)
+    gk = runtime(config)
+    request = ProvisioningRequest(
+        provider=p, account_id=account.strip(), items=(ComputeItem(instance_type, count, attached),),
+        region=region.strip(), service="cli", operation="check", principal=principal or _user(), source="cli",
+    )
+    try:
+        decision = gk.decide(request, dry_run=dry_run)
+    finally:
+        gk.close()
+    if json_out:
+        emit_json(decision.as_dict())
+    else:
+        show(decision, dry_run=dry_run)
+    raise typer.Exit(EXIT_BY_OUTCOME[decision.outcome])
+
+
+def _user() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def show(d: Decision, *, dry_run: bool = False) -> None:
+    colour = COLOURS[d.outcome]
+    subject = d.profile.legal_name or f"{d.request.provider} {d.request.account_id}"
+    known = "" if d.profile.known else " [dim](account not in the store: treated as unverified foreign)[/]"
+    console.print(f"[bold {colour}]{d.outcome.label.upper()}[/]  {subject}{known}"
+                  + ("  [dim](dry run: nothing recorded)[/]" if dry_run else ""))
+    for reason in d.reasons:
+        console.print(f"  - {reason}", highlight=False)
+    if d.items and any(i.accelerators for i in d.items):
+        t = Table("instance type", "chip", "count", "TPP", "PD", "export class", "confirmed")
+        for i in d.items:
+            for a in i.accelerators:
+                t.add_row(i.instance_type, a.model, f"{a.total:g}", f"{a.tpp:,.0f}" if a.tpp else "-",
+                          f"{a.pd:g}" if a.pd else "-", a.export_class, "yes" if a.confirmed else "no")
+        console.print(t)
+    if d.matches:
+        t = Table("rule", "decision", "citation")
+        for m in d.matches:
+            t.add_row(f"{m.pack_id}/{m.rule_id}", m.outcome.label, m.citation)
+        console.print(t)
+    if d.licence_id:
+        console.print(f"  licence used: [bold]{d.licence_id}[/]")
+    if d.case_id:
+        console.print(f"  case: [bold]{d.case_id}[/] (gatekeeper cases show {d.case_id})")
+    if d.error:
+        console.print(f"  [red]error:[/] {d.error}")

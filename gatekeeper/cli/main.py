@@ -1,0 +1,44 @@
+"""The ``gatekeeper`` command: groups registered from an explicit table, each module imported at start.
+
+Group modules import only what their commands need inside the command functions, so ``gatekeeper
+--help`` stays fast and no SDK is imported for a command that does not use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="gatekeeper",
+    help="Decide, enforce and audit export-controlled AI compute provisioning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Top-level commands: module -> function name.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("gatekeeper.cli.check", "check"),
+    "demo": ("gatekeeper.cli.demo", "demo"),
+}
+# Command groups: name -> module exposing ``app``.
+GROUPS: dict[str, str] = {
+    "catalog": "gatekeeper.cli.catalog",
+    "policy": "gatekeeper.cli.policy",
+    "accounts": "gatekeeper.cli.accounts",
+}
+
+for _name, (_module, _func) in COMMANDS.items():
+    app.command(_name)(getattr(importlib.import_module(_module), _func))
+for _name, _module in GROUPS.items():
+    app.add_typer(importlib.import_module(_module).app, name=_name)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,479 @@
+"""Explained fuzzy matching of customer names against restricted-party list entries.
+
+How a score is made (0-100), for a customer name against each name variant of an entry (its name,
+its ``alt_names`` and the parts in parentheses, ``"... Corporation (SMIC)"``):
+
+1. Both names are normalised (:mod:`gatekeeper.screening.normalize`): case, diacritics, punctuation,
+   legal forms and connecting words go; word order is ignored.
+2. Tokens are paired one-to-one, best pairs first. Two tokens are similar when rapidfuzz's
+   ``fuzz.ratio`` is at least 80 (85 for words of 4-5 letters; words of 1-3 letters must be equal),
+   also compared through a transliteration key (``SHENZEN``/``SHENZHEN``, ``ROSTEC``/``ROSTEKH``).
+   Two adjacent words may pair with one (``HIK VISION``/``HIKVISION``).
+3. Every token weighs its rarity across the loaded list (inverse document frequency, computed as if
+   the list held at least 10,000 entries so that a small list does not make every word look
+   common), times 0.05 for generic words (``TRADING``, ``TECHNOLOGY`` ...) and 0.1 for place words
+   (``SHENZHEN``, ``CHINA``); a misspelt generic or place word counts as one.
+   The base score is a weighted Dice overlap: ``100 x overlap / (overlap + 0.5 x missing + 0.5 x
+   extra)``, where ``overlap`` is the similarity-weighted mass of the paired tokens, ``missing`` the
+   mass of the entry's tokens the customer's name lacks and ``extra`` the mass of the customer's
+   tokens the entry lacks. So a customer named like a listed party plus or minus generic words
+   scores high, and one distinctive word shared by two otherwise different names scores about 50.
+4. Names identical after normalisation score 100. When only generic or place words pair (and the
+   names are not fully paired both ways) the base is capped at 50: ``Acme Trading Group`` is not
+   ``Global Trading Group``.
+5. The address country: an entry country equal to one of the customer's countries (location,
+   headquarters, ultimate parent; Hong Kong counts as China) adds 5; entry countries disjoint from
+   known customer countries subtract 10; unknown on either side changes nothing.
+
+Every :class:`Match` carries an :class:`Explanation` of each of these steps.
+
+The :class:`ScreeningIndex` is built once per loaded list: token -> name variants (postings), token
+rarity, and a deletion index over transliteration keys that finds the list's tokens within one edit
+of a customer's token without comparing against the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from gatekeeper.screening.entries import ListEntry
+from gatekeeper.screening.normalize import (
+    GENERIC_WORDS,
+    PLACE_WORDS,
+    NormalizedName,
+    normalize_name,
+    phonetic_key,
+    split_parenthetical,
+    word_class,
+)
+
+DEFAULT_THRESHOLD = 88.0
+MISSING_PENALTY = 0.5  # entry tokens the customer's name lacks
+EXTRA_PENALTY = 0.5  # customer tokens the entry lacks
+GENERIC_FACTOR = 0.05
+PLACE_FACTOR = 0.1
+IDF_MIN_ENTRIES = 10_000
+GENERIC_ONLY_CAP = 50.0
+COUNTRY_SUPPORT = 5.0
+COUNTRY_CONFLICT = -10.0
+_MIN_FUZZY_LEN = 4
+_KEY_DISCOUNT = 0.98
+_SIM_CACHE_MAX = 500_000
+
+_CLASS_FACTOR = {"generic": GENERIC_FACTOR, "place": PLACE_FACTOR, "distinctive": 1.0}
+
+
+def token_similarity(a: str, b: str) -> float:
+    """Similarity of two normalised tokens in [0, 1]; 0 below the acceptance bar.
+
+    The raw rapidfuzz ratio is accepted from 0.80 (0.85 for tokens of 4-5 letters; 1-3 letters
+    must be equal) and then softened (``1 - 0.6 x (1 - ratio)``) so that one typo in a distinctive
+    word still scores about 0.9: misspelling a listed name must not be a way around the list.
+    """
+    if a == b:
+        return 1.0
+    la, lb = len(a), len(b)
+    if min(la, lb) < _MIN_FUZZY_LEN or 2 * min(la, lb) / (la + lb) < 0.7:
+        return 0.0
+    raw = fuzz.ratio(a, b) / 100.0
+    ka, kb = phonetic_key(a), phonetic_key(b)
+    keyed = (1.0 if ka == kb else fuzz.ratio(ka, kb) / 100.0) * _KEY_DISCOUNT
+    best = max(raw, keyed)
+    bar = 0.85 if max(la, lb) <= 5 else 0.80
+    if best < bar:
+        return 0.0
+    return round(1.0 - 0.6 * (1.0 - best), 4)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """Customer token(s) paired with entry token(s); merged words are joined with ``+``."""
+
+    customer: str
+    entry: str
+    similarity: float
+    customer_weight: float
+    entry_weight: float
+    word_class: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"customer": self.customer, "entry": self.entry, "similarity": self.similarity,
+                "customer_weight": self.customer_weight, "entry_weight": self.entry_weight,
+                "class": self.word_class}
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a customer name scored what it did against one entry."""
+
+    customer_name: str
+    customer_tokens: tuple[str, ...]
+    entry_variant: str
+    entry_tokens: tuple[str, ...]
+    pairs: tuple[TokenPair, ...]
+    unmatched_customer: tuple[tuple[str, float], ...]
+    unmatched_entry: tuple[tuple[str, float], ...]
+    customer_coverage: float
+    entry_coverage: float
+    base_score: float
+    rule: str  # "identical", "weighted" or "generic-only"
+    country_effect: float
+    country_note: str
+    score: float
+
+    def summary(self) -> str:
+        """One line for a reviewer's table."""
+        parts = []
+        for p in self.pairs:
+            rel = "=" if p.similarity >= 1.0 else f"~{p.entry} {p.similarity * 100:.0f}%"
+            shown = f"{p.customer}={p.entry}" if rel == "=" else f"{p.customer}{rel}"
+            tag = "" if p.word_class == "distinctive" else f" ({p.word_class})"
+            parts.append(f"{shown} w{p.entry_weight:.1f}{tag}")
+        text = "; ".join(parts) or "no words in common"
+        if self.unmatched_entry:
+            text += "; missing " + " ".join(t for t, _ in self.unmatched_entry)
+        if self.unmatched_customer:
+            text += "; extra " + " ".join(t for t, _ in self.unmatched_customer)
+        text += f"; base {self.base_score:.1f}"
+        if self.rule == "identical":
+            text += " (identical after normalisation)"
+        elif self.rule == "generic-only":
+            text += f" (only generic/place words in common: capped at {GENERIC_ONLY_CAP:.0f})"
+        if self.country_effect:
+            text += f"; {self.country_note} {self.country_effect:+.0f}"
+        return f"{text} -> {self.score:.1f}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_name": self.customer_name, "customer_tokens": list(self.customer_tokens),
+            "entry_variant": self.entry_variant, "entry_tokens": list(self.entry_tokens),
+            "pairs": [p.as_dict() for p in self.pairs],
+            "unmatched_customer": [{"token": t, "weight": w} for t, w in self.unmatched_customer],
+            "unmatched_entry": [{"token": t, "weight": w} for t, w in self.unmatched_entry],
+            "customer_coverage": self.customer_coverage, "entry_coverage": self.entry_coverage,
+            "base_score": self.base_score, "rule": self.rule,
+            "country": {"effect": self.country_effect, "note": self.country_note},
+            "score": self.score, "summary": self.summary(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: ListEntry
+    score: float
+    explanation: Explanation
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    entry: int
+    text: str
+    tokens: tuple[str, ...]
+
+
+def _variants(name: str, *, aliases_in_parentheses: bool) -> list[tuple[str, NormalizedName]]:
+    """Name variants: the whole name, the name without its parenthesised parts and, for list
+    entries, each parenthesised part that holds a distinctive word (an alias such as ``SMIC``)."""
+    out: list[tuple[str, NormalizedName]] = [(name, normalize_name(name))]
+    outer, inner = split_parenthetical(name)
+    if inner:
+        if outer:
+            out.append((outer, normalize_name(outer)))
+        if aliases_in_parentheses:
+            for part in inner:
+                norm = normalize_name(part)
+                if any(token_class(t) == "distinctive" for t in norm.tokens):
+                    out.append((part, norm))
+    seen: set[tuple[str, ...]] = set()
+    unique = []
+    for text, norm in out:
+        if norm.tokens and norm.tokens not in seen:
+            seen.add(norm.tokens)
+            unique.append((text, norm))
+    return unique
+
+
+def _deletions(key: str) -> set[str]:
+    return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
+
+
+def _build_class_index() -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for word in GENERIC_WORDS | PLACE_WORDS:
+        if len(word) >= _MIN_FUZZY_LEN:
+            for k in _deletions(phonetic_key(word)):
+                index.setdefault(k, []).append(word)
+    return index
+
+
+_CLASS_INDEX = _build_class_index()
+_class_cache: dict[str, str] = {}
+
+
+def token_class(token: str) -> str:
+    """``generic``, ``place`` or ``distinctive``; a token within one edit of a generic or place word
+    (``SHENZEN``, ``TECHNOLGY``) takes that word's class, so a typo does not make a word rare."""
+    cached = _class_cache.get(token)
+    if cached is not None:
+        return cached
+    klass = word_class(token)
+    if klass == "distinctive" and len(token) >= _MIN_FUZZY_LEN:
+        best = 0.0
+        for k in _deletions(phonetic_key(token)):
+            for word in _CLASS_INDEX.get(k, ()):
+                s = token_similarity(token, word)
+                if s > best:
+                    best, klass = s, word_class(word)
+    if len(_class_cache) >= _SIM_CACHE_MAX:
+        _class_cache.clear()
+    _class_cache[token] = klass
+    return klass
+
+
+class _CountryFamily:
+    """Places treated as another country (Hong Kong as China), from the jurisdictions catalog."""
+
+    _treated_as: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, code: str) -> str:
+        if cls._treated_as is None:
+            try:
+                from gatekeeper.jurisdictions import default_jurisdictions
+
+                cls._treated_as = dict(default_jurisdictions().treated_as)
+            except Exception:  # the catalog failing must not stop screening; HK is the known case
+                cls._treated_as = {"HK": "CN"}
+        c = code.strip().upper()
+        return cls._treated_as.get(c, c)
+
+
+class ScreeningIndex:
+    """The loaded list prepared for matching: postings, token rarity and a fuzzy token index.
+
+    Build it once per loaded list (a few hundred ms for 20,000 entries) and reuse it; it is
+    read-only after construction apart from two bounded caches, so it may be shared by threads.
+    """
+
+    def __init__(self, entries: Iterable[ListEntry]) -> None:
+        self.entries: tuple[ListEntry, ...] = tuple(entries)
+        self._variants: list[_Variant] = []
+        self._postings: dict[str, list[int]] = {}
+        df: dict[str, int] = {}
+        for i, entry in enumerate(self.entries):
+            entry_tokens: set[str] = set()
+            seen: set[tuple[str, ...]] = set()
+            for raw in (entry.name, *entry.alt_names):
+                for text, norm in _variants(raw, aliases_in_parentheses=True):
+                    if norm.tokens in seen:
+                        continue
+                    seen.add(norm.tokens)
+                    vid = len(self._variants)
+                    self._variants.append(_Variant(i, text, norm.tokens))
+                    keys = set(norm.tokens)
+                    # Adjacent words joined, so that a customer's "HIKVISION" finds "HIK VISION".
+                    keys |= {a + b for a, b in zip(norm.tokens, norm.tokens[1:], strict=False)}
+                    for k in keys:
+                        self._postings.setdefault(k, []).append(vid)
+                    entry_tokens |= set(norm.tokens)
+            for t in entry_tokens:
+                df[t] = df.get(t, 0) + 1
+        # Rarity as if the list held at least IDF_MIN_ENTRIES entries: in a small list every word
+        # would otherwise look common and generic words would weigh nearly as much as names.
+        n = max(len(self.entries), IDF_MIN_ENTRIES)
+        self._unknown_idf = math.log(n + 1) + 1.0
+        self._idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
+        self._by_id: dict[str, list[int]] = {}
+        for vid, variant in enumerate(self._variants):
+            self._by_id.setdefault(self.entries[variant.entry].entry_id, []).append(vid)
+        # Deletion neighbourhood of transliteration keys: vocabulary within one edit, no full scan.
+        self._fuzzy_index: dict[str, list[str]] = {}
+        for token in self._postings:
+            if len(token) >= _MIN_FUZZY_LEN:
+                for k in _deletions(phonetic_key(token)):
+                    self._fuzzy_index.setdefault(k, []).append(token)
+        self._fuzzy_cache: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._sim_cache: dict[tuple[str, str], float] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # -- weights and token lookup -------------------------------------------------------------
+
+    def weight(self, token: str) -> float:
+        """Rarity of ``token`` in the list (inverse document frequency) times its class factor."""
+        return round(self._idf.get(token, self._unknown_idf) * _CLASS_FACTOR[token_class(token)], 3)
+
+    def similar_tokens(self, token: str) -> tuple[tuple[str, float], ...]:
+        """List tokens similar to ``token`` (itself included when listed), with their similarity."""
+        cached = self._fuzzy_cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[str, float] = {}
+        if token in self._postings:
+            found[token] = 1.0
+        if len(token) >= _MIN_FUZZY_LEN:
+            for k in _deletions(phonetic_key(token)):
+                for v in self._fuzzy_index.get(k, ()):
+                    if v not in found:
+                        s = self._similarity(token, v)
+                        if s > 0:
+                            found[v] = s
+        result = tuple(found.items())
+        if len(self._fuzzy_cache) >= _SIM_CACHE_MAX:
+            self._fuzzy_cache.clear()
+        self._fuzzy_cache[token] = result
+        return result
+
+    def _similarity(self, a: str, b: str) -> float:
+        key = (a, b)
+        s = self._sim_cache.get(key)
+        if s is None:
+            s = token_similarity(a, b)
+            if len(self._sim_cache) >= _SIM_CACHE_MAX:
+                self._sim_cache.clear()
+            self._sim_cache[key] = s
+        return s
+
+    def _candidates(self, tokens: tuple[str, ...]) -> set[int]:
+        distinctive = [t for t in tokens if token_class(t) == "distinctive"]
+        out: set[int] = set()
+        if distinctive:
+            keys = list(distinctive) + [a + b for a, b in zip(tokens, tokens[1:], strict=False)]
+            for k in keys:
+                for v, _ in self.similar_tokens(k):
+                    out.update(self._postings.get(v, ()))
+            return out
+        # Only generic and place words: the candidates are the variants holding all of them (their
+        # postings are long, so they are intersected, not merged).
+        lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
+        if lists and lists[0]:
+            out = set(lists[0])
+            for more in lists[1:]:
+                out &= set(more)
+        return out
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def match(
+        self,
+        name: str,
+        countries: Sequence[str] = (),
+        *,
+        min_score: float = 0.0,
+        limit: int | None = None,
+    ) -> list[Match]:
+        """Entries matching ``name`` with a score >= ``min_score``, best first (one per entry).
+
+        ``countries`` are the customer's countries (location, headquarters, ultimate parent).
+        """
+        best: dict[int, Match] = {}
+        customer_countries = {_CountryFamily.of(c) for c in countries if c}
+        for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
+            for vid in self._candidates(c_norm.tokens):
+                variant = self._variants[vid]
+                m = self._score(c_text, c_norm.tokens, variant, customer_countries)
+                if m.score >= min_score and m.score > 0:
+                    prev = best.get(variant.entry)
+                    if prev is None or m.score > prev.score:
+                        best[variant.entry] = m
+        ranked = sorted(best.values(), key=lambda m: (-m.score, m.entry.list_code, m.entry.entry_id))
+        return ranked[:limit] if limit is not None else ranked
+
+    def score(self, name: str, entry_id: str, countries: Sequence[str] = ()) -> Match | None:
+        """The best match of ``name`` against one entry (any score), or None if the entry is unknown."""
+        customer_countries = {_CountryFamily.of(c) for c in countries if c}
+        best: Match | None = None
+        for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
+            for vid in self._by_id.get(entry_id, ()):
+                m = self._score(c_text, c_norm.tokens, self._variants[vid], customer_countries)
+                if best is None or m.score > best.score:
+                    best = m
+        return best
+
+    def _score(self, c_text: str, c_tokens: tuple[str, ...], variant: _Variant,
+               customer_countries: set[str]) -> Match:
+        e_tokens = variant.tokens
+        cw = [self.weight(t) for t in c_tokens]
+        ew = [self.weight(t) for t in e_tokens]
+        pairs, used_c, used_e = self._align(c_tokens, e_tokens, cw, ew)
+        total_c, total_e = sum(cw) or 1.0, sum(ew) or 1.0
+        overlap_c = sum(p.customer_weight * p.similarity for p in pairs)
+        overlap_e = sum(p.entry_weight * p.similarity for p in pairs)
+        cover_c, cover_e = overlap_c / total_c, overlap_e / total_e
+        if sorted(c_tokens) == sorted(e_tokens):
+            rule, base = "identical", 100.0
+        else:
+            overlap = (overlap_c + overlap_e) / 2
+            missing, extra = total_e - overlap_e, total_c - overlap_c
+            denominator = overlap + MISSING_PENALTY * missing + EXTRA_PENALTY * extra
+            base = 100.0 * overlap / denominator if denominator > 0 else 0.0
+            fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(e_tokens)
+            if not fully_paired and not any(p.word_class == "distinctive" for p in pairs):
+                rule, base = "generic-only", min(base, GENERIC_ONLY_CAP)
+            else:
+                rule = "weighted"
+        entry = self.entries[variant.entry]
+        effect, note = _country_effect(entry, customer_countries)
+        score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
+        explanation = Explanation(
+            customer_name=c_text, customer_tokens=c_tokens, entry_variant=variant.text,
+            entry_tokens=e_tokens, pairs=tuple(pairs),
+            unmatched_customer=tuple((t, cw[i]) for i, t in enumerate(c_tokens) if i not in used_c),
+            unmatched_entry=tuple((t, ew[i]) for i, t in enumerate(e_tokens) if i not in used_e),
+            customer_coverage=round(cover_c, 4), entry_coverage=round(cover_e, 4),
+            base_score=round(base, 1), rule=rule, country_effect=effect if pairs else 0.0,
+            country_note=note, score=score,
+        )
+        return Match(entry=entry, score=score, explanation=explanation)
+
+    def _align(self, c: tuple[str, ...], e: tuple[str, ...], cw: list[float], ew: list[float],
+               ) -> tuple[list[TokenPair], set[int], set[int]]:
+        """One-to-one pairing of tokens (single words, or two adjacent words against one), best first."""
+        c_units = [((i,), t) for i, t in enumerate(c)]
+        c_units += [((i, i + 1), c[i] + c[i + 1]) for i in range(len(c) - 1)]
+        e_units = [((j,), t) for j, t in enumerate(e)]
+        e_units += [((j, j + 1), e[j] + e[j + 1]) for j in range(len(e) - 1)]
+        scored: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
+        for ci, ct in c_units:
+            for ej, et in e_units:
+                if len(ci) == 2 and len(ej) == 2:
+                    continue
+                s = self._similarity(ct, et)
+                if s > 0:
+                    scored.append((s, len(ci) + len(ej), ci, ej))
+        scored.sort(key=lambda x: (-x[0], -x[1], x[2], x[3]))
+        used_c: set[int] = set()
+        used_e: set[int] = set()
+        pairs: list[TokenPair] = []
+        for s, _, ci, ej in scored:
+            if used_c.intersection(ci) or used_e.intersection(ej):
+                continue
+            used_c.update(ci)
+            used_e.update(ej)
+            classes = {token_class(e[j]) for j in ej}
+            klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes
+                                                                    else "generic")
+            pairs.append(TokenPair(
+                customer="+".join(c[i] for i in ci), entry="+".join(e[j] for j in ej), similarity=s,
+                customer_weight=round(sum(cw[i] for i in ci), 3),
+                entry_weight=round(sum(ew[j] for j in ej), 3), word_class=klass))
+        return pairs, used_c, used_e
+
+
+def _country_effect(entry: ListEntry, customer_countries: set[str]) -> tuple[float, str]:
+    entry_countries = {_CountryFamily.of(c) for c in entry.countries}
+    if not entry_countries:
+        return 0.0, "entry has no address country"
+    if not customer_countries:
+        return 0.0, "customer country unknown"
+    same = sorted(entry_countries & customer_countries)
+    if same:
+        return COUNTRY_SUPPORT, f"same country {','.join(same)}"
+    return COUNTRY_CONFLICT, (f"entry country {','.join(sorted(entry_countries))} differs from "
+                              f"customer {','.join(sorted(customer_countries))}")

@@ -1,0 +1,180 @@
+"""The runtime: hot path, durable records, fail-closed on store/engine/audit failures, shadow mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatekeeper.config import Config
+from gatekeeper.errors import StoreError
+from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
+from gatekeeper.service import Gatekeeper, Settlement
+from tests.conftest import SAMPLE_PROFILES, tmp_config
+
+US, SG_CN, UNVERIFIED, IRAN = (p.account_id for p in SAMPLE_PROFILES)
+
+
+def request(account: str, itype: str, count: int = 1, region: str = "us-east-1") -> ProvisioningRequest:
+    return ProvisioningRequest("aws", account, (ComputeItem(itype, count),), region=region, service="ec2",
+                               operation="RunInstances", principal="arn:aws:iam::1:user/dev")
+
+
+def audit_records(tmp_path: Path) -> list[dict[str, Any]]:
+    out = []
+    for seg in sorted((tmp_path / "audit").glob("*.jsonl")):
+        out.extend(json.loads(line) for line in seg.read_text(encoding="utf-8").splitlines() if line.strip())
+    return [r for r in out if r.get("kind", "decision") == "decision" or "decision" in r]
+
+
+class RecordingPermits:
+    """Stands in for the licence workflow at the Permits seam: never a licence, always case-1."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Decision, bool]] = []
+
+    def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
+        self.calls.append((decision, dry_run))
+        return Settlement(Outcome.PENDING, None, None if dry_run else "case-1", ("case case-1 opened",))
+
+
+@pytest.fixture
+def permits() -> RecordingPermits:
+    return RecordingPermits()
+
+
+@pytest.fixture
+def svc(config: Config, permits: RecordingPermits) -> Gatekeeper:
+    g = Gatekeeper(config, permits=permits)
+    g.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    return g
+
+
+def test_plain_request_is_allowed_and_not_recorded(svc: Gatekeeper, tmp_path: Path) -> None:
+    d = svc.decide(request(IRAN, "t3.micro", 3))
+    assert d.outcome == Outcome.ALLOW and not d.accelerated and not d.blocks
+    assert audit_records(tmp_path) == []
+
+
+def test_record_all_records_plain_requests(tmp_path: Path) -> None:
+    cfg = tmp_config(tmp_path)
+    cfg = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"record_all": True})})
+    g = Gatekeeper(cfg)
+    d = g.decide(request(US, "t3.micro"))
+    g.close()
+    [rec] = audit_records(tmp_path)
+    assert rec["decision_id"] == d.decision_id
+
+
+def test_controlled_allow_is_durable_before_return(svc: Gatekeeper, tmp_path: Path) -> None:
+    d = svc.decide(request(US, "p5.48xlarge", 2))
+    assert d.outcome == Outcome.ALLOW and d.accelerated
+    recs = audit_records(tmp_path)  # read back before close(): the append was fsynced already
+    assert [r["decision_id"] for r in recs] == [d.decision_id]
+
+
+def test_pending_goes_to_permits_and_names_the_case(svc: Gatekeeper, permits: RecordingPermits) -> None:
+    d = svc.decide(request(SG_CN, "p4d.24xlarge"))
+    assert d.outcome == Outcome.PENDING and d.case_id == "case-1" and d.blocks
+    assert permits.calls[0][1] is False
+    assert any("742.6" in m.citation for m in d.matches)
+
+
+def test_dry_run_records_nothing(svc: Gatekeeper, permits: RecordingPermits, tmp_path: Path) -> None:
+    d = svc.decide(request(SG_CN, "p4d.24xlarge"), dry_run=True)
+    assert d.outcome == Outcome.PENDING and d.case_id is None and permits.calls[0][1] is True
+    assert audit_records(tmp_path) == []
+
+
+def test_unknown_account_is_unverified_foreign(svc: Gatekeeper) -> None:
+    d = svc.decide(request("999999999999", "p5.48xlarge"))
+    assert d.outcome == Outcome.PENDING and not d.profile.known
+    assert {m.rule_id for m in d.matches} >= {"unverified-foreign-3a090"}
+
+
+def test_embargoed_customer_denied_and_recorded(svc: Gatekeeper, tmp_path: Path) -> None:
+    d = svc.decide(request(IRAN, "g4dn.xlarge"))
+    assert d.outcome == Outcome.DENY
+    [rec] = audit_records(tmp_path)
+    assert rec["decision"] == "deny"
+
+
+class BrokenProfiles:
+    def get_profile(self, provider: str, account_id: str) -> None:
+        raise StoreError("dynamodb unreachable")
+
+
+class BrokenStore:
+    profiles = BrokenProfiles()
+
+    def close(self) -> None:
+        pass
+
+
+def test_store_down_fails_closed_with_the_error_recorded(config: Config, tmp_path: Path) -> None:
+    g = Gatekeeper(config, store=BrokenStore())
+    d = g.decide(request(US, "p4d.24xlarge"))
+    assert d.outcome == Outcome.DENY and d.blocks
+    assert d.error is not None and "dynamodb unreachable" in d.error
+    assert "denied fail-closed" in d.reasons[0]
+    [rec] = audit_records(tmp_path)
+    assert rec["decision"] == "deny" and "dynamodb unreachable" in rec["error"]
+
+
+def test_store_down_does_not_touch_the_hot_path(config: Config) -> None:
+    g = Gatekeeper(config, store=BrokenStore())
+    assert g.decide(request(US, "m7i.large")).outcome == Outcome.ALLOW
+
+
+def test_on_error_allow_flags_instead(tmp_path: Path) -> None:
+    g = Gatekeeper(tmp_config(tmp_path, on_error="allow"), store=BrokenStore())
+    d = g.decide(request(US, "p4d.24xlarge"))
+    assert d.outcome == Outcome.FLAG and not d.blocks and d.error
+
+
+class BrokenAudit:
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        pass
+
+
+def test_audit_failure_blocks_the_call(config: Config) -> None:
+    g = Gatekeeper(config, audit=BrokenAudit())
+    g.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    d = g.decide(request(US, "p5.48xlarge"))
+    assert d.outcome == Outcome.DENY and d.blocks
+    assert d.error is not None and "No space left" in d.error
+
+
+def test_shadow_mode_decides_but_never_blocks(tmp_path: Path, permits: RecordingPermits) -> None:
+    g = Gatekeeper(tmp_config(tmp_path, mode="shadow"), permits=permits)
+    g.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    d = g.decide(request(IRAN, "p5.48xlarge"))
+    assert d.outcome == Outcome.DENY and d.mode == "shadow" and not d.blocks
+    assert audit_records(tmp_path)[0]["mode"] == "shadow"
+
+
+def test_engine_exception_fails_closed(svc: Gatekeeper, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("bug in a predicate")
+
+    monkeypatch.setattr(svc.engine, "evaluate", boom)
+    d = svc.decide(request(US, "p4d.24xlarge"))
+    assert d.outcome == Outcome.DENY and "bug in a predicate" in (d.error or "")
+
+
+@pytest.mark.parametrize("itype", ["P4D.24XLARGE", "  p4d.24xlarge  ", "p4d. 24xlarge", "ML.P4D.24XLARGE"])
+def test_case_and_whitespace_variants_never_slip_through(svc: Gatekeeper, itype: str) -> None:
+    assert svc.decide(request(SG_CN, itype)).outcome == Outcome.PENDING
+
+
+@pytest.mark.parametrize(("count", "accelerators"), [(0, 0), (-3, 0), (10**9, 8 * 10**9)])
+def test_odd_counts(svc: Gatekeeper, count: int, accelerators: int) -> None:
+    d = svc.decide(request(SG_CN, "p4d.24xlarge", count), dry_run=True)
+    # A zero or negative count still names a controlled type: the decision does not depend on it.
+    assert d.outcome == Outcome.PENDING
+    assert sum(a.total for i in d.items for a in i.accelerators) == accelerators
