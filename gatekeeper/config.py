@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gatekeeper.errors import ConfigError
 
@@ -54,16 +54,44 @@ class HooksConfig(_Section):
     on_flag: Literal["none", "tag"] = "tag"
     on_pending: Literal["none", "tag", "stop"] = "stop"
     on_deny: Literal["none", "tag", "stop", "terminate"] = "terminate"
+    # Remediation when gatekeeper could not decide (the decision is a fail-closed deny carrying an
+    # error): by default the reversible "stop" rather than on_deny's "terminate".
+    on_error: Literal["none", "tag", "stop", "terminate"] = "stop"
     # Accounts a provider runs on behalf of customers: account id -> customer account id.
     account_map: dict[str, str] = Field(default_factory=dict)
+    # Principals whose changes the hooks ignore (exact IAM ARNs / Entra object ids): the hooks' own
+    # identity, so that their remediation (a tag update is a write) does not trigger them again.
+    ignore_principals: list[str] = Field(default_factory=list)
+    # AWS: the role the hook assumes in the account an event comes from, to read and remediate
+    # there ("{account}" is replaced: "arn:aws:iam::{account}:role/gatekeeper-remediation").
+    # Empty: the hook's own credentials (events of its own account only).
+    aws_role: str = ""
+
+
+WEB_ROLES: tuple[str, ...] = ("requester", "reviewer", "auditor")
 
 
 class WebConfig(_Section):
+    # Loopback unless told otherwise: put a TLS proxy in front to serve anyone else (docs/web.md).
     host: str = "127.0.0.1"
-    port: int = 8765
-    # Bearer token -> role (requester, reviewer, auditor); tokens may also come from
-    # GATEKEEPER_TOKENS as "token=role,token=role".
-    tokens: dict[str, Literal["requester", "reviewer", "auditor"]] = Field(default_factory=dict)
+    port: int = Field(default=8765, ge=0, le=65535)
+    # Bearer token -> "NAME:ROLE" (or just "ROLE"), ROLE one of requester, reviewer, auditor. NAME is
+    # the identity that approvals and denials carry (separation of duties compares it with the
+    # requester). Tokens may also come from GATEKEEPER_TOKENS as "token=NAME:ROLE,token=ROLE".
+    tokens: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens(cls, v: dict[str, str]) -> dict[str, str]:
+        for token, spec in v.items():
+            if not token or token != token.strip():
+                raise ValueError("a token must be non-empty and have no surrounding spaces")
+            name, _, role = spec.strip().rpartition(":")
+            if role not in WEB_ROLES:
+                raise ValueError(f"token role {role!r} must be one of {', '.join(WEB_ROLES)} (as NAME:ROLE or ROLE)")
+            if ":" in spec and not name.strip():
+                raise ValueError(f"token {spec!r}: the name before ':' must not be empty")
+        return v
 
 
 class AwsConfig(_Section):

@@ -10,10 +10,12 @@ the service consults them after the engine has spoken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from gatekeeper.catalog import Catalog, default_catalog
+from gatekeeper.catalog._catalog import fast_new
 from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
 from gatekeeper.model import (
     ClassifiedItem,
@@ -22,7 +24,7 @@ from gatekeeper.model import (
     ProvisioningRequest,
     RuleMatch,
 )
-from gatekeeper.policy.compiled import CompiledRule, PolicySet
+from gatekeeper.policy.compiled import CompiledRule, PolicySet, Subject
 
 UNRESOLVED_RULE = "gatekeeper.unresolved"
 ENGINE_PACK = "gatekeeper"
@@ -40,27 +42,103 @@ class Evaluation:
         return tuple(m.reason for m in self.matches)
 
 
-class _Facts(dict[str, str]):
-    """Values for reason placeholders, computed only when a rule matched."""
+# The hot path builds these without the frozen-dataclass __setattr__ toll (see catalog.fast_new).
+_new_evaluation = fast_new(Evaluation)
+_new_match = fast_new(RuleMatch)
 
-    def __init__(self, request: ProvisioningRequest, profile: CustomerProfile, items: tuple[ClassifiedItem, ...],
-                 region_country: str | None) -> None:
-        acc = [i for i in items if i.accelerated]
-        super().__init__(
-            customer=profile.legal_name or f"account {profile.account_id}",
-            account=profile.account_id,
-            country=profile.country or "unknown",
-            headquarters=profile.headquarters_country or "unknown",
-            parent=profile.ultimate_parent_country or "unknown",
-            countries="/".join(dict.fromkeys(profile.countries)) or "unknown",
-            kyc_status=profile.kyc_status,
-            region=request.region or "unspecified",
-            region_country=region_country or "unknown",
-            chips=", ".join(dict.fromkeys(a.model for i in acc for a in i.accelerators)) or "none",
-            export_class=", ".join(dict.fromkeys(i.export_class for i in acc)) or "none",
-            instance_types=", ".join(dict.fromkeys(i.instance_type for i in acc)) or "none",
-            lists=", ".join(dict.fromkeys(f"{h.list_code} {h.name}" for h in profile.open_hits)) or "none",
-        )
+
+def _accelerated_items(items: tuple[ClassifiedItem, ...]) -> tuple[ClassifiedItem, ...]:
+    return tuple([i for i in items if i.accelerated])
+
+
+def _joined(values: list[str]) -> str:
+    return ", ".join(dict.fromkeys(values)) or "none"
+
+
+def _countries(f: _Facts) -> str:
+    p = f.profile
+    seen: list[str] = []
+    for c in (p.country, p.headquarters_country, p.ultimate_parent_country):
+        if c and c not in seen:
+            seen.append(c)
+    return "/".join(seen) or "unknown"
+
+
+def _chips(f: _Facts) -> str:
+    acc = f.accelerated
+    if len(acc) == 1 and len(acc[0].accelerators) == 1:  # the usual request: one type, one chip
+        return acc[0].accelerators[0].model or "none"
+    return _joined([a.model for i in acc for a in i.accelerators])
+
+
+def _export_class(f: _Facts) -> str:
+    acc = f.accelerated
+    if len(acc) == 1:
+        return acc[0].export_class or "none"
+    return _joined([i.export_class for i in acc])
+
+
+def _instance_types(f: _Facts) -> str:
+    acc = f.accelerated
+    if len(acc) == 1:
+        return acc[0].instance_type or "none"
+    return _joined([i.instance_type for i in acc])
+
+
+# Reason placeholders (schema.REASON_FIELDS) -> how to compute them; a reason names only a few.
+_FACT_MAKERS: dict[str, Callable[[_Facts], str]] = {
+    "customer": lambda f: f.profile.legal_name or f"account {f.profile.account_id}",
+    "account": lambda f: f.profile.account_id,
+    "country": lambda f: f.profile.country or "unknown",
+    "headquarters": lambda f: f.profile.headquarters_country or "unknown",
+    "parent": lambda f: f.profile.ultimate_parent_country or "unknown",
+    "countries": _countries,
+    "kyc_status": lambda f: f.profile.kyc_status,
+    "region": lambda f: f.request.region or "unspecified",
+    "region_country": lambda f: f.region_country or "unknown",
+    "chips": _chips,
+    "export_class": _export_class,
+    "instance_types": _instance_types,
+    "lists": lambda f: _joined([f"{h.list_code} {h.name}" for h in f.profile.open_hits]),
+}
+
+
+class _Facts:
+    """What reason placeholders are computed from: the request, its customer, its accelerated items."""
+
+    __slots__ = ("accelerated", "profile", "region_country", "request")
+    request: ProvisioningRequest
+    profile: CustomerProfile
+    accelerated: tuple[ClassifiedItem, ...]
+    region_country: str | None
+
+    def __init__(self, request: ProvisioningRequest, profile: CustomerProfile,
+                 accelerated: tuple[ClassifiedItem, ...], region_country: str | None) -> None:
+        self.request, self.profile, self.accelerated, self.region_country = (request, profile, accelerated,
+                                                                             region_country)
+
+    def render(self, rule: CompiledRule) -> str:
+        parts = rule.reason_parts
+        if not parts:  # a placeholder with a format spec or conversion: let str.format do it
+            return rule.reason.format_map(_FactsMap(self))
+        # Pre-parsed at compile time (str.format_map would parse the template on every call), and
+        # only the placeholders the reason names are computed.
+        makers = _FACT_MAKERS
+        return "".join([text if name is None else text + makers[name](self) for text, name in parts])
+
+
+class _FactsMap(dict[str, str]):
+    """The facts as a mapping for str.format_map; an unknown placeholder stays a KeyError."""
+
+    __slots__ = ("facts",)
+
+    def __init__(self, facts: _Facts) -> None:
+        super().__init__()
+        self.facts = facts
+
+    def __missing__(self, key: str) -> str:
+        value = self[key] = _FACT_MAKERS[key](self.facts)
+        return value
 
 
 class Engine:
@@ -78,10 +156,14 @@ class Engine:
         self.catalog = catalog or default_catalog()
         self.jurisdictions = jurisdictions or default_jurisdictions()
         self.fail_closed = fail_closed
+        # (provider, region) -> country; bounded, since regions come from callers.
+        self._regions: dict[tuple[str, str], str | None] = {}
 
     def classify(self, request: ProvisioningRequest) -> tuple[ClassifiedItem, ...]:
-        classify = self.catalog.classify_item
-        return tuple(classify(request.provider, item) for item in request.items)
+        classify, provider, items = self.catalog.classify_item, request.provider, request.items
+        if len(items) == 1:
+            return (classify(provider, items[0]),)
+        return tuple([classify(provider, item) for item in items])
 
     def evaluate(
         self,
@@ -92,34 +174,65 @@ class Engine:
         items: tuple[ClassifiedItem, ...] | None = None,
     ) -> Evaluation:
         if items is None:
-            items = self.classify(request)
-        if not request.unresolved and not any(i.accelerated for i in items):
-            return Evaluation(Outcome.ALLOW, (), items, None)
-        region_country = self.jurisdictions.region_country(request.provider, request.region) if request.region else None
+            req_items = request.items
+            if len(req_items) == 1:  # inlined classify() for the usual single-item request
+                items = (self.catalog.classify_item(request.provider, req_items[0]),)
+            else:
+                items = self.classify(request)
+        for i in items:
+            if i.accelerated:
+                break
+        else:
+            if not request.unresolved:
+                return _new_evaluation(Outcome.ALLOW, (), items, None)
+        region_country = self.region_country(request.provider, request.region) if request.region else None
         day = on or (request.at or datetime.now(UTC)).date()
         matches: list[RuleMatch] = []
         if request.unresolved:
             matches.append(self._unresolved(request))
-        accelerated = tuple(i for i in items if i.accelerated)
-        facts: _Facts | None = None
-        for rule in self.policies.active(day):
-            if self._matches(rule, profile, region_country, accelerated):
+        accelerated = _accelerated_items(items)
+        if accelerated:  # rules match accelerated items only
+            facts: _Facts | None = None
+            subject: Subject | None = None
+            for rule in self.policies.active(day):
+                # Inlined (no helper call per rule): the customer test, then the region, then the items.
+                customer = rule.customer
+                if customer is not None:
+                    if subject is None:
+                        subject = Subject(profile)
+                    if not customer(subject):
+                        continue
+                region = rule.region
+                if region is not None and not region(region_country):
+                    continue
+                if not rule.any_item:
+                    pred = rule.item
+                    for i in accelerated:
+                        if pred(i):
+                            break
+                    else:
+                        continue
                 if facts is None:
-                    facts = _Facts(request, profile, items, region_country)
-                matches.append(RuleMatch(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
-                                         rule.citation, rule.reason.format_map(facts)))
-        outcome = max((m.outcome for m in matches), default=Outcome.ALLOW)
-        return Evaluation(outcome, tuple(matches), items, region_country)
+                    facts = _Facts(request, profile, accelerated, region_country)
+                matches.append(_new_match(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
+                                          rule.citation, facts.render(rule)))
+        outcome = Outcome.ALLOW
+        for m in matches:
+            if m.outcome > outcome:
+                outcome = m.outcome
+        return _new_evaluation(outcome, tuple(matches), items, region_country)
 
-    @staticmethod
-    def _matches(rule: CompiledRule, profile: CustomerProfile, region_country: str | None,
-                 items: tuple[ClassifiedItem, ...]) -> bool:
-        if rule.customer is not None and not rule.customer(profile):
-            return False
-        if rule.region is not None and not rule.region(region_country):
-            return False
-        pred = rule.item
-        return any(pred(i) for i in items)
+    def region_country(self, provider: str, region: str) -> str | None:
+        """The country of a provider region (memoised; the jurisdictions table does the work)."""
+        key = (provider, region)
+        try:
+            return self._regions[key]
+        except KeyError:
+            pass
+        country = self.jurisdictions.region_country(provider, region)
+        if len(self._regions) < 10_000:
+            self._regions[key] = country
+        return country
 
     def _unresolved(self, request: ProvisioningRequest) -> RuleMatch:
         what = "; ".join(request.unresolved)

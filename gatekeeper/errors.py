@@ -12,6 +12,7 @@ The hierarchy::
      │    └── ConflictError        a concurrent change to the same case won; re-read and retry
      ├── StoreError                the state store failed (down, throttled, corrupt)
      ├── ResolutionError           an indirection (launch template, group) could not be followed
+     ├── RemediationError          a detective hook could not put a resource right (retried by the platform)
      └── AuditError                the audit log could not be written
           └── AuditIntegrityError  the audit log does not verify
 
@@ -93,6 +94,10 @@ class StoreError(GatekeeperError):
 
 class ResolutionError(GatekeeperError):
     """A reference in a request (launch template, launch configuration, group) could not be resolved."""
+
+
+class RemediationError(GatekeeperError):
+    """A detective hook's remediation action failed; it was recorded, and the event is left for a retry."""
 
 
 class AuditError(GatekeeperError):

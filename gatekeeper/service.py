@@ -13,6 +13,7 @@ store) -> engine -> permits (licences turn pending into allow; otherwise a case 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from gatekeeper.catalog import Catalog, default_catalog
+from gatekeeper.catalog._catalog import fast_new
 from gatekeeper.config import Config
 from gatekeeper.engine import Engine, Evaluation
 from gatekeeper.errors import GatekeeperError
@@ -32,12 +34,23 @@ from gatekeeper.model import (
     Decision,
     Outcome,
     ProvisioningRequest,
-    new_id,
     utcnow,
 )
 from gatekeeper.policy import PolicySet, load_policies
 
 log = structlog.get_logger("gatekeeper")
+
+# Decisions are built on the hot path without the frozen-dataclass __setattr__ toll (see fast_new).
+_new_decision = fast_new(Decision)
+
+
+def _decision_id() -> str:
+    """``dec-`` and 16 random hex digits, the shape of ``model.new_id("dec")``.
+
+    ``new_id`` goes through uuid.uuid4(), whose UUID object costs more than the rest of a plain
+    decision; eight bytes from the OS give the same 64 bits of randomness.
+    """
+    return "dec-" + os.urandom(8).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +106,7 @@ class Gatekeeper:
         self._store = store
         self._audit = audit
         self._permits = permits
+        self._unlooked: dict[tuple[str, str], CustomerProfile] = {}
 
     # -- lazily opened parts (a CLI command that needs none of them opens none) --------------
     @property
@@ -134,15 +148,18 @@ class Gatekeeper:
     def decide(self, request: ProvisioningRequest, *, dry_run: bool = False) -> Decision:
         """Decide ``request``; unless ``dry_run``, open/join a case when pending and audit durably."""
         now = request.at or self.clock()
-        decision_id = new_id("dec")
+        decision_id = _decision_id()
         try:
             items = self.engine.classify(request)
             # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
-            plain = not request.unresolved and not any(i.accelerated for i in items)
-            if plain and (dry_run or not self.config.audit.record_all):
-                return Decision(decision_id, Outcome.ALLOW, request,
-                                    CustomerProfile(request.provider, request.account_id, known=False),
-                                    items, (), Outcome.ALLOW, now, self.config.mode)
+            if not request.unresolved and (dry_run or not self.config.audit.record_all):
+                for i in items:
+                    if i.accelerated:
+                        break
+                else:
+                    return _new_decision(decision_id, Outcome.ALLOW, request,
+                                         self._unlooked_profile(request.provider, request.account_id),
+                                         items, (), Outcome.ALLOW, now, self.config.mode)
             profile = self.profile(request.provider, request.account_id)
             ev = self.engine.evaluate(request, profile, on=now.date(), items=items)
             decision = self._decision(decision_id, request, profile, ev, now)
@@ -156,6 +173,19 @@ class Gatekeeper:
             return decision
         return self._record(decision)
 
+    def _unlooked_profile(self, provider: str, account_id: str) -> CustomerProfile:
+        """The profile a plain decision carries: the account, not looked up (``known=False``).
+
+        Immutable, so shared; cached because building it cost as much as the rest of the plain path.
+        """
+        key = (provider, account_id)
+        found = self._unlooked.get(key)
+        if found is None:
+            found = CustomerProfile(provider, account_id, known=False)
+            if len(self._unlooked) < 10_000:  # bounded: account ids come from callers
+                self._unlooked[key] = found
+        return found
+
     def profile(self, provider: str, account_id: str) -> CustomerProfile:
         """The stored profile, or an unknown (unverified, foreign) one for an account not in the store."""
         key = account_id.lower() if provider == "azure" else account_id
@@ -164,8 +194,8 @@ class Gatekeeper:
 
     def _decision(self, decision_id: str, request: ProvisioningRequest, profile: CustomerProfile,
                   ev: Evaluation, now: datetime) -> Decision:
-        return Decision(decision_id, ev.outcome, request, profile, ev.items, ev.matches, ev.outcome, now,
-                        self.config.mode, reasons=ev.reasons)
+        return _new_decision(decision_id, ev.outcome, request, profile, ev.items, ev.matches, ev.outcome, now,
+                             self.config.mode, reasons=ev.reasons)
 
     def _error_decision(self, decision_id: str, request: ProvisioningRequest, now: datetime,
                         exc: BaseException) -> Decision:

@@ -128,7 +128,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
             private = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as exc:
             raise AuditError(f"{path}: not a PEM public key") from exc
-        key = private.public_key()  # type: ignore[assignment]
+        key = private.public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise AuditError(f"{path}: not an Ed25519 public key")
     return key

@@ -35,6 +35,7 @@ import os
 import socket
 import threading
 import time
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_json_default)
+
+
 def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """The record with ``schema`` and ``ts`` filled in, and its JSON members (``"a":1,...``) as bytes."""
     if not isinstance(record, dict):
@@ -111,21 +115,24 @@ def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
             continue  # "ts": None means "now"
         out[k] = v
     try:
-        text = json.dumps(out, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_json_default)
+        text = _ENCODER.encode(out)
     except (TypeError, ValueError) as exc:
         raise AuditError(f"the audit record cannot be serialized: {exc}") from exc
     return out, text[1:-1].encode("ascii")
 
 
-@dataclass(slots=True, eq=False)
 class _Entry:
-    record: dict[str, Any]
-    members: bytes
-    seq: int = 0
-    prev: bytes = b""
-    hash: bytes = b""
-    done: bool = False
-    error: BaseException | None = None
+    """One queued append. ``wake`` is held until the entry is done or its thread is made leader."""
+
+    __slots__ = ("done", "error", "hash", "members", "prev", "record", "seq", "wake")
+
+    def __init__(self, record: dict[str, Any], members: bytes) -> None:
+        self.record, self.members = record, members
+        self.seq, self.prev, self.hash = 0, b"", b""
+        self.done = False
+        self.error: BaseException | None = None
+        self.wake = _allocate_lock()
+        self.wake.acquire()
 
     def result(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev_hash": self.prev.decode("ascii"), **self.record,
@@ -143,6 +150,10 @@ class _Segment:
     first_seq: int | None = None  # None: no header line yet
     first_prev: str = GENESIS
     wrote: bool = False  # this process appended to it
+    checkpoint: str = ""  # path of its checkpoint file, checked before every batch
+
+    def __post_init__(self) -> None:
+        self.checkpoint = str(self.path.with_name(checkpoint_name(self.index)))
 
 
 def scan_tail(fd: int, size: int) -> tuple[int, bytes | None]:
@@ -214,13 +225,11 @@ class FileAuditLog:
         self._on_closed = on_segment_closed
         self._clock = clock
         self._host = socket.gethostname()
-        # Appenders and the group-commit state.
+        # Appenders and the group-commit state (under self._mu).
         self._mu = threading.Lock()
-        self._cv = threading.Condition(self._mu)
-        self._queue: list[_Entry] = []  # prepared, not yet written
-        self._unsynced: list[tuple[int, int, list[_Entry]]] = []  # written: (segment, dup'd fd, batch)
-        self._writing = False
-        self._syncing = False
+        self._idle = threading.Condition(self._mu)
+        self._queue: list[_Entry] = []
+        self._leading = False  # a thread is writing and fsyncing a batch
         self._closed = False
         self._broken: str | None = None
         # Disk state as this process knows it; valid only under self._io + the file lock.
@@ -241,7 +250,7 @@ class FileAuditLog:
             with self._io, self._file_lock():
                 self._sync_locked()
                 if self._extra:
-                    _, fd = self._write_locked([])
+                    fd = self._write_locked([])
                     try:
                         os.fsync(fd)
                     finally:
@@ -258,39 +267,79 @@ class FileAuditLog:
         """Append ``record``; returns it with ``seq``, ``prev_hash``, ``hash``, ``ts``, ``schema`` once durable."""
         out, members = prepare(record)
         entry = _Entry(out, members)
-        with self._cv:
+        with self._mu:
             if self._closed:
                 raise AuditError(f"the audit log at {self.directory} is closed")
             if self._broken:
                 raise AuditError(self._broken)
             self._queue.append(entry)
-            # Take whichever role is free: write what is queued, or fsync what is written. One
-            # write and one fsync run at a time, and a write proceeds while an fsync is running,
-            # so the next fsync covers every record written meanwhile (group commit).
-            while not entry.done:
-                if self._queue and not self._writing:
-                    self._lead_write()
-                elif self._unsynced and not self._syncing:
-                    self._lead_sync()
-                else:
-                    self._cv.wait()
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            # Follower: sleep until the leader has made this record durable, or hands over
+            # leadership because this record is first in the queue it left behind.
+            entry.wake.acquire()
+        if not entry.done:
+            self._lead()
         if entry.error is not None:
             raise entry.error
         return entry.result()
 
+    def _lead(self) -> None:
+        """Write and fsync everything queued (group commit), then wake its appenders and hand on."""
+        with self._mu:
+            batch, self._queue = self._queue, []
+        error = self._commit(batch)
+        for e in batch:
+            e.error, e.done = error, True
+            e.wake.release()
+        with self._mu:
+            if self._queue:
+                self._queue[0].wake.release()  # its thread becomes the next leader
+            else:
+                self._leading = False
+                self._idle.notify_all()
+
+    def _commit(self, batch: list[_Entry]) -> AuditError | None:
+        """Write ``batch`` under the file lock, fsync it after releasing the lock; the error, if any."""
+        fd = -1
+        try:
+            with self._io:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    if self._broken:
+                        return AuditError(self._broken)
+                    self._sync_locked()
+                    fd = self._write_locked(batch)
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except AuditError as exc:
+            return exc
+        except OSError as exc:
+            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
+        except BaseException as exc:
+            # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
+            return AuditError(f"audit append interrupted: {exc!r}")
+        try:
+            # Outside the file lock: an fsync flushes the file whoever wrote it, so other processes
+            # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
+            os.fsync(fd)
+        except OSError as exc:
+            self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
+                            "the log refuses further records until reopened")
+            return AuditError(self._broken)
+        finally:
+            os.close(fd)
+        return None
+
     def close(self) -> None:
         """Wait for appends in flight, then close the current segment with a signed checkpoint."""
-        with self._cv:
+        with self._mu:
             if self._closed:
                 return
             self._closed = True
-            while self._queue or self._unsynced or self._writing or self._syncing:
-                if self._queue and not self._writing:
-                    self._lead_write()
-                elif self._unsynced and not self._syncing:
-                    self._lead_sync()
-                else:
-                    self._cv.wait()
+            while self._leading:
+                self._idle.wait()
         try:
             with self._io, self._file_lock():
                 if self._broken is None:
@@ -319,65 +368,6 @@ class FileAuditLog:
         self.close()
 
     # -- group commit ------------------------------------------------------------------------
-    def _lead_write(self) -> None:
-        """Write everything queued (called and returning with self._mu held)."""
-        batch, self._queue = self._queue, []
-        self._writing = True
-        self._mu.release()
-        fd, error = -1, None
-        try:
-            with self._io, self._file_lock():
-                if self._broken:
-                    raise AuditError(self._broken)
-                self._sync_locked()
-                index, fd = self._write_locked(batch)
-        except AuditError as exc:
-            error = exc
-        except OSError as exc:
-            error = AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
-        except BaseException as exc:
-            error = AuditError(f"audit append interrupted: {exc!r}")
-            raise
-        finally:
-            self._mu.acquire()
-            self._writing = False
-            if error is not None:
-                for e in batch:
-                    e.error, e.done = error, True
-            else:
-                self._unsynced.append((index, fd, batch))
-            self._cv.notify_all()
-
-    def _lead_sync(self) -> None:
-        """fsync everything written and acknowledge it (called and returning with self._mu held)."""
-        groups, self._unsynced = self._unsynced, []
-        self._syncing = True
-        self._mu.release()
-        error: AuditError | None = None
-        try:
-            last_fd: dict[int, int] = {}
-            for index, fd, _ in groups:
-                last_fd[index] = fd  # one fsync per segment file covers every write to it
-            for fd in last_fd.values():
-                os.fsync(fd)
-        except OSError as exc:
-            error = AuditError(f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
-                               "the log refuses further records until reopened")
-        except BaseException as exc:
-            error = AuditError(f"audit fsync interrupted: {exc!r}")
-            raise
-        finally:
-            for _, fd, _ in groups:
-                os.close(fd)
-            self._mu.acquire()
-            self._syncing = False
-            if error is not None:
-                self._broken = str(error)
-            for _, _, batch in groups:
-                for e in batch:
-                    e.error, e.done = error, True
-            self._cv.notify_all()
-
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -387,12 +377,8 @@ class FileAuditLog:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     # -- under self._io and the file lock ----------------------------------------------------
-    def _write_locked(self, batch: list[_Entry]) -> tuple[int, int]:
-        """Write the batch (after a segment header and pending repair records).
-
-        Returns the segment index and a dup of its fd for the fsync (the segment may be closed by
-        a rotation before the fsync runs).
-        """
+    def _write_locked(self, batch: list[_Entry]) -> int:
+        """Write the batch (after a segment header and pending repair records); a dup of the fd to fsync."""
         seg = self._seg
         if seg is not None and seg.first_seq is not None and (
                 seg.size >= self._max_bytes or self._clock() - seg.opened_at >= self._max_seconds):
@@ -430,7 +416,7 @@ class FileAuditLog:
         seg.wrote = True
         self._last_seq, self._last_hash = seq, prev
         self._extra = []
-        return seg.index, os.dup(seg.fd)
+        return os.dup(seg.fd)
 
     def _header_entry(self, seg: _Segment) -> _Entry:
         out, members = prepare({"kind": KIND_SEGMENT, "actor": "gatekeeper", "data": {
@@ -442,7 +428,7 @@ class FileAuditLog:
         """Bring this process's view of the log up to date with the disk (other writers, crashes)."""
         seg = self._seg
         if seg is not None:
-            if (self.directory / checkpoint_name(seg.index)).exists():
+            if os.path.exists(seg.checkpoint):
                 # Another process closed it: continue after its checkpoint.
                 os.close(seg.fd)
                 self._seg = None

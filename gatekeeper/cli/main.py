@@ -28,6 +28,7 @@ GROUPS: dict[str, str] = {
     "catalog": "gatekeeper.cli.catalog",
     "policy": "gatekeeper.cli.policy",
     "accounts": "gatekeeper.cli.accounts",
+    "hooks": "gatekeeper.cli.hooks",
 }
 
 for _name, (_module, _func) in COMMANDS.items():

@@ -192,9 +192,10 @@ def _parse_csv(text: str) -> list[ListEntry]:
             raise InvalidInputError(f"duplicate columns {dupes}", row=1)
         missing = [c for c in CSV_COLUMNS if c not in header]
         if missing:
+            shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
             raise InvalidInputError(
-                f"missing columns {missing}; the Consolidated Screening List CSV has "
-                f"{len(CSV_COLUMNS)}: {','.join(CSV_COLUMNS)}", row=1, field=missing[0])
+                f"missing columns {shown}: not the {len(CSV_COLUMNS)}-column Consolidated Screening "
+                "List CSV header", row=1, field=missing[0])
         pos = {name: header.index(name) for name in CSV_COLUMNS}
         countries = _Countries()
         entries: list[ListEntry] = []

@@ -7,9 +7,11 @@ explicit map in ``gatekeeper.stores.open_store``; each is imported only when use
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from gatekeeper.model import CustomerProfile
+from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
 
 
 @runtime_checkable
@@ -25,6 +27,96 @@ class ProfileStore(Protocol):
         ...
 
     def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class CaseStore(Protocol):
+    """Cases of the permission workflow.
+
+    # INVARIANT: at most one case per ``scope_key`` is open at any time, also with many writers
+    # (threads, processes, machines): ``open_or_join`` is atomic with respect to itself and to ``apply``.
+    """
+
+    def open_or_join(self, case: Case, request: CaseRequest) -> tuple[Case, bool]:
+        """Add ``request`` to the open case for ``case.scope_key``, or open ``case`` with it.
+
+        Returns the case (with ``request_count`` and ``principals`` as they are now, without the
+        requests loaded) and True when it was opened by this call.
+        """
+        ...
+
+    def find_open(self, scope_key: str) -> Case | None:
+        """The open case for ``scope_key`` (no requests loaded), or None."""
+        ...
+
+    def get_case(self, case_id: str) -> Case | None:
+        """The case with all its requests, or None."""
+        ...
+
+    def list_cases(self, status: str | None = None) -> list[Case]:
+        """Cases (no requests loaded), newest first, optionally only those with ``status``."""
+        ...
+
+    def apply(self, case_id: str, expected_version: int, change: CaseChange) -> Case:
+        """Apply a reviewer's transition if the case is still at ``expected_version`` and open.
+
+        Atomically: the status, approvals and history change, the version goes up, the scope is
+        released when the case leaves ``open``, and ``change.licence`` (if any) is issued. Raises
+        ConflictError when the case changed since it was read (re-read and retry), WorkflowError
+        when the licence number exists, NotFoundError when there is no such case.
+        """
+        ...
+
+
+@runtime_checkable
+class LicenceStore(Protocol):
+    """Licences and their drawdown.
+
+    # INVARIANT: ``draw`` never takes ``remaining`` below zero, also with many concurrent writers;
+    # it is one conditional write, not a read followed by a write.
+    """
+
+    def get_licence(self, number: str) -> Licence | None:
+        ...
+
+    def list_licences(self, provider: str | None = None, account_id: str | None = None) -> list[Licence]:
+        """Licences ordered by number, optionally for one customer account."""
+        ...
+
+    def put_licence(self, licence: Licence) -> None:
+        """Add a licence outside a case (an import); WorkflowError when the number exists."""
+        ...
+
+    def draw(self, number: str, quantity: float, *, on: date) -> Licence | None:
+        """Take ``quantity`` from an active licence valid on ``on`` with at least that much left.
+
+        Returns the licence after the draw, or None when the condition does not hold (nothing changes).
+        """
+        ...
+
+    def refund(self, number: str, quantity: float) -> None:
+        """Give back a draw whose decision could not be recorded."""
+        ...
+
+    def revoke(self, number: str, *, by: str, reason: str, at: datetime) -> Licence:
+        """Revoke an active licence; NotFoundError / WorkflowError (already revoked)."""
+        ...
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """One backend: profiles, cases and licences, created by ``init`` (``gatekeeper store init``)."""
+
+    profiles: ProfileStore
+    cases: CaseStore
+    licences: LicenceStore
+
+    def init(self) -> list[str]:
+        """Create what is missing (tables, indexes); idempotent; returns a line per table."""
         ...
 
     def close(self) -> None:

@@ -170,11 +170,24 @@ class SQLiteProfileStore:
 
 
 class SQLiteStore:
-    """All embedded stores over one SQLite file."""
+    """All embedded stores over one SQLite file: ``.profiles``, ``.cases``, ``.licences``."""
 
     def __init__(self, path: Path) -> None:
+        from gatekeeper.stores.sqlite_workflow import SQLiteCaseStore, SQLiteLicenceStore
+
         self.db = SQLiteDatabase(path)
         self.profiles = SQLiteProfileStore(self.db)
+        self.cases = SQLiteCaseStore(self.db)
+        self.licences = SQLiteLicenceStore(self.db)
+
+    def init(self) -> list[str]:
+        """The tables exist once the store is open (created on first use); report them."""
+        rows = self.db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [f"sqlite table {r['name']} ready in {self.path}" for r in rows]
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
 
     def close(self) -> None:
         self.db.close()

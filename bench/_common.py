@@ -1,0 +1,163 @@
+"""Shared benchmark machinery: timed loops, percentiles, result rows and the machine description.
+
+Latency is measured per call with ``time.perf_counter_ns`` and the garbage collector disabled during
+the timed loop (a collection landing in one sample says nothing about the code under test). Every
+timed loop calls a zero-argument closure; the cost of the timer and of calling an empty closure is
+measured in the same run (``Timer.overhead_ns``) and subtracted, so that sub-microsecond figures are
+the code's own. Peers are timed by the same loop, so the comparison is like for like.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def percentile(sorted_samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of an already sorted list."""
+    if not sorted_samples:
+        raise ValueError("no samples")
+    k = max(0, min(len(sorted_samples) - 1, round(q / 100 * len(sorted_samples) + 0.5) - 1))
+    return sorted_samples[k]
+
+
+def _raw_loop(fn: Callable[[], object], n: int) -> list[int]:
+    pc = time.perf_counter_ns
+    samples = [0] * n
+    for k in range(n):
+        t0 = pc()
+        fn()
+        samples[k] = pc() - t0
+    return samples
+
+
+class Timer:
+    """Times zero-argument closures call by call; knows its own overhead, measured at start."""
+
+    def __init__(self) -> None:
+        def empty() -> None:
+            return None
+
+        with no_gc():
+            _raw_loop(empty, 20_000)
+            runs = [sorted(_raw_loop(empty, 50_000))[25_000] for _ in range(3)]
+        self.overhead_ns = min(runs)
+
+    def latency(self, fn: Callable[[], object], n: int, *, warmup: int | None = None) -> Latency:
+        """p50/p99/mean of ``n`` calls of ``fn`` in microseconds, net of the timer overhead."""
+        for _ in range(warmup if warmup is not None else max(100, n // 10)):
+            fn()
+        with no_gc():
+            samples = _raw_loop(fn, n)
+        net = sorted(max(0, s - self.overhead_ns) / 1000 for s in samples)
+        return Latency(n=n, p50_us=percentile(net, 50), p99_us=percentile(net, 99),
+                       mean_us=statistics.fmean(net), overhead_ns=self.overhead_ns)
+
+
+@dataclass(frozen=True)
+class Latency:
+    n: int
+    p50_us: float
+    p99_us: float
+    mean_us: float
+    overhead_ns: int
+
+    def text(self) -> str:
+        return f"p50 {fmt_us(self.p50_us)}, p99 {fmt_us(self.p99_us)}"
+
+
+class no_gc:  # noqa: N801 (used like a function: ``with no_gc():``)
+    """Disable the cyclic garbage collector for a block (after a collection), re-enable after."""
+
+    def __enter__(self) -> None:
+        gc.collect()
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was:
+            gc.enable()
+
+
+def fmt_us(us: float) -> str:
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    if us >= 100:
+        return f"{us:.0f} us"
+    if us >= 10:
+        return f"{us:.1f} us"
+    return f"{us:.2f} us"
+
+
+def fmt_rate(per_s: float) -> str:
+    return f"{per_s:,.0f}/s"
+
+
+@dataclass
+class Row:
+    """One line of the report table."""
+
+    section: str
+    name: str
+    gatekeeper: str          # the figure, as shown
+    peer: str = ""           # the peer's figure in the same run, as shown
+    goal: str = ""
+    met: bool | None = None  # None: no goal, or not measured
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # the raw numbers, for the JSON
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (0.0, 0.0, 0.0)
+    try:
+        import importlib.metadata as md
+
+        versions = {p: md.version(p) for p in ("cedarpy", "c7n", "moto", "boto3", "duckdb")
+                    if _has_dist(md, p)}
+    except Exception:  # pragma: no cover - metadata is best effort
+        versions = {}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "packages": versions,
+    }
+
+
+def _has_dist(md: Any, name: str) -> bool:
+    try:
+        md.version(name)
+    except md.PackageNotFoundError:
+        return False
+    return True

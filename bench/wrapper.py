@@ -1,0 +1,189 @@
+"""Wrapper overhead: boto3 ``RunInstances`` through moto's ThreadedMotoServer, with and without gatekeeper.
+
+Two EC2 clients against one moto server on 127.0.0.1: a plain boto3 client, and one protected with
+``gatekeeper.aws.protect(client)`` deciding through a Gatekeeper with a SQLite store and a file audit
+log (the caller's account, moto's 123456789012, is a verified US customer). For each instance type the
+two clients take turns in rounds, A B B A A B ..., so that drift (moto's state growing, the machine's
+load changing) falls on both alike; moto's state is reset between rounds. The figure is the ratio of
+the median call times; the median of the per-round ratios is given beside it.
+
+- plain type (t3.micro): gatekeeper classifies the type and lets the call go (no profile, no record);
+- controlled type, allowed (p4d.24xlarge, 8 x A100, 3A090.a, for the US customer): gatekeeper looks
+  the customer up, runs every pack, and fsyncs the audit record before the call proceeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import io
+import statistics
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from bench._common import Row, fmt_us
+
+MOTO_ACCOUNT = "123456789012"
+PLAIN_GOAL = 1.01
+CONTROLLED_GOAL = 1.05
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _reset(url: str) -> None:
+    req = urllib.request.Request(f"{url}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - 127.0.0.1 only
+        resp.read()
+
+
+def _client(url: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name="us-east-1", **CREDENTIALS).client("ec2", endpoint_url=url)
+
+
+def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str, Any]:
+    import gatekeeper
+    from gatekeeper import runtime
+    from gatekeeper.config import AuditConfig, Config, StoreConfig
+    from gatekeeper.model import CustomerProfile
+
+    out: dict[str, Any] = {"rounds": rounds, "calls_per_round": per_round}
+    with tempfile.TemporaryDirectory(prefix="gk-bench-") as tmp, moto_server() as url, \
+            contextlib.redirect_stdout(io.StringIO()):
+        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db"),
+                     audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
+        gk = gatekeeper.configure(cfg)
+        try:
+            gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
+                                                            "US", "verified")])
+            raw, guarded = _client(url), _client(url)
+            gatekeeper.aws.protect(guarded)
+            ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            for label, itype in (("plain", "t3.micro"), ("controlled", "p4d.24xlarge")):
+                log(f"wrapper: RunInstances {itype}, {rounds} rounds x {per_round} calls a client")
+                out[label] = _ab(url, raw, guarded, ami, itype, rounds, per_round)
+                out[label]["instance_type"] = itype
+            out["audit_records"] = sum(1 for p in (runtime.current().audit.directory).glob("*.jsonl")
+                                       for _ in p.open("rb"))
+        finally:
+            runtime.reset()
+    return out
+
+
+class _HandlerClock:
+    """Timestamps taken by handlers registered first and last on the guarded event: gatekeeper's time.
+
+    botocore runs the handlers of an event in order (``register_first`` ones, then the others, then
+    ``register_last`` ones), so the span between the two stamps is the guard's decision, its audit
+    record included, and nothing of boto3's or moto's.
+    """
+
+    _by_client: dict[int, _HandlerClock] = {}
+
+    @classmethod
+    def of(cls, client: Any) -> _HandlerClock:
+        clock = cls._by_client.get(id(client))
+        if clock is None or clock.client is not client:
+            clock = cls._by_client[id(client)] = cls(client)
+        return clock
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.spans: list[int] = []
+        self._t0 = 0
+        event = "before-parameter-build.ec2.RunInstances"
+        client.meta.events.register_first(event, self._first, unique_id="bench.first")
+        client.meta.events.register_last(event, self._last, unique_id="bench.last")
+
+    def _first(self, **_: Any) -> None:
+        self._t0 = time.perf_counter_ns()
+
+    def _last(self, **_: Any) -> None:
+        self.spans.append(time.perf_counter_ns() - self._t0)
+
+
+def _ab(url: str, raw: Any, guarded: Any, ami: str, itype: str, rounds: int, per_round: int) -> dict[str, Any]:
+    def call(client: Any) -> int:
+        t0 = time.perf_counter_ns()
+        client.run_instances(ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1)
+        return time.perf_counter_ns() - t0
+
+    clocks = {"without": _HandlerClock.of(raw), "with": _HandlerClock.of(guarded)}
+    times: dict[str, list[int]] = {"without": [], "with": []}
+    clients = {"without": raw, "with": guarded}
+    for r in range(rounds):
+        _reset(url)
+        for c in clients.values():  # after a reset the first calls build moto's default VPC: untimed
+            call(c)
+            call(c)
+        for clock in clocks.values():
+            clock.spans.clear()
+        for k in range(per_round):
+            # Call by call, A B B A: neighbours in time share the machine's state, in both orders.
+            for name in (("without", "with") if (k + r) % 2 == 0 else ("with", "without")):
+                times[name].append(call(clients[name]))
+    med_without, med_with = statistics.median(times["without"]), statistics.median(times["with"])
+    # botocore has handlers of its own on this event (the idempotency token, ...): what the raw
+    # client spends there is subtracted.
+    spans, base_spans = clocks["with"].spans, clocks["without"].spans
+    med_span = max(0.0, statistics.median(spans) - statistics.median(base_spans))
+    lo, hi = _bootstrap_ratio(times["with"], times["without"])
+    return {
+        "median_without_us": med_without / 1000, "median_with_us": med_with / 1000,
+        "ratio": med_with / med_without, "ratio_ci95": [lo, hi],
+        "gatekeeper_median_us": med_span / 1000, "event_span_p99_us": _p99(spans) / 1000,
+        "event_span_median_without_us": statistics.median(base_spans) / 1000,
+        "ratio_from_gatekeeper_time": (med_without + med_span) / med_without,
+        "calls_per_client": len(times["with"]),
+    }
+
+
+def _p99(xs: list[int]) -> float:
+    return float(sorted(xs)[int(0.99 * (len(xs) - 1))]) if xs else 0.0
+
+
+def _bootstrap_ratio(a: list[int], b: list[int], n: int = 400) -> tuple[float, float]:
+    """95% interval of median(a) / median(b) by resampling (seeded: the report is reproducible)."""
+    import random
+
+    rng = random.Random(1)
+    ratios = sorted(statistics.median(rng.choices(a, k=len(a))) / statistics.median(rng.choices(b, k=len(b)))
+                    for _ in range(n))
+    return ratios[int(0.025 * n)], ratios[int(0.975 * n) - 1]
+
+
+def rows(d: dict[str, Any]) -> list[Row]:
+    out = []
+    for label, goal, what in (("plain", PLAIN_GOAL, "plain type"),
+                              ("controlled", CONTROLLED_GOAL, "allowed controlled type, durable audit record")):
+        m = d[label]
+        lo, hi = m["ratio_ci95"]
+        out.append(Row(
+            "wrapper", f"boto3 RunInstances {m['instance_type']} via moto server: {what}",
+            f"x{m['ratio_from_gatekeeper_time']:.4f} from gatekeeper's own time ({fmt_us(m['gatekeeper_median_us'])}"
+            f" a call); end to end x{m['ratio']:.3f} (95% CI {lo:.3f}-{hi:.3f})",
+            f"boto3 without gatekeeper: {fmt_us(m['median_without_us'])} a call", f"<= {goal}",
+            m["ratio_from_gatekeeper_time"] <= goal and lo <= goal, data=m))
+    return out
+
+
+def run(quick: bool, log: Callable[[str], None]) -> tuple[dict[str, Any], list[Row]]:
+    d = measure(1 if quick else 6, 15 if quick else 50, log)
+    return d, rows(d)

@@ -1,0 +1,159 @@
+"""The botocore event handler: translate the call, ask the runtime to decide, enforce the decision.
+
+One ``ClientGuard`` per protected client is registered for ``before-parameter-build.<service>.<Op>``
+of the table's operations only, so no other call runs any gatekeeper code. The handler sees the
+caller's parameters before botocore validates or serialises them, and raises before anything is sent.
+
+Cost on the hot path (a plain type named directly): reading a few parameter paths, a cached catalog
+look-up and the runtime's own hot path. The caller's identity (STS) and the caller's credentials are
+touched only when the request is accelerated, has something unresolved, or ``audit.record_all`` is on.
+
+# INVARIANT: any failure in translation or resolution becomes ``unresolved`` on the request, so the
+# engine decides it (deny, or flag with on_error = "allow") and the service audits it; a failure
+# before the runtime exists (no usable configuration) denies without a record, since there is no
+# log to write to.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from gatekeeper import runtime
+from gatekeeper.adapters.aws import _resolver
+from gatekeeper.adapters.aws._errors import blocked_error, unavailable_error
+from gatekeeper.adapters.aws._table import BY_NAME, Operation
+from gatekeeper.adapters.aws._translate import translate, translate_quick
+from gatekeeper.context import current_subject
+from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
+from gatekeeper.service import Gatekeeper
+
+log = structlog.get_logger("gatekeeper.aws")
+
+# Member of botocore's per-call request context where the decision is left for later handlers (and
+# which marks the call as decided, should the handler be reached twice).
+CONTEXT_KEY = "gatekeeper_decision"
+
+
+class InstallState:
+    """Whether ``install()`` is in force (read by every guard a session made after install() carries)."""
+
+    installed = False
+
+
+INSTALL = InstallState()
+
+
+class _LazyLookup:
+    """Builds the caller (credentials, endpoint) only when translation first needs to read something."""
+
+    def __init__(self, get_caller: Callable[[], _resolver.Caller], ttl: float) -> None:
+        self._get_caller = get_caller
+        self._ttl = ttl
+
+    def describe(self, kind: str, key: Mapping[str, str]) -> Mapping[str, Any]:
+        return _resolver.RESOLVER.describe(self._get_caller(), kind, key, self._ttl)
+
+
+def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any]) -> ProvisioningRequest:
+    """The ProvisioningRequest for one call. Never raises: what fails is in ``unresolved``."""
+    ttl = gk.config.aws.resolver_ttl_seconds
+    cached: list[_resolver.Caller] = []
+
+    def caller() -> _resolver.Caller:
+        if not cached:
+            cached.append(_resolver.caller_of(client))
+        return cached[0]
+
+    unresolved: tuple[str, ...]
+    try:
+        tr = translate_quick(op, params)
+        if tr is None or _accelerated(gk, tr.items):
+            tr = translate(op, params, _LazyLookup(caller, ttl), gk.catalog)
+        items, unresolved, ids = tr.items, tr.unresolved, tr.resource_ids
+    except Exception as exc:  # a translation bug must fail closed, audited
+        log.error("aws.translate_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        items, ids = (), ()
+        unresolved = (f"gatekeeper could not read the {op.name} parameters ({type(exc).__name__}: {exc})",)
+
+    subject = current_subject("aws")
+    account, principal = (subject.account_id if subject else ""), ""
+    if unresolved or gk.config.audit.record_all or (items and _accelerated(gk, items)):
+        try:
+            ident = _resolver.RESOLVER.identity(caller(), ttl)
+            principal = ident.arn
+            if subject is None:
+                account = ident.account
+        except Exception as exc:  # no account: decided fail-closed below
+            if subject is None:
+                unresolved = (*unresolved, f"the caller's account is unknown: {exc}")
+            else:
+                log.warning("aws.principal_unknown", operation=op.name, error=str(exc))
+    meta = getattr(client, "meta", None)
+    return ProvisioningRequest(
+        provider="aws", account_id=account, items=items, region=getattr(meta, "region_name", None) or "",
+        service=op.service, operation=op.name, principal=principal, source="sdk", resource_ids=ids,
+        unresolved=unresolved,
+    )
+
+
+def _accelerated(gk: Gatekeeper, items: tuple[ComputeItem, ...]) -> bool:
+    classify = gk.catalog.classify_item
+    return any(classify("aws", i).accelerated for i in items)
+
+
+def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any]) -> Decision:
+    # An EC2 DryRun provisions nothing: decided as a what-if (no record, no case), enforced all the
+    # same so that the dry run predicts the real call.
+    dry_run = op.service == "ec2" and params.get("DryRun") is True
+    return gk.decide(build_request(gk, client, op, params), dry_run=dry_run)
+
+
+class ClientGuard:
+    """The handler registered on one client's events. Holds the client weakly; no per-call state."""
+
+    __slots__ = ("__weakref__", "_client", "explicit", "service", "via_install")
+
+    def __init__(self, client: Any, service: str) -> None:
+        self._client = weakref.ref(client)
+        self.service = service
+        self.explicit = False  # protect(): always active
+        self.via_install = False  # install(): active while installed
+
+    @property
+    def active(self) -> bool:
+        return self.explicit or (self.via_install and INSTALL.installed)
+
+    def __call__(self, params: Any = None, model: Any = None, context: Any = None, **_: Any) -> None:
+        if not (self.explicit or (self.via_install and INSTALL.installed)):
+            return
+        op = BY_NAME.get((self.service, getattr(model, "name", "")))
+        if op is None or not isinstance(params, (dict, Mapping)):
+            return
+        if isinstance(context, dict):
+            if CONTEXT_KEY in context:
+                return  # already decided for this call
+            context[CONTEXT_KEY] = None
+        client = self._client()
+        try:
+            gk = runtime.current()
+        except Exception as exc:  # no runtime (bad configuration): fail closed
+            log.error("aws.runtime_unavailable", operation=op.name, error=f"{type(exc).__name__}: {exc}")
+            raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            decision = decide_call(gk, client, op, params)
+        except Exception as exc:  # decide() does not raise; anything here is a bug
+            log.error("aws.decide_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            if gk.config.on_error == "allow":
+                return
+            raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(context, dict):
+            context[CONTEXT_KEY] = decision
+        if decision.blocks:
+            raise blocked_error(decision, op.name)
+        if decision.outcome >= Outcome.FLAG or decision.error:
+            log.info("aws.proceeding", operation=op.name, decision=decision.outcome.label,
+                     decision_id=decision.decision_id, mode=decision.mode)

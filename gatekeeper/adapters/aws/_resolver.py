@@ -1,0 +1,295 @@
+"""Following indirections and naming the caller: read-only AWS calls with the caller's own credentials.
+
+``Resolver.lookup(client)`` answers ``_translate.Lookup.describe(kind, key)`` for one caller's client
+(launch template versions, launch configurations, instances, Auto Scaling groups, EKS node groups,
+Batch compute environments, EC2 and Spot fleets); ``Resolver.identity(client)`` is the caller's
+account and principal ARN from STS GetCallerIdentity. Both are cached for
+``config.aws.resolver_ttl_seconds`` per credentials (access key), region and endpoint.
+
+The reads go through separate clients that this module builds from the caller's credentials, region,
+client config and (for a custom endpoint such as a local stand-in) endpoint. They never go through the
+caller's client: the caller's own event handlers and stubs see nothing of gatekeeper's reads, and no
+read re-enters gatekeeper's hooks (the clients come from a private botocore session that carries
+none, and only read-only operations, which are not hooked anyway, are called).
+
+What is in ``FETCHES`` is data: kind -> service, operation, arguments, the part of the answer that
+is the resource, and the IAM action the caller needs (named in the reason when it is missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import botocore.session
+from botocore import UNSIGNED
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gatekeeper.errors import ResolutionError
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    service: str
+    operation: str  # client method name
+    args: Callable[[Mapping[str, str]], dict[str, Any]]
+    pick: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+    action: str  # the IAM action the caller's credentials need
+
+
+def _first(answer: Mapping[str, Any], member: str) -> Mapping[str, Any] | None:
+    values = answer.get(member) or []
+    return values[0] if values and isinstance(values[0], Mapping) else None
+
+
+def _template_args(key: Mapping[str, str]) -> dict[str, Any]:
+    args: dict[str, Any] = {"Versions": [key.get("version") or "$Default"]}
+    if "id" in key:
+        args["LaunchTemplateId"] = key["id"]
+    else:
+        args["LaunchTemplateName"] = key["name"]
+    return args
+
+
+def _instance(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    reservation = _first(answer, "Reservations")
+    return _first(reservation, "Instances") if reservation else None
+
+
+def _spot_fleet(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    entry = _first(answer, "SpotFleetRequestConfigs")
+    config = entry.get("SpotFleetRequestConfig") if entry else None
+    return config if isinstance(config, Mapping) else None
+
+
+def _nodegroup(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    ng = answer.get("nodegroup")
+    return ng if isinstance(ng, Mapping) else None
+
+
+FETCHES: dict[str, Fetch] = {
+    "launch_template": Fetch("ec2", "describe_launch_template_versions", _template_args,
+                             lambda a: _first(a, "LaunchTemplateVersions"), "ec2:DescribeLaunchTemplateVersions"),
+    "launch_configuration": Fetch("autoscaling", "describe_launch_configurations",
+                                  lambda k: {"LaunchConfigurationNames": [k["name"]]},
+                                  lambda a: _first(a, "LaunchConfigurations"),
+                                  "autoscaling:DescribeLaunchConfigurations"),
+    "instance": Fetch("ec2", "describe_instances", lambda k: {"InstanceIds": [k["id"]]}, _instance,
+                      "ec2:DescribeInstances"),
+    "asg": Fetch("autoscaling", "describe_auto_scaling_groups", lambda k: {"AutoScalingGroupNames": [k["name"]]},
+                 lambda a: _first(a, "AutoScalingGroups"), "autoscaling:DescribeAutoScalingGroups"),
+    "nodegroup": Fetch("eks", "describe_nodegroup", lambda k: {"clusterName": k["cluster"], "nodegroupName": k["name"]},
+                       _nodegroup, "eks:DescribeNodegroup"),
+    "compute_environment": Fetch("batch", "describe_compute_environments",
+                                 lambda k: {"computeEnvironments": [k["name"]]},
+                                 lambda a: _first(a, "computeEnvironments"), "batch:DescribeComputeEnvironments"),
+    "ec2_fleet": Fetch("ec2", "describe_fleets", lambda k: {"FleetIds": [k["id"]]}, lambda a: _first(a, "Fleets"),
+                       "ec2:DescribeFleets"),
+    "spot_fleet": Fetch("ec2", "describe_spot_fleet_requests", lambda k: {"SpotFleetRequestIds": [k["id"]]},
+                        _spot_fleet, "ec2:DescribeSpotFleetRequests"),
+}
+
+# Hosts of AWS's own endpoints: a client pointed elsewhere (a local stand-in, LocalStack, moto's server)
+# has its reads sent to the same place; a client on an AWS endpoint has them sent to each service's
+# regional endpoint (a service-specific URL cannot serve another service).
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov",
+               ".cloud.adc-e.uk", ".csp.hci.ic.gov")
+_READ_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10)
+_MAX_CACHE = 4096
+_MAX_CLIENTS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What gatekeeper's reads borrow from the caller's client."""
+
+    region: str
+    endpoint: str | None
+    access_key: str | None
+    secret_key: str | None
+    token: str | None
+    config: BotoConfig | None
+
+    @property
+    def cache_id(self) -> tuple[str, str, str]:
+        return (self.access_key or "(unsigned)", self.region, self.endpoint or "")
+
+
+def custom_endpoint(url: str | None) -> str | None:
+    """``scheme://host:port`` of a non-AWS endpoint, else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or any(host.endswith(d) for d in AWS_DOMAINS):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def caller_of(client: Any) -> Caller:
+    """The caller's region, endpoint, credentials and config.
+
+    botocore offers no public accessor for a client's credentials; ``BaseClient._get_credentials()`` is
+    the accessor boto3 and s3transfer use themselves (boto3/crt.py). It is read only for requests that
+    need a look-up (accelerated compute, or a reference to follow), never on the plain hot path.
+    """
+    meta = client.meta
+    getter = getattr(client, "_get_credentials", None)
+    creds = getter() if callable(getter) else None
+    frozen = creds.get_frozen_credentials() if creds is not None else None
+    config = meta.config if isinstance(meta.config, BotoConfig) else None
+    return Caller(
+        region=meta.region_name or "us-east-1",
+        endpoint=custom_endpoint(meta.endpoint_url),
+        access_key=getattr(frozen, "access_key", None),
+        secret_key=getattr(frozen, "secret_key", None),
+        token=getattr(frozen, "token", None),
+        config=config,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    account: str
+    arn: str
+
+
+class Resolver:
+    """Process-wide: clients per caller credentials and a TTL cache of what was read. Thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._session: botocore.session.Session | None = None
+        self.calls = 0  # reads actually sent (cache misses), for tests and diagnostics
+
+    # -- clients -----------------------------------------------------------------------------
+    def _botocore_session(self) -> botocore.session.Session:
+        if self._session is None:
+            session = botocore.session.Session()
+            from gatekeeper.adapters.aws._install import strip
+
+            strip(session)  # gatekeeper's own reads carry no gatekeeper hooks
+            self._session = session
+        return self._session
+
+    def client(self, caller: Caller, service: str) -> Any:
+        secret = hashlib.sha256(f"{caller.secret_key}\0{caller.token}".encode()).hexdigest()
+        key = (service, caller.region, caller.endpoint, caller.access_key, secret)
+        with self._lock:
+            found = self._clients.get(key)
+            if found is not None:
+                self._clients.move_to_end(key)
+                return found
+            config = caller.config.merge(_READ_CONFIG) if caller.config is not None else _READ_CONFIG
+            if caller.access_key is None:
+                config = config.merge(BotoConfig(signature_version=UNSIGNED))
+            created = self._botocore_session().create_client(
+                service, region_name=caller.region, endpoint_url=caller.endpoint,
+                aws_access_key_id=caller.access_key, aws_secret_access_key=caller.secret_key,
+                aws_session_token=caller.token, config=config,
+            )
+            self._clients[key] = created
+            while len(self._clients) > _MAX_CLIENTS:
+                self._clients.popitem(last=False)
+            return created
+
+    # -- cache -------------------------------------------------------------------------------
+    def _cached(self, key: tuple[Any, ...], ttl: float, load: Callable[[], Any]) -> Any:
+        now = self._clock()
+        if ttl > 0:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None and hit[0] > now:
+                    self._cache.move_to_end(key)
+                    return hit[1]
+        value = load()  # outside the lock: concurrent misses may read twice, never block each other
+        if ttl > 0:
+            with self._lock:
+                self._cache[key] = (now + ttl, value)
+                self._cache.move_to_end(key)
+                while len(self._cache) > _MAX_CACHE:
+                    self._cache.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._clients.clear()
+
+    # -- reads -------------------------------------------------------------------------------
+    def describe(self, caller: Caller, kind: str, key: Mapping[str, str], ttl: float) -> Mapping[str, Any]:
+        fetch = FETCHES.get(kind)
+        if fetch is None:
+            raise ResolutionError(f"no resolver for {kind!r}")
+        shown = " ".join(f"{k}={v}" for k, v in key.items())
+
+        def load() -> Mapping[str, Any]:
+            self.calls += 1
+            try:
+                answer = getattr(self.client(caller, fetch.service), fetch.operation)(**fetch.args(key))
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                code, message = err.get("Code", "Error"), err.get("Message", "")
+                if "notfound" in code.lower().replace(".", ""):
+                    raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found ({code})") from exc
+                raise ResolutionError(f"cannot read {kind.replace('_', ' ')} {shown}: {code}: {message} "
+                                      f"(the caller needs {fetch.action})") from exc
+            except BotoCoreError as exc:
+                raise ResolutionError(f"cannot read {kind.replace('_', ' ')} {shown}: {exc}") from exc
+            found = fetch.pick(answer)
+            if found is None:
+                raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found")
+            return found
+
+        result: Mapping[str, Any] = self._cached(("describe", *caller.cache_id, kind, tuple(sorted(key.items()))),
+                                                 ttl, load)
+        return result
+
+    def identity(self, caller: Caller, ttl: float) -> Identity:
+        """The caller's account and ARN (STS GetCallerIdentity), cached per access key."""
+
+        def load() -> Identity:
+            self.calls += 1
+            try:
+                answer = self.client(caller, "sts").get_caller_identity()
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                raise ResolutionError(f"cannot identify the caller (STS GetCallerIdentity): "
+                                      f"{err.get('Code')}: {err.get('Message', '')}") from exc
+            except BotoCoreError as exc:
+                raise ResolutionError(f"cannot identify the caller (STS GetCallerIdentity): {exc}") from exc
+            account, arn = answer.get("Account"), answer.get("Arn")
+            if not isinstance(account, str) or not account:
+                raise ResolutionError("STS GetCallerIdentity returned no account")
+            return Identity(account, arn if isinstance(arn, str) else "")
+
+        result: Identity = self._cached(("identity", *caller.cache_id), ttl, load)
+        return result
+
+    def lookup(self, caller: Caller, ttl: float) -> Lookup:
+        return Lookup(self, caller, ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A resolver bound to one caller: what ``_translate`` reads references through."""
+
+    resolver: Resolver
+    caller: Caller
+    ttl: float
+
+    def describe(self, kind: str, key: Mapping[str, str]) -> Mapping[str, Any]:
+        return self.resolver.describe(self.caller, kind, key, self.ttl)
+
+
+RESOLVER = Resolver()

@@ -1,0 +1,276 @@
+"""A Google Cloud request message -> one ProvisioningRequest, or None when it provisions nothing.
+
+Works on ``type(msg).to_dict(msg)`` (snake_case field names), so it serves every transport (REST or
+gRPC). Machine types may be zone URLs (the catalog keeps the last path segment); accelerators come
+from ``guestAccelerators`` (Compute Engine) or ``config.accelerators`` (GKE) and are decided with
+the machine type.
+
+What a request leaves to another resource is read from it through ``Resolver`` (read-only calls on
+the caller's own transport): the instance template or machine image an insert names (its machine
+type, and its accelerators unless the insert overrides them), the source instance of a template,
+the node pool a resize or update applies to.
+
+GKE counts: a node pool's ``initial_node_count`` and autoscaler maximum are per zone, so the count
+is that times the pool's zones (its ``locations``; else 1 for a zonal and 3, GKE's default, for a
+regional cluster), or the autoscaler's ``total_max_node_count`` when set. An empty GKE machine type
+is GKE's documented default, ``e2-medium``. Autopilot clusters provision nodes from workloads, not
+from this call, so their creation provisions nothing here.
+
+# INVARIANT: anything that cannot be translated becomes a request with ``unresolved`` set (denied
+# fail-closed); never None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from gatekeeper.adapters.gcp._operations import GcpOperation
+from gatekeeper.model import AttachedAccelerator, ComputeItem, ProvisioningRequest
+
+GKE_DEFAULT_MACHINE_TYPE = "e2-medium"
+GKE_REGIONAL_ZONES = 3
+_ZONE = re.compile(r"^([a-z]+-[a-z]+\d+)-[a-z]$")
+
+
+class TranslationError(ValueError):
+    """The request cannot be turned into what it provisions; decided fail-closed."""
+
+
+class Resolver(Protocol):
+    def compute(self, ref: str, project: str, kind: str) -> Mapping[str, Any] | None:
+        """An instance-like dict (``machine_type``, ``guest_accelerators``) of the instance template
+        (``kind`` "template"), machine image ("image") or instance ("instance") at ``ref``; None when
+        it does not exist. Raises on any other failure."""
+        ...
+
+    def node_pool(self, name: str) -> Mapping[str, Any] | None:
+        """The GKE node pool ``projects/P/locations/L/clusters/C/nodePools/N`` as a dict; None if absent."""
+        ...
+
+
+def get(d: Any, path: str) -> Any:
+    node = d
+    for key in path.split(".") if path else ():
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _number(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise TranslationError(f"{what} is not a count: {value!r}")
+    try:
+        n = int(value)  # int64 fields arrive as strings from to_dict
+    except (TypeError, ValueError):
+        raise TranslationError(f"{what} is not a count: {value!r}") from None
+    if n < 0:
+        raise TranslationError(f"{what} is negative: {n}")
+    return n
+
+
+def region_of(location: str) -> str:
+    """``us-central1-a`` -> ``us-central1``; a region stays as it is."""
+    m = _ZONE.match(location)
+    return m.group(1) if m else location
+
+
+def _after(name: str, key: str) -> str:
+    parts = name.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == key:
+            return parts[i + 1]
+    return ""
+
+
+def project_of(req: Mapping[str, Any]) -> str:
+    for key in ("project", "project_id"):
+        if isinstance(req.get(key), str) and req[key]:
+            return str(req[key])
+    for key in ("parent", "name"):
+        if isinstance(req.get(key), str) and (p := _after(req[key], "projects")):
+            return p
+    return ""
+
+
+def location_of(req: Mapping[str, Any]) -> str:
+    for key in ("zone", "region"):
+        if isinstance(req.get(key), str) and req[key]:
+            return str(req[key])
+    for key in ("parent", "name"):
+        if isinstance(req.get(key), str) and (loc := _after(req[key], "locations")):
+            return loc
+    return ""
+
+
+def _accelerators(raw: Any, what: str, *, type_key: str = "accelerator_type",
+                  count_key: str = "accelerator_count") -> tuple[AttachedAccelerator, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise TranslationError(f"{what} is not a list")
+    out = []
+    for n, acc in enumerate(raw):
+        kind = acc.get(type_key) if isinstance(acc, Mapping) else None
+        if not isinstance(kind, str) or not kind.strip():
+            raise TranslationError(f"{what}[{n}] names no accelerator type")
+        given = acc.get(count_key)
+        # A missing (or zero, proto3's unset) count is read as one accelerator: never as none.
+        count = _number(given, f"{what}[{n}].{count_key}") if given not in (None, "", 0, "0") else 1
+        out.append(AttachedAccelerator(kind.strip(), count))
+    return tuple(out)
+
+
+class _Translator:
+    def __init__(self, op: GcpOperation, req: Mapping[str, Any], resolver: Resolver) -> None:
+        self.op, self.req, self.resolver = op, req, resolver
+        self.project = project_of(req)
+        self.location = location_of(req)
+
+    # -- Compute Engine ------------------------------------------------------------------------
+    def instance(self) -> tuple[ComputeItem, ...] | None:
+        op, req = self.op, self.req
+        d = get(req, op.at)
+        d = d if isinstance(d, Mapping) else {}
+        machine_type = d.get("machine_type") or ""
+        accs = _accelerators(d.get("guest_accelerators"), f"{op.at}.guest_accelerators")
+        if not op.machine_type_required and not machine_type and not accs:
+            return None  # setMachineResources without accelerators: memory/CPU only
+        source = ""
+        for path, kind in ((op.template, "template"), (op.image, "image"), (op.source_instance, "instance")):
+            ref = get(req, path) if path else None
+            if not ref:
+                continue
+            if machine_type and accs:
+                break  # the request overrides all the source could add
+            src = self.resolver.compute(str(ref), self.project, kind)
+            if src is None:
+                raise TranslationError(f"{path} {ref!r} does not exist")
+            source = f"{path} {ref}"
+            machine_type = machine_type or src.get("machine_type") or ""
+            if not accs:  # the request's guestAccelerators replace the source's
+                accs = _accelerators(src.get("guest_accelerators"), f"{source}: guest_accelerators")
+            break
+        if not machine_type and op.machine_type_required:
+            raise TranslationError(f"{op.at}.machine_type is not given" + (f" (nor by {source})" if source else ""))
+        count = _number(get(req, op.count), op.count) if op.count else 1
+        return (ComputeItem(instance_type=str(machine_type), count=count, attached=accs, path=f"{op.at}.machine_type"),)
+
+    # -- GKE -----------------------------------------------------------------------------------
+    def _zones(self, locations: Any, fallback: str) -> int:
+        if isinstance(locations, Sequence) and not isinstance(locations, str) and locations:
+            return len(locations)
+        return 1 if _ZONE.match(fallback) else GKE_REGIONAL_ZONES
+
+    def _pool(self, pool: Mapping[str, Any], path: str, zones: int,
+              per_zone: int | None = None) -> ComputeItem:
+        cfg = pool.get("config") if isinstance(pool.get("config"), Mapping) else {}
+        machine_type = (cfg or {}).get("machine_type") or GKE_DEFAULT_MACHINE_TYPE
+        accs = _accelerators((cfg or {}).get("accelerators"), f"{path}.config.accelerators")
+        n = per_zone if per_zone is not None else _number(pool.get("initial_node_count") or 0,
+                                                           f"{path}.initial_node_count")
+        auto = pool.get("autoscaling") if isinstance(pool.get("autoscaling"), Mapping) else None
+        total_max = 0
+        if auto and auto.get("enabled"):
+            n = max(n, _number(auto.get("max_node_count") or 0, f"{path}.autoscaling.max_node_count"))
+            total_max = _number(auto.get("total_max_node_count") or 0, f"{path}.autoscaling.total_max_node_count")
+        count = max(total_max, n * zones)
+        return ComputeItem(instance_type=str(machine_type), count=count, attached=accs, path=f"{path}.config")
+
+    def node_pool(self) -> tuple[ComputeItem, ...] | None:
+        pool = get(self.req, self.op.at)
+        if not isinstance(pool, Mapping):
+            raise TranslationError(f"{self.op.at} is missing")
+        return (self._pool(pool, self.op.at, self._zones(pool.get("locations"), self.location)),)
+
+    def cluster(self) -> tuple[ComputeItem, ...] | None:
+        cluster = get(self.req, self.op.at)
+        if not isinstance(cluster, Mapping):
+            raise TranslationError(f"{self.op.at} is missing")
+        if not self.location and isinstance(cluster.get("location"), str):
+            self.location = cluster["location"]
+        if get(cluster, "autopilot.enabled"):
+            return None
+        zones = self._zones(cluster.get("locations"), self.location)
+        pools = cluster.get("node_pools") or []
+        if not isinstance(pools, Sequence):
+            raise TranslationError(f"{self.op.at}.node_pools is not a list")
+        if pools:
+            return tuple(self._pool(p, f"{self.op.at}.node_pools[{p.get('name') or n}]",
+                                    self._zones(p.get("locations"), "") if p.get("locations") else zones)
+                         for n, p in enumerate(pools) if isinstance(p, Mapping))
+        legacy = {"config": cluster.get("node_config") or {}, "initial_node_count": cluster.get("initial_node_count")}
+        return (self._pool(legacy, self.op.at, zones),)
+
+    def _pool_name(self) -> str:
+        req = self.req
+        if isinstance(req.get("name"), str) and req["name"]:
+            return str(req["name"])
+        parts = (req.get("project_id"), req.get("zone"), req.get("cluster_id"), req.get("node_pool_id"))
+        if not all(isinstance(p, str) and p for p in parts):
+            raise TranslationError("the node pool is not named (name, or project_id/zone/cluster_id/node_pool_id)")
+        p, z, c, n = parts
+        return f"projects/{p}/locations/{z}/clusters/{c}/nodePools/{n}"
+
+    def _current_pool(self) -> tuple[Mapping[str, Any], str]:
+        name = self._pool_name()
+        pool = self.resolver.node_pool(name)
+        if pool is None:
+            raise TranslationError(f"node pool {name} does not exist")
+        return pool, name
+
+    def pool_update(self) -> tuple[ComputeItem, ...] | None:
+        machine_type = self.req.get("machine_type") or ""
+        accs = self.req.get("accelerators") or []
+        if not machine_type and not accs:
+            return None  # version, image, labels, ...: not a provisioning change
+        pool, name = self._current_pool()
+        cfg = dict(pool.get("config") or {})
+        if machine_type:
+            cfg["machine_type"] = machine_type
+        if accs:
+            cfg["accelerators"] = accs
+        merged = {**pool, "config": cfg}
+        return (self._pool(merged, name, self._zones(pool.get("locations"), self.location)),)
+
+    def pool_size(self) -> tuple[ComputeItem, ...] | None:
+        pool, name = self._current_pool()
+        size = _number(self.req.get("node_count") or 0, "node_count")
+        without_autoscaling = {**pool, "autoscaling": None}
+        return (self._pool(without_autoscaling, name, self._zones(pool.get("locations"), self.location), size),)
+
+    def pool_autoscaling(self) -> tuple[ComputeItem, ...] | None:
+        auto = self.req.get("autoscaling")
+        if not isinstance(auto, Mapping) or not auto.get("enabled"):
+            return None  # turning the autoscaler off adds nothing
+        pool, name = self._current_pool()
+        merged = {**pool, "autoscaling": auto, "initial_node_count": 0}
+        return (self._pool(merged, name, self._zones(pool.get("locations"), self.location)),)
+
+
+def translate(op: GcpOperation, req: Mapping[str, Any], resolver: Resolver, *,
+              subject: str | None = None) -> ProvisioningRequest | None:
+    """The ProvisioningRequest for a recognised call; None when it changes no compute."""
+    t = _Translator(op, req, resolver)
+
+    def request(items: tuple[ComputeItem, ...], unresolved: tuple[str, ...] = ()) -> ProvisioningRequest:
+        ref = req.get("name") or req.get("parent") or req.get("instance") or ""
+        return ProvisioningRequest(
+            provider="gcp", account_id=(subject or t.project).strip(), items=items,
+            region=region_of(t.location), service=op.service, operation=op.operation,
+            resource_ids=(str(ref),) if ref else (), unresolved=unresolved)
+
+    try:
+        reader = getattr(t, op.reads, None)
+        if reader is None:
+            raise TranslationError(f"gatekeeper has no reader {op.reads!r}")
+        items = reader()
+        if items is None:
+            return None
+        if not (subject or t.project):
+            raise TranslationError("the request names no project")
+    except TranslationError as exc:
+        return request((), (f"{op.operation}: {exc}",))
+    return request(items)

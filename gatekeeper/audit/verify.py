@@ -1,0 +1,468 @@
+"""Verify an audit log: every line's hash, the chain across segments, and the signed checkpoints.
+
+What is detected, and how it is named (segment, line, seq and what is wrong):
+
+- a record edited in place: its hash no longer matches its bytes;
+- a record edited and re-hashed: the next record's ``prev_hash`` no longer matches;
+- records deleted, inserted or reordered: ``seq`` is not the one expected (and ``prev_hash`` breaks);
+- the end of a closed segment truncated: the segment ends before its checkpoint's ``last_seq``;
+- a whole segment deleted: a gap in the segment numbers, or a checkpoint whose segment is missing,
+  and the next segment's first record does not follow on;
+- a checkpoint deleted or replaced: a closed segment without one, or the next segment header and
+  checkpoint name a different ``prev_checkpoint``;
+- a checkpoint forged or altered: its Ed25519 signature does not verify with the public key.
+
+Records after the last checkpoint (the open segment) are protected by the chain only: removing
+records from the very end of the log is detected once a checkpoint covers them, or against an
+``anchor`` (a ``seq:hash`` noted from an earlier verification).
+
+Fast path: lines are checked by slicing at fixed offsets and one SHA-256 each, never a JSON parse;
+segments are checked in parallel processes when the log is large.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gatekeeper.audit._format import (
+    CHECKPOINT_RE,
+    CHECKPOINT_SCHEMA,
+    GENESIS,
+    HASH_KEY,
+    KIND_SEGMENT,
+    SEGMENT_RE,
+    SUFFIX_LEN,
+    checkpoint_hash,
+    checkpoint_name,
+    checkpoint_payload,
+    list_segments,
+    segment_name,
+    split_line,
+)
+from gatekeeper.audit._keys import check_signature, key_id, keys_beside, load_public_key
+from gatekeeper.errors import AuditError
+
+PARALLEL_THRESHOLD = 64 * 1024 * 1024  # bytes of segments above which segments are checked in parallel
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing wrong with the log: where, and what."""
+
+    segment: str
+    line: int | None
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.segment]
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.seq is not None:
+            where.append(f"seq {self.seq}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    name: str
+    first_seq: int | None
+    last_seq: int | None
+    records: int
+    bytes: int
+    checkpoint: str  # "signed", "unsigned", "open" (the live segment), "missing"
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    path: str
+    ok: bool
+    records: int
+    segments: tuple[SegmentResult, ...]
+    problem: Problem | None
+    head_seq: int
+    head_hash: str
+    signed_seq: int  # the last seq covered by a checkpoint
+    keys: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["problem"] = None if self.problem is None else {**asdict(self.problem), "text": str(self.problem)}
+        d["segments"] = [asdict(s) for s in self.segments]
+        d["keys"], d["warnings"] = list(self.keys), list(self.warnings)
+        return d
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One segment's lines, checked on their own (the chain within; stitching is done after)."""
+
+    count: int = 0
+    first_seq: int | None = None
+    first_prev: str | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    header: bytes | None = None  # the first line, parsed later for the header checks
+    bad_line: int | None = None  # 1-based
+    bad_seq: int | None = None
+    bad_message: str = ""
+    torn: int = 0  # bytes after the last newline
+    size: int = 0
+
+
+def _diagnose(line: bytes, expect: int, prev: bytes | None) -> tuple[int | None, str]:
+    parts = split_line(line)
+    if parts is None:
+        if not line:
+            return None, "empty line where a record was expected"
+        if b"\x00" in line:
+            return None, "NUL bytes where a record was expected (corruption)"
+        return None, "not a well-formed audit record (garbled or edited)"
+    seq, p, h = parts
+    if hashlib.sha256(line[:-SUFFIX_LEN]).hexdigest().encode("ascii") != h:
+        return seq, "hash does not match the record's content: the record was edited"
+    if seq != expect:
+        if seq > expect:
+            missing = f"record {expect}" if seq == expect + 1 else f"records {expect}..{seq - 1}"
+            return seq, f"seq {seq} where {expect} was expected: {missing} deleted or moved"
+        return seq, f"seq {seq} where {expect} was expected: a record inserted, repeated or moved here"
+    if prev is not None and p != prev:
+        return seq, (f"prev_hash does not match the hash of record {seq - 1}: the record before it was "
+                     "altered, or one was inserted or removed")
+    return seq, "malformed record"
+
+
+def scan_bytes(data: bytes) -> _Scan:
+    """Check the lines of one segment held in memory."""
+    return _scan_lines(io.BytesIO(data))
+
+
+def _scan_file(path: str) -> _Scan:
+    with open(path, "rb", buffering=1024 * 1024) as f:
+        return _scan_lines(f)
+
+
+def _scan_lines(f: Iterable[bytes]) -> _Scan:
+    """Check the lines of one segment (fast path: one prefix compare and one SHA-256 per line).
+
+    Iterating line by line (rather than splitting the whole file) keeps memory flat and is faster:
+    each line's memory is reused as soon as it has been checked.
+    """
+    it = iter(f)
+    line0 = next(it, b"")
+    if not line0.endswith(b"\n"):
+        return _Scan(torn=len(line0), size=len(line0))
+    first = split_line(line0[:-1])
+    if first is None:
+        _, msg = _diagnose(line0[:-1], 0, None)
+        return _Scan(bad_line=1, bad_message=msg, size=len(line0) + sum(len(x) for x in it))
+    seq, prev = first[0], first[1]
+    first_seq, first_prev, header = seq, prev.decode(), line0[:-1]
+    sha256 = hashlib.sha256
+    count = size = 0
+    for line in itertools.chain((line0,), it):
+        h = line[-67:-3]
+        # One formatted prefix checks the start, seq and prev_hash at once; then the hash suffix.
+        if (not line.startswith(b'{"seq":%d,"prev_hash":"%s",' % (seq, prev))
+                or line[-SUFFIX_LEN - 1:-67] != HASH_KEY or not line.endswith(b'"}\n')
+                or sha256(line[:-SUFFIX_LEN - 1]).hexdigest().encode() != h):
+            last = (seq - 1, prev.decode()) if count else (None, None)
+            if not line.endswith(b"\n"):  # the unterminated last line: a torn write, not a record
+                return _Scan(count, first_seq, first_prev, last[0], last[1], header, torn=len(line),
+                             size=size + len(line))
+            bad_seq, msg = _diagnose(line[:-1], seq, prev if count else None)
+            return _Scan(count, first_seq, first_prev, last[0], last[1], header, bad_line=count + 1,
+                         bad_seq=bad_seq, bad_message=msg, size=size + len(line) + sum(len(x) for x in it))
+        size += len(line)
+        count += 1
+        prev = h
+        seq += 1
+    return _Scan(count, first_seq, first_prev, seq - 1, prev.decode(), header, size=size)
+
+
+class _Checker:
+    """Walks the segments in order and stops at the first problem."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+        self.keys = keys
+        self.results: list[SegmentResult] = []
+        self.records = 0
+        self.head_seq, self.head_hash = 0, GENESIS
+        self.signed_seq = 0
+        self.prev_checkpoint: str | None = None
+        self.warnings: list[str] = []
+
+    def segment(self, name: str, scan: _Scan, cp_path: Path | None, *, last: bool,
+                stitch: bool) -> Problem | None:
+        # 1. Does it follow on from the segment before?
+        if stitch and scan.first_seq is not None and (
+                scan.first_seq != self.head_seq + 1 or scan.first_prev != self.head_hash):
+            if scan.first_seq > self.head_seq + 1:
+                msg = (f"first record is seq {scan.first_seq} but the log so far ends at seq {self.head_seq}: "
+                       f"records {self.head_seq + 1}..{scan.first_seq - 1} are missing (deleted)")
+            elif scan.first_seq != self.head_seq + 1:
+                msg = (f"first record is seq {scan.first_seq} but the log so far ends at seq {self.head_seq}: "
+                       "records repeated or reordered")
+            else:
+                msg = (f"prev_hash of the first record does not match the hash of seq {self.head_seq}: "
+                       "the segment does not follow on from the one before")
+            return Problem(name, 1, scan.first_seq, msg)
+        # 2. Its lines.
+        if scan.bad_line is not None:
+            return Problem(name, scan.bad_line, scan.bad_seq, scan.bad_message)
+        if scan.torn:
+            if not last or cp_path is not None:
+                return Problem(name, scan.count + 1, None,
+                               f"{scan.torn} bytes after the last complete record (torn or appended garbage)")
+            self.warnings.append(f"{name}: a torn last line ({scan.torn} bytes) left by a crash; it is not a "
+                                 "record and is repaired the next time the log is opened")
+        # 3. Its header.
+        problem = self._header(name, scan)
+        if problem:
+            return problem
+        # 4. Its checkpoint.
+        status, kid = "open", None
+        if cp_path is None:
+            if not last:
+                return Problem(name, None, scan.last_seq, "closed segment has no checkpoint (deleted?) although "
+                               "later segments exist")
+        else:
+            problem, status, kid = self._checkpoint(name, scan, cp_path)
+            if problem:
+                return problem
+        if scan.count:
+            self.head_seq, self.head_hash = scan.last_seq or 0, scan.last_hash or GENESIS
+        if cp_path is not None:
+            self.signed_seq = self.head_seq
+        self.records += scan.count
+        self.results.append(SegmentResult(name, scan.first_seq, scan.last_seq, scan.count, scan.size, status, kid))
+        return None
+
+    def _header(self, name: str, scan: _Scan) -> Problem | None:
+        if scan.header is None:
+            return None
+        try:
+            header = json.loads(scan.header)
+            data = header["data"] if header.get("kind") == KIND_SEGMENT else None
+        except (ValueError, KeyError, TypeError):
+            data = None
+        if not isinstance(data, dict):
+            return Problem(name, 1, scan.first_seq, "first record is not a segment header (audit.segment)")
+        if data.get("segment") != name:
+            return Problem(name, 1, scan.first_seq,
+                           f"segment header names {data.get('segment')!r}: segment files renamed or swapped")
+        if data.get("prev_checkpoint") != self.prev_checkpoint:
+            return Problem(name, 1, scan.first_seq, "segment header names a previous checkpoint that is not the "
+                           "one found: a checkpoint was deleted, replaced or re-ordered")
+        return None
+
+    def _checkpoint(self, name: str, scan: _Scan, path: Path) -> tuple[Problem | None, str, str | None]:
+        cname = path.name
+        try:
+            cp = json.loads(path.read_bytes())
+            if not isinstance(cp, dict):
+                raise ValueError("not an object")
+            checkpoint_payload(cp)
+        except (OSError, ValueError, TypeError) as exc:
+            return Problem(cname, None, None, f"checkpoint unreadable: {exc}"), "missing", None
+        kid = cp.get("key_id")
+        expected = {
+            "schema": CHECKPOINT_SCHEMA, "segment": name, "first_seq": scan.first_seq,
+            "first_prev_hash": scan.first_prev, "prev_checkpoint": self.prev_checkpoint,
+        }
+        for k, v in expected.items():
+            if cp.get(k) != v:
+                return (Problem(cname, None, scan.first_seq,
+                                f"checkpoint {k} is {cp.get(k)!r}, the log has {v!r}"), "signed", kid)
+        last = cp.get("last_seq")
+        if not isinstance(last, int):
+            return Problem(cname, None, None, "checkpoint has no last_seq"), "signed", kid
+        if scan.last_seq is None or last > scan.last_seq:
+            have = scan.last_seq or 0
+            return (Problem(name, scan.count + 1, have + 1,
+                            f"segment ends at seq {have} but its checkpoint records {last}: records "
+                            f"{have + 1}..{last} were removed (truncated)"), "signed", kid)
+        if last < scan.last_seq:
+            return (Problem(name, last - scan.first_seq + 2 if scan.first_seq else None, last + 1,
+                            f"records after seq {last}, the last one its checkpoint covers, were appended to a "
+                            "closed segment"), "signed", kid)
+        if cp.get("head_hash") != scan.last_hash or cp.get("count") != scan.count or cp.get("bytes") != scan.size:
+            return (Problem(name, scan.count, last, "the segment's last record, record count or size does not "
+                            "match its checkpoint"), "signed", kid)
+        # The signature.
+        signature = cp.get("signature")
+        if signature is None:
+            if self.keys:
+                return Problem(cname, None, last, "checkpoint is not signed"), "unsigned", None
+            self.warnings.append(f"{cname}: checkpoint is not signed (no signing key configured)")
+            status = "unsigned"
+        else:
+            public = self.keys.get(str(kid))
+            if public is None:
+                return (Problem(cname, None, last, f"signed with key {kid}, which is not among the public keys "
+                                "given (pass --public-key)"), "signed", kid)
+            if not isinstance(signature, str) or not check_signature(public, signature, checkpoint_payload(cp)):
+                return (Problem(cname, None, last, f"signature does not verify with public key {kid}: the "
+                                "checkpoint was altered or forged"), "signed", kid)
+            status = "signed"
+        self.prev_checkpoint = checkpoint_hash(cp)
+        return None, status, kid
+
+
+def _load_keys(directory: Path, public_keys: Sequence[Path]) -> tuple[dict[str, Ed25519PublicKey], list[str]]:
+    warnings: list[str] = []
+    if public_keys:
+        keys = {}
+        for p in public_keys:
+            k = load_public_key(Path(p))
+            keys[key_id(k)] = k
+        return keys, warnings
+    keys = keys_beside(directory)
+    if keys:
+        warnings.append("checked with the public keys stored beside the log; pass --public-key with a copy "
+                        "kept elsewhere for an independent check")
+    return keys, warnings
+
+
+def verify_log(
+    path: Path,
+    *,
+    public_keys: Sequence[Path] = (),
+    anchor: tuple[int, str] | None = None,
+    progress: Progress | None = None,
+    parallel_threshold: int = PARALLEL_THRESHOLD,
+) -> VerifyReport:
+    """Verify the log directory (or one segment file) at ``path``; the report names the first problem."""
+    path = Path(path)
+    if path.is_file():
+        return _verify_one(path, public_keys, progress)
+    if not path.is_dir():
+        raise AuditError(f"no audit log at {path}")
+    keys, warnings = _load_keys(path, public_keys)
+    segments, checkpoints = list_segments(path)
+    checker = _Checker(keys)
+    checker.warnings.extend(warnings)
+    order = sorted(segments)
+    stray = [n for n in os.listdir(path) if n.endswith(".jsonl") and not SEGMENT_RE.match(n)]
+    if stray:
+        checker.warnings.append(f"files that are not segments were ignored: {', '.join(sorted(stray))}")
+
+    def report(problem: Problem | None) -> VerifyReport:
+        ok = problem is None
+        if ok and anchor is not None:
+            problem = _check_anchor(path, anchor, checker.head_seq)
+            ok = problem is None
+        return VerifyReport(str(path), ok, checker.records, tuple(checker.results), problem, checker.head_seq,
+                            checker.head_hash, checker.signed_seq, tuple(sorted(keys)), tuple(checker.warnings))
+
+    # Missing segments: a gap in the numbers, or checkpoints left without their segment.
+    last_index = max([*order, *checkpoints], default=0)
+    for index in range(1, last_index + 1):
+        if index not in segments:
+            what = ""
+            if index in checkpoints:
+                try:
+                    cp = json.loads(checkpoints[index].read_bytes())
+                    what = f" (records {cp.get('first_seq')}..{cp.get('last_seq')})"
+                except (OSError, ValueError):
+                    pass
+            return report(Problem(segment_name(index), None, None,
+                                  f"segment file is missing{what}: deleted"))
+    scans = _scan_all([segments[i] for i in order], progress, parallel_threshold)
+    for index, scan in zip(order, scans, strict=True):
+        problem = checker.segment(segment_name(index), scan, checkpoints.get(index), last=index == order[-1],
+                                  stitch=True)
+        if problem:
+            return report(problem)
+    return report(None)
+
+
+def _check_anchor(directory: Path, anchor: tuple[int, str], head_seq: int) -> Problem | None:
+    """The record ``seq`` noted earlier must still be there with the same hash."""
+    seq, digest = anchor
+    if seq > head_seq:
+        return Problem("log", None, seq, f"the log ends at seq {head_seq}, before the anchor {seq}: records at "
+                       "the end were removed")
+    segments, _ = list_segments(directory)
+    for index in sorted(segments, reverse=True):
+        with open(segments[index], "rb") as f:
+            first = f.readline()
+            parts = split_line(first.rstrip(b"\n"))
+            if parts is None or parts[0] > seq:
+                continue
+            for n, line in enumerate([first, *f], start=1):
+                parts = split_line(line.rstrip(b"\n"))
+                if parts and parts[0] == seq:
+                    if parts[2].decode() != digest:
+                        return Problem(segments[index].name, n, seq, "record differs from the anchor noted earlier")
+                    return None
+    return Problem("log", None, seq, "the anchor record is not in the log")
+
+
+def _scan_all(paths: list[Path], progress: Progress | None, threshold: int) -> list[_Scan]:
+    sizes = [p.stat().st_size for p in paths]
+    workers = min(os.cpu_count() or 1, len(paths))
+    if sum(sizes) < threshold or workers < 2:
+        out = []
+        for p, size in zip(paths, sizes, strict=True):
+            out.append(_scan_file(str(p)))
+            if progress:
+                progress(size)
+        return out
+    # Big logs: one process per core; results come back in order, progress as they finish.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+        out = []
+        for scan, size in zip(pool.map(_scan_file, [str(p) for p in paths]), sizes, strict=True):
+            out.append(scan)
+            if progress:
+                progress(size)
+        return out
+
+
+def _verify_one(path: Path, public_keys: Sequence[Path], progress: Progress | None) -> VerifyReport:
+    """One segment file on its own: its lines, header and checkpoint (if beside it); no stitching."""
+    m = SEGMENT_RE.match(path.name)
+    if not m:
+        raise AuditError(f"{path} is not an audit segment (segment-NNNNNNNN.jsonl)")
+    keys, warnings = _load_keys(path.parent, public_keys)
+    checker = _Checker(keys)
+    checker.warnings.extend(warnings)
+    scan = _scan_file(str(path))
+    if progress:
+        progress(scan.size)
+    cp_path = path.with_name(checkpoint_name(int(m.group(1))))
+    cp = None
+    if cp_path.exists():
+        try:
+            cp = json.loads(cp_path.read_bytes())
+        except (OSError, ValueError):
+            cp = None
+    if scan.header is not None:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            checker.prev_checkpoint = json.loads(scan.header)["data"]["prev_checkpoint"]
+    elif isinstance(cp, dict):
+        checker.prev_checkpoint = cp.get("prev_checkpoint")
+    problem = checker.segment(path.name, scan, cp_path if cp_path.exists() else None, last=True, stitch=False)
+    return VerifyReport(str(path), problem is None, checker.records, tuple(checker.results), problem,
+                        checker.head_seq, checker.head_hash, checker.signed_seq, tuple(sorted(keys)),
+                        tuple(checker.warnings))
+
+
+__all__ = ["CHECKPOINT_RE", "Problem", "SegmentResult", "VerifyReport", "scan_bytes", "verify_log"]

@@ -1,0 +1,29 @@
+"""``gatekeeper store``: set up the state store named by ``[store] url`` (SQLite file or DynamoDB tables)."""
+
+from __future__ import annotations
+
+import typer
+
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
+from gatekeeper.errors import GatekeeperError
+
+app = typer.Typer(help="The state store (profiles, cases, licences).", no_args_is_help=True)
+
+
+@app.command("init")
+def init(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """Create the store's tables if missing (idempotent); DynamoDB tables are PAY_PER_REQUEST."""
+    gk = runtime(config)
+    try:
+        lines = gk.store.init()
+        url = gk.config.store.url
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    finally:
+        gk.close()
+    if json_out:
+        emit_json({"store": url, "tables": lines})
+        return
+    for line in lines:
+        console.print(line, highlight=False)
+    console.print(f"[green]store ready[/]: {url}", highlight=False)

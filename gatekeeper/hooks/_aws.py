@@ -1,0 +1,413 @@
+"""The AWS side of the Lambda hook: boto3 clients, read-only look-ups, and the remediation executors.
+
+Imported on the first event, not when the Lambda module is imported, so that boto3 loads once per
+container inside the first invocation rather than in every import (and not at all for ``hooks test``
+without ``--resolve``).
+
+Executors are a table: (resource kind, action) -> one function making one or two SDK calls. Each
+returns a short text of what the provider said; any exception propagates to the hook, which records
+it as a failed action.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gatekeeper.errors import ResolutionError
+from gatekeeper.hooks.cloudtrail import GroupFacts, TemplateRef
+from gatekeeper.hooks.remediation import Action
+
+ClientFactory = Callable[[str, str], Any]
+
+
+class Clients:
+    """boto3 clients per (account, service, region), made on first use and kept for the container's life.
+
+    With ``role`` (``[hooks] aws_role``, ``{account}`` replaced) the clients of an account act through
+    that role, assumed with STS and refreshed before it expires; without, the hook's own credentials.
+    ``factory`` replaces client creation altogether (tests).
+    """
+
+    def __init__(self, factory: ClientFactory | None = None, *, role: str = "") -> None:
+        self._factory = factory
+        self.role = role
+        self._cache: dict[tuple[str, str, str], Any] = {}
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str, region: str) -> Any:
+        return self.get(service, region)
+
+    def bind(self, account: str) -> ClientFactory:
+        """The client factory for resources in ``account``."""
+        if not self.role or not account:
+            return self
+        return lambda service, region: self.get(service, region, account)
+
+    def get(self, service: str, region: str, account: str = "") -> Any:
+        key = (account if self.role else "", service, region)
+        client = self._cache.get(key)
+        if client is None:
+            with self._lock:
+                client = self._cache.get(key)
+                if client is None:
+                    client = (self._factory(service, region) if self._factory
+                              else self._make(service, region, key[0]))
+                    self._cache[key] = client
+        return client
+
+    def _session(self, account: str) -> Any:
+        import boto3
+
+        session = self._sessions.get(account)
+        if session is not None:
+            return session
+        session = self._assumed(self.role.replace("{account}", account)) if account else boto3.session.Session()
+        self._sessions[account] = session
+        return session
+
+    def _assumed(self, role_arn: str) -> Any:
+        import boto3
+        import botocore.session
+        from botocore.credentials import RefreshableCredentials
+
+        sts = self._session("").client("sts")
+
+        def fetch() -> dict[str, str]:
+            c = sts.assume_role(RoleArn=role_arn, RoleSessionName="gatekeeper-hook")["Credentials"]
+            return {"access_key": c["AccessKeyId"], "secret_key": c["SecretAccessKey"], "token": c["SessionToken"],
+                    "expiry_time": c["Expiration"].isoformat()}
+
+        core = botocore.session.get_session()
+        core._credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "assume-role")
+        return boto3.session.Session(botocore_session=core)
+
+    def _make(self, service: str, region: str, account: str) -> Any:
+        from botocore.config import Config as BotoConfig
+
+        return self._session(account).client(service, region_name=region or None,
+                                             config=BotoConfig(retries={"mode": "standard", "max_attempts": 5},
+                                                               connect_timeout=5, read_timeout=20))
+
+
+# vCPUs per instance type do not change: one look-up per container.
+_VCPUS: dict[str, int] = {}
+
+
+class BotoReader:
+    """Follows references with read-only Describe calls (the permissions the deploy template grants)."""
+
+    def __init__(self, clients: ClientFactory) -> None:
+        self.clients = clients
+
+    def template_types(self, ref: TemplateRef, region: str) -> tuple[str, ...]:
+        args: dict[str, Any] = {"LaunchTemplateId": ref.id} if ref.id else {"LaunchTemplateName": ref.name}
+        args["Versions"] = [ref.version or "$Default"]
+        out = self.clients("ec2", region).describe_launch_template_versions(**args)
+        versions = out.get("LaunchTemplateVersions") or []
+        if not versions:
+            raise ResolutionError(f"{ref.describe()} not found")
+        data = versions[0].get("LaunchTemplateData") or {}
+        if data.get("InstanceType"):
+            return (str(data["InstanceType"]),)
+        if data.get("InstanceRequirements"):
+            # Attribute-based selection: which types it may launch is decided at launch time. The
+            # CloudTrail record of the launch (or the instance's state change) names the real type.
+            raise ResolutionError(f"{ref.describe()} selects instance types by attributes (InstanceRequirements)")
+        return ()
+
+    def launch_configuration_type(self, name: str, region: str) -> str:
+        out = self.clients("autoscaling", region).describe_launch_configurations(LaunchConfigurationNames=[name])
+        configs = out.get("LaunchConfigurations") or []
+        if not configs or not configs[0].get("InstanceType"):
+            raise ResolutionError(f"launch configuration {name} not found")
+        return str(configs[0]["InstanceType"])
+
+    def instance(self, instance_id: str, region: str) -> Mapping[str, Any]:
+        out = self.clients("ec2", region).describe_instances(InstanceIds=[instance_id])
+        for reservation in out.get("Reservations") or []:
+            for inst in reservation.get("Instances") or []:
+                if inst.get("InstanceId") == instance_id:
+                    return dict(inst)
+        raise ResolutionError(f"instance {instance_id} not found")
+
+    def instance_type(self, instance_id: str, region: str) -> str:
+        itype = self.instance(instance_id, region).get("InstanceType")
+        if not itype:
+            raise ResolutionError(f"instance {instance_id} has no instance type")
+        return str(itype)
+
+    def group(self, name: str, region: str) -> GroupFacts:
+        out = self.clients("autoscaling", region).describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        groups = out.get("AutoScalingGroups") or []
+        if not groups:
+            raise ResolutionError(f"Auto Scaling group {name} not found")
+        g = groups[0]
+        mixed = (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+        types = tuple(o["InstanceType"] for o in mixed.get("Overrides") or [] if o.get("InstanceType"))
+        if not types:
+            spec = mixed.get("LaunchTemplateSpecification") or g.get("LaunchTemplate")
+            if spec:
+                ref = TemplateRef(spec.get("LaunchTemplateId", ""), spec.get("LaunchTemplateName", ""),
+                                  spec.get("Version", ""))
+                types = self.template_types(ref, region)
+            elif g.get("LaunchConfigurationName"):
+                types = (self.launch_configuration_type(g["LaunchConfigurationName"], region),)
+        if not types:
+            raise ResolutionError(f"Auto Scaling group {name} names no instance type")
+        return GroupFacts(types, int(g.get("MaxSize") or 0), int(g.get("DesiredCapacity") or 0))
+
+    def vcpus(self, instance_type: str, region: str) -> int:
+        if instance_type not in _VCPUS:
+            out = self.clients("ec2", region).describe_instance_types(InstanceTypes=[instance_type])
+            types = out.get("InstanceTypes") or []
+            if not types:
+                raise ResolutionError(f"instance type {instance_type} not found")
+            _VCPUS[instance_type] = int(types[0]["VCpuInfo"]["DefaultVCpus"])
+        return _VCPUS[instance_type]
+
+
+class NoReader:
+    """For dry runs without ``--resolve``: every reference stays unresolved, no cloud is called."""
+
+    def _no(self, what: str) -> Any:
+        raise ResolutionError(f"{what} not read (dry run without --resolve)")
+
+    def template_types(self, ref: TemplateRef, region: str) -> tuple[str, ...]:
+        return self._no(ref.describe())  # type: ignore[no-any-return]
+
+    def launch_configuration_type(self, name: str, region: str) -> str:
+        return self._no(f"launch configuration {name}")  # type: ignore[no-any-return]
+
+    def instance(self, instance_id: str, region: str) -> Mapping[str, Any]:
+        return self._no(f"instance {instance_id}")  # type: ignore[no-any-return]
+
+    def instance_type(self, instance_id: str, region: str) -> str:
+        return self._no(f"instance {instance_id}")  # type: ignore[no-any-return]
+
+    def group(self, name: str, region: str) -> GroupFacts:
+        return self._no(f"Auto Scaling group {name}")  # type: ignore[no-any-return]
+
+    def vcpus(self, instance_type: str, region: str) -> int:
+        return self._no(f"vCPUs of {instance_type}")  # type: ignore[no-any-return]
+
+
+# -- executors ----------------------------------------------------------------------------------
+def _tag_list(action: Action) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in action.tags]
+
+
+def _need_arn(action: Action) -> str:
+    if not action.resource.arn:
+        raise ResolutionError(f"{action.resource.describe()}: the event names no ARN to tag")
+    return action.resource.arn
+
+
+def _ec2_tag(c: ClientFactory, a: Action) -> str:
+    c("ec2", a.resource.region).create_tags(Resources=[a.resource.id], Tags=_tag_list(a))
+    return "tagged"
+
+
+def _ec2_stop(c: ClientFactory, a: Action) -> str:
+    out = c("ec2", a.resource.region).stop_instances(InstanceIds=[a.resource.id])
+    states = [s.get("CurrentState", {}).get("Name", "") for s in out.get("StoppingInstances") or []]
+    return f"stopping ({', '.join(states) or 'no state'})"
+
+
+def _ec2_terminate(c: ClientFactory, a: Action) -> str:
+    out = c("ec2", a.resource.region).terminate_instances(InstanceIds=[a.resource.id])
+    states = [s.get("CurrentState", {}).get("Name", "") for s in out.get("TerminatingInstances") or []]
+    return f"terminating ({', '.join(states) or 'no state'})"
+
+
+def _fleet_delete(terminate: bool) -> Callable[[ClientFactory, Action], str]:
+    def run(c: ClientFactory, a: Action) -> str:
+        out = c("ec2", a.resource.region).delete_fleets(FleetIds=[a.resource.id], TerminateInstances=terminate)
+        bad = out.get("UnsuccessfulFleetDeletions") or []
+        if bad:
+            raise ResolutionError(f"fleet {a.resource.id} not deleted: {bad[0].get('Error', {})}")
+        return "fleet deleted" + (" with its instances" if terminate else "")
+    return run
+
+
+def _spot_cancel(c: ClientFactory, a: Action) -> str:
+    c("ec2", a.resource.region).cancel_spot_instance_requests(SpotInstanceRequestIds=[a.resource.id])
+    return "spot request cancelled"
+
+
+def _spot_fleet_cancel(terminate: bool) -> Callable[[ClientFactory, Action], str]:
+    def run(c: ClientFactory, a: Action) -> str:
+        out = c("ec2", a.resource.region).cancel_spot_fleet_requests(SpotFleetRequestIds=[a.resource.id],
+                                                                     TerminateInstances=terminate)
+        bad = out.get("UnsuccessfulFleetRequests") or []
+        if bad:
+            raise ResolutionError(f"spot fleet {a.resource.id} not cancelled: {bad[0].get('Error', {})}")
+        return "spot fleet cancelled" + (" with its instances" if terminate else "")
+    return run
+
+
+def _template_delete(c: ClientFactory, a: Action) -> str:
+    c("ec2", a.resource.region).delete_launch_template(LaunchTemplateId=a.resource.id)
+    return "launch template deleted"
+
+
+def _template_version_delete(c: ClientFactory, a: Action) -> str:
+    out = c("ec2", a.resource.region).delete_launch_template_versions(LaunchTemplateId=a.resource.parent,
+                                                                      Versions=[a.resource.id])
+    bad = out.get("UnsuccessfullyDeletedLaunchTemplateVersions") or []
+    if bad:
+        raise ResolutionError(f"version {a.resource.id} not deleted: {bad[0].get('ResponseError', {})}")
+    return "launch template version deleted"
+
+
+def _asg_tag(c: ClientFactory, a: Action) -> str:
+    c("autoscaling", a.resource.region).create_or_update_tags(Tags=[
+        {"ResourceId": a.resource.id, "ResourceType": "auto-scaling-group", "Key": k, "Value": v,
+         "PropagateAtLaunch": True} for k, v in a.tags])
+    return "tagged (propagated at launch)"
+
+
+def _asg_zero(c: ClientFactory, a: Action) -> str:
+    c("autoscaling", a.resource.region).update_auto_scaling_group(
+        AutoScalingGroupName=a.resource.id, MinSize=0, MaxSize=0, DesiredCapacity=0)
+    return "scaled to zero (min = max = desired = 0)"
+
+
+def _asg_delete(c: ClientFactory, a: Action) -> str:
+    c("autoscaling", a.resource.region).delete_auto_scaling_group(AutoScalingGroupName=a.resource.id,
+                                                                  ForceDelete=True)
+    return "group deleted with its instances"
+
+
+def _sm_tag(c: ClientFactory, a: Action) -> str:
+    c("sagemaker", a.resource.region).add_tags(ResourceArn=_need_arn(a), Tags=_tag_list(a))
+    return "tagged"
+
+
+def _sm_call(method: str, param: str, said: str) -> Callable[[ClientFactory, Action], str]:
+    def run(c: ClientFactory, a: Action) -> str:
+        getattr(c("sagemaker", a.resource.region), method)(**{param: a.resource.id})
+        return said
+    return run
+
+
+def _eks_arn(c: ClientFactory, a: Action) -> str:
+    if a.resource.arn:
+        return a.resource.arn
+    out = c("eks", a.resource.region).describe_nodegroup(clusterName=a.resource.parent, nodegroupName=a.resource.id)
+    return str(out["nodegroup"]["nodegroupArn"])
+
+
+def _eks_tag(c: ClientFactory, a: Action) -> str:
+    c("eks", a.resource.region).tag_resource(resourceArn=_eks_arn(c, a), tags=dict(a.tags))
+    return "tagged"
+
+
+def _eks_zero(c: ClientFactory, a: Action) -> str:
+    # EKS requires maxSize >= 1; min = desired = 0 leaves no node running and none started.
+    out = c("eks", a.resource.region).update_nodegroup_config(
+        clusterName=a.resource.parent, nodegroupName=a.resource.id,
+        scalingConfig={"minSize": 0, "maxSize": 1, "desiredSize": 0})
+    return f"scaled to zero (update {out.get('update', {}).get('id', '?')})"
+
+
+def _eks_delete(c: ClientFactory, a: Action) -> str:
+    c("eks", a.resource.region).delete_nodegroup(clusterName=a.resource.parent, nodegroupName=a.resource.id)
+    return "node group deleting"
+
+
+def _batch_tag(c: ClientFactory, a: Action) -> str:
+    c("batch", a.resource.region).tag_resource(resourceArn=_need_arn(a), tags=dict(a.tags))
+    return "tagged"
+
+
+def _batch_disable(c: ClientFactory, a: Action) -> str:
+    # A disabled compute environment takes no new jobs and scales down to minvCpus (0).
+    c("batch", a.resource.region).update_compute_environment(
+        computeEnvironment=a.resource.id, state="DISABLED", computeResources={"minvCpus": 0})
+    return "disabled (minvCpus 0)"
+
+
+def _batch_delete(c: ClientFactory, a: Action) -> str:
+    _batch_disable(c, a)
+    c("batch", a.resource.region).delete_compute_environment(computeEnvironment=a.resource.id)
+    return "disabled and deleted"
+
+
+def _emr_tag(c: ClientFactory, a: Action) -> str:
+    c("emr", a.resource.region).add_tags(ResourceId=a.resource.id, Tags=_tag_list(a))
+    return "tagged"
+
+
+def _emr_terminate(c: ClientFactory, a: Action) -> str:
+    c("emr", a.resource.region).terminate_job_flows(JobFlowIds=[a.resource.id])
+    return "cluster terminating"
+
+
+EXECUTORS: Mapping[tuple[str, str], Callable[[ClientFactory, Action], str]] = {
+    ("ec2:instance", "tag"): _ec2_tag,
+    ("ec2:instance", "stop"): _ec2_stop,
+    ("ec2:instance", "terminate"): _ec2_terminate,
+    ("ec2:fleet", "tag"): _ec2_tag,
+    ("ec2:fleet", "delete_keep_instances"): _fleet_delete(False),
+    ("ec2:fleet", "delete"): _fleet_delete(True),
+    ("ec2:spot-request", "tag"): _ec2_tag,
+    ("ec2:spot-request", "cancel"): _spot_cancel,
+    ("ec2:spot-fleet-request", "tag"): _ec2_tag,
+    ("ec2:spot-fleet-request", "cancel"): _spot_fleet_cancel(False),
+    ("ec2:spot-fleet-request", "cancel_and_terminate"): _spot_fleet_cancel(True),
+    ("ec2:launch-template", "tag"): _ec2_tag,
+    ("ec2:launch-template", "delete"): _template_delete,
+    ("ec2:launch-template-version", "delete"): _template_version_delete,
+    ("autoscaling:group", "tag"): _asg_tag,
+    ("autoscaling:group", "scale_to_zero"): _asg_zero,
+    ("autoscaling:group", "delete"): _asg_delete,
+    ("sagemaker:training-job", "tag"): _sm_tag,
+    ("sagemaker:training-job", "stop"): _sm_call("stop_training_job", "TrainingJobName", "training job stopping"),
+    ("sagemaker:processing-job", "tag"): _sm_tag,
+    ("sagemaker:processing-job", "stop"): _sm_call("stop_processing_job", "ProcessingJobName",
+                                                   "processing job stopping"),
+    ("sagemaker:transform-job", "tag"): _sm_tag,
+    ("sagemaker:transform-job", "stop"): _sm_call("stop_transform_job", "TransformJobName", "transform job stopping"),
+    ("sagemaker:notebook-instance", "tag"): _sm_tag,
+    ("sagemaker:notebook-instance", "stop"): _sm_call("stop_notebook_instance", "NotebookInstanceName",
+                                                      "notebook instance stopping"),
+    ("sagemaker:endpoint-config", "tag"): _sm_tag,
+    ("sagemaker:endpoint-config", "delete"): _sm_call("delete_endpoint_config", "EndpointConfigName",
+                                                      "endpoint configuration deleted"),
+    ("eks:nodegroup", "tag"): _eks_tag,
+    ("eks:nodegroup", "scale_to_zero"): _eks_zero,
+    ("eks:nodegroup", "delete"): _eks_delete,
+    ("batch:compute-environment", "tag"): _batch_tag,
+    ("batch:compute-environment", "disable"): _batch_disable,
+    ("batch:compute-environment", "delete"): _batch_delete,
+    ("emr:cluster", "tag"): _emr_tag,
+    ("emr:cluster", "terminate"): _emr_terminate,
+}
+
+# The IAM actions the executors and the reader call; deploy/aws/template.yaml grants exactly these
+# (a test compares the two).
+IAM_ACTIONS: tuple[str, ...] = (
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeInstanceTypes",
+    "ec2:CreateTags", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:DeleteFleets",
+    "ec2:CancelSpotInstanceRequests", "ec2:CancelSpotFleetRequests", "ec2:DeleteLaunchTemplate",
+    "ec2:DeleteLaunchTemplateVersions",
+    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:CreateOrUpdateTags", "autoscaling:UpdateAutoScalingGroup", "autoscaling:DeleteAutoScalingGroup",
+    "sagemaker:AddTags", "sagemaker:StopTrainingJob", "sagemaker:StopProcessingJob", "sagemaker:StopTransformJob",
+    "sagemaker:StopNotebookInstance", "sagemaker:DeleteEndpointConfig",
+    "eks:DescribeNodegroup", "eks:TagResource", "eks:UpdateNodegroupConfig", "eks:DeleteNodegroup",
+    "batch:TagResource", "batch:UpdateComputeEnvironment", "batch:DeleteComputeEnvironment",
+    "elasticmapreduce:AddTags", "elasticmapreduce:TerminateJobFlows",
+)
+# With ``[hooks] aws_role``: what the hook's own role needs besides (the role grants IAM_ACTIONS).
+ASSUME_ACTIONS: tuple[str, ...] = ("sts:AssumeRole",)
+
+
+def execute(clients: ClientFactory, action: Action) -> str:
+    run = EXECUTORS.get((action.resource.kind, action.action))
+    if run is None:
+        raise ResolutionError(f"no executor for {action.action} on {action.resource.kind}")
+    return run(clients, action)

@@ -1,0 +1,195 @@
+"""The flow every detective hook shares: claim the event, decide, plan, act, record, answer.
+
+    event --pre-check--> ignore / skip (nothing recorded, nothing claimed)
+          --claim------> duplicate (another delivery owns it or did it)
+          --prepare----> hook.error (malformed) | ignored (provisions nothing) | request + resources
+          --decide-----> Decision (audited by the runtime)
+          --plan-------> actions (pure; see remediation.py)
+          --execute----> remediation.<action> audit events, one per action, with its result
+          --complete---> the event is done; a redelivery is a duplicate
+
+# INVARIANT: an event id is acted on at most once while its marker lives: the claim is taken before
+# the decision and completed after the last action was recorded. A failed action releases the claim
+# and raises RemediationError, so that the platform's retry may try again (and the dead-letter queue
+# gets it after the last retry); a malformed event is recorded once and never retried.
+# INVARIANT: in a dry run nothing is claimed, decided for real, executed or recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gatekeeper.errors import InvalidInputError, RemediationError
+from gatekeeper.hooks.remediation import Action, Plan, Resource, plan_remediation
+from gatekeeper.model import Decision, ProvisioningRequest
+
+log = structlog.get_logger("gatekeeper.hooks")
+
+ACTOR = "gatekeeper-hook"
+
+# Statuses of a hook's answer (the Lambda's return value, the CLI's JSON).
+IGNORED = "ignored"        # not a covered event, or it provisions nothing
+SKIPPED = "skipped"        # the call failed (errorCode): nothing was provisioned
+DUPLICATE = "duplicate"    # another delivery of the same event was (or is being) handled
+DECIDED = "decided"        # decided; nothing to do (allowed, or the configured action is none)
+REMEDIATED = "remediated"  # decided and every planned action succeeded
+DRY_RUN = "dry_run"        # decided as a what-if; the plan was not executed
+ERROR = "error"            # malformed event, recorded as hook.error
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What an event amounts to: a request and the resources to remediate, or why there is none."""
+
+    request: ProvisioningRequest | None
+    resources: tuple[Resource, ...] = ()
+    reason: str = ""
+    notes: tuple[str, ...] = field(default=())
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def bootstrap_config() -> None:
+    """Materialise ``GATEKEEPER_CONFIG_TOML`` (the TOML text a deploy template sets) as a file.
+
+    Written under ``$GATEKEEPER_HOME`` (default ``/tmp/gatekeeper``: the only writable place of a
+    Lambda or a Linux function app) and named by ``GATEKEEPER_CONFIG``, so that relative paths in
+    it resolve there. Does nothing when ``GATEKEEPER_CONFIG`` is set already.
+    """
+    text = os.environ.get("GATEKEEPER_CONFIG_TOML")
+    if not text or os.environ.get("GATEKEEPER_CONFIG"):
+        return
+    home = Path(os.environ.get("GATEKEEPER_HOME") or Path(tempfile.gettempdir()) / "gatekeeper")
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "gatekeeper.toml"
+    path.write_text(text, encoding="utf-8")
+    os.environ["GATEKEEPER_CONFIG"] = str(path)
+
+
+def event_digest(event: Any) -> str:
+    """A stable id for an event that has none of its own (to find it in the logs)."""
+    try:
+        raw = json.dumps(event, sort_keys=True, default=str).encode()
+    except (TypeError, ValueError):
+        raw = repr(event).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def short_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def answer(status: str, event_id: str, reason: str = "", **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": status, "event_id": event_id}
+    if reason:
+        out["reason"] = reason
+    out.update(extra)
+    return out
+
+
+def decision_summary(decision: Decision) -> dict[str, Any]:
+    return {"decision": decision.outcome.label, "decision_id": decision.decision_id, "case_id": decision.case_id,
+            "reasons": list(decision.reasons), "error": decision.error}
+
+
+class HookRun:
+    """One hook's event processing over a Gatekeeper runtime, its markers and an action executor."""
+
+    def __init__(self, gk: Any, *, markers: Any | None, execute: Callable[[Action], str], hook: str,
+                 dry_run: bool = False) -> None:
+        self.gk = gk
+        self.markers = markers
+        self.execute = execute
+        self.hook = hook
+        self.dry_run = dry_run
+
+    def record_error(self, event_id: str, error: str, context: Mapping[str, Any]) -> None:
+        log.warning("hook.malformed_event", hook=self.hook, event_id=event_id, error=error)
+        if not self.dry_run:
+            self.gk.record_event("hook.error", ACTOR, {"hook": self.hook, "event_id": event_id, "error": error,
+                                                        **context})
+
+    def malformed(self, event_id: str, exc: BaseException, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Record an event that cannot be read (once) and answer with status ``error``."""
+        self.record_error(event_id, str(exc), context)
+        return answer(ERROR, event_id, str(exc))
+
+    def run(self, event_id: str, prepare: Callable[[], Prepared], context: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.dry_run and self.markers is not None and not self.markers.claim_event(event_id):
+            log.info("hook.duplicate", hook=self.hook, event_id=event_id)
+            return answer(DUPLICATE, event_id, "this event was already handled (or is being handled)")
+        try:
+            result = self._run(event_id, prepare, context)
+        except BaseException:
+            if not self.dry_run and self.markers is not None:
+                self.markers.release_event(event_id)
+            raise
+        if not self.dry_run and self.markers is not None:
+            self.markers.complete_event(event_id, result["status"])
+        return result
+
+    def _run(self, event_id: str, prepare: Callable[[], Prepared], context: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            prepared = prepare()
+        except InvalidInputError as exc:
+            return self.malformed(event_id, exc, context)
+        if prepared.request is None:
+            log.info("hook.ignored", hook=self.hook, event_id=event_id, reason=prepared.reason)
+            return answer(IGNORED, event_id, prepared.reason)
+        decision = self.gk.decide(prepared.request, dry_run=self.dry_run)
+        plan = plan_remediation(decision, prepared.resources, self.gk.config.hooks)
+        base = {**decision_summary(decision), "request": _request_summary(prepared.request),
+                "plan": plan.as_dict(), "notes": list(prepared.notes)}
+        if self.dry_run:
+            return answer(DRY_RUN, event_id, plan.reason, **base)
+        results = self._execute(event_id, decision, plan, {**context, **prepared.context})
+        failed = [r for r in results if r["result"] == "failed"]
+        log.info("hook.done", hook=self.hook, event_id=event_id, decision=decision.outcome.label,
+                 decision_id=decision.decision_id, actions=len(results), failed=len(failed))
+        if failed:
+            raise RemediationError(
+                f"event {event_id}: {len(failed)} of {len(results)} remediation actions failed "
+                f"(first: {failed[0]['action']} {failed[0]['resource']['id']}: {failed[0]['error']}); "
+                f"recorded, left for a retry")
+        status = REMEDIATED if any(r["result"] == "ok" for r in results) else DECIDED
+        return answer(status, event_id, plan.reason, **base, actions=results)
+
+    def _execute(self, event_id: str, decision: Decision, plan: Plan,
+                 context: Mapping[str, Any]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for action in plan.actions:
+            entry: dict[str, Any] = {"action": action.action, "resource": action.resource.as_dict()}
+            if action.action == "unsupported":
+                entry.update(result="skipped", detail=action.note)
+            else:
+                try:
+                    entry.update(result="ok", detail=self.execute(action))
+                except Exception as exc:  # recorded as a failed action; the event is retried
+                    log.warning("hook.action_failed", hook=self.hook, event_id=event_id, action=action.action,
+                                resource=action.resource.id, error=short_error(exc))
+                    entry.update(result="failed", error=short_error(exc))
+            # INVARIANT: every action taken (or attempted) is in the audit log.
+            self.gk.record_event(f"remediation.{action.action}", ACTOR, {
+                "hook": self.hook, "event_id": event_id, "decision_id": decision.decision_id,
+                "decision": decision.outcome.label, "case_id": decision.case_id, "verb": action.verb,
+                "resource": action.resource.as_dict(), "tags": dict(action.tags), **entry,
+                **{k: v for k, v in context.items() if k not in entry},
+            })
+            results.append(entry)
+        return results
+
+
+def _request_summary(req: ProvisioningRequest) -> dict[str, Any]:
+    return {"provider": req.provider, "account_id": req.account_id, "region": req.region, "service": req.service,
+            "operation": req.operation, "principal": req.principal, "resource_ids": list(req.resource_ids),
+            "items": [{"instance_type": i.instance_type, "count": i.count, "choice": i.choice} for i in req.items],
+            "unresolved": list(req.unresolved)}

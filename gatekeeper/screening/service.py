@@ -1,0 +1,355 @@
+"""Screening as the rest of gatekeeper uses it: load a list, screen profiles, clear a hit, check a name.
+
+Every function takes a ``target``: a :class:`gatekeeper.service.Gatekeeper` (its store, its
+``[screening] threshold`` and its audit log through ``record_event``), the main store object
+(``gatekeeper.stores.sqlite.SQLiteStore``), a ``SQLiteDatabase``, a :class:`SqliteScreeningStore` or a
+store URL (``sqlite:///path.db``).
+
+The matcher's index is cached per database file and list generation, so screening the profiles of
+one import after another does not rebuild it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gatekeeper.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
+from gatekeeper.model import PROVIDERS, CustomerProfile, utcnow
+from gatekeeper.screening.entries import ListEntry, ParsedList, StoredHit
+from gatekeeper.screening.match import DEFAULT_THRESHOLD, Match, ScreeningIndex
+from gatekeeper.screening.normalize import normalize_name
+from gatekeeper.screening.parse import parse_file
+from gatekeeper.screening.store import (
+    EventRecorder,
+    HitCandidate,
+    SqliteScreeningStore,
+    SubjectResult,
+    WriteSummary,
+)
+from gatekeeper.stores.sqlite import SQLiteDatabase
+
+log = structlog.get_logger("gatekeeper.screening")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRun:
+    """The outcome of screening some profiles; ``int(run)`` is the number of open hits among them."""
+
+    profiles: int
+    active_hits: int
+    open_hits: int
+    new_hits: int
+    lapsed_hits: int
+    threshold: float
+    results: tuple[SubjectResult, ...] = ()
+
+    def __int__(self) -> int:
+        return self.open_hits
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"profiles_screened": self.profiles, "hits": self.active_hits, "open_hits": self.open_hits,
+                "new_hits": self.new_hits, "lapsed_hits": self.lapsed_hits, "threshold": self.threshold}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    parsed: ParsedList
+    run: ScreeningRun
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.parsed.source_file, "format": self.parsed.format,
+                "list_date": self.parsed.list_date.isoformat(), "sha256": self.parsed.sha256,
+                "entries": len(self.parsed.entries), "lists": self.parsed.counts(), **self.run.as_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    countries: tuple[str, ...]
+    threshold: float
+    entries_loaded: int
+    matches: tuple[Match, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "normalized": list(normalize_name(self.name).tokens),
+            "countries": list(self.countries), "threshold": self.threshold,
+            "entries_loaded": self.entries_loaded,
+            "matches": [{"list": m.entry.list_code, "entry_id": m.entry.entry_id, "entry_name": m.entry.name,
+                         "score": m.score, "hit": m.score >= self.threshold,
+                         "explanation": m.explanation.as_dict()} for m in self.matches],
+        }
+
+
+# -- targets -----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Target:
+    store: SqliteScreeningStore
+    list_profiles: Callable[[], Sequence[CustomerProfile]] | None
+    threshold: float | None
+    record_event: EventRecorder | None
+
+
+def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
+    if isinstance(target, SqliteScreeningStore):
+        return _Target(target, None, None, None)
+    if isinstance(target, SQLiteDatabase):
+        from gatekeeper.stores.sqlite import SQLiteProfileStore
+
+        return _Target(SqliteScreeningStore(target), SQLiteProfileStore(target).list_profiles, None, None)
+    if isinstance(target, str | Path):
+        text = str(target)
+        if "://" in text:
+            from gatekeeper.stores import open_store
+
+            return _resolve(open_store(text, base_dir=base_dir), base_dir)
+        return _resolve(SQLiteDatabase(Path(text)), base_dir)
+    config = getattr(target, "config", None)
+    if config is not None and hasattr(target, "store"):  # a Gatekeeper
+        inner = _resolve(target.store, base_dir)
+        inner.threshold = float(config.screening.threshold)
+        inner.record_event = getattr(target, "record_event", None)
+        return inner
+    db = getattr(target, "db", None)
+    if isinstance(db, SQLiteDatabase):  # the main store object (SQLiteStore)
+        profiles = getattr(target, "profiles", None)
+        return _Target(SqliteScreeningStore(db), getattr(profiles, "list_profiles", None), None, None)
+    raise StoreError(f"restricted-party screening needs the SQLite state store; {type(target).__name__} "
+                     "has no screening store yet")
+
+
+def screening_store(target: Any, *, base_dir: str | Path = ".") -> SqliteScreeningStore:
+    """The screening store of ``target`` (see the module docstring)."""
+    return _resolve(target, base_dir).store
+
+
+# -- the index cache ---------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_index_cache: dict[str, tuple[str, ScreeningIndex]] = {}
+
+
+def _index(store: SqliteScreeningStore, generation: str,
+           load_entries: Callable[[], list[ListEntry]]) -> ScreeningIndex:
+    key = str(store.path.resolve())
+    with _cache_lock:
+        cached = _index_cache.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+    index = ScreeningIndex(load_entries())
+    with _cache_lock:
+        _index_cache[key] = (generation, index)
+    return index
+
+
+def current_index(target: Any) -> ScreeningIndex:
+    """The matcher's index over the entries currently loaded in ``target``'s store."""
+    store = screening_store(target)
+    return _index(store, store.generation(), store.entries)
+
+
+# -- screening ---------------------------------------------------------------------------------
+
+def fingerprint(profile: CustomerProfile, entry: ListEntry) -> str:
+    """What a clearance is bound to: both normalised names and both country sets."""
+    doc = [sorted(normalize_name(profile.legal_name).tokens), sorted(set(profile.countries)), entry.list_code,
+           sorted({entry.name, *entry.alt_names}), sorted(entry.countries)]
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:24]
+
+
+def screen_one(index: ScreeningIndex, profile: CustomerProfile, threshold: float) -> SubjectResult:
+    """The hits of one profile: entries scoring at or above ``threshold``."""
+    hits: list[HitCandidate] = []
+    if profile.legal_name.strip():
+        for m in index.match(profile.legal_name, profile.countries, min_score=threshold):
+            hits.append(HitCandidate(
+                list_code=m.entry.list_code, entry_id=m.entry.entry_id, entry_name=m.entry.name,
+                score=m.score, explanation=m.explanation.as_dict(), summary=m.explanation.summary(),
+                fingerprint=fingerprint(profile, m.entry)))
+    return SubjectResult(profile.provider, profile.account_id, profile.legal_name, tuple(hits))
+
+
+def _default(t: _Target) -> float:
+    return t.threshold if t.threshold is not None else DEFAULT_THRESHOLD
+
+
+def _check_threshold(threshold: float) -> float:
+    if not 0 <= threshold <= 100:
+        raise InvalidInputError(f"screening threshold {threshold} is outside 0-100", field="threshold")
+    return float(threshold)
+
+
+def _screen_fn(store: SqliteScreeningStore, profiles: Callable[[], Sequence[CustomerProfile]],
+               threshold: float, progress: Progress | None, sink: list[SubjectResult]) -> Any:
+    def run(generation: str, load_entries: Callable[[], list[ListEntry]]) -> Sequence[SubjectResult]:
+        index = _index(store, generation, load_entries)
+        chosen = list(profiles())
+        for n, p in enumerate(chosen, start=1):
+            sink.append(screen_one(index, p, threshold))
+            if progress is not None and (n % 200 == 0 or n == len(chosen)):
+                progress(n, len(chosen))
+        return sink
+    return run
+
+
+def _run(summary: WriteSummary, threshold: float, results: list[SubjectResult]) -> ScreeningRun:
+    return ScreeningRun(profiles=summary.subjects, active_hits=summary.active_hits, open_hits=summary.open_hits,
+                        new_hits=summary.new_hits, lapsed_hits=summary.lapsed_hits, threshold=threshold,
+                        results=tuple(results))
+
+
+def screen_profiles(
+    target: Any,
+    profiles: Iterable[CustomerProfile],
+    *,
+    threshold: float | None = None,
+    base_dir: str | Path = ".",
+    progress: Progress | None = None,
+) -> ScreeningRun:
+    """Screen ``profiles`` against the loaded lists and store their hits (one transaction).
+
+    Hits that no longer match become ``lapsed``; a cleared hit stays cleared while both names and
+    countries are unchanged. With no list loaded every profile simply has no hits.
+    ``threshold`` defaults to the Gatekeeper's ``[screening] threshold``, else 88.
+    """
+    t = _resolve(target, base_dir)
+    chosen = list(profiles)
+    limit = _check_threshold(threshold if threshold is not None else _default(t))
+    results: list[SubjectResult] = []
+    summary = t.store.screen(_screen_fn(t.store, lambda: chosen, limit, progress, results),
+                             at=utcnow().isoformat())
+    log.info("screening.screened", profiles=summary.subjects, open_hits=summary.open_hits,
+             new_hits=summary.new_hits)
+    return _run(summary, limit, results)
+
+
+def load_list(
+    target: Any,
+    source: str | Path | ParsedList,
+    *,
+    list_date: date | None = None,
+    threshold: float | None = None,
+    actor: str | None = None,
+    record_event: EventRecorder | None = None,
+    profiles: Callable[[], Sequence[CustomerProfile]] | None = None,
+    base_dir: str | Path = ".",
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Load a CSL file (or an already parsed one) and re-screen every stored profile, atomically.
+
+    The file is parsed and validated completely first (a bad file raises InvalidInputError naming
+    the row and changes nothing); then, in one transaction, the entries of the lists the file holds
+    are replaced and all profiles (``profiles()``, by default the main store's) are re-screened.
+    """
+    parsed = source if isinstance(source, ParsedList) else parse_file(source, list_date=list_date)
+    t = _resolve(target, base_dir)
+    source_of_profiles = profiles or t.list_profiles
+    if source_of_profiles is None:
+        raise ConfigError("loading a list re-screens the stored profiles: pass profiles= or a target "
+                          "with a profile store")
+    limit = _check_threshold(threshold if threshold is not None else _default(t))
+    who = actor or _os_user()
+    results: list[SubjectResult] = []
+    summary = t.store.load(parsed, _screen_fn(t.store, source_of_profiles, limit, progress, results),
+                           at=utcnow().isoformat(), actor=who, record_event=record_event or t.record_event)
+    log.info("screening.list_loaded", lists=parsed.counts(), list_date=parsed.list_date.isoformat(),
+             profiles=summary.subjects, open_hits=summary.open_hits, new_hits=summary.new_hits)
+    return LoadResult(parsed, _run(summary, limit, results))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "gatekeeper"
+
+
+def split_account(account: str, provider: str | None = None) -> tuple[str | None, str]:
+    """``"aws:123"`` -> ``("aws", "123")``; a bare id keeps ``provider`` (possibly None)."""
+    head, sep, tail = account.partition(":")
+    if sep and head.lower() in PROVIDERS and tail:
+        if provider and provider.lower() != head.lower():
+            raise InvalidInputError(f"account {account!r} names provider {head!r}, not {provider!r}",
+                                    field="provider")
+        return head.lower(), tail
+    return (provider.lower() if provider else None), account
+
+
+def clear_hit(
+    target: Any,
+    account: str,
+    entry_id: str,
+    *,
+    by: str,
+    reason: str,
+    provider: str | None = None,
+    record_event: EventRecorder | None = None,
+    base_dir: str | Path = ".",
+) -> StoredHit:
+    """Clear a false positive: recorded with reviewer and reason (and audited, when the target has
+    an audit log); it applies while the customer's and the entry's names and countries stay the same."""
+    if not by.strip():
+        raise InvalidInputError("a clearance needs the reviewer (--by)", field="by")
+    if not reason.strip():
+        raise InvalidInputError("a clearance needs a reason (--reason)", field="reason")
+    prov, account_id = split_account(account.strip(), provider)
+    if prov is not None and prov not in PROVIDERS:
+        raise InvalidInputError(f"unknown provider {prov!r}; expected one of {', '.join(PROVIDERS)}",
+                                field="provider")
+    t = _resolve(target, base_dir)
+    found = t.store.find_hits(account_id, entry_id.strip(), prov)
+    if not found and prov in (None, "azure"):  # subscription ids are stored lower-case
+        found = t.store.find_hits(account_id.lower(), entry_id.strip(), prov)
+    if not found:
+        raise NotFoundError(f"no screening hit of account {account!r} on entry {entry_id!r} "
+                            "(see gatekeeper screening hits --all)")
+    if len({h.provider for h in found}) > 1:
+        raise InvalidInputError(
+            f"account {account_id!r} has hits on entry {entry_id!r} under several providers "
+            f"({', '.join(sorted(h.provider for h in found))}); write PROVIDER:{account_id}", field="account")
+    hit = found[0]
+    return t.store.clear(hit.provider, hit.account_id, hit.entry_id, by=by.strip(), reason=reason.strip(),
+                         at=utcnow().isoformat(), record_event=record_event or t.record_event)
+
+
+def list_hits(target: Any, *, include_all: bool = False, base_dir: str | Path = ".") -> list[StoredHit]:
+    """Open hits (for review), or with ``include_all`` also cleared and lapsed ones."""
+    statuses = ("open", "cleared", "lapsed") if include_all else ("open",)
+    return _resolve(target, base_dir).store.hits(statuses)
+
+
+def check_name(
+    target: Any,
+    name: str,
+    countries: Sequence[str] = (),
+    *,
+    threshold: float | None = None,
+    limit: int = 5,
+    base_dir: str | Path = ".",
+) -> CheckResult:
+    """The best-scoring entries for ``name`` (hits or not), each with its explanation."""
+    if not name.strip():
+        raise InvalidInputError("a name to check is needed", field="name")
+    cleaned = tuple(c.strip().upper() for c in countries if c.strip())
+    for c in cleaned:
+        if len(c) != 2 or not c.isalpha():
+            raise InvalidInputError(f"{c!r} is not an ISO 3166 alpha-2 country code", field="country")
+    t = _resolve(target, base_dir)
+    limit_score = _check_threshold(threshold if threshold is not None else _default(t))
+    index = _index(t.store, t.store.generation(), t.store.entries)
+    matches = index.match(name, cleaned, limit=limit)
+    return CheckResult(name=name, countries=cleaned, threshold=limit_score, entries_loaded=len(index),
+                       matches=tuple(matches))

@@ -1,0 +1,1 @@
+"""Adapter tests: real SDK clients against local stand-ins."""

@@ -1,0 +1,187 @@
+"""Fixtures for the AWS adapter tests: a gatekeeper on tmp_path, moto in-process and over HTTP, clients.
+
+``aws`` is parametrised over the two transports the adapter is tested against: ``inproc`` (moto's
+``mock_aws``, botocore's own stub point) and ``http`` (moto's ``ThreadedMotoServer`` on a free port of
+127.0.0.1, reached through ``endpoint_url`` like any other endpoint). Setup clients (``aws.raw``) are
+not protected; clients under test are (``aws.protected``). ``Sent`` records, per client, the requests
+that left the process (botocore's ``before-send``, the last step before the wire).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+import gatekeeper.adapters.aws as gk_aws
+from gatekeeper import runtime
+from gatekeeper.adapters.aws import _resolver
+from gatekeeper.audit import open_audit_log
+from gatekeeper.config import AuditConfig, Config, StoreConfig
+from gatekeeper.model import CustomerProfile
+from gatekeeper.policy import PolicySet, load_policies
+from gatekeeper.service import Gatekeeper
+
+REGION = "us-east-1"
+CN_HQ = "555555555555"  # Singapore subsidiary of a company headquartered in China
+US = "111111111111"  # verified US company
+IRAN = "444444444444"
+MOTO_ACCOUNT = "123456789012"  # the caller's own account, as moto's STS reports it
+
+PROFILES = (
+    CustomerProfile("aws", US, "Acme Analytics Inc.", "US", "US", "US", "verified"),
+    CustomerProfile("aws", CN_HQ, "Shenzhen Deep Compute (Singapore) Pte. Ltd.", "SG", "CN", "CN", "verified"),
+    CustomerProfile("aws", "222222222222", "Lion City AI Pte. Ltd.", "SG", "SG", "CN", "verified"),
+    CustomerProfile("aws", IRAN, "Persian Gulf Compute Co.", "IR", "IR", "IR", "verified"),
+)
+
+
+class TeeAudit:
+    """The real audit log, keeping what it made durable for assertions."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.records: list[dict[str, Any]] = []
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        written: dict[str, Any] = self.inner.append(record)
+        self.records.append(written)
+        return written
+
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("kind") == "decision"]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+_policies: list[PolicySet] = []
+
+
+def shipped_policies() -> PolicySet:
+    if not _policies:
+        _policies.append(load_policies(Config().policy_paths()))
+    return _policies[0]
+
+
+def make_gatekeeper(tmp_path: Path, **config: Any) -> tuple[Gatekeeper, TeeAudit]:
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"),
+                 audit=AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "key.pem"),
+                                   **config.pop("audit", {})),
+                 **config)
+    tee = TeeAudit(open_audit_log(cfg.audit.url, signing_key=Path(cfg.audit.signing_key), base_dir=tmp_path))
+    gk = runtime.configure(cfg, audit=tee, policies=shipped_policies())
+    gk.store.profiles.put_profiles(list(PROFILES))
+    return gk, tee
+
+
+@pytest.fixture(autouse=True)
+def _aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Fake credentials, no local AWS config, a clean resolver, and install() undone after each test."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDGATEKEEPERTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    _resolver.RESOLVER.clear()
+    yield
+    gk_aws.uninstall()
+    _resolver.RESOLVER.clear()
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Iterator[TeeAudit]:
+    """A configured runtime (profiles imported); the audit tee for assertions."""
+    _, tee = make_gatekeeper(tmp_path)
+    yield tee
+    runtime.reset()
+
+
+@pytest.fixture
+def gk(audit: TeeAudit) -> Gatekeeper:
+    return runtime.current()
+
+
+# ---------------------------------------------------------------------------------------- moto
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Sent:
+    """Requests that left the process, by operation name."""
+
+    operations: list[str] = field(default_factory=list)
+
+    def __call__(self, event_name: str = "", **_: Any) -> None:
+        self.operations.append(event_name.rsplit(".", 1)[-1])  # before-send.<service>.<Operation>
+
+
+@dataclass
+class Aws:
+    transport: str
+    endpoint: str | None
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(region_name=REGION)
+
+    def raw(self, service: str) -> Any:
+        """An unprotected client (for setting up resources)."""
+        return self.session().client(service, endpoint_url=self.endpoint)
+
+    def protected(self, service: str, sent: Sent | None = None) -> Any:
+        client = gk_aws.protect(self.raw(service))
+        if sent is not None:
+            record(client, sent)
+        return client
+
+
+def record(client: Any, sent: Sent) -> Any:
+    """Record on ``client`` every request about to be sent (registered first: moto's in-process stub
+    answers from the same event)."""
+    sid = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"before-send.{sid}", sent)
+    return client
+
+
+def _reset(url: str) -> None:
+    req = urllib.request.Request(f"{url}/moto-api/reset", data=json.dumps({}).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1 only
+        resp.read()
+
+
+@pytest.fixture(params=["inproc", "http"])
+def aws(request: pytest.FixtureRequest) -> Iterator[Aws]:
+    if request.param == "inproc":
+        with mock_aws():
+            yield Aws("inproc", None)
+    else:
+        url = request.getfixturevalue("moto_server")
+        _reset(url)
+        yield Aws("http", url)
+        _reset(url)
+
+
+@pytest.fixture
+def inproc() -> Iterator[Aws]:
+    with mock_aws():
+        yield Aws("inproc", None)
+
+

@@ -1,0 +1,82 @@
+"""Helpers for the audit tests: open a log under tmp_path, read it back, build decisions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatekeeper.audit import open_audit_log
+from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.model import (
+    AcceleratorInfo,
+    ClassifiedItem,
+    ComputeItem,
+    CustomerProfile,
+    Decision,
+    Outcome,
+    ProvisioningRequest,
+    RuleMatch,
+)
+
+
+def open_log(base: Path, **kw: Any) -> FileAuditLog:
+    args: dict[str, Any] = {"signing_key": base / "key.pem", "segment_max_bytes": 1 << 20,
+                            "segment_max_seconds": 3600, "base_dir": base}
+    args.update(kw)
+    log = open_audit_log("file://audit", **args)
+    assert isinstance(log, FileAuditLog)
+    return log
+
+
+def read_records(directory: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for seg in sorted(directory.glob("segment-*.jsonl")):
+        out.extend(json.loads(line) for line in seg.read_bytes().splitlines() if line.strip())
+    return out
+
+
+def segment_lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[FileAuditLog]:
+    lg = open_log(tmp_path)
+    yield lg
+    lg.close()
+
+
+def make_decision(
+    *,
+    decision_id: str = "dec-1",
+    outcome: Outcome = Outcome.DENY,
+    account: str = "222222222222",
+    country: str = "SG",
+    parent: str = "CN",
+    instance_type: str = "p5.48xlarge",
+    count: int = 1,
+    chip: str = "H100",
+    export_class: str = "3A090.a",
+    rules: tuple[tuple[str, Outcome], ...] = (("cn-parent-deny", Outcome.DENY),),
+    at: datetime | None = None,
+    region: str = "us-east-1",
+    provider: str = "aws",
+    legal_name: str = "Lion City AI Pte. Ltd.",
+) -> Decision:
+    at = at or datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    item = ComputeItem(instance_type, count)
+    acc = AcceleratorInfo(chip, 8, 8 * count, 15832.0, 19.6, export_class, True, ("catalog",))
+    classified = ClassifiedItem(item, instance_type, True, export_class != "none", export_class,
+                                (acc,) if export_class != "none" else ())
+    req = ProvisioningRequest(provider, account, (item,), region=region, service="ec2",
+                              operation="RunInstances", principal="arn:aws:iam::1:user/dev", source="sdk", at=at)
+    prof = CustomerProfile(provider, account, legal_name, country, country, parent, "verified")
+    matches = tuple(RuleMatch(r, "us-ear-destinations", "2025.01", o, "15 CFR 744.23", f"because {r}")
+                    for r, o in rules)
+    return Decision(decision_id, outcome, req, prof, (classified,), matches, outcome, at, "enforce",
+                    reasons=tuple(m.reason for m in matches))

