@@ -10,6 +10,7 @@ the code's own. Peers are timed by the same loop, so the comparison is like for 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import statistics
@@ -28,7 +29,7 @@ def percentile(sorted_samples: list[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100) of an already sorted list."""
     if not sorted_samples:
         raise ValueError("no samples")
-    k = max(0, min(len(sorted_samples) - 1, round(q / 100 * len(sorted_samples) + 0.5) - 1))
+    k = max(0, min(len(sorted_samples) - 1, math.ceil(q / 100 * len(sorted_samples)) - 1))
     return sorted_samples[k]
 
 
@@ -56,7 +57,7 @@ class Timer:
 
     def latency(self, fn: Callable[[], object], n: int, *, warmup: int | None = None) -> Latency:
         """p50/p99/mean of ``n`` calls of ``fn`` in microseconds, net of the timer overhead."""
-        for _ in range(warmup if warmup is not None else max(100, n // 10)):
+        for _ in range(warmup if warmup is not None else max(10, n // 10)):
             fn()
         with no_gc():
             samples = _raw_loop(fn, n)
@@ -77,7 +78,7 @@ class Latency:
         return f"p50 {fmt_us(self.p50_us)}, p99 {fmt_us(self.p99_us)}"
 
 
-class no_gc:  # noqa: N801 (used like a function: ``with no_gc():``)
+class no_gc:
     """Disable the cyclic garbage collector for a block (after a collection), re-enable after."""
 
     def __enter__(self) -> None:

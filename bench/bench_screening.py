@@ -13,7 +13,8 @@ Two measurements:
 The list is synthetic but shaped like the CSL: Chinese-style names built from pinyin syllables,
 a place word and generic words plus a legal form, a few alt names, ISO address countries. About 5%
 of the customers are listed names written differently (word order, legal form, punctuation, one typo);
-the rest are random names drawn from the same syllables, so that they share many tokens with the list.
+of the rest a quarter are drawn like the list's names (same syllables, places and generic words, so
+they share many words with it) and the others from a pool of Western-style company words.
 """
 
 from __future__ import annotations
@@ -30,20 +31,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gatekeeper.model import CustomerProfile  # noqa: E402
-from gatekeeper.screening import ScreeningIndex, load_list, parse_file  # noqa: E402
-from gatekeeper.screening.parse import CSV_COLUMNS  # noqa: E402
+from gatekeeper.model import CustomerProfile
+from gatekeeper.screening import ScreeningIndex, load_list, parse_file
+from gatekeeper.screening.parse import CSV_COLUMNS
 
-SYLLABLES = ("an ba bao bei bin bo cai chang chen cheng chun da dan de ding dong fa fang fei feng fu gang gao "
-             "guang gui guo hai han hang hao he heng hong hua huan hui jia jian jiang jie jin jing jun kai kang "
-             "ke kun lan lei li lian liang lin ling long lu luo mei ming nan ning pan peng ping qi qian qiang "
-             "qing quan rong rui sen shan shang sheng shi shu si song tai tian tong wan wei wen xi xia xiang "
-             "xin xing xu ya yang yi ying yong yu yuan yun ze zhan zhao zhen zheng zhi zhong zhou").split()
-PLACES = ("Beijing Shanghai Shenzhen Guangzhou Hangzhou Tianjin Wuhan Chengdu Nanjing Hefei Suzhou Dalian "
-          "Moscow Tehran Minsk Dubai Hong Kong").split()
-GENERIC = ("Technology Trading Electronics International Industrial Group Holdings Science Information "
-           "Equipment Development Import Export Engineering Systems Digital Logistics").split()
-FORMS = ("Co., Ltd.", "Company Limited", "Ltd.", "LLC", "Corporation", "Inc.", "GmbH", "JSC", "Limited Liability Company")
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+SYLLABLES = _words("an ba bao bei bin bo cai chang chen cheng chun da dan de ding dong fa fang fei feng fu "
+                   "gang gao guang gui guo hai han hang hao he heng hong hua huan hui jia jian jiang jie jin "
+                   "jing jun kai kang ke kun lan lei li lian liang lin ling long lu luo mei ming nan ning pan "
+                   "peng ping qi qian qiang qing quan rong rui sen shan shang sheng shi shu si song tai tian "
+                   "tong wan wei wen xi xia xiang xin xing xu ya yang yi ying yong yu yuan yun ze zhan zhao "
+                   "zhen zheng zhi zhong zhou")
+PLACES = _words("Beijing Shanghai Shenzhen Guangzhou Hangzhou Tianjin Wuhan Chengdu Nanjing Hefei Suzhou "
+                "Dalian Moscow Tehran Minsk Dubai Hong Kong")
+GENERIC = _words("Technology Trading Electronics International Industrial Group Holdings Science Information "
+                 "Equipment Development Import Export Engineering Systems Digital Logistics")
+FORMS = ("Co., Ltd.", "Company Limited", "Ltd.", "LLC", "Corporation", "Inc.", "GmbH", "JSC",
+         "Limited Liability Company")
 COUNTRIES = ("CN", "CN", "CN", "HK", "RU", "IR", "AE", "BY", "TR", "DE", "SG")
 SOURCES = (("Entity List (EL) - Bureau of Industry and Security", 0.5),
            ("Specially Designated Nationals (SDN) - Treasury Department", 0.3),
@@ -51,8 +59,15 @@ SOURCES = (("Entity List (EL) - Bureau of Industry and Security", 0.5),
            ("Unverified List (UVL) - Bureau of Industry and Security", 0.1))
 
 
+WESTERN = _words("Acme Apex Atlas Beacon Birch Cedar Cobalt Crest Delta Ember Falcon Fjord Granite Harbor "
+                 "Helix Horizon Iris Juniper Kestrel Lumen Maple Meridian Nimbus Northwind Onyx Orion "
+                 "Pioneer Quartz Raven Redwood Sable Sequoia Sierra Solstice Summit Tandem Tundra Umber "
+                 "Vanguard Vertex Willow Zenith Analytics Render Robotics Studio Labs Cloud Data Bio Motion "
+                 "Vision Media")
+
+
 def _word(rng: random.Random) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 2, 3)))).capitalize()
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3, 3)))).capitalize()
 
 
 def _name(rng: random.Random) -> str:
@@ -61,6 +76,15 @@ def _name(rng: random.Random) -> str:
         parts.append(rng.choice(PLACES))
     parts += [_word(rng) for _ in range(rng.choice((1, 1, 2)))]
     parts += rng.sample(GENERIC, rng.choice((1, 2, 2, 3)))
+    return " ".join(parts) + " " + rng.choice(FORMS)
+
+
+def _customer_name(rng: random.Random) -> str:
+    """Most customers are not named like Chinese trading companies; a quarter are."""
+    if rng.random() < 0.25:
+        return _name(rng)
+    parts = rng.sample(WESTERN, rng.choice((1, 2, 2, 3)))
+    parts += rng.sample(GENERIC, rng.choice((0, 1, 1, 2)))
     return " ".join(parts) + " " + rng.choice(FORMS)
 
 
@@ -107,7 +131,7 @@ def make_customers(n: int, entries: list[dict[str, str]], rng: random.Random) ->
             legal = _variant(e["name"], rng)
             country = e["addresses"].rsplit(", ", 1)[-1]
         else:
-            legal = _name(rng)
+            legal = _customer_name(rng)
             country = rng.choice(("US", "DE", "SG", "JP", "CN", "GB"))
         out.append(CustomerProfile("aws", f"{i:012d}", legal, country, country, country, "verified"))
     return out

@@ -4,16 +4,17 @@ One log is a directory of segments (``segment-00000001.jsonl`` ...) and, for eve
 a signed checkpoint (``segment-00000001.checkpoint.json``). See ``_format`` for the line layout.
 
 Durability and throughput. ``append`` returns only after the record's bytes are fsynced. Appenders
-queue their (already serialized) record; whichever thread finds no write in progress becomes the
-leader, takes everything queued, writes it with one ``write`` and fsyncs it once for all of them
-(group commit). The leader gives up leadership as soon as its bytes are written, so the next batch
-is written while the previous one is being fsynced.
+serialize their record in their own thread and queue it; the first one to find no write in
+progress becomes the leader: it takes everything queued, writes it with one ``write`` and fsyncs it
+once for all of them (group commit), wakes exactly the appenders of that batch, and hands the
+leadership to the first appender that queued meanwhile. Nobody polls and nobody is woken for
+nothing, which is what keeps the cost per record low under the GIL.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
 process has written since (or moves on if another process has closed it), assigns ``seq`` and
-``prev_hash``, writes and releases the lock before fsyncing (an fsync flushes the file, whoever wrote
-the bytes). ``flock`` needs a local filesystem (not NFS); for many hosts use one log per host.
+``prev_hash``, writes, and releases the lock before fsyncing (an fsync flushes the file, whoever
+wrote the bytes). ``flock`` needs a local filesystem (not NFS); for many hosts use one log per host.
 
 Crash safety. A writer killed mid-``write`` leaves a torn last line. Whoever next takes the lock
 (a new process opening the log, or another writer) truncates the tail back to the last complete,
@@ -45,6 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 import structlog
 
 from gatekeeper.audit._format import (
@@ -96,40 +98,72 @@ def _json_default(value: Any) -> Any:
         return sorted(value, key=str)
     if isinstance(value, Path):
         return str(value)
+    # Other subclasses of str/int/list/dict are passed through to here (so that enums get their label).
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_json_default)
+def _labels(value: Any) -> Any:
+    if isinstance(value, Outcome):
+        return value.label
+    if isinstance(value, dict):
+        return {k: _labels(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_labels(v) for v in value]
+    return value
+
+
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """The record with ``schema`` and ``ts`` filled in, and its JSON members (``"a":1,...``) as bytes."""
+    """The record with ``schema`` and ``ts`` filled in, and its JSON members (``"a":1,...``) as bytes.
+
+    Serialized with orjson (an order of magnitude faster than the standard library, which matters
+    under the GIL at tens of thousands of appends a second): compact UTF-8, keys in insertion order,
+    non-finite floats written as null.
+    """
     if not isinstance(record, dict):
         raise AuditError(f"an audit record must be a dict, not {type(record).__name__}")
-    clash = RESERVED.intersection(record)
-    if clash:
-        raise AuditError(f"an audit record must not carry {', '.join(sorted(clash))}: the log assigns them")
-    out: dict[str, Any] = {"schema": SCHEMA, "ts": now_iso()}
-    for k, v in record.items():
-        if v is None and k in out:
-            continue  # "ts": None means "now"
-        out[k] = v
+    if "seq" in record or "hash" in record or "prev_hash" in record:
+        clash = sorted(RESERVED.intersection(record))
+        raise AuditError(f"an audit record must not carry {', '.join(clash)}: the log assigns them")
+    out: dict[str, Any]
+    if record.get("schema") and record.get("ts"):
+        out = record  # the usual case (decision_record, event_record): nothing to add, no copy
+    else:
+        out = {"schema": SCHEMA, "ts": now_iso()}
+        for k, v in record.items():
+            if v is None and k in out:
+                continue  # "ts": None means "now"
+            out[k] = v
+    if out.get("kind") != "decision":
+        # orjson writes enums by value; decisions are written by label. Decision records are
+        # built plain by record.decision_record; other (rare) records are walked.
+        out = _labels(out)
     try:
-        text = _ENCODER.encode(out)
-    except (TypeError, ValueError) as exc:
+        data = orjson.dumps(out, default=_json_default, option=_DUMPS_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError) as exc:
         raise AuditError(f"the audit record cannot be serialized: {exc}") from exc
-    return out, text[1:-1].encode("ascii")
+    return out, data[1:-1]
 
 
 class _Entry:
     """One queued append. ``wake`` is held until the entry is done or its thread is made leader."""
 
-    __slots__ = ("done", "error", "hash", "members", "prev", "record", "seq", "wake")
+    __slots__ = ("done", "error", "hash", "members", "prev", "promoted", "record", "seq", "wake")
 
     def __init__(self, record: dict[str, Any], members: bytes) -> None:
         self.record, self.members = record, members
         self.seq, self.prev, self.hash = 0, b"", b""
-        self.done = False
+        self.done = self.promoted = False
         self.error: BaseException | None = None
         self.wake = _allocate_lock()
         self.wake.acquire()
@@ -275,62 +309,25 @@ class FileAuditLog:
             self._queue.append(entry)
             lead = not self._leading
             self._leading = True
+        interrupted: BaseException | None = None
         if not lead:
             # Follower: sleep until the leader has made this record durable, or hands over
             # leadership because this record is first in the queue it left behind.
-            entry.wake.acquire()
+            while True:
+                try:
+                    entry.wake.acquire()
+                    break
+                except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
+                    interrupted = exc         # hand-over first, or every other appender would hang
+                    if entry.done or entry.promoted:  # set before the release we may have missed
+                        break
         if not entry.done:
             self._lead()
+        if interrupted is not None:
+            raise interrupted
         if entry.error is not None:
             raise entry.error
         return entry.result()
-
-    def _lead(self) -> None:
-        """Write and fsync everything queued (group commit), then wake its appenders and hand on."""
-        with self._mu:
-            batch, self._queue = self._queue, []
-        error = self._commit(batch)
-        for e in batch:
-            e.error, e.done = error, True
-            e.wake.release()
-        with self._mu:
-            if self._queue:
-                self._queue[0].wake.release()  # its thread becomes the next leader
-            else:
-                self._leading = False
-                self._idle.notify_all()
-
-    def _commit(self, batch: list[_Entry]) -> AuditError | None:
-        """Write ``batch`` under the file lock, fsync it after releasing the lock; the error, if any."""
-        fd = -1
-        try:
-            with self._io:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    if self._broken:
-                        return AuditError(self._broken)
-                    self._sync_locked()
-                    fd = self._write_locked(batch)
-                finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        except AuditError as exc:
-            return exc
-        except OSError as exc:
-            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
-        except BaseException as exc:
-            # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
-            return AuditError(f"audit append interrupted: {exc!r}")
-        try:
-            # Outside the file lock: an fsync flushes the file whoever wrote it, so other processes
-            # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
-            os.fsync(fd)
-        except OSError as exc:
-            self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
-                            "the log refuses further records until reopened")
-            return AuditError(self._broken)
-        finally:
-            os.close(fd)
-        return None
 
     def close(self) -> None:
         """Wait for appends in flight, then close the current segment with a signed checkpoint."""
@@ -368,6 +365,56 @@ class FileAuditLog:
         self.close()
 
     # -- group commit ------------------------------------------------------------------------
+    def _lead(self) -> None:
+        """Write and fsync everything queued (group commit), then wake its appenders and hand on."""
+        with self._mu:
+            batch, self._queue = self._queue, []
+        error = self._commit(batch)
+        try:
+            for e in batch:
+                e.error, e.done = error, True
+                e.wake.release()
+        finally:
+            with self._mu:
+                if self._queue:
+                    nxt = self._queue[0]
+                    nxt.promoted = True
+                    nxt.wake.release()  # its thread becomes the next leader
+                else:
+                    self._leading = False
+                    self._idle.notify_all()
+
+    def _commit(self, batch: list[_Entry]) -> AuditError | None:
+        """Write ``batch`` under the file lock, fsync it after releasing the lock; the error, if any."""
+        try:
+            with self._io:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    if self._broken:
+                        return AuditError(self._broken)
+                    self._sync_locked()
+                    fd = self._write_locked(batch)
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except AuditError as exc:
+            return exc
+        except OSError as exc:
+            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
+        except BaseException as exc:
+            # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
+            return AuditError(f"audit append interrupted: {exc!r}")
+        try:
+            # Outside the file lock: an fsync flushes the file whoever wrote it, so other processes
+            # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
+            os.fsync(fd)
+        except OSError as exc:
+            self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
+                            "the log refuses further records until reopened")
+            return AuditError(self._broken)
+        finally:
+            os.close(fd)
+        return None
+
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)

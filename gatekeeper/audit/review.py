@@ -170,7 +170,10 @@ class AuditReader:
     def summary(self, filters: Filters) -> dict[str, Any]:
         """Counts by decision, country, chip, rule, and by day (per decision)."""
         where, params = filters.where()
-        base = f"SELECT * FROM records{where}"
+        # One pass over the JSON into a temporary table; the counts then run on that.
+        self._run("CREATE OR REPLACE TEMP TABLE selected AS SELECT ts_utc, decision, countries, chips, rule_ids "
+                  f"FROM records{where}", params)
+        base, params = "SELECT * FROM selected", []
 
         def counts(expr: str, alias: str) -> list[dict[str, Any]]:
             rows = self._run(f"SELECT {expr} AS k, count(*) AS n FROM ({base}) GROUP BY k ORDER BY n DESC, k",

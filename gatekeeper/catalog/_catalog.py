@@ -287,10 +287,15 @@ class Catalog:
 
 
 # -- loading -------------------------------------------------------------------------------
+# libyaml's parser when PyYAML was built with it: the same safe loading, 5-20x faster, and the catalog
+# is read on every cold start (a Lambda container's first event waits for it).
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SafeLoader)  # a safe loader, C or Python
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"{path}: {exc}") from exc
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -26,6 +27,7 @@ from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
     from gatekeeper.audit.review import Filters
+    from gatekeeper.audit.verify import VerifyReport
 
 app = typer.Typer(help="The tamper-evident audit log: verify it, query it, summarize, export, replay.",
                   no_args_is_help=True)
@@ -83,6 +85,48 @@ def _join(values: Any) -> str:
     return ", ".join(str(v) for v in values) if values else ""
 
 
+def render_verify(out: Console, report: VerifyReport) -> None:
+    """The verify result as reviewers read it (also used by ``gatekeeper demo``)."""
+    t = Table(title=f"audit log {report.path}")
+    for col in ("segment", "first seq", "last seq", "records", "bytes", "checkpoint", "key"):
+        t.add_column(col, justify="right" if col in {"first seq", "last seq", "records", "bytes"} else "left")
+    for s in report.segments:
+        t.add_row(s.name, str(s.first_seq or ""), str(s.last_seq or ""), str(s.records), f"{s.bytes:,}",
+                  {"signed": "[green]signed[/]", "open": "[yellow]open[/]"}.get(s.checkpoint, s.checkpoint),
+                  s.key_id or "")
+    out.print(t)
+    for w in report.warnings:
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if report.ok:
+        uncovered = report.head_seq - report.signed_seq
+        out.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
+                  f"head seq {report.head_seq} hash {report.head_hash}"
+                  + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
+                     "checkpoint" if uncovered else ""), highlight=False)
+    else:
+        out.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+
+
+def render_summary(out: Console, s: dict[str, Any]) -> None:
+    """Summary tables (also used by ``gatekeeper demo``)."""
+    out.print(f"[bold]{s['total']:,} decisions[/]" + (f" from {s['first']} to {s['last']}" if s["total"] else ""),
+              highlight=False)
+    for key, label in (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"),
+                       ("by_rule", "rule")):
+        t = Table(title=f"by {label}" + (" (location, headquarters or parent)" if label == "country" else ""))
+        t.add_column(label)
+        t.add_column("count", justify="right")
+        for row in s[key]:
+            t.add_row(_decision(row[label]) if label == "decision" else str(row[label]), f"{row['count']:,}")
+        out.print(t)
+    t = Table(title="by day")
+    for col in ("day", "allow", "flag", "pending", "deny", "total"):
+        t.add_column(col, justify="left" if col == "day" else "right")
+    for row in s["by_day"]:
+        t.add_row(row["day"], *(f"{row[k]:,}" for k in ("allow", "flag", "pending", "deny", "total")))
+    out.print(t)
+
+
 @app.command("verify")
 def verify(
     from_: FromOpt = None,
@@ -118,24 +162,7 @@ def verify(
     if json_out:
         emit_json(report.as_dict())
     else:
-        t = Table(title=f"audit log {report.path}")
-        for col in ("segment", "first seq", "last seq", "records", "bytes", "checkpoint", "key"):
-            t.add_column(col, justify="right" if col in {"first seq", "last seq", "records", "bytes"} else "left")
-        for s in report.segments:
-            t.add_row(s.name, str(s.first_seq or ""), str(s.last_seq or ""), str(s.records), f"{s.bytes:,}",
-                      {"signed": "[green]signed[/]", "open": "[yellow]open[/]"}.get(s.checkpoint, s.checkpoint),
-                      s.key_id or "")
-        console.print(t)
-        for w in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
-        if report.ok:
-            uncovered = report.head_seq - report.signed_seq
-            console.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
-                          f"head seq {report.head_seq} hash {report.head_hash}"
-                          + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
-                             "checkpoint" if uncovered else ""), highlight=False)
-        else:
-            console.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+        render_verify(console, report)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -211,22 +238,7 @@ def summary(
     if json_out:
         emit_json(s)
         return
-    console.print(f"[bold]{s['total']:,} decisions[/]" + (f" from {s['first']} to {s['last']}" if s["total"] else ""),
-                  highlight=False)
-    for key, label in (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"),
-                       ("by_rule", "rule")):
-        t = Table(title=f"by {label}" + (" (location, headquarters or parent)" if label == "country" else ""))
-        t.add_column(label)
-        t.add_column("count", justify="right")
-        for row in s[key]:
-            t.add_row(_decision(row[label]) if label == "decision" else str(row[label]), f"{row['count']:,}")
-        console.print(t)
-    t = Table(title="by day")
-    for col in ("day", "allow", "flag", "pending", "deny", "total"):
-        t.add_column(col, justify="left" if col == "day" else "right")
-    for row in s["by_day"]:
-        t.add_row(row["day"], *(f"{row[k]:,}" for k in ("allow", "flag", "pending", "deny", "total")))
-    console.print(t)
+    render_summary(console, s)
 
 
 @app.command("export")

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
 from gatekeeper.errors import GatekeeperError, InvalidInputError
+from gatekeeper.workflow import workflow_of
 
 if TYPE_CHECKING:
     from gatekeeper.workflow.model import Case
@@ -60,7 +61,7 @@ def list_(
         return
     t = Table(title=f"{len(cases)} case(s)" + (f" ({status})" if status else ""))
     for col in ("case", "status", "customer", "account", "scope", "requests", "approvals", "licence", "opened"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", no_wrap=col in ("case", "licence", "opened"))
     for c in cases:
         t.add_row(c.case_id, f"[{STATUS_STYLE[c.status]}]{c.status}[/]", c.customer, f"{c.provider} {c.account_id}",
                   c.scope.describe(), str(c.request_count), ", ".join(a.reviewer for a in c.approvals) or "-",
@@ -77,7 +78,7 @@ def show(
     """Show a case: customer as it was, accelerators, rules with citations, requests, history."""
     gk = runtime(config)
     try:
-        case = gk.permits.get_case(case_id)
+        case = workflow_of(gk).get_case(case_id)
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:
@@ -155,11 +156,10 @@ def approve(
         fail(exc, as_json=json_out)
     gk = runtime(config)
     try:
-        case, issued = gk.permits.approve(case_id, reviewer=by, licence_number=licence, expires=expiry,
-                                          quantity=quantity, conditions=conditions,
-                                          regions=tuple(r.strip() for r in region if r.strip()))
-        today = gk.permits.today()
-        required = gk.permits.approvals_required
+        wf = workflow_of(gk)
+        case, issued = wf.approve(case_id, reviewer=by, licence_number=licence, expires=expiry, quantity=quantity,
+                                  conditions=conditions, regions=tuple(r.strip() for r in region if r.strip()))
+        today, required = wf.today(), wf.approvals_required
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:
@@ -188,7 +188,7 @@ def deny(
     """Deny a case (the requests stay held; a later request opens a new case)."""
     gk = runtime(config)
     try:
-        case = gk.permits.deny(case_id, reviewer=by, reason=reason)
+        case = workflow_of(gk).deny(case_id, reviewer=by, reason=reason)
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:
@@ -202,7 +202,7 @@ def deny(
 @app.command("export")
 def export(
     case_id: Annotated[str, typer.Argument(help="Case id.")],
-    format: Annotated[Literal["md", "json"], typer.Option(  # noqa: A002 - the option's public name
+    format: Annotated[Literal["md", "json"], typer.Option(  # the option's public name
         "--format", help="md (Markdown) or json.")] = "md",
     output: Annotated[Path | None, typer.Option(help="Write to this file (default: stdout).")] = None,
     config: ConfigOpt = None,
@@ -214,7 +214,7 @@ def export(
 
     gk = runtime(config)
     try:
-        case = gk.permits.get_case(case_id)
+        case = workflow_of(gk).get_case(case_id)
         packet = build_packet(case, gk.jurisdictions, generated_at=utcnow())
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)

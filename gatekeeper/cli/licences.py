@@ -11,6 +11,7 @@ from rich.table import Table
 
 from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
 from gatekeeper.errors import GatekeeperError, InvalidInputError
+from gatekeeper.workflow import workflow_of
 
 if TYPE_CHECKING:
     from gatekeeper.workflow.model import Licence
@@ -38,7 +39,7 @@ def list_(
                                field="state"), as_json=json_out)
     gk = runtime(config)
     try:
-        today = gk.permits.today()
+        today = workflow_of(gk).today()
         found = gk.store.licences.list_licences(provider.strip().lower() if provider else None,
                                                 account.strip() if account else None)
     except GatekeeperError as exc:
@@ -55,7 +56,7 @@ def list_(
         return
     t = Table(title=f"{len(found)} licence(s) on {today.isoformat()}")
     for col in ("number", "state", "customer", "account", "scope", "left", "valid", "case"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", no_wrap=col in ("number", "case"))
     for lic in found:
         st = lic.state(today)
         t.add_row(lic.number, f"[{STATE_STYLE[st]}]{st}[/]", lic.customer, f"{lic.provider} {lic.account_id}",
@@ -89,8 +90,8 @@ def show(
     """Show a licence: scope, what is left, validity, conditions, who approved it."""
     gk = runtime(config)
     try:
-        lic = gk.permits.get_licence(number)
-        today = gk.permits.today()
+        wf = workflow_of(gk)
+        lic, today = wf.get_licence(number), wf.today()
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:
@@ -112,8 +113,8 @@ def revoke(
     """Revoke a licence: requests it covered are held again from now on."""
     gk = runtime(config)
     try:
-        lic = gk.permits.revoke(number, by=by, reason=reason)
-        today = gk.permits.today()
+        wf = workflow_of(gk)
+        lic, today = wf.revoke(number, by=by, reason=reason), wf.today()
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:

@@ -1,6 +1,6 @@
 """``gatekeeper screening``: load the Consolidated Screening List, review hits, clear false positives.
 
-    screening load FILE [--date YYYY-MM-DD]     load CSV/JSON, re-screen every stored profile
+    screening load FILE [--date YYYY-MM-DD] [--by NAME]   load CSV/JSON, re-screen stored profiles
     screening hits [--all]                      open hits for review (--all: also cleared, lapsed)
     screening clear ACCOUNT ENTRY --by R --reason TEXT
     screening check NAME [--country CC]         explain how a name scores against the list
@@ -38,6 +38,8 @@ def load(
     file: Annotated[Path, typer.Argument(help="consolidated.csv or consolidated.json from trade.gov.")],
     list_date: Annotated[str | None, typer.Option(
         "--date", help="The list's publication date, YYYY-MM-DD (default: the file's modification date).")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Who loads the list, for the audit log (default: the login name).")] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -53,14 +55,14 @@ def load(
     gk = runtime(config)
     try:
         if json_out or not console.is_terminal:
-            result = load_list(gk, parsed)
+            result = load_list(gk, parsed, actor=by)
         else:
             from rich.progress import Progress
 
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task("re-screening profiles", total=None)
-                result = load_list(gk, parsed, progress=lambda n, total: bar.update(task, completed=n,
-                                                                                     total=total))
+                result = load_list(gk, parsed, actor=by,
+                                   progress=lambda n, total: bar.update(task, completed=n, total=total))
     except GatekeeperError as exc:
         fail(f"{exc}; nothing was loaded", as_json=json_out)
     finally:

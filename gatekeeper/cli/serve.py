@@ -52,8 +52,11 @@ def serve(
         gk = Gatekeeper(cfg)
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
-    app = create_app(gk, tokens=tokens)
-    info: dict[str, Any] = {"url": f"http://{_url_host(bind)}:{chosen_port}/", "host": bind, "port": chosen_port,
+    # Closed by the app's shutdown: uvicorn re-raises SIGTERM after shutting down, so code after run() may
+    # never execute; the audit log's last segment still gets its signed checkpoint.
+    app = create_app(gk, tokens=tokens, close_on_shutdown=True)
+    shown_port = chosen_port or "PORT"  # 0: any free port; uvicorn prints the one it took
+    info: dict[str, Any] = {"url": f"http://{_url_host(bind)}:{shown_port}/", "host": bind, "port": chosen_port,
                             "tokens": tokens.roles(), "loopback_only": bind in LOOPBACK}
     if json_out:
         emit_json(info)
@@ -70,11 +73,8 @@ def serve(
         err_console.print(f"[yellow]warning:[/] listening on {bind}, not loopback: serve it only behind a "
                           "TLS-terminating proxy (see docs/web.md)", highlight=False)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    try:
-        uvicorn.run(app, host=bind, port=chosen_port, log_level=log_level.lower(), server_header=False,
-                    proxy_headers=True, forwarded_allow_ips="127.0.0.1")
-    finally:
-        gk.close()
+    uvicorn.run(app, host=bind, port=chosen_port, log_level=log_level.lower(), server_header=False,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 
 def _url_host(host: str) -> str:

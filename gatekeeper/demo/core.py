@@ -38,8 +38,11 @@ def run(ctx: DemoContext) -> None:
         )
         d = ctx.gk.decide(request, dry_run=True)
         what = f"{count} x {itype}" + "".join(f" + {int(a.count)} x {a.type}" for a in attached)
-        why = "; ".join(d.reasons) or ("no accelerator" if not d.accelerated else "no rule matched")
-        table.add_row(d.profile.legal_name or account, cloud, what, region,
+        why = d.reasons[0] if d.reasons else ("no accelerator" if not d.accelerated else "no rule matched")
+        if len(d.matches) > 1:
+            why += f" [dim](+{len(d.matches) - 1} more: {', '.join(m.rule_id for m in d.matches[1:])})[/]"
+        name = ctx.gk.profile(cloud, account).legal_name or account
+        table.add_row(name, cloud, what, region,
                       f"[{STYLE[d.outcome]}]{d.outcome.label}[/]", why)
     ctx.console.print(table)
     ctx.console.print("[dim](what-if decisions: --dry-run, nothing recorded; the sections below make real calls)[/]")

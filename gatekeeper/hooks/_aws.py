@@ -59,12 +59,10 @@ class Clients:
         return client
 
     def _session(self, account: str) -> Any:
-        import boto3
-
         session = self._sessions.get(account)
         if session is not None:
             return session
-        session = self._assumed(self.role.replace("{account}", account)) if account else boto3.session.Session()
+        session = self._assumed(self.role.replace("{account}", account)) if account else _base_session()
         self._sessions[account] = session
         return session
 
@@ -81,6 +79,8 @@ class Clients:
                     "expiry_time": c["Expiration"].isoformat()}
 
         core = botocore.session.get_session()
+        # Share the service models already loaded (parsing them is most of a client's cost).
+        core.register_component("data_loader", _base_session()._session.get_component("data_loader"))
         core._credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "assume-role")
         return boto3.session.Session(botocore_session=core)
 
@@ -90,6 +90,21 @@ class Clients:
         return self._session(account).client(service, region_name=region or None,
                                              config=BotoConfig(retries={"mode": "standard", "max_attempts": 5},
                                                                connect_timeout=5, read_timeout=20))
+
+
+_base: Any = None
+_base_lock = threading.Lock()
+
+
+def _base_session() -> Any:
+    """One boto3 session per process for the hook's own credentials: service models load once."""
+    global _base
+    with _base_lock:
+        if _base is None:
+            import boto3
+
+            _base = boto3.session.Session()
+        return _base
 
 
 # vCPUs per instance type do not change: one look-up per container.

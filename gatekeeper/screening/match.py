@@ -34,9 +34,11 @@ of a customer's token without comparing against the whole vocabulary.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -68,23 +70,29 @@ _SIM_CACHE_MAX = 500_000
 _CLASS_FACTOR = {"generic": GENERIC_FACTOR, "place": PLACE_FACTOR, "distinctive": 1.0}
 
 
+@lru_cache(maxsize=262_144)
+def _key(token: str) -> str:
+    return phonetic_key(token)
+
+
 def token_similarity(a: str, b: str) -> float:
     """Similarity of two normalised tokens in [0, 1]; 0 below the acceptance bar.
 
-    The raw rapidfuzz ratio is accepted from 0.80 (0.85 for tokens of 4-5 letters; 1-3 letters
-    must be equal) and then softened (``1 - 0.6 x (1 - ratio)``) so that one typo in a distinctive
-    word still scores about 0.9: misspelling a listed name must not be a way around the list.
+    The raw rapidfuzz ratio (or, at a 2% discount, the ratio of their transliteration keys) is
+    accepted from 0.80 (0.85 for tokens of 4-5 letters; tokens of 1-3 letters must be equal) and then
+    softened (``1 - 0.6 x (1 - ratio)``) so that one typo in a distinctive word still scores about
+    0.9: misspelling a listed name must not be a way around the list.
     """
     if a == b:
         return 1.0
     la, lb = len(a), len(b)
     if min(la, lb) < _MIN_FUZZY_LEN or 2 * min(la, lb) / (la + lb) < 0.7:
         return 0.0
-    raw = fuzz.ratio(a, b) / 100.0
-    ka, kb = phonetic_key(a), phonetic_key(b)
-    keyed = (1.0 if ka == kb else fuzz.ratio(ka, kb) / 100.0) * _KEY_DISCOUNT
-    best = max(raw, keyed)
     bar = 0.85 if max(la, lb) <= 5 else 0.80
+    raw = fuzz.ratio(a, b, score_cutoff=bar * 100) / 100.0
+    ka, kb = _key(a), _key(b)
+    keyed = 1.0 if ka == kb else fuzz.ratio(ka, kb, score_cutoff=bar * 100 / _KEY_DISCOUNT) / 100.0
+    best = max(raw, keyed * _KEY_DISCOUNT)
     if best < bar:
         return 0.0
     return round(1.0 - 0.6 * (1.0 - best), 4)
@@ -174,6 +182,10 @@ class _Variant:
     entry: int
     text: str
     tokens: tuple[str, ...]
+    weights: tuple[float, ...]
+    total: float  # sum of weights
+    non_distinctive: float  # weight of its generic and place tokens
+    ordered: tuple[str, ...]  # tokens sorted, to recognise identical names
 
 
 def _variants(name: str, *, aliases_in_parentheses: bool) -> list[tuple[str, NormalizedName]]:
@@ -206,32 +218,30 @@ def _build_class_index() -> dict[str, list[str]]:
     index: dict[str, list[str]] = {}
     for word in GENERIC_WORDS | PLACE_WORDS:
         if len(word) >= _MIN_FUZZY_LEN:
-            for k in _deletions(phonetic_key(word)):
+            for k in _deletions(_key(word)):
                 index.setdefault(k, []).append(word)
     return index
 
 
 _CLASS_INDEX = _build_class_index()
-_class_cache: dict[str, str] = {}
 
 
+@lru_cache(maxsize=262_144)
 def token_class(token: str) -> str:
     """``generic``, ``place`` or ``distinctive``; a token within one edit of a generic or place word
-    (``SHENZEN``, ``TECHNOLGY``) takes that word's class, so a typo does not make a word rare."""
-    cached = _class_cache.get(token)
-    if cached is not None:
-        return cached
+    (``SHENZEN``, ``TECHNOLGY``) takes that word's class, so that a typo does not make a word rare."""
+    return _class_near(token, _deletions(_key(token)) if len(token) >= _MIN_FUZZY_LEN else set())
+
+
+def _class_near(token: str, deletions: set[str]) -> str:
     klass = word_class(token)
-    if klass == "distinctive" and len(token) >= _MIN_FUZZY_LEN:
+    if klass == "distinctive":
         best = 0.0
-        for k in _deletions(phonetic_key(token)):
+        for k in deletions:
             for word in _CLASS_INDEX.get(k, ()):
                 s = token_similarity(token, word)
                 if s > best:
                     best, klass = s, word_class(word)
-    if len(_class_cache) >= _SIM_CACHE_MAX:
-        _class_cache.clear()
-    _class_cache[token] = klass
     return klass
 
 
@@ -253,110 +263,141 @@ class _CountryFamily:
         return cls._treated_as.get(c, c)
 
 
-class ScreeningIndex:
-    """The loaded list prepared for matching: postings, token rarity and a fuzzy token index.
+_SimMap = dict[str, dict[str, float]]
 
-    Build it once per loaded list (a few hundred ms for 20,000 entries) and reuse it; it is
-    read-only after construction apart from two bounded caches, so it may be shared by threads.
+
+class ScreeningIndex:
+    """The loaded list prepared for matching.
+
+    * postings: token -> name variants holding it; adjacent words joined (``HIK VISION`` ->
+      ``HIKVISION``) are keys too, so that the joined spelling finds the split one and back;
+    * weights: every token's rarity across the list times its class factor;
+    * a deletion index over transliteration keys (each key and each key with one letter deleted),
+      which finds the list's tokens within one edit of a customer's token by a few dictionary
+      look-ups instead of a scan of the vocabulary.
+
+    Candidates are the variants sharing a distinctive token (exactly or fuzzily) with the customer's
+    name; a candidate is scored only when an upper bound of its score can reach ``min_score``.
+    Build it once per loaded list and reuse it; apart from a bounded cache it is read-only, so
+    threads may share it.
     """
 
     def __init__(self, entries: Iterable[ListEntry]) -> None:
         self.entries: tuple[ListEntry, ...] = tuple(entries)
-        self._variants: list[_Variant] = []
-        self._postings: dict[str, list[int]] = {}
+        normalized: list[tuple[int, str, tuple[str, ...]]] = []
         df: dict[str, int] = {}
         for i, entry in enumerate(self.entries):
             entry_tokens: set[str] = set()
             seen: set[tuple[str, ...]] = set()
             for raw in (entry.name, *entry.alt_names):
                 for text, norm in _variants(raw, aliases_in_parentheses=True):
-                    if norm.tokens in seen:
-                        continue
-                    seen.add(norm.tokens)
-                    vid = len(self._variants)
-                    self._variants.append(_Variant(i, text, norm.tokens))
-                    keys = set(norm.tokens)
-                    # Adjacent words joined, so that a customer's "HIKVISION" finds "HIK VISION".
-                    keys |= {a + b for a, b in zip(norm.tokens, norm.tokens[1:], strict=False)}
-                    for k in keys:
-                        self._postings.setdefault(k, []).append(vid)
-                    entry_tokens |= set(norm.tokens)
+                    if norm.tokens not in seen:
+                        seen.add(norm.tokens)
+                        normalized.append((i, text, norm.tokens))
+                        entry_tokens.update(norm.tokens)
             for t in entry_tokens:
                 df[t] = df.get(t, 0) + 1
         # Rarity as if the list held at least IDF_MIN_ENTRIES entries: in a small list every word
         # would otherwise look common and generic words would weigh nearly as much as names.
         n = max(len(self.entries), IDF_MIN_ENTRIES)
         self._unknown_idf = math.log(n + 1) + 1.0
-        self._idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
-        self._by_id: dict[str, list[int]] = {}
-        for vid, variant in enumerate(self._variants):
-            self._by_id.setdefault(self.entries[variant.entry].entry_id, []).append(vid)
-        # Deletion neighbourhood of transliteration keys: vocabulary within one edit, no full scan.
+        self._weights: dict[str, float] = {}
+        self._classes: dict[str, str] = {}
+        # Deletion neighbourhood of transliteration keys (real tokens only; joined pairs are found
+        # exactly): the list's tokens within one edit, without a scan of the vocabulary.
         self._fuzzy_index: dict[str, list[str]] = {}
-        for token in self._postings:
-            if len(token) >= _MIN_FUZZY_LEN:
-                for k in _deletions(phonetic_key(token)):
-                    self._fuzzy_index.setdefault(k, []).append(token)
-        self._fuzzy_cache: dict[str, tuple[tuple[str, float], ...]] = {}
-        self._sim_cache: dict[tuple[str, str], float] = {}
+        for t, c in df.items():
+            dels = _deletions(_key(t)) if len(t) >= _MIN_FUZZY_LEN else set()
+            klass = self._classes[t] = _class_near(t, dels)
+            self._weights[t] = round((math.log((n + 1) / (c + 1)) + 1.0) * _CLASS_FACTOR[klass], 3)
+            for k in dels:
+                self._fuzzy_index.setdefault(k, []).append(t)
+        self._variants: list[_Variant] = []
+        self._postings: dict[str, list[int]] = {}
+        self._key_weight: dict[str, float] = dict(self._weights)
+        self._by_id: dict[str, list[int]] = {}
+        for i, text, tokens in normalized:
+            vid = len(self._variants)
+            weights = tuple(self._weights[t] for t in tokens)
+            non_distinctive = sum(w for t, w in zip(tokens, weights, strict=True)
+                                  if self._classes[t] != "distinctive")
+            self._variants.append(_Variant(i, text, tokens, weights, sum(weights), non_distinctive,
+                                           tuple(sorted(tokens))))
+            keys = set(tokens)
+            for a, b in itertools.pairwise(tokens):
+                keys.add(a + b)
+                self._key_weight.setdefault(a + b, self._weights[a] + self._weights[b])
+            for k in keys:
+                self._postings.setdefault(k, []).append(vid)
+            self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
+        self._similar_cache: dict[str, dict[str, float]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    # -- weights and token lookup -------------------------------------------------------------
+    # -- weights and token look-up ------------------------------------------------------------
 
     def weight(self, token: str) -> float:
         """Rarity of ``token`` in the list (inverse document frequency) times its class factor."""
-        return round(self._idf.get(token, self._unknown_idf) * _CLASS_FACTOR[token_class(token)], 3)
+        w = self._weights.get(token)
+        if w is None:
+            w = round(self._unknown_idf * _CLASS_FACTOR[token_class(token)], 3)
+        return w
 
-    def similar_tokens(self, token: str) -> tuple[tuple[str, float], ...]:
-        """List tokens similar to ``token`` (itself included when listed), with their similarity."""
-        cached = self._fuzzy_cache.get(token)
-        if cached is not None:
-            return cached
-        found: dict[str, float] = {}
+    def similar_tokens(self, token: str) -> dict[str, float]:
+        """List tokens (and joined pairs, exactly) similar to ``token``, with their similarity."""
+        found = self._similar_cache.get(token)
+        if found is not None:
+            return found
+        found = {}
         if token in self._postings:
             found[token] = 1.0
         if len(token) >= _MIN_FUZZY_LEN:
-            for k in _deletions(phonetic_key(token)):
+            for k in _deletions(_key(token)):
                 for v in self._fuzzy_index.get(k, ()):
                     if v not in found:
-                        s = self._similarity(token, v)
+                        s = token_similarity(token, v)
                         if s > 0:
                             found[v] = s
-        result = tuple(found.items())
-        if len(self._fuzzy_cache) >= _SIM_CACHE_MAX:
-            self._fuzzy_cache.clear()
-        self._fuzzy_cache[token] = result
-        return result
+        if len(self._similar_cache) >= _SIM_CACHE_MAX:
+            self._similar_cache.clear()
+        self._similar_cache[token] = found
+        return found
 
-    def _similarity(self, a: str, b: str) -> float:
-        key = (a, b)
-        s = self._sim_cache.get(key)
-        if s is None:
-            s = token_similarity(a, b)
-            if len(self._sim_cache) >= _SIM_CACHE_MAX:
-                self._sim_cache.clear()
-            self._sim_cache[key] = s
-        return s
+    def _sim_map(self, tokens: tuple[str, ...]) -> _SimMap:
+        keys = set(tokens) | {a + b for a, b in itertools.pairwise(tokens)}
+        return {k: self.similar_tokens(k) for k in keys}
 
-    def _candidates(self, tokens: tuple[str, ...]) -> set[int]:
-        distinctive = [t for t in tokens if token_class(t) == "distinctive"]
-        out: set[int] = set()
+    def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...],
+                    sims: _SimMap) -> dict[int, tuple[float, float]]:
+        """Candidate variants, each with upper bounds of the (entry, customer) weight that can pair.
+
+        The bounds count what the customer's distinctive words (and joined pairs) share with the
+        variant plus every generic and place word of either side; they may overcount, never under.
+        """
+        distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if distinctive:
-            keys = list(distinctive) + [a + b for a, b in zip(tokens, tokens[1:], strict=False)]
-            for k in keys:
-                for v, _ in self.similar_tokens(k):
-                    out.update(self._postings.get(v, ()))
-            return out
+            keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
+            for i in range(len(tokens) - 1):
+                keys.setdefault(tokens[i] + tokens[i + 1], cw[i] + cw[i + 1])
+            bound_e: dict[int, float] = {}
+            bound_c: dict[int, float] = {}
+            for k, k_weight in keys.items():
+                for v, s in sims[k].items():
+                    gain = s * self._key_weight.get(v, 0.0)
+                    for vid in self._postings.get(v, ()):
+                        bound_e[vid] = bound_e.get(vid, 0.0) + gain
+                        bound_c[vid] = bound_c.get(vid, 0.0) + k_weight
+            return {vid: (b, bound_c[vid]) for vid, b in bound_e.items()}
         # Only generic and place words: the candidates are the variants holding all of them (their
-        # postings are long, so they are intersected, not merged).
+        # postings are long, so they are intersected, not merged); no bound is needed for so few.
         lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
-        if lists and lists[0]:
-            out = set(lists[0])
-            for more in lists[1:]:
-                out &= set(more)
-        return out
+        if not lists or not lists[0]:
+            return {}
+        common = set(lists[0])
+        for more in lists[1:]:
+            common &= set(more)
+        return {vid: (math.inf, math.inf) for vid in common}
 
     # -- matching -----------------------------------------------------------------------------
 
@@ -368,16 +409,31 @@ class ScreeningIndex:
         min_score: float = 0.0,
         limit: int | None = None,
     ) -> list[Match]:
-        """Entries matching ``name`` with a score >= ``min_score``, best first (one per entry).
+        """Entries matching ``name`` with a score >= ``min_score`` (and > 0), best first, one per entry.
 
         ``countries`` are the customer's countries (location, headquarters, ultimate parent).
         """
         best: dict[int, Match] = {}
-        customer_countries = {_CountryFamily.of(c) for c in countries if c}
+        customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
+        reach = min_score - COUNTRY_SUPPORT  # the most a country can add
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
-            for vid in self._candidates(c_norm.tokens):
+            tokens = c_norm.tokens
+            sims = self._sim_map(tokens)
+            cw = tuple(self.weight(t) for t in tokens)
+            total_c = sum(cw)
+            generic_c = sum(w for t, w in zip(tokens, cw, strict=True) if token_class(t) != "distinctive")
+            for vid, (bound_e, bound_c) in self._candidates(tokens, cw, sims).items():
                 variant = self._variants[vid]
-                m = self._score(c_text, c_norm.tokens, variant, customer_countries)
+                if reach > 0 and bound_e != math.inf:
+                    # Upper bound of the base score (it grows with either side's paired weight).
+                    ub_e = min(variant.total, bound_e + variant.non_distinctive)
+                    ub_c = min(total_c, bound_c + generic_c)
+                    half = (ub_c + ub_e) / 2
+                    most = 100.0 * half / (half + MISSING_PENALTY * (variant.total - ub_e)
+                                           + EXTRA_PENALTY * (total_c - ub_c))
+                    if most < reach:
+                        continue
+                m = self._score(c_text, tokens, cw, sims, variant, customer_countries)
                 if m.score >= min_score and m.score > 0:
                     prev = best.get(variant.entry)
                     if prev is None or m.score > prev.score:
@@ -387,31 +443,32 @@ class ScreeningIndex:
 
     def score(self, name: str, entry_id: str, countries: Sequence[str] = ()) -> Match | None:
         """The best match of ``name`` against one entry (any score), or None if the entry is unknown."""
-        customer_countries = {_CountryFamily.of(c) for c in countries if c}
+        customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
         best: Match | None = None
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
+            tokens = c_norm.tokens
+            sims = self._sim_map(tokens)
+            cw = tuple(self.weight(t) for t in tokens)
             for vid in self._by_id.get(entry_id, ()):
-                m = self._score(c_text, c_norm.tokens, self._variants[vid], customer_countries)
+                m = self._score(c_text, tokens, cw, sims, self._variants[vid], customer_countries)
                 if best is None or m.score > best.score:
                     best = m
         return best
 
-    def _score(self, c_text: str, c_tokens: tuple[str, ...], variant: _Variant,
-               customer_countries: set[str]) -> Match:
-        e_tokens = variant.tokens
-        cw = [self.weight(t) for t in c_tokens]
-        ew = [self.weight(t) for t in e_tokens]
-        pairs, used_c, used_e = self._align(c_tokens, e_tokens, cw, ew)
-        total_c, total_e = sum(cw) or 1.0, sum(ew) or 1.0
+    def _score(self, c_text: str, c_tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
+               variant: _Variant, customer_countries: frozenset[str]) -> Match:
+        e_tokens, ew = variant.tokens, variant.weights
+        pairs, used_c, used_e = _align(c_tokens, e_tokens, cw, ew, sims)
+        total_c, total_e = sum(cw) or 1.0, variant.total or 1.0
         overlap_c = sum(p.customer_weight * p.similarity for p in pairs)
         overlap_e = sum(p.entry_weight * p.similarity for p in pairs)
         cover_c, cover_e = overlap_c / total_c, overlap_e / total_e
-        if sorted(c_tokens) == sorted(e_tokens):
+        if tuple(sorted(c_tokens)) == variant.ordered:
             rule, base = "identical", 100.0
         else:
             overlap = (overlap_c + overlap_e) / 2
-            missing, extra = total_e - overlap_e, total_c - overlap_c
-            denominator = overlap + MISSING_PENALTY * missing + EXTRA_PENALTY * extra
+            denominator = (overlap + MISSING_PENALTY * (total_e - overlap_e)
+                           + EXTRA_PENALTY * (total_c - overlap_c))
             base = 100.0 * overlap / denominator if denominator > 0 else 0.0
             fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(e_tokens)
             if not fully_paired and not any(p.word_class == "distinctive" for p in pairs):
@@ -419,54 +476,60 @@ class ScreeningIndex:
             else:
                 rule = "weighted"
         entry = self.entries[variant.entry]
-        effect, note = _country_effect(entry, customer_countries)
+        effect, note = _country_effect(entry, customer_countries) if pairs else (0.0, "")
         score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
         explanation = Explanation(
             customer_name=c_text, customer_tokens=c_tokens, entry_variant=variant.text,
             entry_tokens=e_tokens, pairs=tuple(pairs),
             unmatched_customer=tuple((t, cw[i]) for i, t in enumerate(c_tokens) if i not in used_c),
-            unmatched_entry=tuple((t, ew[i]) for i, t in enumerate(e_tokens) if i not in used_e),
+            unmatched_entry=tuple((t, ew[j]) for j, t in enumerate(e_tokens) if j not in used_e),
             customer_coverage=round(cover_c, 4), entry_coverage=round(cover_e, 4),
-            base_score=round(base, 1), rule=rule, country_effect=effect if pairs else 0.0,
-            country_note=note, score=score,
+            base_score=round(base, 1), rule=rule, country_effect=effect, country_note=note, score=score,
         )
         return Match(entry=entry, score=score, explanation=explanation)
 
-    def _align(self, c: tuple[str, ...], e: tuple[str, ...], cw: list[float], ew: list[float],
-               ) -> tuple[list[TokenPair], set[int], set[int]]:
-        """One-to-one pairing of tokens (single words, or two adjacent words against one), best first."""
-        c_units = [((i,), t) for i, t in enumerate(c)]
-        c_units += [((i, i + 1), c[i] + c[i + 1]) for i in range(len(c) - 1)]
-        e_units = [((j,), t) for j, t in enumerate(e)]
-        e_units += [((j, j + 1), e[j] + e[j + 1]) for j in range(len(e) - 1)]
-        scored: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
-        for ci, ct in c_units:
-            for ej, et in e_units:
-                if len(ci) == 2 and len(ej) == 2:
-                    continue
-                s = self._similarity(ct, et)
-                if s > 0:
-                    scored.append((s, len(ci) + len(ej), ci, ej))
-        scored.sort(key=lambda x: (-x[0], -x[1], x[2], x[3]))
-        used_c: set[int] = set()
-        used_e: set[int] = set()
-        pairs: list[TokenPair] = []
-        for s, _, ci, ej in scored:
-            if used_c.intersection(ci) or used_e.intersection(ej):
+
+def _align(c: tuple[str, ...], e: tuple[str, ...], cw: Sequence[float], ew: Sequence[float],
+           sims: _SimMap) -> tuple[list[TokenPair], set[int], set[int]]:
+    """One-to-one pairing of tokens (single words, or two adjacent words against one), best first.
+
+    Similarities come from ``sims`` (customer token or joined pair -> similar list keys), so no
+    string is compared here.
+    """
+    c_units: list[tuple[tuple[int, ...], str]] = [((i,), t) for i, t in enumerate(c)]
+    c_units += [((i, i + 1), c[i] + c[i + 1]) for i in range(len(c) - 1)]
+    e_units: list[tuple[tuple[int, ...], str]] = [((j,), t) for j, t in enumerate(e)]
+    e_units += [((j, j + 1), e[j] + e[j + 1]) for j in range(len(e) - 1)]
+    scored: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
+    for ci, ct in c_units:
+        similar = sims.get(ct)
+        if not similar:
+            continue
+        for ej, et in e_units:
+            if len(ci) == 2 and len(ej) == 2:
                 continue
-            used_c.update(ci)
-            used_e.update(ej)
-            classes = {token_class(e[j]) for j in ej}
-            klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes
-                                                                    else "generic")
-            pairs.append(TokenPair(
-                customer="+".join(c[i] for i in ci), entry="+".join(e[j] for j in ej), similarity=s,
-                customer_weight=round(sum(cw[i] for i in ci), 3),
-                entry_weight=round(sum(ew[j] for j in ej), 3), word_class=klass))
-        return pairs, used_c, used_e
+            s = similar.get(et, 0.0)
+            if s > 0:
+                scored.append((s, len(ci) + len(ej), ci, ej))
+    scored.sort(key=lambda x: (-x[0], -x[1], x[2], x[3]))
+    used_c: set[int] = set()
+    used_e: set[int] = set()
+    pairs: list[TokenPair] = []
+    for s, _, ci, ej in scored:
+        if used_c.intersection(ci) or used_e.intersection(ej):
+            continue
+        used_c.update(ci)
+        used_e.update(ej)
+        classes = {token_class(e[j]) for j in ej}
+        klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes else "generic")
+        pairs.append(TokenPair(
+            customer="+".join(c[i] for i in ci), entry="+".join(e[j] for j in ej), similarity=s,
+            customer_weight=round(sum(cw[i] for i in ci), 3), entry_weight=round(sum(ew[j] for j in ej), 3),
+            word_class=klass))
+    return pairs, used_c, used_e
 
 
-def _country_effect(entry: ListEntry, customer_countries: set[str]) -> tuple[float, str]:
+def _country_effect(entry: ListEntry, customer_countries: frozenset[str]) -> tuple[float, str]:
     entry_countries = {_CountryFamily.of(c) for c in entry.countries}
     if not entry_countries:
         return 0.0, "entry has no address country"

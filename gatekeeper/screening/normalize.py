@@ -130,6 +130,20 @@ PLACE_WORDS = frozenset({
 })
 
 
+def _singulars() -> dict[str, str]:
+    """Plural generic words -> singular (``TECHNOLOGIES`` -> ``TECHNOLOGY``), so that they pair."""
+    out: dict[str, str] = {}
+    for w in GENERIC_WORDS:
+        if w.endswith("IES") and w[:-3] + "Y" in GENERIC_WORDS:
+            out[w] = w[:-3] + "Y"
+        elif w.endswith("S") and w[:-1] in GENERIC_WORDS:
+            out[w] = w[:-1]
+    return out
+
+
+_SINGULAR = _singulars()
+
+
 @dataclass(frozen=True, slots=True)
 class NormalizedName:
     """A name as tokens, with the legal forms and connecting words that were removed."""
@@ -144,6 +158,8 @@ class NormalizedName:
 
 def fold(text: str) -> str:
     """Upper-case ASCII-ish text: diacritics removed (``Société`` -> ``SOCIETE``), ``ß`` -> ``SS``."""
+    if text.isascii():
+        return text.upper()
     text = unicodedata.normalize("NFKD", text.translate(_SPECIAL_LETTERS))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.translate(_SPECIAL_LETTERS).upper()
@@ -154,7 +170,18 @@ def tokenize(text: str) -> list[str]:
     s = fold(text).replace("&", " AND ").replace("+", " AND ")
     s = _ACRONYM.sub(lambda m: m.group(0).replace(".", ""), s)
     s = _APOSTROPHES.sub("", s)
-    return [_ABBREVIATIONS.get(t, t) for t in _NON_ALNUM.split(s) if t]
+    return [_canonical(t) for t in _NON_ALNUM.split(s) if t]
+
+
+def _canonical(token: str) -> str:
+    token = _ABBREVIATIONS.get(token, token)
+    return _SINGULAR.get(token, token)
+
+
+# Multi-word forms by their first word, longest first.
+_FORMS_BY_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {}
+for _form in _MULTIWORD_FORMS:
+    _FORMS_BY_FIRST[_form[0]] = (*_FORMS_BY_FIRST.get(_form[0], ()), _form)
 
 
 def _strip_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -162,7 +189,7 @@ def _strip_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
     out: list[str] = []
     i = 0
     while i < len(tokens):
-        for form in _MULTIWORD_FORMS:
+        for form in _FORMS_BY_FIRST.get(tokens[i], ()):
             n = len(form)
             if tuple(tokens[i:i + n]) == form:
                 removed.append(" ".join(form))

@@ -83,8 +83,9 @@ def list_code_of(source: str) -> str | None:
     if label.upper() in LIST_CODES:
         return label.upper()
     for found in _CODE_IN_SOURCE.findall(label):
-        if found.upper() in LIST_CODES:
-            return found.upper()
+        code = str(found).upper()
+        if code in LIST_CODES:
+            return code
     return None
 
 

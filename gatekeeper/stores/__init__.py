@@ -1,4 +1,9 @@
-"""State stores: customer profiles, cases and licences. SQLite (WAL) embedded; DynamoDB distributed."""
+"""State stores: customer profiles, cases and licences. SQLite (WAL) embedded; DynamoDB distributed.
+
+``open_store(url)`` picks the backend by URL scheme (see docs/workflow.md for the schemas); every
+backend implements the Protocols of ``gatekeeper.stores.base`` (``StateStore`` with ``.profiles``,
+``.cases``, ``.licences`` and ``init()``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.errors import ConfigError
-from gatekeeper.stores.base import ProfileStore
+from gatekeeper.stores.base import CaseStore, LicenceStore, ProfileStore, StateStore
 
 # scheme -> "module:factory"; imported lazily so that an unused backend costs nothing.
 BACKENDS: dict[str, str] = {
@@ -26,4 +31,4 @@ def open_store(url: str, *, base_dir: str | Path = ".") -> Any:
     return getattr(importlib.import_module(module), factory)(url, base_dir=Path(base_dir))
 
 
-__all__ = ["BACKENDS", "ProfileStore", "open_store"]
+__all__ = ["BACKENDS", "CaseStore", "LicenceStore", "ProfileStore", "StateStore", "open_store"]

@@ -88,7 +88,7 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     "profiles": TableSpec("profiles", "pk", purpose="customer profiles; pk = PROVIDER#ACCOUNT_ID"),
     "cases": TableSpec("cases", "pk", "sk", (Index("by_status", "status", "opened_at"),),
-                       purpose="cases (pk CASE#ID, sk CASE), their requests (sk REQ#TIME#DECISION) and the "
+                       purpose="cases (pk CASE#ID, sk CASE), their requests (sk REQ#TIME#SEQ#DECISION) and the "
                                "one-open-case-per-scope locks (pk SCOPE#KEY, sk SCOPE)"),
     "licences": TableSpec("licences", "number", indexes=(Index("by_customer", "customer", "number"),),
                           purpose="licences; customer = PROVIDER#ACCOUNT_ID; remaining drawn down conditionally"),
@@ -104,8 +104,10 @@ _screening_reader: ScreeningReader | None = None
 def register_table(role: str, spec: TableSpec) -> None:
     """Declare another table of the store (e.g. ``screening``); ``store init`` then creates it too."""
     existing = TABLES.get(role)
-    if existing is not None and existing.schema() != spec.schema():
-        raise ConfigError(f"DynamoDB table role {role!r} is already registered with another schema")
+    if existing is not None:
+        if existing.schema() != spec.schema():
+            raise ConfigError(f"DynamoDB table role {role!r} is already registered with another schema")
+        return  # already declared (maybe with more detail, such as its TTL attribute): keep that
     TABLES[role] = spec
 
 
@@ -154,9 +156,10 @@ class DynamoDBLocation:
         parsed = urlparse(url)
         if parsed.scheme != "dynamodb":
             raise ConfigError(f"not a dynamodb url: {url!r}")
-        prefix = parsed.netloc or parsed.path.strip("/")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,200}", prefix or ""):
-            raise ConfigError(f"store url {url!r}: the table prefix must be 3-200 letters, digits, '_', '-' or '.'")
+        prefix = parsed.netloc
+        if parsed.path not in ("", "/") or not re.fullmatch(r"[A-Za-z0-9_.-]{3,200}", prefix or ""):
+            raise ConfigError(f"store url {url!r}: expected dynamodb://TABLE_PREFIX?region=R with a table prefix "
+                              f"of 3-200 letters, digits, '_', '-' or '.'")
         query = parse_qs(parsed.query, keep_blank_values=True)
         unknown = sorted(set(query) - {"region", "endpoint_url", "max_attempts"})
         if unknown:

@@ -4,7 +4,7 @@ Items of ``PREFIX-cases``::
 
     pk = CASE#<case id>   sk = CASE                   the case: status, version, request_count,
                                                       principals (string set), doc (JSON)
-    pk = CASE#<case id>   sk = REQ#<time>#<decision>  one request of the case (doc)
+    pk = CASE#<case id>   sk = REQ#<time>#<ns>#<dec>  one request of the case (doc)
     pk = SCOPE#<scope key> sk = SCOPE                 the lock: case_id of the open case for the scope
 
 # INVARIANT: one open case per scope. A case is opened only in a transaction that also writes its
@@ -20,6 +20,7 @@ Items of ``PREFIX-cases``::
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, datetime
 from typing import Any
 
@@ -84,8 +85,9 @@ def _case(item: Item, requests: tuple[CaseRequest, ...] = ()) -> Case:
 
 
 def _request_item(case_id: str, request: CaseRequest) -> Item:
-    return {"pk": _case_pk(case_id), "sk": S(f"REQ#{request.at.isoformat()}#{request.decision_id}"),
-            "doc": S(request.model_dump_json())}
+    # Ordered by decision time; requests decided in the same microsecond keep the order they were written.
+    sk = f"REQ#{request.at.isoformat()}#{time.time_ns():020d}#{request.decision_id}"
+    return {"pk": _case_pk(case_id), "sk": S(sk), "doc": S(request.model_dump_json())}
 
 
 class DynamoDBCaseStore:
@@ -200,8 +202,7 @@ class DynamoDBCaseStore:
                     raise StoreError(f"case {case_id} request {sk}: stored document is invalid") from exc
         if head is None:
             return None
-        requests.sort(key=lambda r: r.at)
-        return _case(head, tuple(requests))
+        return _case(head, tuple(requests))  # in sort-key order: decision time, then write order
 
     def list_cases(self, status: str | None = None) -> list[Case]:
         statuses = [status] if status else list(CASE_STATUSES)

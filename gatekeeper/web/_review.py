@@ -8,7 +8,7 @@ lives here, only argument shaping, so the API and the console behave exactly lik
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,8 @@ class Review:
             else:  # a large match: let DuckDB pick the newest rather than materialising every row
                 records = _newest(reader, filters, limit)
         records.reverse()
+        for rec in records:
+            rec["ts"] = _iso_ts(rec.get("ts"))
         return {"total": total, "records": records}
 
     def audit_summary(self, filters: Filters, *, bucket: str = "day") -> dict[str, Any]:
@@ -190,14 +192,27 @@ def _provider(value: str) -> str:
 
 
 def _newest(reader: Any, filters: Filters, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` matches, oldest first, through the reader's own view and filter clause."""
+    """The newest ``limit`` matches, oldest first, through the reader's own view and filter clause.
+
+    Selects the record's own columns (``ROW_FIELDS``, ``ts`` as written) so that it depends only on
+    the record schema, not on how the reader derives its typed time column.
+    """
     from gatekeeper.audit.review import ROW_FIELDS
 
     where, params = filters.where()
-    cols = ", ".join("CAST(at AS VARCHAR) AS ts" if f == "ts" else f for f in ROW_FIELDS)
-    rows = reader.con.execute(f"SELECT {cols} FROM records{where} ORDER BY seq DESC LIMIT {int(limit)}",
-                              params).fetchall()
+    rows = reader.con.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM records{where} ORDER BY seq DESC "
+                              f"LIMIT {int(limit)}", params).fetchall()
     return [dict(zip(ROW_FIELDS, row, strict=True)) for row in reversed(rows)]
+
+
+def _iso_ts(value: Any) -> Any:
+    """One time format in the API whichever way a record was read: ISO 8601 with the offset."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            return value
+    return value
 
 
 def _every_bucket(keys: list[str], bucket: str, limit: int = 400) -> list[str]:
@@ -228,7 +243,7 @@ def _bucket(day: str, bucket: str) -> str:
 
 def audit_filters_of(*, since: str | None = None, until: str | None = None, decision: str | None = None,
                      customer: str | None = None, country: str | None = None, chip: str | None = None,
-                     rule: str | None = None, provider: str | None = None) -> Filters:
+                     rule: str | None = None, provider: str | None = None, kind: str | None = None) -> Filters:
     """``gatekeeper.audit.review.Filters`` from text (query parameters, form fields); blanks mean any.
 
     InvalidInputError names the field that is wrong.
@@ -249,4 +264,4 @@ def audit_filters_of(*, since: str | None = None, until: str | None = None, deci
     prov = clean(provider)
     return Filters(since=start, until=end, decision=clean(decision), customer=clean(customer),
                    country=clean(country), chip=clean(chip), rule=clean(rule),
-                   provider=_provider(prov) if prov else None)
+                   provider=_provider(prov) if prov else None, kind=clean(kind) or "decision")

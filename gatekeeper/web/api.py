@@ -151,10 +151,12 @@ def audit_filters(
     chip: Annotated[str | None, Query(description="Accelerator model, e.g. A100")] = None,
     rule: Annotated[str | None, Query(description="Rule id")] = None,
     provider: Annotated[str | None, Query(description="aws, azure or gcp")] = None,
+    kind: Annotated[str | None, Query(description="decision (default), all, or an event kind such as "
+                                                  "case.approved or licence.*")] = None,
 ) -> AuditFilters:
     """The filters of ``gatekeeper audit query``; a bad value is a 422 naming the parameter."""
     return audit_filters_of(since=since, until=until, decision=decision, customer=customer, country=country,
-                            chip=chip, rule=rule, provider=provider)
+                            chip=chip, rule=rule, provider=provider, kind=kind)
 
 
 Filters = Annotated[AuditFilters, Depends(audit_filters)]
@@ -163,7 +165,7 @@ Filters = Annotated[AuditFilters, Depends(audit_filters)]
 @router.get("/audit/records", tags=["audit"], responses=ERRORS)
 def audit_records(_: ReadAudit, r: ReviewDep, filters: Filters,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
-    """Decision records matching the filters, newest first (``gatekeeper audit query --json``)."""
+    """Records matching the filters (decisions unless ``kind``), newest first: ``{"total", "records"}``."""
     return r.audit_query(filters, limit=limit)
 
 

@@ -49,7 +49,7 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if close_on_shutdown:
+        if close_on_shutdown:  # seals the audit log's open segment with its signed checkpoint
             gatekeeper.close()
 
     app = FastAPI(

@@ -161,8 +161,8 @@ def _licence_page(request: Request, user: Principal, r: Review, number: str, *, 
             case = r.case(lic.case_id)
         except GatekeeperError:
             case = None
-    return render(request, "licence.html", user, status=status, licence=lic, state=lic.state(r.today()), case=case,
-                  error=error, reason=reason)
+    return render(request, "licence.html", user, status=status, licence=lic, licence_state=lic.state(r.today()),
+                  case=case, error=error, reason=reason)
 
 
 @router.post("/licences/{number:path}/revoke")

@@ -26,7 +26,7 @@ User = Annotated[Principal, Depends(console_user)]
 ReviewDep = Annotated[Review, Depends(review)]
 FormText = Annotated[str, Form()]
 RECENT = 20
-FILTER_FIELDS = ("since", "until", "decision", "customer", "country", "chip", "rule", "provider")
+FILTER_FIELDS = ("since", "until", "decision", "customer", "country", "chip", "rule", "provider", "kind")
 
 
 # -- customers -------------------------------------------------------------------------------

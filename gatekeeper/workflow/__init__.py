@@ -7,7 +7,7 @@ The records live in the state store (``gatekeeper.stores``: SQLite or DynamoDB);
 
 from __future__ import annotations
 
-from gatekeeper.workflow._workflow import Workflow
+from gatekeeper.workflow._workflow import Workflow, workflow_of
 from gatekeeper.workflow.model import (
     Approval,
     Case,
@@ -20,4 +20,4 @@ from gatekeeper.workflow.model import (
 from gatekeeper.workflow.scope import Need, need_of
 
 __all__ = ["Approval", "Case", "CaseChange", "CaseRequest", "HistoryEntry", "Licence", "Need", "Scope", "Workflow",
-           "need_of"]
+           "need_of", "workflow_of"]

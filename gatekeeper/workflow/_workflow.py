@@ -137,10 +137,6 @@ class Workflow:
                 "account_id": lic.account_id, "case_id": lic.case_id}
         try:
             self._event("licence.drawn", actor, data)
-            if lic.remaining <= 0:
-                self._event("licence.exhausted", actor, {"licence_number": lic.number,
-                                                         "decision_id": decision.decision_id,
-                                                         "limit": lic.quantity})
         except Exception:
             # The decision will not be recorded, so the call will not proceed: give the quantity back.
             try:
@@ -148,6 +144,12 @@ class Workflow:
             except Exception as exc:  # the original error is the one to report
                 log.error("licence.refund_failed", licence=lic.number, quantity=need.quantity, error=str(exc))
             raise
+        if lic.remaining <= 0:
+            try:
+                self._event("licence.exhausted", actor, {"licence_number": lic.number,
+                                                         "decision_id": decision.decision_id, "limit": lic.quantity})
+            except Exception as exc:  # the draw's own record (remaining 0) is durable already
+                log.error("licence.exhausted_unrecorded", licence=lic.number, error=str(exc))
 
     def _hold(self, decision: Decision, need: Need, why: str, *, dry_run: bool) -> Settlement:
         from gatekeeper.service import Settlement
@@ -342,6 +344,12 @@ class Workflow:
                        legal_name=case.legal_name, scope=scope, quantity=last.quantity, remaining=last.quantity,
                        valid_from=now.date(), valid_until=last.expires, conditions=last.conditions,
                        case_id=case.case_id, approvers=tuple(a.reviewer for a in approvals), issued_at=now)
+
+
+def workflow_of(gatekeeper: Gatekeeper) -> Workflow:
+    """The runtime's workflow (its ``permits``), or one over its store when other permits were injected."""
+    permits = gatekeeper.permits
+    return permits if isinstance(permits, Workflow) else Workflow(gatekeeper)
 
 
 def case_request(decision: Decision, need: Need) -> CaseRequest:

@@ -98,7 +98,8 @@ def need_of(decision: Decision) -> Need:
         else:
             single += q
     req = decision.request
-    return Need(provider=req.provider, account_id=req.account_id, region=req.region,
+    # The profile's account id is the normalised one (Azure subscription ids in lower case).
+    return Need(provider=req.provider, account_id=decision.profile.account_id or req.account_id, region=req.region,
                 accelerators=tuple(lines), quantity=qround(single + sum(groups.values())))
 
 

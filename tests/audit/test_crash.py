@@ -24,9 +24,22 @@ SEG1 = "segment-00000001.jsonl"
 
 # A child process: T threads append records; each acknowledged record is printed as "seq hash".
 CHILD = r"""
-import sys, threading
+import os, random, signal, sys, threading
 from pathlib import Path
-from gatekeeper.audit import open_audit_log
+from gatekeeper.audit import _writer, open_audit_log
+tear_after = int(os.environ.get("GK_TEAR_AFTER", "0"))
+if tear_after:
+    # kill -9 in the middle of a write: after tear_after batches, write part of the next, then die.
+    real_write, batches = os.write, [0]
+    def tearing_write(fd, data):
+        if bytes(data[:7]) != b'{"seq":':  # only segment writes (not checkpoints, keys)
+            return real_write(fd, data)
+        batches[0] += 1
+        if batches[0] > tear_after:
+            real_write(fd, bytes(data[:random.randint(1, len(data) - 1)]))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(fd, data)
+    _writer.os.write = tearing_write
 base, tag = Path(sys.argv[1]), sys.argv[5]
 threads, per_thread, max_bytes = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 log = open_audit_log("file://audit", signing_key=base / "key.pem", segment_max_bytes=max_bytes,
@@ -53,12 +66,15 @@ def acks_in(text: str) -> list[tuple[int, str]]:
     return [(int(m.group(1)), m.group(2)) for m in map(ACK.match, text.splitlines()) if m]
 
 
-def child(tmp_path: Path, threads: int, per_thread: int, tag: str, max_bytes: int = 1 << 20) -> subprocess.Popen[str]:
+def child(tmp_path: Path, threads: int, per_thread: int, tag: str, max_bytes: int = 1 << 20,
+          tear_after: int = 0) -> subprocess.Popen[str]:
     script = tmp_path / "child.py"
     if not script.exists():
         script.write_text(CHILD)
+    env = {**os.environ, "GK_TEAR_AFTER": str(tear_after)}
     return subprocess.Popen([sys.executable, str(script), str(tmp_path), str(threads), str(per_thread),
-                             str(max_bytes), tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                             str(max_bytes), tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
 
 
 def test_torn_last_line_is_repaired_on_open_and_the_repair_recorded(tmp_path: Path) -> None:
@@ -161,10 +177,12 @@ def test_four_processes_of_eight_threads_lose_nothing(tmp_path: Path) -> None:
     assert len(report.segments) > 1  # rotations happened while processes raced
 
 
-def _kill_trial(tmp_path: Path, rng: random.Random) -> int:
-    p = child(tmp_path, 4, 100_000, "k", max_bytes=rng.choice([20_000, 200_000]))
-    acked: list[tuple[int, str]] = []
+def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False) -> int:
+    """One writer process killed with SIGKILL: by us at a random moment, or by itself mid-write."""
     target = rng.randint(1, 400)
+    p = child(tmp_path, 4, 100_000, "k", max_bytes=rng.choice([20_000, 200_000]),
+              tear_after=rng.randint(3, 60) if tear else 0)
+    acked: list[tuple[int, str]] = []
     assert p.stdout is not None
     deadline = time.monotonic() + 30
     while len(acked) < target and time.monotonic() < deadline:
@@ -176,7 +194,7 @@ def _kill_trial(tmp_path: Path, rng: random.Random) -> int:
     out, _ = p.communicate()
     # Lines printed before the kill are acknowledged too.
     acked.extend(acks_in(out))
-    assert acked, "the writer acknowledged nothing"
+    assert acked or tear, "the writer acknowledged nothing"  # a tear may come before the first ack
     open_log(tmp_path).close()  # recovery: repair if torn, checkpoint
     report = verify_log(tmp_path / "audit")
     assert report.ok, report.problem
@@ -190,6 +208,14 @@ def test_kill_9_once(tmp_path: Path) -> None:
     assert _kill_trial(tmp_path, random.Random(7)) > 0
 
 
+def test_kill_9_in_the_middle_of_a_write(tmp_path: Path) -> None:
+    assert _kill_trial(tmp_path, random.Random(11), tear=True) > 0
+    recs = read_records(tmp_path / "audit")
+    # The torn batch was cut on reopen and the repair recorded.
+    repairs = [r for r in recs if r["kind"] == KIND_REPAIRED]
+    assert len(repairs) == 1 and repairs[0]["data"]["removed_bytes"] > 0
+
+
 @pytest.mark.slow
 def test_kill_9_in_a_loop_of_trials(tmp_path: Path) -> None:
     rng = random.Random(20250301)
@@ -198,7 +224,9 @@ def test_kill_9_in_a_loop_of_trials(tmp_path: Path) -> None:
     trials = 0
     # The same log through every trial: recovery after recovery keeps one verifiable chain.
     while trials < 20 and time.monotonic() - started < 30:
-        total += _kill_trial(tmp_path, rng)
+        total += _kill_trial(tmp_path, rng, tear=trials % 2 == 1)
         trials += 1
     assert trials >= 5 and total > trials
     assert verify_log(tmp_path / "audit").ok
+    repairs = [r for r in read_records(tmp_path / "audit") if r["kind"] == KIND_REPAIRED]
+    assert len(repairs) >= trials // 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,3 +119,31 @@ def test_s3_over_http_with_moto_server(tmp_path: Path, monkeypatch: pytest.Monke
         assert {"http/segment-00000001.jsonl", "http/segment-00000001.checkpoint.json"} <= names
     finally:
         server.stop()
+
+
+def test_cli_verify_remote_checks_what_is_in_s3(aws: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli.audit import app
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    cfg = tmp_path / "gatekeeper.toml"
+    cfg.write_text(f'[audit]\nurl = "s3://{BUCKET}/gk/audit"\nsigning_key = "key.pem"\n')
+    log = open_s3(tmp_path)
+    for i in range(12):
+        log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
+    log.close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["verify", "--remote", "--config", str(cfg), "--public-key", str(tmp_path / "key.pem")])
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.output
+    # Someone edits a record in the bucket: the local spool is still fine, S3 is not.
+    key = "gk/audit/segment-00000001.jsonl"
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().replace(b'"i":1,', b'"i":9,')
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    assert runner.invoke(app, ["verify", "--config", str(cfg)]).exit_code == 0
+    result = runner.invoke(app, ["verify", "--remote", "--config", str(cfg), "--json"])
+    assert result.exit_code == 1
+    problem = json.loads(result.stdout)["problem"]
+    assert problem["segment"] == "segment-00000001.jsonl" and problem["seq"] == 3 and "edited" in problem["message"]

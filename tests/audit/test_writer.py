@@ -58,7 +58,7 @@ def test_records_may_not_carry_chain_fields(log: FileAuditLog, bad: dict[str, An
     assert read_records(tmp_path / "audit") == before
 
 
-@pytest.mark.parametrize("bad", [{"v": object()}, {"v": float("nan")}])
+@pytest.mark.parametrize("bad", [{"v": object()}, {"v": 2**70}])
 def test_unserializable_record_is_refused_and_nothing_written(log: FileAuditLog, bad: dict[str, Any],
                                                                tmp_path: Path) -> None:
     before = read_records(tmp_path / "audit")
@@ -66,6 +66,20 @@ def test_unserializable_record_is_refused_and_nothing_written(log: FileAuditLog,
         log.append(bad)
     assert read_records(tmp_path / "audit") == before
     assert log.append({"kind": "x.y"})["seq"] == (before[-1]["seq"] + 1 if before else 2)
+
+
+def test_values_are_recorded_as_json(log: FileAuditLog) -> None:
+    from datetime import UTC, datetime
+
+    from gatekeeper.model import Outcome
+
+    out = log.append({"kind": "x.y", "data": {"nan": float("nan"), "when": datetime(2025, 1, 2, tzinfo=UTC),
+                                               "outcome": Outcome.DENY, "tags": {"b", "a"}, 3: "int key",
+                                               "path": Path("/tmp/x")}})
+    line = read_records(log.directory)[-1]
+    assert line["data"] == {"nan": None, "when": "2025-01-02T00:00:00+00:00", "outcome": "deny",
+                            "tags": ["a", "b"], "3": "int key", "path": "/tmp/x"}
+    assert out["seq"] == line["seq"]
 
 
 def test_non_dict_record_is_refused(log: FileAuditLog) -> None:
@@ -271,3 +285,51 @@ def test_unwritable_directory_is_an_audit_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(AuditError, match="cannot open the audit log"):
         FileAuditLog(blocker / "audit", signer=None)
+
+
+def test_an_interrupted_follower_still_hands_leadership_on(tmp_path: Path) -> None:
+    """Ctrl-C while waiting for the leader must not leave the other appenders asleep forever."""
+    import signal
+    import time
+
+    log = open_log(tmp_path)
+    gate = threading.Event()
+    real_commit = log._commit
+    calls = [0]
+
+    def gated(batch: list[Any]) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            gate.wait()
+        return real_commit(batch)
+
+    log._commit = gated  # type: ignore[method-assign]
+    results: dict[str, Any] = {}
+    leader = threading.Thread(target=lambda: results.setdefault("a", log.append({"kind": "x.a"})))
+    leader.start()
+    while calls[0] == 0:  # the leader has taken its batch and waits at the gate
+        time.sleep(0.001)
+
+    def helper() -> None:
+        while len(log._queue) < 1:  # the main thread is queued behind the leader
+            time.sleep(0.001)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        time.sleep(0.05)
+        late = threading.Thread(target=lambda: results.setdefault("c", log.append({"kind": "x.c"})))
+        late.start()
+        while len(log._queue) < 2:
+            time.sleep(0.001)
+        gate.set()
+        late.join()
+
+    h = threading.Thread(target=helper)
+    h.start()
+    with pytest.raises(KeyboardInterrupt):
+        log.append({"kind": "x.b"})
+    h.join()
+    leader.join()
+    assert results["a"]["seq"] < results["c"]["seq"]
+    kinds = [r["kind"] for r in read_records(tmp_path / "audit")]
+    assert kinds[-3:] == ["x.a", "x.b", "x.c"]  # b was written, then its caller saw the interrupt
+    log.close()
+    assert verify_log(tmp_path / "audit").ok

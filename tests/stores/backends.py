@@ -88,8 +88,8 @@ def make_config(tmp_path: Path, store_url: str, *, approvals: int = 1) -> Config
 def make_gatekeeper(tmp_path: Path, store_url: str, *, clock: Clock | None = None, approvals: int = 1) -> Gatekeeper:
     from tests.conftest import SAMPLE_PROFILES
 
-    gk = Gatekeeper(make_config(tmp_path, store_url, approvals=approvals),
-                    **({"clock": clock} if clock is not None else {}))
+    cfg = make_config(tmp_path, store_url, approvals=approvals)
+    gk = Gatekeeper(cfg) if clock is None else Gatekeeper(cfg, clock=clock)
     gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
     return gk
 

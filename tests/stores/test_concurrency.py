@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.model import Outcome
+from gatekeeper.workflow import workflow_of
 from tests.stores.backends import (
     audit_records,
     draw_worker,
@@ -96,7 +97,7 @@ def test_concurrent_pending_requests_open_one_case(store_url: str, tmp_path: Pat
         [case] = gk.store.cases.list_cases()
         assert case.status == "open" and case.request_count == 16
         assert len(case.principals) == 8
-        assert len(gk.permits.get_case(case.case_id).requests) == 16
+        assert len(workflow_of(gk).get_case(case.case_id).requests) == 16
     finally:
         gk.close()
     kinds = [r["kind"] for r in audit_records(tmp_path)]
@@ -127,13 +128,13 @@ def test_concurrent_approvals_issue_one_licence(store_url: str, tmp_path: Path) 
     try:
         case_id = gk.decide(request()).case_id
         assert case_id is not None
-        expires = gk.permits.today() + timedelta(days=30)
+        expires = workflow_of(gk).today() + timedelta(days=30)
         barrier = threading.Barrier(4)
 
         def approve(i: int) -> str:
             barrier.wait()
             try:
-                gk.permits.approve(case_id, reviewer=f"reviewer-{i}", licence_number=f"L-{i}", expires=expires)
+                workflow_of(gk).approve(case_id, reviewer=f"reviewer-{i}", licence_number=f"L-{i}", expires=expires)
             except WorkflowError as exc:
                 return f"error: {exc}"
             return "ok"
@@ -143,7 +144,7 @@ def test_concurrent_approvals_issue_one_licence(store_url: str, tmp_path: Path) 
         assert outcomes.count("ok") == 1
         assert all("only open cases can be decided" in o for o in outcomes if o != "ok")
         assert len(gk.store.licences.list_licences()) == 1
-        assert gk.permits.get_case(case_id).status == "approved"
+        assert workflow_of(gk).get_case(case_id).status == "approved"
     finally:
         gk.close()
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from gatekeeper.config import Config
 from gatekeeper.model import CustomerProfile
+from gatekeeper.policy import PolicySet, load_policies
 from gatekeeper.screening.parse import CSV_COLUMNS
 from gatekeeper.service import Gatekeeper
 from gatekeeper.web import create_app
@@ -62,9 +64,15 @@ def audit_lines(home: Path) -> list[str]:
             for line in seg.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+@pytest.fixture(scope="session")
+def shipped_policies() -> PolicySet:
+    """The shipped packs, compiled once for the session (compiled policies are immutable)."""
+    return load_policies(Config().policy_paths())
+
+
 @pytest.fixture
-def web_gk(tmp_path: Path) -> Iterator[Gatekeeper]:
-    gk = Gatekeeper(tmp_config(tmp_path))
+def web_gk(tmp_path: Path, shipped_policies: PolicySet) -> Iterator[Gatekeeper]:
+    gk = Gatekeeper(tmp_config(tmp_path), policies=shipped_policies)
     gk.store.profiles.put_profiles([*SAMPLE_PROFILES, HUAWEI])
     yield gk
     gk.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +44,29 @@ def fields_named(response: Any) -> set[str]:
 
 
 # -- auth --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method,path", [
+ENDPOINTS = [
     ("post", "/v1/decisions"), ("get", "/v1/cases"), ("get", "/v1/cases/case-x"), ("post", "/v1/cases/case-x/approve"),
     ("post", "/v1/cases/case-x/deny"), ("get", "/v1/licences"), ("get", "/v1/licences/L-1"),
     ("post", "/v1/licences/L-1/revoke"), ("get", "/v1/accounts"), ("get", "/v1/accounts/aws/1"),
     ("get", "/v1/screening/hits"), ("post", "/v1/accounts/aws/1/screening/e/clear"), ("get", "/v1/audit/records"),
     ("get", "/v1/audit/summary"), ("get", "/v1/audit/verify"), ("get", "/v1/whoami"),
-])
-def test_every_endpoint_refuses_a_missing_or_unknown_token(client: TestClient, method: str, path: str) -> None:
-    for headers in ({}, auth("not-a-token"), {"Authorization": f"Basic {REVIEWER}"}, {"Authorization": "Bearer "}):
-        r = client.request(method, path, headers=headers, json={})
-        assert r.status_code == 401, (headers, r.text)
-        assert r.headers["www-authenticate"].startswith("Bearer")
-        assert r.json()["type"] == "Unauthorized"
+]
+
+
+def test_every_endpoint_refuses_a_missing_or_unknown_token(client: TestClient) -> None:
+    for method, path in ENDPOINTS:
+        for headers in ({}, auth("not-a-token"), {"Authorization": f"Basic {REVIEWER}"}, {"Authorization": "Bearer "},
+                        auth(REVIEWER[:-1])):
+            r = client.request(method, path, headers=headers, json={})
+            assert r.status_code == 401, (method, path, headers, r.text)
+            assert r.headers["www-authenticate"].startswith("Bearer")
+            assert r.json()["type"] == "Unauthorized"
+    # Every API route of the spec is in the list above (so a new endpoint cannot skip this test).
+    for route, ops in client.get("/openapi.json").json()["paths"].items():
+        if route.startswith("/v1/"):
+            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route) + "$")
+            for method in ops:
+                assert any(m == method and pattern.match(p) for m, p in ENDPOINTS), (method, route)
 
 
 def test_the_api_ignores_the_console_cookie(client: TestClient) -> None:
@@ -63,7 +74,7 @@ def test_the_api_ignores_the_console_cookie(client: TestClient) -> None:
     assert client.get("/v1/cases").status_code == 401  # a cookie is not a bearer token (no CSRF exposure)
 
 
-@pytest.mark.parametrize("token,method,path,body", [
+FORBIDDEN = [
     (REQUESTER, "get", "/v1/cases", None),
     (REQUESTER, "get", "/v1/licences", None),
     (REQUESTER, "get", "/v1/accounts", None),
@@ -76,12 +87,15 @@ def test_the_api_ignores_the_console_cookie(client: TestClient) -> None:
     (REQUESTER, "post", "/v1/cases/case-x/approve", {"licence": "L-1", "expires": "2999-01-01"}),
     (REVIEWER, "post", "/v1/decisions", pending_body()),
     (AUDITOR, "post", "/v1/decisions", pending_body()),
-])
-def test_wrong_role_is_forbidden(client: TestClient, token: str, method: str, path: str,
-                                 body: dict[str, Any] | None) -> None:
-    r = client.request(method, path, headers=auth(token), json=body)
-    assert r.status_code == 403, r.text
-    assert r.json()["type"] == "Forbidden"
+]
+
+
+def test_wrong_role_is_forbidden_and_changes_nothing(client: TestClient, tmp_path: Path) -> None:
+    for token, method, path, body in FORBIDDEN:
+        r = client.request(method, path, headers=auth(token), json=body)
+        assert r.status_code == 403, (TOKENS[token], method, path, r.text)
+        assert r.json()["type"] == "Forbidden"
+    assert audit_lines(tmp_path) == []  # the refused decisions were not made
 
 
 def test_whoami_names_the_token(client: TestClient) -> None:
@@ -183,7 +197,7 @@ def test_full_form_with_items_and_attached_accelerators(client: TestClient) -> N
     assert d["decision"] in ("pending", "deny")  # an unknown project is an unverified foreign customer
 
 
-@pytest.mark.parametrize("body,field", [
+BAD_DECISIONS = [
     ({"account_id": US, "instance_type": "p5.48xlarge"}, "provider"),
     ({"provider": "oracle", "account_id": US, "instance_type": "p5.48xlarge"}, "provider"),
     ({"provider": "aws", "instance_type": "p5.48xlarge"}, "account_id"),
@@ -201,12 +215,14 @@ def test_full_form_with_items_and_attached_accelerators(client: TestClient) -> N
       "attached": [{"type": "nvidia-tesla-a100", "count": 0}]}, "count"),
     ({"provider": "aws", "account_id": US, "instance_type": "p5.48xlarge", "dry_run": "maybe"}, "dry_run"),
     ({"provider": "aws", "account_id": "x" * 200, "instance_type": "p5.48xlarge"}, "account_id"),
-])
-def test_bad_decision_bodies_are_422_naming_the_field(client: TestClient, tmp_path: Path, body: dict[str, Any],
-                                                      field: str) -> None:
-    r = client.post("/v1/decisions", json=body, headers=auth(REQUESTER))
-    assert field in fields_named(r)
-    assert field in r.json()["error"]
+]
+
+
+def test_bad_decision_bodies_are_422_naming_the_field(client: TestClient, tmp_path: Path) -> None:
+    for body, field in BAD_DECISIONS:
+        r = client.post("/v1/decisions", json=body, headers=auth(REQUESTER))
+        assert field in fields_named(r), body
+        assert field in r.json()["error"], body
     assert audit_lines(tmp_path) == []  # nothing was decided
 
 
@@ -254,7 +270,7 @@ def test_approve_issues_the_licence_and_the_next_decision_is_allowed(client: Tes
     assert lic["remaining"] == 8 and lic["state"] == "active"
 
 
-@pytest.mark.parametrize("body,field", [
+BAD_APPROVALS = [
     ({"expires": "2999-01-01"}, "licence"),
     ({"licence": "", "expires": "2999-01-01"}, "licence"),
     ({"licence": "L-1"}, "expires"),
@@ -264,13 +280,16 @@ def test_approve_issues_the_licence_and_the_next_decision_is_allowed(client: Tes
     ({"licence": "L-1", "expires": "2999-01-01", "by": "mallory"}, "by"),
     ({"licence": "L-1", "expires": "2000-01-01"}, "expires"),  # in the past: the workflow refuses it
     ({"licence": "bad number!", "expires": "2999-01-01"}, "licence"),  # the workflow's format check
-])
-def test_bad_approvals_are_422_and_change_nothing(client: TestClient, pending_case: str, body: dict[str, Any],
-                                                  field: str) -> None:
-    r = client.post(f"/v1/cases/{pending_case}/approve", json=body, headers=auth(REVIEWER))
-    assert field in fields_named(r)
+]
+
+
+def test_bad_approvals_are_422_and_change_nothing(client: TestClient, pending_case: str) -> None:
+    for body, field in BAD_APPROVALS:
+        r = client.post(f"/v1/cases/{pending_case}/approve", json=body, headers=auth(REVIEWER))
+        assert field in fields_named(r), body
     case = client.get(f"/v1/cases/{pending_case}", headers=auth(REVIEWER)).json()
-    assert case["status"] == "open" and case["approvals"] == []
+    assert case["status"] == "open" and case["approvals"] == [] and case["version"] == 1
+    assert client.get("/v1/licences", headers=auth(REVIEWER)).json() == []
 
 
 def test_separation_of_duties_requester_cannot_approve(client: TestClient) -> None:
@@ -353,3 +372,85 @@ def test_screening_hits_shown_and_cleared(client: TestClient, web_gk: Gatekeeper
     r = client.post(url, json={"reason": "same name, different company (checked registry)"}, headers=auth(REVIEWER))
     assert r.status_code == 200 and r.json()["status"] == "cleared" and r.json()["cleared_by"] == "alice"
     assert client.get("/v1/screening/hits", headers=auth(REVIEWER)).json() == []
+
+
+# -- audit -------------------------------------------------------------------------------------
+@pytest.fixture
+def decided(client: TestClient) -> list[dict[str, Any]]:
+    """Four recorded decisions: allow (US), pending (SG/CN), deny (IR), flag-or-worse (unverified)."""
+    bodies = [{"provider": "aws", "account_id": US, "instance_type": "p5.48xlarge", "region": "us-east-1"},
+              pending_body(),
+              {"provider": "aws", "account_id": IRAN, "instance_type": "p5.48xlarge", "region": "us-east-1"},
+              {"provider": "aws", "account_id": "333333333333", "instance_type": "g5.xlarge", "region": "sa-east-1"}]
+    return [client.post("/v1/decisions", json=b, headers=auth(REQUESTER)).json() for b in bodies]
+
+
+def test_audit_records_newest_first_with_filters(client: TestClient, decided: list[dict[str, Any]]) -> None:
+    out = client.get("/v1/audit/records", headers=auth(AUDITOR)).json()
+    assert out["total"] == 4
+    assert [r["decision_id"] for r in out["records"]] == [d["decision_id"] for d in reversed(decided)]
+    one = client.get("/v1/audit/records", params={"limit": 1}, headers=auth(REVIEWER)).json()
+    assert one["total"] == 4 and [r["decision_id"] for r in one["records"]] == [decided[-1]["decision_id"]]
+    denied = client.get("/v1/audit/records", params={"decision": "deny"}, headers=auth(AUDITOR)).json()
+    assert [r["account_id"] for r in denied["records"]] == [IRAN]
+    cn = client.get("/v1/audit/records", params={"country": "CN"}, headers=auth(AUDITOR)).json()
+    assert [r["account_id"] for r in cn["records"]] == [SG_CN] and cn["records"][0]["case_id"] == decided[1]["case_id"]
+    by_name = client.get("/v1/audit/records", params={"customer": "lion city"}, headers=auth(AUDITOR)).json()
+    assert by_name["total"] == 1
+    assert client.get("/v1/audit/records", params={"since": "2999-01-01"}, headers=auth(AUDITOR)).json()["total"] == 0
+    assert client.get("/v1/audit/records", params={"provider": "azure"}, headers=auth(AUDITOR)).json()["total"] == 0
+    events = client.get("/v1/audit/records", params={"kind": "case.*"}, headers=auth(AUDITOR)).json()["records"]
+    assert [e["kind"] for e in events] == ["case.opened"] and events[0]["actor"] == "ci-bot"
+
+
+def test_audit_newest_path_for_large_matches(client: TestClient, decided: list[dict[str, Any]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import gatekeeper.web._review as review
+
+    scanned = client.get("/v1/audit/records", params={"limit": 2}, headers=auth(AUDITOR)).json()
+    monkeypatch.setattr(review, "NEWEST_BY_SCAN", 1)  # take the DuckDB-sorted path
+    out = client.get("/v1/audit/records", params={"limit": 2}, headers=auth(AUDITOR)).json()
+    assert out["total"] == 4
+    assert [r["decision_id"] for r in out["records"]] == [decided[3]["decision_id"], decided[2]["decision_id"]]
+    assert out == scanned  # the same records in the same shape, whichever path read them
+
+
+BAD_FILTERS = [
+    ({"since": "yesterday"}, "since"), ({"until": "2025-13-01"}, "until"), ({"decision": "maybe"}, "decision"),
+    ({"country": "CHN"}, "country"), ({"provider": "ibm"}, "provider"), ({"limit": 0}, "limit"),
+    ({"limit": "ten"}, "limit"), ({"since": "2025-02-01", "until": "2025-01-01"}, "since"),
+    ({"kind": "x; DROP TABLE records"}, "kind"),
+]
+
+
+def test_bad_audit_filters_are_422_naming_the_parameter(client: TestClient) -> None:
+    for params, field in BAD_FILTERS:
+        r = client.get("/v1/audit/records", params=params, headers=auth(AUDITOR))
+        assert field in fields_named(r), params
+        summary_params = {k: v for k, v in params.items() if k != "limit"} or {"bucket": "x"}
+        r = client.get("/v1/audit/summary", params=summary_params, headers=auth(AUDITOR))
+        assert r.status_code == 422, params
+
+
+def test_audit_summary_counts(client: TestClient, decided: list[dict[str, Any]]) -> None:
+    out = client.get("/v1/audit/summary", headers=auth(AUDITOR)).json()
+    assert out["total"] == 4
+    by_decision = {r["decision"]: r["count"] for r in out["by_decision"]}
+    assert sum(by_decision.values()) == 4 and by_decision["allow"] == 1 and by_decision["deny"] == 1
+    assert {r["country"]: r["count"] for r in out["by_country"]}["CN"] == 1
+    assert [b["total"] for b in out["over_time"]] == [4] and out["bucket"] == "day"
+    assert out["over_time"][0]["counts"]["pending"] == by_decision.get("pending", 0)
+    month = client.get("/v1/audit/summary", params={"bucket": "month", "decision": "deny"}, headers=auth(AUDITOR))
+    assert month.json()["total"] == 1 and len(month.json()["over_time"][0]["bucket"]) == 7
+    assert "bucket" in fields_named(client.get("/v1/audit/summary", params={"bucket": "year"}, headers=auth(AUDITOR)))
+
+
+def test_audit_verify_status_and_a_tampered_log(client: TestClient, decided: list[dict[str, Any]],
+                                                tmp_path: Path) -> None:
+    ok = client.get("/v1/audit/verify", headers=auth(AUDITOR)).json()
+    assert ok["ok"] is True and ok["records"] >= 4 and ok["problem"] is None
+    [segment] = sorted((tmp_path / "audit").glob("*.jsonl"))
+    text = segment.read_text(encoding="utf-8")
+    segment.write_text(text.replace('"decision":"deny"', '"decision":"allow"', 1), encoding="utf-8")
+    bad = client.get("/v1/audit/verify", headers=auth(AUDITOR)).json()
+    assert bad["ok"] is False and segment.name in bad["problem"]["text"]

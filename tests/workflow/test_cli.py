@@ -68,11 +68,20 @@ def write_config(tmp_path: Path, store_url: str = "sqlite:///state.db") -> Path:
     return f
 
 
+def import_profiles(store_url: str, base_dir: Path) -> None:
+    # Straight to the store (``accounts import`` is the accounts engineer's to test, and also screens).
+    from gatekeeper.accounts import read_profiles
+    from gatekeeper.stores import open_store
+
+    s = open_store(store_url, base_dir=base_dir)
+    s.profiles.put_profiles(read_profiles(CSV))
+    s.close()
+
+
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
     f = write_config(tmp_path)
-    result = runner.invoke(main_app, ["accounts", "import", str(CSV), "--config", str(f)])
-    assert result.exit_code == 0, result.output
+    import_profiles("sqlite:///state.db", tmp_path)
     return f
 
 
@@ -83,8 +92,16 @@ def case_id(cfg: Path) -> str:
     return str(out["case_id"])
 
 
-def _state(cfg: Path) -> tuple[Any, Any]:
-    return run_json(cfg, "cases", "list")[1], run_json(cfg, "licences", "list")[1]
+def _state(cfg: Path) -> tuple[Any, ...]:
+    from gatekeeper.stores import open_store
+
+    s = open_store("sqlite:///state.db", base_dir=cfg.parent)
+    try:
+        return (tuple(s.cases.get_case(c.case_id) for c in s.cases.list_cases()),
+                tuple(s.licences.list_licences()), sorted(p.name for p in (cfg.parent / "audit").iterdir()),
+                sum(f.stat().st_size for f in (cfg.parent / "audit").glob("segment-*.jsonl")))
+    finally:
+        s.close()
 
 
 def test_list_and_show(cfg: Path, case_id: str) -> None:
@@ -176,7 +193,7 @@ def test_deny(cfg: Path, case_id: str) -> None:
 def test_two_approvers_from_the_cli(tmp_path: Path) -> None:
     f = write_config(tmp_path)
     f.write_text(f.read_text() + "[workflow]\napprovals_required = 2\n", encoding="utf-8")
-    assert runner.invoke(main_app, ["accounts", "import", str(CSV), "--config", str(f)]).exit_code == 0
+    import_profiles("sqlite:///state.db", tmp_path)
     case = check(f)[1]["case_id"]
     terms = ["--licence", "D9", "--expires", "2099-01-01"]
     first = run(f, "cases", "approve", case, *terms, "--by", "alice")
@@ -223,12 +240,8 @@ def test_store_init_dynamodb(local_dynamodb: LocalDynamoDB, tmp_path: Path) -> N
         f"created DynamoDB table {prefix}-licences"]
     code, again = run_json(f, "store", "init")
     assert code == 0 and all(line.endswith("exists") for line in again["tables"])
-    # The whole flow works on the tables it made. (Profiles go straight to the store: ``accounts import``
-    # also screens them, and screening has no DynamoDB tables yet.)
-    from gatekeeper.accounts import read_profiles
-    from gatekeeper.stores import open_store
-
-    open_store(local_dynamodb.url(prefix)).profiles.put_profiles(read_profiles(CSV))
+    # The whole flow works on the tables it made.
+    import_profiles(local_dynamodb.url(prefix), tmp_path)
     case = check(f)[1]["case_id"]
     assert run(f, "cases", "approve", case, "--licence", "L-1", "--expires", "2099-01-01", "--by", "a").exit_code == 0
     assert check(f)[0] == 0

@@ -21,6 +21,7 @@ from gatekeeper.model import Outcome
 from gatekeeper.service import Gatekeeper
 from gatekeeper.stores import open_store
 from gatekeeper.stores.testing import LocalDynamoDB
+from gatekeeper.workflow import workflow_of
 from tests.stores.backends import audit_records, licence, make_config, make_gatekeeper, request
 
 
@@ -179,10 +180,10 @@ def test_store_error_on_approval_changes_nothing(ddb_gk: Gatekeeper) -> None:
     assert case_id is not None
     inject_error(ddb_gk.store.db.client, "TransactWriteItems", "InternalServerError", status=500)
     with pytest.raises(StoreError, match="InternalServerError"):
-        ddb_gk.permits.approve(case_id, reviewer="alice", licence_number="L-1",
-                               expires=ddb_gk.permits.today() + timedelta(days=30))
+        workflow_of(ddb_gk).approve(case_id, reviewer="alice", licence_number="L-1",
+                               expires=workflow_of(ddb_gk).today() + timedelta(days=30))
     assert ddb_gk.store.licences.get_licence("L-1") is None
-    assert ddb_gk.permits.get_case(case_id).status == "open"
+    assert workflow_of(ddb_gk).get_case(case_id).status == "open"
 
 
 @pytest.fixture
@@ -208,5 +209,23 @@ def test_config_for_dynamodb_without_region_is_a_config_error(monkeypatch: pytes
     try:
         d = gk.decide(request())
         assert d.outcome == Outcome.DENY and d.error is not None and "names no region" in d.error
+    finally:
+        gk.close()
+
+
+def test_unrecorded_exhaustion_still_allows(tmp_path: Path) -> None:
+    """licence.drawn (with remaining 0) is durable; a failure to add licence.exhausted does not undo the draw."""
+    sink = _FailingAudit("licence.exhausted")
+    gk = Gatekeeper(make_config(tmp_path, f"sqlite:///{tmp_path}/state.db"), audit=sink)
+    try:
+        from tests.conftest import SAMPLE_PROFILES
+
+        gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+        gk.store.licences.put_licence(licence("L-1", quantity=8))
+        d = gk.decide(request())
+        assert d.outcome == Outcome.ALLOW and d.licence_id == "L-1" and d.error is None
+        assert gk.store.licences.get_licence("L-1").remaining == 0
+        [drawn] = [r for r in sink.records if r["kind"] == "licence.drawn"]
+        assert drawn["data"]["remaining"] == 0
     finally:
         gk.close()

@@ -15,6 +15,7 @@ import pytest
 from gatekeeper.errors import InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Outcome
 from gatekeeper.service import Gatekeeper
+from gatekeeper.workflow import workflow_of
 from tests.stores.backends import Clock, audit_records, make_gatekeeper, request
 
 REQUESTER = "arn:aws:iam::222222222222:user/dev"
@@ -42,7 +43,7 @@ def gk2(store_url: str, tmp_path: Path, clock: Clock) -> Any:
 
 
 def _snapshot(gk: Gatekeeper, case_id: str, tmp_path: Path) -> tuple[Any, ...]:
-    case = gk.permits.get_case(case_id)
+    case = workflow_of(gk).get_case(case_id)
     return (case.status, case.version, case.approvals, case.history, len(gk.store.licences.list_licences()),
             len(audit_records(tmp_path)))
 
@@ -54,7 +55,7 @@ def _open_case(gk: Gatekeeper, principal: str = REQUESTER) -> str:
 
 
 def _expires(gk: Gatekeeper, days: int = 60) -> Any:
-    return gk.permits.today() + timedelta(days=days)
+    return workflow_of(gk).today() + timedelta(days=days)
 
 
 @pytest.mark.parametrize("reviewer", [REQUESTER, REQUESTER.upper(), f"  {REQUESTER} "])
@@ -62,7 +63,7 @@ def test_requester_cannot_approve(gk: Gatekeeper, tmp_path: Path, reviewer: str)
     case_id = _open_case(gk)
     before = _snapshot(gk, case_id, tmp_path)
     with pytest.raises(WorkflowError, match="separation of duties"):
-        gk.permits.approve(case_id, reviewer=reviewer, licence_number="L-1", expires=_expires(gk))
+        workflow_of(gk).approve(case_id, reviewer=reviewer, licence_number="L-1", expires=_expires(gk))
     assert _snapshot(gk, case_id, tmp_path) == before
 
 
@@ -70,16 +71,16 @@ def test_any_requester_of_the_case_is_excluded(gk: Gatekeeper, tmp_path: Path) -
     case_id = _open_case(gk, "dev-1")
     assert _open_case(gk, "ops-2") == case_id  # joins
     with pytest.raises(WorkflowError, match="ops-2 made a request"):
-        gk.permits.approve(case_id, reviewer="ops-2", licence_number="L-1", expires=_expires(gk))
-    case, lic = gk.permits.approve(case_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
+        workflow_of(gk).approve(case_id, reviewer="ops-2", licence_number="L-1", expires=_expires(gk))
+    case, lic = workflow_of(gk).approve(case_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
     assert case.status == "approved" and lic is not None
 
 
 def test_unknown_case(gk: Gatekeeper) -> None:
     with pytest.raises(NotFoundError, match="no case 'case-nope'"):
-        gk.permits.approve("case-nope", reviewer="alice", licence_number="L-1", expires=_expires(gk))
+        workflow_of(gk).approve("case-nope", reviewer="alice", licence_number="L-1", expires=_expires(gk))
     with pytest.raises(NotFoundError):
-        gk.permits.deny("case-nope", reviewer="alice", reason="x")
+        workflow_of(gk).deny("case-nope", reviewer="alice", reason="x")
     assert gk.store.licences.list_licences() == []
 
 
@@ -87,7 +88,8 @@ def test_past_expiry_is_refused(gk: Gatekeeper, tmp_path: Path) -> None:
     case_id = _open_case(gk)
     before = _snapshot(gk, case_id, tmp_path)
     with pytest.raises(InvalidInputError, match=r"--expires 2026-05-03 is in the past \(today is 2026-05-04\)"):
-        gk.permits.approve(case_id, reviewer="alice", licence_number="L-1", expires=START.date() - timedelta(days=1))
+        workflow_of(gk).approve(case_id, reviewer="alice", licence_number="L-1",
+                                expires=START.date() - timedelta(days=1))
     assert _snapshot(gk, case_id, tmp_path) == before
 
 
@@ -104,37 +106,37 @@ def test_bad_approval_input_is_refused(gk: Gatekeeper, tmp_path: Path, kwargs: d
     before = _snapshot(gk, case_id, tmp_path)
     args: dict[str, Any] = {"reviewer": "alice", "licence_number": "L-1", "expires": _expires(gk), **kwargs}
     with pytest.raises(InvalidInputError, match=match):
-        gk.permits.approve(case_id, **args)
+        workflow_of(gk).approve(case_id, **args)
     assert _snapshot(gk, case_id, tmp_path) == before
 
 
 def test_closed_cases_cannot_be_decided_again(gk: Gatekeeper, tmp_path: Path) -> None:
     approved_id = _open_case(gk)
-    gk.permits.approve(approved_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
+    workflow_of(gk).approve(approved_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
     before = _snapshot(gk, approved_id, tmp_path)
     with pytest.raises(WorkflowError, match="is approved; only open cases"):
-        gk.permits.approve(approved_id, reviewer="bob", licence_number="L-2", expires=_expires(gk))
+        workflow_of(gk).approve(approved_id, reviewer="bob", licence_number="L-2", expires=_expires(gk))
     with pytest.raises(WorkflowError, match="is approved"):
-        gk.permits.deny(approved_id, reviewer="bob", reason="changed my mind")
+        workflow_of(gk).deny(approved_id, reviewer="bob", reason="changed my mind")
     assert _snapshot(gk, approved_id, tmp_path) == before
     assert gk.store.licences.get_licence("L-2") is None
 
 
 def test_duplicate_licence_number_is_refused(gk: Gatekeeper, tmp_path: Path) -> None:
     first = _open_case(gk)
-    gk.permits.approve(first, reviewer="alice", licence_number="L-1", expires=_expires(gk), quantity=8)
+    workflow_of(gk).approve(first, reviewer="alice", licence_number="L-1", expires=_expires(gk), quantity=8)
     gk.decide(request())  # draws the 8
     second = _open_case(gk)
     before = _snapshot(gk, second, tmp_path)
     with pytest.raises(WorkflowError, match="'L-1' already exists"):
-        gk.permits.approve(second, reviewer="alice", licence_number="L-1", expires=_expires(gk))
+        workflow_of(gk).approve(second, reviewer="alice", licence_number="L-1", expires=_expires(gk))
     assert _snapshot(gk, second, tmp_path) == before
 
 
 def test_approval_records_reviewer_and_time(gk: Gatekeeper, clock: Clock) -> None:
     case_id = _open_case(gk)
     clock.advance(hours=5)
-    case, lic = gk.permits.approve(case_id, reviewer="alice@compliance", licence_number="D-1",
+    case, lic = workflow_of(gk).approve(case_id, reviewer="alice@compliance", licence_number="D-1",
                                    expires=_expires(gk), conditions="no transfer to third parties")
     assert lic is not None and lic.conditions == "no transfer to third parties"
     [approval] = case.approvals
@@ -147,7 +149,7 @@ def test_approval_records_reviewer_and_time(gk: Gatekeeper, clock: Clock) -> Non
 def test_two_approvers_required(gk2: Gatekeeper, tmp_path: Path) -> None:
     case_id = _open_case(gk2)
     terms = {"licence_number": "D-2", "expires": _expires(gk2), "quantity": 16.0}
-    case, lic = gk2.permits.approve(case_id, reviewer="alice", **terms)
+    case, lic = workflow_of(gk2).approve(case_id, reviewer="alice", **terms)
     assert lic is None and case.status == "open" and [a.reviewer for a in case.approvals] == ["alice"]
     assert gk2.store.licences.get_licence("D-2") is None
     # Still held: one approval is not a licence.
@@ -155,14 +157,14 @@ def test_two_approvers_required(gk2: Gatekeeper, tmp_path: Path) -> None:
 
     before = _snapshot(gk2, case_id, tmp_path)
     with pytest.raises(WorkflowError, match="already approved"):
-        gk2.permits.approve(case_id, reviewer="ALICE", **terms)
+        workflow_of(gk2).approve(case_id, reviewer="ALICE", **terms)
     with pytest.raises(WorkflowError, match="terms differ from the first approval by alice"):
-        gk2.permits.approve(case_id, reviewer="bob", **{**terms, "quantity": 32.0})
+        workflow_of(gk2).approve(case_id, reviewer="bob", **{**terms, "quantity": 32.0})
     with pytest.raises(WorkflowError, match="separation of duties"):
-        gk2.permits.approve(case_id, reviewer=REQUESTER, **terms)
+        workflow_of(gk2).approve(case_id, reviewer=REQUESTER, **terms)
     assert _snapshot(gk2, case_id, tmp_path) == before
 
-    case, lic = gk2.permits.approve(case_id, reviewer="bob", **terms)
+    case, lic = workflow_of(gk2).approve(case_id, reviewer="bob", **terms)
     assert case.status == "approved" and lic is not None and lic.approvers == ("alice", "bob")
     assert gk2.decide(request()).outcome == Outcome.ALLOW
     kinds = [r["kind"] for r in audit_records(tmp_path)]
@@ -174,10 +176,10 @@ def test_deny(gk: Gatekeeper, tmp_path: Path) -> None:
     for kwargs, match in (({"reviewer": "alice", "reason": "  "}, "--reason"),
                           ({"reviewer": "", "reason": "x"}, "--by"),):
         with pytest.raises(InvalidInputError, match=match):
-            gk.permits.deny(case_id, **kwargs)
+            workflow_of(gk).deny(case_id, **kwargs)
     with pytest.raises(WorkflowError, match="separation of duties"):
-        gk.permits.deny(case_id, reviewer=REQUESTER, reason="mine")
-    case = gk.permits.deny(case_id, reviewer="carol", reason="end user on the Entity List")
+        workflow_of(gk).deny(case_id, reviewer=REQUESTER, reason="mine")
+    case = workflow_of(gk).deny(case_id, reviewer="carol", reason="end user on the Entity List")
     assert case.status == "denied" and case.denial_reason == "end user on the Entity List"
     assert case.history[-1].actor == "carol" and case.history[-1].action == "denied"
     # Still held; the next request opens a new case.
@@ -189,17 +191,17 @@ def test_deny(gk: Gatekeeper, tmp_path: Path) -> None:
 
 def test_revoke_input(gk: Gatekeeper) -> None:
     with pytest.raises(NotFoundError, match="no licence 'L-404'"):
-        gk.permits.revoke("L-404", by="bob", reason="x")
+        workflow_of(gk).revoke("L-404", by="bob", reason="x")
     case_id = _open_case(gk)
-    gk.permits.approve(case_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
+    workflow_of(gk).approve(case_id, reviewer="alice", licence_number="L-1", expires=_expires(gk))
     with pytest.raises(InvalidInputError, match="--reason"):
-        gk.permits.revoke("L-1", by="bob", reason="")
+        workflow_of(gk).revoke("L-1", by="bob", reason="")
     with pytest.raises(InvalidInputError, match="--by"):
-        gk.permits.revoke("L-1", by="", reason="x")
+        workflow_of(gk).revoke("L-1", by="", reason="x")
     assert gk.store.licences.get_licence("L-1").status == "active"
-    gk.permits.revoke("L-1", by="bob", reason="x")
+    workflow_of(gk).revoke("L-1", by="bob", reason="x")
     with pytest.raises(WorkflowError, match="already revoked"):
-        gk.permits.revoke("L-1", by="bob", reason="again")
+        workflow_of(gk).revoke("L-1", by="bob", reason="again")
 
 
 def test_case_content(gk: Gatekeeper) -> None:
@@ -211,7 +213,7 @@ def test_case_content(gk: Gatekeeper) -> None:
 
     gk.store.profiles.put_profiles([CustomerProfile("aws", "222222222222", "Renamed Pte. Ltd.", "SG", "SG", "SG",
                                                     "verified")])
-    case = gk.permits.get_case(case_id)
+    case = workflow_of(gk).get_case(case_id)
     assert case.legal_name == "Lion City AI Pte. Ltd." and case.profile["ultimate_parent_country"] == "CN"
     assert [(r.principal, r.quantity, r.operation) for r in case.requests] == [
         (REQUESTER, 8, "RunInstances"), ("ops", 16, "RunInstances")]

@@ -110,3 +110,16 @@ def test_licence_states() -> None:
     assert lic.state(date(2026, 1, 21)) == "expired"
     assert lic.model_copy(update={"remaining": 0}).state(date(2026, 1, 15)) == "exhausted"
     assert lic.model_copy(update={"status": "revoked"}).state(date(2026, 1, 15)) == "revoked"
+
+
+def test_account_is_the_profiles_normalised_id() -> None:
+    """Azure subscription ids are case-insensitive: cases and licences use the normalised (lower-case) id."""
+    d = _decision("azure", ComputeItem("Standard_ND96asr_v4", 1), region="eastus")
+    upper = ProvisioningRequest(provider="azure", account_id="AB12CD34-0000-0000-0000-000000000000",
+                                items=d.request.items, region="eastus")
+    from dataclasses import replace
+
+    d = replace(d, request=upper, profile=CustomerProfile("azure", "ab12cd34-0000-0000-0000-000000000000"))
+    need = need_of(d)
+    assert need.account_id == "ab12cd34-0000-0000-0000-000000000000"
+    assert need.scope_key.startswith("azure|ab12cd34-")

@@ -157,18 +157,16 @@ def _spot_fleet(at: str) -> Slot:
 
 # An Auto Scaling group (CreateAutoScalingGroup, UpdateAutoScalingGroup, DescribeAutoScalingGroups).
 ASG_CONFIG = ("LaunchConfigurationName", "LaunchTemplate", "MixedInstancesPolicy")
-ASG = Slot(
-    sources=(
-        Source(launch_configuration="LaunchConfigurationName"),
-        Source(template=TemplateRef("LaunchTemplate")),
-        Source(at="MixedInstancesPolicy.LaunchTemplate", template=TemplateRef("LaunchTemplateSpecification"),
-               inner=Source(at="Overrides[]", type=("InstanceType",), requirements="InstanceRequirements",
-                            weight="WeightedCapacity", template=TemplateRef("LaunchTemplateSpecification"))),
-        Source(instance="InstanceId"),
-    ),
-    count=("MaxSize", "DesiredCapacity"),
-    unit="DesiredCapacityType",
+_ASG_SOURCES = (
+    Source(launch_configuration="LaunchConfigurationName"),
+    Source(template=TemplateRef("LaunchTemplate")),
+    Source(at="MixedInstancesPolicy.LaunchTemplate", template=TemplateRef("LaunchTemplateSpecification"),
+           inner=Source(at="Overrides[]", type=("InstanceType",), requirements="InstanceRequirements",
+                        weight="WeightedCapacity", template=TemplateRef("LaunchTemplateSpecification"))),
 )
+ASG = Slot(sources=_ASG_SOURCES, count=("MaxSize", "DesiredCapacity"), unit="DesiredCapacityType")
+# CreateAutoScalingGroup may also copy its configuration from a running instance.
+ASG_CREATE = Slot(sources=(*_ASG_SOURCES, Source(instance="InstanceId")), count=ASG.count, unit=ASG.unit)
 
 # An EKS managed node group (CreateNodegroup, DescribeNodegroup).
 NODEGROUP = Slot(
@@ -192,12 +190,12 @@ BATCH_CE = Slot(
 )
 
 
-def _sagemaker_resources(at: str, multiplier: tuple[str, ...] = ()) -> tuple[Slot, ...]:
+def _sagemaker_resources(at: str, multiplier: tuple[str, ...] = (), groups: bool = True) -> tuple[Slot, ...]:
     """A SageMaker ResourceConfig / ClusterConfig: one type, heterogeneous groups, or flexible preferences."""
     return (
         Slot(at=at, sources=(Source(type=("InstanceType",)),), count=("InstanceCount",), multiplier=multiplier),
-        Slot(at=f"{at}.InstanceGroups[]", sources=(Source(type=("InstanceType",)),), count=("InstanceCount",),
-             multiplier=multiplier),
+        *((Slot(at=f"{at}.InstanceGroups[]", sources=(Source(type=("InstanceType",)),), count=("InstanceCount",),
+                multiplier=multiplier),) if groups else ()),
         Slot(at=at, sources=(Source(at="InstancePreferences[]", type=("InstanceType",), count=("InstanceCount",)),
                              Source(type=("SelectedInstanceType",), count=("SelectedInstanceCount",))),
              multiplier=multiplier),
@@ -223,7 +221,7 @@ _EIA_VARIANT = Attached("", "AcceleratorType")
 def _variants(at: str) -> Slot:
     return Slot(at=at,
                 sources=(Source(type=("InstanceType",), attached=(_EIA_VARIANT,)),
-                         Source(at="InstancePools[]", type=("InstanceType",), attached=(_EIA_VARIANT,))),
+                         Source(at="InstancePools[]", type=("InstanceType",))),
                 count=("InitialInstanceCount", "ManagedInstanceScaling.MaxInstanceCount"))
 
 
@@ -293,7 +291,7 @@ OPERATIONS: tuple[Operation, ...] = (
                              Source(requirements="InstanceRequirements")),
                     count=("TotalTargetCapacity",)),)),
     # ------------------------------------------------------------------------------- Auto Scaling
-    Operation("autoscaling", "CreateAutoScalingGroup", (ASG,), ids=("AutoScalingGroupName",)),
+    Operation("autoscaling", "CreateAutoScalingGroup", (ASG_CREATE,), ids=("AutoScalingGroupName",)),
     Operation("autoscaling", "UpdateAutoScalingGroup",
               base=Resource("asg", (("name", "AutoScalingGroupName"),), (ASG,), exclusive=ASG_CONFIG,
                             when=(*ASG_CONFIG, "MaxSize", "DesiredCapacity", "DesiredCapacityType")),
@@ -316,7 +314,8 @@ OPERATIONS: tuple[Operation, ...] = (
               ids=("EndpointConfigName",)),
     Operation("sagemaker", "CreateNotebookInstance", (_NOTEBOOK,), ids=("NotebookInstanceName",)),
     Operation("sagemaker", "UpdateNotebookInstance", (_NOTEBOOK,), ids=("NotebookInstanceName",)),
-    Operation("sagemaker", "CreateProcessingJob", _sagemaker_resources("ProcessingResources.ClusterConfig"),
+    Operation("sagemaker", "CreateProcessingJob",
+              _sagemaker_resources("ProcessingResources.ClusterConfig", groups=False),
               ids=("ProcessingJobName",)),
     Operation("sagemaker", "CreateTransformJob",
               (Slot(at="TransformResources", sources=(Source(type=("InstanceType",)),), count=("InstanceCount",)),),

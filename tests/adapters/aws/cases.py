@@ -17,8 +17,10 @@ from tests.adapters.aws.conftest import REGION, Aws
 
 GPU, PLAIN = "p4d.24xlarge", "t3.micro"
 ML_GPU, ML_PLAIN = "ml.p4d.24xlarge", "ml.m5.large"
+ML_NOTEBOOK = "ml.t3.medium"  # a plain type moto's notebook validation accepts
 AMI = "ami-12c6146b"
 ROLE = "arn:aws:iam::123456789012:role/gatekeeper-test"
+PROFILE = "arn:aws:iam::123456789012:instance-profile/gatekeeper-test"
 AZ = f"{REGION}a"
 
 Ctx = dict[str, Any]
@@ -31,7 +33,10 @@ class Case:
     method: str
     params: Callable[[Ctx, bool], dict[str, Any]]
     setup: Callable[[Aws], Ctx] | None = None
-    moto: bool = True  # moto implements the operation (the allowed call succeeds)
+    moto: bool = True  # moto implements the operation (and these parameters): allowed calls must succeed
+    # Variants (accelerated True/False) moto's own validation rejects, its instance-type lists lagging
+    # AWS's: the call is still asserted as sent, moto's refusal tolerated.
+    moto_rejects: tuple[bool, ...] = ()
     resource: bool = False  # called through boto3.resource('ec2').create_instances
 
 
@@ -63,6 +68,10 @@ def lt(ctx: Ctx, accelerated: bool, version: str = "$Latest") -> dict[str, str]:
 
 
 def network(aws: Aws) -> Ctx:
+    """A VPC, subnet and security group, and the IAM role services are given (moto checks it exists)."""
+    iam = aws.raw("iam")
+    iam.create_role(RoleName="gatekeeper-test", AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName="gatekeeper-test")
     ec2 = aws.raw("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=AZ)["Subnet"]["SubnetId"]
@@ -140,7 +149,7 @@ def batch_ce(aws: Aws) -> Ctx:
 
 def ce_resources(ctx: Ctx, types: list[str], **extra: Any) -> dict[str, Any]:
     return {"type": "EC2", "minvCpus": 0, "maxvCpus": 96, "instanceTypes": types, "subnets": [ctx["subnet"]],
-            "securityGroupIds": [ctx["sg"]], "instanceRole": ROLE, **extra}
+            "securityGroupIds": [ctx["sg"]], "instanceRole": PROFILE, **extra}
 
 
 def emr_cluster(aws: Aws) -> Ctx:
@@ -151,8 +160,14 @@ def emr_cluster(aws: Aws) -> Ctx:
     return {"cluster": made["JobFlowId"]}
 
 
+def model(aws: Aws) -> Ctx:
+    aws.raw("sagemaker").create_model(ModelName="m", ExecutionRoleArn=ROLE,
+                                      PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+    return {}
+
+
 def notebook(aws: Aws) -> Ctx:
-    aws.raw("sagemaker").create_notebook_instance(NotebookInstanceName="nb", InstanceType=ML_PLAIN, RoleArn=ROLE)
+    aws.raw("sagemaker").create_notebook_instance(NotebookInstanceName="nb", InstanceType=ML_NOTEBOOK, RoleArn=ROLE)
     return {}
 
 
@@ -298,21 +313,26 @@ CASES: tuple[Case, ...] = (
                            "InstanceType": ml(a), "InstanceCount": 1}).items() if k != "TrainingJobName"}}),
     Case("sm-create-endpoint-config", "sagemaker", "create_endpoint_config",
          lambda c, a: {"EndpointConfigName": "ec", "ProductionVariants": [
-             {"VariantName": "v", "ModelName": "m", "InstanceType": ml(a), "InitialInstanceCount": 1}]}),
+             {"VariantName": "v", "ModelName": "m", "InstanceType": ml(a), "InitialInstanceCount": 1}]},
+         model, moto_rejects=(True,)),
     Case("sm-create-endpoint-config-instance-pools", "sagemaker", "create_endpoint_config",
          lambda c, a: {"EndpointConfigName": "ec", "ProductionVariants": [
              {"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1,
-              "InstancePools": [{"InstanceType": ML_PLAIN}, {"InstanceType": ml(a)}]}]}, moto=False),
+              "InstancePools": [{"InstanceType": ML_PLAIN, "Priority": 1},
+                                {"InstanceType": ml(a), "Priority": 2}]}]}, model, moto=False),
     Case("sm-create-endpoint-config-shadow", "sagemaker", "create_endpoint_config",
          lambda c, a: {"EndpointConfigName": "ec",
                        "ProductionVariants": [{"VariantName": "v", "ModelName": "m", "InstanceType": ML_PLAIN,
                                                "InitialInstanceCount": 1}],
                        "ShadowProductionVariants": [{"VariantName": "s", "ModelName": "m", "InstanceType": ml(a),
-                                                     "InitialInstanceCount": 1}]}),
+                                                     "InitialInstanceCount": 1}]},
+         model, moto_rejects=(True,)),
     Case("sm-create-notebook-instance", "sagemaker", "create_notebook_instance",
-         lambda c, a: {"NotebookInstanceName": "nb2", "InstanceType": ml(a), "RoleArn": ROLE}),
+         lambda c, a: {"NotebookInstanceName": "nb2", "InstanceType": ML_GPU if a else ML_NOTEBOOK, "RoleArn": ROLE},
+         moto_rejects=(True,)),
     Case("sm-update-notebook-instance", "sagemaker", "update_notebook_instance",
-         lambda c, a: {"NotebookInstanceName": "nb", "InstanceType": ml(a)}, notebook, moto=False),
+         lambda c, a: {"NotebookInstanceName": "nb", "InstanceType": ML_GPU if a else ML_NOTEBOOK}, notebook,
+         moto=False),
     Case("sm-create-processing-job", "sagemaker", "create_processing_job",
          lambda c, a: {"ProcessingJobName": "p", "RoleArn": ROLE,
                        "AppSpecification": {"ImageUri": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"},
@@ -326,12 +346,12 @@ CASES: tuple[Case, ...] = (
                        "TransformResources": {"InstanceType": ml(a), "InstanceCount": 1}}),
     Case("sm-create-cluster", "sagemaker", "create_cluster",
          lambda c, a: {"ClusterName": "hp", "InstanceGroups": [
-             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE,
-              "LifeCycleConfig": {"SourceS3Uri": "s3://bucket/lc", "OnCreate": "on_create.sh"}}]}),
+             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE, "ThreadsPerCore": 1,
+              "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-bucket/lc", "OnCreate": "on_create.sh"}}]}),
     Case("sm-update-cluster", "sagemaker", "update_cluster",
          lambda c, a: {"ClusterName": "hp", "InstanceGroups": [
-             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE,
-              "LifeCycleConfig": {"SourceS3Uri": "s3://bucket/lc", "OnCreate": "on_create.sh"}}]}, moto=False),
+             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE, "ThreadsPerCore": 1,
+              "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-bucket/lc", "OnCreate": "on_create.sh"}}]}, moto=False),
     # ---------------------------------------------------------------------------------------- EKS
     Case("eks-create-nodegroup-instance-types", "eks", "create_nodegroup",
          lambda c, a: {"clusterName": "gk-cluster", "nodegroupName": "new", "subnets": [c["subnet"]],
@@ -347,13 +367,14 @@ CASES: tuple[Case, ...] = (
          eks_nodegroup, moto=False),
     # -------------------------------------------------------------------------------------- Batch
     Case("batch-create-compute-environment-family", "batch", "create_compute_environment",
-         lambda c, a: {"computeEnvironmentName": "ce", "type": "MANAGED", "serviceRole": ROLE,
+         lambda c, a: {"computeEnvironmentName": "gk-ce", "type": "MANAGED", "serviceRole": ROLE,
                        "computeResources": ce_resources(c, ["p4d" if a else "m5"])}, network),
     Case("batch-create-compute-environment-optimal", "batch", "create_compute_environment",
-         lambda c, a: {"computeEnvironmentName": "ce", "type": "MANAGED", "serviceRole": ROLE,
-                       "computeResources": ce_resources(c, ["optimal" if a else "default_x86_64"])}, network),
+         lambda c, a: {"computeEnvironmentName": "gk-ce", "type": "MANAGED", "serviceRole": ROLE,
+                       "computeResources": ce_resources(c, ["optimal" if a else "default_x86_64"])}, network,
+         moto_rejects=(False,)),
     Case("batch-create-compute-environment-template-overrides", "batch", "create_compute_environment",
-         lambda c, a: {"computeEnvironmentName": "ce", "type": "MANAGED", "serviceRole": ROLE,
+         lambda c, a: {"computeEnvironmentName": "gk-ce", "type": "MANAGED", "serviceRole": ROLE,
                        "computeResources": ce_resources(c, ["m5.large"], launchTemplate={
                            "launchTemplateName": "gk-bare", "overrides": [
                                {"launchTemplateName": "gk-bare", "targetInstanceTypes": [t(a)]}]})},
@@ -395,6 +416,7 @@ CASES: tuple[Case, ...] = (
          lambda aws: _with_asg_arns(aws)),
     Case("ecs-update-capacity-provider-instance-requirements", "ecs", "update_capacity_provider",
          lambda c, a: {"name": "cp", "managedInstancesProvider": {
+             "infrastructureRoleArn": ROLE,
              "instanceLaunchTemplate": {"ec2InstanceProfileArn": ROLE,
                                         "networkConfiguration": {"subnets": ["subnet-1"]},
                                         "instanceRequirements": _ecs_ir(a)}}}, moto=False),

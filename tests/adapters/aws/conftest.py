@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
+from botocore.config import Config as BotoConfig
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
@@ -94,6 +97,8 @@ def _aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    # moto loads thousands of sample AMIs per EC2 backend by default: seconds per test, never used here.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     _resolver.RESOLVER.clear()
     yield
@@ -134,17 +139,35 @@ class Sent:
         self.operations.append(event_name.rsplit(".", 1)[-1])  # before-send.<service>.<Operation>
 
 
+NO_RETRIES = BotoConfig(retries={"total_max_attempts": 1})
+
+# One botocore data loader for every session of the test process: it caches the parsed service
+# models (the EC2 model alone takes a second to parse here), which a new session otherwise re-reads.
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session() -> boto3.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, region_name=REGION)
+
+
 @dataclass
 class Aws:
     transport: str
     endpoint: str | None
+    _session: boto3.Session | None = None
 
     def session(self) -> boto3.Session:
-        return boto3.Session(region_name=REGION)
+        """The test's (unprotected) session; protection is per client, so one session serves all."""
+        if self._session is None:
+            self._session = new_session()
+        return self._session
 
     def raw(self, service: str) -> Any:
-        """An unprotected client (for setting up resources)."""
-        return self.session().client(service, endpoint_url=self.endpoint)
+        """An unprotected client (for setting up resources). No retries: moto answers 500 to what it
+        does not implement, which botocore would otherwise retry with back-off."""
+        return self.session().client(service, endpoint_url=self.endpoint, config=NO_RETRIES)
 
     def protected(self, service: str, sent: Sent | None = None) -> Any:
         client = gk_aws.protect(self.raw(service))

@@ -1,0 +1,249 @@
+"""Audit log throughput: durable appends (1 and 8 threads), verification, and ``audit summary``.
+
+- appends: ``gatekeeper.audit.open_audit_log(...).append(record)`` returns once the record is
+  fsynced. One thread pays one fsync per record; with 8 threads the writer's group commit covers
+  everything queued while the previous fsync ran. The record is a real decision record (a controlled
+  request, pending, about 1.9 kB of JSON).
+- verify: ``gatekeeper.audit.verify.verify_log`` over the generated log (every line's SHA-256, the
+  chain, the signed checkpoints), in records per second.
+- summary: ``gatekeeper audit summary --from DIR --json`` over 1,000,000 records, as the command
+  (a fresh process: start-up included) and as the library call it makes (``AuditReader.summary``).
+
+The big log is generated once through the writer's own API (256 appending threads, so that group
+commit batches them) and cached in ``bench/results/cache/``; later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench._common import RESULTS, ROOT, Row, fmt_rate
+
+APPEND_GOAL = 50_000  # records/s with 8 threads
+VERIFY_GOAL = 500_000  # records/s
+SUMMARY_GOAL_S = 1.0
+CACHE_VERSION = 1
+# Appending threads while generating the big log: the more are waiting, the more records one fsync covers.
+GENERATE_THREADS = 256
+
+
+def decision_templates() -> list[dict[str, Any]]:
+    """Audit records of a spread of real decisions (outcomes, countries, chips, rules)."""
+    from gatekeeper.audit.record import decision_record
+    from gatekeeper.config import Config
+    from gatekeeper.model import ComputeItem, CustomerProfile, ProvisioningRequest, ScreeningHit, utcnow
+    from gatekeeper.service import Gatekeeper
+
+    gk = Gatekeeper(Config())  # store and audit log are never opened: only the engine is used
+    customers = [
+        CustomerProfile("aws", "111111111111", "Acme Analytics Inc.", "US", "US", "US", "verified"),
+        CustomerProfile("aws", "222222222222", "Lion City AI Pte. Ltd.", "SG", "SG", "CN", "verified"),
+        CustomerProfile("aws", "333333333333", "Andes Render SpA", "CL", "CL", "CL", "unverified"),
+        CustomerProfile("azure", "c0ffee00-0000-4000-8000-000000000001", "Rhein Compute GmbH", "DE", "DE", "DE",
+                        "verified"),
+        CustomerProfile("gcp", "shenzhen-vision-prod", "Shenzhen Vision Ltd.", "CN", "CN", "CN", "verified",
+                        screening_hits=(ScreeningHit("EL", "el-1", "Shenzhen Vision", 97.0),)),
+        CustomerProfile("aws", "444444444444", "Persian Gulf Compute Co.", "IR", "IR", "IR", "verified"),
+    ]
+    types = {"aws": ["p4d.24xlarge", "p5.48xlarge", "g5.xlarge", "g4dn.xlarge"],
+             "azure": ["Standard_ND96isr_H100_v5", "Standard_NC24ads_A100_v4"],
+             "gcp": ["a3-highgpu-8g", "a2-highgpu-1g"]}
+    regions = {"aws": "us-east-1", "azure": "westeurope", "gcp": "us-central1"}
+    out = []
+    for prof in customers:
+        for itype in types[prof.provider]:
+            req = ProvisioningRequest(prof.provider, prof.account_id, (ComputeItem(itype, 2),),
+                                      region=regions[prof.provider], service="compute", operation="Create",
+                                      principal="bench")
+            ev = gk.engine.evaluate(req, prof)
+            out.append(decision_record(gk._decision("dec-template", req, prof, ev, utcnow())))
+    return out
+
+
+def _open(directory: Path, key: Path) -> Any:
+    from gatekeeper.audit import open_audit_log
+
+    return open_audit_log(f"file://{directory}", signing_key=key, base_dir=directory.parent)
+
+
+def _append_all(log: Any, records: list[dict[str, Any]], threads: int) -> float:
+    """Append ``records`` from ``threads`` threads; the wall-clock seconds."""
+    chunks = [records[i::threads] for i in range(threads)]
+    start = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def work(chunk: list[dict[str, Any]]) -> None:
+        start.wait()
+        try:
+            for r in chunk:
+                log.append(r)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    ts = [threading.Thread(target=work, args=(c,)) for c in chunks]
+    for t in ts:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def _records(templates: list[dict[str, Any]], n: int, start: datetime) -> list[dict[str, Any]]:
+    span = 30 * 24 * 3600 / max(n, 1)
+    return [{**templates[i % len(templates)], "decision_id": f"dec-{i:016x}",
+             "ts": (start + timedelta(seconds=i * span)).isoformat(timespec="microseconds")} for i in range(n)]
+
+
+def measure_appends(single: int, multi: int) -> dict[str, Any]:
+    templates = decision_templates()
+    rec = max(templates, key=lambda r: len(json.dumps(r)))
+    out: dict[str, Any] = {"record_bytes": len(json.dumps(rec, separators=(",", ":")))}
+    with tempfile.TemporaryDirectory(prefix="gk-bench-audit-") as tmp:
+        base = Path(tmp)
+        for threads, n in ((1, single), (8, multi)):
+            d = base / f"log-{threads}"
+            log = _open(d, base / "key.pem")
+            try:
+                _append_all(log, [dict(rec) for _ in range(min(200, n))], threads)  # warm-up
+                elapsed = _append_all(log, [dict(rec) for _ in range(n)], threads)
+            finally:
+                log.close()
+            out[f"threads_{threads}"] = {"records": n, "seconds": elapsed, "per_second": n / elapsed}
+    return out
+
+
+def cached_log(n: int, log: Callable[[str], None], cache: Path = RESULTS / "cache") -> Path:
+    """A log of ``n`` decision records under ``cache`` (bench/results/cache/), generated on first use."""
+    d = cache / f"audit-{n}"
+    marker = d / "bench-complete.json"
+    want = {"records": n, "version": CACHE_VERSION}
+    if marker.exists():
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")) == want:
+                return d / "log"
+        except ValueError:
+            pass
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    log(f"audit: generating a log of {n:,} records in {d} (cached for later runs)")
+    templates = decision_templates()
+    audit = _open(d / "log", d / "key.pem")
+    t0 = time.perf_counter()
+    try:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        step = 100_000
+        for lo in range(0, n, step):
+            batch = _records(templates, min(step, n - lo), start + timedelta(days=30 * lo / n))
+            for r in batch:
+                r["decision_id"] = f"dec-{lo:08x}{r['decision_id'][-8:]}"
+            _append_all(audit, batch, GENERATE_THREADS)
+            log(f"audit: {lo + len(batch):,} / {n:,} records ({time.perf_counter() - t0:.0f} s)")
+    finally:
+        audit.close()
+    marker.write_text(json.dumps(want), encoding="utf-8")
+    return d / "log"
+
+
+def measure_verify(directory: Path) -> dict[str, Any]:
+    from gatekeeper.audit.verify import verify_log
+
+    t0 = time.perf_counter()
+    report = verify_log(directory)
+    elapsed = time.perf_counter() - t0
+    if not report.ok:
+        raise RuntimeError(f"the benchmark log does not verify: {report.problem}")
+    return {"records": report.records, "seconds": elapsed, "per_second": report.records / elapsed,
+            "bytes": _size(directory)}
+
+
+def measure_summary(directory: Path) -> dict[str, Any]:
+    from gatekeeper.audit.review import AuditReader, Filters
+
+    t0 = time.perf_counter()
+    with AuditReader(directory) as reader:
+        s = reader.summary(Filters())
+    in_process = time.perf_counter() - t0
+    exe = Path(sys.executable).with_name("gatekeeper")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gatekeeper.cli.main"]
+    env = {**os.environ, "GATEKEEPER_CONFIG": ""}
+    t0 = time.perf_counter()
+    proc = subprocess.run([*cmd, "audit", "summary", "--from", str(directory), "--json"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, check=False)
+    command = time.perf_counter() - t0
+    out: dict[str, Any] = {"records": s["total"], "library_seconds": in_process, "command_seconds": command,
+                           "bytes": _size(directory), "command_exit": proc.returncode}
+    if proc.returncode != 0:
+        out["command_error"] = proc.stderr[-2000:]
+    else:
+        out["command_total"] = json.loads(proc.stdout)["total"]
+    return out
+
+
+def _last_line(text: str) -> str:
+    """The last line of a CLI error that says something (rich draws boxes around typer's errors)."""
+    lines = [ln.strip(" \u2502\u2500\u256d\u256e\u256f\u2570") for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln.strip("\u2500 ")]
+    return lines[-1][:200] if lines else ""
+
+
+def _size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("segment-*.jsonl"))
+
+
+def rows(d: dict[str, Any]) -> list[Row]:
+    a = d["appends"]
+    r = [
+        Row("audit", f"durable appends, 1 thread ({a['record_bytes']:,}-byte decision record)",
+            fmt_rate(a["threads_1"]["per_second"]), note="one fsync a record", data=a["threads_1"]),
+        Row("audit", "durable appends, 8 threads (group commit)", fmt_rate(a["threads_8"]["per_second"]),
+            goal=f">= {APPEND_GOAL:,}/s", met=a["threads_8"]["per_second"] >= APPEND_GOAL, data=a["threads_8"]),
+    ]
+    v = d.get("verify")
+    if v:
+        r.append(Row("audit", f"verify ({v['records']:,} records, {v['bytes'] / 1e6:,.0f} MB)",
+                     fmt_rate(v["per_second"]) + f" ({v['seconds']:.2f} s)", goal=f">= {VERIFY_GOAL:,}/s",
+                     met=v["per_second"] >= VERIFY_GOAL, data=v))
+    s = d.get("summary")
+    if s:
+        what = f"audit summary ({s['records']:,} records, {s['bytes'] / 1e6:,.0f} MB)"
+        if s["command_exit"] == 0:
+            r.append(Row("audit", what, f"{s['command_seconds']:.2f} s as the command, "
+                         f"{s['library_seconds']:.2f} s in-process (AuditReader.summary)",
+                         goal=f"<= {SUMMARY_GOAL_S:g} s", met=s["command_seconds"] <= SUMMARY_GOAL_S, data=s))
+        else:
+            r.append(Row("audit", what, f"{s['library_seconds']:.2f} s in-process (AuditReader.summary)",
+                         goal=f"<= {SUMMARY_GOAL_S:g} s", met=s["library_seconds"] <= SUMMARY_GOAL_S,
+                         note=f"the command failed: {_last_line(s.get('command_error', ''))}", data=s))
+    return r
+
+
+# (appends with 1 thread, appends with 8 threads, records in the verified/summarized log) per mode
+COUNTS = {"full": (2_000, 80_000, 1_000_000), "quick": (300, 8_000, 100_000), "smoke": (5, 40, 300)}
+
+
+def run(mode: str, log: Callable[[str], None], cache: Path = RESULTS / "cache") -> tuple[dict[str, Any], list[Row]]:
+    single, multi, n = COUNTS[mode]
+    log("audit: durable appends, 1 and 8 threads")
+    d: dict[str, Any] = {"appends": measure_appends(single, multi)}
+    directory = cached_log(n, log, cache)
+    log(f"audit: verify {n:,} records")
+    d["verify"] = measure_verify(directory)
+    log(f"audit: summary over {n:,} records")
+    d["summary"] = measure_summary(directory)
+    return d, rows(d)

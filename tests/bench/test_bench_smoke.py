@@ -1,0 +1,194 @@
+"""The benchmark harness runs and reports well-formed figures (tiny counts; no timing is asserted).
+
+Every benchmark is run with the smallest counts that exercise it: the engine beside cedarpy, decide(),
+the AWS wrapper through a moto server, the audit log (appends, verify, summary), the hook cold start
+and screening. What is checked is the shape of what they report, and the harness's own logic (the
+percentile, the cache of generated logs, the command line, a failing section).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import __main__ as bench_main  # noqa: E402
+from bench import audit, engine, hook, screening, wrapper  # noqa: E402
+from bench._common import Latency, Row, Timer, machine, percentile  # noqa: E402
+from bench.report import markdown  # noqa: E402
+
+
+def _log(_: str) -> None:
+    return None
+
+
+def _well_formed_latency(lat: Any, n: int) -> None:
+    assert isinstance(lat, Latency)
+    assert lat.n == n
+    for v in (lat.p50_us, lat.p99_us, lat.mean_us):
+        assert math.isfinite(v) and v >= 0
+    assert lat.p50_us <= lat.p99_us
+
+
+def _well_formed_rows(rows: list[Row], section: str) -> None:
+    assert rows
+    for r in rows:
+        assert r.section == section and r.name
+        assert r.met is None or isinstance(r.met, bool)
+        assert (r.met is None) == (not r.goal) or r.goal  # a verdict only where there is a goal
+        json.dumps(r.as_dict(), default=str)  # the JSON report can hold it
+
+
+@pytest.fixture(scope="module")
+def timer() -> Timer:
+    return Timer()
+
+
+# -- the harness's own logic ------------------------------------------------------------------------
+def test_percentile_is_nearest_rank() -> None:
+    xs = [float(i) for i in range(1, 101)]
+    assert percentile(xs, 50) == 50.0
+    assert percentile(xs, 99) == 99.0
+    assert percentile(xs, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_timer_measures_its_overhead_and_reports_latency(timer: Timer) -> None:
+    assert timer.overhead_ns > 0
+    calls = []
+    lat = timer.latency(lambda: calls.append(1), 50, warmup=7)
+    _well_formed_latency(lat, 50)
+    assert len(calls) == 57  # warm-up calls, then the timed ones
+
+
+def test_machine_names_cpu_cores_and_python() -> None:
+    m = machine()
+    assert m["cpu"] and m["cores"] >= 1 and m["python"].count(".") == 2
+
+
+def test_markdown_table_has_a_line_per_row_and_escapes_pipes() -> None:
+    rows = [Row("engine", "a | b", "1 us", "2 us", "< 2 us", True), Row("audit", "c", "3/s")]
+    text = markdown(rows, machine(), mode="smoke", seconds=1.0)
+    lines = text.splitlines()
+    assert lines[0].startswith("| Area |") and len([x for x in lines if x.startswith("| ")]) == 3
+    assert "a \\| b" in text and "| yes |" in text and "Smoke run" in text
+
+
+# -- each benchmark, tiny -----------------------------------------------------------------------------
+def test_engine_beside_cedarpy(timer: Timer) -> None:
+    d = engine.measure_engine(timer, 300)
+    for key in ("plain", "controlled", "cedar_plain", "cedar_controlled"):
+        _well_formed_latency(d[key], 300)
+    _well_formed_latency(d["batch"], 3)
+    assert d["batch_size"] == 100 and d["rules_in_force"] > 0
+    assert d["cedar_internal_us"]["authz_duration_micros"] >= 0
+    _well_formed_rows(engine.rows(d, {}), "engine")
+
+
+def test_decide_end_to_end(timer: Timer) -> None:
+    d = engine.measure_decide(timer, 50, 5)
+    _well_formed_latency(d["plain"], 50)
+    _well_formed_latency(d["controlled_allowed"], 5)
+    assert "controlled_pending" in d or d["controlled_pending_error"]
+    assert d["audit_bytes"] > 0  # the controlled decisions were recorded
+    _well_formed_rows(engine.rows({}, d), "decide")
+
+
+@pytest.mark.slow
+def test_wrapper_through_moto_server() -> None:
+    d = wrapper.measure(1, 2, _log)
+    for label in ("plain", "controlled"):
+        m = d[label]
+        assert m["calls_per_client"] == 2
+        assert m["median_without_us"] > 0 and m["median_with_us"] > 0
+        lo, hi = m["ratio_ci95"]
+        assert lo <= hi and m["ratio_from_gatekeeper_time"] >= 1.0
+    assert d["controlled"]["gatekeeper_median_us"] > 0
+    _well_formed_rows(wrapper.rows(d), "wrapper")
+
+
+def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
+    a = audit.measure_appends(3, 16)
+    assert a["threads_1"]["records"] == 3 and a["threads_8"]["records"] == 16
+    assert a["threads_8"]["per_second"] > 0 and a["record_bytes"] > 500
+    directory = audit.cached_log(120, _log, tmp_path)
+    v = audit.measure_verify(directory)
+    assert v["records"] >= 120 and v["per_second"] > 0
+    s = audit.measure_summary(directory)
+    assert s["records"] == 120 and s["library_seconds"] > 0
+    _well_formed_rows(audit.rows({"appends": a, "verify": v, "summary": s}), "audit")
+
+
+def test_generated_log_is_cached_between_runs(tmp_path: Path) -> None:
+    first = audit.cached_log(50, _log, tmp_path)
+    stamp = {p.name: p.stat().st_mtime_ns for p in first.iterdir()}
+    messages: list[str] = []
+    again = audit.cached_log(50, messages.append, tmp_path)
+    assert again == first and not messages  # reused: nothing generated
+    assert {p.name: p.stat().st_mtime_ns for p in again.iterdir()} == stamp
+    (tmp_path / "audit-50" / "bench-complete.json").write_text("{not json", encoding="utf-8")
+    audit.cached_log(50, messages.append, tmp_path)  # a broken marker: generated afresh
+    assert messages and "generating" in messages[0]
+
+
+@pytest.mark.slow
+def test_hook_cold_start_beside_c7n() -> None:
+    d = hook.measure(1)
+    assert d["gatekeeper_result"]["decision"] == "allow"
+    assert d["gatekeeper_s"] > 0 and d["c7n_s"] > 0 and d["ratio"] > 0
+    _well_formed_rows(hook.rows(d), "hook")
+
+
+def test_screening() -> None:
+    if not screening.SCRIPT.exists():
+        pytest.skip("bench_screening.py is not in this checkout")
+    d = screening.measure(200, 100)
+    assert d["customers"] == 100 and d["entries"] == 200
+    _well_formed_rows(screening.rows(d), "screening")
+
+
+# -- the command --------------------------------------------------------------------------------------
+def test_command_writes_json_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, md = tmp_path / "r.json", tmp_path / "t.md"
+    status = bench_main.main(["--smoke", "--only", "engine", "--out", str(out), "--markdown", str(md),
+                              "--cache", str(tmp_path / "cache")])
+    assert status == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["mode"] == "smoke" and report["sections"] == ["engine"]
+    assert report["machine"]["cpu"] and report["machine"]["cores"] >= 1
+    assert {r["section"] for r in report["rows"]} == {"engine", "decide"}
+    assert report["results"]["engine"]["plain"]["p50_us"] >= 0
+    assert md.read_text(encoding="utf-8") == report["markdown"] == capsys.readouterr().out
+
+
+def test_unknown_section_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_main.main(["--only", "engine,warp", "--out", str(tmp_path / "r.json")])
+    assert exc.value.code == 2
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_failing_section_is_reported_and_the_others_still_run(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("moto would not start")
+
+    monkeypatch.setattr(wrapper, "run", broken)
+    monkeypatch.setattr(screening, "SCRIPT", tmp_path / "missing.py")
+    out = tmp_path / "r.json"
+    status = bench_main.main(["--smoke", "--only", "wrapper,screening", "--out", str(out)])
+    assert status == 1
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert "moto would not start" in report["results"]["wrapper"]["error"]
+    assert [r["section"] for r in report["rows"]] == ["error", "screening"]
+    assert "not in this checkout" in report["rows"][1]["note"]
