@@ -7,7 +7,10 @@ Group modules import only what their commands need inside the command functions,
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 
+import structlog
 import typer
 
 app = typer.Typer(
@@ -22,6 +25,7 @@ app = typer.Typer(
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("gatekeeper.cli.check", "check"),
     "demo": ("gatekeeper.cli.demo", "demo"),
+    "serve": ("gatekeeper.cli.serve", "serve"),
 }
 # Command groups: name -> module exposing ``app``.
 GROUPS: dict[str, str] = {
@@ -35,6 +39,22 @@ for _name, (_module, _func) in COMMANDS.items():
     app.command(_name)(getattr(importlib.import_module(_module), _func))
 for _name, _module in GROUPS.items():
     app.add_typer(importlib.import_module(_module).app, name=_name)
+
+
+def _configure_logging() -> None:
+    # Logs go to stderr so that --json output on stdout stays machine-readable.
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+@app.callback()
+def _main() -> None:
+    """Decide, enforce and audit export-controlled AI compute provisioning."""
+    _configure_logging()
 
 
 def run() -> None:

@@ -15,6 +15,7 @@ import getpass
 import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -103,13 +104,26 @@ class _Target:
     record_event: EventRecorder | None
 
 
+# One screening store per main-store database (creating the tables once, not per call).
+_stores: weakref.WeakKeyDictionary[SQLiteDatabase, SqliteScreeningStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def _store_on(db: SQLiteDatabase) -> SqliteScreeningStore:
+    with _stores_lock:
+        store = _stores.get(db)
+        if store is None:
+            store = _stores[db] = SqliteScreeningStore(db)
+        return store
+
+
 def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
     if isinstance(target, SqliteScreeningStore):
         return _Target(target, None, None, None)
     if isinstance(target, SQLiteDatabase):
         from gatekeeper.stores.sqlite import SQLiteProfileStore
 
-        return _Target(SqliteScreeningStore(target), SQLiteProfileStore(target).list_profiles, None, None)
+        return _Target(_store_on(target), SQLiteProfileStore(target).list_profiles, None, None)
     if isinstance(target, str | Path):
         text = str(target)
         if "://" in text:
@@ -126,7 +140,7 @@ def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
     db = getattr(target, "db", None)
     if isinstance(db, SQLiteDatabase):  # the main store object (SQLiteStore)
         profiles = getattr(target, "profiles", None)
-        return _Target(SqliteScreeningStore(db), getattr(profiles, "list_profiles", None), None, None)
+        return _Target(_store_on(db), getattr(profiles, "list_profiles", None), None, None)
     raise StoreError(f"restricted-party screening needs the SQLite state store; {type(target).__name__} "
                      "has no screening store yet")
 

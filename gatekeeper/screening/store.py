@@ -351,6 +351,228 @@ class SqliteScreeningStore:
 
     def _write_results(self, conn: sqlite3.Connection, results: Sequence[SubjectResult],
                        at: str) -> WriteSummary:
+        # What is stored now, read once: (provider, account) -> entry -> (status, cleared fingerprint).
+        before: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+        for row in conn.execute(f"SELECT provider, account_id, entry_id, cleared_fingerprint, {_STATUS_SQL}"
+                                " AS status FROM screening_hits"):
+            before.setdefault((row["provider"], row["account_id"]), {})[row["entry_id"]] = (
+                row["status"], row["cleared_fingerprint"])
+        lapse: list[tuple[str, str, str, str]] = []
+        upserts: list[tuple[Any, ...]] = []
+        active = open_ = new = 0
+        for r in results:
+            old = before.get((r.provider, r.account_id), {})
+            now_ids = {h.entry_id for h in r.hits}
+            lapse += [(at, r.provider, r.account_id, eid) for eid, (status, _) in old.items()
+                      if status != "lapsed" and eid not in now_ids]
+            for h in r.hits:
+                upserts.append((r.provider, r.account_id, h.entry_id, h.list_code, h.entry_name, r.legal_name,
+                                h.score, json.dumps(h.explanation, sort_keys=True), h.summary, h.fingerprint,
+                                at, at))
+                prev_status, cleared_fp = old.get(h.entry_id, ("", ""))
+                active += 1
+                if cleared_fp != h.fingerprint:  # a clearance holds only for the same names/countries
+                    open_ += 1
+                    new += prev_status != "open"
+        conn.executemany("UPDATE screening_hits SET active = 0, last_screened_at = ? "
+                         "WHERE provider = ? AND account_id = ? AND entry_id = ?", lapse)
+        conn.executemany(
+            "INSERT INTO screening_hits (provider, account_id, entry_id, list_code, entry_name,"
+            " legal_name, score, explanation, summary, fingerprint, active, first_seen_at,"
+            " last_screened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT(provider, account_id, entry_id) DO UPDATE SET"
+            " list_code = excluded.list_code, entry_name = excluded.entry_name,"
+            " legal_name = excluded.legal_name, score = excluded.score,"
+            " explanation = excluded.explanation, summary = excluded.summary,"
+            " fingerprint = excluded.fingerprint, active = 1,"
+            " last_screened_at = excluded.last_screened_at", upserts)
+        return WriteSummary(subjects=len(results), active_hits=active, open_hits=open_, new_hits=new,
+                            lapsed_hits=len(lapse))
+
+    def clear(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str, at: str,
+              record_event: EventRecorder | None = None) -> StoredHit:
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        ...
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        ...
+
+
+def _entry_from_dict(d: dict[str, Any]) -> ListEntry:
+    return ListEntry(
+        entry_id=d["entry_id"], list_code=d["list"], name=d["name"], source=d.get("source", ""),
+        alt_names=tuple(d.get("alt_names", ())), type=d.get("type", ""),
+        entity_number=d.get("entity_number", ""), programs=tuple(d.get("programs", ())),
+        addresses=tuple(Address(**a) for a in d.get("addresses", ())),
+        federal_register_notice=d.get("federal_register_notice", ""),
+        start_date=d.get("start_date", ""), end_date=d.get("end_date", ""),
+        license_requirement=d.get("license_requirement", ""), license_policy=d.get("license_policy", ""),
+        remarks=d.get("remarks", ""), source_list_url=d.get("source_list_url", ""),
+    )
+
+
+def _stored_hit(row: sqlite3.Row) -> StoredHit:
+    return StoredHit(
+        provider=row["provider"], account_id=row["account_id"], legal_name=row["legal_name"],
+        list_code=row["list_code"], entry_id=row["entry_id"], entry_name=row["entry_name"],
+        score=row["score"], explanation=json.loads(row["explanation"]), status=row["status"],
+        first_seen_at=row["first_seen_at"], last_screened_at=row["last_screened_at"],
+        cleared_by=row["cleared_by"], cleared_reason=row["cleared_reason"], cleared_at=row["cleared_at"],
+        summary=row["summary"],
+    )
+
+
+_HIT_COLUMNS = f"*, {_STATUS_SQL} AS status"
+
+
+def hits_for_profile(db: SQLiteDatabase, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
+    """The profile's current hits, for ``SQLiteProfileStore`` (one indexed query; no schema work).
+
+    Open and cleared hits are returned (``cleared`` set on the latter); lapsed ones are not.
+    """
+    rows = db.query(
+        f"SELECT list_code, entry_id, entry_name, score, {_STATUS_SQL} AS status FROM screening_hits "
+        "WHERE provider = ? AND account_id = ? AND active = 1 ORDER BY score DESC, list_code, entry_id",
+        (provider, account_id))
+    return tuple(ScreeningHit(list_code=r["list_code"], entry_id=r["entry_id"], name=r["entry_name"],
+                              score=float(r["score"]), cleared=r["status"] == "cleared") for r in rows)
+
+
+class SqliteScreeningStore:
+    """Screening tables in the main SQLite file (same path as ``[store] url``)."""
+
+    def __init__(self, db: SQLiteDatabase | str | Path) -> None:
+        # Sharing the main store's SQLiteDatabase shares its per-thread connections; a path opens
+        # a database of our own (closed by ``close``).
+        self._owns_db = not isinstance(db, SQLiteDatabase)
+        self.db = db if isinstance(db, SQLiteDatabase) else SQLiteDatabase(Path(db))
+        self.db.ensure_schema(SCHEMA)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self.db.transaction() as conn:
+                yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.db.path}: {exc}") from exc
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def generation(self) -> str:
+        return self.get_meta("generation") or ""
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.db.query("SELECT value FROM screening_meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO screening_meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def entries(self) -> list[ListEntry]:
+        rows = self.db.query("SELECT data FROM screening_entries ORDER BY list_code, entry_id")
+        return [_entry_from_dict(json.loads(r["data"])) for r in rows]
+
+    def lists(self) -> list[ListInfo]:
+        rows = self.db.query("SELECT * FROM screening_lists ORDER BY list_code")
+        return [ListInfo(list_code=r["list_code"], list_date=r["list_date"], loaded_at=r["loaded_at"],
+                         entry_count=r["entry_count"], source_file=r["source_file"], sha256=r["sha256"],
+                         source_labels=tuple(json.loads(r["sources"]))) for r in rows]
+
+    def hits(self, statuses: Sequence[str] = ("open",)) -> list[StoredHit]:
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise InvalidInputError(f"unknown hit status {unknown[0]!r}; expected one of {STATUSES}",
+                                    field="status")
+        marks = ",".join("?" for _ in statuses) or "''"
+        rows = self.db.query(
+            f"SELECT * FROM (SELECT {_HIT_COLUMNS} FROM screening_hits) WHERE status IN ({marks}) "
+            "ORDER BY score DESC, provider, account_id, entry_id", tuple(statuses))
+        return [_stored_hit(r) for r in rows]
+
+    def find_hits(self, account_id: str, entry_id: str, provider: str | None = None) -> list[StoredHit]:
+        sql = f"SELECT {_HIT_COLUMNS} FROM screening_hits WHERE account_id = ? AND entry_id = ?"
+        params: tuple[str, ...] = (account_id, entry_id)
+        if provider:
+            sql += " AND provider = ?"
+            params += (provider,)
+        return [_stored_hit(r) for r in self.db.query(sql + " ORDER BY provider", params)]
+
+    def screening_hits_for(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
+        return hits_for_profile(self.db, provider, account_id)
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM screening_events ORDER BY seq DESC LIMIT ?", (limit,))
+        return [{"seq": r["seq"], "at": r["at"], "kind": r["kind"], "actor": r["actor"],
+                 "data": json.loads(r["data"])} for r in rows]
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _entries_in(self, conn: sqlite3.Connection) -> Callable[[], list[ListEntry]]:
+        def load() -> list[ListEntry]:
+            rows = conn.execute("SELECT data FROM screening_entries ORDER BY list_code, entry_id").fetchall()
+            return [_entry_from_dict(json.loads(r["data"])) for r in rows]
+        return load
+
+    def _generation_in(self, conn: sqlite3.Connection) -> str:
+        row = conn.execute("SELECT value FROM screening_meta WHERE key = 'generation'").fetchone()
+        return str(row["value"]) if row else ""
+
+    def load(self, parsed: ParsedList, screen: ScreenFn, *, at: str, actor: str,
+             record_event: EventRecorder | None = None) -> WriteSummary:
+        codes = parsed.list_codes
+        counts = parsed.counts()
+        with self._write() as conn:
+            marks = ",".join("?" for _ in codes)
+            conn.execute(f"DELETE FROM screening_entries WHERE list_code IN ({marks})", codes)
+            # An id moving between lists: the file is the truth, the older row goes.
+            conn.executemany("DELETE FROM screening_entries WHERE entry_id = ?",
+                             [(e.entry_id,) for e in parsed.entries])
+            conn.executemany(
+                "INSERT INTO screening_entries (entry_id, list_code, name, data) VALUES (?, ?, ?, ?)",
+                [(e.entry_id, e.list_code, e.name, json.dumps(e.as_dict(), sort_keys=True))
+                 for e in parsed.entries])
+            for code in codes:
+                labels = sorted({e.source for e in parsed.entries if e.list_code == code})
+                conn.execute(
+                    "INSERT INTO screening_lists (list_code, list_date, loaded_at, entry_count, source_file,"
+                    " sha256, sources) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(list_code) DO UPDATE SET"
+                    " list_date = excluded.list_date, loaded_at = excluded.loaded_at,"
+                    " entry_count = excluded.entry_count, source_file = excluded.source_file,"
+                    " sha256 = excluded.sha256, sources = excluded.sources",
+                    (code, parsed.list_date.isoformat(), at, counts[code], parsed.source_file, parsed.sha256,
+                     json.dumps(labels)))
+            generation = uuid.uuid4().hex
+            conn.execute("INSERT INTO screening_meta (key, value) VALUES ('generation', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (generation,))
+            results = screen(generation, self._entries_in(conn))
+            summary = self._write_results(conn, results, at)
+            data = {"lists": counts, "list_date": parsed.list_date.isoformat(), "format": parsed.format,
+                    "source_file": parsed.source_file, "sha256": parsed.sha256,
+                    "profiles_screened": summary.subjects, "open_hits": summary.open_hits,
+                    "new_hits": summary.new_hits, "lapsed_hits": summary.lapsed_hits}
+            self._event(conn, at, "screening.list_loaded", actor, data)
+            if record_event is not None:
+                record_event("screening.list_loaded", actor, data)
+        return summary
+
+    def screen(self, screen: ScreenFn, *, at: str) -> WriteSummary:
+        with self._write() as conn:
+            results = screen(self._generation_in(conn), self._entries_in(conn))
+            return self._write_results(conn, results, at)
+
+    def _write_results(self, conn: sqlite3.Connection, results: Sequence[SubjectResult],
+                       at: str) -> WriteSummary:
         active = open_ = new = lapsed = 0
         for r in results:
             before = {row["entry_id"]: row["status"] for row in conn.execute(

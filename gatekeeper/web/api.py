@@ -40,13 +40,38 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "The workflow 
                                                                   "(not open, separation of duties, ...)"}}
 
 
+DECISION_EXAMPLE: dict[str, Any] = {
+    "decision": "pending", "decision_id": "dec-2b0c9f1e4d7a8c33", "policy_decision": "pending", "mode": "enforce",
+    "reasons": ["Lion City AI Pte. Ltd. is located in, headquartered in or owned from SG/CN (D:5 or Macau) and the "
+                "request carries 3A090.a compute (A100); a licence must be on file",
+                "no licence on file for Lion City AI Pte. Ltd.; case case-5f6dd0f3fb584f29 opened for review"],
+    "rules": [{"id": "d5-macau-3a090", "pack": "us-cloud-advanced-compute", "pack_version": "2026.11.0",
+               "decision": "pending", "citation": "15 CFR 742.6(a)(6)(iii)(A); ECCN 3A090/4A090 (88 FR 73458)",
+               "reason": "..."}],
+    "accelerators": [{"instance_type": "p4d.24xlarge", "model": "A100", "count": 8.0, "per_instance": 8.0,
+                      "tpp": 4992.0, "pd": 6.04, "export_class": "3A090.a", "confirmed": True, "named_by": []}],
+    "items": [{"instance_type": "p4d.24xlarge", "count": 1, "known": True, "accelerated": True,
+               "export_class": "3A090.a", "path": ""}],
+    "subject": {"provider": "aws", "account_id": "222222222222", "legal_name": "Lion City AI Pte. Ltd.",
+                "country": "SG", "headquarters_country": "SG", "ultimate_parent_country": "CN",
+                "kyc_status": "verified", "known": True, "screening_hits": []},
+    "request": {"provider": "aws", "account_id": "222222222222", "region": "ap-southeast-1", "service": "api",
+                "operation": "decide", "principal": "ci-bot", "source": "api", "resource_ids": [],
+                "unresolved": []},
+    "licence_id": None, "case_id": "case-5f6dd0f3fb584f29", "error": None,
+    "evaluated_at": "2026-01-15T10:08:47.123456+00:00",
+}
+
+
 @router.get("/whoami", tags=["auth"], responses=ERRORS)
 def whoami(caller: Caller) -> dict[str, Any]:
     """The caller's name and role, and what the role may do."""
     return {"name": caller.name, "role": caller.role, "permissions": sorted(PERMISSIONS[caller.role])}
 
 
-@router.post("/decisions", tags=["decisions"], responses=ERRORS)
+@router.post("/decisions", tags=["decisions"], responses={
+    200: {"description": "The decision (the shape of `gatekeeper check --json`)",
+          "content": {"application/json": {"example": DECISION_EXAMPLE}}}, **ERRORS})
 def decide(body: DecisionBody, caller: Caller, r: ReviewDep) -> dict[str, Any]:
     """Decide a provisioning request, as ``gatekeeper check --json`` does (``source`` is ``api``).
 

@@ -3,6 +3,7 @@ its summary charts and its verification status."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -32,13 +33,14 @@ FILTER_FIELDS = ("since", "until", "decision", "customer", "country", "chip", "r
 # -- customers -------------------------------------------------------------------------------
 @router.get("/accounts", response_class=HTMLResponse)
 def accounts(request: Request, user: User, r: ReviewDep, hits: str = "") -> Response:
-    open_hits = r.open_hits()
-    with_hits = {(h.provider, h.account_id) for h in open_hits}
+    counts = Counter((h.provider, h.account_id) for h in r.open_hits())
     profiles = r.profiles()
+    hit_counts = {(p.provider, p.account_id): counts.get((p.provider, p.account_id)) or len(p.open_hits)
+                  for p in profiles}
     if hits == "open":
-        profiles = [p for p in profiles if (p.provider, p.account_id) in with_hits or p.open_hits]
+        profiles = [p for p in profiles if hit_counts[(p.provider, p.account_id)]]
     return render(request, "accounts.html", user, profiles=profiles, only_hits=hits == "open",
-                  open_hits=open_hits)
+                  hit_counts=hit_counts)
 
 
 def _account_page(request: Request, user: Principal, r: Review, provider: str, account_id: str, *,

@@ -63,7 +63,9 @@ def kinds(home: Path) -> list[str]:
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+                 "AWS_DEFAULT_REGION": "us-east-1",
+                 # moto loads thousands of public AMIs per EC2 backend unless told not to (seconds a test).
+                 "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
         monkeypatch.setenv(k, v)
     for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GATEKEEPER_CONFIG", "GATEKEEPER_CONFIG_TOML",
               "GATEKEEPER_SELF_PRINCIPAL_ID"):

@@ -16,6 +16,7 @@ from gatekeeper.config import load_config
 from gatekeeper.service import Gatekeeper
 from gatekeeper.web import create_app
 from gatekeeper.web._auth import TokenMap
+from gatekeeper.web.api import DECISION_EXAMPLE
 from tests.web.conftest import (
     AUDITOR,
     HUAWEI,
@@ -117,6 +118,16 @@ def test_openapi_spec_and_no_cdn_docs(client: TestClient) -> None:
 
 
 # -- decisions ---------------------------------------------------------------------------------
+def test_the_documented_example_has_the_real_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    example = spec["paths"]["/v1/decisions"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+    real = client.post("/v1/decisions", json=pending_body(dry_run=True), headers=auth(REQUESTER)).json()
+    assert set(DECISION_EXAMPLE) == set(real) and set(example["request"]) == set(real["request"])
+    assert set(real) - set(example) == {k for k, v in DECISION_EXAMPLE.items() if v is None}  # the spec drops nulls
+    assert set(example["accelerators"][0]) == set(real["accelerators"][0])
+    assert set(example["subject"]) == set(real["subject"]) and set(example["items"][0]) == set(real["items"][0])
+
+
 def test_decision_allow_is_the_check_json_shape(client: TestClient, tmp_path: Path) -> None:
     r = client.post("/v1/decisions", json={"provider": "aws", "account_id": US, "instance_type": "p5.48xlarge",
                                            "count": 2, "region": "us-east-1"}, headers=auth(REQUESTER))

@@ -221,10 +221,12 @@ class Resolver:
                     self._cache.popitem(last=False)
         return value
 
-    def clear(self) -> None:
+    def clear(self, *, clients: bool = False) -> None:
+        """Forget what was read (and, with ``clients``, the clients made to read it)."""
         with self._lock:
             self._cache.clear()
-            self._clients.clear()
+            if clients:
+                self._clients.clear()
 
     # -- reads -------------------------------------------------------------------------------
     def describe(self, caller: Caller, kind: str, key: Mapping[str, str], ttl: float) -> Mapping[str, Any]:
