@@ -250,7 +250,7 @@ def _lat(d: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 # (engine calls, decide() plain calls, decide() controlled calls) per mode
-COUNTS = {"full": (200_000, 50_000, 2_000), "quick": (20_000, 5_000, 300), "smoke": (300, 100, 5)}
+COUNTS = {"full": (100_000, 20_000, 1_000), "quick": (20_000, 5_000, 200), "smoke": (300, 100, 5)}
 
 
 def run(timer: Timer, mode: str, log: Callable[[str], None]) -> tuple[dict[str, Any], list[Row]]:

@@ -162,7 +162,7 @@ def rows(d: dict[str, Any]) -> list[Row]:
                 d["ratio"] <= GOAL_FRACTION, note=d.get("source", ""), data=d)]
 
 
-RUNS = {"full": 9, "quick": 3, "smoke": 1}
+RUNS = {"full": 7, "quick": 3, "smoke": 1}
 
 
 def run(mode: str, log: Callable[[str], None]) -> tuple[dict[str, Any], list[Row]]:

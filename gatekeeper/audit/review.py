@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -124,8 +125,13 @@ class AuditReader:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise AuditError(f"no audit log at {self.directory}")
-        segments, _ = list_segments(self.directory)
+        segments, checkpoints = list_segments(self.directory)
         self.files = [str(segments[i]) for i in sorted(segments)]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if segments and max(segments) not in checkpoints:
+            # The open segment may end in a torn line (a crash not yet repaired, or a write landing
+            # while we read): read a snapshot of it up to its last complete line.
+            self.files[-1] = self._snapshot(Path(self.files[-1]))
         self.bytes = sum(Path(f).stat().st_size for f in self.files)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
@@ -137,8 +143,21 @@ class AuditReader:
             source = "(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in COLUMNS.items()) + " WHERE false)"
         self.con.execute(f"CREATE VIEW records AS SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc FROM {source}")
 
+    def _snapshot(self, path: Path) -> str:
+        with open(path, "rb") as f:
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end == len(data):
+            return str(path)
+        self._tmp = tempfile.TemporaryDirectory(prefix="gatekeeper-review-")
+        copy = Path(self._tmp.name) / path.name
+        copy.write_bytes(data[:end])
+        return str(copy)
+
     def close(self) -> None:
         self.con.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def __enter__(self) -> AuditReader:
         return self

@@ -283,6 +283,23 @@ class _Checker:
         except (OSError, ValueError, TypeError) as exc:
             return Problem(cname, None, None, f"checkpoint unreadable: {exc}"), "missing", None
         kid = cp.get("key_id")
+        # The signature first: a checkpoint that is not authentic says nothing about the segment.
+        signature = cp.get("signature")
+        if signature is None:
+            if self.keys:
+                return Problem(cname, None, cp.get("last_seq"), "checkpoint is not signed"), "unsigned", None
+            self.warnings.append(f"{cname}: checkpoint is not signed (no signing key configured)")
+            status = "unsigned"
+        else:
+            public = self.keys.get(str(kid))
+            if public is None:
+                return (Problem(cname, None, cp.get("last_seq"), f"signed with key {kid}, which is not among the "
+                                "public keys given (pass --public-key)"), "signed", kid)
+            if not isinstance(signature, str) or not check_signature(public, signature, checkpoint_payload(cp)):
+                return (Problem(cname, None, cp.get("last_seq"), f"signature does not verify with public key "
+                                f"{kid}: the checkpoint was altered or forged"), "signed", kid)
+            status = "signed"
+        # Then the segment against what the checkpoint vouches for.
         expected = {
             "schema": CHECKPOINT_SCHEMA, "segment": name, "first_seq": scan.first_seq,
             "first_prev_hash": scan.first_prev, "prev_checkpoint": self.prev_checkpoint,
@@ -290,38 +307,22 @@ class _Checker:
         for k, v in expected.items():
             if cp.get(k) != v:
                 return (Problem(cname, None, scan.first_seq,
-                                f"checkpoint {k} is {cp.get(k)!r}, the log has {v!r}"), "signed", kid)
+                                f"checkpoint {k} is {cp.get(k)!r}, the log has {v!r}"), status, kid)
         last = cp.get("last_seq")
         if not isinstance(last, int):
-            return Problem(cname, None, None, "checkpoint has no last_seq"), "signed", kid
+            return Problem(cname, None, None, "checkpoint has no last_seq"), status, kid
         if scan.last_seq is None or last > scan.last_seq:
             have = scan.last_seq or 0
             return (Problem(name, scan.count + 1, have + 1,
                             f"segment ends at seq {have} but its checkpoint records {last}: records "
-                            f"{have + 1}..{last} were removed (truncated)"), "signed", kid)
+                            f"{have + 1}..{last} were removed (truncated)"), status, kid)
         if last < scan.last_seq:
             return (Problem(name, last - scan.first_seq + 2 if scan.first_seq else None, last + 1,
                             f"records after seq {last}, the last one its checkpoint covers, were appended to a "
-                            "closed segment"), "signed", kid)
+                            "closed segment"), status, kid)
         if cp.get("head_hash") != scan.last_hash or cp.get("count") != scan.count or cp.get("bytes") != scan.size:
             return (Problem(name, scan.count, last, "the segment's last record, record count or size does not "
-                            "match its checkpoint"), "signed", kid)
-        # The signature.
-        signature = cp.get("signature")
-        if signature is None:
-            if self.keys:
-                return Problem(cname, None, last, "checkpoint is not signed"), "unsigned", None
-            self.warnings.append(f"{cname}: checkpoint is not signed (no signing key configured)")
-            status = "unsigned"
-        else:
-            public = self.keys.get(str(kid))
-            if public is None:
-                return (Problem(cname, None, last, f"signed with key {kid}, which is not among the public keys "
-                                "given (pass --public-key)"), "signed", kid)
-            if not isinstance(signature, str) or not check_signature(public, signature, checkpoint_payload(cp)):
-                return (Problem(cname, None, last, f"signature does not verify with public key {kid}: the "
-                                "checkpoint was altered or forged"), "signed", kid)
-            status = "signed"
+                            "match its checkpoint"), status, kid)
         self.prev_checkpoint = checkpoint_hash(cp)
         return None, status, kid
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
+
+if TYPE_CHECKING:
+    from gatekeeper.model import CustomerProfile
+    from gatekeeper.service import Gatekeeper
 
 app = typer.Typer(help="Customer profiles (who is behind an account, subscription or project).",
                   no_args_is_help=True)
@@ -30,8 +35,9 @@ def import_(
         fail(f"{file}: {exc}", as_json=json_out)
     gk = runtime(config)
     try:
-        gk.store.profiles.put_profiles(profiles)
+        # Screen first: if screening fails, nothing is stored, so no listed customer sits unscreened.
         screened = _screen(gk, profiles)
+        gk.store.profiles.put_profiles(profiles)
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:
@@ -43,8 +49,8 @@ def import_(
                       + (f"; {screened} screening hits to review (gatekeeper screening hits)" if screened else ""))
 
 
-def _screen(gk: object, profiles: list[object]) -> int:
-    """Screen the imported profiles against the loaded restricted-party lists."""
+def _screen(gk: Gatekeeper, profiles: Sequence[CustomerProfile]) -> int:
+    """Screen the imported profiles against the loaded restricted-party lists; the number of open hits."""
     from gatekeeper.screening import screen_profiles
 
     return int(screen_profiles(gk, profiles))

@@ -306,8 +306,12 @@ class AzureHook:
             name, size = P.text(profile, "name"), P.text(profile, "vmSize")
             if not name or not size:
                 continue
-            pools.append(ComputeItem(size, _count(profile, "count", "maxCount"), path=f"agentPoolProfiles[{name}]"))
-            resources.append(Resource("azure:agent-pool", f"{t.uri}/agentPools/{name}", location, parent=t.name))
+            item = ComputeItem(size, _count(profile, "count", "maxCount"), path=f"agentPoolProfiles[{name}]")
+            pools.append(item)
+            # Remediation acts on the pools that carry accelerators (never on the system pool of
+            # plain VMs, which cannot be scaled to zero and is not what the decision is about).
+            if self.gk.catalog.classify_item("azure", item).accelerated:
+                resources.append(Resource("azure:agent-pool", f"{t.uri}/agentPools/{name}", location, parent=t.name))
         return Read(tuple(pools), location, tuple(resources))
 
     # -- remediation through the SDKs --------------------------------------------------------------
@@ -378,10 +382,19 @@ def _merged(body: Mapping[str, Any], action: Action) -> dict[str, str]:
 
 def principal_of(data: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     """A readable principal and every id it is known by (object id, app id, UPN)."""
-    claims = data.get("claims") if isinstance(data.get("claims"), Mapping) else {}
-    upn = P.text(claims, _UPN_CLAIM) or P.text(claims, "unique_name") or P.text(claims, "name")
-    oid = P.text(claims, _OID_CLAIM) or P.text(claims, "oid") or P.text(data, "authorization.evidence.principalId")
-    appid = P.text(claims, "appid")
+    raw = data.get("claims")
+    claims: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+
+    def claim(*names: str) -> str:  # claim names are URIs with dots: looked up whole, not as paths
+        for n in names:
+            v = claims.get(n)
+            if isinstance(v, str) and v.strip():
+                return v.strip()
+        return ""
+
+    upn = claim(_UPN_CLAIM, "upn", "unique_name", "name")
+    oid = claim(_OID_CLAIM, "oid") or P.text(data, "authorization.evidence.principalId")
+    appid = claim("appid", "azp")
     principal = upn or (f"appid:{appid}" if appid else "") or (f"oid:{oid}" if oid else "")
     return principal, tuple(i for i in (upn, oid, appid) if i)
 

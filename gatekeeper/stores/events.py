@@ -115,7 +115,8 @@ class SQLiteEventMarkers:
             conn.execute("DELETE FROM hook_events WHERE event_id=? AND status=?", (eid, STATUS_CLAIMED))
 
     def status(self, event_id: str) -> str | None:
-        rows = self.db.query("SELECT status, lease_until FROM hook_events WHERE event_id=?", (_check_id(event_id),))
+        rows = self.db.query("SELECT status FROM hook_events WHERE event_id=? AND expires_at >= ?",
+                             (_check_id(event_id), float(self.clock())))
         return str(rows[0]["status"]) if rows else None
 
     def close(self) -> None:

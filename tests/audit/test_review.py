@@ -187,3 +187,15 @@ def test_a_record_with_a_mistyped_field_is_an_error_not_a_silent_skip(tmp_path: 
         log.append({"kind": "decision", "chips": "not-a-list", "countries": {"a": 1}})
     with AuditReader(tmp_path / "audit") as r, pytest.raises(AuditError, match="cannot read the audit log"):
         r.query(Filters(), limit=None)
+
+
+def test_a_torn_tail_of_the_open_segment_is_not_read(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append(decision_record(make_decision(decision_id="dec-a")))
+    seg = tmp_path / "audit" / "segment-00000001.jsonl"
+    with seg.open("ab") as f:
+        f.write(b'{"seq":3,"prev_hash":"00')  # a crash mid-write, not yet repaired
+    with AuditReader(tmp_path / "audit") as r:
+        assert ids(r.query(Filters(), limit=None)) == ["dec-a"]
+    assert seg.read_bytes().endswith(b'"prev_hash":"00')  # reading changed nothing
+    log.close()  # (the writer repairs the tail when it next takes the lock)

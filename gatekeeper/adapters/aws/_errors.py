@@ -25,9 +25,13 @@ class ExportControlError(ClientError):  # type: ignore[misc]  # botocore ships n
     """A provisioning call gatekeeper blocked. ``decision`` is the Decision (None if none could be made)."""
 
     def __init__(self, error_response: dict[str, Any], operation_name: str, decision: Decision | None = None) -> None:
-        # The two-argument form keeps ClientError's pickling (``__reduce__``) working.
         super().__init__(error_response, operation_name)
         self.decision = decision
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ClientError pickles as a plain ClientError (its generated subclasses are not importable);
+        # these classes are, so they keep their type (and the code callers dispatch on) across processes.
+        return type(self), (self.response, self.operation_name, self.decision)
 
     @property
     def code(self) -> str:
