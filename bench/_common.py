@@ -4,7 +4,8 @@ Latency is measured per call with ``time.perf_counter_ns`` and the garbage colle
 the timed loop (a collection landing in one sample says nothing about the code under test). Every
 timed loop calls a zero-argument closure; the cost of the timer and of calling an empty closure is
 measured in the same run (``Timer.overhead_ns``) and subtracted, so that sub-microsecond figures are
-the code's own. Peers are timed by the same loop, so the comparison is like for like.
+the code's own. Peers are timed by the same loop, in interleaved passes (``Timer.compare``), so the
+comparison is like for like and a burst of load from other processes falls on both.
 """
 
 from __future__ import annotations
@@ -56,23 +57,52 @@ class Timer:
         self.overhead_ns = min(runs)
 
     def latency(self, fn: Callable[[], object], n: int, *, warmup: int | None = None) -> Latency:
-        """p50/p99/mean of ``n`` calls of ``fn`` in microseconds, net of the timer overhead."""
-        for _ in range(warmup if warmup is not None else max(10, n // 10)):
-            fn()
-        with no_gc():
-            samples = _raw_loop(fn, n)
-        net = sorted(max(0, s - self.overhead_ns) / 1000 for s in samples)
-        return Latency(n=n, p50_us=percentile(net, 50), p99_us=percentile(net, 99),
-                       mean_us=statistics.fmean(net), overhead_ns=self.overhead_ns)
+        """p50/p99/mean of ``n`` calls of ``fn`` in microseconds, net of the timer overhead (one pass)."""
+        return self.compare({"_": (fn, n)}, passes=1, warmup=warmup)["_"]
+
+    def compare(self, cases: dict[str, tuple[Callable[[], object], int]], *, passes: int = 5,
+                warmup: int | None = None) -> dict[str, Latency]:
+        """Time several closures side by side: ``passes`` rounds, each case's share of calls per round.
+
+        The cases take turns (the order rotates each pass), so that whatever else the machine is
+        doing lands on all of them alike. A case's figures are those of its pass with the lowest
+        median (the pass least disturbed by other processes, as ``timeit`` takes the best of its
+        repeats); the pooled figures over every pass are kept beside them.
+        """
+        for fn, n in cases.values():
+            for _ in range(warmup if warmup is not None else max(10, n // 10)):
+                fn()
+        runs: dict[str, list[list[float]]] = {name: [] for name in cases}
+        names = list(cases)
+        for p in range(passes):
+            k = p % len(names)
+            for name in names[k:] + names[:k]:
+                fn, n = cases[name]
+                with no_gc():
+                    samples = _raw_loop(fn, max(1, n // passes))
+                runs[name].append(sorted(max(0, x - self.overhead_ns) / 1000 for x in samples))
+        out: dict[str, Latency] = {}
+        for name, per_pass in runs.items():
+            best = min(per_pass, key=lambda xs: percentile(xs, 50))
+            pooled = sorted(x for xs in per_pass for x in xs)
+            out[name] = Latency(n=len(pooled), p50_us=percentile(best, 50), p99_us=percentile(best, 99),
+                                mean_us=statistics.fmean(best), overhead_ns=self.overhead_ns, passes=passes,
+                                pooled_p50_us=percentile(pooled, 50), pooled_p99_us=percentile(pooled, 99),
+                                pass_p50_us=tuple(round(percentile(xs, 50), 3) for xs in per_pass))
+        return out
 
 
 @dataclass(frozen=True)
 class Latency:
-    n: int
-    p50_us: float
+    n: int                    # calls timed, over every pass
+    p50_us: float             # of the least disturbed pass
     p99_us: float
     mean_us: float
-    overhead_ns: int
+    overhead_ns: int          # subtracted from every sample
+    passes: int = 1
+    pooled_p50_us: float = 0.0  # over every pass
+    pooled_p99_us: float = 0.0
+    pass_p50_us: tuple[float, ...] = ()
 
     def text(self) -> str:
         return f"p50 {fmt_us(self.p50_us)}, p99 {fmt_us(self.p99_us)}"

@@ -190,32 +190,17 @@ class Engine:
         matches: list[RuleMatch] = []
         if request.unresolved:
             matches.append(self._unresolved(request))
-        accelerated = _accelerated_items(items)
+        accelerated = items if len(items) == 1 and items[0].accelerated else _accelerated_items(items)
         if accelerated:  # rules match accelerated items only
-            facts: _Facts | None = None
-            subject: Subject | None = None
-            for rule in self.policies.active(day):
-                # Inlined (no helper call per rule): the customer test, then the region, then the items.
-                customer = rule.customer
-                if customer is not None:
-                    if subject is None:
-                        subject = Subject(profile)
-                    if not customer(subject):
-                        continue
-                region = rule.region
-                if region is not None and not region(region_country):
-                    continue
-                if not rule.any_item:
-                    pred = rule.item
-                    for i in accelerated:
-                        if pred(i):
-                            break
-                    else:
-                        continue
-                if facts is None:
-                    facts = _Facts(request, profile, accelerated, region_country)
-                matches.append(_new_match(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
-                                          rule.citation, facts.render(rule)))
+            rules, match_all = self.policies.matcher(day)
+            # One compiled call tries every rule in force (see policy.compiled).
+            hits = match_all(Subject(profile), region_country, accelerated)
+            if hits:
+                facts = _Facts(request, profile, accelerated, region_country)
+                for k in hits:
+                    rule = rules[k]
+                    matches.append(_new_match(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
+                                              rule.citation, facts.render(rule)))
         outcome = Outcome.ALLOW
         for m in matches:
             if m.outcome > outcome:

@@ -243,6 +243,16 @@ class Gatekeeper:
         self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed)
         return policies
 
+    def close_audit(self) -> None:
+        """Close the audit log now (an ``s3://`` log ships its segment) and reopen it on the next record.
+
+        For hosts whose local spool does not outlive the invocation (a Lambda container's /tmp).
+        """
+        with self._lock:
+            audit, self._audit = self._audit, None
+        if audit is not None:
+            audit.close()
+
     def close(self) -> None:
         if self._audit is not None:
             self._audit.close()

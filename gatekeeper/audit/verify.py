@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -420,15 +420,16 @@ def _check_anchor(directory: Path, anchor: tuple[int, str], head_seq: int) -> Pr
 def _scan_all(paths: list[Path], progress: Progress | None, threshold: int) -> list[_Scan]:
     sizes = [p.stat().st_size for p in paths]
     workers = min(os.cpu_count() or 1, len(paths))
-    if sum(sizes) < threshold or workers < 2:
+    if sum(sizes) < threshold or workers < 2 or "fork" not in get_all_start_methods():
         out = []
         for p, size in zip(paths, sizes, strict=True):
             out.append(_scan_file(str(p)))
             if progress:
                 progress(size)
         return out
-    # Big logs: one process per core; results come back in order, progress as they finish.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+    # Big logs: one process per core; results come back in order, progress as they finish. Forked
+    # (not spawned) so that no __main__ is re-imported: the children only read files and hash.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
         out = []
         for scan, size in zip(pool.map(_scan_file, [str(p) for p in paths]), sizes, strict=True):
             out.append(scan)

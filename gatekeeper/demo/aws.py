@@ -92,8 +92,8 @@ def run(ctx: DemoContext) -> None:
             table.add_row(escape(profile.legal_name or account), f"ec2.{method}", escape(what), result)
     ctx.console.print(table)
     if blocked:
-        err = blocked[0]
+        first = blocked[0]
         ctx.console.print("\nWhat the blocked caller reads ([bold]botocore.exceptions.ClientError[/], "
                           "handled by existing [bold]except ClientError[/] code):")
-        ctx.console.print(f"  [dim]{escape(str(err))}[/]")
-        ctx.console.print(f"  response['Gatekeeper'] = {err.response['Gatekeeper']}", markup=False)
+        ctx.console.print(f"  [dim]{escape(str(first))}[/]")
+        ctx.console.print(f"  response['Gatekeeper'] = {first.response['Gatekeeper']}", markup=False)

@@ -54,8 +54,8 @@ def run(ctx: DemoContext) -> None:
     t.add_row("countries", f"location {p['country']}, headquarters {p['headquarters_country']}, "
                            f"ultimate parent {p['ultimate_parent_country']}")
     for a in case.accelerators():
-        t.add_row("accelerators", f"{a['largest_request']:g} x {a['model']} ({a['export_class']}, "
-                                  f"TPP {a['tpp']:,.0f}, PD {a['pd']:g})")
+        t.add_row("accelerators", f"{a['model']} ({a['export_class']}, TPP {a['tpp']:,.0f}, PD {a['pd']:g}): "
+                                  f"largest request {a['largest_request']:g}, {a['total_requested']:g} asked in all")
     for r in case.rules():
         t.add_row("rule", f"{r.pack_id}/{r.rule_id}: {r.citation}")
     ctx.console.print(t)
@@ -65,7 +65,8 @@ def run(ctx: DemoContext) -> None:
         wf.approve(case.case_id, reviewer=REQUESTER, licence_number=LICENCE, expires=expires)
     except WorkflowError as exc:
         ctx.console.print(f"2. the requester tries to approve it: [red]refused[/]: {exc}", highlight=False)
-    _, licence = wf.approve(case.case_id, reviewer=REVIEWER, licence_number=LICENCE, expires=expires,
+    # Exactly one call's worth (8 A100s), so that the demo also shows the licence running out.
+    _, licence = wf.approve(case.case_id, reviewer=REVIEWER, licence_number=LICENCE, expires=expires, quantity=8,
                             conditions="end use: model training in Singapore; no re-export")
     assert licence is not None  # approvals_required = 1 in the demo configuration
     ctx.console.print(f"3. {REVIEWER} approves: licence [bold]{licence.number}[/] for {licence.customer}: "

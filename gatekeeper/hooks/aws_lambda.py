@@ -272,8 +272,18 @@ def _container_hook() -> AwsHook:
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point: ``gatekeeper.hooks.aws_lambda.handler``."""
-    return _container_hook().handle(event)
+    """Lambda entry point: ``gatekeeper.hooks.aws_lambda.handler``.
+
+    With an ``s3://`` audit log the spool lives in the container's /tmp, which does not outlive it:
+    the log is closed after every event, so that its records are in S3 before the invocation ends
+    (an upload failure raises, and the invocation is retried).
+    """
+    hook = _container_hook()
+    try:
+        return hook.handle(event)
+    finally:
+        if hook.gk.config.audit.url.startswith("s3://"):
+            hook.gk.close_audit()
 
 
 def reset() -> None:

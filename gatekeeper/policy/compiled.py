@@ -3,21 +3,27 @@
 Country lists and group names are expanded to frozensets here, chip names normalised, dates
 intersected, so that evaluating a rule is a few set look-ups (cedar-py re-parsed per call; we don't).
 
-Customer predicates read a :class:`Subject`, the facts of a CustomerProfile computed once per
+Each rule's conditions are compiled into Python functions: a condition becomes an expression
+(``s.kyc_status in _k3``, ``not _k4.isdisjoint(s.countries)``), the expressions of a rule are joined
+with ``and`` into one function, and the engine makes one call per rule (``CompiledRule.matches``).
+Policy values are bound as constants in the functions' namespace, never written into their source.
+This is the technique dataclasses and namedtuple use to build their methods; it matters here because
+the engine tries a dozen rules per controlled request and a Python call costs as much as the set
+look-up it would wrap.
+
+Customer conditions read a :class:`Subject`, the facts of a CustomerProfile computed once per
 evaluation (its countries, whether it is foreign, its open screening lists) rather than once per rule.
-Predicates are plain closures combined without generators: the engine calls a dozen of them per
-controlled request, and a generator expression costs more than the set look-up it wraps.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from operator import attrgetter
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.errors import PolicyError
@@ -57,26 +63,33 @@ class Subject:
 
 
 CustomerPredicate = Callable[[Subject], bool]
-P = TypeVar("P")
+# (subject, region country, the request's accelerated items) -> does the rule match?
+RuleMatcher = Callable[[Subject, str | None, tuple[ClassifiedItem, ...]], bool]
+# (subject, region country, the request's accelerated items) -> indexes of the matching rules
+SetMatcher = Callable[[Subject, str | None, tuple[ClassifiedItem, ...]], list[int]]
 
 
-def _all_of(checks: Sequence[Callable[[P], bool]]) -> Callable[[P], bool]:
-    """The conjunction of ``checks`` as one callable, without a generator per call."""
-    if not checks:
-        return lambda _: True
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        a, b = checks
-        return lambda x: a(x) and b(x)
-    ordered = tuple(checks)
+@dataclass(frozen=True, slots=True)
+class RuleSource:
+    """A rule's conditions as Python expressions, and the constants (``_k0``...) they name.
 
-    def all_of(x: P) -> bool:
-        for check in ordered:  # noqa: SIM110 (a generator per call costs more than the checks)
-            if not check(x):
-                return False
-        return True
-    return all_of
+    ``customer`` reads ``s`` (a Subject), ``region`` reads ``c`` (the region's country or None),
+    ``item`` reads ``i`` (an accelerated ClassifiedItem); None means "no such condition" (for the
+    item: any accelerated item).
+    """
+
+    customer: str | None
+    region: str | None
+    item: str | None
+    constants: tuple[tuple[str, object], ...]
+
+    def renamed(self, prefix: str) -> tuple[str | None, str | None, str | None, dict[str, object]]:
+        """The expressions with every constant renamed ``<prefix>_kN``, and the constants so named."""
+        names = {name: prefix + name for name, _ in self.constants}
+
+        def sub(expr: str | None) -> str | None:
+            return None if expr is None else _CONST.sub(lambda m: names[m.group(0)], expr)
+        return sub(self.customer), sub(self.region), sub(self.item), {names[n]: v for n, v in self.constants}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +105,10 @@ class CompiledRule:
     item: ItemPredicate
     customer: CustomerPredicate | None
     region: RegionPredicate | None
-    # True when ``item`` asks nothing beyond "accelerated" (``item: {}``): the engine only hands it
-    # accelerated items, so it skips the call.
-    any_item: bool = False
+    # The three conditions as one function over the request's accelerated items (non-empty). Same
+    # expressions as item/customer/region, compiled together; the engine calls PolicySet.matcher().
+    matches: RuleMatcher
+    source: RuleSource = field(compare=False)
     # ``reason`` pre-parsed into (literal text, placeholder or None) pairs; empty when a placeholder
     # carries a format spec or conversion, which the engine then leaves to str.format_map.
     reason_parts: tuple[tuple[str, str | None], ...] = ()
@@ -120,15 +134,33 @@ class PolicySet:
         self.packs = tuple(packs)
         self.rules = tuple(rules)
         self.simulate = simulate
-        self._by_date: dict[date, tuple[CompiledRule, ...]] = {}
+        self._by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
+        self._by_rules: dict[tuple[int, ...], tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
+        self._all: tuple[tuple[CompiledRule, ...], SetMatcher] | None = None
 
     def active(self, on: date) -> tuple[CompiledRule, ...]:
+        return self.matcher(on)[0]
+
+    def matcher(self, on: date) -> tuple[tuple[CompiledRule, ...], SetMatcher]:
+        """The rules in force ``on`` and one compiled function that tries them all, in order.
+
+        The function returns the indexes (into those rules) of the rules that match: one call per
+        request instead of one per rule. Built once per date, then cached.
+        """
         if self.simulate:
-            return self.rules
+            if self._all is None:
+                self._all = (self.rules, _set_matcher(self.rules))
+            return self._all
         hit = self._by_date.get(on)
         if hit is None:
-            hit = tuple(r for r in self.rules if r.in_force(on))
-            if len(self._by_date) > 64:  # callers pass few distinct dates; keep it bounded
+            chosen = tuple(k for k, r in enumerate(self.rules) if r.in_force(on))
+            # Compiled once per distinct set of rules in force (a handful: the effective windows),
+            # not once per date, so that a replay over a year of records compiles a few times.
+            hit = self._by_rules.get(chosen)
+            if hit is None:
+                rules = tuple(self.rules[k] for k in chosen)
+                hit = self._by_rules[chosen] = (rules, _set_matcher(rules))
+            if len(self._by_date) > 1024:  # callers pass few distinct dates; keep it bounded
                 self._by_date.clear()
             self._by_date[on] = hit
         return hit
@@ -147,20 +179,110 @@ def _countries(j: Jurisdictions, tokens: list[str], where: str) -> frozenset[str
         raise PolicyError(f"unknown country or group {exc.args[0]!r}", field=where) from None
 
 
-def _item_checks(cond: ItemCondition, catalog: Catalog) -> list[ItemPredicate]:
-    """The item condition's checks beyond "accelerated", each a closure with no generator inside."""
-    checks: list[ItemPredicate] = []
-    if cond.export_class is not None:
-        classes = frozenset(cond.export_class)
+# -- helpers the generated item expressions call (loops: no generator per call) ------------------------
+def _class_in(i: ClassifiedItem, classes: frozenset[str]) -> bool:
+    if i.export_class in classes:
+        return True
+    for a in i.accelerators:  # noqa: SIM110 - a loop, not a generator: see the module docstring
+        if a.export_class in classes:
+            return True
+    return False
 
-        def export_class(i: ClassifiedItem) -> bool:
-            if i.export_class in classes:
-                return True
-            for a in i.accelerators:  # noqa: SIM110 (loops, not generators: see the module docstring)
-                if a.export_class in classes:
-                    return True
+
+def _chip_in(i: ClassifiedItem, chips: frozenset[str]) -> bool:
+    for a in i.accelerators:  # noqa: SIM110
+        if a.model in chips:
+            return True
+    return False
+
+
+def _named(i: ClassifiedItem) -> bool:
+    for a in i.accelerators:  # noqa: SIM110
+        if a.named_by:
+            return True
+    return False
+
+
+def _confirmed(i: ClassifiedItem) -> bool:
+    if i.export_class == CLASS_UNKNOWN:
+        return False
+    for a in i.accelerators:  # noqa: SIM110
+        if not a.confirmed:
             return False
-        checks.append(export_class)
+    return True
+
+
+def _tpp_at_least(i: ClassifiedItem, floor: float) -> bool:
+    for a in i.accelerators:  # noqa: SIM110
+        if a.tpp is not None and a.tpp >= floor:
+            return True
+    return False
+
+
+_HELPERS = {"_class_in": _class_in, "_chip_in": _chip_in, "_named": _named, "_confirmed": _confirmed,
+            "_tpp_at_least": _tpp_at_least}
+
+
+_CONST = re.compile(r"\b_k\d+\b")
+
+
+class _Source:
+    """Collects the expressions of one rule and the constants they name."""
+
+    def __init__(self) -> None:
+        self.constants: dict[str, object] = {}
+
+    def const(self, value: object) -> str:
+        name = f"_k{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def function(self, name: str, params: str, body: str) -> Callable[..., Any]:
+        return _define(name, params, body, self.constants)
+
+
+def _define(name: str, params: str, body: str, constants: dict[str, object]) -> Callable[..., Any]:
+    """``def name(params): body`` with ``constants`` and the helpers as its globals."""
+    ns: dict[str, object] = {**_HELPERS, **constants}
+    exec(f"def {name}({params}):\n{body}", ns)  # policy values are in ns, never in the source text
+    fn: Callable[..., Any] = ns[name]  # type: ignore[assignment]
+    return fn
+
+
+def _match_lines(customer: str | None, region: str | None, item: str | None, hit: str, indent: str) -> list[str]:
+    """Statements that run ``hit`` when the conditions hold for some accelerated item in ``items``."""
+    guard = " and ".join(f"({e})" for e in (customer, region) if e is not None)
+    lines = []
+    if guard:
+        lines.append(f"{indent}if {guard}:")
+        indent += "    "
+    if item is None:  # ``item: {}``: any accelerated item, and only accelerated items are passed
+        lines.append(f"{indent}if items:")
+        lines.append(f"{indent}    {hit}")
+    else:
+        lines += [f"{indent}for i in items:", f"{indent}    if {item}:", f"{indent}        {hit}",
+                  f"{indent}        break"]
+    return lines
+
+
+def _set_matcher(rules: Sequence[CompiledRule]) -> SetMatcher:
+    """One function trying every rule of ``rules`` in order; returns the indexes of those that match."""
+    constants: dict[str, object] = {}
+    lines = ["    out = []"]
+    for k, rule in enumerate(rules):
+        customer, region, item, named = rule.source.renamed(f"_r{k}")
+        constants.update(named)
+        lines += _match_lines(customer, region, item, f"out.append({k})", "    ")
+    lines.append("    return out")
+    fn: SetMatcher = _define("match_all", "s, c, items", "\n".join(lines) + "\n", constants)
+    return fn
+
+
+def _item_terms(cond: ItemCondition, catalog: Catalog, src: _Source) -> list[str]:
+    """Expressions over ``i`` (an accelerated ClassifiedItem), one per item condition."""
+    terms: list[str] = []
+    if cond.export_class is not None:
+        terms.append(f"_class_in(i, {src.const(frozenset(cond.export_class))})")
     if cond.chips is not None:
         names: set[str] = set()
         for c in cond.chips:
@@ -168,105 +290,61 @@ def _item_checks(cond: ItemCondition, catalog: Catalog) -> list[ItemPredicate]:
                 names.add(catalog.chip(c).model)
             except KeyError:
                 raise PolicyError(f"unknown chip {c!r}", field="when.item.chips") from None
-        chips = frozenset(names)
-
-        def chip(i: ClassifiedItem) -> bool:
-            for a in i.accelerators:  # noqa: SIM110 (loops, not generators: see the module docstring)
-                if a.model in chips:
-                    return True
-            return False
-        checks.append(chip)
+        terms.append(f"_chip_in(i, {src.const(frozenset(names))})")
     if cond.named_by_rule is not None:
-        want = cond.named_by_rule
-
-        def named(i: ClassifiedItem) -> bool:
-            for a in i.accelerators:
-                if a.named_by:
-                    return want
-            return not want
-        checks.append(named)
+        terms.append("_named(i)" if cond.named_by_rule else "not _named(i)")
     if cond.confirmed is not None:
-        want_c = cond.confirmed
-
-        def confirmed(i: ClassifiedItem) -> bool:
-            if i.export_class == CLASS_UNKNOWN:
-                return not want_c
-            for a in i.accelerators:
-                if not a.confirmed:
-                    return not want_c
-            return want_c
-        checks.append(confirmed)
+        terms.append("_confirmed(i)" if cond.confirmed else "not _confirmed(i)")
     if cond.min_tpp is not None:
-        floor = cond.min_tpp
-
-        def min_tpp(i: ClassifiedItem) -> bool:
-            for a in i.accelerators:  # noqa: SIM110 (loops, not generators: see the module docstring)
-                if a.tpp is not None and a.tpp >= floor:
-                    return True
-            return False
-        checks.append(min_tpp)
-    return checks
+        terms.append(f"_tpp_at_least(i, {src.const(float(cond.min_tpp))})")
+    return terms
 
 
-def _accelerated(i: ClassifiedItem) -> bool:
-    return i.accelerated
-
-
-def _customer_predicate(cond: CustomerCondition, j: Jurisdictions) -> CustomerPredicate:
-    checks: list[CustomerPredicate] = []
+def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> list[str]:
+    """Expressions over ``s`` (a Subject), one per customer condition."""
+    terms: list[str] = []
     f = "when.customer."
     # Screening lists first: most customers have no open hit, so those rules end at one set test.
     if cond.screening_lists is not None:
         lists = frozenset(x.upper() for x in cond.screening_lists)
-        checks.append(lambda s: not lists.isdisjoint(s.lists))
-
-    def member(attr: str, field: str, negate: bool) -> None:
-        values = getattr(cond, field)
-        if values is None:
-            return
-        members = _countries(j, values, f + field)
-        get = attrgetter(attr)
-        if negate:
-            checks.append(lambda s: get(s) not in members)
-        else:
-            checks.append(lambda s: get(s) in members)
-
-    member("country", "country_in", False)
-    member("country", "country_not_in", True)
-    member("headquarters_country", "headquarters_in", False)
-    member("headquarters_country", "headquarters_not_in", True)
-    member("ultimate_parent_country", "parent_in", False)
-    member("ultimate_parent_country", "parent_not_in", True)
+        terms.append(f"not {src.const(lists)}.isdisjoint(s.lists)")
+    for attr, name, op in (("country", "country_in", "in"), ("country", "country_not_in", "not in"),
+                            ("headquarters_country", "headquarters_in", "in"),
+                            ("headquarters_country", "headquarters_not_in", "not in"),
+                            ("ultimate_parent_country", "parent_in", "in"),
+                            ("ultimate_parent_country", "parent_not_in", "not in")):
+        values = getattr(cond, name)
+        if values is not None:
+            terms.append(f"s.{attr} {op} {src.const(_countries(j, values, f + name))}")
     if cond.any_country_in is not None:
-        any_s = _countries(j, cond.any_country_in, f + "any_country_in")
-        checks.append(lambda s: not any_s.isdisjoint(s.countries))
+        terms.append(f"not {src.const(_countries(j, cond.any_country_in, f + 'any_country_in'))}"
+                     ".isdisjoint(s.countries)")
     if cond.no_country_in is not None:
-        no_s = _countries(j, cond.no_country_in, f + "no_country_in")
-        checks.append(lambda s: no_s.isdisjoint(s.countries))
+        terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in'))}.isdisjoint(s.countries)")
     if cond.kyc_status is not None:
-        kyc = frozenset(cond.kyc_status)
-        checks.append(lambda s: s.kyc_status in kyc)
+        terms.append(f"s.kyc_status in {src.const(frozenset(cond.kyc_status))}")
     if cond.foreign is not None:
-        want_f = cond.foreign
-        checks.append(lambda s: s.foreign == want_f)
+        terms.append("s.foreign" if cond.foreign else "not s.foreign")
     if cond.known is not None:
-        want_k = cond.known
-        checks.append(lambda s: s.known == want_k)
-    return _all_of(checks)
+        terms.append("s.known" if cond.known else "not s.known")
+    return terms
 
 
-def _region_predicate(cond: RegionCondition, j: Jurisdictions) -> RegionPredicate:
-    checks: list[RegionPredicate] = []
+def _region_terms(cond: RegionCondition, j: Jurisdictions, src: _Source) -> list[str]:
+    """Expressions over ``c`` (the region's country, None when unknown)."""
+    terms: list[str] = []
     if cond.country_in is not None:
-        s_in = _countries(j, cond.country_in, "when.region.country_in")
-        checks.append(lambda c: c is not None and c in s_in)
+        terms.append(f"c in {src.const(_countries(j, cond.country_in, 'when.region.country_in'))}")
     if cond.country_not_in is not None:
-        s_out = _countries(j, cond.country_not_in, "when.region.country_not_in")
-        checks.append(lambda c: c is not None and c not in s_out)
+        terms.append(f"(c is not None and c not in "
+                     f"{src.const(_countries(j, cond.country_not_in, 'when.region.country_not_in'))})")
     if cond.unknown is not None:
-        want = cond.unknown
-        checks.append(lambda c: (c is None) == want)
-    return _all_of(checks)
+        terms.append("c is None" if cond.unknown else "c is not None")
+    return terms
+
+
+def _all(terms: list[str]) -> str:
+    return " and ".join(f"({t})" for t in terms) if terms else "True"
 
 
 def _reason_parts(reason: str) -> tuple[tuple[str, str | None], ...]:
@@ -281,7 +359,15 @@ def _reason_parts(reason: str) -> tuple[tuple[str, str | None], ...]:
 def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> CompiledRule:
     start = max(pack.effective_from, rule.effective_from or pack.effective_from)
     ends = [d for d in (pack.effective_until, rule.effective_until) if d is not None]
-    item_checks = _item_checks(rule.when.item, catalog)
+    src = _Source()
+    item_terms = _item_terms(rule.when.item, catalog, src)
+    customer_terms = _customer_terms(rule.when.customer, j, src) if rule.when.customer else None
+    region_terms = _region_terms(rule.when.region, j, src) if rule.when.region else None
+    source = RuleSource(None if customer_terms is None else _all(customer_terms),
+                        None if region_terms is None else _all(region_terms),
+                        _all(item_terms) if item_terms else None, tuple(src.constants.items()))
+    body = "\n".join([*_match_lines(source.customer, source.region, source.item, "return True", "    "),
+                      "    return False"]) + "\n"
     return CompiledRule(
         pack_id=pack.id,
         pack_version=pack.version,
@@ -291,10 +377,12 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> 
         reason=rule.reason,
         start=start,
         end=min(ends) if ends else FAR_FUTURE,
-        item=_all_of([_accelerated, *item_checks]),
-        customer=_customer_predicate(rule.when.customer, j) if rule.when.customer else None,
-        region=_region_predicate(rule.when.region, j) if rule.when.region else None,
-        any_item=not item_checks,
+        item=src.function("item", "i", f"    return i.accelerated and {_all(item_terms)}\n"),
+        customer=(src.function("customer", "s", f"    return {_all(customer_terms)}\n")
+                  if customer_terms is not None else None),
+        region=src.function("region", "c", f"    return {_all(region_terms)}\n") if region_terms is not None else None,
+        matches=src.function("matches", "s, c, items", body),
+        source=source,
         reason_parts=_reason_parts(rule.reason),
     )
 

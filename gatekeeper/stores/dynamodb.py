@@ -308,17 +308,15 @@ class DynamoDBProfileStore:
         from datetime import UTC, datetime
 
         now = datetime.now(UTC).isoformat()
-        items = [{"pk": S(profile_key(p.provider, p.account_id)), "provider": S(p.provider),
-                  "account_id": S(p.account_id), "legal_name": S(p.legal_name), "country": S(p.country),
-                  "headquarters_country": S(p.headquarters_country),
-                  "ultimate_parent_country": S(p.ultimate_parent_country), "kyc_status": S(p.kyc_status),
-                  "updated_at": S(now)} for p in profiles]
+        # One item per key (a transaction may not touch an item twice); the last row for a key wins.
+        by_key = {profile_key(p.provider, p.account_id): {
+            "pk": S(profile_key(p.provider, p.account_id)), "provider": S(p.provider), "account_id": S(p.account_id),
+            "legal_name": S(p.legal_name), "country": S(p.country), "headquarters_country": S(p.headquarters_country),
+            "ultimate_parent_country": S(p.ultimate_parent_country), "kyc_status": S(p.kyc_status),
+            "updated_at": S(now)} for p in profiles}
+        items = list(by_key.values())
         chunks = [items[i:i + self.CHUNK] for i in range(0, len(items), self.CHUNK)]
-        before: dict[str, Item | None] = {}
-        if len(chunks) > 1:
-            for it in items:
-                got = self.db.call("get_item", TableName=self.name, Key={"pk": it["pk"]}, ConsistentRead=True)
-                before[it["pk"]["S"]] = got.get("Item")
+        before = self._current(list(by_key)) if len(chunks) > 1 else {}
         done: list[list[Item]] = []
         try:
             for chunk in chunks:
@@ -329,17 +327,32 @@ class DynamoDBProfileStore:
             self._undo(done, before)
             raise
 
-    def _undo(self, done: list[list[Item]], before: dict[str, Item | None]) -> None:
+    def _current(self, keys: list[str]) -> dict[str, Item]:
+        """The stored items for ``keys`` (BatchGetItem, 100 keys a call, consistent reads)."""
+        out: dict[str, Item] = {}
+        for i in range(0, len(keys), self.CHUNK):
+            request: dict[str, Any] = {self.name: {"Keys": [{"pk": S(k)} for k in keys[i:i + self.CHUNK]],
+                                                   "ConsistentRead": True}}
+            for attempt in range(20):
+                got = self.db.call("batch_get_item", RequestItems=request)
+                for item in got.get("Responses", {}).get(self.name, []):
+                    out[get_s(item, "pk")] = item
+                request = got.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                backoff(attempt)
+            else:
+                raise StoreError(f"DynamoDB table {self.name}: could not read the profiles to replace (throttled)")
+        return out
+
+    def _undo(self, done: list[list[Item]], before: dict[str, Item]) -> None:
         for chunk in done:
-            for it in chunk:
-                old = before.get(it["pk"]["S"])
-                try:
-                    if old is None:
-                        self.db.call("delete_item", TableName=self.name, Key={"pk": it["pk"]})
-                    else:
-                        self.db.call("put_item", TableName=self.name, Item=old)
-                except StoreError as exc:
-                    log.error("profiles.undo_failed", pk=it["pk"]["S"], error=str(exc))
+            ops = [{"Put": {"TableName": self.name, "Item": before[it["pk"]["S"]]}} if it["pk"]["S"] in before
+                   else {"Delete": {"TableName": self.name, "Key": {"pk": it["pk"]}}} for it in chunk]
+            try:
+                self.db.call("transact_write_items", TransactItems=ops)
+            except StoreError as exc:
+                log.error("profiles.undo_failed", profiles=len(chunk), error=str(exc))
 
     def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
         kwargs: dict[str, Any] = {"TableName": self.name}

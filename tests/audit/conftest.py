@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from gatekeeper.audit import open_audit_log
 from gatekeeper.audit._writer import FileAuditLog
@@ -42,6 +43,18 @@ def read_records(directory: Path) -> list[dict[str, Any]]:
 
 def segment_lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> Iterator[None]:
+    """structlog as configured by default (stdout looked up when each logger is made).
+
+    ``gatekeeper.cli.main`` configures structlog with the stderr of the moment; under CliRunner that
+    is a captured stream closed after the invocation, and a later log line would fail on it.
+    """
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -151,7 +151,7 @@ def test_one_function_whose_handler_exists_and_whose_config_loads() -> None:
 
 
 # -- EventBridge pattern semantics ----------------------------------------------------------------------
-def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+def matches(pattern: dict[str, Any], event: Any) -> bool:
     """EventBridge matching for what the templates use: lists of exact values, ``prefix`` and
     ``exists``; every field of the pattern must match, an array value matches if any element does."""
     for key, want in pattern.items():

@@ -94,7 +94,7 @@ class ArmStandIn:
                 status, out = standin.answer(self.command, path, body)
                 self._reply(status, out)
 
-            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _handle  # noqa: N815
+            do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -412,3 +412,32 @@ def test_cross_account_remediation_assumes_the_configured_role(moto: None, make_
     assert out["status"] == "remediated"
     assert instance(iid, member)["State"]["Name"] == "stopped"
     assert tags(iid, member)[TAG_CASE_ID] == out["case_id"]
+
+
+def test_with_an_s3_audit_log_each_event_is_in_s3_before_the_handler_returns(
+        moto: None, make_gk: MakeGk, tmp_path: Path) -> None:
+    from gatekeeper import runtime
+    from gatekeeper.config import AuditConfig
+
+    s3 = boto3.client("s3", region_name=REGION)
+    # As deploy/aws/template.yaml makes it: versioned, Object Lock in compliance mode.
+    s3.create_bucket(Bucket="gk-audit", ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket="gk-audit", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    gk = make_gk()
+    cfg = gk.config.model_copy(update={"audit": AuditConfig(
+        url=f"s3://gk-audit/audit?region={REGION}&spool={tmp_path}/spool", signing_key=str(tmp_path / "k.pem"))})
+    gk = runtime.configure(cfg)
+    iid = launch("p5.48xlarge")
+    out = aws_lambda.handler(run_event(iid, CHINA_HQ), None)
+    assert out["status"] == "remediated"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="gk-audit").get("Contents", [])]
+    segments = [k for k in keys if k.endswith(".jsonl")]
+    assert segments and any(k.endswith(".checkpoint.json") for k in keys)
+    body = "".join(s3.get_object(Bucket="gk-audit", Key=k)["Body"].read().decode() for k in segments)
+    assert f'"decision_id":"{out["decision_id"]}"' in body.replace(" ", "") and "remediation.stop" in body
+    # The next event reopens the log and ships it too.
+    plain = launch("g4dn.xlarge")
+    aws_lambda.handler(run_event(plain, UNVERIFIED_CL, itype="g4dn.xlarge"), None)
+    after = [o["Key"] for o in s3.list_objects_v2(Bucket="gk-audit")["Contents"] if o["Key"].endswith(".jsonl")]
+    assert len(after) > len(segments)

@@ -65,6 +65,13 @@ def test_profiles_round_trip(store: StateStore) -> None:
     assert got is not None and got.legal_name == "Renamed"
 
 
+def test_profiles_repeated_in_one_import_last_wins(store: StateStore) -> None:
+    first = CustomerProfile("aws", "222222222222", "First", "SG", "SG", "CN", "verified")
+    second = CustomerProfile("aws", "222222222222", "Second", "SG", "SG", "CN", "pending")
+    store.profiles.put_profiles([first, second])
+    assert store.profiles.get_profile("aws", "222222222222") == second
+
+
 def test_open_then_join_the_same_scope(store: StateStore) -> None:
     case, created = store.cases.open_or_join(_case("case-1"), _request("dec-1", "dev"))
     assert created and case.case_id == "case-1" and case.request_count == 1 and case.principals == ("dev",)

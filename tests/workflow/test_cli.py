@@ -26,8 +26,13 @@ REQUESTER = "dev@lioncity"
 
 
 def _app() -> typer.Typer:
-    # The groups as ``gatekeeper`` registers them (main.GROUPS), without depending on main's table.
+    """``gatekeeper`` with the workflow groups (as main.GROUPS registers them once the lead adds them)."""
+    from gatekeeper.cli import main
+
+    if all(g in main.GROUPS for g in ("cases", "licences", "store")):
+        return main.app
     app = typer.Typer()
+    app.callback()(main._main)  # the same start-up as ``gatekeeper`` (logging to stderr)
     app.add_typer(cases.app, name="cases")
     app.add_typer(licences.app, name="licences")
     app.add_typer(store.app, name="store")
@@ -37,28 +42,20 @@ def _app() -> typer.Typer:
 APP = _app()
 
 
-def loads(stdout: str) -> Any:
-    # structlog is not configured by the CLI yet and logs (e.g. "audit.key_created" when the audit
-    # log first creates its key) to stdout, ahead of the JSON: skip to the document. Reported to the lead.
-    lines = stdout.splitlines()
-    start = next((i for i, line in enumerate(lines) if line[:1] in "{["), len(lines))
-    return json.loads("\n".join(lines[start:])) if start < len(lines) else None
-
-
 def run(cfg: Path, *args: str) -> Any:
     return runner.invoke(APP, [*args, "--config", str(cfg)])
 
 
 def run_json(cfg: Path, *args: str) -> tuple[int, Any]:
     result = runner.invoke(APP, [*args, "--json", "--config", str(cfg)])
-    return result.exit_code, loads(result.stdout)
+    return result.exit_code, (json.loads(result.stdout) if result.stdout.strip() else None)
 
 
 def check(cfg: Path, principal: str = REQUESTER) -> tuple[int, dict[str, Any]]:
     result = runner.invoke(main_app, ["check", "--json", "--config", str(cfg), "--provider", "aws", "--account",
                                       CN_PARENT, "--instance-type", "p4d.24xlarge", "--region", "us-east-1",
                                       "--principal", principal])
-    return result.exit_code, loads(result.stdout)
+    return result.exit_code, (json.loads(result.stdout) if result.stdout.strip() else None)
 
 
 def write_config(tmp_path: Path, store_url: str = "sqlite:///state.db") -> Path:

@@ -69,10 +69,13 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
         return cached[0]
 
     unresolved: tuple[str, ...]
+    accelerated: bool | None = None
     try:
         tr = translate_quick(op, params)
-        if tr is None or _accelerated(gk, tr.items):
-            tr = translate(op, params, _LazyLookup(caller, ttl), gk.catalog)
+        if tr is not None:
+            accelerated = _accelerated(gk, tr.items)
+        if tr is None or accelerated:
+            tr, accelerated = translate(op, params, _LazyLookup(caller, ttl), gk.catalog), None
         items, unresolved, ids = tr.items, tr.unresolved, tr.resource_ids
     except Exception as exc:  # a translation bug must fail closed, audited
         log.error("aws.translate_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
@@ -81,7 +84,9 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
 
     subject = current_subject("aws")
     account, principal = (subject.account_id if subject else ""), ""
-    if unresolved or gk.config.audit.record_all or (items and _accelerated(gk, items)):
+    if accelerated is None:
+        accelerated = bool(items) and _accelerated(gk, items)
+    if unresolved or accelerated or gk.config.audit.record_all:
         try:
             ident = _resolver.RESOLVER.identity(caller(), ttl)
             principal = ident.arn

@@ -55,7 +55,9 @@ def _guard(client: Any, *, explicit: bool) -> ClientGuard | None:
             sid = model.service_id.hyphenize()
             for name in _OPS_BY_SERVICE[service]:
                 event = f"before-parameter-build.{sid}.{name}"
-                client.meta.events.register(event, guard, unique_id=f"gatekeeper.aws:{event}")
+                # Last: handlers the caller registers on the same event (which may rewrite the
+                # parameters) run first, so the guard decides the parameters that will be sent.
+                client.meta.events.register_last(event, guard, unique_id=f"gatekeeper.aws:{event}")
             _guards[client] = guard
         if explicit:
             guard.explicit = True

@@ -166,7 +166,8 @@ class Resolver:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cache
+        self._client_lock = threading.Lock()  # making clients (slow: not under the cache's lock)
         self._cache: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
         self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._session: botocore.session.Session | None = None
@@ -185,7 +186,7 @@ class Resolver:
     def client(self, caller: Caller, service: str) -> Any:
         secret = hashlib.sha256(f"{caller.secret_key}\0{caller.token}".encode()).hexdigest()
         key = (service, caller.region, caller.endpoint, caller.access_key, secret)
-        with self._lock:
+        with self._client_lock:
             found = self._clients.get(key)
             if found is not None:
                 self._clients.move_to_end(key)
@@ -225,7 +226,8 @@ class Resolver:
         """Forget what was read (and, with ``clients``, the clients made to read it)."""
         with self._lock:
             self._cache.clear()
-            if clients:
+        if clients:
+            with self._client_lock:
                 self._clients.clear()
 
     # -- reads -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ group's MaxSize is then the count). A plain configuration change never costs a l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -407,10 +407,8 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
             described = t.resource(base, params)
             if described is not None:
                 drafts = t.slots(base.slots, deep_merge(described, overlay, base.exclusive))
-            elif drafts:
-                # The count could not be read: decide what the request names, with the count unknown
-                # (the resource's failure is in ``unresolved``, so the decision is fail-closed anyway).
-                pass
+            # else: what the request names is decided with its count unknown (1); the failure to read
+            # the resource is in ``unresolved``, so the decision is fail-closed anyway.
     for res in op.extra:
         if res.when and not any(present(params, p) for p in res.when):
             continue
@@ -418,11 +416,3 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
         if described is not None:
             drafts.extend(t.slots(res.slots, described))
     return Translation(t.items(drafts), tuple(t.unresolved), _ids(op, params))
-
-
-def describe_items(items: tuple[ComputeItem, ...]) -> Iterator[str]:
-    """Readable lines for logs and the demo: ``2 x p4d.24xlarge (LaunchTemplateConfigs[0]...)``."""
-    for i in items:
-        acc = "".join(f" + {a.count:g} x {a.type}" for a in i.attached)
-        choice = f" choice {i.choice}" if i.choice else ""
-        yield f"{i.count} x {i.instance_type or '(no type)'}{acc} [{i.path}]{choice}"

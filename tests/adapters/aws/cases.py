@@ -196,6 +196,11 @@ def _ecs_ir(accelerated: bool) -> dict[str, Any]:
     return {**ir, "acceleratorCount": {"max": 0}, "excludedInstanceTypes": ["g6f.*", "gr6f.*"]}
 
 
+SPOT = {"IamFleetRole": ROLE, "TargetCapacity": 2, "AllocationStrategy": "lowestPrice"}
+HYPERPOD_GROUP = {"InstanceCount": 2, "InstanceGroupName": "workers", "ExecutionRole": ROLE, "ThreadsPerCore": 1,
+                  "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-bucket/lc", "OnCreate": "on_create.sh"}}
+
+
 def _fleet_target(n: int = 2) -> dict[str, Any]:
     return {"TotalTargetCapacity": n, "DefaultTargetCapacityType": "on-demand"}
 
@@ -231,11 +236,11 @@ CASES: tuple[Case, ...] = (
     Case("ec2-request-spot-instances", "ec2", "request_spot_instances",
          lambda c, a: {"InstanceCount": 2, "LaunchSpecification": {"ImageId": AMI, "InstanceType": t(a)}}),
     Case("ec2-request-spot-fleet-launch-specifications", "ec2", "request_spot_fleet",
-         lambda c, a: {"SpotFleetRequestConfig": {"IamFleetRole": ROLE, "TargetCapacity": 2, "AllocationStrategy": "lowestPrice",
-                                                  "LaunchSpecifications": [{"ImageId": AMI, "InstanceType": t(a)}]}}),
+         lambda c, a: {"SpotFleetRequestConfig": {
+             **SPOT, "LaunchSpecifications": [{"ImageId": AMI, "InstanceType": t(a)}]}}),
     Case("ec2-request-spot-fleet-launch-template-configs", "ec2", "request_spot_fleet",
-         lambda c, a: {"SpotFleetRequestConfig": {"IamFleetRole": ROLE, "TargetCapacity": 2, "AllocationStrategy": "lowestPrice",
-                                                  "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": lt(c, a)}]}},
+         lambda c, a: {"SpotFleetRequestConfig": {
+             **SPOT, "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": lt(c, a)}]}},
          templates),
     Case("ec2-modify-spot-fleet-request", "ec2", "modify_spot_fleet_request",
          lambda c, a: {"SpotFleetRequestId": c["spot_fleet"], "TargetCapacity": 2,
@@ -345,13 +350,10 @@ CASES: tuple[Case, ...] = (
                        "TransformOutput": {"S3OutputPath": "s3://bucket/out"},
                        "TransformResources": {"InstanceType": ml(a), "InstanceCount": 1}}),
     Case("sm-create-cluster", "sagemaker", "create_cluster",
-         lambda c, a: {"ClusterName": "hp", "InstanceGroups": [
-             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE, "ThreadsPerCore": 1,
-              "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-bucket/lc", "OnCreate": "on_create.sh"}}]}),
+         lambda c, a: {"ClusterName": "hp", "InstanceGroups": [{**HYPERPOD_GROUP, "InstanceType": ml(a)}]}),
     Case("sm-update-cluster", "sagemaker", "update_cluster",
-         lambda c, a: {"ClusterName": "hp", "InstanceGroups": [
-             {"InstanceCount": 2, "InstanceGroupName": "workers", "InstanceType": ml(a), "ExecutionRole": ROLE, "ThreadsPerCore": 1,
-              "LifeCycleConfig": {"SourceS3Uri": "s3://sagemaker-bucket/lc", "OnCreate": "on_create.sh"}}]}, moto=False),
+         lambda c, a: {"ClusterName": "hp", "InstanceGroups": [{**HYPERPOD_GROUP, "InstanceType": ml(a)}]},
+         moto=False),
     # ---------------------------------------------------------------------------------------- EKS
     Case("eks-create-nodegroup-instance-types", "eks", "create_nodegroup",
          lambda c, a: {"clusterName": "gk-cluster", "nodegroupName": "new", "subnets": [c["subnet"]],

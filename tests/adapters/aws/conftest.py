@@ -186,7 +186,7 @@ def record(client: Any, sent: Sent) -> Any:
 
 def _reset(url: str) -> None:
     req = urllib.request.Request(f"{url}/moto-api/reset", data=json.dumps({}).encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()
 
 

@@ -129,7 +129,8 @@ def test_sagemaker_training_groups_are_summed_and_preferences_are_alternatives()
     assert summary(groups) == {("ml.m5.large", 1), ("ml.p4d.24xlarge", 4)}
     assert all(i.choice == "" for i in groups.items)  # both groups run: not alternatives
     prefs = tr("sagemaker", "CreateTrainingJob", {"ResourceConfig": {"InstancePreferences": [
-        {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 2}, {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 4}]}})
+        {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 2},
+        {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 4}]}})
     assert summary(prefs) == {("ml.p5.48xlarge", 2), ("ml.p4d.24xlarge", 4)}
     assert len({i.choice for i in prefs.items}) == 1 and prefs.items[0].choice
 
@@ -154,7 +155,8 @@ def test_endpoint_config_counts_managed_scaling_and_shadow_variants() -> None:
 
 
 def test_notebook_accelerators_alone_are_decided() -> None:
-    t = tr("sagemaker", "UpdateNotebookInstance", {"NotebookInstanceName": "nb", "AcceleratorTypes": ["ml.eia2.medium"]})
+    t = tr("sagemaker", "UpdateNotebookInstance", {"NotebookInstanceName": "nb",
+                                                    "AcceleratorTypes": ["ml.eia2.medium"]})
     assert [(i.instance_type, i.attached) for i in t.items] == [("", (AttachedAccelerator("ml.eia2.medium", 1),))]
 
 
