@@ -32,6 +32,11 @@ GROUPS: dict[str, str] = {
     "catalog": "gatekeeper.cli.catalog",
     "policy": "gatekeeper.cli.policy",
     "accounts": "gatekeeper.cli.accounts",
+    "cases": "gatekeeper.cli.cases",
+    "licences": "gatekeeper.cli.licences",
+    "store": "gatekeeper.cli.store",
+    "audit": "gatekeeper.cli.audit",
+    "screening": "gatekeeper.cli.screening",
     "hooks": "gatekeeper.cli.hooks",
 }
 
@@ -41,13 +46,23 @@ for _name, _module in GROUPS.items():
     app.add_typer(importlib.import_module(_module).app, name=_name)
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap and close it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _configure_logging() -> None:
     # Logs go to stderr so that --json output on stdout stays machine-readable.
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
                     structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
     )
 
 
