@@ -80,7 +80,8 @@ def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench", description="Every benchmark side by side with its peer: "
+                                 "one Markdown table, one JSON report.")
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small counts: a fast pass, figures are rough")
     size.add_argument("--smoke", action="store_true",

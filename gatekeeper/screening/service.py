@@ -2,11 +2,14 @@
 
 Every function takes a ``target``: a :class:`gatekeeper.service.Gatekeeper` (its store, its
 ``[screening] threshold`` and its audit log through ``record_event``), the main store object
-(``gatekeeper.stores.sqlite.SQLiteStore``), a ``SQLiteDatabase``, a :class:`SqliteScreeningStore` or a
-store URL (``sqlite:///path.db``).
+(``gatekeeper.stores.sqlite.SQLiteStore`` or ``gatekeeper.stores.dynamodb.DynamoDBStore``), a
+``SQLiteDatabase``, a :class:`ScreeningStore` or a store URL (``sqlite:///path.db``,
+``dynamodb://PREFIX?region=R``). The screening store follows the main store's type: SQLite tables in
+the same file (``SqliteScreeningStore``) or DynamoDB tables with the same prefix
+(``gatekeeper.screening.dynamodb.DynamoDBScreeningStore``).
 
-The matcher's index is cached per database file and list generation, so screening the profiles of
-one import after another does not rebuild it.
+The matcher's index is cached per store (database file or table prefix) and list generation, so
+screening the profiles of one import after another does not rebuild it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from gatekeeper.screening.parse import parse_file
 from gatekeeper.screening.store import (
     EventRecorder,
     HitCandidate,
+    ScreeningStore,
     SqliteScreeningStore,
     SubjectResult,
     WriteSummary,
@@ -98,7 +102,7 @@ class CheckResult:
 
 @dataclass(slots=True)
 class _Target:
-    store: SqliteScreeningStore
+    store: ScreeningStore
     list_profiles: Callable[[], Sequence[CustomerProfile]] | None
     threshold: float | None
     record_event: EventRecorder | None
@@ -118,7 +122,7 @@ def _store_on(db: SQLiteDatabase) -> SqliteScreeningStore:
 
 
 def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
-    if isinstance(target, SqliteScreeningStore):
+    if isinstance(target, ScreeningStore):  # SqliteScreeningStore, DynamoDBScreeningStore
         return _Target(target, None, None, None)
     if isinstance(target, SQLiteDatabase):
         from gatekeeper.stores.sqlite import SQLiteProfileStore
@@ -141,11 +145,30 @@ def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
     if isinstance(db, SQLiteDatabase):  # the main store object (SQLiteStore)
         profiles = getattr(target, "profiles", None)
         return _Target(_store_on(db), getattr(profiles, "list_profiles", None), None, None)
-    raise StoreError(f"restricted-party screening needs the SQLite state store; {type(target).__name__} "
-                     "has no screening store yet")
+    dynamodb = _dynamodb_target(target)
+    if dynamodb is not None:
+        return dynamodb
+    raise StoreError(f"restricted-party screening needs the SQLite or DynamoDB state store; "
+                     f"{type(target).__name__} has no screening store")
 
 
-def screening_store(target: Any, *, base_dir: str | Path = ".") -> SqliteScreeningStore:
+def _dynamodb_target(target: Any) -> _Target | None:
+    """The DynamoDB main store's screening store and a profile lister (without the hits it does not need)."""
+    import sys
+
+    # Only a store of an imported backend can be one: do not import boto3 for anything else.
+    if "gatekeeper.stores.dynamodb" not in sys.modules:
+        return None
+    from gatekeeper.stores.dynamodb import DynamoDBStore
+
+    if not isinstance(target, DynamoDBStore):
+        return None
+    from gatekeeper.screening.dynamodb import profiles_for_screening, screening_store_for
+
+    return _Target(screening_store_for(target), lambda: profiles_for_screening(target), None, None)
+
+
+def screening_store(target: Any, *, base_dir: str | Path = ".") -> ScreeningStore:
     """The screening store of ``target`` (see the module docstring)."""
     return _resolve(target, base_dir).store
 
@@ -156,9 +179,14 @@ _cache_lock = threading.Lock()
 _index_cache: dict[str, tuple[str, ScreeningIndex]] = {}
 
 
-def _index(store: SqliteScreeningStore, generation: str,
+def _cache_key(store: ScreeningStore) -> str:
+    key = getattr(store, "cache_key", None)  # DynamoDBScreeningStore: its table prefix and endpoint
+    return key if isinstance(key, str) else str(Path(getattr(store, "path", "")).resolve())
+
+
+def _index(store: ScreeningStore, generation: str,
            load_entries: Callable[[], list[ListEntry]]) -> ScreeningIndex:
-    key = str(store.path.resolve())
+    key = _cache_key(store)
     with _cache_lock:
         cached = _index_cache.get(key)
         if cached is not None and cached[0] == generation:
@@ -206,7 +234,7 @@ def _check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def _screen_fn(store: SqliteScreeningStore, profiles: Callable[[], Sequence[CustomerProfile]],
+def _screen_fn(store: ScreeningStore, profiles: Callable[[], Sequence[CustomerProfile]],
                threshold: float, progress: Progress | None, sink: list[SubjectResult]) -> Any:
     def run(generation: str, load_entries: Callable[[], list[ListEntry]]) -> Sequence[SubjectResult]:
         index = _index(store, generation, load_entries)

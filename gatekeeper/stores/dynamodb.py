@@ -8,7 +8,9 @@ the usual AWS chain, never from the URL. The tables (``PREFIX-profiles``, ``PREF
 
 Extension point: another module that keeps state in DynamoDB (the restricted-party screening lists)
 declares its tables with :func:`register_table`, so that ``gatekeeper store init`` and the docs cover
-them, and may install a reader of a profile's screening hits with :func:`set_screening_reader`.
+them, and may install a reader of a profile's screening hits with :func:`set_screening_reader`; it is
+listed in ``EXTENSIONS`` so that it registers whenever a store is created
+(``gatekeeper.screening.dynamodb``: ``PREFIX-screening``, ``PREFIX-screening-hits``).
 
 Every DynamoDB or connection error becomes :class:`gatekeeper.errors.StoreError` naming the table and
 the operation; the service then fails closed.
@@ -115,6 +117,20 @@ def set_screening_reader(reader: ScreeningReader | None) -> None:
     """Install the function that reads a profile's screening hits from the store's tables."""
     global _screening_reader
     _screening_reader = reader
+
+
+# The modules that keep state in the store's tables: each ``module:function`` registers its tables
+# and readers (idempotently) when a store is created, before anything is read or ``init`` runs; a
+# profile read without the screening reader would silently miss the profile's screening hits.
+EXTENSIONS: tuple[str, ...] = ("gatekeeper.screening.dynamodb:register",)
+
+
+def _register_extensions() -> None:
+    import importlib
+
+    for target in EXTENSIONS:
+        module, function = target.split(":")
+        getattr(importlib.import_module(module), function)()
 
 
 # -- attribute values -------------------------------------------------------------------------------
@@ -371,6 +387,7 @@ class DynamoDBStore:
     def __init__(self, location: DynamoDBLocation, *, client: Any = None) -> None:
         from gatekeeper.stores.dynamodb_workflow import DynamoDBCaseStore, DynamoDBLicenceStore
 
+        _register_extensions()
         self.location = location
         self.db = DynamoDB(location, client)
         self.profiles = DynamoDBProfileStore(self)

@@ -103,12 +103,17 @@ def test_iam_grants_exactly_the_calls_the_hook_makes() -> None:
 
 
 def test_the_tables_are_the_stores_schemas() -> None:
+    from gatekeeper.screening.dynamodb import register
     from gatekeeper.stores.dynamodb import TABLES
 
+    register()  # the screening tables are declared on the store when it is created
     template = load(AWS / "template.yaml")
     tables = {plain(t["Properties"]["TableName"])["Fn::Sub"].removeprefix("${TablePrefix}-"): t["Properties"]
               for t in resources(template, "AWS::DynamoDB::Table").values()}
-    for role in ("profiles", "cases", "licences", "events"):
+    # Every table the store declares, and nothing else.
+    assert set(tables) == {spec.suffix for spec in TABLES.values()}
+    assert {"profiles", "cases", "licences", "events", "screening", "screening-hits"} <= set(tables)
+    for role in TABLES:
         spec, props = TABLES[role], tables[TABLES[role].suffix]
         keys = {k["AttributeName"]: k["KeyType"] for k in props["KeySchema"]}
         assert keys == {spec.hash_key: "HASH", **({spec.range_key: "RANGE"} if spec.range_key else {})}

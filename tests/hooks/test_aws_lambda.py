@@ -374,6 +374,7 @@ def test_handler_builds_its_runtime_from_the_deployed_toml(moto: None, tmp_path:
     home = tmp_path / "lambda-tmp"
     monkeypatch.chdir(tmp_path)  # nothing may land in the working directory
     monkeypatch.setenv("GATEKEEPER_HOME", str(home))
+    monkeypatch.setenv("GATEKEEPER_CONFIG", "")  # unset for the hook; restored (removed) after the test
     monkeypatch.setenv("GATEKEEPER_CONFIG_TOML", "\n".join([
         '[store]', 'url = "sqlite:///state.db"',
         '[audit]', 'url = "file://audit"', 'signing_key = "audit-key.pem"',
@@ -441,3 +442,30 @@ def test_with_an_s3_audit_log_each_event_is_in_s3_before_the_handler_returns(
     aws_lambda.handler(run_event(plain, UNVERIFIED_CL, itype="g4dn.xlarge"), None)
     after = [o["Key"] for o in s3.list_objects_v2(Bucket="gk-audit")["Contents"] if o["Key"].endswith(".jsonl")]
     assert len(after) > len(segments)
+
+
+def test_the_deployed_shape_dynamodb_store_and_markers(moto: None, tmp_path: Path) -> None:
+    """As deployed: state in DynamoDB (cases, profiles, the processed-event markers)."""
+    from gatekeeper import runtime
+    from gatekeeper.config import StoreConfig
+    from gatekeeper.stores.dynamodb import open_dynamodb_store
+    from tests.conftest import tmp_config
+    from tests.hooks.conftest import HOOK_PROFILES
+
+    url = "dynamodb://gk-hook?region=us-east-1"
+    open_dynamodb_store(url).init()
+    gk = runtime.configure(tmp_config(tmp_path, store=StoreConfig(url=url)))
+    try:
+        gk.store.profiles.put_profiles(list(HOOK_PROFILES))
+        iid = launch("p5.48xlarge")
+        event = run_event(iid, CHINA_HQ)
+        out = aws_lambda.handler(event, None)
+        assert out["status"] == "remediated" and instance(iid)["State"]["Name"] == "stopped"
+        assert gk.store.cases.get_case(out["case_id"]) is not None
+        item = boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName="gk-hook-events", Key={"pk": {"S": event["id"]}})["Item"]
+        assert item["status"]["S"] == "done" and item["outcome"]["S"] == "remediated"
+        assert aws_lambda.handler(event, None)["status"] == "duplicate"
+    finally:
+        runtime.reset()
+        aws_lambda.reset()

@@ -129,35 +129,42 @@ class _Translator:
         label = f"{where}({found.get('LaunchTemplateId') or _show(key)} v{found.get('VersionNumber', '?')})"
         if not isinstance(data, Mapping):
             return []
-        return self._direct(_table.TEMPLATE_DATA, data, label)
+        return self._direct(_table.TEMPLATE_DATA, data, label)[0]
 
     # -- sources -----------------------------------------------------------------------------
-    def _direct(self, source: _table.Source, elem: Any, loc: str) -> list[_Candidate]:
-        """Alternatives an element names itself: types, requirements, inline launch template data."""
+    def _direct(self, source: _table.Source, elem: Any, loc: str) -> tuple[list[_Candidate], bool]:
+        """Alternatives an element names itself (types, requirements, inline launch template data),
+        and whether it names any (requirements admitting only plain types name something, and nothing
+        accelerated: they replace the template's type, which is then not read)."""
         out: list[_Candidate] = []
+        named = False
         attached = self._attached(source, elem)
         for path in source.type:
             for tloc, value in read(elem, path, where=loc):
                 for i, name in enumerate(_strings(value)):
                     if not name.strip():
                         continue  # blank: not given (AWS rejects or defaults it; nothing accelerated)
+                    named = True
                     where = f"{tloc}[{i}]" if isinstance(value, (list, tuple)) else tloc
                     names = expand_type(self.catalog, name) if source.families else [name]
                     out.extend(_Candidate(n, attached, where if n == name else f"{where} ~ {n}") for n in names)
         if source.requirements:
             for rloc, ir in read(elem, source.requirements, where=loc):
+                named = True
                 for c in expand_requirements(self.catalog, ir):
                     out.append(_Candidate(c.instance_type, attached + c.attached,
                                           f"{rloc} ~ {c.instance_type or c.why}"))
         if source.data:
             for dloc, data in read(elem, source.data, where=loc):
-                out.extend(self._direct(_table.TEMPLATE_DATA, data, dloc))
-        return out
+                found, in_data = self._direct(_table.TEMPLATE_DATA, data, dloc)
+                out.extend(found)
+                named = named or in_data
+        return out, named
 
     def _one(self, source: _table.Source, elem: Any, loc: str,
              outer: tuple[_table.Source, Any, str] | None) -> list[_Candidate]:
-        out = self._direct(source, elem, loc)
-        if not out or source.union_refs:
+        out, named = self._direct(source, elem, loc)
+        if not named or source.union_refs:
             referenced: list[_Candidate] = []
             if source.template is not None:
                 referenced.extend(self._template(source.template, elem, loc))
@@ -169,7 +176,7 @@ class _Translator:
             for c in referenced:
                 c.attached = attached + c.attached
             out.extend(referenced)
-        if not out and outer is not None:
+        if not named and not out and outer is not None:
             # An override that names nothing falls back on its config's launch template / type.
             osrc, oelem, oloc = outer
             out.extend(self._one(_table.Source(type=osrc.type, template=osrc.template, families=osrc.families),

@@ -240,3 +240,22 @@ def test_quick_path_agrees_with_the_full_reading(itype: Any, max_count: Any, min
     quick = translate_quick(op, params)
     if quick is not None:
         assert quick == translate(op, params, None, CATALOG)
+
+
+def test_requirements_admitting_only_plain_types_replace_the_template() -> None:
+    # The override's requirements replace the template's type: the template is not read (no resolver
+    # here: reading it would be reported unresolved), and nothing accelerated is admitted.
+    t = tr("ec2", "CreateFleet", {
+        "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": {"LaunchTemplateName": "gpu-template"},
+                                   "Overrides": [{"InstanceRequirements": {
+                                       "VCpuCount": {"Min": 2}, "MemoryMiB": {"Min": 1},
+                                       "AcceleratorCount": {"Max": 0},
+                                       "ExcludedInstanceTypes": ["g6f.*", "gr6f.*"]}}]}],
+        "TargetCapacitySpecification": {"TotalTargetCapacity": 4}})
+    assert t.items == () and t.unresolved == ()
+    # An override naming nothing (only a subnet) falls back on its config's template.
+    fallback = tr("ec2", "CreateFleet", {
+        "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": {"LaunchTemplateName": "gpu-template"},
+                                   "Overrides": [{"SubnetId": "subnet-1"}]}],
+        "TargetCapacitySpecification": {"TotalTargetCapacity": 4}})
+    assert fallback.items == () and "gpu-template" in fallback.unresolved[0]
