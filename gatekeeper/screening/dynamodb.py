@@ -122,12 +122,20 @@ def _read_profile_hits(store: DynamoDBStore, provider: str, account_id: str) -> 
     return _profile_hits(store.db, provider, account_id)
 
 
+# What a decision needs of a hit (not the explanation, the largest attribute).
+_PROFILE_HIT_ATTRIBUTES = ("list_code", "entry_id", "entry_name", "score", "active", "fingerprint",
+                           "cleared_fingerprint")
+
+
 def _profile_hits(db: DynamoDB, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
-    items = _query(db, db.table("screening_hits"), profile_key(provider, account_id))
-    hits = [_stored_hit(i) for i in items]
-    hits = sorted((h for h in hits if h.status != "lapsed"), key=lambda h: (-h.score, h.list_code, h.entry_id))
-    return tuple(ScreeningHit(list_code=h.list_code, entry_id=h.entry_id, name=h.entry_name, score=h.score,
-                              cleared=h.status == "cleared") for h in hits)
+    """A profile's hits, open and cleared (lapsed ones are not hits): one consistent Query."""
+    items = _query(db, db.table("screening_hits"), profile_key(provider, account_id),
+                   ProjectionExpression=", ".join(f"#{a}" for a in _PROFILE_HIT_ATTRIBUTES),
+                   ExpressionAttributeNames={f"#{a}": a for a in _PROFILE_HIT_ATTRIBUTES})
+    hits = [ScreeningHit(list_code=get_s(i, "list_code"), entry_id=get_s(i, "entry_id"),
+                         name=get_s(i, "entry_name"), score=get_n(i, "score"), cleared=_status(i) == "cleared")
+            for i in items if _status(i) != "lapsed"]
+    return tuple(sorted(hits, key=lambda h: (-h.score, h.list_code, h.entry_id)))
 
 
 def _query(db: DynamoDB, table: str, pk: str, **extra: Any) -> list[Item]:

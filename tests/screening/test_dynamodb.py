@@ -29,7 +29,7 @@ from gatekeeper.screening import (
     screen_profiles,
     screening_store,
 )
-from gatekeeper.screening.dynamodb import HITS_TABLE, LISTS_TABLE, DynamoDBScreeningStore
+from gatekeeper.screening.dynamodb import HITS_TABLE, LISTS_TABLE, DynamoDBScreeningStore, register
 from gatekeeper.screening.store import ScreeningStore
 from gatekeeper.service import Gatekeeper
 from gatekeeper.stores import open_store
@@ -150,9 +150,13 @@ def test_a_new_store_installs_the_hits_reader(gk: Gatekeeper, url: str) -> None:
     gk.store.profiles.put_profiles([HUAWEI])
     load_list(gk, CSV_LIST)
     set_screening_reader(None)  # as in a process that never imported the screening package
-    fresh = open_store(url)
-    prof = fresh.profiles.get_profile("aws", HUAWEI.account_id)
-    assert prof is not None and [h.entry_id for h in prof.screening_hits] == ["el-huawei-0001"]
+    try:
+        assert gk.store.profiles.get_profile("aws", HUAWEI.account_id).screening_hits == ()  # type: ignore[union-attr]
+        fresh = open_store(url)
+        prof = fresh.profiles.get_profile("aws", HUAWEI.account_id)
+        assert prof is not None and [h.entry_id for h in prof.screening_hits] == ["el-huawei-0001"]
+    finally:
+        register()
 
 
 # -- loading and re-screening ------------------------------------------------------------------------
@@ -241,6 +245,27 @@ def test_a_load_replaces_only_the_lists_in_the_file_and_lapses_hits(gk: Gatekeep
     assert len([i for i in items if i["pk"]["S"].startswith("ENTRIES#")]) == 14
 
 
+def test_an_entry_moving_to_another_list_is_kept_once_in_the_list_loaded_last(gk: Gatekeeper) -> None:
+    first = parse_file(CSV_LIST)
+    load_list(gk, first, profiles=list)
+    [sugon] = [e for e in first.entries if e.entry_id == "el-sugon-0004"]
+    moved = replace(sugon, list_code="SDN", source="Specially Designated Nationals (SDN) - Treasury Department")
+    load_list(gk, ParsedList((moved,), "json", date(2027, 1, 1), "sdn.json", "1" * 64), profiles=list)
+    entries = screening_store(gk).entries()
+    assert [e.list_code for e in entries if e.entry_id == "el-sugon-0004"] == ["SDN"]
+    assert sum(e.list_code == "EL" for e in entries) == 8 and sum(e.list_code == "SDN" for e in entries) == 1
+
+
+def test_a_list_version_missing_entries_is_an_error_not_a_shorter_list(gk: Gatekeeper) -> None:
+    load_list(gk, CSV_LIST, profiles=list)
+    client = gk.store.db.client
+    [victim] = [i for i in client.scan(TableName=f"{_prefix(gk)}-screening")["Items"]
+                if i["pk"]["S"].startswith("ENTRIES#EL#")][:1]
+    client.delete_item(TableName=f"{_prefix(gk)}-screening", Key={"pk": victim["pk"], "sk": victim["sk"]})
+    with pytest.raises(StoreError, match="list EL version .* has 8 entries, its pointer says 9"):
+        screening_store(gk).entries()
+
+
 # -- all or nothing ----------------------------------------------------------------------------------
 
 def test_a_malformed_file_changes_nothing(gk: Gatekeeper, tmp_path: Path) -> None:
@@ -302,7 +327,7 @@ def test_a_failed_switch_leaves_the_old_lists_in_force(gk: Gatekeeper) -> None:
     before = _snapshot(gk)
     # The new list drops Huawei and adds a new Acme entry: its load writes a new hit and rewrites others.
     acme = replace(first.entries[0], entry_id="el-acme-0099", name="Acme Corp", alt_names=(), addresses=())
-    second = ParsedList(tuple(e for e in first.entries if e.entry_id != "el-huawei-0001") + (acme,), "csv",
+    second = ParsedList((*(e for e in first.entries if e.entry_id != "el-huawei-0001"), acme), "csv",
                         date(2027, 1, 1), "second.csv", "0" * 64)
     events: list[tuple[str, dict[str, Any]]] = []
     failed = _fail_calls(gk, "TransactWriteItems", _switch)
