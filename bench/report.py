@@ -22,7 +22,7 @@ def markdown(rows: list[Row], machine: dict[str, Any], *, mode: str, seconds: fl
     lines = ["| Area | Benchmark | Gatekeeper | Peer, same run | Goal | Met |", "|---|---|---|---|---|---|"]
     for r in rows:
         met = "" if r.met is None else ("yes" if r.met else "**no**")
-        name = r.name + (f" ({r.note})" if r.note else "")
+        name = f"{r.name}. {r.note[:1].upper()}{r.note[1:]}" if r.note else r.name
         lines.append("| " + " | ".join(_cell(x) for x in (SECTION_TITLES.get(r.section, r.section), name,
                                                           r.gatekeeper, r.peer, r.goal, met)) + " |")
     load = ", ".join(f"{x:g}" for x in machine.get("load_average_at_start", []))

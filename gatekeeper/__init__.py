@@ -6,14 +6,18 @@ Public surface (pinned by tests/test_public_api.py)::
     gatekeeper.configure(config)                           set the process-wide runtime
     gatekeeper.current()                                   the process-wide runtime (Gatekeeper)
     gatekeeper.aws / gatekeeper.azure / gatekeeper.gcp     SDK adapters (imported on first use)
+
+Only the request/decision model is imported with the package. The runtime (configuration, pydantic,
+the engine), the context helpers and the adapters are imported when their name is first used, so
+that importing one submodule (``gatekeeper.hooks.aws_lambda`` in a Lambda cold start, the CLI) does
+not load the whole runtime before it needs it.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gatekeeper.context import acting_for
 from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
@@ -21,8 +25,11 @@ from gatekeeper.model import (
     Outcome,
     ProvisioningRequest,
 )
-from gatekeeper.runtime import configure, current
-from gatekeeper.service import Gatekeeper
+
+if TYPE_CHECKING:
+    from gatekeeper.context import acting_for
+    from gatekeeper.runtime import configure, current
+    from gatekeeper.service import Gatekeeper
 
 __version__ = "0.1.0"
 
@@ -39,13 +46,29 @@ __all__ = [
     "current",
 ]
 
-_LAZY = {"aws": "gatekeeper.adapters.aws", "azure": "gatekeeper.adapters.azure", "gcp": "gatekeeper.adapters.gcp"}
+# name -> (module, attribute in it; None: the module itself). Each is imported on first access and
+# then kept in the package's namespace, so later lookups are plain attribute reads.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "acting_for": ("gatekeeper.context", "acting_for"),
+    "configure": ("gatekeeper.runtime", "configure"),
+    "current": ("gatekeeper.runtime", "current"),
+    "Gatekeeper": ("gatekeeper.service", "Gatekeeper"),
+    # Adapters import their SDKs.
+    "aws": ("gatekeeper.adapters.aws", None),
+    "azure": ("gatekeeper.adapters.azure", None),
+    "gcp": ("gatekeeper.adapters.gcp", None),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Adapters import their SDKs; load them only when a caller asks for gatekeeper.aws etc.
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'gatekeeper' has no attribute {name!r}")
+    spec = _LAZY.get(name)
+    if spec is None:
+        raise AttributeError(f"module 'gatekeeper' has no attribute {name!r}")
+    module = importlib.import_module(spec[0])
+    value = module if spec[1] is None else getattr(module, spec[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

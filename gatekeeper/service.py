@@ -21,8 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.catalog._catalog import fast_new
 from gatekeeper.config import Config
@@ -38,7 +37,7 @@ from gatekeeper.model import (
 )
 from gatekeeper.policy import PolicySet, load_policies
 
-log = structlog.get_logger("gatekeeper")
+log = get_logger("gatekeeper")
 
 # Decisions are built on the hot path without the frozen-dataclass __setattr__ toll (see fast_new).
 _new_decision = fast_new(Decision)

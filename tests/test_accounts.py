@@ -42,9 +42,9 @@ def test_bad_row_names_row_and_field(row: str, field: str) -> None:
 
 
 def test_wrong_column_count_and_header() -> None:
-    with pytest.raises(InvalidInputError, match="row 3.*expected 7 columns"):
+    with pytest.raises(InvalidInputError, match=r"row 3.*expected 7 columns"):
         parse_csv(HEADER + "aws,1,A,US,US,US,verified\naws,2,B,US\n")
-    with pytest.raises(InvalidInputError, match="row 1.*header"):
+    with pytest.raises(InvalidInputError, match=r"row 1.*header"):
         parse_csv("provider,account\naws,1\n")
     with pytest.raises(InvalidInputError, match="empty file"):
         parse_csv("")

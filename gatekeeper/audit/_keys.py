@@ -19,15 +19,15 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gatekeeper._log import get_logger
 from gatekeeper.audit._format import fsync_dir, write_atomic
 from gatekeeper.errors import AuditError
 
-log = structlog.get_logger("gatekeeper.audit")
+log = get_logger("gatekeeper.audit")
 
 KEYS_DIR = "keys"
 

@@ -29,14 +29,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.audit._format import CHECKPOINT_RE, SEGMENT_RE, list_segments
 from gatekeeper.audit._keys import KEYS_DIR, load_or_create_signer, publish_public_key
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.errors import AuditError
 
-log = structlog.get_logger("gatekeeper.audit")
+log = get_logger("gatekeeper.audit")
 
 _PARAMS = {"region", "endpoint_url", "spool"}
 RETRIES = 3

@@ -47,8 +47,8 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-import structlog
 
+from gatekeeper._log import get_logger
 from gatekeeper.audit._format import (
     CHECKPOINT_SCHEMA,
     GENESIS,
@@ -71,7 +71,7 @@ from gatekeeper.audit._keys import Signer
 from gatekeeper.errors import AuditError, AuditIntegrityError
 from gatekeeper.model import Outcome
 
-log = structlog.get_logger("gatekeeper.audit")
+log = get_logger("gatekeeper.audit")
 
 LOCK_NAME = ".lock"
 _CHUNK = 8 * 1024

@@ -36,8 +36,10 @@ def import_(
     gk = runtime(config)
     try:
         # Screen first: if screening fails, nothing is stored, so no listed customer sits unscreened.
-        screened = _screen(gk, profiles)
+        _screen(gk, profiles)
         gk.store.profiles.put_profiles(profiles)
+        # Again once stored: a list loaded between the two steps re-screened the old names.
+        screened = _screen(gk, profiles)
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     finally:

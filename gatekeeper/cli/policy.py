@@ -44,8 +44,8 @@ def validate(paths: PathArg = None, config: ConfigOpt = None, json_out: JsonOpt 
     t = Table("pack", "version", "rules", "tests", "in force", "file")
     for p in packs:
         window = f"{p['effective_from']} .. {p['effective_until'] or ''}"
-        t.add_row(p["id"], p["version"], str(p["rules"]), str(p["tests"]),
-                  window + (" (simulation)" if p["simulation_only"] else ""), p["file"])
+        t.add_row(str(p["id"]), str(p["version"]), str(p["rules"]), str(p["tests"]),
+                  window + (" (simulation)" if p["simulation_only"] else ""), str(p["file"]))
     console.print(t)
     console.print(f"[green]{len(packs)} packs valid[/]")
 

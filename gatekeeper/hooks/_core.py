@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.errors import InvalidInputError, RemediationError
 from gatekeeper.hooks.remediation import Action, Plan, Resource, plan_remediation
 from gatekeeper.model import Decision, ProvisioningRequest
 
-log = structlog.get_logger("gatekeeper.hooks")
+log = get_logger("gatekeeper.hooks")
 
 ACTOR = "gatekeeper-hook"
 

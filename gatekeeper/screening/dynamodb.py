@@ -58,9 +58,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from botocore.exceptions import ClientError
 
+from gatekeeper._log import get_logger
 from gatekeeper.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, WorkflowError
 from gatekeeper.model import PROVIDERS, CustomerProfile, ScreeningHit
 from gatekeeper.screening.entries import LIST_CODES, ListEntry, ListInfo, ParsedList, StoredHit
@@ -81,7 +81,7 @@ from gatekeeper.stores.dynamodb import (
     set_screening_reader,
 )
 
-log = structlog.get_logger("gatekeeper.screening.dynamodb")
+log = get_logger("gatekeeper.screening.dynamodb")
 
 LISTS_TABLE = TableSpec("screening", "pk", "sk", purpose="restricted-party lists: pointers (LIST#code), versioned "
                         "entries (ENTRIES#code#version), events, meta and the writers' lease")

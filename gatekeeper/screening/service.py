@@ -25,8 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
 from gatekeeper.model import PROVIDERS, CustomerProfile, utcnow
 from gatekeeper.screening.entries import ListEntry, ParsedList, StoredHit
@@ -43,7 +42,7 @@ from gatekeeper.screening.store import (
 )
 from gatekeeper.stores.sqlite import SQLiteDatabase
 
-log = structlog.get_logger("gatekeeper.screening")
+log = get_logger("gatekeeper.screening")
 
 Progress = Callable[[int, int], None]
 

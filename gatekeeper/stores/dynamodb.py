@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import structlog
 from botocore.exceptions import ClientError
 
+from gatekeeper._log import get_logger
 from gatekeeper.errors import ConfigError, StoreError
 from gatekeeper.model import CustomerProfile, ScreeningHit
 
-log = structlog.get_logger("gatekeeper.stores.dynamodb")
+log = get_logger("gatekeeper.stores.dynamodb")
 
 Item = dict[str, Any]  # a low-level DynamoDB item: {"attr": {"S": "..."}}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gatekeeper import __version__
+from gatekeeper._log import get_logger
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.service import Gatekeeper
 from gatekeeper.web import api, console, console_records
@@ -34,7 +34,7 @@ from gatekeeper.web._errors import (
 from gatekeeper.web._pages import HERE, LoginRequired, PageForbidden, TokenLogin, login_response, redirect, render
 from gatekeeper.web._review import Review
 
-log = structlog.get_logger("gatekeeper.web")
+log = get_logger("gatekeeper.web")
 
 # No script anywhere; styles only from /static; forms only back to this origin; never framed.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "

@@ -20,8 +20,7 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
 from gatekeeper.workflow.model import (
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from gatekeeper.service import Gatekeeper, Settlement
     from gatekeeper.stores.base import CaseStore, LicenceStore
 
-log = structlog.get_logger("gatekeeper.workflow")
+log = get_logger("gatekeeper.workflow")
 
 LICENCE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 MAX_RETRIES = 50

@@ -101,7 +101,8 @@ def test_policy_validate_and_test(tmp_path: Path) -> None:
     assert tested.exit_code == 0 and json.loads(tested.stdout)["failed"] == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: x\nversion: '1'\ntitle: t\ncitation: c\neffective_from: 2024-01-01\nrules:\n"
-                   "  - id: r\n    decision: pending\n    citation: c\n    reason: r\n    when: {item: {colour: red}}\n",
+                   "  - id: r\n    decision: pending\n    citation: c\n    reason: r\n"
+                   "    when: {item: {colour: red}}\n",
                    encoding="utf-8")
     out = runner.invoke(app, ["policy", "validate", str(bad), "--json"])
     assert out.exit_code == 1

@@ -106,8 +106,8 @@ def test_duplicate_ids(tmp_path: Path) -> None:
 
 def test_effective_window_must_be_ordered() -> None:
     with pytest.raises(PolicyError, match="effective_until"):
-        parse_pack(GOOD.replace("effective_from: 2024-01-01", "effective_from: 2024-01-01\neffective_until: 2023-01-01"),
-                   "x.yaml")
+        window = "effective_from: 2024-01-01\neffective_until: 2023-01-01"
+        parse_pack(GOOD.replace("effective_from: 2024-01-01", window), "x.yaml")
 
 
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:

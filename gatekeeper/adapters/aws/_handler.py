@@ -20,9 +20,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
 from gatekeeper import runtime
+from gatekeeper._log import get_logger
 from gatekeeper.adapters.aws import _resolver
 from gatekeeper.adapters.aws._errors import blocked_error, unavailable_error
 from gatekeeper.adapters.aws._table import BY_NAME, Operation
@@ -31,7 +30,7 @@ from gatekeeper.context import current_subject
 from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
 from gatekeeper.service import Gatekeeper
 
-log = structlog.get_logger("gatekeeper.aws")
+log = get_logger("gatekeeper.aws")
 
 # Member of botocore's per-call request context where the decision is left for later handlers (and
 # which marks the call as decided, should the handler be reached twice).

@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import structlog
 from azure.core.pipeline import PipelineContext, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy
 from azure.core.rest import HttpRequest
 
+from gatekeeper._log import get_logger
 from gatekeeper.adapters.azure._errors import blocked_error
 from gatekeeper.adapters.azure._operations import OPERATIONS, AzureOperation, Recognised, recognise
 from gatekeeper.adapters.azure._translate import Fetch, FetchError, translate
@@ -37,7 +37,7 @@ from gatekeeper.context import current_subject
 from gatekeeper.model import ComputeItem, Decision, ProvisioningRequest
 from gatekeeper.service import Gatekeeper
 
-log = structlog.get_logger("gatekeeper.azure")
+log = get_logger("gatekeeper.azure")
 
 DECIDED = "gatekeeper.decided"
 

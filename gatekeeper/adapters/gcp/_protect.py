@@ -25,8 +25,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
+from gatekeeper._log import get_logger
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
 from gatekeeper.adapters.gcp._operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._resolve import TransportResolver
@@ -35,7 +34,7 @@ from gatekeeper.context import current_subject
 from gatekeeper.model import Decision, ProvisioningRequest
 from gatekeeper.service import Gatekeeper
 
-log = structlog.get_logger("gatekeeper.gcp")
+log = get_logger("gatekeeper.gcp")
 
 _MARK = "__gatekeeper_guard__"
 

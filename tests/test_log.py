@@ -1,0 +1,68 @@
+"""gatekeeper._log: module loggers that load structlog on first use and obey its configuration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import structlog
+from structlog.testing import capture_logs
+
+from gatekeeper._log import LazyLogger, get_logger
+
+
+def test_capture_logs_sees_a_lazy_logger() -> None:
+    log = get_logger("gatekeeper.test")
+    with capture_logs() as logs:
+        log.info("thing.done", n=3)
+        log.warning("thing.odd", why="because")
+    assert logs == [
+        {"event": "thing.done", "n": 3, "log_level": "info"},
+        {"event": "thing.odd", "why": "because", "log_level": "warning"},
+    ]
+
+
+def test_configuration_made_after_first_use_still_applies() -> None:
+    log = get_logger("gatekeeper.test")
+    seen: list[dict[str, object]] = []
+
+    def keep(_logger: object, _method: str, event_dict: dict[str, object]) -> str:
+        seen.append(dict(event_dict))
+        return "kept"
+
+    with capture_logs():
+        log.info("first")  # binds the proxy to structlog's logger
+    try:
+        structlog.configure(processors=[keep], logger_factory=structlog.ReturnLoggerFactory())
+        assert log.info("second", k="v") == "kept"
+        assert log.bind(extra=1).error("third") == "kept"
+    finally:
+        structlog.reset_defaults()
+    assert seen == [{"event": "second", "k": "v"}, {"event": "third", "extra": 1}]
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    log = get_logger("gatekeeper.test")
+    try:
+        log.no_such_method_on_a_logger  # noqa: B018 - the lookup is the test
+    except AttributeError:
+        pass
+    else:  # pragma: no cover - the assertion below fails instead
+        raise AssertionError("expected AttributeError")
+
+
+def test_repr_says_whether_structlog_was_asked() -> None:
+    log = LazyLogger("gatekeeper.test")
+    assert "not loaded" in repr(log)
+    with capture_logs():
+        log.debug("x")
+    assert "bound" in repr(log) and "gatekeeper.test" in repr(log)
+
+
+def test_importing_the_hook_modules_does_not_import_structlog() -> None:
+    # A fresh interpreter: this test process has structlog loaded already.
+    code = ("import json, sys\nimport gatekeeper.hooks.aws_lambda, gatekeeper.service, gatekeeper.audit\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('structlog', 'rich'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
