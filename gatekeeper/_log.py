@@ -9,11 +9,44 @@ access (``log.info``) and hands every call on to it.
 The logger it hands on to is structlog's own lazy proxy, so ``structlog.configure``,
 ``structlog.reset_defaults`` and ``structlog.testing.capture_logs`` act on these loggers exactly as
 on ``structlog.get_logger`` ones, whenever they are called.
+
+In a function host (AWS Lambda, Azure Functions: see ``FUNCTION_HOST_VARS``), whose output is
+collected into a log service and never shown on a terminal, structlog is imported without rich
+when it is first imported here: structlog then renders exception tracebacks as plain text (which
+is what such a log service can show) instead of rich's console boxes, and the first event of a
+cold container does not wait ~70-100 ms for rich and pygments. Nothing changes when structlog or
+rich was imported before, or anywhere else.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from types import ModuleType
 from typing import Any
+
+# Set by the platform in every function process (and only there).
+FUNCTION_HOST_VARS = ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME")
+
+
+def in_function_host() -> bool:
+    return any(os.environ.get(v) for v in FUNCTION_HOST_VARS)
+
+
+def _import_structlog() -> ModuleType:
+    if "structlog" in sys.modules or "rich" in sys.modules or not in_function_host():
+        import structlog
+
+        return structlog
+    # structlog.dev and structlog.tracebacks do ``try: import rich ... except ImportError``: a None
+    # entry in sys.modules makes that import fail, for the duration of this one import only.
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog
+    finally:
+        if "rich" in sys.modules and sys.modules["rich"] is None:
+            del sys.modules["rich"]
+    return structlog
 
 
 class LazyLogger:
@@ -29,10 +62,8 @@ class LazyLogger:
         # Only called for names not on the proxy itself (its two slots are found normally).
         logger = self._logger
         if logger is None:
-            import structlog
-
             # Two threads may both get here: each gets an equivalent proxy, either may be kept.
-            logger = self._logger = structlog.get_logger(self._name)
+            logger = self._logger = _import_structlog().get_logger(self._name)
         return getattr(logger, attr)
 
     def __repr__(self) -> str:

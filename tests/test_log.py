@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from structlog.testing import capture_logs
@@ -27,7 +30,7 @@ def test_configuration_made_after_first_use_still_applies() -> None:
     log = get_logger("gatekeeper.test")
     seen: list[dict[str, object]] = []
 
-    def keep(_logger: object, _method: str, event_dict: dict[str, object]) -> str:
+    def keep(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> str:
         seen.append(dict(event_dict))
         return "kept"
 
@@ -66,3 +69,48 @@ def test_importing_the_hook_modules_does_not_import_structlog() -> None:
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('structlog', 'rich'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def _child(code: str, **env: str) -> dict[str, object]:
+    base = {k: v for k, v in os.environ.items() if k not in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**base, **env})
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["stdout"] = out.stdout
+    return result
+
+
+_LOG_AN_ERROR = """
+import json, sys
+from gatekeeper._log import get_logger
+log = get_logger("gatekeeper.test")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("thing.failed", n=1)
+rich_after_structlog = "rich" in sys.modules
+import rich.console  # still importable afterwards
+print(json.dumps({"rich_after_structlog": rich_after_structlog, "rich_now": rich.console.__name__}))
+"""
+
+
+def test_in_a_function_host_structlog_is_imported_without_rich() -> None:
+    for var in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME"):
+        r = _child(_LOG_AN_ERROR, **{var: "gatekeeper-hook"})
+        assert r["rich_after_structlog"] is False, var
+        assert r["rich_now"] == "rich.console"
+        stdout = str(r["stdout"])
+        # The event and a plain-text traceback (rich draws boxes, and prints the frames' locals).
+        assert "thing.failed" in stdout and "ZeroDivisionError" in stdout
+        assert "Traceback (most recent call last):" in stdout and "╭" not in stdout
+
+
+def test_elsewhere_structlog_is_imported_as_it_is() -> None:
+    r = _child(_LOG_AN_ERROR)
+    assert r["rich_after_structlog"] is True
+    assert "thing.failed" in str(r["stdout"]) and "╭" in str(r["stdout"])  # rich's traceback, with locals
+
+
+def test_a_structlog_imported_before_is_left_alone_in_a_function_host() -> None:
+    code = "import structlog, sys\n" + _LOG_AN_ERROR
+    r = _child(code, AWS_LAMBDA_FUNCTION_NAME="gatekeeper-hook")
+    assert r["rich_after_structlog"] is True
