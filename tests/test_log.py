@@ -6,13 +6,23 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
 from gatekeeper._log import LazyLogger, get_logger
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    # ``gatekeeper`` (cli/main.py) configures structlog for the process (WARNING and up); a CLI test run
+    # before these in the same worker would filter the info lines they log.
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def test_capture_logs_sees_a_lazy_logger() -> None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gatekeeper.config import HooksConfig
 from gatekeeper.model import Decision, Outcome
+
+if TYPE_CHECKING:  # annotations only: importing the hook module does not import pydantic
+    from gatekeeper.config import HooksConfig
 
 TAG_DECISION = "gatekeeper:decision"
 TAG_DECISION_ID = "gatekeeper:decision-id"

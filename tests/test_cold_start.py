@@ -1,0 +1,47 @@
+"""What a cold start imports: the Lambda module and the package import no runtime, SDK or heavy library.
+
+Each check runs in a fresh interpreter (this test process has everything loaded already). The time it
+takes is measured by bench/bench_hook_cold_start.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pydantic", "structlog", "rich", "yaml", "cryptography", "boto3", "botocore", "duckdb", "orjson", "sqlite3")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize("statement", ["import gatekeeper", "import gatekeeper.hooks.aws_lambda",
+                                       "from gatekeeper.hooks.aws_lambda import handler"])
+def test_importing_loads_no_runtime_and_no_heavy_library(statement: str) -> None:
+    loaded = _loaded_after(statement)
+    assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+    runtime = ("gatekeeper.runtime", "gatekeeper.service", "gatekeeper.config", "gatekeeper.engine",
+               "gatekeeper.policy", "gatekeeper.catalog", "gatekeeper.stores", "gatekeeper.audit")
+    assert [m for m in loaded if m.startswith(runtime)] == []
+
+
+def test_the_public_names_load_what_they_need_on_first_use() -> None:
+    loaded = _loaded_after("import gatekeeper\nassert callable(gatekeeper.current)")
+    assert "gatekeeper.runtime" in loaded and "gatekeeper.service" in loaded
+    loaded = _loaded_after("import gatekeeper\nassert callable(gatekeeper.acting_for)")
+    assert "gatekeeper.context" in loaded and "gatekeeper.runtime" not in loaded
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import gatekeeper
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        gatekeeper.nope  # noqa: B018 - the lookup is the test
+    assert "current" in dir(gatekeeper) and "aws" in dir(gatekeeper)
