@@ -49,3 +49,16 @@ def test_bad_config_is_refused(tmp_path: Path, text: str, match: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert blocks, "the README shows the configuration"
+    f = tmp_path / "g.toml"
+    f.write_text(blocks[0], encoding="utf-8")
+    cfg = load_config(f)
+    assert cfg.hooks.account_map == {"123456789012": "222222222222"}
+    assert cfg.web.tokens == {"change-me": "alice:reviewer"}
