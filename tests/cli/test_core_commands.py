@@ -120,3 +120,19 @@ def test_accounts_show(cfg: Path) -> None:
     assert out.exit_code == 0 and json.loads(out.stdout)["ultimate_parent_country"] == "CN"
     missing = runner.invoke(app, ["accounts", "show", "000", "--config", str(cfg)])
     assert missing.exit_code == 1 and "unverified foreign" in missing.output
+
+
+def test_check_pending_opens_a_case_and_dry_run_does_not(cfg: Path) -> None:
+    args = ("--provider", "aws", "--account", "222222222222", "--instance-type", "p4d.24xlarge")
+    code, what_if = check(cfg, *args, "--dry-run")
+    assert code == 3 and what_if["decision"] == "pending" and what_if["case_id"] is None
+    code, out = check(cfg, *args)
+    assert code == 3 and out["decision"] == "pending"
+    assert out["rules"][0]["id"] == "d5-macau-3a090"  # type: ignore[index]
+    assert "742.6" in out["rules"][0]["citation"]  # type: ignore[index]
+    case_id = out["case_id"]
+    assert isinstance(case_id, str) and case_id.startswith("case-")
+    code, again = check(cfg, *args)
+    assert again["case_id"] == case_id  # the open case is joined, not duplicated
+    listed = runner.invoke(app, ["cases", "list", "--json", "--config", str(cfg)])
+    assert listed.exit_code == 0 and case_id in listed.stdout
