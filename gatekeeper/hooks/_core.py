@@ -100,6 +100,39 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
             "reasons": list(decision.reasons), "error": decision.error}
 
 
+class EventHook:
+    """What every platform hook holds: a runtime (the process-wide one unless given), whether this is a
+    dry run, and the event markers (opened on first use from ``[store] url``; none in a dry run).
+
+    Subclasses set ``hook`` (the name recorded with every event) and handle their platform's events
+    through :meth:`new_run`.
+    """
+
+    hook = ""
+
+    def __init__(self, gk: Any = None, *, markers: Any = None, dry_run: bool = False) -> None:
+        if gk is None:
+            from gatekeeper.runtime import current
+
+            gk = current()
+        self.gk = gk
+        self.dry_run = dry_run
+        self._markers = markers
+
+    @property
+    def markers(self) -> Any:
+        if self._markers is None and not self.dry_run:
+            from gatekeeper.stores.events import open_event_markers
+
+            self._markers = open_event_markers(self.gk.config.store.url, base_dir=self.gk.config.base_dir)
+        return self._markers
+
+    def new_run(self, execute: Callable[[Action], str]) -> HookRun:
+        """The processing of one event, executing remediation actions with ``execute``."""
+        return HookRun(self.gk, markers=None if self.dry_run else self.markers, execute=execute, hook=self.hook,
+                       dry_run=self.dry_run)
+
+
 class HookRun:
     """One hook's event processing over a Gatekeeper runtime, its markers and an action executor."""
 

@@ -50,24 +50,20 @@ def _is_mapping(v: Any) -> bool:
     return isinstance(v, Mapping)
 
 
-class AwsHook:
+class AwsHook(_core.EventHook):
     """Handles one EventBridge event at a time; thread-safe; one per container is the norm.
 
     ``gk`` defaults to the process-wide runtime (``gatekeeper.runtime.current()``); ``clients`` to
     boto3 clients per (service, region); ``reader`` to Describe calls through those clients.
     """
 
+    hook = HOOK
+
     def __init__(self, gk: Any = None, *, clients: Any = None, reader: AwsReader | None = None,
                  markers: Any = None, dry_run: bool = False) -> None:
-        if gk is None:
-            from gatekeeper.runtime import current
-
-            gk = current()
-        self.gk = gk
-        self.dry_run = dry_run
+        super().__init__(gk, markers=markers, dry_run=dry_run)
         self._clients = clients
         self._reader = reader
-        self._markers = markers
 
     # -- lazily made parts (no boto3 until an event needs it) ----------------------------------
     @property
@@ -77,14 +73,6 @@ class AwsHook:
 
             self._clients = Clients(role=self.gk.config.hooks.aws_role)
         return self._clients
-
-    @property
-    def markers(self) -> Any:
-        if self._markers is None and not self.dry_run:
-            from gatekeeper.stores.events import open_event_markers
-
-            self._markers = open_event_markers(self.gk.config.store.url, base_dir=self.gk.config.base_dir)
-        return self._markers
 
     def _scope(self, account: str) -> tuple[AwsReader, Any]:
         """The reader and executor acting in ``account`` (through ``[hooks] aws_role`` when set)."""
@@ -99,8 +87,7 @@ class AwsHook:
 
     # -- the event -------------------------------------------------------------------------------
     def handle(self, event: Any) -> dict[str, Any]:
-        run = _core.HookRun(self.gk, markers=None if self.dry_run else self.markers, execute=_no_execute,
-                            hook=HOOK, dry_run=self.dry_run)
+        run = self.new_run(_no_execute)
         if not _is_mapping(event):
             return run.malformed(_core.event_digest(event), InvalidInputError("the event is not a JSON object"), {})
         event_id = event.get("id")

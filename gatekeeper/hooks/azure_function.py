@@ -176,20 +176,16 @@ class Read:
     resources: tuple[Resource, ...]
 
 
-class AzureHook:
+class AzureHook(_core.EventHook):
     """Handles one Event Grid event at a time over a Gatekeeper runtime and :class:`AzureClients`."""
+
+    hook = HOOK
 
     def __init__(self, gk: Any = None, *, clients: AzureClients | None = None, markers: Any = None,
                  dry_run: bool = False, read: bool = True) -> None:
-        if gk is None:
-            from gatekeeper.runtime import current
-
-            gk = current()
-        self.gk = gk
-        self.dry_run = dry_run
+        super().__init__(gk, markers=markers, dry_run=dry_run)
         self.read = read
         self._clients = clients
-        self._markers = markers
 
     @property
     def clients(self) -> AzureClients:
@@ -197,18 +193,9 @@ class AzureHook:
             self._clients = AzureClients()
         return self._clients
 
-    @property
-    def markers(self) -> Any:
-        if self._markers is None and not self.dry_run:
-            from gatekeeper.stores.events import open_event_markers
-
-            self._markers = open_event_markers(self.gk.config.store.url, base_dir=self.gk.config.base_dir)
-        return self._markers
-
     # -- the event -------------------------------------------------------------------------------
     def handle(self, event: Any) -> dict[str, Any]:
-        run = _core.HookRun(self.gk, markers=None if self.dry_run else self.markers, execute=self._execute,
-                            hook=HOOK, dry_run=self.dry_run)
+        run = self.new_run(self._execute)
         if not isinstance(event, Mapping):
             return run.malformed(_core.event_digest(event), InvalidInputError("the event is not a JSON object"), {})
         event_id = event.get("id")

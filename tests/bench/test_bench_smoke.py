@@ -162,7 +162,7 @@ def test_generated_log_is_cached_between_runs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_hook_cold_start_beside_c7n() -> None:
     d = hook.measure(1)
-    assert d["gatekeeper_result"]["decision"] == "allow"
+    assert d["gatekeeper_decision"] == "allow" and d["source"] == "bench/bench_hook_cold_start.py"
     assert d["gatekeeper_s"] > 0 and d["c7n_s"] > 0 and d["ratio"] > 0
     _well_formed_rows(hook.rows(d), "hook")
 

@@ -25,13 +25,11 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 import gatekeeper.adapters.aws as gk_aws
-from gatekeeper import runtime
 from gatekeeper.adapters.aws import _resolver
-from gatekeeper.audit import open_audit_log
-from gatekeeper.config import AuditConfig, Config, StoreConfig
 from gatekeeper.model import CustomerProfile
-from gatekeeper.policy import PolicySet, load_policies
 from gatekeeper.service import Gatekeeper
+from tests.adapters import _support
+from tests.adapters._support import TeeAudit as TeeAudit  # re-exported for the tests
 
 REGION = "us-east-1"
 CN_HQ = "555555555555"  # Singapore subsidiary of a company headquartered in China
@@ -47,44 +45,14 @@ PROFILES = (
 )
 
 
-class TeeAudit:
-    """The real audit log, keeping what it made durable for assertions."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.records: list[dict[str, Any]] = []
-
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        written: dict[str, Any] = self.inner.append(record)
-        self.records.append(written)
-        return written
-
-    @property
-    def decisions(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("kind") == "decision"]
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-_policies: list[PolicySet] = []
-
-
-def shipped_policies() -> PolicySet:
-    if not _policies:
-        _policies.append(load_policies(Config().policy_paths()))
-    return _policies[0]
-
-
 def make_gatekeeper(tmp_path: Path, **config: Any) -> tuple[Gatekeeper, TeeAudit]:
-    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"),
-                 audit=AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "key.pem"),
-                                   **config.pop("audit", {})),
-                 **config)
-    tee = TeeAudit(open_audit_log(cfg.audit.url, signing_key=Path(cfg.audit.signing_key), base_dir=tmp_path))
-    gk = runtime.configure(cfg, audit=tee, policies=shipped_policies())
-    gk.store.profiles.put_profiles(list(PROFILES))
-    return gk, tee
+    """Configure the runtime on ``tmp_path`` with this provider's PROFILES (see tests/adapters/_support.py)."""
+    return _support.make_gatekeeper(tmp_path, PROFILES, **config)
+
+
+@pytest.fixture
+def adapter_profiles() -> tuple[CustomerProfile, ...]:
+    return PROFILES
 
 
 @pytest.fixture(autouse=True)
@@ -104,19 +72,6 @@ def _aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     yield
     gk_aws.uninstall()
     _resolver.RESOLVER.clear()
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> Iterator[TeeAudit]:
-    """A configured runtime (profiles imported); the audit tee for assertions."""
-    _, tee = make_gatekeeper(tmp_path)
-    yield tee
-    runtime.reset()
-
-
-@pytest.fixture
-def gk(audit: TeeAudit) -> Gatekeeper:
-    return runtime.current()
 
 
 # ---------------------------------------------------------------------------------------- moto

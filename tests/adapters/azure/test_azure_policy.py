@@ -21,6 +21,7 @@ from gatekeeper.adapters.azure import ExportControlHttpError, GatekeeperPolicy
 from gatekeeper.adapters.azure.testing import ArmStandIn, StaticToken
 from gatekeeper.audit import open_audit_log
 from gatekeeper.service import Gatekeeper
+from tests.adapters._support import shipped_policies
 from tests.adapters.azure.conftest import (
     CN_SUB,
     GPU,
@@ -30,7 +31,6 @@ from tests.adapters.azure.conftest import (
     compute,
     make_gatekeeper,
     rid,
-    shipped_policies,
     writes,
 )
 

@@ -11,13 +11,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, container_v1
 
 import gatekeeper
-from gatekeeper import runtime
 from gatekeeper.adapters.gcp.testing import GcpStandIn
-from gatekeeper.audit import open_audit_log
-from gatekeeper.config import AuditConfig, Config, StoreConfig
 from gatekeeper.model import CustomerProfile
-from gatekeeper.policy import PolicySet, load_policies
 from gatekeeper.service import Gatekeeper
+from tests.adapters import _support
+from tests.adapters._support import TeeAudit as TeeAudit  # re-exported for the tests
 
 CN_PROJECT = "lioncity-ai-train"   # Singapore company, ultimate parent in China
 US_PROJECT = "acme-analytics-prod"  # verified US company
@@ -34,57 +32,14 @@ ZONE = "us-central1-a"
 REGION = "us-central1"
 
 
-class TeeAudit:
-    """The real audit log, with the records it made durable kept for assertions."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.records: list[dict[str, Any]] = []
-
-    def append(self, record: dict[str, Any]) -> dict[str, Any]:
-        written: dict[str, Any] = self.inner.append(record)
-        self.records.append(written)
-        return written
-
-    @property
-    def decisions(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("kind") == "decision"]
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-_policies: list[PolicySet] = []
-
-
-def shipped_policies() -> PolicySet:
-    if not _policies:
-        _policies.append(load_policies(Config().policy_paths()))
-    return _policies[0]
-
-
 def make_gatekeeper(tmp_path: Path, **config: Any) -> tuple[Gatekeeper, TeeAudit]:
-    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"),
-                 audit=AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "key.pem")),
-                 **config)
-    tee = TeeAudit(open_audit_log(cfg.audit.url, signing_key=Path(cfg.audit.signing_key), base_dir=tmp_path))
-    gk = runtime.configure(cfg, audit=tee, policies=shipped_policies())
-    gk.store.profiles.put_profiles(list(PROFILES))
-    return gk, tee
+    """Configure the runtime on ``tmp_path`` with this provider's PROFILES (see tests/adapters/_support.py)."""
+    return _support.make_gatekeeper(tmp_path, PROFILES, **config)
 
 
 @pytest.fixture
-def gk(tmp_path: Path) -> Iterator[Gatekeeper]:
-    g, _ = make_gatekeeper(tmp_path)
-    yield g
-    runtime.reset()
-
-
-@pytest.fixture
-def audit(gk: Gatekeeper) -> TeeAudit:
-    a = gk.audit
-    assert isinstance(a, TeeAudit)
-    return a
+def adapter_profiles() -> tuple[CustomerProfile, ...]:
+    return PROFILES
 
 
 @pytest.fixture
