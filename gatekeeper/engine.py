@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from gatekeeper._construct import fast_new
 from gatekeeper.catalog import Catalog, default_catalog
-from gatekeeper.catalog._catalog import fast_new
 from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
 from gatekeeper.model import (
     ClassifiedItem,
@@ -42,7 +42,7 @@ class Evaluation:
         return tuple(m.reason for m in self.matches)
 
 
-# The hot path builds these without the frozen-dataclass __setattr__ toll (see catalog.fast_new).
+# The hot path builds these without the frozen-dataclass __setattr__ toll (see gatekeeper._construct).
 _new_evaluation = fast_new(Evaluation)
 _new_match = fast_new(RuleMatch)
 

@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from gatekeeper._construct import fast_new
 from gatekeeper._log import get_logger
 from gatekeeper.catalog import Catalog, default_catalog
-from gatekeeper.catalog._catalog import fast_new
 from gatekeeper.config import Config
 from gatekeeper.engine import Engine, Evaluation
 from gatekeeper.errors import GatekeeperError
