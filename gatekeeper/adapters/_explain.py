@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatekeeper.model import Decision, Outcome
+from gatekeeper.model import CustomerProfile, Decision, Outcome, ProvisioningRequest, new_id, utcnow
 
 CODE_DENIED = "ExportControlDenied"
 CODE_PENDING = "ExportLicensePending"
@@ -64,3 +64,15 @@ def details(decision: Decision) -> dict[str, Any]:
         "rules": [m.rule_id for m in decision.matches],
         "reasons": list(decision.reasons),
     }
+
+
+def unavailable_decision(provider: str, account_id: str, operation: str, exc: BaseException) -> Decision:
+    """A deny for a call gatekeeper could not decide because its runtime could not be built (bad
+    configuration): fail closed. It cannot be audited (there is no audit log to write to); the error
+    says so, and the adapters raise it as the SDK's own error like any other deny."""
+    error = f"{type(exc).__name__}: {exc}"
+    request = ProvisioningRequest(provider=provider, account_id=account_id, items=(), operation=operation)
+    return Decision(new_id("dec"), Outcome.DENY, request, CustomerProfile.unknown(provider, account_id), (), (),
+                    Outcome.DENY, utcnow(), error=error,
+                    reasons=(f"gatekeeper could not start ({error}); fix its configuration (GATEKEEPER_CONFIG). "
+                             "Not recorded: no audit log is available",))

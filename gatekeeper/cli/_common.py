@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from gatekeeper.config import Config, load_config
 from gatekeeper.errors import GatekeeperError
+
+if TYPE_CHECKING:
+    from gatekeeper.service import Gatekeeper
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -53,6 +58,22 @@ def runtime(path: Path | None) -> Any:
         return Gatekeeper(load_config(path))
     except GatekeeperError as exc:
         fail(exc)
+
+
+@contextmanager
+def opened(path: Path | None, *, as_json: bool = False) -> Iterator[Gatekeeper]:
+    """The runtime for one command: a GatekeeperError becomes a clear error and exit 1; closed at the end.
+
+    Closed also when the block ends with ``typer.Exit`` or any other exception. A command whose error
+    needs more than ``fail(exc)`` (its own message, extra JSON fields) catches it inside the block.
+    """
+    gk = runtime(path)
+    try:
+        yield gk
+    except GatekeeperError as exc:
+        fail(exc, as_json=as_json)
+    finally:
+        gk.close()
 
 
 def emit_json(obj: Any) -> None:

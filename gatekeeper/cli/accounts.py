@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened
 
 if TYPE_CHECKING:
     from gatekeeper.model import CustomerProfile
@@ -33,17 +33,12 @@ def import_(
         profiles = read_profiles(file)
     except GatekeeperError as exc:
         fail(f"{file}: {exc}", as_json=json_out)
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         # Screen first: if screening fails, nothing is stored, so no listed customer sits unscreened.
         _screen(gk, profiles)
         gk.store.profiles.put_profiles(profiles)
         # Again once stored: a list loaded between the two steps re-screened the old names.
         screened = _screen(gk, profiles)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json({"imported": len(profiles), "screening_hits": screened})
     else:
@@ -66,12 +61,9 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a profile with its screening hits."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         found = [p for prov in ([provider] if provider else ["aws", "azure", "gcp"])
                  if (p := gk.store.profiles.get_profile(prov, account_id.lower() if prov == "azure" else account_id))]
-    finally:
-        gk.close()
     if not found:
         fail(f"no profile for account {account_id!r}: it is treated as an unverified foreign customer",
              as_json=json_out)

@@ -14,8 +14,8 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
-from gatekeeper.errors import GatekeeperError, InvalidInputError
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened
+from gatekeeper.errors import InvalidInputError
 from gatekeeper.workflow import workflow_of
 
 if TYPE_CHECKING:
@@ -46,13 +46,8 @@ def list_(
     if status is not None and status.strip().lower() not in CASE_STATUSES:
         fail(InvalidInputError(f"--status must be one of {', '.join(CASE_STATUSES)}, not {status!r}",
                                field="status"), as_json=json_out)
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         cases = gk.store.cases.list_cases(status.strip().lower() if status else None)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json([c.summary() for c in cases])
         return
@@ -76,13 +71,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a case: customer as it was, accelerators, rules with citations, requests, history."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         case = workflow_of(gk).get_case(case_id)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json(case.as_json())
         return
@@ -154,16 +144,11 @@ def approve(
         expiry = parse_date(expires, "--expires")
     except InvalidInputError as exc:
         fail(exc, as_json=json_out)
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         wf = workflow_of(gk)
         case, issued = wf.approve(case_id, reviewer=by, licence_number=licence, expires=expiry, quantity=quantity,
                                   conditions=conditions, regions=tuple(r.strip() for r in region if r.strip()))
         today, required = wf.today(), wf.approvals_required
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json({"case": case.summary(), "approvals": len(case.approvals), "required": required,
                    "licence": issued.as_json(today) if issued else None})
@@ -186,13 +171,8 @@ def deny(
     json_out: JsonOpt = False,
 ) -> None:
     """Deny a case (the requests stay held; a later request opens a new case)."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         case = workflow_of(gk).deny(case_id, reviewer=by, reason=reason)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json({"case": case.summary(), "denial_reason": case.denial_reason})
         return
@@ -212,14 +192,9 @@ def export(
     from gatekeeper.model import utcnow
     from gatekeeper.workflow.packet import build_packet, packet_markdown
 
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         case = workflow_of(gk).get_case(case_id)
         packet = build_packet(case, gk.jurisdictions, generated_at=utcnow())
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if output is None:
         if format == "json" or json_out:
             emit_json(packet)

@@ -17,7 +17,7 @@ from gatekeeper.cli._common import (
     console,
     emit_json,
     fail,
-    runtime,
+    opened,
 )
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.model import AttachedAccelerator, ComputeItem, Decision, Outcome, ProvisioningRequest
@@ -65,15 +65,12 @@ def check(
         attached = parse_attached(attach)
     except InvalidInputError as exc:
         fail(exc, as_json=json_out)
-    gk = runtime(config)
     request = ProvisioningRequest(
         provider=p, account_id=account.strip(), items=(ComputeItem(instance_type, count, attached),),
         region=region.strip(), service="cli", operation="check", principal=principal or _user(), source="cli",
     )
-    try:
+    with opened(config, as_json=json_out) as gk:
         decision = gk.decide(request, dry_run=dry_run)
-    finally:
-        gk.close()
     if json_out:
         emit_json(decision.as_dict())
     else:

@@ -30,7 +30,7 @@ from gatekeeper.cli._common import (
     console,
     emit_json,
     fail,
-    runtime,
+    opened,
 )
 
 app = typer.Typer(help="Detective hooks (AWS Lambda, Azure Function): replay recorded events offline.",
@@ -89,11 +89,8 @@ def test(
     batch = events if isinstance(events, list) else [events]
     if not batch:
         fail(f"{event_file}: no events", as_json=json_out)
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         answers = [replay(gk, e, resolve=resolve) for e in batch]
-    finally:
-        gk.close()
     if json_out:
         emit_json(answers if isinstance(events, list) else answers[0])
     else:

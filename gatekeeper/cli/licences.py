@@ -9,8 +9,8 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
-from gatekeeper.errors import GatekeeperError, InvalidInputError
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened
+from gatekeeper.errors import InvalidInputError
 from gatekeeper.workflow import workflow_of
 
 if TYPE_CHECKING:
@@ -37,15 +37,10 @@ def list_(
     if state is not None and state.strip().lower() not in LICENCE_STATES:
         fail(InvalidInputError(f"--state must be one of {', '.join(LICENCE_STATES)}, not {state!r}",
                                field="state"), as_json=json_out)
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         today = workflow_of(gk).today()
         found = gk.store.licences.list_licences(provider.strip().lower() if provider else None,
                                                 account.strip() if account else None)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if state:
         found = [lic for lic in found if lic.state(today) == state.strip().lower()]
     if json_out:
@@ -88,14 +83,9 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a licence: scope, what is left, validity, conditions, who approved it."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         wf = workflow_of(gk)
         lic, today = wf.get_licence(number), wf.today()
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json(lic.as_json(today))
         return
@@ -111,14 +101,9 @@ def revoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a licence: requests it covered are held again from now on."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         wf = workflow_of(gk)
         lic, today = wf.revoke(number, by=by, reason=reason), wf.today()
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json(lic.as_json(today))
         return

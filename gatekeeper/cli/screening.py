@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened, runtime
 
 app = typer.Typer(help="Restricted-party screening against the Consolidated Screening List (trade.gov).",
                   no_args_is_help=True)
@@ -99,16 +99,10 @@ def hits(
     json_out: JsonOpt = False,
 ) -> None:
     """Hits for review: account, legal name, list, entry, score and why it scored so."""
-    from gatekeeper.errors import GatekeeperError
     from gatekeeper.screening import list_hits
 
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         found = list_hits(gk, include_all=all_)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json([h.as_dict() for h in found])
         return
@@ -136,16 +130,10 @@ def clear(
     json_out: JsonOpt = False,
 ) -> None:
     """Clear a false positive; recorded with reviewer and reason in the audit log."""
-    from gatekeeper.errors import GatekeeperError
     from gatekeeper.screening import clear_hit
 
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         hit = clear_hit(gk, account, entry, by=by, reason=reason, provider=provider)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json(hit.as_dict())
         return
@@ -163,16 +151,10 @@ def check(
     json_out: JsonOpt = False,
 ) -> None:
     """Explain how NAME scores against the loaded list (records nothing)."""
-    from gatekeeper.errors import GatekeeperError
     from gatekeeper.screening import check_name
 
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         result = check_name(gk, name, country or (), limit=limit)
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json(result.as_dict())
         return
@@ -194,16 +176,10 @@ def check(
 @app.command("lists")
 def lists(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """The loaded lists: date, entries, file and when they were loaded."""
-    from gatekeeper.errors import GatekeeperError
     from gatekeeper.screening import screening_store
 
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         loaded = screening_store(gk).lists()
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json([x.as_dict() for x in loaded])
         return

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, runtime
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, opened
 
 app = typer.Typer(help="The state store (profiles, cases, licences).", no_args_is_help=True)
 
@@ -13,14 +12,9 @@ app = typer.Typer(help="The state store (profiles, cases, licences).", no_args_i
 @app.command("init")
 def init(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Create the store's tables if missing (idempotent); DynamoDB tables are PAY_PER_REQUEST."""
-    gk = runtime(config)
-    try:
+    with opened(config, as_json=json_out) as gk:
         lines = gk.store.init()
         url = gk.config.store.url
-    except GatekeeperError as exc:
-        fail(exc, as_json=json_out)
-    finally:
-        gk.close()
     if json_out:
         emit_json({"store": url, "tables": lines})
         return

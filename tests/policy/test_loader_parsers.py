@@ -10,23 +10,7 @@ import yaml
 
 from gatekeeper.errors import PolicyError
 from gatekeeper.policy import loader, parse_pack, shipped_policies_dir
-
-# The pack of test_loader.py: rule r1 starts on line 7, its decision on line 8.
-GOOD = """\
-id: test-pack
-version: "1"
-title: Test
-citation: test citation
-effective_from: 2024-01-01
-rules:
-  - id: r1
-    decision: pending
-    citation: c1
-    reason: "{customer} needs a licence"
-    when:
-      item: {export_class: [3A090.a]}
-      customer: {any_country_in: [D:5]}
-"""
+from tests.policy.test_loader import GOOD  # rule r1 starts on line 7, its decision on line 8
 
 needs_libyaml = pytest.mark.skipif(not getattr(yaml, "__with_libyaml__", False), reason="PyYAML without libyaml")
 

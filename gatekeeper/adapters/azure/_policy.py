@@ -30,6 +30,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy
 from azure.core.rest import HttpRequest
 
 from gatekeeper._log import get_logger
+from gatekeeper.adapters._explain import unavailable_decision
 from gatekeeper.adapters.azure._errors import blocked_error
 from gatekeeper.adapters.azure._operations import OPERATIONS, AzureOperation, Recognised, recognise
 from gatekeeper.adapters.azure._translate import Fetch, FetchError, translate
@@ -101,8 +102,13 @@ class _Decider:
         return (rec, prefix) if rec is not None else None
 
     def decide(self, rec: Recognised, http_request: Any, fetch: Fetch) -> Decision | None:
-        gk = self.gatekeeper()
         subject = current_subject("azure")
+        try:
+            gk = self.gatekeeper()
+        except Exception as exc:  # no runtime (bad configuration): fail closed with the SDK's error
+            log.error("azure.runtime_unavailable", path=rec.path, error=repr(exc))
+            account = (subject.account_id if subject else rec.params.get("subscription", "")).lower()
+            return unavailable_decision("azure", account, rec.operation.methods[rec.method], exc)
 
         def accelerated(size: str) -> bool:
             return gk.catalog.classify_item("azure", ComputeItem(instance_type=size)).accelerated

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gatekeeper._log import get_logger
+from gatekeeper.adapters._explain import unavailable_decision
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
 from gatekeeper.adapters.gcp._operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._resolve import TransportResolver
@@ -87,7 +88,12 @@ class _Guard:
                 unresolved=(f"gatekeeper could not translate {self.op.operation}: {type(exc).__name__}: {exc}",))
         if request is None:
             return None
-        return self.gatekeeper().decide(request)
+        try:
+            gk = self.gatekeeper()
+        except Exception as exc:  # no runtime (bad configuration): fail closed with the SDK's error
+            log.error("gcp.runtime_unavailable", operation=self.op.operation, error=repr(exc))
+            return unavailable_decision("gcp", request.account_id, self.op.operation, exc)
+        return gk.decide(request)
 
     def __call__(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         decision = self.decide(request)

@@ -317,3 +317,20 @@ def test_a_translation_bug_fails_closed(gk: Gatekeeper, arm: ArmStandIn, monkeyp
         create_vm(arm, US_SUB, "Standard_D2s_v5")
     assert info.value.code == "ExportControlDenied" and "boom" in info.value.decision.request.unresolved[0]
     assert writes(arm, vm_path(US_SUB)) == []
+
+
+def test_a_runtime_that_cannot_start_blocks_with_the_sdk_error(
+        tmp_path: Path, arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('mode = "loose"\n', encoding="utf-8")
+    monkeypatch.setenv("GATEKEEPER_CONFIG", str(bad))
+    runtime.reset()
+    try:
+        with pytest.raises(HttpResponseError) as info:
+            create_vm(arm, US_SUB, GPU)
+    finally:
+        runtime.reset()
+    err = info.value
+    assert err.status_code == 403 and err.error is not None and err.error.code == "ExportControlDenied"
+    assert "could not start" in str(err) and "mode" in str(err)
+    assert writes(arm, vm_path(US_SUB)) == []

@@ -271,3 +271,18 @@ def test_blocked_error_contract(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     assert err.domain == "gatekeeper" and err.metadata["decision_id"] == err.decision_id
     assert err.metadata["decision"] == "pending" and err.case_id == err.metadata["case_id"]
     assert "Why:" in str(err.message) and "What to do:" in str(err.message)
+
+
+def test_a_runtime_that_cannot_start_blocks_with_the_sdk_error(
+        tmp_path: Path, gcp: GcpStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('mode = "loose"\n', encoding="utf-8")
+    monkeypatch.setenv("GATEKEEPER_CONFIG", str(bad))
+    runtime.reset()
+    try:
+        with pytest.raises(PermissionDenied) as info:
+            insert(gcp, US_PROJECT, GPU)
+    finally:
+        runtime.reset()
+    assert str(info.value.message).startswith("ExportControlDenied") and "could not start" in str(info.value)
+    assert writes(gcp, "/instances") == []
