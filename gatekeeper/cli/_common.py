@@ -50,14 +50,14 @@ def config(path: Path | None) -> Config:
         fail(exc)
 
 
-def runtime(path: Path | None) -> Any:
+def runtime(path: Path | None, *, as_json: bool = False) -> Any:
     """A Gatekeeper built from the config (not the process-wide one: a CLI run is its own process)."""
     from gatekeeper.service import Gatekeeper
 
     try:
         return Gatekeeper(load_config(path))
     except GatekeeperError as exc:
-        fail(exc)
+        fail(exc, as_json=as_json)
 
 
 @contextmanager
@@ -67,7 +67,7 @@ def opened(path: Path | None, *, as_json: bool = False) -> Iterator[Gatekeeper]:
     Closed also when the block ends with ``typer.Exit`` or any other exception. A command whose error
     needs more than ``fail(exc)`` (its own message, extra JSON fields) catches it inside the block.
     """
-    gk = runtime(path)
+    gk = runtime(path, as_json=as_json)
     try:
         yield gk
     except GatekeeperError as exc:
