@@ -79,6 +79,21 @@ class WebConfig(_Section):
     # the identity that approvals and denials carry (separation of duties compares it with the
     # requester). Tokens may also come from GATEKEEPER_TOKENS as "token=NAME:ROLE,token=ROLE".
     tokens: dict[str, str] = Field(default_factory=dict)
+    # Largest request body accepted (bytes); a larger one is answered 413 without being read. Decision
+    # requests are a few hundred bytes; 64 KiB leaves room for 100 items with long resource ids.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Origins (scheme://host[:port]) whose console form posts are accepted besides the server's own,
+    # for a TLS proxy that rewrites Host: e.g. ["https://gatekeeper.example.com"].
+    origins: list[str] = Field(default_factory=list)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"origin {origin!r} must be scheme://host[:port] (http or https, no path)")
+        return [o.lower() for o in v]
 
     @field_validator("tokens")
     @classmethod

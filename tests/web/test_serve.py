@@ -46,7 +46,7 @@ def test_defaults_bind_loopback(tmp_path: Path, captured: list[dict[str, Any]]) 
     [call] = captured
     assert call["host"] == "127.0.0.1" and call["port"] == 8765 and call["server_header"] is False
     info = json.loads(result.stdout)
-    assert info["loopback_only"] is True and info["tokens"] == {"requester": 1, "reviewer": 2, "auditor": 1}
+    assert info["loopback_only"] is True and info["tokens"] == {"requester": 2, "reviewer": 2, "auditor": 1}
 
 
 def test_host_port_and_warnings(tmp_path: Path, captured: list[dict[str, Any]],
