@@ -254,6 +254,11 @@ def test_configured_origins_are_accepted(web_gk: Gatekeeper, shipped_policies: P
         WebConfig(origins=["gatekeeper.example.com/path"])
 
 
+def test_pages_send_their_origin_on_posts(client: TestClient) -> None:
+    # Under "no-referrer" a browser sends "Origin: null" on the console's own posts; same-origin keeps it.
+    assert client.get("/login").headers["referrer-policy"] == "same-origin"
+
+
 def test_origin_helpers() -> None:
     assert origin_of("https://Example.com:8443/a/b?c") == "https://example.com:8443"
     assert origin_of("not a url") == ""
