@@ -24,8 +24,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_STORE_URL = "sqlite:///.gatekeeper/state.db"
+
+
 class StoreConfig(_Section):
-    url: str = "sqlite:///.gatekeeper/state.db"
+    url: str = DEFAULT_STORE_URL
+    # A SQLite file that does not exist is an error (a mistyped path would silently be a new, empty
+    # store: every customer "unknown") unless `gatekeeper store init` creates it, the URL is the
+    # embedded default, or this says so.
+    create: bool = False
+    # How long a SQLite call waits for a lock another process holds before the store is "unavailable"
+    # (the decision is then denied with that reason, fail closed), instead of stalling the provisioning
+    # call. Writers hold the lock for milliseconds.
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
 
 class AuditConfig(_Section):
@@ -46,7 +57,7 @@ class WorkflowConfig(_Section):
 
 class ScreeningConfig(_Section):
     # Score (0-100) at or above which a restricted-party list entry is a hit on a profile.
-    threshold: float = 88.0
+    threshold: float = Field(default=88.0, ge=0, le=100)
 
 
 class HooksConfig(_Section):

@@ -159,7 +159,8 @@ def test_pending_opens_a_case_and_deny_names_the_rule(client: TestClient) -> Non
 
 def test_api_answers_exactly_what_check_json_prints(tmp_path: Path) -> None:
     cfg = tmp_path / "gatekeeper.toml"
-    cfg.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+    cfg.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                   '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
                    encoding="utf-8")
     gk = Gatekeeper(load_config(cfg))
     gk.store.profiles.put_profiles([p for p in [HUAWEI]])
