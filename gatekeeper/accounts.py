@@ -69,7 +69,7 @@ class ProfileRow(BaseModel):
 # What each provider's customer id looks like (AWS account id; Azure subscription id; GCP project id,
 # optionally domain-scoped as ``example.com:my-project``).
 ACCOUNT_ID_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
-    "aws": (re.compile(r"\d{12}"), "an AWS account id is 12 digits"),
+    "aws": (re.compile(r"[0-9]{12}"), "an AWS account id is 12 digits"),
     "azure": (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE),
               "an Azure subscription id is a GUID (8-4-4-4-12 hex digits)"),
     "gcp": (re.compile(r"(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"),
@@ -98,15 +98,15 @@ def decode_text(raw: bytes, path: Path) -> str:
 
 def _row(data: dict[str, Any], row: int) -> CustomerProfile:
     try:
-        profile = ProfileRow.model_validate(data).profile()
+        parsed = ProfileRow.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or None
         raise InvalidInputError(err["msg"], row=row, field=field) from None
-    problem = account_id_problem(profile.provider, profile.account_id)
+    problem = account_id_problem(parsed.provider, parsed.account_id)
     if problem:
         raise InvalidInputError(problem, row=row, field="account_id")
-    return profile
+    return parsed.profile()
 
 
 def parse_csv(text: str) -> list[CustomerProfile]:
