@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -137,7 +138,7 @@ def test_screening_threshold_is_0_to_100(tmp_path: Path, value: float, ok: bool)
     if ok:
         assert load_config(f).screening.threshold == value
     else:
-        with pytest.raises(ConfigError, match="screening.threshold"):
+        with pytest.raises(ConfigError, match=r"screening\.threshold"):
             load_config(f)
 
 
@@ -322,3 +323,13 @@ def test_sqlite_is_really_locked_by_the_holder(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_serve_refuses_a_missing_store_at_start(tmp_path: Path) -> None:
+    from gatekeeper.cli.serve import serve
+
+    cfg = _cfg(tmp_path, "sqlite:///typo/state.db")
+    result = CliRunner().invoke(typer.Typer(add_completion=False, invoke_without_command=True,
+                                            callback=serve), ["--config", str(cfg), "--port", "0"])
+    assert result.exit_code == 1 and "does not exist" in result.output, result.output
+    assert not (tmp_path / "typo").exists()
