@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from gatekeeper.policy import PolicySet
 from gatekeeper.service import Gatekeeper
 from gatekeeper.web import create_app
 from gatekeeper.web._auth import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, TokenMap, origin_allowed, origin_of
+from gatekeeper.workflow.packet import build_packet, packet_markdown
 from tests.web._server import serve, write_config
 from tests.web.conftest import (
     ALICE_REQUESTER,
@@ -80,12 +82,19 @@ def test_a_shared_service_token_is_the_principal_whatever_it_asks_for(client: Te
     assert r.status_code == 200, r.text
 
 
-def test_the_console_shows_on_behalf_of_beside_the_principal(client: TestClient) -> None:
+def test_the_console_and_the_packet_show_on_behalf_of_beside_the_principal(client: TestClient,
+                                                                          web_gk: Gatekeeper) -> None:
     d = client.post("/v1/decisions", json=pending_body(on_behalf_of="ops@customer"),
                     headers=auth(REQUESTER)).json()
     sign_in(client)
     page = client.get(f"/cases/{d['case_id']}").text
     assert "ci-bot" in page and "on behalf of ops@customer" in page
+    case = web_gk.store.cases.get_case(d["case_id"])
+    assert case is not None
+    packet = build_packet(case, web_gk.jurisdictions, generated_at=datetime.now(UTC))
+    [req] = packet["request_history"]
+    assert (req["principal"], req["on_behalf_of"]) == ("ci-bot", "ops@customer")
+    assert "| ci-bot (on behalf of ops@customer) |" in packet_markdown(packet)
 
 
 # -- the body: authenticated first, capped --------------------------------------------------------
