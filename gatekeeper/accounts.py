@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +97,20 @@ def decode_text(raw: bytes, path: Path) -> str:
                                 "save the file as UTF-8", row=row) from None
 
 
+def csv_rows(text: str) -> Iterator[list[str]]:
+    """The CSV's rows; a row the csv module cannot read (a field over its size limit, say) is an
+    InvalidInputError naming it rather than a ``csv.Error``."""
+    reader = csv.reader(text.splitlines())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInputError(f"not valid CSV: {exc}", row=max(reader.line_num, 1)) from None
+        yield row
+
+
 def _row(data: dict[str, Any], row: int) -> CustomerProfile:
     try:
         parsed = ProfileRow.model_validate(data)
@@ -110,14 +125,7 @@ def _row(data: dict[str, Any], row: int) -> CustomerProfile:
 
 
 def parse_csv(text: str) -> list[CustomerProfile]:
-    reader = csv.reader(text.splitlines())
-    try:
-        return _csv_rows(reader)
-    except csv.Error as exc:  # a field over the csv module's size limit, say
-        raise InvalidInputError(f"not valid CSV: {exc}", row=max(reader.line_num, 1)) from None
-
-
-def _csv_rows(reader: Any) -> list[CustomerProfile]:
+    reader = csv_rows(text)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
