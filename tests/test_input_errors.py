@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gatekeeper.accounts import account_id_problem, parse_csv, read_profiles
+from gatekeeper.accounts import parse_json as read_json_text
 from gatekeeper.cli.main import app
 from gatekeeper.config import Config, load_config
 from gatekeeper.errors import ConfigError, InvalidInputError
@@ -47,6 +48,16 @@ def test_a_non_utf8_accounts_file_names_the_row(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as info:
         read_profiles(j)
     assert info.value.row == 3
+
+
+def test_unreadable_csv_and_json_are_input_errors() -> None:
+    with pytest.raises(InvalidInputError, match="not valid CSV") as info:
+        parse_csv(GOOD_CSV + 'aws,123456789013,"' + "x" * 200_000 + '",US,US,US,verified\n')
+    assert info.value.row == 5
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        read_json_text("[" + "1" * 5000 + "]")
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        read_json_text("[" * 100_000 + "]" * 100_000)
 
 
 def test_a_utf8_bom_is_fine(tmp_path: Path) -> None:
