@@ -7,6 +7,7 @@ loading only ever succeeds or raises PolicyError with the file named.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.errors import PolicyError
-from gatekeeper.policy import load_policies, parse_pack
+from gatekeeper.policy import load_policies, parse_pack, shipped_policies_dir
 from gatekeeper.policy.loader import rule_near
+from gatekeeper.service import Gatekeeper
 from tests.policy.test_loader import GOOD
 
 
@@ -179,3 +181,20 @@ def test_mutated_packs_only_ever_raise_policy_error(tmp_path: Path, raw: bytes) 
     except PolicyError as exc:
         assert exc.file == str(pack), exc
         assert str(exc).strip() and "Traceback" not in str(exc)
+
+
+@pytest.mark.parametrize("broken", [
+    GOOD.replace("decision: pending", "decision: deny\n    decision: flag").encode(),
+    GOOD.replace("effective_from: 2024-01-01", "effective_from: 2025-13-45").encode(),
+    GOOD.replace("needs a licence", "needs a licence (Zürich)").encode("latin-1"),
+    GOOD.replace("citation: c1", "citation: !!binary aGVsbG8=").encode(),
+])
+def test_a_reload_with_such_a_pack_keeps_the_packs_in_force(tmp_path: Path, gk: Gatekeeper, broken: bytes) -> None:
+    folder = tmp_path / "packs"
+    shutil.copytree(shipped_policies_dir(), folder)
+    before = gk.engine.policies
+    (folder / "zz-broken.yaml").write_bytes(broken)
+    with pytest.raises(PolicyError) as info:
+        gk.reload_policies([str(folder)])
+    assert info.value.file is not None and info.value.file.endswith("zz-broken.yaml") and info.value.line
+    assert gk.engine.policies is before
