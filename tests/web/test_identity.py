@@ -174,7 +174,10 @@ def test_a_streamed_body_is_cut_off_at_the_cap(served: tuple[str, int]) -> None:
                 break
         sock.settimeout(10)
         if not answer:
-            answer = sock.recv(65536)
+            try:  # the server answered and closed while a chunk was on its way: its answer is still queued
+                answer = sock.recv(65536)
+            except ConnectionResetError:
+                answer = b"(reset before the answer could be read)"
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 5 * MB  # refused soon after the 64 KiB default, not after the whole stream
     assert _rss_kib(pid) - before < 20 * 1024
