@@ -91,7 +91,7 @@ def home(tmp: Path) -> dict[str, str]:
     from gatekeeper.stores import open_store
 
     cfg_path = tmp / "gatekeeper.toml"
-    cfg_path.write_text(f'[store]\nurl = "sqlite:///{tmp}/state.db"\n[audit]\nurl = "file://{tmp}/audit"\n'
+    cfg_path.write_text(f'[store]\nurl = "sqlite:///{tmp}/state.db"\ncreate = true\n[audit]\nurl = "file://{tmp}/audit"\n'
                         f'signing_key = "{tmp}/key.pem"\n', encoding="utf-8")
     cfg = load_config(cfg_path)
     store = open_store(cfg.store.url, base_dir=cfg.base_dir)

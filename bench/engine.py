@@ -163,7 +163,7 @@ def measure_decide(timer: Timer, n_plain: int, n_controlled: int) -> dict[str, A
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="gk-bench-") as tmp:
-        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db"),
+        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
                      audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
         gk = Gatekeeper(cfg)
         try:

@@ -101,7 +101,7 @@ def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str
     out: dict[str, Any] = {"rounds": rounds, "calls_per_round": per_round}
     with tempfile.TemporaryDirectory(prefix="gk-bench-") as tmp, moto_server() as url, \
             contextlib.redirect_stdout(io.StringIO()):
-        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db"),
+        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
                      audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
         gk = gatekeeper.configure(cfg)
         try:

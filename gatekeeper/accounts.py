@@ -1,7 +1,9 @@
 """Reading customer profiles from CSV or JSON (``gatekeeper accounts import``).
 
 The whole file is validated before anything is stored; the first bad row is reported with its row
-number (the header is row 1) and field, and nothing is imported.
+number (the header is row 1) and field, and nothing is imported. A file that is not UTF-8 is
+refused naming the row of the first bad byte; account ids must have their provider's form
+(``account_id_problem``).
 CSV header: ``provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status``.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,17 +66,66 @@ class ProfileRow(BaseModel):
                                ultimate_parent_country=self.ultimate_parent_country, kyc_status=self.kyc_status)
 
 
+# -- account ids and encodings (kept apart from the row model: one job each) ---------------------
+# What each provider's customer id looks like (AWS account id; Azure subscription id; GCP project id,
+# optionally domain-scoped as ``example.com:my-project``).
+ACCOUNT_ID_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "aws": (re.compile(r"[0-9]{12}"), "an AWS account id is 12 digits"),
+    "azure": (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE),
+              "an Azure subscription id is a GUID (8-4-4-4-12 hex digits)"),
+    "gcp": (re.compile(r"(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"),
+            "a GCP project id is 6 to 30 lowercase letters, digits and hyphens, starting with a letter and "
+            "not ending with a hyphen"),
+}
+
+
+def account_id_problem(provider: str, account_id: str) -> str | None:
+    """Why ``account_id`` cannot be ``provider``'s customer id, or None when it has the right form."""
+    form = ACCOUNT_ID_FORMS.get(provider)
+    if form is None or form[0].fullmatch(account_id):
+        return None
+    return f"{account_id!r} is not a valid {provider} account id: {form[1]}"
+
+
+def decode_text(raw: bytes, path: Path) -> str:
+    """A file's bytes as UTF-8 text (a BOM is dropped); InvalidInputError naming the row (line) of a bad byte."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        row = raw.count(b"\n", 0, exc.start) + 1
+        raise InvalidInputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                                "save the file as UTF-8", row=row) from None
+
+
+def csv_rows(text: str) -> Iterator[list[str]]:
+    """The CSV's rows; a row the csv module cannot read (a field over its size limit, say) is an
+    InvalidInputError naming it rather than a ``csv.Error``."""
+    reader = csv.reader(text.splitlines())
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInputError(f"not valid CSV: {exc}", row=max(reader.line_num, 1)) from None
+        yield row
+
+
 def _row(data: dict[str, Any], row: int) -> CustomerProfile:
     try:
-        return ProfileRow.model_validate(data).profile()
+        parsed = ProfileRow.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or None
         raise InvalidInputError(err["msg"], row=row, field=field) from None
+    problem = account_id_problem(parsed.provider, parsed.account_id)
+    if problem:
+        raise InvalidInputError(problem, row=row, field="account_id")
+    return parsed.profile()
 
 
 def parse_csv(text: str) -> list[CustomerProfile]:
-    reader = csv.reader(text.splitlines())
+    reader = csv_rows(text)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -98,6 +150,8 @@ def parse_json(text: str) -> list[CustomerProfile]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # an integer too long to convert, nesting too deep
+        raise InvalidInputError(f"not valid JSON: {exc}") from None
     rows = doc.get("accounts") if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
         raise InvalidInputError('expected a list of accounts or {"accounts": [...]}')
@@ -124,9 +178,10 @@ def read_profiles(path: str | Path) -> list[CustomerProfile]:
     """Profiles from a .csv or .json file; InvalidInputError names the row."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        raw = p.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {p}: {exc.strerror or exc}") from None
+    text = decode_text(raw, p)
     if p.suffix.lower() == ".json":
         return parse_json(text)
     return parse_csv(text)

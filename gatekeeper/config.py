@@ -24,8 +24,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_STORE_URL = "sqlite:///.gatekeeper/state.db"
+
+
 class StoreConfig(_Section):
-    url: str = "sqlite:///.gatekeeper/state.db"
+    url: str = DEFAULT_STORE_URL
+    # A SQLite file that does not exist is an error (a mistyped path would silently be a new, empty
+    # store: every customer "unknown") unless `gatekeeper store init` creates it, the URL is the
+    # embedded default, or this says so.
+    create: bool = False
+    # How long a SQLite call waits for a lock another process holds before the store is "unavailable"
+    # (the decision is then denied with that reason, fail closed), instead of stalling the provisioning
+    # call. Writers hold the lock for milliseconds.
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
 
 class AuditConfig(_Section):
@@ -46,7 +57,7 @@ class WorkflowConfig(_Section):
 
 class ScreeningConfig(_Section):
     # Score (0-100) at or above which a restricted-party list entry is a hit on a profile.
-    threshold: float = 88.0
+    threshold: float = Field(default=88.0, ge=0, le=100)
 
 
 class HooksConfig(_Section):
@@ -79,6 +90,21 @@ class WebConfig(_Section):
     # the identity that approvals and denials carry (separation of duties compares it with the
     # requester). Tokens may also come from GATEKEEPER_TOKENS as "token=NAME:ROLE,token=ROLE".
     tokens: dict[str, str] = Field(default_factory=dict)
+    # Largest request body accepted (bytes); a larger one is answered 413 without being read. Decision
+    # requests are a few hundred bytes; 64 KiB leaves room for 100 items with long resource ids.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Origins (scheme://host[:port]) whose console form posts are accepted besides the server's own,
+    # for a TLS proxy that rewrites Host: e.g. ["https://gatekeeper.example.com"].
+    origins: list[str] = Field(default_factory=list)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"origin {origin!r} must be scheme://host[:port] (http or https, no path)")
+        return [o.lower() for o in v]
 
     @field_validator("tokens")
     @classmethod
@@ -130,11 +156,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return Config()
     p = Path(chosen)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid TOML: nested too deeply") from None
     if "base_dir" in data:
         raise ConfigError(f"{p}: 'base_dir' is not a setting")
     try:

@@ -80,7 +80,8 @@ class ProvisioningRequest:
     """A provider-neutral provisioning request.
 
     ``unresolved`` lists what the adapter could not follow (a launch template it could not read);
-    a request with anything unresolved is decided fail-closed.
+    a request with anything unresolved is decided fail-closed. ``principal`` is the authenticated
+    caller; ``on_behalf_of`` whom the caller says it asks for (recorded beside, never instead of it).
     """
 
     provider: str
@@ -94,6 +95,7 @@ class ProvisioningRequest:
     resource_ids: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
     at: datetime | None = None
+    on_behalf_of: str = ""
 
     def with_items(self, items: tuple[ComputeItem, ...]) -> ProvisioningRequest:
         return replace(self, items=items)
@@ -270,7 +272,7 @@ class Decision:
             "request": {
                 "provider": req.provider, "account_id": req.account_id, "region": req.region,
                 "service": req.service, "operation": req.operation, "principal": req.principal,
-                "source": req.source, "resource_ids": list(req.resource_ids),
+                "on_behalf_of": req.on_behalf_of, "source": req.source, "resource_ids": list(req.resource_ids),
                 "unresolved": list(req.unresolved),
             },
             "licence_id": self.licence_id,

@@ -111,12 +111,21 @@ class Gatekeeper:
     @property
     def store(self) -> Any:
         if self._store is None:
-            with self._lock:
-                if self._store is None:
-                    from gatekeeper.stores import open_store
-
-                    self._store = open_store(self.config.store.url, base_dir=self.config.base_dir)
+            return self.open_state_store()
         return self._store
+
+    def open_state_store(self, *, create: bool = False) -> Any:
+        """The store of ``[store]`` (becomes ``.store``): a missing SQLite file is an error unless
+        ``create`` (``store init``), ``[store] create`` or the embedded default URL allows making it."""
+        from gatekeeper.config import DEFAULT_STORE_URL
+        from gatekeeper.stores import open_store
+
+        with self._lock:
+            if self._store is None:
+                s = self.config.store
+                self._store = open_store(s.url, base_dir=self.config.base_dir, timeout_seconds=s.timeout_seconds,
+                                         create=create or s.create or s.url == DEFAULT_STORE_URL)
+            return self._store
 
     @property
     def audit(self) -> AuditSink:

@@ -23,7 +23,7 @@ SAMPLE_PROFILES = (
 def tmp_config(tmp_path: Path, **overrides: object) -> Config:
     """A Config whose store and audit log live under ``tmp_path``."""
     base: dict[str, object] = {
-        "store": StoreConfig(url=f"sqlite:///{tmp_path}/state.db"),
+        "store": StoreConfig(url=f"sqlite:///{tmp_path}/state.db", create=True),
         "audit": AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "audit-key.pem")),
     }
     base.update(overrides)

@@ -12,25 +12,26 @@ from gatekeeper.errors import InvalidInputError
 from gatekeeper.service import Gatekeeper
 
 HEADER = "provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status\n"
-GOOD = HEADER + "aws,111,Acme Inc.,US,US,US,verified\nazure,ABC-DEF,Lion City AI,sg,SG,CN,Verified\n"
+SUB = "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0"
+GOOD = HEADER + f"aws,111111111111,Acme Inc.,US,US,US,verified\nazure,{SUB},Lion City AI,sg,SG,CN,Verified\n"
 
 
 def test_csv_parses_and_normalises() -> None:
     a, b = parse_csv(GOOD)
-    assert (a.provider, a.account_id, a.country, a.kyc_status) == ("aws", "111", "US", "verified")
+    assert (a.provider, a.account_id, a.country, a.kyc_status) == ("aws", "111111111111", "US", "verified")
     # Azure subscription ids are case-insensitive GUIDs; country codes upper-cased.
-    assert (b.account_id, b.country, b.kyc_status) == ("abc-def", "SG", "verified")
+    assert (b.account_id, b.country, b.kyc_status) == (SUB.lower(), "SG", "verified")
 
 
 @pytest.mark.parametrize(
     ("row", "field"),
     [
-        ("aws,111,Acme,USA,US,US,verified", "country"),
-        ("aws,111,Acme,US,US,XX,verified", "ultimate_parent_country"),
-        ("oracle,111,Acme,US,US,US,verified", "provider"),
-        ("aws,111,Acme,US,US,US,trusted", "kyc_status"),
+        ("aws,222222222222,Acme,USA,US,US,verified", "country"),
+        ("aws,222222222222,Acme,US,US,XX,verified", "ultimate_parent_country"),
+        ("oracle,222222222222,Acme,US,US,US,verified", "provider"),
+        ("aws,222222222222,Acme,US,US,US,trusted", "kyc_status"),
         ("aws,,Acme,US,US,US,verified", "account_id"),
-        ("aws,111,,US,US,US,verified", "legal_name"),
+        ("aws,222222222222,,US,US,US,verified", "legal_name"),
     ],
 )
 def test_bad_row_names_row_and_field(row: str, field: str) -> None:
@@ -43,7 +44,7 @@ def test_bad_row_names_row_and_field(row: str, field: str) -> None:
 
 def test_wrong_column_count_and_header() -> None:
     with pytest.raises(InvalidInputError, match=r"row 3.*expected 7 columns"):
-        parse_csv(HEADER + "aws,1,A,US,US,US,verified\naws,2,B,US\n")
+        parse_csv(HEADER + "aws,111111111111,A,US,US,US,verified\naws,2,B,US\n")
     with pytest.raises(InvalidInputError, match=r"row 1.*header"):
         parse_csv("provider,account\naws,1\n")
     with pytest.raises(InvalidInputError, match="empty file"):
@@ -52,7 +53,7 @@ def test_wrong_column_count_and_header() -> None:
 
 def test_duplicate_account_named() -> None:
     with pytest.raises(InvalidInputError) as info:
-        parse_csv(GOOD + "aws,111,Again,US,US,US,verified\n")
+        parse_csv(GOOD + "aws,111111111111,Again,US,US,US,verified\n")
     assert info.value.row == 4 and "row 2" in str(info.value)
 
 
@@ -64,7 +65,7 @@ def test_json_forms(tmp_path: Path) -> None:
     f.write_text(json.dumps({"accounts": rows}), encoding="utf-8")
     assert read_profiles(f)[0].kyc_status == "pending"
     with pytest.raises(InvalidInputError, match="row 2"):
-        parse_json(json.dumps([*rows, {**rows[0], "account_id": "p2", "country": "Germany"}]))
+        parse_json(json.dumps([*rows, {**rows[0], "account_id": "proj-2", "country": "Germany"}]))
     with pytest.raises(InvalidInputError, match="not valid JSON"):
         parse_json("{")
     with pytest.raises(InvalidInputError, match="cannot read"):
@@ -78,9 +79,10 @@ def test_a_bad_file_changes_nothing(gk: Gatekeeper, tmp_path: Path) -> None:
 
     before = gk.store.profiles.list_profiles()
     f = tmp_path / "bad.csv"
-    f.write_text(HEADER + "aws,999,New Co,US,US,US,verified\naws,998,Broken,ZZ,US,US,verified\n", encoding="utf-8")
+    f.write_text(HEADER + "aws,999999999999,New Co,US,US,US,verified\naws,999999999998,Broken,ZZ,US,US,verified\n",
+                 encoding="utf-8")
     cfg = tmp_path / "gk.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/state.db"\n', encoding="utf-8")
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/state.db"\ncreate = true\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["accounts", "import", str(f), "--config", str(cfg)])
     assert result.exit_code == 1
     assert "row 3" in result.output and "country" in result.output

@@ -51,6 +51,8 @@ def _iso(at: datetime) -> str:
 
 
 def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
+    # on_behalf_of only when given: the records of SDK and hook requests keep their shape.
+    beside = {"on_behalf_of": req.on_behalf_of} if req.on_behalf_of else {}
     return {
         "provider": req.provider,
         "account_id": req.account_id,
@@ -58,6 +60,7 @@ def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
         "service": req.service,
         "operation": req.operation,
         "principal": req.principal,
+        **beside,
         "source": req.source,
         "resource_ids": list(req.resource_ids),
         "unresolved": list(req.unresolved),
@@ -169,7 +172,7 @@ def request_from_record(rec: dict[str, Any]) -> tuple[ProvisioningRequest, Custo
             operation=str(r.get("operation", "")), principal=str(r.get("principal", "")),
             source=str(r.get("source", "sdk")), resource_ids=tuple(str(x) for x in r.get("resource_ids", [])),
             unresolved=tuple(str(x) for x in r.get("unresolved", [])),
-            at=_parse_ts(r.get("at")) or _parse_ts(rec.get("ts")),
+            at=_parse_ts(r.get("at")) or _parse_ts(rec.get("ts")), on_behalf_of=str(r.get("on_behalf_of", "")),
         )
         profile = CustomerProfile(
             provider=str(s["provider"]), account_id=str(s["account_id"]), legal_name=str(s.get("legal_name", "")),

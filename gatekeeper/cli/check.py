@@ -10,6 +10,7 @@ from rich.table import Table
 
 from gatekeeper.cli._common import (
     EXIT_DENY,
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_PENDING,
     ConfigOpt,
@@ -24,6 +25,17 @@ from gatekeeper.model import AttachedAccelerator, ComputeItem, Decision, Outcome
 
 EXIT_BY_OUTCOME = {Outcome.ALLOW: EXIT_OK, Outcome.FLAG: EXIT_OK, Outcome.PENDING: EXIT_PENDING,
                    Outcome.DENY: EXIT_DENY}
+
+
+def exit_code(decision: Decision) -> int:
+    """0 allow or flag, 3 pending, 4 deny, and 1 when gatekeeper could not decide: the decision carries
+    ``error`` (a store or audit failure, say) and was denied fail-closed. Shell tooling can tell "no" from
+    "could not ask" (DESIGN: distinct codes for pending, deny and errors); both stop the caller."""
+    if decision.error and decision.outcome not in (Outcome.ALLOW, Outcome.FLAG):
+        return EXIT_ERROR
+    return EXIT_BY_OUTCOME[decision.outcome]
+
+
 COLOURS = {Outcome.ALLOW: "green", Outcome.FLAG: "yellow", Outcome.PENDING: "magenta", Outcome.DENY: "red"}
 
 
@@ -53,7 +65,8 @@ def check(
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Decide a provisioning request: exit 0 allow/flag, 3 pending, 4 deny, 1 error."""
+    """Decide a provisioning request: exit 0 allow/flag, 3 pending, 4 deny, 1 error (also a fail-closed deny
+    because the store or the audit log failed)."""
     p = provider.strip().lower()
     if p not in ("aws", "azure", "gcp"):
         fail(InvalidInputError(f"--provider must be aws, azure or gcp, not {provider!r}"), as_json=json_out)
@@ -75,7 +88,7 @@ def check(
         emit_json(decision.as_dict())
     else:
         show(decision, dry_run=dry_run)
-    raise typer.Exit(EXIT_BY_OUTCOME[decision.outcome])
+    raise typer.Exit(exit_code(decision))
 
 
 def _user() -> str:

@@ -50,6 +50,7 @@ def serve(
     try:
         tokens = TokenMap.from_config(cfg.web)
         gk = Gatekeeper(cfg)
+        gk.open_state_store()  # a missing or unusable store is refused now, not at the first request
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     # Closed by the app's shutdown: uvicorn re-raises SIGTERM after shutting down, so code after run() may

@@ -13,7 +13,7 @@ app = typer.Typer(help="The state store (profiles, cases, licences).", no_args_i
 def init(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Create the store's tables if missing (idempotent); DynamoDB tables are PAY_PER_REQUEST."""
     with opened(config, as_json=json_out) as gk:
-        lines = gk.store.init()
+        lines = gk.open_state_store(create=True).init()  # the one command that makes a missing SQLite file
         url = gk.config.store.url
     if json_out:
         emit_json({"store": url, "tables": lines})

@@ -49,7 +49,7 @@ def write_config(home: Path) -> Path:
     path = home / "gatekeeper.toml"
     path.write_text(
         'mode = "enforce"\non_error = "deny"\n'
-        '[store]\nurl = "sqlite:///state.db"\n'
+        '[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
         '[audit]\nurl = "file://audit"\nsigning_key = "audit-signing-key.pem"\n',
         encoding="utf-8",
     )

@@ -21,14 +21,24 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def open_store(url: str, *, base_dir: str | Path = ".") -> Any:
-    """The store named by ``url``; relative SQLite paths are resolved against ``base_dir``."""
+def open_store(url: str, *, base_dir: str | Path = ".", create: bool = True,
+               timeout_seconds: float | None = None) -> Any:
+    """The store named by ``url``; relative SQLite paths are resolved against ``base_dir``.
+
+    For SQLite, ``create=False`` refuses a file that does not exist (ConfigError) and
+    ``timeout_seconds`` bounds the wait for another process's lock.
+    """
     scheme = url.split("://", 1)[0] if "://" in url else ""
     target = BACKENDS.get(scheme)
     if target is None:
         raise ConfigError(f"store url {url!r}: unknown scheme {scheme!r}; use one of {sorted(BACKENDS)}")
     module, factory = target.split(":")
-    return getattr(importlib.import_module(module), factory)(url, base_dir=Path(base_dir))
+    options: dict[str, Any] = {}
+    if scheme == "sqlite":  # the file-based backend's options
+        options["create"] = create
+        if timeout_seconds is not None:
+            options["timeout_seconds"] = timeout_seconds
+    return getattr(importlib.import_module(module), factory)(url, base_dir=Path(base_dir), **options)
 
 
 __all__ = ["BACKENDS", "CaseStore", "LicenceStore", "ProfileStore", "StateStore", "open_store"]

@@ -43,11 +43,19 @@ def sqlite_path(url: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else base_dir / p
 
 
-class SQLiteDatabase:
-    """Per-thread connections to one SQLite file; ``transaction()`` is an IMMEDIATE write transaction."""
+DEFAULT_TIMEOUT_SECONDS = 5.0
 
-    def __init__(self, path: Path) -> None:
+
+class SQLiteDatabase:
+    """Per-thread connections to one SQLite file; ``transaction()`` is an IMMEDIATE write transaction.
+
+    ``timeout_seconds`` is how long a call waits for a lock another process holds ([store]
+    timeout_seconds); past it the store is unavailable (StoreError) rather than the caller stalled.
+    """
+
+    def __init__(self, path: Path, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.path = path
+        self.timeout_seconds = timeout_seconds
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -60,10 +68,11 @@ class SQLiteDatabase:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=self.timeout_seconds, isolation_level=None,
+                                       check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(f"PRAGMA busy_timeout={int(self.timeout_seconds * 1000)}")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.row_factory = sqlite3.Row
             except sqlite3.Error as exc:
@@ -89,7 +98,7 @@ class SQLiteDatabase:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path} unavailable: {exc}") from exc
+            raise StoreError(f"store {self.path} unavailable: {self._why(exc)}") from exc
         try:
             yield conn
         except BaseException:
@@ -106,7 +115,13 @@ class SQLiteDatabase:
         try:
             return self.connection().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.path}: {exc}") from exc
+            raise StoreError(f"store {self.path}: {self._why(exc)}") from exc
+
+    def _why(self, exc: sqlite3.Error) -> str:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return (f"{exc}: another process held the lock for more than {self.timeout_seconds:g} s "
+                    "([store] timeout_seconds)")
+        return str(exc)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -172,10 +187,10 @@ class SQLiteProfileStore:
 class SQLiteStore:
     """All embedded stores over one SQLite file: ``.profiles``, ``.cases``, ``.licences``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         from gatekeeper.stores.sqlite_workflow import SQLiteCaseStore, SQLiteLicenceStore
 
-        self.db = SQLiteDatabase(path)
+        self.db = SQLiteDatabase(path, timeout_seconds=timeout_seconds)
         self.profiles = SQLiteProfileStore(self.db)
         self.cases = SQLiteCaseStore(self.db)
         self.licences = SQLiteLicenceStore(self.db)
@@ -193,5 +208,11 @@ class SQLiteStore:
         self.db.close()
 
 
-def open_sqlite_store(url: str, *, base_dir: Path) -> SQLiteStore:
-    return SQLiteStore(sqlite_path(url, base_dir))
+def open_sqlite_store(url: str, *, base_dir: Path, create: bool = True,
+                      timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> SQLiteStore:
+    """The store in the file ``url`` names; with ``create=False`` the file must exist (ConfigError)."""
+    path = sqlite_path(url, base_dir)
+    if not create and not path.is_file():
+        raise ConfigError(f"store {url!r}: {path} does not exist; check [store] url, or create it with "
+                          "`gatekeeper store init` (or set [store] create = true)")
+    return SQLiteStore(path, timeout_seconds=timeout_seconds)

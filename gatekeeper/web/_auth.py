@@ -16,6 +16,11 @@ The console keeps the token in an HttpOnly, SameSite=Strict cookie together with
 per-login nonce (``NONCE.BASE64URL(TOKEN)``); the CSRF token of its forms is HMAC-SHA256(token, nonce), so it
 is per session, needs no server-side state (several workers, restarts) and cannot be computed by a
 page that cannot read the cookie.
+
+Signing in is protected too (login CSRF: another site must not sign a reviewer into the attacker's
+session): ``GET /login`` sets a random nonce in a second HttpOnly, SameSite=Strict cookie and puts the
+same nonce in the form, and ``POST /login`` needs both to match (a double-submit token; a cross-site
+post carries no SameSite=Strict cookie). Console posts also check ``Origin`` (docs/web.md).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from gatekeeper.errors import ConfigError
 ENV_TOKENS = "GATEKEEPER_TOKENS"
 SESSION_COOKIE = "gk_session"
 CSRF_FIELD = "csrf_token"
+LOGIN_COOKIE = "gk_login"
 
 # What each role may do; the routes ask for a permission, never for a role.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -171,3 +177,39 @@ def csrf_ok(cookie: str | None, presented: str | None) -> bool:
         return False
     expected = csrf_token(cookie)
     return bool(expected) and hmac.compare_digest(expected.encode(), presented.encode())
+
+
+# -- login CSRF (double submit) ---------------------------------------------------------------
+def new_login_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def login_csrf_ok(cookie: str | None, presented: str | None) -> bool:
+    """The sign-in form's token equals the nonce in its cookie (both set by ``GET /login``)."""
+    if not cookie or not presented:
+        return False
+    return hmac.compare_digest(cookie.encode(), presented.encode())
+
+
+# -- Origin --------------------------------------------------------------------------------------
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL, lower-cased; "" when it has none."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or not rest:
+        return ""
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}".lower()
+
+
+def origin_allowed(origin: str | None, referer: str | None, own: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether a state-changing console request comes from this site.
+
+    Browsers send ``Origin`` on every POST (``null`` from sandboxed or privacy-sensitive contexts, refused);
+    without it, ``Referer`` stands in. With neither, the caller is not a browser page of another site
+    (which cannot suppress both), and the session's CSRF token remains the check.
+    """
+    allowed = {own.lower(), *extra}
+    if origin is not None:
+        return origin.strip().lower() in allowed
+    if referer:
+        return origin_of(referer) in allowed
+    return True

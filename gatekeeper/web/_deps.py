@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gatekeeper.web._auth import SESSION_COOKIE, Principal, TokenMap, split_session
+from gatekeeper.web._auth import SESSION_COOKIE, Principal, TokenMap, bearer, split_session
 from gatekeeper.web._errors import AuthError
 from gatekeeper.web._review import Review
 
@@ -26,16 +26,24 @@ def tokens(request: Request) -> TokenMap:
     return t
 
 
-def api_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The API caller, from ``Authorization: Bearer TOKEN`` only (never the console's cookie: no CSRF)."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+def bearer_principal(token_map: TokenMap, authorization: str | None) -> Principal:
+    """The principal of an ``Authorization`` header; AuthError 401 when it has no known bearer token."""
+    token = bearer(authorization)
+    if token is None:
         raise AuthError(401, "missing bearer token: send 'Authorization: Bearer TOKEN'")
-    principal = tokens(request).lookup(credentials.credentials)
+    principal = token_map.lookup(token)
     if principal is None:
         raise AuthError(401, "unknown bearer token")
+    return principal
+
+
+def api_principal(
+    request: Request,
+    # Declared for the OpenAPI security scheme; the header itself is read by bearer_principal.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The API caller, from ``Authorization: Bearer TOKEN`` only (never the console's cookie: no CSRF)."""
+    principal = bearer_principal(tokens(request), request.headers.get("authorization"))
     request.state.principal = principal
     return principal
 
@@ -53,7 +61,9 @@ def api_allowed(permission: str) -> Callable[[Principal], Principal]:
 
 def session_principal(request: Request) -> Principal | None:
     """The console user, from the session cookie; None when not logged in (or the token was withdrawn)."""
-    parts = split_session(request.cookies.get(SESSION_COOKIE))
-    if parts is None:
-        return None
-    return tokens(request).lookup(parts[1])
+    return cookie_principal(tokens(request), request.cookies.get(SESSION_COOKIE))
+
+
+def cookie_principal(token_map: TokenMap, cookie: str | None) -> Principal | None:
+    parts = split_session(cookie)
+    return None if parts is None else token_map.lookup(parts[1])

@@ -2,7 +2,10 @@
 
 Login: a token pasted into the login form, or given once as ``?token=`` on any page (the console
 then sets the session cookie and redirects to the same address without it, so the token does not
-stay in the address bar or the history).
+stay in the address bar or the history). Neither can be done by another site: the form carries a
+login CSRF token, and a ``?token=`` link followed from another site (``Sec-Fetch-Site``) only leads
+to the sign-in page. Every console POST must come from this origin (``Origin``, else ``Referer``)
+and carry the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -17,12 +20,26 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from gatekeeper.web._auth import CSRF_FIELD, SESSION_COOKIE, Principal, csrf_ok, csrf_token, new_session
+from gatekeeper.web._auth import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    Principal,
+    csrf_ok,
+    csrf_token,
+    login_csrf_ok,
+    new_login_nonce,
+    new_session,
+    origin_allowed,
+)
 from gatekeeper.web._deps import session_principal, tokens
 from gatekeeper.web.charts import OUTCOME_COLOURS
 
 HERE = Path(__file__).parent
 SESSION_HOURS = 12
+LOGIN_FORM_SECONDS = 3600
+# Sec-Fetch-Site values of a navigation that another site started.
+FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 # ``?done=KEY`` after a POST/redirect: fixed messages, so a crafted link cannot show made-up text.
 NOTICES = {
     "approved": "Approved: the licence is on file, and requests within its scope are now allowed.",
@@ -105,6 +122,9 @@ def console_user(request: Request) -> Principal:
     """The logged-in reviewer or auditor (dependency of every console page)."""
     given = request.query_params.get("token")
     if given and request.method == "GET":
+        if request.headers.get("sec-fetch-site", "").lower() in FOREIGN_SITES:
+            # A link on another site must not sign this browser in (login CSRF): sign in here instead.
+            raise LoginRequired(here(request))
         raise TokenLogin(given, here(request))
     principal = session_principal(request)
     if principal is None:
@@ -121,19 +141,44 @@ def require(principal: Principal, permission: str, what: str) -> None:
         raise PageForbidden(principal, f"{principal.name} ({principal.role}) may not {what}.")
 
 
+def same_origin(request: Request) -> bool:
+    """The request comes from this site's pages (``Origin``, else ``Referer``; see origin_allowed)."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin_allowed(request.headers.get("origin"), request.headers.get("referer"), own,
+                          request.app.state.origins)
+
+
 def check_csrf(request: Request, presented: str | None) -> None:
-    """POSTs from the console carry the session's CSRF token; anything else is refused (403)."""
+    """POSTs from the console come from this origin and carry the session's CSRF token; else 403."""
+    principal = session_principal(request) or Principal("unknown", "none")
+    if not same_origin(request):
+        raise PageForbidden(principal, "This form was sent from another site (its Origin is not this console's), "
+                                       "so nothing was changed. Open the console directly and submit it there.")
     if not csrf_ok(request.cookies.get(SESSION_COOKIE), presented):
-        principal = session_principal(request) or Principal("unknown", "none")
         raise PageForbidden(principal, "The form's security token is missing or stale (it changes at each "
                                        "sign-in). Reload the page and submit it again.")
+
+
+def login_page(request: Request, *, status: int = 200, next: str = "/", error: str = "") -> HTMLResponse:
+    """The sign-in form, with its login CSRF nonce (kept from an earlier visit, so several tabs work)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or new_login_nonce()
+    response = render(request, "login.html", None, status=status, next=safe_next(next), error=error,
+                      login_csrf=nonce)
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/login")
+    return response
+
+
+def login_form_ok(request: Request, presented: str | None) -> bool:
+    """A sign-in form from this origin, carrying the nonce its page set (no login CSRF)."""
+    return same_origin(request) and login_csrf_ok(request.cookies.get(LOGIN_COOKIE), presented)
 
 
 def login_response(request: Request, token: str, target: str) -> RedirectResponse | HTMLResponse:
     """Set the session for ``token`` and redirect to ``target``; the login page again if it is unknown."""
     if tokens(request).lookup(token) is None:
-        return render(request, "login.html", None, status=401, next=target,
-                      error="That token is not recognised. Check it and paste it again.")
+        return login_page(request, status=401, next=target,
+                          error="That token is not recognised. Check it and paste it again.")
     response = RedirectResponse(safe_next(target), status_code=303)
     response.set_cookie(SESSION_COOKIE, new_session(token), max_age=SESSION_HOURS * 3600, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")

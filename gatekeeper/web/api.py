@@ -56,7 +56,7 @@ DECISION_EXAMPLE: dict[str, Any] = {
                 "country": "SG", "headquarters_country": "SG", "ultimate_parent_country": "CN",
                 "kyc_status": "verified", "known": True, "screening_hits": []},
     "request": {"provider": "aws", "account_id": "222222222222", "region": "ap-southeast-1", "service": "api",
-                "operation": "decide", "principal": "ci-bot", "source": "api", "resource_ids": [],
+                "operation": "decide", "principal": "ci-bot", "on_behalf_of": "", "source": "api", "resource_ids": [],
                 "unresolved": []},
     "licence_id": None, "case_id": "case-5f6dd0f3fb584f29", "error": None,
     "evaluated_at": "2026-01-15T10:08:47.123456+00:00",
@@ -77,7 +77,8 @@ def decide(body: DecisionBody, caller: Caller, r: ReviewDep) -> dict[str, Any]:
 
     A real request unless ``dry_run``: it is audited, and a pending decision opens or joins a case.
     Requesters may ask either; reviewers and auditors may ask only ``dry_run`` what-ifs.
-    ``principal`` defaults to the token's name.
+    The request's ``principal`` is the token's identity (a ``principal`` field is refused);
+    ``on_behalf_of`` is recorded beside it.
     """
     if not caller.can("decide") and not (body.dry_run and caller.can("decide.dry_run")):
         need = "a requester token" if caller.can("decide.dry_run") else "the requester role"

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from gatekeeper import __version__
 from gatekeeper._log import get_logger
@@ -31,6 +32,7 @@ from gatekeeper.web._errors import (
     status_of,
     validation_message,
 )
+from gatekeeper.web._guard import AuthenticateFirst
 from gatekeeper.web._pages import HERE, LoginRequired, PageForbidden, TokenLogin, login_response, redirect, render
 from gatekeeper.web._review import Review
 
@@ -64,6 +66,7 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
     app.state.gatekeeper = gatekeeper
     app.state.review = Review(gatekeeper)
     app.state.tokens = token_map
+    app.state.origins = tuple(gatekeeper.config.web.origins)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(console.router)
@@ -74,12 +77,20 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
         return {"status": "ok"}
 
     _handlers(app)
+    # Bodies over [web] max_body_bytes: 413, without reading one whose Content-Length says so, and as
+    # soon as a streamed one passes the cap. Inside the authentication below, so that an anonymous
+    # caller gets 401 whatever it sends.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=gatekeeper.config.web.max_body_bytes)
+    # Outermost of ours: before any body is read (FastAPI parses it before the routes' dependencies run).
+    app.add_middleware(AuthenticateFirst, tokens=token_map, max_body_bytes=gatekeeper.config.web.max_body_bytes)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" even on this site's
+        # own form posts, which the Origin check must refuse. Nothing leaks to other sites either way.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         if not request.url.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")

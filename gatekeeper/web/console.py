@@ -20,6 +20,8 @@ from gatekeeper.web._errors import status_of
 from gatekeeper.web._pages import (
     check_csrf,
     console_user,
+    login_form_ok,
+    login_page,
     login_response,
     redirect,
     render,
@@ -38,17 +40,19 @@ FormText = Annotated[str, Form()]
 
 # -- signing in and out ----------------------------------------------------------------------
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/") -> Response:
+def sign_in_page(request: Request, next: str = "/") -> Response:
     if session_principal(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", None, next=safe_next(next))
+    return login_page(request, next=next)
 
 
 @router.post("/login")
-def login(request: Request, token: FormText = "", next: FormText = "/") -> Response:
+def login(request: Request, token: FormText = "", next: FormText = "/", login_csrf: FormText = "") -> Response:
+    if not login_form_ok(request, login_csrf):
+        return login_page(request, status=403, next=next,
+                          error="This sign-in form is stale or was sent from another site. Sign in again here.")
     if not token.strip():
-        return render(request, "login.html", None, status=422, next=safe_next(next),
-                      error="Paste your access token to sign in.")
+        return login_page(request, status=422, next=next, error="Paste your access token to sign in.")
     return login_response(request, token.strip(), next)
 
 

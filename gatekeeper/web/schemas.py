@@ -63,7 +63,15 @@ class DecisionBody(_Body):
     count: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
     attached: Annotated[list[Attached] | None, Field(max_length=16)] = None
     region: Text = ""
-    principal: Text = ""
+    # Who asked is the token's identity, never a field: a requester must not be able to open a case as
+    # someone else (separation of duties compares the identities behind the tokens). ``principal`` is
+    # refused with a message saying so; ``on_behalf_of`` is recorded beside the token's identity.
+    principal: Annotated[str | None, Field(max_length=256, json_schema_extra={"deprecated": True},
+                                           description="Refused: the principal is the token's identity. "
+                                                       "Use on_behalf_of.")] = None
+    on_behalf_of: Annotated[str, Field(max_length=256, description=(
+        "Whom the caller asks for (a person or system behind a shared service token); recorded beside "
+        "the token's identity, never instead of it."))] = ""
     service: Annotated[str, Field(max_length=64)] = ""
     operation: Annotated[str, Field(max_length=128)] = ""
     resource_ids: Annotated[list[Text], Field(max_length=MAX_ITEMS)] = []
@@ -87,6 +95,14 @@ class DecisionBody(_Body):
             raise ValueError("give either instance_type or items, not both")
         return v
 
+    @field_validator("principal")
+    @classmethod
+    def _no_principal(cls, v: str | None) -> None:
+        if v is not None:
+            raise ValueError("the principal is the identity of the bearer token and cannot be set in the body; "
+                             "to name whom you ask for, use on_behalf_of")
+        return None
+
     @field_validator("count", "attached")
     @classmethod
     def _short_only(cls, v: Any, info: ValidationInfo) -> Any:
@@ -101,11 +117,13 @@ class DecisionBody(_Body):
         attached = tuple(a.model() for a in self.attached or ())
         return (ComputeItem(self.instance_type, 1 if self.count is None else self.count, attached),)
 
-    def request(self, default_principal: str) -> ProvisioningRequest:
+    def request(self, principal: str) -> ProvisioningRequest:
+        """The request as ``principal`` (the token's identity) asks it."""
         return ProvisioningRequest(
             provider=self.provider, account_id=self.account_id, items=self.compute_items(), region=self.region,
             service=self.service or "api", operation=self.operation or "decide",
-            principal=self.principal or default_principal, source="api", resource_ids=tuple(self.resource_ids),
+            principal=principal, on_behalf_of=self.on_behalf_of, source="api",
+            resource_ids=tuple(self.resource_ids),
         )
 
 

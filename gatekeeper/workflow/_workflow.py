@@ -356,7 +356,8 @@ def case_request(decision: Decision, need: Need) -> CaseRequest:
     req = decision.request
     return CaseRequest(
         decision_id=decision.decision_id, at=decision.evaluated_at, principal=req.principal,
-        provider=req.provider, account_id=req.account_id, region=req.region, service=req.service,
+        on_behalf_of=req.on_behalf_of, provider=req.provider, account_id=req.account_id, region=req.region,
+        service=req.service,
         operation=req.operation, source=req.source, resource_ids=tuple(req.resource_ids),
         items=tuple(RequestItem(instance_type=i.instance_type, count=i.item.count, export_class=i.export_class,
                                 choice=i.item.choice, path=i.item.path) for i in decision.items),

@@ -118,6 +118,7 @@ class CaseRequest(_Frozen):
     decision_id: str
     at: datetime
     principal: str = ""
+    on_behalf_of: str = ""
     provider: str
     account_id: str
     region: str = ""

@@ -71,7 +71,8 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
                          "decision": r.decision, "citation": r.citation, "reason": r.reason} for r in case.rules()],
         "request_history": [{
             "decision_id": r.decision_id, "at": r.at.isoformat(), "principal": r.principal,
-            "service": r.service, "operation": r.operation, "source": r.source, "region": r.region,
+            "on_behalf_of": r.on_behalf_of, "service": r.service, "operation": r.operation, "source": r.source,
+            "region": r.region,
             "quantity": r.quantity, "resource_ids": list(r.resource_ids),
             "items": [i.model_dump(mode="json") for i in r.items],
         } for r in case.requests],
@@ -125,7 +126,8 @@ def packet_markdown(packet: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|"]
     for r in packet["request_history"]:
         op = f"{r['service']} {r['operation']}".strip()
-        out.append(f"| {r['at']} | {r['decision_id']} | {_md_escape(r['principal'])} | {_md_escape(op)} "
+        who = r["principal"] + (f" (on behalf of {r['on_behalf_of']})" if r.get("on_behalf_of") else "")
+        out.append(f"| {r['at']} | {r['decision_id']} | {_md_escape(who)} | {_md_escape(op)} "
                    f"| {r['region'] or '-'} | {fmt_qty(r['quantity'])} |")
     out += ["", "## Case history", ""]
     out += [f"- {h['at']} {h['actor']}: {h['action']}" + (f" - {h['detail']}" if h["detail"] else "")

@@ -52,7 +52,7 @@ def shipped_policies() -> PolicySet:
 def make_gatekeeper(tmp_path: Path, profiles: Iterable[CustomerProfile], **config: Any) -> tuple[Gatekeeper, TeeAudit]:
     """Configure the process-wide Gatekeeper on ``tmp_path`` (SQLite store, signed file audit log) with
     ``profiles`` imported. ``config`` goes to :class:`Config`; ``audit={...}`` adds AuditConfig fields."""
-    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"),
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db", create=True),
                  audit=AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "key.pem"),
                                    **config.pop("audit", {})),
                  **config)

@@ -162,7 +162,8 @@ def test_end_to_end_with_the_service(tmp_path: Path) -> None:
     from gatekeeper.cli.main import app as main_app
 
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n')
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                 '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n')
     csv = tmp_path / "c.csv"
     csv.write_text("provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status\n"
                    "aws,222222222222,Lion City AI Pte. Ltd.,SG,SG,CN,verified\n"

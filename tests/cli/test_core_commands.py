@@ -17,7 +17,8 @@ CSV = Path(__file__).resolve().parents[2] / "gatekeeper" / "demo" / "data" / "cu
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                 '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
                  encoding="utf-8")
     result = runner.invoke(app, ["accounts", "import", str(CSV), "--config", str(f)])
     assert result.exit_code == 0, result.output

@@ -376,7 +376,7 @@ def test_handler_builds_its_runtime_from_the_deployed_toml(moto: None, tmp_path:
     monkeypatch.setenv("GATEKEEPER_HOME", str(home))
     monkeypatch.setenv("GATEKEEPER_CONFIG", "")  # unset for the hook; restored (removed) after the test
     monkeypatch.setenv("GATEKEEPER_CONFIG_TOML", "\n".join([
-        '[store]', 'url = "sqlite:///state.db"',
+        '[store]', 'url = "sqlite:///state.db"', 'create = true',
         '[audit]', 'url = "file://audit"', 'signing_key = "audit-key.pem"',
         '[hooks]', 'on_pending = "tag"', 'account_map = { "999999999999" = "555555555555" }', ""]))
     runtime.reset()

@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture
 def config_file(tmp_path: Path, aws_credentials: None) -> Path:
     path = tmp_path / "gatekeeper.toml"
-    path.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\n'
+    path.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\n'
                     'signing_key = "audit-key.pem"\n[hooks]\non_deny = "terminate"\n', encoding="utf-8")
     gk = Gatekeeper(load_config(path))
     gk.store.profiles.put_profiles(list(HOOK_PROFILES))

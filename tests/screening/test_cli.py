@@ -26,7 +26,7 @@ PROFILES = [
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
     path = tmp_path / "gatekeeper.toml"
-    path.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\n'
+    path.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\n'
                     'signing_key = "audit-key.pem"\n', encoding="utf-8")
     gk = Gatekeeper(load_config(path))
     gk.store.profiles.put_profiles(PROFILES)

@@ -80,7 +80,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_config(tmp_path: Path, store_url: str, *, approvals: int = 1) -> Config:
-    return Config(store=StoreConfig(url=store_url),
+    return Config(store=StoreConfig(url=store_url, create=True),
                   audit=AuditConfig(url=f"file://{tmp_path}/audit", signing_key=str(tmp_path / "audit-key.pem")),
                   workflow=WorkflowConfig(approvals_required=approvals))
 

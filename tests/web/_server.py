@@ -25,7 +25,7 @@ def write_config(home: Path) -> Path:
     tokens = "\n".join(f'"{token}" = "{spec}"' for token, spec in TOKENS.items())
     cfg = home / "gatekeeper.toml"
     cfg.write_text(
-        '[store]\nurl = "sqlite:///state.db"\n'
+        '[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
         '[audit]\nurl = "file://audit"\nsigning_key = "audit-key.pem"\n'
         f"[web.tokens]\n{tokens}\n",
         encoding="utf-8",

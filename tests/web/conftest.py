@@ -24,8 +24,10 @@ REQUESTER = "req-6f1d0c2b9a8e4d7c"
 REVIEWER = "rev-alice-3e9b7a1c5d2f"
 REVIEWER2 = "rev-bob-8a4c2e6f1b3d"
 AUDITOR = "aud-carol-5b7d9f1e3a2c"
+# alice also holds a requester token: both of her tokens map to the identity "alice".
+ALICE_REQUESTER = "req-alice-7c2e9a4b1d6f"
 TOKENS = {REQUESTER: "ci-bot:requester", REVIEWER: "alice:reviewer", REVIEWER2: "bob:reviewer",
-          AUDITOR: "carol:auditor"}
+          AUDITOR: "carol:auditor", ALICE_REQUESTER: "alice:requester"}
 
 US, SG_CN, UNVERIFIED, IRAN = (p.account_id for p in SAMPLE_PROFILES)
 HUAWEI = CustomerProfile("aws", "555555555555", "Huawei Technologies Co., Ltd.", "CN", "CN", "CN", "verified")

@@ -18,6 +18,7 @@ from gatekeeper.web import create_app
 from gatekeeper.web._auth import TokenMap
 from gatekeeper.web.api import DECISION_EXAMPLE
 from tests.web.conftest import (
+    ALICE_REQUESTER,
     AUDITOR,
     HUAWEI,
     IRAN,
@@ -143,12 +144,14 @@ def test_decision_allow_is_the_check_json_shape(client: TestClient, tmp_path: Pa
 
 
 def test_pending_opens_a_case_and_deny_names_the_rule(client: TestClient) -> None:
-    r = client.post("/v1/decisions", json=pending_body(principal="ops@customer"), headers=auth(REQUESTER))
+    r = client.post("/v1/decisions", json=pending_body(on_behalf_of="ops@customer"), headers=auth(REQUESTER))
     d = r.json()
     assert d["decision"] == "pending" and d["case_id"]
-    assert d["request"]["principal"] == "ops@customer"
+    # The token's identity asks; whom it asks for is recorded beside it.
+    assert d["request"]["principal"] == "ci-bot" and d["request"]["on_behalf_of"] == "ops@customer"
     case = client.get(f"/v1/cases/{d['case_id']}", headers=auth(REVIEWER)).json()
-    assert case["status"] == "open" and case["principals"] == ["ops@customer"]
+    assert case["status"] == "open" and case["principals"] == ["ci-bot"]
+    assert case["requests"][0]["on_behalf_of"] == "ops@customer"
     denied = client.post("/v1/decisions", json={"provider": "aws", "account_id": IRAN, "instance_type": "p5.48xlarge",
                                                 "region": "us-east-1"}, headers=auth(REQUESTER)).json()
     assert denied["decision"] == "deny" and denied["rules"] and all(m["citation"] for m in denied["rules"])
@@ -156,7 +159,8 @@ def test_pending_opens_a_case_and_deny_names_the_rule(client: TestClient) -> Non
 
 def test_api_answers_exactly_what_check_json_prints(tmp_path: Path) -> None:
     cfg = tmp_path / "gatekeeper.toml"
-    cfg.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+    cfg.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                   '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
                    encoding="utf-8")
     gk = Gatekeeper(load_config(cfg))
     gk.store.profiles.put_profiles([p for p in [HUAWEI]])
@@ -304,7 +308,7 @@ def test_bad_approvals_are_422_and_change_nothing(client: TestClient, pending_ca
 
 
 def test_separation_of_duties_requester_cannot_approve(client: TestClient) -> None:
-    r = client.post("/v1/decisions", json=pending_body(principal="alice"), headers=auth(REQUESTER))
+    r = client.post("/v1/decisions", json=pending_body(), headers=auth(ALICE_REQUESTER))
     case_id = r.json()["case_id"]
     r = client.post(f"/v1/cases/{case_id}/approve", json={"licence": "L-9", "expires": future()},
                     headers=auth(REVIEWER))

@@ -204,3 +204,51 @@ def test_an_auditor_reads_but_cannot_decide(server: Served, page: Any) -> None:
     shot(page, "12-case-narrow")
     page.goto(f"{server.url}/?token={REQUESTER}")
     assert page.get_by_role("heading", name="Not allowed").is_visible()
+
+
+@pytest.fixture
+def attacker_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Another origin on the same host (another port: same site, so SameSite=Strict cookies still go)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "attacker"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_forms_on_another_origin_cannot_sign_in_or_decide(server: Served, page: Any,
+                                                          attacker_site: tuple[str, Path]) -> None:
+    """Login CSRF and a forged decision, from a real browser page on another origin: both refused."""
+    evil, root = attacker_site
+    case_id = decide(server, pending_body())["case_id"]
+    (root / "login.html").write_text(
+        f'<form method="post" action="{server.url}/login"><input name="token" value="{AUDITOR}">'
+        '<input name="next" value="/"><input name="login_csrf" value="guess"><button>Win a prize</button></form>',
+        encoding="utf-8")
+    page.goto(f"{evil}/login.html")
+    page.get_by_role("button", name="Win a prize").click()
+    assert page.get_by_role("alert").filter(has_text="sent from another site").is_visible()
+    page.goto(f"{server.url}/")
+    assert "/login" in page.url  # the browser was not signed in as the attacker's auditor
+
+    page.get_by_label("Access token").fill(REVIEWER)  # the reviewer signs in, properly
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", name="Pending cases").is_visible()
+    (root / "deny.html").write_text(
+        f'<form method="post" action="{server.url}/cases/{case_id}/deny"><input name="reason" value="forged">'
+        '<input name="csrf_token" value="guess"><button>Claim</button></form>', encoding="utf-8")
+    page.goto(f"{evil}/deny.html")
+    page.get_by_role("button", name="Claim").click()
+    assert "sent from another site" in page.content()
+    status = httpx.get(f"{server.url}/v1/cases/{case_id}", headers=auth(REVIEWER), timeout=30).json()["status"]
+    assert status == "open"

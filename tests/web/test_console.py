@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from gatekeeper.service import Gatekeeper
-from gatekeeper.web._auth import CSRF_FIELD, SESSION_COOKIE
+from gatekeeper.web._auth import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
 from gatekeeper.web._pages import safe_next
 from tests.web.conftest import (
+    ALICE_REQUESTER,
     AUDITOR,
     HUAWEI,
     REQUESTER,
@@ -28,9 +31,23 @@ PAGES = ("/", "/cases", "/cases?status=open", "/licences", "/accounts", "/accoun
          f"/accounts/aws/{SG_CN}", "/check", "/audit", "/audit/summary", "/audit/verify")
 
 
+def login_nonce(client: TestClient) -> str:
+    """The sign-in form's login CSRF token (GET /login also sets it in its cookie)."""
+    if client.cookies.get(LOGIN_COOKIE):  # signed in already: /login redirects, the nonce stays the same
+        return str(client.cookies.get(LOGIN_COOKIE))
+    m = re.search(r'name="login_csrf" value="([^"]+)"', client.get("/login").text)
+    assert m, "no login CSRF field on the sign-in page"
+    return m.group(1)
+
+
+def post_login(client: TestClient, token: str, next: str = "/", **kw: Any) -> Response:
+    """Sign in as a browser does: load the form, then post it with its login CSRF token."""
+    return client.post("/login", data={"token": token, "next": next, "login_csrf": login_nonce(client)}, **kw)
+
+
 def sign_in(client: TestClient, token: str = REVIEWER) -> str:
     """Sign in through the form; returns the CSRF token of the session (from a page's form)."""
-    r = client.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    r = post_login(client, token, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     return csrf_of(client.get("/").text)
 
@@ -60,7 +77,7 @@ def test_every_page_renders_for_a_reviewer_and_an_auditor(client: TestClient, pe
 
 
 def test_login_form_sets_a_strict_httponly_cookie(client: TestClient) -> None:
-    r = client.post("/login", data={"token": REVIEWER, "next": "/audit"}, follow_redirects=False)
+    r = post_login(client, REVIEWER, "/audit", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/audit"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
@@ -69,9 +86,9 @@ def test_login_form_sets_a_strict_httponly_cookie(client: TestClient) -> None:
 
 
 def test_wrong_or_empty_token_is_refused(client: TestClient) -> None:
-    r = client.post("/login", data={"token": "nope", "next": "/"}, follow_redirects=False)
-    assert r.status_code == 401 and "not recognised" in r.text and "set-cookie" not in r.headers
-    r = client.post("/login", data={"token": " ", "next": "/"}, follow_redirects=False)
+    r = post_login(client, "nope", "/", follow_redirects=False)
+    assert r.status_code == 401 and "not recognised" in r.text and SESSION_COOKIE not in r.headers["set-cookie"]
+    r = post_login(client, " ", "/", follow_redirects=False)
     assert r.status_code == 422
     assert client.get("/", follow_redirects=False).status_code == 303
 
@@ -88,12 +105,12 @@ def test_token_query_parameter_signs_in_once_and_is_dropped(client: TestClient) 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "evil", "/\\evil.example", ""])
 def test_no_open_redirect_after_login(client: TestClient, target: str) -> None:
     assert safe_next(target) == "/"
-    r = client.post("/login", data={"token": REVIEWER, "next": target}, follow_redirects=False)
+    r = post_login(client, REVIEWER, target, follow_redirects=False)
     assert r.headers["location"] == "/"
 
 
 def test_a_requester_token_gets_no_console(client: TestClient) -> None:
-    client.post("/login", data={"token": REQUESTER, "next": "/"})
+    post_login(client, REQUESTER, "/")
     r = client.get("/")
     assert r.status_code == 403 and "reviewers and auditors" in r.text
 
@@ -173,7 +190,7 @@ def test_form_errors_keep_the_input_and_change_nothing(client: TestClient, pendi
 
 
 def test_separation_of_duties_in_the_console(client: TestClient) -> None:
-    r = client.post("/v1/decisions", json=pending_body(principal="alice"), headers=auth(REQUESTER))
+    r = client.post("/v1/decisions", json=pending_body(), headers=auth(ALICE_REQUESTER))
     case_id = r.json()["case_id"]
     csrf = sign_in(client)
     page = client.get(f"/cases/{case_id}").text

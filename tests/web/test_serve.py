@@ -46,13 +46,13 @@ def test_defaults_bind_loopback(tmp_path: Path, captured: list[dict[str, Any]]) 
     [call] = captured
     assert call["host"] == "127.0.0.1" and call["port"] == 8765 and call["server_header"] is False
     info = json.loads(result.stdout)
-    assert info["loopback_only"] is True and info["tokens"] == {"requester": 1, "reviewer": 2, "auditor": 1}
+    assert info["loopback_only"] is True and info["tokens"] == {"requester": 2, "reviewer": 2, "auditor": 1}
 
 
 def test_host_port_and_warnings(tmp_path: Path, captured: list[dict[str, Any]],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "g.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\n[audit]\nurl = "file://{tmp_path}/a"\n'
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/s.db"\ncreate = true\n[audit]\nurl = "file://{tmp_path}/a"\n'
                    f'signing_key = "{tmp_path}/k.pem"\n[web]\nport = 9100\n', encoding="utf-8")
     result = runner.invoke(app, ["--config", str(cfg), "--host", "10.1.2.3", "--port", "9200"])
     assert result.exit_code == 0, result.output

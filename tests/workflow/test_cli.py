@@ -60,7 +60,7 @@ def check(cfg: Path, principal: str = REQUESTER) -> tuple[int, dict[str, Any]]:
 
 def write_config(tmp_path: Path, store_url: str = "sqlite:///state.db") -> Path:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text(f'[store]\nurl = "{store_url}"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+    f.write_text(f'[store]\nurl = "{store_url}"\ncreate = true\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
                  encoding="utf-8")
     return f
 
