@@ -251,6 +251,7 @@ class FileAuditLog:
         segment_max_seconds: int = 3600,
         on_segment_closed: SegmentClosed | None = None,
         clock: Callable[[], float] = time.time,
+        sidecars: bool = True,
     ) -> None:
         if segment_max_bytes <= 0 or segment_max_seconds <= 0:
             raise AuditError("segment_max_bytes and segment_max_seconds must be positive")
@@ -259,6 +260,7 @@ class FileAuditLog:
         self._max_bytes = segment_max_bytes
         self._max_seconds = segment_max_seconds
         self._on_closed = on_segment_closed
+        self._sidecars = sidecars  # columnar copies of closed segments for review (see _sidecar)
         self._clock = clock
         self._host = socket.gethostname()
         # Appenders and the group-commit state (under self._mu).
@@ -622,3 +624,7 @@ class FileAuditLog:
                  last_seq=self._last_seq)
         if self._on_closed is not None:
             self._on_closed(seg.path, cp_path)
+        if self._sidecars:
+            from gatekeeper.audit._sidecar import COLUMNS, write_in_background
+
+            write_in_background(seg.path, cp_path, COLUMNS)

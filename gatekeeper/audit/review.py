@@ -22,21 +22,11 @@ from typing import Any, Literal
 import duckdb
 
 from gatekeeper.audit._format import list_segments
+from gatekeeper.audit._sidecar import COLUMNS, read_checkpoint, sidecar_matches, sidecar_path
 from gatekeeper.errors import AuditError, InvalidInputError
 
 DECISIONS = ("allow", "flag", "pending", "deny")
 
-# The columns read from every record; other members are ignored by the reader.
-COLUMNS: dict[str, str] = {
-    "seq": "BIGINT", "ts": "VARCHAR", "kind": "VARCHAR", "schema": "VARCHAR", "hash": "VARCHAR",
-    "decision_id": "VARCHAR", "decision": "VARCHAR", "policy_decision": "VARCHAR", "mode": "VARCHAR",
-    "source": "VARCHAR", "provider": "VARCHAR", "service": "VARCHAR", "operation": "VARCHAR",
-    "region": "VARCHAR", "principal": "VARCHAR", "account_id": "VARCHAR", "legal_name": "VARCHAR",
-    "country": "VARCHAR", "countries": "VARCHAR[]", "chips": "VARCHAR[]", "export_classes": "VARCHAR[]",
-    "rule_ids": "VARCHAR[]", "reasons": "VARCHAR[]", "licence_id": "VARCHAR", "case_id": "VARCHAR",
-    "error": "VARCHAR", "actor": "VARCHAR", "items": "JSON", "rules": "JSON", "subject": "JSON", "request": "JSON",
-    "data": "JSON",
-}
 
 # What `audit query` shows and `audit export` writes, in order.
 ROW_FIELDS = ("seq", "ts", "kind", "decision_id", "decision", "policy_decision", "mode", "source", "provider",
@@ -107,6 +97,10 @@ class Filters:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
 def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
     """``2025-03-01`` or an ISO timestamp; a bare date as ``--until`` means the end of that day."""
     if not value:
@@ -129,25 +123,44 @@ class AuditReader:
         if not self.directory.is_dir():
             raise AuditError(f"no audit log at {self.directory}")
         segments, checkpoints = list_segments(self.directory)
-        self.files = [str(segments[i]) for i in sorted(segments)]
+        # Closed segments are read from their columnar sidecar when it matches their checkpoint;
+        # the others (the open segment, logs written before sidecars) from their JSON.
+        self.sidecars: list[str] = []
+        self.files: list[str] = []
+        for i in sorted(segments):
+            side = sidecar_path(segments[i])
+            cp = read_checkpoint(checkpoints[i]) if i in checkpoints else None
+            if cp is not None and side.exists() and sidecar_matches(side, cp):
+                self.sidecars.append(str(side))
+            else:
+                self.files.append(str(segments[i]))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if segments and max(segments) not in checkpoints:
             # The open segment may end in a torn line (a crash not yet repaired, or a write landing
             # while we read): read a snapshot of it up to its last complete line.
             self.files[-1] = self._snapshot(Path(self.files[-1]))
-        self.bytes = sum(Path(f).stat().st_size for f in self.files)
+        self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"CREATE VIEW records AS SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
-                         f"FROM {self._source(COLUMNS)}")
+        self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
     def _source(self, columns: dict[str, str]) -> str:
-        """A ``read_json`` over the segments that parses just ``columns`` (declared: nothing is sniffed)."""
-        if not self.files:  # an empty log: the same columns, no rows
-            return "(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in columns.items()) + " WHERE false)"
-        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
-        files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in self.files) + "]"
-        return f"read_json({files}, format='newline_delimited', columns={cols})"
+        """``columns`` and ``ts_utc`` of every record: sidecars' columns, the rest's JSON (declared, never
+        sniffed), one relation."""
+        parts = []
+        if self.sidecars:
+            cols = ", ".join(f"CAST({k} AS JSON) AS {k}" if v == "JSON" else k for k, v in columns.items())
+            parquet = "[" + ", ".join(_quote(f) for f in self.sidecars) + "]"
+            parts.append(f"SELECT {cols}, ts_utc FROM read_parquet({parquet})")
+        if self.files:
+            cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+            files = "[" + ", ".join(_quote(f) for f in self.files) + "]"
+            parts.append(f"SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
+                         f"FROM read_json({files}, format='newline_delimited', columns={cols})")
+        if not parts:  # an empty log: the same columns, no rows
+            return ("(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in columns.items())
+                    + ", NULL::TIMESTAMPTZ AS ts_utc WHERE false)")
+        return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
     def _snapshot(self, path: Path) -> str:
         with open(path, "rb") as f:
@@ -200,7 +213,7 @@ class AuditReader:
         full ``records`` view instead parsed all 32 columns, nested JSON included, for each count.
         """
         where, params = filters.where()
-        source = f"(SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc FROM {self._source(_SUMMARY_COLUMNS)})"
+        source = self._source(_SUMMARY_COLUMNS)
         self._run("CREATE OR REPLACE TEMP TABLE summary_rows AS SELECT ts_utc, decision, countries, chips, rule_ids "
                   f"FROM {source}{where}", params)
         try:
