@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +71,24 @@ def _select(segment: Path, columns: dict[str, str]) -> str:
 
 
 def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, str]) -> Path:
-    """Write the sidecar of a closed ``segment`` described by its ``checkpoint``; its path."""
+    """Write the sidecar of a closed ``segment`` described by its ``checkpoint``; its path.
+
+    The footer also keeps the segment's unfiltered summary (its decisions' counts), so that an
+    unfiltered ``audit summary`` reads footers instead of rows.
+    """
     import duckdb
 
     target = sidecar_path(segment)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    meta = {"schema": SIDECAR_SCHEMA, "head_hash": str(checkpoint["head_hash"]), "count": str(checkpoint["count"])}
-    kv = "{" + ", ".join(f"{k}: {_sql_str(v)}" for k, v in meta.items()) + "}"
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"COPY ({_select(segment, columns)} ORDER BY seq) TO {_sql_str(str(tmp))} "
+        con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
+        summary = _segment_summary(con, "seg")
+        meta = {"schema": SIDECAR_SCHEMA, "head_hash": str(checkpoint["head_hash"]),
+                "count": str(checkpoint["count"]), "summary": json.dumps(summary, sort_keys=True)}
+        kv = "{" + ", ".join(f"{k}: {_sql_str(v)}" for k, v in meta.items()) + "}"
+        con.execute(f"COPY (SELECT * FROM seg ORDER BY seq) TO {_sql_str(str(tmp))} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, KV_METADATA {kv})")
         os.replace(tmp, target)
     finally:
@@ -90,22 +97,67 @@ def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, 
     return target
 
 
-def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any]) -> bool:
-    """True when ``sidecar`` claims the segment ``checkpoint`` describes (footer only, no rows read)."""
+def _segment_summary(con: Any, table: str) -> dict[str, Any]:
+    """The unfiltered summary (decision records only, as ``audit summary`` counts) of ``table``."""
+    from gatekeeper.audit._summary import summarize
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW decisions AS SELECT * FROM {table} WHERE kind LIKE 'decision'")
+    return summarize(lambda sql: con.execute(sql).fetchall(), "decisions")
+
+
+def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[str, str]]:
+    """The key-value footers of ``sidecars`` (path -> metadata; {} for one that cannot be read).
+
+    One query for all of them (opening a DuckDB connection costs more than reading a footer).
+    """
     import duckdb
 
+    out: dict[str, dict[str, str]] = {str(p): {} for p in sidecars}
+    if not sidecars:
+        return out
+    own = con is None
+    con = duckdb.connect(":memory:") if own else con
     try:
-        con = duckdb.connect(":memory:")
-        try:
-            rows = con.execute("SELECT decode(key), decode(value) FROM parquet_kv_metadata(?)",
-                               [str(sidecar)]).fetchall()
-        finally:
-            con.close()
+        rows = con.execute("SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata(?)",
+                           [[str(p) for p in sidecars]]).fetchall()
     except (duckdb.Error, OSError):
-        return False
-    meta = dict(rows)
+        # One unreadable file fails the whole read: read them one by one to keep the others.
+        if len(sidecars) == 1:
+            return out
+        for p in sidecars:
+            out.update(read_footers([p], con))
+        return out
+    finally:
+        if own:
+            con.close()
+    for name, key, value in rows:
+        out.setdefault(str(name), {})[key] = value
+    return out
+
+
+def footer_matches(meta: dict[str, str], checkpoint: dict[str, Any]) -> bool:
+    """True when a sidecar's footer ``meta`` claims the segment ``checkpoint`` describes."""
     return (meta.get("schema") == SIDECAR_SCHEMA and meta.get("head_hash") == checkpoint.get("head_hash")
             and meta.get("count") == str(checkpoint.get("count")))
+
+
+def footer_summary(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The unfiltered summary kept in a sidecar's footer, or None (an older sidecar, unreadable)."""
+    raw = meta.get("summary")
+    try:
+        summary = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def sidecar_summary(sidecar: Path) -> dict[str, Any] | None:
+    return footer_summary(read_footers([sidecar])[str(sidecar)])
+
+
+def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any]) -> bool:
+    """True when ``sidecar`` claims the segment ``checkpoint`` describes (footer only, no rows read)."""
+    return footer_matches(read_footers([sidecar])[str(sidecar)], checkpoint)
 
 
 def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str | None:
@@ -120,13 +172,16 @@ def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str 
         stored = f"(SELECT {names} FROM read_parquet({_sql_str(str(sidecar))}))"
         diff = con.execute(f"SELECT count(*), min(seq) FROM (({derived} EXCEPT ALL {stored}) "
                            f"UNION ALL ({stored} EXCEPT ALL {derived}))").fetchone()
+        assert diff is not None
+        if diff[0]:
+            return f"{diff[0]} row(s) differ from the segment, first at seq {diff[1]}"
+        con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
+        if sidecar_summary(sidecar) != _segment_summary(con, "seg"):
+            return "its precomputed summary differs from the segment's records"
     except duckdb.Error as exc:
         return f"unreadable: {exc}"
     finally:
         con.close()
-    assert diff is not None
-    if diff[0]:
-        return f"{diff[0]} row(s) differ from the segment, first at seq {diff[1]}"
     return None
 
 

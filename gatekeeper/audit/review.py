@@ -22,7 +22,15 @@ from typing import Any, Literal
 import duckdb
 
 from gatekeeper.audit._format import list_segments
-from gatekeeper.audit._sidecar import COLUMNS, read_checkpoint, sidecar_matches, sidecar_path
+from gatekeeper.audit._sidecar import (
+    COLUMNS,
+    footer_matches,
+    footer_summary,
+    read_checkpoint,
+    read_footers,
+    sidecar_path,
+)
+from gatekeeper.audit._summary import merge_summaries, summarize
 from gatekeeper.errors import AuditError, InvalidInputError
 
 DECISIONS = ("allow", "flag", "pending", "deny")
@@ -127,11 +135,18 @@ class AuditReader:
         # the others (the open segment, logs written before sidecars) from their JSON.
         self.sidecars: list[str] = []
         self.files: list[str] = []
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        candidates = {i: sidecar_path(segments[i]) for i in segments if i in checkpoints}
+        footers = read_footers([p for p in candidates.values() if p.exists()], self.con)
+        self._footers: dict[str, dict[str, str]] = {}
         for i in sorted(segments):
-            side = sidecar_path(segments[i])
-            cp = read_checkpoint(checkpoints[i]) if i in checkpoints else None
-            if cp is not None and side.exists() and sidecar_matches(side, cp):
+            side = candidates.get(i)
+            meta = footers.get(str(side)) if side is not None else None
+            cp = read_checkpoint(checkpoints[i]) if meta else None
+            if meta and cp is not None and footer_matches(meta, cp):
                 self.sidecars.append(str(side))
+                self._footers[str(side)] = meta
             else:
                 self.files.append(str(segments[i]))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -140,15 +155,13 @@ class AuditReader:
             # while we read): read a snapshot of it up to its last complete line.
             self.files[-1] = self._snapshot(Path(self.files[-1]))
         self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
-        self.con = duckdb.connect(":memory:")
-        self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
-    def _source(self, columns: dict[str, str]) -> str:
+    def _source(self, columns: dict[str, str], *, sidecars: bool = True) -> str:
         """``columns`` and ``ts_utc`` of every record: sidecars' columns, the rest's JSON (declared, never
         sniffed), one relation."""
         parts = []
-        if self.sidecars:
+        if self.sidecars and sidecars:
             cols = ", ".join(f"CAST({k} AS JSON) AS {k}" if v == "JSON" else k for k, v in columns.items())
             parquet = "[" + ", ".join(_quote(f) for f in self.sidecars) + "]"
             parts.append(f"SELECT {cols}, ts_utc FROM read_parquet({parquet})")
@@ -208,55 +221,27 @@ class AuditReader:
     def summary(self, filters: Filters) -> dict[str, Any]:
         """Counts by decision, country, chip, rule, and by day (per decision).
 
-        The JSON is read once: the few flat fields that the summary and the filters use go into a
-        temporary table (a 2 kB record leaves ~100 bytes), and every count runs on that. Reading the
-        full ``records`` view instead parsed all 32 columns, nested JSON included, for each count.
+        Unfiltered, each closed segment's counts come precomputed from its sidecar's footer and only
+        the open segment is read, so the cost does not grow with the log. Otherwise the JSON (or the
+        sidecars' columns) is read once: the few flat fields that the summary and the filters use go
+        into a temporary table, and every count runs on that.
         """
+        if filters == Filters() and self.sidecars:
+            parts = [footer_summary(self._footers[p]) for p in self.sidecars]
+            if all(p is not None for p in parts):
+                rest = self._scan_summary(filters, self._source(_SUMMARY_COLUMNS, sidecars=False)) \
+                    if self.files else None
+                return merge_summaries([p for p in (*parts, rest) if p is not None])
+        return self._scan_summary(filters, self._source(_SUMMARY_COLUMNS))
+
+    def _scan_summary(self, filters: Filters, source: str) -> dict[str, Any]:
         where, params = filters.where()
-        source = self._source(_SUMMARY_COLUMNS)
         self._run("CREATE OR REPLACE TEMP TABLE summary_rows AS SELECT ts_utc, decision, countries, chips, rule_ids "
                   f"FROM {source}{where}", params)
         try:
-            return self._summarize("summary_rows")
+            return summarize(self._run, "summary_rows")
         finally:
             self._run("DROP TABLE IF EXISTS summary_rows")
-
-    def _summarize(self, table: str) -> dict[str, Any]:
-        """The summary's groupings over ``table`` (one row a record); in memory, each takes milliseconds."""
-
-        def counts(values: str, alias: str) -> list[dict[str, Any]]:
-            """How often each value of the one-column query ``values`` occurs, most frequent first."""
-            rows = self._run(f"SELECT k, count(*) AS n FROM ({values}) AS v(k) GROUP BY k ORDER BY n DESC, k")
-            return [{alias: k, "count": n} for k, n in rows if k is not None]
-
-        def list_counts(column: str, alias: str) -> list[dict[str, Any]]:
-            # A record counts once per distinct value. Most lists hold one value, and list_distinct on
-            # every row cost more than the unnest and count: dedupe only the longer lists.
-            return counts(f"SELECT unnest({column}) FROM {table} WHERE len({column}) < 2 UNION ALL "
-                          f"SELECT unnest(list_distinct({column})) FROM {table} WHERE len({column}) >= 2", alias)
-
-        # Grouped by DATE (UTC: the session's time zone) and named in Python: strftime on every row
-        # cost more than all the other groupings together.
-        day_rows = self._run(f"SELECT CAST(ts_utc AS DATE) AS d, decision, count(*) FROM {table} "
-                             "GROUP BY d, decision ORDER BY d")
-        days: dict[str, dict[str, Any]] = {}
-        for d, decision, n in day_rows:
-            day = d.isoformat() if d is not None else "unknown"
-            row = days.setdefault(day, {"day": day, **dict.fromkeys(DECISIONS, 0), "total": 0})
-            if decision in DECISIONS:
-                row[decision] += n
-            row["total"] += n
-        total = self._run(f"SELECT count(*), min(ts_utc), max(ts_utc) FROM {table}")[0]
-        return {
-            "total": int(total[0]),
-            "first": total[1].isoformat() if total[1] else None,
-            "last": total[2].isoformat() if total[2] else None,
-            "by_decision": counts(f"SELECT decision FROM {table}", "decision"),
-            "by_country": list_counts("countries", "country"),
-            "by_chip": list_counts("chips", "chip"),
-            "by_rule": list_counts("rule_ids", "rule"),
-            "by_day": list(days.values()),
-        }
 
     def export(self, filters: Filters, fmt: Literal["csv", "parquet"], output: Path) -> int:
         """Write matching records to ``output``; the number of rows written."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,6 @@ import pytest
 
 from gatekeeper.audit import decision_record, event_record
 from gatekeeper.audit._format import list_segments
-from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit._sidecar import (
     COLUMNS,
     check_sidecar,
@@ -21,6 +21,7 @@ from gatekeeper.audit._sidecar import (
     write_missing,
     write_sidecar,
 )
+from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.review import AuditReader, Filters
 from tests.audit.conftest import open_log
 from tests.audit.test_review import generate
@@ -31,15 +32,19 @@ def _closed(directory: Path) -> list[tuple[Path, Path]]:
     return [(segments[i], checkpoints[i]) for i in sorted(checkpoints)]
 
 
-@pytest.fixture
-def two_logs(tmp_path: Path) -> tuple[Path, Path]:
-    """The same log twice: ``with_sidecars`` has every closed segment's sidecar, ``plain`` none."""
+@pytest.fixture(params=["all closed", "last open"])
+def two_logs(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """The same log twice: ``with_sidecars`` has every closed segment's sidecar, ``plain`` none;
+    with "last open", the last segment has no checkpoint (as while the writer is appending)."""
     with FileAuditLog(tmp_path / "audit", signer=None, segment_max_bytes=30_000, sidecars=False) as log:
         for i, d in enumerate(generate(150)):
             log.append(decision_record(d))
             if i % 10 == 0:
                 log.append(event_record("case.opened", "gatekeeper", {"case_id": f"case-{i}"}))
     plain = tmp_path / "audit"
+    if request.param == "last open":
+        _, checkpoints = list_segments(plain)
+        checkpoints[max(checkpoints)].unlink()
     with_sidecars = tmp_path / "audit-columns"
     shutil.copytree(plain, with_sidecars)
     written = write_missing(with_sidecars, COLUMNS, _closed(with_sidecars))
@@ -57,7 +62,7 @@ def test_sidecars_give_the_same_query_summary_and_records(two_logs: tuple[Path, 
     plain, with_sidecars = two_logs
     with AuditReader(plain) as a, AuditReader(with_sidecars) as b:
         assert not a.sidecars and len(b.sidecars) == len(_closed(with_sidecars))
-        assert b.files == [str(p) for p in sorted(with_sidecars.glob("segment-*.jsonl"))][len(b.sidecars):]
+        assert len(b.files) == len(list_segments(with_sidecars)[0]) - len(b.sidecars)
         assert a.query(filters, limit=None) == b.query(filters, limit=None)
         assert a.summary(filters) == b.summary(filters)
         assert a.count(filters) == b.count(filters) > 0 or a.count(filters) == 0 == b.count(filters)
@@ -67,7 +72,7 @@ def test_sidecars_give_the_same_query_summary_and_records(two_logs: tuple[Path, 
 
 def test_a_sidecar_that_names_another_head_is_ignored(two_logs: tuple[Path, Path]) -> None:
     plain, with_sidecars = two_logs
-    (seg, cp), (seg2, cp2) = _closed(with_sidecars)[:2]
+    (seg, cp), (seg2, _) = _closed(with_sidecars)[:2]
     # The second segment's sidecar put in place of the first's: its metadata names another head.
     shutil.copy(sidecar_path(seg2), sidecar_path(seg))
     assert not sidecar_matches(sidecar_path(seg), read_checkpoint(cp) or {})
@@ -152,3 +157,20 @@ def test_cli_index_writes_missing_sidecars_and_check_reports_forgery(two_logs: t
     checked = runner.invoke(app, ["audit", "index", "--from", str(plain), "--check", "--json"])
     assert checked.exit_code == 1
     assert seg.name in json.loads(checked.stdout)["problems"]
+
+
+def test_the_footer_summary_is_checked(two_logs: tuple[Path, Path]) -> None:
+    _, with_sidecars = two_logs
+    seg, _ = _closed(with_sidecars)[0]
+    side = sidecar_path(seg)
+    con = duckdb.connect()
+    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
+    summary = json.loads(meta["summary"])
+    summary["total"] += 1
+    meta["summary"] = json.dumps(summary).replace("'", "''")
+    kv = ", ".join(f"{k}: '{v}'" for k, v in meta.items())
+    forged = side.with_name("y.parquet")
+    con.execute(f"COPY (SELECT * FROM read_parquet('{side}')) TO '{forged}' (FORMAT parquet, KV_METADATA {{{kv}}})")
+    con.close()
+    problem = check_sidecar(seg, forged, COLUMNS)
+    assert problem is not None and "summary" in problem
