@@ -20,7 +20,7 @@ Crash safety. A writer killed mid-``write`` leaves a torn last line. Whoever nex
 (a new process opening the log, or another writer) truncates the tail back to the last complete,
 self-consistent line and appends an ``audit.repaired`` record that carries the removed bytes.
 
-# INVARIANT: a record is acknowledged (``append`` returns) only after an fsync that covers it has
+# INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
 # fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
 # INVARIANT: only the last segment of a log can lack a checkpoint.
@@ -427,8 +427,10 @@ class FileAuditLog:
         try:
             # Outside the file lock: an fsync flushes the file whoever wrote it, so other processes
             # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
+            # fdatasync: the data and the file's size, without the timestamps fsync also journals
+            # (a new segment's directory entry is made durable apart, when it is created).
             started = time.monotonic()
-            os.fsync(fd)
+            os.fdatasync(fd)
             self._fsync_s = 0.8 * self._fsync_s + 0.2 * (time.monotonic() - started)
         except OSError as exc:
             self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "

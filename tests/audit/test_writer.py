@@ -204,13 +204,13 @@ def test_bad_limits_are_refused(tmp_path: Path) -> None:
 
 def test_threads_lose_nothing_and_share_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fsyncs = [0]
-    real = os.fsync
+    real = os.fdatasync
 
     def counting(fd: int) -> None:
         fsyncs[0] += 1
         real(fd)
 
-    monkeypatch.setattr(writer_mod.os, "fsync", counting)
+    monkeypatch.setattr(writer_mod.os, "fdatasync", counting)
     log = open_log(tmp_path)
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -234,7 +234,7 @@ def test_threads_lose_nothing_and_share_fsyncs(tmp_path: Path, monkeypatch: pyte
     # Each thread's records are in its own order.
     for t in range(8):
         assert [r["data"]["i"] for r in on_disk if r["data"]["t"] == t] == list(range(150))
-    assert fsyncs[0] < 1200  # group commit: fewer fsyncs than records
+    assert 0 < fsyncs[0] < 1200  # group commit: fewer (data) syncs than records
     assert verify_log(tmp_path / "audit").ok
 
 
@@ -245,7 +245,7 @@ def test_fsync_failure_fails_the_batch_and_poisons_the_log(tmp_path: Path, monke
     def failing(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(writer_mod.os, "fsync", failing)
+    monkeypatch.setattr(writer_mod.os, "fdatasync", failing)
     with pytest.raises(AuditError, match=r"fsync .* failed: Input/output error"):
         log.append({"kind": "x.y"})
     monkeypatch.undo()
