@@ -56,7 +56,8 @@ def test_a_cached_profile_follows_writes_of_another_process(tmp_path: Path) -> N
         assert store.profiles.get_profile("aws", ACCT).country == "SG"  # type: ignore[union-attr]
         code = ("import sys; from gatekeeper.stores.sqlite import SQLiteStore; from gatekeeper.model import "
                 f"CustomerProfile; s = SQLiteStore(__import__('pathlib').Path(sys.argv[1])); s.profiles.put_profiles("
-                f"[CustomerProfile('aws', '{ACCT}', 'Lion City AI Pte. Ltd.', 'CN', 'CN', 'CN', 'verified')]); s.close()")
+                f"[CustomerProfile('aws', '{ACCT}', 'Lion City AI Pte. Ltd.', 'CN', 'CN', 'CN', 'verified')]); "
+                "s.close()")
         subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
         assert store.profiles.get_profile("aws", ACCT).country == "CN"  # type: ignore[union-attr]
     finally:
