@@ -218,7 +218,7 @@ def write_in_background(segment: Path, cp_path: Path, columns: dict[str, str]) -
     def work() -> None:
         try:
             cp = read_checkpoint(cp_path)
-            if cp is not None:
+            if cp is not None and segment.exists():  # a log removed meanwhile (a test, a cleanup)
                 write_sidecar(segment, cp, columns)
         except Exception as exc:  # a sidecar is an optimisation: the reader falls back on the JSON
             log.warning("audit.sidecar_failed", segment=segment.name, error=f"{type(exc).__name__}: {exc}")

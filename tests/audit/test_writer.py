@@ -294,16 +294,16 @@ def test_an_interrupted_follower_still_hands_leadership_on(tmp_path: Path) -> No
 
     log = open_log(tmp_path)
     gate = threading.Event()
-    real_commit = log._commit
+    real_write = log._write
     calls = [0]
 
     def gated(batch: list[Any]) -> Any:
         calls[0] += 1
         if calls[0] == 1:
             gate.wait()
-        return real_commit(batch)
+        return real_write(batch)
 
-    log._commit = gated  # type: ignore[method-assign]
+    log._write = gated  # type: ignore[method-assign]
     results: dict[str, Any] = {}
     leader = threading.Thread(target=lambda: results.setdefault("a", log.append({"kind": "x.a"})))
     leader.start()
