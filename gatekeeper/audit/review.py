@@ -276,13 +276,15 @@ class AuditReader:
         where, params = filters.where()
         if filters.kind != "decision":
             where += (" AND " if where else " WHERE ") + "kind = 'decision'"
+        flat = ("schema", "provider", "account_id", "region", "service", "operation", "principal", "source",
+                "legal_name", "country")
         sql = (f"SELECT seq, ts, decision_id, decision, policy_decision, CAST(request AS VARCHAR), "
-               f"CAST(subject AS VARCHAR), CAST(items AS VARCHAR), CAST(rules AS VARCHAR) FROM records{where} "
-               "ORDER BY seq")
+               f"CAST(subject AS VARCHAR), CAST(items AS VARCHAR), CAST(rules AS VARCHAR), {', '.join(flat)} "
+               f"FROM records{where} ORDER BY seq")
         out = []
-        for seq, ts, did, dec, pdec, request, subject, items, rules in self._run(sql, params):
+        for seq, ts, did, dec, pdec, request, subject, items, rules, *values in self._run(sql, params):
             out.append({"seq": seq, "ts": ts, "kind": "decision", "decision_id": did, "decision": dec,
-                        "policy_decision": pdec,
+                        "policy_decision": pdec, **dict(zip(flat, values, strict=True)),
                         "request": json.loads(request) if request else None,
                         "subject": json.loads(subject) if subject else None,
                         "items": json.loads(items) if items else None,
