@@ -5,6 +5,9 @@
     python -m bench --smoke         tiny counts: does every benchmark run? (the smoke test's mode)
     python -m bench --only engine,audit
     python -m bench --out FILE --markdown FILE
+    python -m bench --readme        also publish the run as README's performance table
+                                    (docs/bench-latest.json; a test holds the two equal)
+    python -m bench --readme-from FILE   re-render the README's table from a saved report, no run
 
 Sections: engine (the pure engine beside cedarpy, and Gatekeeper.decide()), wrapper (boto3 through
 moto with and without gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold
@@ -30,7 +33,7 @@ if str(ROOT) not in sys.path:  # ``python bench/__main__.py`` as well as ``pytho
     sys.path.insert(0, str(ROOT))
 
 from bench._common import RESULTS, Row, Timer, machine  # noqa: E402
-from bench.report import markdown  # noqa: E402
+from bench.report import markdown, write_readme  # noqa: E402
 
 SECTIONS = ("engine", "wrapper", "audit", "hook", "screening")
 
@@ -92,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, help="also write the Markdown table to this file")
     ap.add_argument("--cache", type=Path, default=RESULTS / "cache",
                     help="where generated audit logs are kept between runs (default: %(default)s)")
+    ap.add_argument("--readme", action="store_true",
+                    help="publish this run as the README's performance table (docs/bench-latest.json)")
+    ap.add_argument("--readme-from", type=Path, metavar="FILE",
+                    help="render the README's performance table from a saved JSON report, without running")
     args = ap.parse_args(argv)
+    if args.readme_from:
+        write_readme(json.loads(args.readme_from.read_text(encoding="utf-8")))
+        _log(f"README table rendered from {args.readme_from}")
+        return 0
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
@@ -119,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(table, encoding="utf-8")
     sys.stdout.write(table)
     _log(f"wrote {args.out}")
+    if args.readme:
+        if mode != "full" or not ok:
+            _log("--readme publishes only a complete full run: README left as it was")
+            return 1
+        write_readme(report)
+        _log("README performance table updated (docs/bench-latest.json)")
     return 0 if ok else 1
 
 

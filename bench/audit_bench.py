@@ -65,13 +65,13 @@ def decision(i: int, rng: random.Random) -> Decision:
 
 def bench_appends(base: Path, threads: int, per_thread: int) -> None:
     fsyncs = [0]
-    real = os.fsync
+    real = os.fdatasync
 
     def counting(fd: int) -> None:
         fsyncs[0] += 1
         real(fd)
 
-    _writer.os.fsync = counting  # type: ignore[attr-defined]
+    _writer.os.fdatasync = counting  # type: ignore[attr-defined]
     try:
         log = open_audit_log("file://appends", signing_key=base / "key.pem", segment_max_bytes=64 << 20,
                              segment_max_seconds=3600, base_dir=base)
@@ -98,7 +98,7 @@ def bench_appends(base: Path, threads: int, per_thread: int) -> None:
               f"{n / max(1, fsyncs[0] - fs0):.1f} records per fsync; "
               f"p(avg) latency {elapsed / per_thread * 1e6:,.0f} us")
     finally:
-        _writer.os.fsync = real  # type: ignore[attr-defined]
+        _writer.os.fdatasync = real  # type: ignore[attr-defined]
 
 
 def generate(directory: Path, n: int, key: Path) -> float:

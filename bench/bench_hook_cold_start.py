@@ -101,7 +101,9 @@ def home(tmp: Path) -> dict[str, str]:
     finally:
         store.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEKEEPER_", "AWS_"))}
+    # AWS_LAMBDA_FUNCTION_NAME: what the Lambda runtime sets, and what gatekeeper knows a function host by.
     env.update({"GATEKEEPER_CONFIG": str(cfg_path), "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_LAMBDA_FUNCTION_NAME": "gatekeeper-bench",
                 "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
     return env
 

@@ -99,15 +99,16 @@ print(json.dumps({"rich_after_structlog": rich_after_structlog, "rich_now": rich
 """
 
 
-def test_in_a_function_host_structlog_is_imported_without_rich() -> None:
+def test_in_a_function_host_an_exception_is_logged_as_plain_text_without_rich() -> None:
     for var in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME"):
         r = _child(_LOG_AN_ERROR, **{var: "gatekeeper-hook"})
         assert r["rich_after_structlog"] is False, var
         assert r["rich_now"] == "rich.console"
-        stdout = str(r["stdout"])
+        line = json.loads(str(r["stdout"]).splitlines()[0])
         # The event and a plain-text traceback (rich draws boxes, and prints the frames' locals).
-        assert "thing.failed" in stdout and "ZeroDivisionError" in stdout
-        assert "Traceback (most recent call last):" in stdout and "╭" not in stdout
+        assert line["event"] == "thing.failed" and line["level"] == "error" and line["n"] == 1
+        assert line["exception"].startswith("Traceback (most recent call last):")
+        assert "ZeroDivisionError" in line["exception"] and "╭" not in line["exception"]
 
 
 def test_elsewhere_structlog_is_imported_as_it_is() -> None:
@@ -120,3 +121,33 @@ def test_a_structlog_imported_before_is_left_alone_in_a_function_host() -> None:
     code = "import structlog, sys\n" + _LOG_AN_ERROR
     r = _child(code, AWS_LAMBDA_FUNCTION_NAME="gatekeeper-hook")
     assert r["rich_after_structlog"] is True
+
+
+_LOG_LINES = """
+import json, sys
+from gatekeeper._log import get_logger
+log = get_logger("gatekeeper.test")
+log.debug("hidden.by.default")
+log.bind(case_id="case-1").info("thing.done", n=3, when=__import__("datetime").date(2026, 1, 2))
+log.warning("thing.odd")
+print(json.dumps({"structlog": sorted(m for m in sys.modules if m.split('.')[0] in ('structlog', 'rich', 'asyncio'))}))
+"""
+
+
+def test_in_a_function_host_events_are_json_lines_without_structlog() -> None:
+    for var in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME", "FUNCTION_TARGET"):
+        r = _child(_LOG_LINES, **{var: "gatekeeper-hook"})
+        assert r["structlog"] == [], var
+        lines = [json.loads(x) for x in str(r["stdout"]).splitlines()[:-1]]
+        assert [x["event"] for x in lines] == ["thing.done", "thing.odd"]
+        done = lines[0]
+        assert done["level"] == "info" and done["severity"] == "INFO" and done["logger"] == "gatekeeper.test"
+        assert done["case_id"] == "case-1" and done["n"] == 3 and done["when"] == "2026-01-02"
+
+
+def test_the_function_host_level_is_configurable() -> None:
+    r = _child(_LOG_LINES, AWS_LAMBDA_FUNCTION_NAME="x", GATEKEEPER_LOG_LEVEL="debug")
+    assert [json.loads(x)["event"] for x in str(r["stdout"]).splitlines()[:-1]] == [
+        "hidden.by.default", "thing.done", "thing.odd"]
+    r = _child(_LOG_LINES, AWS_LAMBDA_FUNCTION_NAME="x", GATEKEEPER_LOG_LEVEL="warning")
+    assert [json.loads(x)["event"] for x in str(r["stdout"]).splitlines()[:-1]] == ["thing.odd"]

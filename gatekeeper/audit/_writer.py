@@ -5,10 +5,12 @@ a signed checkpoint (``segment-00000001.checkpoint.json``). See ``_format`` for 
 
 Durability and throughput. ``append`` returns only after the record's bytes are fsynced. Appenders
 serialize their record in their own thread and queue it; the first one to find no write in
-progress becomes the leader: it takes everything queued, writes it with one ``write`` and fsyncs it
-once for all of them (group commit), wakes exactly the appenders of that batch, and hands the
-leadership to the first appender that queued meanwhile. Nobody polls and nobody is woken for
-nothing, which is what keeps the cost per record low under the GIL.
+progress becomes the leader: it takes everything queued, writes it with one ``write``, hands the
+leadership to the first appender that queued meanwhile, and syncs its batch once for all of them
+(group commit) while the next leader gathers and writes the next batch: the syncs of consecutive
+batches overlap. A batch is acknowledged (its appenders woken) once its own sync and the syncs of
+every earlier batch have succeeded, so acknowledgements follow the chain. Nobody polls and nobody is
+woken for nothing, which is what keeps the cost per record low under the GIL.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
@@ -20,7 +22,7 @@ Crash safety. A writer killed mid-``write`` leaves a torn last line. Whoever nex
 (a new process opening the log, or another writer) truncates the tail back to the last complete,
 self-consistent line and appends an ``audit.repaired`` record that carries the removed bytes.
 
-# INVARIANT: a record is acknowledged (``append`` returns) only after an fsync that covers it has
+# INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
 # fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
 # INVARIANT: only the last segment of a log can lack a checkpoint.
@@ -79,6 +81,9 @@ _CHUNK = 8 * 1024
 REPAIR_LIMIT = 16 * 1024 * 1024
 # The longest a leader waits to gather the appenders of the previous batch (0 disables gathering).
 GATHER_MAX_S = 0.001
+# Hand the leadership on as soon as a batch is written, so that the next batch is gathered and written
+# while this one's sync is in flight (False: after the sync, as a plain group commit does).
+PIPELINE = True
 # How much of the removed bytes the repair record carries verbatim (base64).
 REPAIR_EVIDENCE = 64 * 1024
 
@@ -175,6 +180,16 @@ class _Entry:
                 "hash": self.hash.decode("ascii")}
 
 
+class _Sync:
+    """The outcome of one batch's sync, set once; later batches wait on it before acknowledging."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: AuditError | None = None
+
+
 @dataclass(slots=True, eq=False)
 class _Segment:
     index: int
@@ -251,6 +266,7 @@ class FileAuditLog:
         segment_max_seconds: int = 3600,
         on_segment_closed: SegmentClosed | None = None,
         clock: Callable[[], float] = time.time,
+        sidecars: bool = True,
     ) -> None:
         if segment_max_bytes <= 0 or segment_max_seconds <= 0:
             raise AuditError("segment_max_bytes and segment_max_seconds must be positive")
@@ -259,6 +275,7 @@ class FileAuditLog:
         self._max_bytes = segment_max_bytes
         self._max_seconds = segment_max_seconds
         self._on_closed = on_segment_closed
+        self._sidecars = sidecars  # columnar copies of closed segments for review (see _sidecar)
         self._clock = clock
         self._host = socket.gethostname()
         # Appenders and the group-commit state (under self._mu).
@@ -269,7 +286,9 @@ class FileAuditLog:
         self._last_batch = 1
         self._fsync_s = 0.0002  # moving average of one fsync, for the gathering delay
         self._queue: list[_Entry] = []
-        self._leading = False  # a thread is writing and fsyncing a batch
+        self._leading = False  # a thread is gathering and writing a batch
+        self._syncing = 0  # batches written whose sync has not completed yet
+        self._last_sync: _Sync | None = None  # the last batch's sync: the next one acknowledges after it
         self._closed = False
         self._broken: str | None = None
         # Disk state as this process knows it; valid only under self._io + the file lock.
@@ -343,7 +362,7 @@ class FileAuditLog:
             if self._closed:
                 return
             self._closed = True
-            while self._leading:
+            while self._leading or self._syncing:
                 self._idle.wait()
         try:
             with self._io, self._file_lock():
@@ -374,13 +393,19 @@ class FileAuditLog:
 
     # -- group commit ------------------------------------------------------------------------
     def _lead(self) -> None:
-        """Write and fsync everything queued (group commit), then wake its appenders and hand on."""
+        """Write everything queued (group commit), hand the leadership on, then sync and wake the batch.
+
+        The next leader gathers and writes while this batch's sync is in flight (two syncs may
+        overlap), but a batch is acknowledged only once every batch written before it is durable too:
+        acknowledgements follow the chain's order, and a failed sync fails every batch after it.
+        """
         with self._mu:
             # Gather: when the previous batch had several appenders, they are coming back with their
-            # next records right now; wait a fraction of an fsync for them rather than write a
-            # batch of one and make them wait a whole fsync (the commit_delay of databases).
+            # next records right now; wait a fraction of a sync for them rather than write a batch
+            # of one and make them wait a whole sync (the commit_delay of databases). While a sync
+            # is in flight, nobody waits: whatever is queued goes now, overlapping that sync.
             want = self._last_batch
-            if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0:
+            if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0 and not self._syncing:
                 self._gathering = True
                 deadline = time.monotonic() + min(self._fsync_s / 2, GATHER_MAX_S)
                 while len(self._queue) < want and (left := deadline - time.monotonic()) > 0:
@@ -388,45 +413,81 @@ class FileAuditLog:
                 self._gathering = False
             batch, self._queue = self._queue, []
             self._last_batch = len(batch)
-        error = self._commit(batch)
+            before, mine = self._last_sync, _Sync()
+            self._last_sync = mine
+            self._syncing += 1
+        error: AuditError | None = None
+        fd: int | None = None
         try:
+            error, fd = self._write(batch)
+        finally:
+            if PIPELINE:
+                self._hand_over()
+        chain_error: AuditError | None = None  # what makes this batch, and every later one, not durable
+        try:
+            if fd is not None:
+                chain_error = self._sync(fd)
+            if before is not None:
+                before.done.wait()
+                if chain_error is None and before.error is not None:
+                    # Not durable unless what precedes it in the chain is: fail with it. (A failed
+                    # write is undone, so it does not taint later batches; a failed sync does.)
+                    chain_error = AuditError(f"an earlier batch of the audit log failed: {before.error}")
+            error = error or chain_error
+        finally:
+            mine.error = chain_error
+            mine.done.set()
             for e in batch:
                 e.error, e.done = error, True
                 e.wake.release()
-        finally:
             with self._mu:
-                if self._queue:
-                    nxt = self._queue[0]
-                    nxt.promoted = True
-                    nxt.wake.release()  # its thread becomes the next leader
-                else:
-                    self._leading = False
+                self._syncing -= 1
+                if not self._leading and not self._syncing:
+                    self._idle.notify_all()
+            if not PIPELINE:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Make the first appender queued meanwhile the leader, or stand the leadership down."""
+        with self._mu:
+            if self._queue:
+                nxt = self._queue[0]
+                nxt.promoted = True
+                nxt.wake.release()  # its thread becomes the next leader
+            else:
+                self._leading = False
+                if not self._syncing:
                     self._idle.notify_all()
 
-    def _commit(self, batch: list[_Entry]) -> AuditError | None:
-        """Write ``batch`` under the file lock, fsync it after releasing the lock; the error, if any."""
+    def _write(self, batch: list[_Entry]) -> tuple[AuditError | None, int | None]:
+        """Write ``batch`` under the file lock: (the error, None) or (None, a dup of the fd to sync)."""
         try:
             with self._io:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
                     if self._broken:
-                        return AuditError(self._broken)
+                        return AuditError(self._broken), None
                     self._sync_locked()
-                    fd = self._write_locked(batch)
+                    return None, self._write_locked(batch)
                 finally:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         except AuditError as exc:
-            return exc
+            return exc, None
         except OSError as exc:
-            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}")
+            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}"), None
         except BaseException as exc:
             # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
-            return AuditError(f"audit append interrupted: {exc!r}")
+            return AuditError(f"audit append interrupted: {exc!r}"), None
+
+    def _sync(self, fd: int) -> AuditError | None:
+        """Make everything written to ``fd`` durable (and close it); the error, if any."""
         try:
-            # Outside the file lock: an fsync flushes the file whoever wrote it, so other processes
+            # Outside the file lock: a sync flushes the file whoever wrote it, so other processes
             # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
+            # fdatasync: the data and the file's size, without the timestamps fsync also journals
+            # (a new segment's directory entry is made durable apart, when it is created).
             started = time.monotonic()
-            os.fsync(fd)
+            os.fdatasync(fd)
             self._fsync_s = 0.8 * self._fsync_s + 0.2 * (time.monotonic() - started)
         except OSError as exc:
             self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
@@ -622,3 +683,7 @@ class FileAuditLog:
                  last_seq=self._last_seq)
         if self._on_closed is not None:
             self._on_closed(seg.path, cp_path)
+        if self._sidecars:
+            from gatekeeper.audit._sidecar import COLUMNS, write_in_background
+
+            write_in_background(seg.path, cp_path, COLUMNS)

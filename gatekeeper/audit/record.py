@@ -1,12 +1,18 @@
-"""The audit record schema ``gatekeeper.audit/v1``: decisions and events, and back again for replay.
+"""The audit record schema: decisions and events, and back again for replay.
 
 Every record has ``schema``, ``kind`` and ``ts``; the log adds ``seq``, ``prev_hash`` and ``hash``.
 
-``kind == "decision"``: what was decided, about what, for whom (the profile as it was at the time),
-by which rules (pack ids, versions, citations), plus the raw request so that ``audit replay`` can
-decide it again under other packs. A few flat fields (``account_id``, ``country``, ``countries``,
-``chips``, ``export_classes``, ``rule_ids``) duplicate nested ones so that DuckDB filters on them
-without unnesting.
+``kind == "decision"`` (``gatekeeper.audit/v2``): what was decided, about what, for whom (the
+profile as it was at the time), by which rules (pack ids, versions, citations), and what ``audit
+replay`` needs to decide it again under other packs. Each fact is written once: the request's and
+the customer's identifying fields are flat members (which DuckDB filters on without unnesting);
+``request`` and ``subject`` hold only what the flat members do not; each item carries its count,
+choice, path and attached accelerators beside its classification; ``reasons`` holds only the reasons
+that no matched rule gives (the rules carry theirs). ``countries``, ``chips``, ``export_classes``
+and ``rule_ids`` are the one derived index kept flat for filtering.
+
+Version 1 records (written before: ``request`` and ``subject`` complete, ``reasons`` repeating the
+rules') are read as they were; ``request_from_record`` takes both.
 
 Other kinds (``case.opened``, ``licence.drawn``, ``remediation.stop``, ``audit.repaired``,
 ``audit.segment``, ...): ``actor`` and free-form ``data``. See docs/audit.md for the field list.
@@ -32,12 +38,18 @@ from gatekeeper.model import (
 )
 
 KIND_DECISION = "decision"
+SCHEMA_V2 = "gatekeeper.audit/v2"
+# Members of a profile's as_dict() that a v2 decision record keeps flat, and of a request.
+_FLAT_SUBJECT = ("provider", "account_id", "legal_name", "country")
+_FLAT_REQUEST = ("provider", "account_id", "region", "service", "operation", "principal", "source")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 __all__ = [
     "KIND_DECISION",
     "SCHEMA",
+    "SCHEMA_V2",
     "classified_items_from_record",
+    "decision_reasons",
     "decision_record",
     "event_record",
     "request_from_record",
@@ -74,21 +86,48 @@ def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
 
 
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
-    return {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
-            "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by)}
+    out = {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
+           "export_class": a.export_class, "confirmed": a.confirmed}
+    if a.named_by:
+        out["named_by"] = list(a.named_by)
+    return out
+
+
+def _item_dict(i: ClassifiedItem) -> dict[str, Any]:
+    item = i.item
+    out: dict[str, Any] = {"instance_type": i.instance_type, "count": item.count, "known": i.known,
+                           "accelerated": i.accelerated, "export_class": i.export_class,
+                           "accelerators": [_accelerator_dict(a) for a in i.accelerators]}
+    if item.instance_type != i.instance_type:
+        out["requested_type"] = item.instance_type
+    if item.choice:
+        out["choice"] = item.choice
+    if item.path:
+        out["path"] = item.path
+    if item.attached:
+        out["attached"] = [{"type": a.type, "count": a.count} for a in item.attached]
+    return out
 
 
 def decision_record(decision: Decision) -> dict[str, Any]:
-    """The audit record of one decision (schema ``gatekeeper.audit/v1``, kind ``decision``)."""
+    """The audit record of one decision (schema ``gatekeeper.audit/v2``, kind ``decision``)."""
     req, prof = decision.request, decision.profile
-    items = [
-        {"instance_type": i.instance_type, "count": i.item.count, "known": i.known, "accelerated": i.accelerated,
-         "export_class": i.export_class, "choice": i.item.choice, "path": i.item.path,
-         "accelerators": [_accelerator_dict(a) for a in i.accelerators]}
-        for i in decision.items
-    ]
+    rule_reasons = {m.reason for m in decision.matches}
+    request: dict[str, Any] = {}
+    if req.at and req.at != decision.evaluated_at:  # when absent, the request's time is the record's
+        request["at"] = _iso(req.at)
+    if req.resource_ids:
+        request["resource_ids"] = list(req.resource_ids)
+    if req.unresolved:
+        request["unresolved"] = list(req.unresolved)
+    if tuple(i.item for i in decision.items) != req.items:
+        # Not one classified item per requested item (a decision that failed before classifying):
+        # the request's items are kept as they were asked for.
+        request["items"] = [{"instance_type": i.instance_type, "count": i.count, "choice": i.choice,
+                             "path": i.path, "attached": [{"type": a.type, "count": a.count} for a in i.attached]}
+                            for i in req.items]
     return {
-        "schema": SCHEMA,
+        "schema": SCHEMA_V2,
         "kind": KIND_DECISION,
         "ts": _iso(decision.evaluated_at),
         "decision_id": decision.decision_id,
@@ -108,19 +147,27 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "chips": list(dict.fromkeys(a.model for i in decision.items for a in i.accelerators)),
         "export_classes": list(dict.fromkeys(i.export_class for i in decision.items if i.accelerated)),
         "rule_ids": [m.rule_id for m in decision.matches],
-        "subject": prof.as_dict(),
-        "request": _request_dict(req),
-        "items": items,
+        "subject": {k: v for k, v in prof.as_dict().items() if k not in _FLAT_SUBJECT and v != []},
+        "request": request,
+        "items": [_item_dict(i) for i in decision.items],
         "rules": [
             {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version, "decision": m.outcome.label,
              "citation": m.citation, "reason": m.reason}
             for m in decision.matches
         ],
-        "reasons": list(decision.reasons),
+        "reasons": [r for r in decision.reasons if r not in rule_reasons],
         "licence_id": decision.licence_id,
         "case_id": decision.case_id,
         "error": decision.error,
     }
+
+
+def decision_reasons(rec: dict[str, Any]) -> list[str]:
+    """Every reason of a decision record, as the decision gave them (rules' first, then the others)."""
+    if rec.get("schema") != SCHEMA_V2:
+        return [str(r) for r in rec.get("reasons") or []]
+    from_rules = list(dict.fromkeys(str(r.get("reason", "")) for r in rec.get("rules") or [] if r.get("reason")))
+    return from_rules + [str(r) for r in rec.get("reasons") or [] if r not in from_rules]
 
 
 def event_record(kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -152,12 +199,37 @@ def _parse_ts(value: Any) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _v2_parts(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The v1 shapes of a v2 record's ``request`` and ``subject`` (flat members folded back in)."""
+    r, s = _need(rec, "request", dict), _need(rec, "subject", dict)
+    for key in ("provider", "account_id"):
+        if not isinstance(rec.get(key), str) or not rec[key]:
+            raise InvalidInputError(f"decision record {rec.get('decision_id')!r} is incomplete: no {key!r}",
+                                    field=key)
+    items = r.get("items")
+    if items is None:
+        raw = rec.get("items")
+        if not isinstance(raw, list):
+            raise InvalidInputError("decision record has no valid 'items'", field="items")
+        items = [{"instance_type": i.get("requested_type", i.get("instance_type", "")),
+                  "count": i.get("count", 1), "choice": i.get("choice", ""), "path": i.get("path", ""),
+                  "attached": i.get("attached", [])}
+                 for i in raw if isinstance(i, dict)]
+    request = {**{k: rec.get(k) or "" for k in _FLAT_REQUEST}, **r, "items": items}
+    subject = {**{k: rec.get(k) or "" for k in _FLAT_SUBJECT}, **s}
+    return request, subject
+
+
 def request_from_record(rec: dict[str, Any]) -> tuple[ProvisioningRequest, CustomerProfile]:
-    """The request and the customer profile (as they were) of a decision record, to decide again."""
+    """The request and the customer profile (as they were) of a decision record (v1 or v2), to decide
+    again."""
     if rec.get("kind") != KIND_DECISION:
         raise InvalidInputError(f"not a decision record (kind {rec.get('kind')!r})", field="kind")
-    r = _need(rec, "request", dict)
-    s = _need(rec, "subject", dict)
+    if rec.get("schema") == SCHEMA_V2:
+        r, s = _v2_parts(rec)
+    else:
+        r = _need(rec, "request", dict)
+        s = _need(rec, "subject", dict)
     try:
         items = tuple(
             ComputeItem(instance_type=str(i.get("instance_type", "")), count=int(i.get("count", 1)),

@@ -22,21 +22,19 @@ from typing import Any, Literal
 import duckdb
 
 from gatekeeper.audit._format import list_segments
+from gatekeeper.audit._sidecar import (
+    COLUMNS,
+    footer_matches,
+    footer_summary,
+    read_checkpoint,
+    read_footers,
+    sidecar_path,
+)
+from gatekeeper.audit._summary import merge_summaries, summarize
 from gatekeeper.errors import AuditError, InvalidInputError
 
 DECISIONS = ("allow", "flag", "pending", "deny")
 
-# The columns read from every record; other members are ignored by the reader.
-COLUMNS: dict[str, str] = {
-    "seq": "BIGINT", "ts": "VARCHAR", "kind": "VARCHAR", "schema": "VARCHAR", "hash": "VARCHAR",
-    "decision_id": "VARCHAR", "decision": "VARCHAR", "policy_decision": "VARCHAR", "mode": "VARCHAR",
-    "source": "VARCHAR", "provider": "VARCHAR", "service": "VARCHAR", "operation": "VARCHAR",
-    "region": "VARCHAR", "principal": "VARCHAR", "account_id": "VARCHAR", "legal_name": "VARCHAR",
-    "country": "VARCHAR", "countries": "VARCHAR[]", "chips": "VARCHAR[]", "export_classes": "VARCHAR[]",
-    "rule_ids": "VARCHAR[]", "reasons": "VARCHAR[]", "licence_id": "VARCHAR", "case_id": "VARCHAR",
-    "error": "VARCHAR", "actor": "VARCHAR", "items": "JSON", "rules": "JSON", "subject": "JSON", "request": "JSON",
-    "data": "JSON",
-}
 
 # What `audit query` shows and `audit export` writes, in order.
 ROW_FIELDS = ("seq", "ts", "kind", "decision_id", "decision", "policy_decision", "mode", "source", "provider",
@@ -107,6 +105,10 @@ class Filters:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
 def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
     """``2025-03-01`` or an ISO timestamp; a bare date as ``--until`` means the end of that day."""
     if not value:
@@ -129,25 +131,49 @@ class AuditReader:
         if not self.directory.is_dir():
             raise AuditError(f"no audit log at {self.directory}")
         segments, checkpoints = list_segments(self.directory)
-        self.files = [str(segments[i]) for i in sorted(segments)]
+        # Closed segments are read from their columnar sidecar when it matches their checkpoint;
+        # the others (the open segment, logs written before sidecars) from their JSON.
+        self.sidecars: list[str] = []
+        self.files: list[str] = []
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        candidates = {i: sidecar_path(segments[i]) for i in segments if i in checkpoints}
+        footers = read_footers([p for p in candidates.values() if p.exists()], self.con)
+        self._footers: dict[str, dict[str, str]] = {}
+        for i in sorted(segments):
+            side = candidates.get(i)
+            meta = footers.get(str(side)) if side is not None else None
+            cp = read_checkpoint(checkpoints[i]) if meta else None
+            if meta and cp is not None and footer_matches(meta, cp):
+                self.sidecars.append(str(side))
+                self._footers[str(side)] = meta
+            else:
+                self.files.append(str(segments[i]))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if segments and max(segments) not in checkpoints:
             # The open segment may end in a torn line (a crash not yet repaired, or a write landing
             # while we read): read a snapshot of it up to its last complete line.
             self.files[-1] = self._snapshot(Path(self.files[-1]))
-        self.bytes = sum(Path(f).stat().st_size for f in self.files)
-        self.con = duckdb.connect(":memory:")
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"CREATE VIEW records AS SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
-                         f"FROM {self._source(COLUMNS)}")
+        self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
+        self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
-    def _source(self, columns: dict[str, str]) -> str:
-        """A ``read_json`` over the segments that parses just ``columns`` (declared: nothing is sniffed)."""
-        if not self.files:  # an empty log: the same columns, no rows
-            return "(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in columns.items()) + " WHERE false)"
-        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
-        files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in self.files) + "]"
-        return f"read_json({files}, format='newline_delimited', columns={cols})"
+    def _source(self, columns: dict[str, str], *, sidecars: bool = True) -> str:
+        """``columns`` and ``ts_utc`` of every record: sidecars' columns, the rest's JSON (declared, never
+        sniffed), one relation."""
+        parts = []
+        if self.sidecars and sidecars:
+            cols = ", ".join(f"CAST({k} AS JSON) AS {k}" if v == "JSON" else k for k, v in columns.items())
+            parquet = "[" + ", ".join(_quote(f) for f in self.sidecars) + "]"
+            parts.append(f"SELECT {cols}, ts_utc FROM read_parquet({parquet})")
+        if self.files:
+            cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+            files = "[" + ", ".join(_quote(f) for f in self.files) + "]"
+            parts.append(f"SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
+                         f"FROM read_json({files}, format='newline_delimited', columns={cols})")
+        if not parts:  # an empty log: the same columns, no rows
+            return ("(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in columns.items())
+                    + ", NULL::TIMESTAMPTZ AS ts_utc WHERE false)")
+        return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
     def _snapshot(self, path: Path) -> str:
         with open(path, "rb") as f:
@@ -195,55 +221,27 @@ class AuditReader:
     def summary(self, filters: Filters) -> dict[str, Any]:
         """Counts by decision, country, chip, rule, and by day (per decision).
 
-        The JSON is read once: the few flat fields that the summary and the filters use go into a
-        temporary table (a 2 kB record leaves ~100 bytes), and every count runs on that. Reading the
-        full ``records`` view instead parsed all 32 columns, nested JSON included, for each count.
+        Unfiltered, each closed segment's counts come precomputed from its sidecar's footer and only
+        the open segment is read, so the cost does not grow with the log. Otherwise the JSON (or the
+        sidecars' columns) is read once: the few flat fields that the summary and the filters use go
+        into a temporary table, and every count runs on that.
         """
+        if filters == Filters() and self.sidecars:
+            parts = [footer_summary(self._footers[p]) for p in self.sidecars]
+            if all(p is not None for p in parts):
+                rest = self._scan_summary(filters, self._source(_SUMMARY_COLUMNS, sidecars=False)) \
+                    if self.files else None
+                return merge_summaries([p for p in (*parts, rest) if p is not None])
+        return self._scan_summary(filters, self._source(_SUMMARY_COLUMNS))
+
+    def _scan_summary(self, filters: Filters, source: str) -> dict[str, Any]:
         where, params = filters.where()
-        source = f"(SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc FROM {self._source(_SUMMARY_COLUMNS)})"
         self._run("CREATE OR REPLACE TEMP TABLE summary_rows AS SELECT ts_utc, decision, countries, chips, rule_ids "
                   f"FROM {source}{where}", params)
         try:
-            return self._summarize("summary_rows")
+            return summarize(self._run, "summary_rows")
         finally:
             self._run("DROP TABLE IF EXISTS summary_rows")
-
-    def _summarize(self, table: str) -> dict[str, Any]:
-        """The summary's groupings over ``table`` (one row a record); in memory, each takes milliseconds."""
-
-        def counts(values: str, alias: str) -> list[dict[str, Any]]:
-            """How often each value of the one-column query ``values`` occurs, most frequent first."""
-            rows = self._run(f"SELECT k, count(*) AS n FROM ({values}) AS v(k) GROUP BY k ORDER BY n DESC, k")
-            return [{alias: k, "count": n} for k, n in rows if k is not None]
-
-        def list_counts(column: str, alias: str) -> list[dict[str, Any]]:
-            # A record counts once per distinct value. Most lists hold one value, and list_distinct on
-            # every row cost more than the unnest and count: dedupe only the longer lists.
-            return counts(f"SELECT unnest({column}) FROM {table} WHERE len({column}) < 2 UNION ALL "
-                          f"SELECT unnest(list_distinct({column})) FROM {table} WHERE len({column}) >= 2", alias)
-
-        # Grouped by DATE (UTC: the session's time zone) and named in Python: strftime on every row
-        # cost more than all the other groupings together.
-        day_rows = self._run(f"SELECT CAST(ts_utc AS DATE) AS d, decision, count(*) FROM {table} "
-                             "GROUP BY d, decision ORDER BY d")
-        days: dict[str, dict[str, Any]] = {}
-        for d, decision, n in day_rows:
-            day = d.isoformat() if d is not None else "unknown"
-            row = days.setdefault(day, {"day": day, **dict.fromkeys(DECISIONS, 0), "total": 0})
-            if decision in DECISIONS:
-                row[decision] += n
-            row["total"] += n
-        total = self._run(f"SELECT count(*), min(ts_utc), max(ts_utc) FROM {table}")[0]
-        return {
-            "total": int(total[0]),
-            "first": total[1].isoformat() if total[1] else None,
-            "last": total[2].isoformat() if total[2] else None,
-            "by_decision": counts(f"SELECT decision FROM {table}", "decision"),
-            "by_country": list_counts("countries", "country"),
-            "by_chip": list_counts("chips", "chip"),
-            "by_rule": list_counts("rule_ids", "rule"),
-            "by_day": list(days.values()),
-        }
 
     def export(self, filters: Filters, fmt: Literal["csv", "parquet"], output: Path) -> int:
         """Write matching records to ``output``; the number of rows written."""
@@ -278,13 +276,15 @@ class AuditReader:
         where, params = filters.where()
         if filters.kind != "decision":
             where += (" AND " if where else " WHERE ") + "kind = 'decision'"
+        flat = ("schema", "provider", "account_id", "region", "service", "operation", "principal", "source",
+                "legal_name", "country")
         sql = (f"SELECT seq, ts, decision_id, decision, policy_decision, CAST(request AS VARCHAR), "
-               f"CAST(subject AS VARCHAR), CAST(items AS VARCHAR), CAST(rules AS VARCHAR) FROM records{where} "
-               "ORDER BY seq")
+               f"CAST(subject AS VARCHAR), CAST(items AS VARCHAR), CAST(rules AS VARCHAR), {', '.join(flat)} "
+               f"FROM records{where} ORDER BY seq")
         out = []
-        for seq, ts, did, dec, pdec, request, subject, items, rules in self._run(sql, params):
+        for seq, ts, did, dec, pdec, request, subject, items, rules, *values in self._run(sql, params):
             out.append({"seq": seq, "ts": ts, "kind": "decision", "decision_id": did, "decision": dec,
-                        "policy_decision": pdec,
+                        "policy_decision": pdec, **dict(zip(flat, values, strict=True)),
                         "request": json.loads(request) if request else None,
                         "subject": json.loads(subject) if subject else None,
                         "items": json.loads(items) if items else None,

@@ -241,6 +241,48 @@ def summary(
     render_summary(console, s)
 
 
+@app.command("index")
+def index(
+    check: Annotated[bool, typer.Option("--check", help="Also re-derive every sidecar from its segment and "
+                                        "compare each row (as verify does).")] = False,
+    from_: FromOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the columnar sidecars that closed segments lack (logs written before sidecars existed).
+
+    Summaries and queries read a closed segment's sidecar instead of its JSON; a sidecar is used only
+    while it matches its segment's checkpoint. With --check, a sidecar whose rows differ from its
+    segment is reported and the command exits 1.
+    """
+    from gatekeeper.audit._format import list_segments
+    from gatekeeper.audit._sidecar import COLUMNS, check_sidecar, sidecar_path, write_missing
+
+    try:
+        directory = _log_dir(config, from_)
+        segments, checkpoints = list_segments(directory)
+        closed = [(segments[i], checkpoints[i]) for i in sorted(checkpoints) if i in segments]
+        with _progress(json_out) as progress:
+            task = progress.add_task("indexing", total=len(closed))
+            written: list[Path] = []
+            for pair in closed:
+                written += write_missing(directory, COLUMNS, [pair])
+                progress.advance(task)
+        problems = {seg.name: p for seg, _ in closed
+                    if check and (p := check_sidecar(seg, sidecar_path(seg), COLUMNS)) is not None}
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    if json_out:
+        emit_json({"closed_segments": len(closed), "written": [p.name for p in written], "problems": problems})
+    else:
+        console.print(f"{len(closed)} closed segment(s); {len(written)} sidecar(s) written"
+                      + (f"; {len(closed) - len(problems)} checked" if check else ""))
+        for name, problem in problems.items():
+            err_console.print(f"sidecar of {name}: {problem}", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
 @app.command("export")
 def export(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",

@@ -413,6 +413,8 @@ class ScreeningIndex:
 
         ``countries`` are the customer's countries (location, headquarters, ultimate parent).
         """
+        if not self._variants:  # no list loaded: nothing can match, so skip normalising the name
+            return []
         best: dict[int, Match] = {}
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
         reach = min_score - COUNTRY_SUPPORT  # the most a country can add

@@ -63,6 +63,10 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._schemas: list[str] = []
         self._lock = threading.Lock()
+        # INVARIANT: every write goes through transaction() (query() is for reads), so that
+        # version() sees it. Commits made through this object; with each connection's PRAGMA data_version (which moves
+        # when any *other* connection commits) it tells a reader whether what it cached is current.
+        self._commits = 0
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -110,6 +114,22 @@ class SQLiteDatabase:
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK")
                 raise StoreError(f"store {self.path}: commit failed: {exc}") from exc
+            finally:
+                with self._lock:
+                    self._commits += 1
+
+    def version(self) -> tuple[int, int]:
+        """Changes when the database may have changed since, as seen from the calling thread.
+
+        ``PRAGMA data_version`` of this thread's connection moves with every commit of any other
+        connection, other processes' included; commits through this object are counted apart
+        (a connection's own commits do not move its data_version).
+        """
+        try:
+            row = self.connection().execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {exc}") from exc
+        return int(row[0]), self._commits
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
@@ -139,12 +159,18 @@ def _profile(row: sqlite3.Row, hits: tuple[ScreeningHit, ...]) -> CustomerProfil
     )
 
 
+_PROFILE_CACHE_MAX = 65_536
+
+
 class SQLiteProfileStore:
     """Customer profiles in SQLite."""
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        # Profiles (with their screening hits) read by this thread, valid while the database's
+        # version is unchanged: a look-up then costs one PRAGMA instead of three queries.
+        self._cache = threading.local()
 
     def screening_hits(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
         # Hits live in the screening module's tables, which exist once a list has been loaded.
@@ -155,10 +181,20 @@ class SQLiteProfileStore:
         return hits_for_profile(self.db, provider, account_id)
 
     def get_profile(self, provider: str, account_id: str) -> CustomerProfile | None:
+        version = self.db.version()
+        cache: dict[tuple[str, str], CustomerProfile | None] | None = getattr(self._cache, "profiles", None)
+        if cache is None or self._cache.version != version:
+            cache = self._cache.profiles = {}
+            self._cache.version = version
+        key = (provider, account_id)
+        if key in cache:
+            return cache[key]
         rows = self.db.query("SELECT * FROM profiles WHERE provider=? AND account_id=?", (provider, account_id))
-        if not rows:
-            return None
-        return _profile(rows[0], self.screening_hits(provider, account_id))
+        found = _profile(rows[0], self.screening_hits(provider, account_id)) if rows else None
+        if len(cache) >= _PROFILE_CACHE_MAX:
+            cache.clear()
+        cache[key] = found
+        return found
 
     def put_profiles(self, profiles: Sequence[CustomerProfile]) -> None:
         with self.db.transaction() as conn:

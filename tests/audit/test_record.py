@@ -1,4 +1,5 @@
-"""The v1 record schema: decision and event records, and back to a request for replay."""
+"""The record schema: decision records (v2, each fact once) and event records, and back to a request for
+replay, from v2 records and from v1 records written before."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.audit import SCHEMA, decision_record, event_record, request_from_record
-from gatekeeper.audit.record import classified_items_from_record
+from gatekeeper.audit.record import SCHEMA_V2, classified_items_from_record, decision_reasons
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.model import (
     AttachedAccelerator,
@@ -25,13 +26,13 @@ from tests.audit.conftest import make_decision, open_log
 def test_decision_record_carries_what_the_issue_lists() -> None:
     d = make_decision(rules=(("cn-parent-deny", Outcome.DENY), ("kyc-flag", Outcome.FLAG)))
     rec = decision_record(d)
-    assert rec["schema"] == SCHEMA == "gatekeeper.audit/v1" and rec["kind"] == "decision"
+    assert rec["schema"] == SCHEMA_V2 == "gatekeeper.audit/v2" and rec["kind"] == "decision"
     assert rec["ts"] == "2025-03-01T12:00:00.000000+00:00" and rec["decision_id"] == "dec-1"
     assert rec["decision"] == "deny" and rec["policy_decision"] == "deny" and rec["mode"] == "enforce"
     assert (rec["source"], rec["provider"], rec["service"], rec["operation"], rec["region"]) == (
         "sdk", "aws", "ec2", "RunInstances", "us-east-1")
     assert rec["principal"] == "arn:aws:iam::1:user/dev"
-    assert rec["subject"]["legal_name"] == "Lion City AI Pte. Ltd."
+    assert rec["legal_name"] == "Lion City AI Pte. Ltd." and "legal_name" not in rec["subject"]
     assert rec["subject"]["ultimate_parent_country"] == "CN"
     assert rec["countries"] == ["SG", "CN"] and rec["country"] == "SG" and rec["account_id"] == "222222222222"
     assert rec["items"][0]["accelerators"][0]["model"] == "H100"
@@ -72,7 +73,11 @@ def test_request_from_a_non_decision_record_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="not a decision record"):
         request_from_record(event_record("case.opened", "alice", {}))
     rec = decision_record(make_decision())
-    del rec["subject"]["provider"]
+    del rec["provider"]
+    with pytest.raises(InvalidInputError, match="incomplete"):
+        request_from_record(rec)
+    v1 = json.loads(json.dumps(V1_RECORD))
+    del v1["subject"]["provider"]
     with pytest.raises(InvalidInputError, match="incomplete"):
         request_from_record(rec)
     rec = decision_record(make_decision())
@@ -105,3 +110,65 @@ def test_records_written_and_read_back(tmp_path: Path) -> None:
         out = log.append(decision_record(make_decision()))
     assert out["ts"] == "2025-03-01T12:00:00.000000+00:00"  # the decision time, not the write time
     assert out["decision"] == "deny" and out["seq"] == 2
+
+
+def test_each_fact_is_written_once() -> None:
+    d = make_decision(rules=(("cn-parent-deny", Outcome.DENY), ("kyc-flag", Outcome.FLAG)))
+    rec = decision_record(d)
+    for flat in ("provider", "account_id", "region", "service", "operation", "principal", "source"):
+        assert flat not in rec["request"], flat
+    for flat in ("provider", "account_id", "legal_name", "country"):
+        assert flat not in rec["subject"], flat
+    assert "items" not in rec["request"]  # the classified items carry count, choice, path, attached
+    rule_reasons = [r["reason"] for r in rec["rules"]]
+    assert not set(rec["reasons"]) & set(rule_reasons)
+    assert decision_reasons(rec) == list(d.reasons)  # nothing lost: every reason, in order
+
+
+def test_a_typical_controlled_decision_record_is_well_under_a_kilobyte() -> None:
+    rec = decision_record(make_decision(rules=(), outcome=Outcome.ALLOW))  # an allowed p5: no rule matched
+    assert len(json.dumps(rec, separators=(",", ":"))) < 925
+
+
+def test_a_decision_that_failed_before_classifying_keeps_the_requested_items() -> None:
+    from dataclasses import replace
+
+    d = make_decision()
+    failed = replace(d, items=())
+    rec = json.loads(json.dumps(decision_record(failed)))
+    assert rec["request"]["items"][0]["instance_type"] == d.request.items[0].instance_type
+    req, _ = request_from_record(rec)
+    assert req == d.request
+
+
+V1_RECORD = {
+    "schema": "gatekeeper.audit/v1", "kind": "decision", "ts": "2026-01-05T10:00:00.000000+00:00",
+    "decision_id": "dec-v1", "decision": "pending", "policy_decision": "pending", "mode": "enforce", "source": "sdk",
+    "provider": "aws", "service": "ec2", "operation": "RunInstances", "region": "us-east-1", "principal": "dev",
+    "account_id": "222222222222", "legal_name": "Lion City AI Pte. Ltd.", "country": "SG", "countries": ["SG", "CN"],
+    "chips": ["H100"], "export_classes": ["3A090.a"], "rule_ids": ["d5-parent"],
+    "subject": {"provider": "aws", "account_id": "222222222222", "legal_name": "Lion City AI Pte. Ltd.",
+                "country": "SG", "headquarters_country": "SG", "ultimate_parent_country": "CN",
+                "kyc_status": "verified", "known": True, "screening_hits": []},
+    "request": {"provider": "aws", "account_id": "222222222222", "region": "us-east-1", "service": "ec2",
+                "operation": "RunInstances", "principal": "dev", "source": "sdk", "resource_ids": [],
+                "unresolved": [], "at": "2026-01-05T10:00:00+00:00",
+                "items": [{"instance_type": "p5.48xlarge", "count": 2, "choice": "", "path": "", "attached": []}]},
+    "items": [{"instance_type": "p5.48xlarge", "count": 2, "known": True, "accelerated": True,
+               "export_class": "3A090.a", "choice": "", "path": "", "accelerators": [
+                   {"model": "H100", "per_instance": 8.0, "total": 16.0, "tpp": 15832.0, "pd": 19.4,
+                    "export_class": "3A090.a", "confirmed": True, "named_by": []}]}],
+    "rules": [{"id": "d5-parent", "pack": "p", "pack_version": "1", "decision": "pending", "citation": "c",
+               "reason": "owned from CN"}],
+    "reasons": ["owned from CN"], "licence_id": None, "case_id": "case-1", "error": None,
+}
+
+
+def test_version_1_records_written_before_still_replay() -> None:
+    req, prof = request_from_record(V1_RECORD)
+    assert (req.provider, req.account_id, req.region, req.operation) == ("aws", "222222222222", "us-east-1",
+                                                                          "RunInstances")
+    assert req.items == (ComputeItem("p5.48xlarge", 2),)
+    assert prof.ultimate_parent_country == "CN" and prof.legal_name == "Lion City AI Pte. Ltd."
+    assert classified_items_from_record(V1_RECORD)[0].accelerators[0].model == "H100"
+    assert decision_reasons(V1_RECORD) == ["owned from CN"]

@@ -108,7 +108,7 @@ def test_reclassify_uses_the_current_catalog(tmp_path: Path) -> None:
 def test_unreplayable_records_are_reported(tmp_path: Path) -> None:
     with open_log(tmp_path) as log:
         rec = decision_record(make_decision(decision_id="dec-bad"))
-        rec["request"] = {"provider": "aws"}
+        del rec["account_id"]  # whom it was about is lost: it cannot be decided again
         log.append(rec)
         log.append(decision_record(make_decision(decision_id="dec-ok", at=AFTER_RESCISSION)))
     report = replay(tmp_path / "audit", [DIFFUSION], include_unchanged=True)

@@ -346,7 +346,7 @@ def test_an_eks_node_group_is_scaled_to_zero(moto: None, gk: Gatekeeper, tmp_pat
     assert acts["remediation.tag"]["result"] == "failed"
     assert acts["remediation.tag"]["tags"][TAG_CASE_ID] == acts["remediation.scale_to_zero"]["case_id"]
     decision = next(r for r in audit_records(tmp_path) if r.get("kind") == "decision")
-    assert decision["decision"] == "pending" and decision["request"]["items"][0]["count"] == 3
+    assert decision["decision"] == "pending" and decision["items"][0]["count"] == 3
 
 
 def test_a_failed_action_is_recorded_and_the_event_left_for_a_retry(moto: None, gk: Gatekeeper,

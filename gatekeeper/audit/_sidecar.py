@@ -1,0 +1,228 @@
+"""Columnar sidecars of closed audit segments: what ``audit summary`` and ``audit query`` read.
+
+A closed segment (one with a signed checkpoint) never changes, so its records can be kept a second
+time in columnar form: ``segment-00000012.columns.parquet`` beside ``segment-00000012.jsonl``. A
+summary then reads a few compressed columns instead of parsing gigabytes of JSON, and a query for a
+time range skips every row group (Parquet keeps each column's min and max) outside the range. Only
+the open segment is parsed as JSON.
+
+A sidecar is a derived copy, never a source of truth:
+
+- it names, in its Parquet key-value metadata, the segment's ``head_hash`` and record ``count`` from
+  the checkpoint; the reader uses it only while both match the checkpoint on disk (a cheap footer
+  read), so a sidecar left over from another log, or one whose segment was replaced, is ignored;
+- ``check_sidecar`` re-derives the columns from the segment and compares every row: ``audit verify``
+  and ``audit index --check`` run it, so a forged sidecar (rows altered, metadata kept) is caught;
+- a missing or rejected sidecar only costs time: the reader falls back on the segment's JSON.
+
+Sidecars are written after the checkpoint, off the append path (a background thread of the writer,
+or ``gatekeeper audit index`` for logs written before sidecars existed); the file appears by an
+atomic rename, so a crash leaves either no sidecar or a whole one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gatekeeper._log import get_logger
+
+log = get_logger("gatekeeper.audit")
+
+SIDECAR_SCHEMA = "gatekeeper.audit.columns/v1"
+# The columns read from every record; other members are ignored by the reader.
+COLUMNS: dict[str, str] = {
+    "seq": "BIGINT", "ts": "VARCHAR", "kind": "VARCHAR", "schema": "VARCHAR", "hash": "VARCHAR",
+    "decision_id": "VARCHAR", "decision": "VARCHAR", "policy_decision": "VARCHAR", "mode": "VARCHAR",
+    "source": "VARCHAR", "provider": "VARCHAR", "service": "VARCHAR", "operation": "VARCHAR",
+    "region": "VARCHAR", "principal": "VARCHAR", "account_id": "VARCHAR", "legal_name": "VARCHAR",
+    "country": "VARCHAR", "countries": "VARCHAR[]", "chips": "VARCHAR[]", "export_classes": "VARCHAR[]",
+    "rule_ids": "VARCHAR[]", "reasons": "VARCHAR[]", "licence_id": "VARCHAR", "case_id": "VARCHAR",
+    "error": "VARCHAR", "actor": "VARCHAR", "items": "JSON", "rules": "JSON", "subject": "JSON", "request": "JSON",
+    "data": "JSON",
+}
+# Row groups small enough that a time-range query skips most of a segment, large enough to compress.
+ROW_GROUP_SIZE = 16_384
+
+
+def sidecar_name(index: int) -> str:
+    return f"segment-{index:08d}.columns.parquet"
+
+
+def sidecar_path(segment: Path) -> Path:
+    index = int(segment.name.split("-", 1)[1].split(".", 1)[0])
+    return segment.with_name(sidecar_name(index))
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _select(segment: Path, columns: dict[str, str]) -> str:
+    """Every column of ``columns`` read from the segment's JSON, nested ones kept as JSON text."""
+    cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+    out = ", ".join(f"CAST({k} AS VARCHAR) AS {k}" if v == "JSON" else k for k, v in columns.items())
+    return (f"SELECT {out}, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc FROM "
+            f"read_json({_sql_str(str(segment))}, format='newline_delimited', columns={cols})")
+
+
+def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, str]) -> Path:
+    """Write the sidecar of a closed ``segment`` described by its ``checkpoint``; its path.
+
+    The footer also keeps the segment's unfiltered summary (its decisions' counts), so that an
+    unfiltered ``audit summary`` reads footers instead of rows.
+    """
+    import duckdb
+
+    target = sidecar_path(segment)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
+        summary = _segment_summary(con, "seg")
+        meta = {"schema": SIDECAR_SCHEMA, "head_hash": str(checkpoint["head_hash"]),
+                "count": str(checkpoint["count"]), "summary": json.dumps(summary, sort_keys=True)}
+        kv = "{" + ", ".join(f"{k}: {_sql_str(v)}" for k, v in meta.items()) + "}"
+        con.execute(f"COPY (SELECT * FROM seg ORDER BY seq) TO {_sql_str(str(tmp))} "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, KV_METADATA {kv})")
+        os.replace(tmp, target)
+    finally:
+        con.close()
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _segment_summary(con: Any, table: str) -> dict[str, Any]:
+    """The unfiltered summary (decision records only, as ``audit summary`` counts) of ``table``."""
+    from gatekeeper.audit._summary import summarize
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW decisions AS SELECT * FROM {table} WHERE kind LIKE 'decision'")
+    return summarize(lambda sql: con.execute(sql).fetchall(), "decisions")
+
+
+def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[str, str]]:
+    """The key-value footers of ``sidecars`` (path -> metadata; {} for one that cannot be read).
+
+    One query for all of them (opening a DuckDB connection costs more than reading a footer).
+    """
+    import duckdb
+
+    out: dict[str, dict[str, str]] = {str(p): {} for p in sidecars}
+    if not sidecars:
+        return out
+    own = con is None
+    con = duckdb.connect(":memory:") if own else con
+    try:
+        rows = con.execute("SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata(?)",
+                           [[str(p) for p in sidecars]]).fetchall()
+    except (duckdb.Error, OSError):
+        # One unreadable file fails the whole read: read them one by one to keep the others.
+        if len(sidecars) == 1:
+            return out
+        for p in sidecars:
+            out.update(read_footers([p], con))
+        return out
+    finally:
+        if own:
+            con.close()
+    for name, key, value in rows:
+        out.setdefault(str(name), {})[key] = value
+    return out
+
+
+def footer_matches(meta: dict[str, str], checkpoint: dict[str, Any]) -> bool:
+    """True when a sidecar's footer ``meta`` claims the segment ``checkpoint`` describes."""
+    return (meta.get("schema") == SIDECAR_SCHEMA and meta.get("head_hash") == checkpoint.get("head_hash")
+            and meta.get("count") == str(checkpoint.get("count")))
+
+
+def footer_summary(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The unfiltered summary kept in a sidecar's footer, or None (an older sidecar, unreadable)."""
+    raw = meta.get("summary")
+    try:
+        summary = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def sidecar_summary(sidecar: Path) -> dict[str, Any] | None:
+    return footer_summary(read_footers([sidecar])[str(sidecar)])
+
+
+def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any]) -> bool:
+    """True when ``sidecar`` claims the segment ``checkpoint`` describes (footer only, no rows read)."""
+    return footer_matches(read_footers([sidecar])[str(sidecar)], checkpoint)
+
+
+def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str | None:
+    """None when ``sidecar`` holds exactly the rows derived from ``segment``, else what differs."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        names = ", ".join([*columns, "ts_utc"])
+        derived = f"(SELECT {names} FROM ({_select(segment, columns)}))"
+        stored = f"(SELECT {names} FROM read_parquet({_sql_str(str(sidecar))}))"
+        diff = con.execute(f"SELECT count(*), min(seq) FROM (({derived} EXCEPT ALL {stored}) "
+                           f"UNION ALL ({stored} EXCEPT ALL {derived}))").fetchone()
+        assert diff is not None
+        if diff[0]:
+            return f"{diff[0]} row(s) differ from the segment, first at seq {diff[1]}"
+        con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
+        if sidecar_summary(sidecar) != _segment_summary(con, "seg"):
+            return "its precomputed summary differs from the segment's records"
+    except duckdb.Error as exc:
+        return f"unreadable: {exc}"
+    finally:
+        con.close()
+    return None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_missing(directory: Path, columns: dict[str, str],
+                  segments: Iterable[tuple[Path, Path]]) -> list[Path]:
+    """Write the sidecars that are missing or stale for ``(segment, checkpoint)`` pairs; those written."""
+    written = []
+    for segment, cp_path in segments:
+        cp = read_checkpoint(cp_path)
+        if cp is None:
+            continue
+        side = sidecar_path(segment)
+        if side.exists() and sidecar_matches(side, cp):
+            continue
+        written.append(write_sidecar(segment, cp, columns))
+    return written
+
+
+def write_in_background(segment: Path, cp_path: Path, columns: dict[str, str]) -> threading.Thread:
+    """Write one segment's sidecar in a thread: the writer never waits for it.
+
+    Not a daemon: the interpreter waits for it at exit (DuckDB aborts a process that finalises under
+    a query in flight); a kill leaves at most a temporary file, never a partial sidecar.
+    """
+
+    def work() -> None:
+        try:
+            cp = read_checkpoint(cp_path)
+            if cp is not None and segment.exists():  # a log removed meanwhile (a test, a cleanup)
+                write_sidecar(segment, cp, columns)
+        except Exception as exc:  # a sidecar is an optimisation: the reader falls back on the JSON
+            log.warning("audit.sidecar_failed", segment=segment.name, error=f"{type(exc).__name__}: {exc}")
+
+    t = threading.Thread(target=work, name=f"gatekeeper-sidecar-{segment.name}", daemon=False)
+    t.start()
+    return t

@@ -1,0 +1,176 @@
+"""Columnar sidecars: review reads them for closed segments and gets exactly what the JSON gives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from gatekeeper.audit import decision_record, event_record
+from gatekeeper.audit._format import list_segments
+from gatekeeper.audit._sidecar import (
+    COLUMNS,
+    check_sidecar,
+    read_checkpoint,
+    sidecar_matches,
+    sidecar_path,
+    write_missing,
+    write_sidecar,
+)
+from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit.review import AuditReader, Filters
+from tests.audit.conftest import open_log
+from tests.audit.test_review import generate
+
+
+def _closed(directory: Path) -> list[tuple[Path, Path]]:
+    segments, checkpoints = list_segments(directory)
+    return [(segments[i], checkpoints[i]) for i in sorted(checkpoints)]
+
+
+@pytest.fixture(params=["all closed", "last open"])
+def two_logs(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """The same log twice: ``with_sidecars`` has every closed segment's sidecar, ``plain`` none;
+    with "last open", the last segment has no checkpoint (as while the writer is appending)."""
+    with FileAuditLog(tmp_path / "audit", signer=None, segment_max_bytes=30_000, sidecars=False) as log:
+        for i, d in enumerate(generate(150)):
+            log.append(decision_record(d))
+            if i % 10 == 0:
+                log.append(event_record("case.opened", "gatekeeper", {"case_id": f"case-{i}"}))
+    plain = tmp_path / "audit"
+    if request.param == "last open":
+        _, checkpoints = list_segments(plain)
+        checkpoints[max(checkpoints)].unlink()
+    with_sidecars = tmp_path / "audit-columns"
+    shutil.copytree(plain, with_sidecars)
+    written = write_missing(with_sidecars, COLUMNS, _closed(with_sidecars))
+    assert len(written) == len(_closed(with_sidecars)) >= 3
+    return plain, with_sidecars
+
+
+FILTERS = [Filters(), Filters(kind="all"), Filters(decision="deny"), Filters(country="CN"), Filters(chip="H100"),
+           Filters(since=datetime(2025, 3, 10, tzinfo=UTC), until=datetime(2025, 3, 20, tzinfo=UTC)),
+           Filters(customer="Lion City"), Filters(rule="kyc-flag"), Filters(kind="case.*")]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_sidecars_give_the_same_query_summary_and_records(two_logs: tuple[Path, Path], filters: Filters) -> None:
+    plain, with_sidecars = two_logs
+    with AuditReader(plain) as a, AuditReader(with_sidecars) as b:
+        assert not a.sidecars and len(b.sidecars) == len(_closed(with_sidecars))
+        assert len(b.files) == len(list_segments(with_sidecars)[0]) - len(b.sidecars)
+        assert a.query(filters, limit=None) == b.query(filters, limit=None)
+        assert a.summary(filters) == b.summary(filters)
+        assert a.count(filters) == b.count(filters) > 0 or a.count(filters) == 0 == b.count(filters)
+        if filters.kind == "decision":
+            assert a.decision_records(filters) == b.decision_records(filters)
+
+
+def test_a_sidecar_that_names_another_head_is_ignored(two_logs: tuple[Path, Path]) -> None:
+    plain, with_sidecars = two_logs
+    (seg, cp), (seg2, _) = _closed(with_sidecars)[:2]
+    # The second segment's sidecar put in place of the first's: its metadata names another head.
+    shutil.copy(sidecar_path(seg2), sidecar_path(seg))
+    assert not sidecar_matches(sidecar_path(seg), read_checkpoint(cp) or {})
+    with AuditReader(with_sidecars) as r, AuditReader(plain) as p:
+        assert str(seg) in r.files and str(sidecar_path(seg)) not in r.sidecars
+        assert r.query(Filters(kind="all"), limit=None) == p.query(Filters(kind="all"), limit=None)
+
+
+def test_a_truncated_sidecar_is_ignored(two_logs: tuple[Path, Path]) -> None:
+    _, with_sidecars = two_logs
+    seg, _ = _closed(with_sidecars)[0]
+    side = sidecar_path(seg)
+    side.write_bytes(side.read_bytes()[:100])
+    with AuditReader(with_sidecars) as r:
+        assert str(seg) in r.files
+
+
+def test_check_sidecar_catches_altered_rows_with_the_metadata_kept(two_logs: tuple[Path, Path]) -> None:
+    _, with_sidecars = two_logs
+    seg, cp = _closed(with_sidecars)[0]
+    side = sidecar_path(seg)
+    assert check_sidecar(seg, side, COLUMNS) is None
+    # A forged sidecar: one decision flipped to allow, written with the genuine checkpoint's metadata.
+    forged = side.with_name("forged.parquet")
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * REPLACE (CASE WHEN seq = (SELECT min(seq) FROM read_parquet('{side}') "
+                 f"WHERE decision = 'deny') THEN 'allow' ELSE decision END AS decision) FROM read_parquet('{side}')) "
+                 f"TO '{forged}' (FORMAT parquet)")
+    con.close()
+    checkpoint = read_checkpoint(cp)
+    assert checkpoint is not None
+    write_sidecar(seg, checkpoint, COLUMNS)  # the genuine one again, then swap the rows in
+    problem = check_sidecar(seg, forged, COLUMNS)
+    assert problem is not None and "differ" in problem
+
+
+def test_the_writer_writes_sidecars_for_closed_segments(tmp_path: Path) -> None:
+    with open_log(tmp_path, segment_max_bytes=20_000) as log:
+        for d in generate(60):
+            log.append(decision_record(d))
+    directory = tmp_path / "audit"
+    closed = _closed(directory)
+    assert len(closed) >= 2
+    import threading
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(t.name.startswith("gatekeeper-sidecar-") for t in threading.enumerate()):
+        time.sleep(0.05)
+    for seg, cp in closed:
+        assert sidecar_matches(sidecar_path(seg), read_checkpoint(cp) or {}), seg.name
+        assert check_sidecar(seg, sidecar_path(seg), COLUMNS) is None
+    with AuditReader(directory) as r:
+        assert len(r.sidecars) == len(closed) and r.count(Filters()) == 60
+
+
+def test_cli_index_writes_missing_sidecars_and_check_reports_forgery(two_logs: tuple[Path, Path]) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli.main import app
+
+    plain, _ = two_logs
+    runner = CliRunner()
+    first = runner.invoke(app, ["audit", "index", "--from", str(plain), "--json"])
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    assert len(out["written"]) == out["closed_segments"] >= 3 and out["problems"] == {}
+    again = json.loads(runner.invoke(app, ["audit", "index", "--from", str(plain), "--json"]).stdout)
+    assert again["written"] == []  # nothing stale: nothing rewritten
+    seg, _ = _closed(plain)[0]
+    side = sidecar_path(seg)
+    con = duckdb.connect()
+    forged = side.with_name("x.parquet")
+    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
+    kv = ", ".join(f"{k}: '{v}'" for k, v in meta.items())
+    con.execute(f"COPY (SELECT * REPLACE ('Someone Else' AS legal_name) FROM read_parquet('{side}')) TO '{forged}' "
+                f"(FORMAT parquet, KV_METADATA {{{kv}}})")
+    con.close()
+    forged.replace(side)
+    checked = runner.invoke(app, ["audit", "index", "--from", str(plain), "--check", "--json"])
+    assert checked.exit_code == 1
+    assert seg.name in json.loads(checked.stdout)["problems"]
+
+
+def test_the_footer_summary_is_checked(two_logs: tuple[Path, Path]) -> None:
+    _, with_sidecars = two_logs
+    seg, _ = _closed(with_sidecars)[0]
+    side = sidecar_path(seg)
+    con = duckdb.connect()
+    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
+    summary = json.loads(meta["summary"])
+    summary["total"] += 1
+    meta["summary"] = json.dumps(summary).replace("'", "''")
+    kv = ", ".join(f"{k}: '{v}'" for k, v in meta.items())
+    forged = side.with_name("y.parquet")
+    con.execute(f"COPY (SELECT * FROM read_parquet('{side}')) TO '{forged}' (FORMAT parquet, KV_METADATA {{{kv}}})")
+    con.close()
+    problem = check_sidecar(seg, forged, COLUMNS)
+    assert problem is not None and "summary" in problem
