@@ -62,29 +62,6 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
-    # on_behalf_of only when given: the records of SDK and hook requests keep their shape.
-    beside = {"on_behalf_of": req.on_behalf_of} if req.on_behalf_of else {}
-    return {
-        "provider": req.provider,
-        "account_id": req.account_id,
-        "region": req.region,
-        "service": req.service,
-        "operation": req.operation,
-        "principal": req.principal,
-        **beside,
-        "source": req.source,
-        "resource_ids": list(req.resource_ids),
-        "unresolved": list(req.unresolved),
-        "at": _iso(req.at) if req.at else None,
-        "items": [
-            {"instance_type": i.instance_type, "count": i.count, "choice": i.choice, "path": i.path,
-             "attached": [{"type": a.type, "count": a.count} for a in i.attached]}
-            for i in req.items
-        ],
-    }
-
-
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
     out = {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
            "export_class": a.export_class, "confirmed": a.confirmed}
@@ -120,6 +97,8 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         request["resource_ids"] = list(req.resource_ids)
     if req.unresolved:
         request["unresolved"] = list(req.unresolved)
+    if req.on_behalf_of:  # recorded beside the credential's identity (principal), never instead of it
+        request["on_behalf_of"] = req.on_behalf_of
     if tuple(i.item for i in decision.items) != req.items:
         # Not one classified item per requested item (a decision that failed before classifying):
         # the request's items are kept as they were asked for.
