@@ -53,9 +53,10 @@ def run(ctx: DemoContext) -> None:
     t.add_row("customer", f"{case.customer} ({case.provider} {case.account_id})")
     t.add_row("countries", f"location {p['country']}, headquarters {p['headquarters_country']}, "
                            f"ultimate parent {p['ultimate_parent_country']}")
-    for a in case.accelerators():
-        t.add_row("accelerators", f"{a['model']} ({a['export_class']}, TPP {a['tpp']:,.0f}, PD {a['pd']:g}): "
-                                  f"largest request {a['largest_request']:g}, {a['total_requested']:g} asked in all")
+    totals = case.totals()
+    for a in totals.chips:
+        t.add_row("accelerators", f"{a.model} ({a.export_class}, TPP {a.tpp or 0:,.0f}, PD {a.pd or 0:g})")
+    t.add_row("requested", totals.describe())
     for r in case.rules():
         t.add_row("rule", f"{r.pack_id}/{r.rule_id}: {r.citation}")
     ctx.console.print(t)
