@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from gatekeeper.cli.main import app
 from gatekeeper.workflow.model import CaseRequest, case_totals
-from tests.web.conftest import REQUESTER, REVIEWER, SG_CN, auth
+from tests.web.conftest import REQUESTER, REVIEWER, SG_CN, auth, cli_config
 from tests.web.test_console import sign_in
 
 FLEET = {"provider": "aws", "account_id": SG_CN, "region": "ap-southeast-1", "operation": "CreateFleet",
@@ -58,9 +58,7 @@ def test_every_view_agrees(client: TestClient, tmp_path: Path) -> None:
     assert (acc["total_requested"], acc["largest_request"]) == (24, 16)
 
     # The CLI on the same home.
-    cfg = tmp_path / "gatekeeper.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/state.db"\n[audit]\nurl = "file://{tmp_path}/audit"\n'
-                   f'signing_key = "{tmp_path}/audit-key.pem"\n', encoding="utf-8")
+    cfg = cli_config(tmp_path)
     runner = CliRunner()
     shown = runner.invoke(app, ["cases", "show", case_id, "--json", "--config", str(cfg)])
     assert shown.exit_code == 0, shown.output
