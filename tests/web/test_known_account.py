@@ -52,3 +52,14 @@ def test_api_and_console(client: TestClient) -> None:
     assert "Lion City AI Pte. Ltd." in page and "not on file" not in page
     page = client.get("/check", params={"provider": "aws", "account_id": UNKNOWN, "instance_type": "m5.large"}).text
     assert "not on file" in page
+
+
+def test_api_errors_use_api_words(client: TestClient, pending_case: str) -> None:
+    """The workflow's refusals name fields, not CLI flags, wherever they are shown."""
+    for body, words in (({"licence": "L-1", "expires": "2000-01-01"}, "expiry date 2000-01-01 is in the past"),
+                        ({"licence": "L-1", "expires": "2999-01-01", "regions": ["mars-north-1"]},
+                         "region 'mars-north-1' is not a known aws region")):
+        r = client.post(f"/v1/cases/{pending_case}/approve", json=body, headers=auth(REVIEWER))
+        assert r.status_code == 422 and words in r.text and "--" not in r.text, r.text
+    r = client.post(f"/v1/cases/{pending_case}/deny", json={"reason": "  "}, headers=auth(REVIEWER))
+    assert r.status_code == 422 and "--" not in r.text, r.text
