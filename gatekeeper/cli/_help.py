@@ -41,4 +41,4 @@ def _argument_label(self: TyperArgument, ctx: Any) -> str | None:
 def install() -> None:
     """Use the labels above for every typer command of this process (idempotent)."""
     TyperOption.display_type_rich = _option_label  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = _argument_label  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = _argument_label  # type: ignore[method-assign, assignment]
