@@ -268,6 +268,10 @@ class Gatekeeper:
             audit.close()
 
     def close(self) -> None:
+        if self.config.notify.enabled:  # deliver what is queued while the store and log are open
+            from gatekeeper import notify
+
+            notify.close_for(self)
         if self._audit is not None:
             self._audit.close()
         if self._store is not None:

@@ -74,6 +74,7 @@ GROUPS: dict[str, str] = {
     "audit": "gatekeeper.cli.audit",
     "screening": "gatekeeper.cli.screening",
     "hooks": "gatekeeper.cli.hooks",
+    "notify": "gatekeeper.cli.notify",
 }
 
 _help.install()

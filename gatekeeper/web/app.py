@@ -48,7 +48,11 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from gatekeeper.notify import start_reminders
+
+        stop_reminders = start_reminders(gatekeeper)  # cases near their deadline, licences near their end
         yield
+        stop_reminders()
         if close_on_shutdown:  # seals the audit log's open segment with its signed checkpoint
             gatekeeper.close()
 

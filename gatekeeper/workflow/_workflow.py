@@ -20,6 +20,7 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from gatekeeper import notify
 from gatekeeper._log import get_logger
 from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
@@ -78,6 +79,7 @@ class Workflow:
 
     def _event(self, kind: str, actor: str, data: dict[str, Any]) -> None:
         self.gk.record_event(kind, actor or SYSTEM_ACTOR, data)
+        notify.on_workflow_event(self.gk, kind, data)  # queued; sent off this call's path
 
     # -- Permits.settle: the decision path --------------------------------------------------------
     def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
