@@ -244,3 +244,22 @@ def test_serve_sends_reminders_while_it_runs(tmp_path: Path, clock: Clock, hook:
         flush(gk)  # the first scan runs at start-up
     assert [(b["kind"], b["data"]["case_id"]) for b in hook.bodies()] == [("case.deadline", case_id)]
     gk.close()
+
+
+def test_the_documented_configuration_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from gatekeeper.config import load_config
+    from gatekeeper.notify.senders import senders
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert block
+    f = tmp_path / "g.toml"
+    f.write_text(block.group(1), encoding="utf-8")
+    monkeypatch.setenv("GATEKEEPER_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("GATEKEEPER_SMTP_PASSWORD", "pw")
+    cfg = load_config(f).notify
+    assert [s.name for s in senders(cfg)] == ["webhook https://hooks.example.com/gatekeeper",
+                                              "email smtp.example.com:587",
+                                              "sns arn:aws:sns:us-east-1:123456789012:gatekeeper-reviews"]
