@@ -183,7 +183,7 @@ class Workflow:
                 "requests": case.request_count})
             then = f"joined open case {case.case_id} ({case.request_count} requests)"
         return Settlement(Outcome.PENDING, case_id=case.case_id,
-                          reasons=(f"{why}; {then} (gatekeeper cases show {case.case_id})",))
+                          reasons=(f"{why}; {then}",))
 
     # -- reviewers ----------------------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:
