@@ -41,7 +41,8 @@ def explain(decision: Decision) -> str:
     why = " ".join(r[:1].upper() + r[1:].rstrip(".") + "." for r in decision.reasons) or "A policy requires it."
     if decision.outcome == Outcome.PENDING:
         # The reasons already name the case (opened or joined); it is named once.
-        named = bool(decision.case_id) and any(decision.case_id in r for r in decision.reasons)
+        case_id = decision.case_id or ""
+        named = bool(case_id) and any(case_id in r for r in decision.reasons)
         todo = ("Export compliance reviews the case and records the licence; retry the call once it is approved."
                 if named else
                 f"Export compliance must record a licence on case {decision.case_id}; retry the call once the "
