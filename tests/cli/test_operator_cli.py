@@ -11,20 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from gatekeeper.cli.main import GROUPS, app, hoist_config
+from tests.cli.test_core_commands import cfg  # the sample customers imported into a fresh home
 
+__all__ = ["cfg"]
 runner = CliRunner()
-CSV = Path(__file__).resolve().parents[2] / "gatekeeper" / "demo" / "data" / "customers.csv"
 PYTHON_VALUES = re.compile(r"\b(None|True|False)\b|\[\]|\b\d+\.0\b")
-
-
-@pytest.fixture
-def cfg(tmp_path: Path) -> Path:
-    f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
-                 encoding="utf-8")
-    result = runner.invoke(app, ["accounts", "import", str(CSV), "--config", str(f)])
-    assert result.exit_code == 0, result.output
-    return f
 
 
 @pytest.mark.parametrize("name", ["p5.48xlarge", "m5.large", "g5.xlarge", "Standard_ND96asr_v4"])
