@@ -12,6 +12,7 @@ from rapidfuzz import fuzz, process
 
 from gatekeeper.catalog import Catalog
 from gatekeeper.jurisdictions import Jurisdictions
+from gatekeeper.model import Decision
 
 CUTOFF = 75.0  # rapidfuzz ratio (0-100); below it a "suggestion" is noise
 
@@ -36,3 +37,14 @@ def similar_regions(jurisdictions: Jurisdictions, provider: str, region: str) ->
     if not region.strip() or jurisdictions.region_country(provider, region) is not None:
         return []
     return nearest(region, jurisdictions.regions.get(provider, {}))
+
+
+def for_decision(catalog: Catalog, jurisdictions: Jurisdictions, d: Decision) -> dict[str, list[str]]:
+    """``{"instance_type": [...], "region": [...]}`` for the unknown names of ``d`` (empty when all known)."""
+    out: dict[str, list[str]] = {}
+    for i in d.items:
+        if not i.known and (near := similar_instance_types(catalog, d.request.provider, i.item.instance_type)):
+            out["instance_type"] = near
+    if near_regions := similar_regions(jurisdictions, d.request.provider, d.request.region):
+        out["region"] = near_regions
+    return out

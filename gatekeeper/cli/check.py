@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,9 +21,6 @@ from gatekeeper.cli._common import (
 )
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.model import AttachedAccelerator, ComputeItem, Decision, Outcome, ProvisioningRequest
-
-if TYPE_CHECKING:
-    from gatekeeper.service import Gatekeeper
 
 EXIT_BY_OUTCOME = {Outcome.ALLOW: EXIT_OK, Outcome.FLAG: EXIT_OK, Outcome.PENDING: EXIT_PENDING,
                    Outcome.DENY: EXIT_DENY}
@@ -74,7 +71,9 @@ def check(
     )
     with opened(config, as_json=json_out) as gk:
         decision = gk.with_profile(gk.decide(request, dry_run=dry_run))
-        hints = suggestions(gk, decision)
+        from gatekeeper.suggest import for_decision
+
+        hints = for_decision(gk.catalog, gk.jurisdictions, decision)
     if json_out:
         emit_json({**decision.as_dict(), **({"suggestions": hints} if hints else {})})
     else:
@@ -83,19 +82,6 @@ def check(
             console.print(f"  did you mean {' or '.join(names)}? (unknown {what.replace('_', ' ')} "
                           f"{(request.region if what == 'region' else instance_type)!r})", highlight=False)
     raise typer.Exit(EXIT_BY_OUTCOME[decision.outcome])
-
-
-def suggestions(gk: Gatekeeper, d: Decision) -> dict[str, list[str]]:
-    """Known instance types and regions near the unknown ones of ``d`` (empty when all are known)."""
-    from gatekeeper.suggest import similar_instance_types, similar_regions
-
-    out: dict[str, list[str]] = {}
-    for i in d.items:
-        if not i.known and (near := similar_instance_types(gk.catalog, d.request.provider, i.item.instance_type)):
-            out["instance_type"] = near
-    if near_regions := similar_regions(gk.jurisdictions, d.request.provider, d.request.region):
-        out["region"] = near_regions
-    return out
 
 
 def _user() -> str:

@@ -63,3 +63,13 @@ def test_api_errors_use_api_words(client: TestClient, pending_case: str) -> None
         assert r.status_code == 422 and words in r.text and "--" not in r.text, r.text
     r = client.post(f"/v1/cases/{pending_case}/deny", json={"reason": "  "}, headers=auth(REVIEWER))
     assert r.status_code == 422 and "--" not in r.text, r.text
+
+
+def test_what_if_did_you_mean(client: TestClient) -> None:
+    sign_in(client, REVIEWER)
+    page = client.get("/check", params={"provider": "aws", "account_id": SG_CN, "instance_type": "p5.48xlarg",
+                                        "region": "us-est-1"}).text
+    assert "did you mean <code>p5.48xlarge</code>" in page and "<code>us-east-1</code>" in page
+    known = client.get("/check", params={"provider": "aws", "account_id": SG_CN, "instance_type": "p5.48xlarge",
+                                         "region": "us-east-1"}).text
+    assert "did you mean" not in known
