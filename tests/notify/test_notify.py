@@ -263,3 +263,45 @@ def test_the_documented_configuration_loads(tmp_path: Path, monkeypatch: pytest.
     assert [s.name for s in senders(cfg)] == ["webhook https://hooks.example.com/gatekeeper",
                                               "email smtp.example.com:587",
                                               "sns arn:aws:sns:us-east-1:123456789012:gatekeeper-reviews"]
+
+
+def test_failure_modes_of_the_queue(tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job whose store read fails is recorded; a full queue drops (counted) and never blocks the caller."""
+    from gatekeeper.errors import StoreError
+    from gatekeeper.notify import notifier as notifier_module
+
+    gate = threading.Event()
+    with webhook_receiver(gate=gate) as slow:
+        monkeypatch.setattr(notifier_module, "QUEUE_SIZE", 2)
+        gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=slow.url)])
+        n = notify.notifier_for(gk)
+        assert n is not None
+
+        def store_down() -> list[Any]:
+            raise StoreError("state store unreachable")
+
+        assert n.submit(store_down)
+        d = gk.decide(request())  # its notification waits behind nothing: the failing job finishes first
+        assert d.outcome == Outcome.PENDING
+        # While the receiver holds the delivery, the queue (2) fills; further jobs are dropped at once.
+        accepted = [n.notify() for _ in range(5)]
+        assert accepted.count(False) >= 1 and n.dropped == accepted.count(False)
+        gate.set()
+        assert n.flush(10)
+        [failed] = [r for r in audit_records(tmp_path) if r.get("kind") == "notification.failed"]
+        assert failed["data"]["channel"] == "(building the notification)"
+        assert "state store unreachable" in failed["data"]["error"]
+        assert [b["kind"] for b in slow.bodies()] == ["case.opened"]
+        gk.close()
+
+
+def test_an_unreadable_state_file_means_reminding_again(tmp_path: Path, clock: Clock, hook: Hook) -> None:
+    (tmp_path / "sent.json").write_text("{not json", encoding="utf-8")
+    gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
+    gk.decide(request())
+    clock.advance(hours=70)
+    notify.scan(gk)
+    flush(gk)
+    assert [b["kind"] for b in hook.bodies()] == ["case.deadline"]
+    assert "case.deadline:" in (tmp_path / "sent.json").read_text(encoding="utf-8")  # rewritten, valid
+    gk.close()
