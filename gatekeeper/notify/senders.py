@@ -65,13 +65,16 @@ class EmailSender:
 
     def send(self, n: Notification) -> None:
         import smtplib
+        import ssl
 
         t = self.target
-        smtp: smtplib.SMTP = (smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout_seconds) if t.ssl
+        # The server's certificate is verified (the credentials must not go to whoever answers).
+        tls = ssl.create_default_context(cafile=t.ca_file or None)
+        smtp: smtplib.SMTP = (smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout_seconds, context=tls) if t.ssl
                               else smtplib.SMTP(t.host, t.port, timeout=t.timeout_seconds))
         with smtp:
             if t.starttls:
-                smtp.starttls()
+                smtp.starttls(context=tls)
             if t.username:
                 smtp.login(t.username, self._password)
             smtp.send_message(self.message(n))

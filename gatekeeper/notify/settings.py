@@ -79,6 +79,7 @@ class EmailTarget(_Section):
     port: int = Field(default=25, ge=1, le=65535)
     starttls: bool = False
     ssl: bool = False  # SMTPS (port 465)
+    ca_file: str = ""  # a private CA to verify the server with (default: the system's CAs)
     sender: str = Field(min_length=3)
     to: list[str] = Field(min_length=1)
     username: str = ""

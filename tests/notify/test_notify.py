@@ -134,6 +134,31 @@ def test_email(tmp_path: Path, clock: Clock) -> None:
         gk.close()
 
 
+def test_email_over_starttls_with_login(tmp_path: Path, clock: Clock) -> None:
+    """STARTTLS with the server's certificate verified (a private CA here), then AUTH."""
+    from tests.notify.receivers import self_signed
+
+    cert, key = self_signed(tmp_path)
+    with smtp_receiver(tls=(cert, key), users={"gatekeeper": "s3cret-pw"}) as box:
+        target = {"host": "localhost", "port": box.port, "starttls": True, "sender": "gk@example.com",
+                  "to": ["compliance@example.com"], "username": "gatekeeper", "password": "s3cret-pw"}
+        gk = make_gk(tmp_path, clock, retries=0, email=EmailTarget(**target, ca_file=str(cert)))
+        d = gk.decide(request())
+        flush(gk)
+        assert box.logins == ["gatekeeper"] and len(box.messages) == 1
+        assert d.case_id and d.case_id in box.messages[0]["Subject"]
+        gk.close()
+        # Without the CA the certificate is not trusted: nothing is sent, the failure is recorded.
+        home = tmp_path / "untrusted"
+        home.mkdir()
+        gk = make_gk(home, clock, retries=0, email=EmailTarget(**target))
+        gk.decide(request())
+        flush(gk)
+        [failed] = [r for r in audit_records(home) if r.get("kind") == "notification.failed"]
+        assert "CERTIFICATE_VERIFY_FAILED" in failed["data"]["error"] and len(box.messages) == 1
+        gk.close()
+
+
 def test_sns(tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
