@@ -184,6 +184,36 @@ def test_sns(tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> N
         gk.close()
 
 
+def test_sns_over_http(tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through ``endpoint_url``: moto's server on 127.0.0.1, reached over HTTP by botocore."""
+    import json
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        sns = boto3.client("sns", region_name="eu-west-1", endpoint_url=url)
+        sqs = boto3.client("sqs", region_name="eu-west-1", endpoint_url=url)
+        topic = sns.create_topic(Name="reviews")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        gk = make_gk(tmp_path, clock, sns=SnsTarget(topic_arn=topic, region="eu-west-1", endpoint_url=url))
+        d = gk.decide(request())
+        flush(gk)
+        [m] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        assert json.loads(json.loads(m["Body"])["Message"])["url"] == f"{CONSOLE}cases/{d.case_id}"
+        gk.close()
+    finally:
+        server.stop()
+
+
 def test_reminders_are_told_once(tmp_path: Path, clock: Clock, hook: Hook) -> None:
     gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], licence_low_fraction=0.25,
                  events=["case.deadline", "licence.expiring", "licence.low"])
