@@ -209,8 +209,8 @@ def query(
         return
     t = Table(title=f"{len(rows)} of {total} records")
     for col in ("seq", "time (UTC)", "decision", "customer", "countries", "chips", "rules", "request", "case",
-                "licence"):
-        t.add_column(col, overflow="fold")
+                "licence"):  # ids are not broken across lines (they are copied into other commands)
+        t.add_column(col, overflow="fold", no_wrap=col in ("seq", "time (UTC)", "case", "licence"))
     for r in rows:
         customer_s = " ".join(x for x in (r["legal_name"], f"({r['account_id']})" if r["account_id"] else "") if x)
         request = " ".join(x for x in (r["provider"], r["operation"], r["region"]) if x)
