@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gatekeeper.errors import ConfigError
+from gatekeeper.notify.settings import NotifyConfig
 
 ENV_VAR = "GATEKEEPER_CONFIG"
 DEFAULT_HOME = Path(".gatekeeper")
@@ -136,6 +137,7 @@ class Config(_Section):
     hooks: HooksConfig = HooksConfig()
     web: WebConfig = WebConfig()
     aws: AwsConfig = AwsConfig()
+    notify: NotifyConfig = NotifyConfig()  # reviewers' notifications (gatekeeper/notify/settings.py)
     # Folder that relative paths are resolved against (the config file's folder); not read from TOML.
     base_dir: str = "."
 

@@ -152,7 +152,12 @@ class ScreeningHit:
 
 @dataclass(frozen=True, slots=True)
 class CustomerProfile:
-    """The legal facts about a subject. ``known`` is False for an account not in the store."""
+    """The legal facts about a subject. ``known`` is False for an account not in the store.
+
+    ``looked_up`` is False on the plain (non-accelerated) fast path, which decides without reading
+    the store: ``known`` then says nothing about the account, and a display fills the profile in
+    (``Gatekeeper.with_profile``) rather than report the guess.
+    """
 
     provider: str
     account_id: str
@@ -163,6 +168,7 @@ class CustomerProfile:
     kyc_status: str = "unverified"
     known: bool = True
     screening_hits: tuple[ScreeningHit, ...] = ()
+    looked_up: bool = True
 
     @classmethod
     def unknown(cls, provider: str, account_id: str) -> CustomerProfile:

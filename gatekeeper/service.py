@@ -182,17 +182,32 @@ class Gatekeeper:
         return self._record(decision)
 
     def _unlooked_profile(self, provider: str, account_id: str) -> CustomerProfile:
-        """The profile a plain decision carries: the account, not looked up (``known=False``).
+        """The profile a plain decision carries: the account, not looked up (``looked_up=False``).
 
         Immutable, so shared; cached because building it cost as much as the rest of the plain path.
         """
         key = (provider, account_id)
         found = self._unlooked.get(key)
         if found is None:
-            found = CustomerProfile(provider, account_id, known=False)
+            found = CustomerProfile(provider, account_id, known=False, looked_up=False)
             if len(self._unlooked) < 10_000:  # bounded: account ids come from callers
                 self._unlooked[key] = found
         return found
+
+    def with_profile(self, decision: Decision) -> Decision:
+        """``decision`` with the stored profile when the fast path skipped the look-up, for display.
+
+        The decision is unchanged (a plain type is allowed whoever asks); only what is shown about the
+        customer becomes a fact instead of a guess.
+        """
+        p = decision.profile
+        if p.looked_up:
+            return decision
+        try:
+            return replace(decision, profile=self.profile(p.provider, p.account_id))
+        except Exception as exc:  # a store that cannot be read: say so rather than guess
+            log.warning("profile.lookup_failed", account_id=p.account_id, error=str(exc))
+            return decision
 
     def profile(self, provider: str, account_id: str) -> CustomerProfile:
         """The stored profile, or an unknown (unverified, foreign) one for an account not in the store."""
@@ -262,6 +277,10 @@ class Gatekeeper:
             audit.close()
 
     def close(self) -> None:
+        if self.config.notify.enabled:  # deliver what is queued while the store and log are open
+            from gatekeeper import notify
+
+            notify.close_for(self)
         if self._audit is not None:
             self._audit.close()
         if self._store is not None:

@@ -38,11 +38,15 @@ def explain(decision: Decision) -> str:
     req = decision.request
     subject = decision.profile.legal_name or f"{req.provider} account {req.account_id}"
     op = req.operation or "the call"
-    why = " ".join(r.rstrip(".") + "." for r in decision.reasons) or "A policy requires it."
+    why = " ".join(r[:1].upper() + r[1:].rstrip(".") + "." for r in decision.reasons) or "A policy requires it."
     if decision.outcome == Outcome.PENDING:
-        todo = (f"Export compliance must record a licence on case {decision.case_id} "
-                f"(`gatekeeper cases show {decision.case_id}`); retry the call once the case is approved."
-                if decision.case_id else
+        # The reasons already name the case (opened or joined); it is named once.
+        case_id = decision.case_id or ""
+        named = bool(case_id) and any(case_id in r for r in decision.reasons)
+        todo = ("Export compliance reviews the case and records the licence; retry the call once it is approved."
+                if named else
+                f"Export compliance must record a licence on case {decision.case_id}; retry the call once the "
+                f"case is approved." if decision.case_id else
                 "Export compliance must record a licence before this call can proceed.")
         head = f"{op} for {subject} is held until an export licence is on file"
     else:
@@ -51,8 +55,7 @@ def explain(decision: Decision) -> str:
                 "This cannot proceed under the policies in force; contact export compliance if you believe "
                 "it is wrong.")
         head = f"{op} for {subject} is denied"
-    return (f"{head} [{_what(decision)}]. Why: {why} What to do: {todo} "
-            f"Decision {decision.decision_id}" + (f", case {decision.case_id}." if decision.case_id else "."))
+    return f"{head} [{_what(decision)}]. Why: {why} What to do: {todo} Decision {decision.decision_id}."
 
 
 def details(decision: Decision) -> dict[str, Any]:

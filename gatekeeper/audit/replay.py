@@ -49,12 +49,21 @@ class ReplayReport:
     records: int
     changed: int
     rows: tuple[ReplayRow, ...]  # changed rows (all rows with include_unchanged)
-    transitions: dict[str, int]  # "allow -> deny": n
+    transitions: dict[str, int]  # "allow -> deny": n (the decision changed)
     errors: tuple[tuple[str, str], ...] = field(default=())  # (decision id, why it could not be replayed)
+    rules_only: int = 0  # the same decision, other rules matched
+
+    def breakdown(self) -> dict[str, int]:
+        """Every changed record in exactly one bucket: the counts add up to ``changed``."""
+        out = dict(self.transitions)
+        if self.rules_only:
+            out["same decision, other rules"] = self.rules_only
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "records": self.records, "changed": self.changed, "transitions": self.transitions,
+            "rules_only": self.rules_only,
             "rows": [{**asdict(r), "changed": r.changed, "old_rules": list(r.old_rules),
                       "new_rules": list(r.new_rules), "reasons": list(r.reasons)} for r in self.rows],
             "errors": [{"decision_id": d, "error": e} for d, e in self.errors],
@@ -98,7 +107,7 @@ def replay(
     rows: list[ReplayRow] = []
     errors: list[tuple[str, str]] = []
     transitions: Counter[str] = Counter()
-    changed = 0
+    changed = rules_only = 0
     for rec in records:
         did = str(rec.get("decision_id") or f"seq {rec['seq']}")
         try:
@@ -127,8 +136,11 @@ def replay(
             changed += 1
             if row.old != row.new:
                 transitions[f"{row.old} -> {row.new}"] += 1
+            else:
+                rules_only += 1
         if row.changed or include_unchanged:
             rows.append(row)
         if progress:
             progress(1)
-    return ReplayReport(len(records), changed, tuple(rows), dict(transitions.most_common()), tuple(errors))
+    return ReplayReport(len(records), changed, tuple(rows), dict(transitions.most_common()), tuple(errors),
+                        rules_only)

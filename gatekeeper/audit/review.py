@@ -94,8 +94,10 @@ class Filters:
             clauses.append("list_contains(countries, ?)")
             params.append(self.country.upper())
         if self.chip:
-            clauses.append("EXISTS (SELECT 1 FROM unnest(chips) AS t(c) WHERE lower(c) = ?)")
-            params.append(self.chip.lower())
+            # A family: "H100" finds H100-SXM, H100-PCIe and H100-NVL; "A10" finds A10, not A100 or A10G.
+            clauses.append("EXISTS (SELECT 1 FROM unnest(chips) AS t(c) WHERE lower(c) = ? "
+                           "OR starts_with(lower(c), ? || '-'))")
+            params += [self.chip.strip().lower()] * 2
         if self.rule:
             clauses.append("list_contains(rule_ids, ?)")
             params.append(self.rule)

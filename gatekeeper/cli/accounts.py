@@ -1,4 +1,4 @@
-"""``gatekeeper accounts``: import and show customer profiles."""
+"""``gatekeeper accounts``: import, list and show customer profiles."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened
@@ -77,5 +78,63 @@ def show(
                 t.add_row(k, str(v))
         for h in p.screening_hits:
             t.add_row("screening hit", f"{h.list_code} {h.entry_id} {h.name} (score {h.score:.0f})"
-                      + (" [cleared]" if h.cleared else ""))
+                      + (escape(" [cleared]") if h.cleared else ""))
         console.print(t)
+
+
+KYC_STATUSES = ("verified", "pending", "unverified")
+
+
+def matching(profiles: Sequence[CustomerProfile], *, country: str | None = None, kyc: str | None = None,
+             name: str | None = None, hits: bool = False) -> list[CustomerProfile]:
+    """The profiles that pass every filter given: a country in any role, a KYC status, part of the name."""
+    code = country.strip().upper() if country else None
+    part = name.strip().casefold() if name else None
+    return [p for p in profiles
+            if (code is None or code in p.countries)
+            and (kyc is None or p.kyc_status == kyc)
+            and (part is None or part in p.legal_name.casefold() or part in p.account_id.casefold())
+            and (not hits or p.open_hits)]
+
+
+@app.command("list")
+def list_(
+    provider: Annotated[str | None, typer.Option(help="aws, azure or gcp.")] = None,
+    country: Annotated[str | None, typer.Option(
+        help="ISO alpha-2 code; matches the location, headquarters or ultimate parent.")] = None,
+    kyc: Annotated[str | None, typer.Option(help="verified, pending or unverified.")] = None,
+    name: Annotated[str | None, typer.Option(help="Part of the legal name or the account id.")] = None,
+    hits: Annotated[bool, typer.Option("--hits", help="Only customers with open screening hits.")] = False,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the customer profiles on file, filtered."""
+    from gatekeeper.errors import InvalidInputError
+
+    p = provider.strip().lower() if provider else None
+    if p is not None and p not in ("aws", "azure", "gcp"):
+        fail(InvalidInputError(f"--provider must be aws, azure or gcp, not {provider!r}", field="provider"),
+             as_json=json_out)
+    k = kyc.strip().lower() if kyc else None
+    if k is not None and k not in KYC_STATUSES:
+        fail(InvalidInputError(f"--kyc must be one of {', '.join(KYC_STATUSES)}, not {kyc!r}", field="kyc"),
+             as_json=json_out)
+    if country is not None and not (len(country.strip()) == 2 and country.strip().isalpha()):
+        fail(InvalidInputError(f"--country must be an ISO 3166 alpha-2 code, not {country!r}", field="country"),
+             as_json=json_out)
+    with opened(config, as_json=json_out) as gk:
+        found = matching(gk.store.profiles.list_profiles(p), country=country, kyc=k, name=name, hits=hits)
+    if json_out:
+        emit_json([x.as_dict() for x in found])
+        return
+    if not found:
+        console.print("no matching profiles")
+        return
+    t = Table(title=f"{len(found)} profile(s)")
+    for col in ("provider", "account", "legal name", "location", "HQ", "parent", "KYC", "open hits"):
+        t.add_column(col, overflow="fold", justify="right" if col == "open hits" else "left")
+    for x in found:
+        t.add_row(x.provider, x.account_id, escape(x.legal_name) or "-", x.country or "-",
+                  x.headquarters_country or "-", x.ultimate_parent_country or "-", x.kyc_status,
+                  str(len(x.open_hits)) if x.open_hits else "-")
+    console.print(t)

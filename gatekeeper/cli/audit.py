@@ -40,7 +40,8 @@ DecisionOpt = Annotated[str | None, typer.Option("--decision", help="allow, flag
 CustomerOpt = Annotated[str | None, typer.Option("--customer", help="Account id, or part of the legal name.")]
 CountryOpt = Annotated[str | None, typer.Option("--country", help="Customer's country, headquarters or parent "
                                                 "(ISO alpha-2).")]
-ChipOpt = Annotated[str | None, typer.Option("--chip", help="Accelerator model, e.g. H100.")]
+ChipOpt = Annotated[str | None, typer.Option("--chip", help="Accelerator model or family, e.g. H100 (finds "
+                                             "H100-SXM, H100-PCIe, H100-NVL).")]
 RuleOpt = Annotated[str | None, typer.Option("--rule", help="Matched rule id.")]
 ProviderOpt = Annotated[str | None, typer.Option("--provider", help="aws, azure or gcp.")]
 KindOpt = Annotated[str, typer.Option("--kind", help="Record kind: decision, all, or e.g. 'case.*'.")]
@@ -207,14 +208,15 @@ def query(
         emit_json({"total": total, "records": rows})
         return
     t = Table(title=f"{len(rows)} of {total} records")
-    for col in ("seq", "time (UTC)", "decision", "customer", "countries", "chips", "rules", "request", "case"):
-        t.add_column(col, overflow="fold")
+    for col in ("seq", "time (UTC)", "decision", "customer", "countries", "chips", "rules", "request", "case",
+                "licence"):  # ids are not broken across lines (they are copied into other commands)
+        t.add_column(col, overflow="fold", no_wrap=col in ("seq", "time (UTC)", "case", "licence"))
     for r in rows:
         customer_s = " ".join(x for x in (r["legal_name"], f"({r['account_id']})" if r["account_id"] else "") if x)
         request = " ".join(x for x in (r["provider"], r["operation"], r["region"]) if x)
         t.add_row(str(r["seq"]), str(r["ts"] or "")[:19], _decision(r["decision"] or r["kind"]), customer_s,
                   _join(r["countries"]), _join(r["chips"]), _join(r["rule_ids"]), request,
-                  r["case_id"] or r["licence_id"] or "")
+                  r["case_id"] or "", r["licence_id"] or "")
     console.print(t)
 
 
@@ -364,7 +366,7 @@ def replay(
     console.print(t)
     if len(report.rows) > limit:
         console.print(f"({len(report.rows) - limit} more rows; --limit or --json to see them)")
-    moves = "; ".join(f"{k}: {v}" for k, v in report.transitions.items())
+    moves = "; ".join(f"{k}: {v}" for k, v in report.breakdown().items())
     console.print(f"[bold]{report.records:,} decisions replayed, {report.changed:,} would change[/]"
                   + (f" ({moves})" if moves else ""), highlight=False)
     for did, why in report.errors:

@@ -92,8 +92,8 @@ def render_case(case: Case) -> None:
     for h in p.get("screening_hits", []):
         head.add_row("screening hit", f"{h.get('list')} {h.get('entry_id')} {h.get('name')} (score {h.get('score')})")
     head.add_row("scope", case.scope.describe())
-    head.add_row("requested", f"{fmt_qty(case.requested_quantity)} accelerators over {case.request_count} request(s) "
-                              f"(largest {fmt_qty(case.largest_request)})")
+    totals = case.totals()
+    head.add_row("requested", totals.describe())
     head.add_row("opened", case.opened_at.isoformat())
     if case.approvals:
         head.add_row("approvals", "; ".join(f"{a.reviewer} ({a.describe_terms()})" for a in case.approvals))
@@ -105,10 +105,9 @@ def render_case(case: Case) -> None:
 
     acc = Table("chip", "export class", "TPP", "PD", "instance types", "largest request", "total requested",
                 title="accelerators")
-    for a in case.accelerators():
-        acc.add_row(a["model"], a["export_class"], f"{a['tpp']:,.0f}" if a["tpp"] else "-",
-                    f"{a['pd']:g}" if a["pd"] else "-", ", ".join(a["instance_types"]),
-                    fmt_qty(a["largest_request"]), fmt_qty(a["total_requested"]))
+    for a in totals.chips:
+        acc.add_row(a.model, a.export_class, f"{a.tpp:,.0f}" if a.tpp else "-", f"{a.pd:g}" if a.pd else "-",
+                    ", ".join(a.instance_types), fmt_qty(a.largest_request), fmt_qty(a.total_requested))
     console.print(acc)
     rules = Table("rule", "decision", "citation", "reason", title="rules")
     for r in case.rules():

@@ -49,10 +49,15 @@ def show(
             guesses.append({"provider": p, "instance_type": ci.instance_type, "known": False,
                             "accelerated": ci.accelerated, "export_class": ci.export_class,
                             "family_kind": cat.family_kind(p, instance_type)})
+        from gatekeeper.suggest import similar_instance_types
+
+        near = similar_instance_types(cat, provider, instance_type)
         if json_out:
-            emit_json({"found": False, "guesses": guesses})
+            emit_json({"found": False, "guesses": guesses, "did_you_mean": near})
         else:
-            console.print(f"[yellow]{instance_type!r} is not in the catalog.[/] By its family name:")
+            console.print(f"[yellow]{instance_type!r} is not in the catalog.[/]"
+                          + (f" Did you mean {' or '.join(near)}?" if near else "") + " By its family name:",
+                          highlight=False)
             for g in guesses:
                 console.print(f"  {g['provider']}: {g['family_kind']} family -> export class {g['export_class']}")
         raise typer.Exit(1)
@@ -61,10 +66,28 @@ def show(
         return
     for r in rows:
         t = Table(show_header=False, title=f"{r['provider']} {r['instance_type']}")
-        for k in ("family", "chip", "accelerators", "fractional", "tpp", "pd", "export_class", "confirmed",
-                  "named_by", "basis", "source", "chip_source"):
-            t.add_row(k, str(r[k]))
+        for label, value in _show_rows(r):
+            t.add_row(label, value)
         console.print(t)
+
+
+def _show_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """One type as a reader wants it: numbers formatted, yes/no, "-" for nothing (never Python's None)."""
+    count = f"{r['accelerators']:g}" + (" (a fraction of one GPU)" if r["fractional"] else "")
+    return [
+        ("family", r["family"] or "-"),
+        ("chip", r["chip"] or "none"),
+        ("accelerators", count if r["chip"] else "0"),
+        ("TPP", f"{r['tpp']:,.0f}" if r["tpp"] is not None else "-"),
+        ("PD", f"{r['pd']:g}" if r["pd"] is not None else "-"),
+        ("export class", r["export_class"]),
+        ("figures confirmed", "-" if not r["chip"] else "yes" if r["confirmed"]
+         else "no (estimates: flagged for review)"),
+        ("named by rules", ", ".join(r["named_by"]) or "-"),
+        ("basis", r["basis"] or "-"),
+        ("source", r["source"] or "-"),
+        ("chip source", r["chip_source"] or "-"),
+    ]
 
 
 @app.command("list")

@@ -83,11 +83,17 @@ def check(
         region=region.strip(), service="cli", operation="check", principal=principal or _user(), source="cli",
     )
     with opened(config, as_json=json_out) as gk:
-        decision = gk.decide(request, dry_run=dry_run)
+        decision = gk.with_profile(gk.decide(request, dry_run=dry_run))
+        from gatekeeper.suggest import for_decision
+
+        hints = for_decision(gk.catalog, gk.jurisdictions, decision)
     if json_out:
-        emit_json(decision.as_dict())
+        emit_json({**decision.as_dict(), **({"suggestions": hints} if hints else {})})
     else:
         show(decision, dry_run=dry_run)
+        for what, names in hints.items():
+            console.print(f"  did you mean {' or '.join(names)}? (unknown {what.replace('_', ' ')} "
+                          f"{(request.region if what == 'region' else instance_type)!r})", highlight=False)
     raise typer.Exit(exit_code(decision))
 
 
@@ -101,7 +107,8 @@ def _user() -> str:
 def show(d: Decision, *, dry_run: bool = False) -> None:
     colour = COLOURS[d.outcome]
     subject = d.profile.legal_name or f"{d.request.provider} {d.request.account_id}"
-    known = "" if d.profile.known else " [dim](account not in the store: treated as unverified foreign)[/]"
+    known = "" if d.profile.known else (" [dim](account not in the store: treated as unverified foreign)[/]"
+                                        if d.profile.looked_up else " [dim](account not looked up)[/]")
     console.print(f"[bold {colour}]{d.outcome.label.upper()}[/]  {subject}{known}"
                   + ("  [dim](dry run: nothing recorded)[/]" if dry_run else ""))
     for reason in d.reasons:

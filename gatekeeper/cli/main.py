@@ -9,9 +9,44 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Annotated, Any
 
 import structlog
 import typer
+from typer.core import TyperGroup
+
+from gatekeeper.cli import _help
+
+
+class _Gatekeeper(TyperGroup):
+    """The top-level group: ``--config PATH`` is accepted before the command as well as after it.
+
+    ``gatekeeper --config x.toml cases list`` is read as ``gatekeeper cases list --config x.toml``
+    (as the aws CLI and kubectl take global options anywhere); given both before and after, the one
+    after the command wins.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_config(args))
+
+
+def hoist_config(args: list[str]) -> list[str]:
+    """Move ``--config X`` / ``--config=X`` given before the command name to the end of the arguments."""
+    front: list[str] = []
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        if rest[0] == "--config" and len(rest) > 1:
+            front += rest[:2]
+            rest = rest[2:]
+        elif rest[0].startswith("--config="):
+            front.append(rest.pop(0))
+        else:
+            break
+    if not front or not rest or rest[0].startswith("-"):  # no command after it: leave it for the usage error
+        return list(args)
+    if any(a == "--config" or a.startswith("--config=") for a in rest):
+        return rest  # the one after the command is the more specific
+    return rest + front
 
 app = typer.Typer(
     name="gatekeeper",
@@ -19,6 +54,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Gatekeeper,
 )
 
 # Top-level commands: module -> function name.
@@ -38,8 +74,10 @@ GROUPS: dict[str, str] = {
     "audit": "gatekeeper.cli.audit",
     "screening": "gatekeeper.cli.screening",
     "hooks": "gatekeeper.cli.hooks",
+    "notify": "gatekeeper.cli.notify",
 }
 
+_help.install()
 for _name, (_module, _func) in COMMANDS.items():
     app.command(_name)(getattr(importlib.import_module(_module), _func))
 for _name, _module in GROUPS.items():
@@ -66,9 +104,26 @@ def _configure_logging() -> None:
     )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"gatekeeper {version('gatekeeper')}")
+        except PackageNotFoundError:
+            typer.echo("gatekeeper (version unknown: not installed as a package)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
-    """Decide, enforce and audit export-controlled AI compute provisioning."""
+def _main(
+    _show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False,
+) -> None:
+    """Decide, enforce and audit export-controlled AI compute provisioning.
+
+    --config PATH may be given before the command or after it.
+    """
     _configure_logging()
 
 

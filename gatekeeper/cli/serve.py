@@ -63,9 +63,9 @@ def serve(
         emit_json(info)
     else:
         console.print(f"[bold]gatekeeper serve[/]: console {info['url']}  API {info['url']}v1  "
-                      f"spec {info['url']}openapi.json", highlight=False)
+                      f"spec {info['url']}openapi.json  metrics {info['url']}metrics", highlight=False)
     if not len(tokens):
-        err_console.print("[yellow]warning:[/] no tokens configured ([web.tokens] or GATEKEEPER_TOKENS): "
+        err_console.print("[yellow]warning:[/] no tokens configured (\\[web.tokens] or GATEKEEPER_TOKENS): "
                           "every API call and console page will be refused", highlight=False)
     for name in tokens.short_tokens():
         err_console.print(f"[yellow]warning:[/] the token of {name} is shorter than 16 characters; use a long "

@@ -19,7 +19,10 @@ from gatekeeper.config import load_config
 from gatekeeper.service import Gatekeeper
 
 DATA = Path(__file__).parent / "data"
-SECTIONS = ("core", "aws", "workflow", "azure_gcp", "screening", "audit")
+SECTIONS = ("story", "core", "aws", "workflow", "azure_gcp", "screening", "audit")
+# Sample tokens for the console on the demo's state (loopback only; never use these anywhere else).
+REVIEWER_TOKEN = "demo-reviewer-5f0c2a7e9b1d4c83"
+AUDITOR_TOKEN = "demo-auditor-8e3b6d1f4a7c2e95"
 
 # Sample customers by role: (provider, account id) per cloud.
 ACCOUNTS = {
@@ -43,6 +46,13 @@ class DemoContext:
     # role -> (provider, account id) on AWS; ``accounts_by_cloud`` has every cloud's ids.
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
     accounts_by_cloud: dict[str, dict[str, str]] = field(default_factory=dict)
+    reviewer_token: str = REVIEWER_TOKEN
+    sections_shown: int = 0
+
+    def section(self, title: str) -> None:
+        """A numbered section heading (numbered in the order the sections run)."""
+        self.sections_shown += 1
+        self.console.rule(f"[bold]{self.sections_shown}. {title}")
 
 
 def write_config(home: Path) -> Path:
@@ -50,7 +60,9 @@ def write_config(home: Path) -> Path:
     path.write_text(
         'mode = "enforce"\non_error = "deny"\n'
         '[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
-        '[audit]\nurl = "file://audit"\nsigning_key = "audit-signing-key.pem"\n',
+        '[audit]\nurl = "file://audit"\nsigning_key = "audit-signing-key.pem"\n'
+        "# Demo tokens for `gatekeeper serve --config` on this folder (the server listens on 127.0.0.1 only).\n"
+        f'[web.tokens]\n"{REVIEWER_TOKEN}" = "demo-reviewer:reviewer"\n"{AUDITOR_TOKEN}" = "demo-auditor:auditor"\n',
         encoding="utf-8",
     )
     return path
@@ -80,5 +92,7 @@ def run_demo(home: Path, console: Console, sections: tuple[str, ...] = SECTIONS)
         module = importlib.import_module(f"gatekeeper.demo.{name}")
         module.run(ctx)
     ctx.console.print(f"\nDemo state is in [bold]{home}[/]; inspect it with "
-                      f"[bold]gatekeeper --help[/] commands and [bold]--config {ctx.config_path}[/].")
+                      f"[bold]gatekeeper --help[/] commands and [bold]--config {ctx.config_path}[/].\n"
+                      f"Review console on it: [bold]gatekeeper serve --config {ctx.config_path}[/], then open "
+                      f"[bold]http://127.0.0.1:8765/?token={ctx.reviewer_token}[/] (a demo token).", highlight=False)
     return ctx

@@ -13,7 +13,7 @@ from gatekeeper.errors import AuditIntegrityError
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]Audit log: verify and summarise")
+    ctx.section("Audit log: verify and summarise")
     cfg = ctx.gk.config
     # Closing the segment writes its Ed25519-signed checkpoint, so every record is covered.
     ctx.gk.audit.close()

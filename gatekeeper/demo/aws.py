@@ -27,7 +27,7 @@ AMI = "ami-12c6146b"
 
 
 @contextmanager
-def _quiet_moto() -> Iterator[None]:
+def quiet_moto() -> Iterator[None]:
     """moto loads thousands of sample AMIs by default; the demo needs none."""
     prior = os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS")
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
@@ -60,14 +60,14 @@ def _calls(template: str) -> list[tuple[str, str, str, dict[str, Any]]]:
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]2. AWS: real boto3 calls through gatekeeper.aws (in-process moto)")
+    ctx.section("AWS: every boto3 path through gatekeeper.aws, held or sent (in-process moto)")
     ctx.console.print("Adopting it is one line: [bold]import gatekeeper; gatekeeper.aws.install()[/]  "
                       "(here: [bold]gatekeeper.aws.protect(client)[/] on one client)\n")
     table = Table()
     for col in ("customer (acting_for)", "boto3 call", "what", "result"):
         table.add_column(col, overflow="fold")
     blocked: list[ClientError] = []
-    with _quiet_moto(), mock_aws():
+    with quiet_moto(), mock_aws():
         session = boto3.Session(region_name=REGION, aws_access_key_id="AKIDGATEKEEPERDEMO",
                                 aws_secret_access_key="demo")
         session.client("ec2").create_launch_template(LaunchTemplateName="demo-base",
@@ -96,4 +96,5 @@ def run(ctx: DemoContext) -> None:
         ctx.console.print("\nWhat the blocked caller reads ([bold]botocore.exceptions.ClientError[/], "
                           "handled by existing [bold]except ClientError[/] code):")
         ctx.console.print(f"  [dim]{escape(str(first))}[/]")
-        ctx.console.print(f"  response['Gatekeeper'] = {first.response['Gatekeeper']}", markup=False)
+        ctx.console.print(f"  response['Gatekeeper'] = {first.response['Gatekeeper']}", markup=False,
+                          soft_wrap=True)

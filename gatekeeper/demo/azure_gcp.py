@@ -76,7 +76,7 @@ def _name(ctx: DemoContext, provider: str, account: str) -> str:
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]Azure and Google Cloud: the real SDK clients, gated")
+    ctx.section("Azure and Google Cloud: the real SDK clients, gated")
     table = Table()
     for col in ("cloud", "customer", "SDK call", "result", "requests that reached the cloud"):
         table.add_column(col, overflow="fold")

@@ -26,7 +26,7 @@ REQUESTS: tuple[tuple[str, str, str, int, str, tuple[AttachedAccelerator, ...]],
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]1. Decisions across AWS, Azure and Google Cloud")
+    ctx.section("Decisions across AWS, Azure and Google Cloud (what-if)")
     table = Table(show_lines=False)
     for col in ("customer", "cloud", "request", "region", "decision", "why"):
         table.add_column(col, overflow="fold")
@@ -40,7 +40,8 @@ def run(ctx: DemoContext) -> None:
         what = f"{count} x {itype}" + "".join(f" + {int(a.count)} x {a.type}" for a in attached)
         why = d.reasons[0] if d.reasons else ("no accelerator" if not d.accelerated else "no rule matched")
         if len(d.matches) > 1:
-            why += f" [dim](+{len(d.matches) - 1} more: {', '.join(m.rule_id for m in d.matches[1:])})[/]"
+            more = len(d.matches) - 1
+            why += f" [dim](and {more} more rule{'' if more == 1 else 's'}: gatekeeper check --json lists them)[/]"
         name = ctx.gk.profile(cloud, account).legal_name or account
         table.add_row(name, cloud, what, region,
                       f"[{STYLE[d.outcome]}]{d.outcome.label}[/]", why)

@@ -26,7 +26,7 @@ def _decide(ctx: DemoContext, profile: CustomerProfile) -> str:
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]Restricted-party screening (Consolidated Screening List)")
+    ctx.section("Restricted-party screening (Consolidated Screening List)")
     screen_profiles(ctx.gk, [LISTED, NAMESAKE])
     ctx.gk.store.profiles.put_profiles([LISTED, NAMESAKE])
     loaded = load_list(ctx.gk, DATA / "consolidated-sample.csv", list_date=date(2026, 11, 1), actor="demo")

@@ -35,7 +35,7 @@ def _show(ctx: DemoContext, label: str, d: Decision) -> None:
 
 
 def run(ctx: DemoContext) -> None:
-    ctx.console.rule("[bold]Government permission: a blocked call, the approval, the same call going through")
+    ctx.section("Government permission in detail: separation of duties, a licence used up")
     provider, account = ctx.accounts["sg_cn_parent"]
     gk, wf = ctx.gk, workflow_of(ctx.gk)
     call = ProvisioningRequest(provider=provider, account_id=account, items=(ComputeItem("p4d.24xlarge", 1),),
@@ -43,7 +43,7 @@ def run(ctx: DemoContext) -> None:
                                principal=REQUESTER, source="sdk")
 
     first = gk.decide(call)
-    _show(ctx, "1. ec2.run_instances(p4d.24xlarge)", first)
+    _show(ctx, "a) ec2.run_instances(p4d.24xlarge)", first)
     if first.outcome != Outcome.PENDING or first.case_id is None:
         ctx.console.print("[red]expected a pending decision with a case; stopping this section[/]")
         return
@@ -53,28 +53,29 @@ def run(ctx: DemoContext) -> None:
     t.add_row("customer", f"{case.customer} ({case.provider} {case.account_id})")
     t.add_row("countries", f"location {p['country']}, headquarters {p['headquarters_country']}, "
                            f"ultimate parent {p['ultimate_parent_country']}")
-    for a in case.accelerators():
-        t.add_row("accelerators", f"{a['model']} ({a['export_class']}, TPP {a['tpp']:,.0f}, PD {a['pd']:g}): "
-                                  f"largest request {a['largest_request']:g}, {a['total_requested']:g} asked in all")
+    totals = case.totals()
+    for a in totals.chips:
+        t.add_row("accelerators", f"{a.model} ({a.export_class}, TPP {a.tpp or 0:,.0f}, PD {a.pd or 0:g})")
+    t.add_row("requested", totals.describe())
     for r in case.rules():
-        t.add_row("rule", f"{r.pack_id}/{r.rule_id}: {r.citation}")
+        t.add_row("legal basis", r.citation)
     ctx.console.print(t)
 
     expires = wf.today() + timedelta(days=365)
     try:
         wf.approve(case.case_id, reviewer=REQUESTER, licence_number=LICENCE, expires=expires)
     except WorkflowError as exc:
-        ctx.console.print(f"2. the requester tries to approve it: [red]refused[/]: {exc}", highlight=False)
+        ctx.console.print(f"b) the requester tries to approve it: [red]refused[/]: {exc}", highlight=False)
     # Exactly one call's worth (8 A100s), so that the demo also shows the licence running out.
     _, licence = wf.approve(case.case_id, reviewer=REVIEWER, licence_number=LICENCE, expires=expires, quantity=8,
                             conditions="end use: model training in Singapore; no re-export")
     assert licence is not None  # approvals_required = 1 in the demo configuration
-    ctx.console.print(f"3. {REVIEWER} approves: licence [bold]{licence.number}[/] for {licence.customer}: "
+    ctx.console.print(f"c) {REVIEWER} approves: licence [bold]{licence.number}[/] for {licence.customer}: "
                       f"{licence.scope.describe()}, {licence.quantity:g} accelerators, valid "
                       f"{licence.valid_from} to {licence.valid_until}", highlight=False)
 
-    _show(ctx, "4. the same call again", gk.decide(call))
-    _show(ctx, "5. and once more (the licence is used up)", gk.decide(call))
+    _show(ctx, "d) the same call again", gk.decide(call))
+    _show(ctx, "e) and once more (the licence is used up)", gk.decide(call))
     ctx.console.print(f"[dim]Review with: gatekeeper cases list --config {ctx.config_path}; "
                       f"gatekeeper licences show {licence.number} --config {ctx.config_path}; "
                       f"gatekeeper cases export {case.case_id} --config {ctx.config_path}[/]")

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gatekeeper.errors import InvalidInputError, ResolutionError
-from gatekeeper.hooks import _core
+from gatekeeper.hooks import _core, emf
 from gatekeeper.hooks import _paths as P
 from gatekeeper.hooks.cloudtrail import BY_KEY, AwsReader, TrailOperation, translate
 from gatekeeper.hooks.remediation import Action, Resource
@@ -267,7 +267,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     """
     hook = _container_hook()
     try:
-        return hook.handle(event)
+        return emf.measured(HOOK, hook.handle, event)  # CloudWatch embedded metrics (hooks/emf.py)
     finally:
         if hook.gk.config.audit.url.startswith("s3://"):
             hook.gk.close_audit()

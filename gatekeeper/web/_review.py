@@ -54,7 +54,7 @@ class Review:
 
     # -- decisions ---------------------------------------------------------------------------
     def decide(self, request: ProvisioningRequest, *, dry_run: bool) -> Decision:
-        return self.gk.decide(request, dry_run=dry_run)
+        return self.gk.with_profile(self.gk.decide(request, dry_run=dry_run))
 
     # -- cases and licences (gatekeeper.workflow and the state store) ------------------------
     def cases(self, status: str | None = None) -> list[Case]:

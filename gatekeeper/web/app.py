@@ -21,7 +21,7 @@ from gatekeeper import __version__
 from gatekeeper._log import get_logger
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.service import Gatekeeper
-from gatekeeper.web import api, console, console_records
+from gatekeeper.web import api, console, console_records, metrics
 from gatekeeper.web._auth import TokenMap
 from gatekeeper.web._errors import (
     AuthError,
@@ -50,7 +50,11 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from gatekeeper.notify import start_reminders
+
+        stop_reminders = start_reminders(gatekeeper)  # cases near their deadline, licences near their end
         yield
+        stop_reminders()
         if close_on_shutdown:  # seals the audit log's open segment with its signed checkpoint
             gatekeeper.close()
 
@@ -63,6 +67,9 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
         docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json", lifespan=lifespan,
     )
+    from gatekeeper.observe import instrument
+
+    app.state.metrics = instrument(gatekeeper)  # before anything holds gatekeeper.decide
     app.state.gatekeeper = gatekeeper
     app.state.review = Review(gatekeeper)
     app.state.tokens = token_map
@@ -71,6 +78,7 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
     app.include_router(api.router)
     app.include_router(console.router)
     app.include_router(console_records.router)
+    app.include_router(metrics.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

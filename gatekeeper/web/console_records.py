@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from gatekeeper.audit.review import Filters as AuditFilters
 from gatekeeper.errors import GatekeeperError, InvalidInputError
 from gatekeeper.model import PROVIDERS, Outcome
+from gatekeeper.suggest import for_decision
 from gatekeeper.web._auth import Principal
 from gatekeeper.web._deps import review
 from gatekeeper.web._errors import status_of, validation_message
@@ -86,18 +87,21 @@ def check(request: Request, user: User, r: ReviewDep, provider: str = "aws", acc
     form = {"provider": provider, "account_id": account_id, "instance_type": instance_type, "count": count,
             "region": region, "attached": attached}
     decision, error, status = None, "", 200
+    hints: dict[str, list[str]] = {}
     if account_id or instance_type:
         try:
             body = DecisionBody.model_validate({
                 "provider": provider, "account_id": account_id, "instance_type": instance_type or None,
                 "count": count or "1", "region": region, "dry_run": True,
                 "attached": _attached(attached) or None})
-            decision = r.decide(body.request(user.name), dry_run=True).as_dict()
+            decided = r.decide(body.request(user.name), dry_run=True)
+            decision = decided.as_dict()
+            hints = for_decision(r.gk.catalog, r.gk.jurisdictions, decided)
         except ValidationError as exc:
             error, status = validation_message([dict(e) for e in exc.errors()]), 422
         except InvalidInputError as exc:
             error, status = str(exc), 422
-    return render(request, "check.html", user, status=status, form=form, decision=decision, error=error,
+    return render(request, "check.html", user, status=status, form=form, decision=decision, error=error, hints=hints,
                   providers=PROVIDERS)
 
 

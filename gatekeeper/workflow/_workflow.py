@@ -20,6 +20,7 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from gatekeeper import notify
 from gatekeeper._log import get_logger
 from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
@@ -78,6 +79,7 @@ class Workflow:
 
     def _event(self, kind: str, actor: str, data: dict[str, Any]) -> None:
         self.gk.record_event(kind, actor or SYSTEM_ACTOR, data)
+        notify.on_workflow_event(self.gk, kind, data)  # queued; sent off this call's path
 
     # -- Permits.settle: the decision path --------------------------------------------------------
     def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
@@ -181,7 +183,7 @@ class Workflow:
                 "requests": case.request_count})
             then = f"joined open case {case.case_id} ({case.request_count} requests)"
         return Settlement(Outcome.PENDING, case_id=case.case_id,
-                          reasons=(f"{why}; {then} (gatekeeper cases show {case.case_id})",))
+                          reasons=(f"{why}; {then}",))
 
     # -- reviewers ----------------------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:
@@ -270,9 +272,9 @@ class Workflow:
     def deny(self, case_id: str, *, reviewer: str, reason: str) -> Case:
         reviewer, reason = reviewer.strip(), reason.strip()
         if not reviewer:
-            raise InvalidInputError("--by must name the reviewer", field="by")
+            raise InvalidInputError("the reviewer must be named", field="by")
         if not reason:
-            raise InvalidInputError("--reason must say why the case is denied", field="reason")
+            raise InvalidInputError("a reason must say why the case is denied", field="reason")
         for _ in range(MAX_RETRIES):
             case = self.get_case(case_id)
             self._check_reviewer(case, reviewer, "deny")
@@ -296,9 +298,9 @@ class Workflow:
     def revoke(self, number: str, *, by: str, reason: str) -> Licence:
         by, reason = by.strip(), reason.strip()
         if not by:
-            raise InvalidInputError("--by must name who revokes the licence", field="by")
+            raise InvalidInputError("who revokes the licence must be named", field="by")
         if not reason:
-            raise InvalidInputError("--reason must say why the licence is revoked", field="reason")
+            raise InvalidInputError("a reason must say why the licence is revoked", field="reason")
         self.get_licence(number)
         lic = self.licences.revoke(number.strip(), by=by, reason=reason, at=self.gk.clock())
         try:
@@ -314,16 +316,16 @@ class Workflow:
     def _check_terms(self, reviewer: str, number: str, expires: date, quantity: float | None,
                      regions: tuple[str, ...]) -> None:
         if not reviewer:
-            raise InvalidInputError("--by must name the reviewer", field="by")
+            raise InvalidInputError("the reviewer must be named", field="by")
         if not LICENCE_NUMBER_RE.match(number):
             raise InvalidInputError(f"licence number {number!r} must be 1-64 letters, digits, '.', '_', '/' or '-'",
                                     field="licence")
         today = self.today()
         if expires < today:
-            raise InvalidInputError(f"--expires {expires.isoformat()} is in the past (today is {today.isoformat()})",
-                                    field="expires")
+            raise InvalidInputError(f"the expiry date {expires.isoformat()} is in the past "
+                                    f"(today is {today.isoformat()})", field="expires")
         if quantity is not None and not quantity > 0:
-            raise InvalidInputError(f"--quantity must be a positive number of accelerators, not {quantity:g}",
+            raise InvalidInputError(f"the quantity must be a positive number of accelerators, not {quantity:g}",
                                     field="quantity")
 
     def _check_reviewer(self, case: Case, reviewer: str, what: str) -> None:
@@ -337,7 +339,7 @@ class Workflow:
         last = approvals[-1]
         for region in last.regions:
             if self.gk.jurisdictions.region_country(case.provider, region) is None:
-                raise InvalidInputError(f"--region {region!r} is not a known {case.provider} region", field="region")
+                raise InvalidInputError(f"region {region!r} is not a known {case.provider} region", field="region")
         scope = case.scope.model_copy(update={"regions": tuple(last.regions)})
         return Licence(number=last.licence_number, provider=case.provider, account_id=case.account_id,
                        legal_name=case.legal_name, scope=scope, quantity=last.quantity, remaining=last.quantity,

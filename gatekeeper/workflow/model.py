@@ -14,6 +14,7 @@ and are validated on the way back in, so a corrupt row is an error rather than a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -198,35 +199,22 @@ class Case(_Frozen):
     def customer(self) -> str:
         return self.legal_name or f"{self.provider} account {self.account_id}"
 
+    def totals(self) -> CaseTotals:
+        """The case's quantities: the one source of every number a reviewer sees about them."""
+        return case_totals(self.requests)
+
     @property
     def requested_quantity(self) -> float:
         """Accelerators asked for: the sum over distinct requests (identical retries counted once)."""
-        seen: dict[tuple[Any, ...], float] = {}
-        for r in self.requests:
-            seen[r.signature()] = max(seen.get(r.signature(), 0.0), r.quantity)
-        return qround(sum(seen.values()))
+        return self.totals().quantity
 
     @property
     def largest_request(self) -> float:
-        return max((r.quantity for r in self.requests), default=0.0)
+        return self.totals().largest
 
     def accelerators(self) -> list[dict[str, Any]]:
-        """Controlled accelerators over all requests: per chip, the largest request and the total asked."""
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in self.requests:
-            per: dict[tuple[str, str], float] = {}
-            for a in r.accelerators:
-                key = (a.model, a.export_class)
-                per[key] = per.get(key, 0.0) + a.quantity
-                row = out.setdefault(key, {"model": a.model, "export_class": a.export_class, "tpp": a.tpp,
-                                           "pd": a.pd, "instance_types": [], "largest_request": 0.0,
-                                           "total_requested": 0.0, "named_by": list(a.named_by)})
-                if a.instance_type not in row["instance_types"]:
-                    row["instance_types"].append(a.instance_type)
-            for key, q in per.items():
-                out[key]["largest_request"] = qround(max(out[key]["largest_request"], q))
-                out[key]["total_requested"] = qround(out[key]["total_requested"] + q)
-        return list(out.values())
+        """Controlled accelerators over the distinct requests: per chip, the largest request and the total."""
+        return [c.as_json() for c in self.totals().chips]
 
     def rules(self) -> list[RuleRef]:
         out: dict[tuple[str, str], RuleRef] = {}
@@ -269,12 +257,100 @@ class Case(_Frozen):
         """Everything: the shape of ``gatekeeper cases show --json``."""
         data = self.model_dump(mode="json")
         data["customer"] = self.customer
-        data["requested_quantity"] = self.requested_quantity
-        data["largest_request"] = self.largest_request
-        data["accelerators"] = self.accelerators()
+        totals = self.totals()
+        data["requested_quantity"] = totals.quantity
+        data["largest_request"] = totals.largest
+        data["distinct_requests"] = totals.distinct_requests
+        data["accelerators"] = [c.as_json() for c in totals.chips]
         data["rules"] = [r.model_dump(mode="json") for r in self.rules()]
         data["timeline"] = [h.model_dump(mode="json") for h in self.timeline()]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class ChipTotal:
+    """One controlled chip of a case over its distinct requests."""
+
+    model: str
+    export_class: str
+    tpp: float | None
+    pd: float | None
+    instance_types: tuple[str, ...]
+    largest_request: float
+    total_requested: float
+    named_by: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"model": self.model, "export_class": self.export_class, "tpp": self.tpp, "pd": self.pd,
+                "instance_types": list(self.instance_types), "largest_request": self.largest_request,
+                "total_requested": self.total_requested, "named_by": list(self.named_by)}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTotals:
+    """What a case asks for, counted one way for the CLI, the API, the console and the packet.
+
+    Identical retries of one call (same :meth:`CaseRequest.signature`) count once, as the largest of
+    them; within a request, alternatives of one ``choice`` slot count once, as the largest, both for
+    the request and for each chip. So a chip's total equals the case's total when the case has one
+    chip, and the chip totals add up to it unless one slot offered different chips.
+    """
+
+    quantity: float
+    largest: float
+    calls: int  # requests recorded, retries included
+    distinct_requests: int
+    chips: tuple[ChipTotal, ...]
+
+    def describe(self) -> str:
+        return f"{fmt_qty(self.quantity)} accelerators {self.detail()}"
+
+    def detail(self) -> str:
+        """How the total was counted: distinct requests, retries, the largest request."""
+        retries = self.calls - self.distinct_requests
+        again = f", plus {retries} identical retr{'y' if retries == 1 else 'ies'} counted once" if retries else ""
+        return (f"over {self.distinct_requests} distinct request{'' if self.distinct_requests == 1 else 's'}"
+                f"{again}; largest request {fmt_qty(self.largest)}")
+
+
+def _chip_quantities(r: CaseRequest) -> dict[tuple[str, str], float]:
+    """Per (model, class), the accelerators of one request with ``choice`` alternatives counted once."""
+    single: dict[tuple[str, str], float] = {}
+    groups: dict[tuple[tuple[str, str], str], float] = {}
+    for a in r.accelerators:
+        key = (a.model, a.export_class)
+        if a.choice:
+            groups[(key, a.choice)] = max(groups.get((key, a.choice), 0.0), a.quantity)
+        else:
+            single[key] = single.get(key, 0.0) + a.quantity
+    for (key, _), q in groups.items():
+        single[key] = single.get(key, 0.0) + q
+    return {k: qround(v) for k, v in single.items()}
+
+
+def case_totals(requests: tuple[CaseRequest, ...]) -> CaseTotals:
+    distinct: dict[tuple[Any, ...], CaseRequest] = {}
+    for r in requests:
+        kept = distinct.get(r.signature())
+        if kept is None or r.quantity > kept.quantity:
+            distinct[r.signature()] = r
+    chips: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in requests:  # chip facts and instance types from every call, in order
+        for a in r.accelerators:
+            row = chips.setdefault((a.model, a.export_class), {
+                "model": a.model, "export_class": a.export_class, "tpp": a.tpp, "pd": a.pd,
+                "instance_types": [], "largest_request": 0.0, "total_requested": 0.0, "named_by": a.named_by})
+            if a.instance_type not in row["instance_types"]:
+                row["instance_types"].append(a.instance_type)
+    for r in distinct.values():
+        for key, q in _chip_quantities(r).items():
+            chips[key]["largest_request"] = qround(max(chips[key]["largest_request"], q))
+            chips[key]["total_requested"] = qround(chips[key]["total_requested"] + q)
+    return CaseTotals(
+        quantity=qround(sum(r.quantity for r in distinct.values())),
+        largest=qround(max((r.quantity for r in distinct.values()), default=0.0)),
+        calls=len(requests), distinct_requests=len(distinct),
+        chips=tuple(ChipTotal(**{**row, "instance_types": tuple(row["instance_types"])}) for row in chips.values()))
 
 
 class CaseChange(_Frozen):

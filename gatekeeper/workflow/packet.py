@@ -44,14 +44,11 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
         code = jurisdictions.region_country(case.provider, region) or ""
         locations.append({"provider": case.provider, "region": region, "country": code,
                           "country_name": names.get(code, "unknown")})
+    totals = case.totals()
     items = [{
-        "model": a["model"], "export_class": a["export_class"],
-        "eccn": _eccn(a["export_class"], bool(a["named_by"])),
-        "system_eccn": SYSTEM_ECCN.get(a["export_class"], ""),
-        "tpp": a["tpp"], "pd": a["pd"], "instance_types": a["instance_types"],
-        "largest_request": a["largest_request"], "total_requested": a["total_requested"],
-        "named_by": a["named_by"],
-    } for a in case.accelerators()]
+        **a.as_json(), "eccn": _eccn(a.export_class, bool(a.named_by)),
+        "system_eccn": SYSTEM_ECCN.get(a.export_class, ""),
+    } for a in totals.chips]
     return {
         "schema": SCHEMA,
         "generated_at": generated_at.isoformat(),
@@ -64,8 +61,9 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
             "screening_hits": p.get("screening_hits", []), "known": p.get("known", True),
         },
         "items": items,
-        "quantity_requested": case.requested_quantity,
-        "largest_request": case.largest_request,
+        "quantity_requested": totals.quantity,
+        "largest_request": totals.largest,
+        "quantity_detail": totals.detail(),
         "end_use_locations": locations,
         "legal_basis": [{"rule": r.rule_id, "pack": r.pack_id, "pack_version": r.pack_version,
                          "decision": r.decision, "citation": r.citation, "reason": r.reason} for r in case.rules()],
@@ -115,8 +113,7 @@ def packet_markdown(packet: dict[str, Any]) -> str:
                    f"| {_md_escape(', '.join(i['instance_types']))} | {fmt_qty(i['largest_request'])} "
                    f"| {fmt_qty(i['total_requested'])} |")
     out += ["", f"Quantity requested: **{fmt_qty(packet['quantity_requested'])} accelerators** "
-                f"(distinct requests; identical retries counted once; largest single request "
-                f"{fmt_qty(packet['largest_request'])}).", "", "## End-use locations", ""]
+                f"{packet['quantity_detail']}.", "", "## End-use locations", ""]
     out += [f"- {loc['provider']} {loc['region']}: {loc['country_name']} ({loc['country'] or '-'})"
             for loc in packet["end_use_locations"]] or ["- no region given in the requests"]
     out += ["", "## Why a licence is required", ""]

@@ -95,5 +95,13 @@ def pending_case(client: TestClient) -> str:
     return case_id
 
 
+def cli_config(home: Path) -> Path:
+    """A TOML config for the CLI on the same home as ``web_gk`` (same store and audit log)."""
+    cfg = home / "gatekeeper.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{home}/state.db"\n[audit]\nurl = "file://{home}/audit"\n'
+                   f'signing_key = "{home}/audit-key.pem"\n', encoding="utf-8")
+    return cfg
+
+
 def future(days: int = 365) -> str:
     return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()

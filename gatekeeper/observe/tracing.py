@@ -1,0 +1,44 @@
+"""OpenTelemetry spans around decisions, only where the application configured a tracer provider.
+
+With the API's default (proxy / no-op) provider ``tracer()`` returns None and the decision wrapper
+takes its plain branch: no span objects, no attribute dicts, nothing on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatekeeper.model import Decision, ProvisioningRequest
+
+SPAN_NAME = "gatekeeper.decide"
+
+
+def tracer() -> Any | None:
+    """The tracer to use, or None when no SDK tracer provider is set (or opentelemetry is absent)."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return None
+    from gatekeeper import __version__
+
+    return trace.get_tracer("gatekeeper", __version__)
+
+
+def request_attributes(request: ProvisioningRequest, dry_run: bool) -> dict[str, Any]:
+    return {"gatekeeper.provider": request.provider, "gatekeeper.account_id": request.account_id,
+            "gatekeeper.region": request.region, "gatekeeper.operation": f"{request.service} {request.operation}",
+            "gatekeeper.source": request.source, "gatekeeper.dry_run": dry_run}
+
+
+def decision_attributes(d: Decision) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"gatekeeper.decision": d.outcome.label, "gatekeeper.decision_id": d.decision_id,
+                             "gatekeeper.mode": d.mode, "gatekeeper.accelerated": d.accelerated,
+                             "gatekeeper.rules": [f"{m.pack_id}/{m.rule_id}" for m in d.matches]}
+    if d.case_id:
+        attrs["gatekeeper.case_id"] = d.case_id
+    if d.licence_id:
+        attrs["gatekeeper.licence_id"] = d.licence_id
+    return attrs
