@@ -53,7 +53,7 @@ class ProfileRow(BaseModel):
         if not re.fullmatch(r"[A-Z]{2}", code):
             raise ValueError(f"{v!r} is not an ISO 3166 alpha-2 country code")
         if code not in default_jurisdictions().countries:
-            raise ValueError(f"{v!r} is not a known ISO 3166 alpha-2 country code")
+            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
         return code
 
     def profile(self) -> CustomerProfile:

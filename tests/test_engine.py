@@ -28,7 +28,7 @@ PACKS = [p for p, _ in read_packs([shipped_policies_dir()])]
 ENGINE = Engine(load_policies([shipped_policies_dir()]))
 SIM_ENGINE = Engine(load_policies([shipped_policies_dir()], simulate=True))
 
-COUNTRIES = ["US", "CN", "HK", "MO", "SG", "DE", "IR", "CU", "IN", "JP", "IL", "AE", "RU", "BR", "KP", "NO"]
+COUNTRIES = ["US", "CN", "HK", "MO", "SG", "DE", "IR", "CU", "IN", "JP", "IL", "AE", "RU", "BR", "KP", "NO", "KH", "NG"]
 REGIONS = {p: sorted(J.regions[p]) for p in ("aws", "azure", "gcp")}
 TYPES = {p: sorted(t.name for t in CATALOG.types(p)) for p in ("aws", "azure", "gcp")}
 EXTRA = {"aws": ["t3.micro", "P5.48XLARGE ", "p9.huge", "zz1.large", "ml.p4d.24xlarge"],
@@ -37,8 +37,9 @@ EXTRA = {"aws": ["t3.micro", "P5.48XLARGE ", "p9.huge", "zz1.large", "ml.p4d.24x
 
 
 # -- an independent, naive interpreter of the pack files ---------------------------------------
-def _in(values: list[str] | None, code: str | None) -> bool:
-    return values is not None and code is not None and code in J.expand(values)
+def _in(values: list[str] | None, code: str | None, on: date) -> bool:
+    # Country groups are dated (Cambodia in D:5 from 2021-12-09 to 2026-02-03): members on the day.
+    return values is not None and code is not None and code in J.expand(values, on)
 
 
 def _item_ok(rule: Rule, item: ClassifiedItem) -> bool:
@@ -60,7 +61,7 @@ def _item_ok(rule: Rule, item: ClassifiedItem) -> bool:
     return c.min_tpp is None or any(a.tpp is not None and a.tpp >= c.min_tpp for a in item.accelerators)
 
 
-def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
+def _customer_ok(rule: Rule, p: CustomerProfile, on: date) -> bool:
     c = rule.when.customer
     if c is None:
         return True
@@ -69,12 +70,12 @@ def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
              ("parent_in", p.ultimate_parent_country, True), ("parent_not_in", p.ultimate_parent_country, False)]
     for field, value, positive in pairs:
         values = getattr(c, field)
-        if values is not None and _in(values, value) != positive:
+        if values is not None and _in(values, value, on) != positive:
             return False
     countries = [x for x in (p.country, p.headquarters_country, p.ultimate_parent_country) if x]
-    if c.any_country_in is not None and not any(_in(c.any_country_in, x) for x in countries):
+    if c.any_country_in is not None and not any(_in(c.any_country_in, x, on) for x in countries):
         return False
-    if c.no_country_in is not None and any(_in(c.no_country_in, x) for x in countries):
+    if c.no_country_in is not None and any(_in(c.no_country_in, x, on) for x in countries):
         return False
     if c.kyc_status is not None and p.kyc_status not in c.kyc_status:
         return False
@@ -87,13 +88,13 @@ def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
                                             for h in p.screening_hits)
 
 
-def _region_ok(rule: Rule, region_country: str | None) -> bool:
+def _region_ok(rule: Rule, region_country: str | None, on: date) -> bool:
     c = rule.when.region
     if c is None:
         return True
-    if c.country_in is not None and not _in(c.country_in, region_country):
+    if c.country_in is not None and not _in(c.country_in, region_country, on):
         return False
-    if c.country_not_in is not None and (region_country is None or _in(c.country_not_in, region_country)):
+    if c.country_not_in is not None and (region_country is None or _in(c.country_not_in, region_country, on)):
         return False
     return c.unknown is None or (region_country is None) == c.unknown
 
@@ -111,7 +112,7 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
             ends = [d for d in (pack.effective_until, rule.effective_until) if d]
             if not simulate and not (start <= on and (not ends or on < min(ends))):
                 continue
-            if _customer_ok(rule, profile) and _region_ok(rule, region_country) and any(
+            if _customer_ok(rule, profile, on) and _region_ok(rule, region_country, on) and any(
                     _item_ok(rule, i) for i in items):
                 outcomes.append(Outcome.parse(rule.decision))
                 ids.append(rule.id)

@@ -11,6 +11,11 @@ This is the technique dataclasses and namedtuple use to build their methods; it 
 the engine tries a dozen rules per controlled request and a Python call costs as much as the set
 look-up it would wrap.
 
+Country groups have dated memberships (Cambodia was in D:5 from 2021-12-09 to 2026-02-03): a rule
+naming a group is compiled once per stretch of dates over which its groups do not change, each copy
+with the members of its stretch and in force only then. A decision, or a replay of an old record,
+so uses the groups in force on the request's date at no cost per request.
+
 Customer conditions read a :class:`Subject`, the facts of a CustomerProfile computed once per
 evaluation (its countries, whether it is foreign, its open screening lists) rather than once per rule.
 """
@@ -22,12 +27,13 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.errors import PolicyError
-from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
+from gatekeeper.jurisdictions import DAWN, Jurisdictions, default_jurisdictions
 from gatekeeper.model import CLASS_UNKNOWN, ClassifiedItem, CustomerProfile, Outcome
 from gatekeeper.policy.loader import read_packs
 from gatekeeper.policy.schema import CustomerCondition, ItemCondition, Pack, RegionCondition, Rule
@@ -112,9 +118,16 @@ class CompiledRule:
     # ``reason`` pre-parsed into (literal text, placeholder or None) pairs; empty when a placeholder
     # carries a format spec or conversion, which the engine then leaves to str.format_map.
     reason_parts: tuple[tuple[str, str | None], ...] = ()
+    # The stretch of dates whose country-group memberships this copy of the rule was compiled with.
+    groups_from: date = DAWN
+    groups_until: date = FAR_FUTURE
 
     def in_force(self, on: date) -> bool:
         return self.start <= on < self.end
+
+    def groups_hold(self, on: date) -> bool:
+        """True when ``on`` falls in the stretch whose group members this copy carries."""
+        return self.groups_from <= on < self.groups_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +141,9 @@ class PackInfo:
 
 
 class PolicySet:
-    """Compiled packs; immutable, shared between threads. ``simulate`` ignores effective dates."""
+    """Compiled packs; immutable, shared between threads.
+
+    ``simulate`` ignores the packs' and rules' effective dates, never the country groups' dates."""
 
     def __init__(self, packs: Sequence[PackInfo], rules: Sequence[CompiledRule], *, simulate: bool = False):
         self.packs = tuple(packs)
@@ -136,7 +151,6 @@ class PolicySet:
         self.simulate = simulate
         self._by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
         self._by_rules: dict[tuple[int, ...], tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
-        self._all: tuple[tuple[CompiledRule, ...], SetMatcher] | None = None
 
     def active(self, on: date) -> tuple[CompiledRule, ...]:
         return self.matcher(on)[0]
@@ -147,13 +161,12 @@ class PolicySet:
         The function returns the indexes (into those rules) of the rules that match: one call per
         request instead of one per rule. Built once per date, then cached.
         """
-        if self.simulate:
-            if self._all is None:
-                self._all = (self.rules, _set_matcher(self.rules))
-            return self._all
         hit = self._by_date.get(on)
         if hit is None:
-            chosen = tuple(k for k, r in enumerate(self.rules) if r.in_force(on))
+            if self.simulate:
+                chosen = tuple(k for k, r in enumerate(self.rules) if r.groups_hold(on))
+            else:
+                chosen = tuple(k for k, r in enumerate(self.rules) if r.in_force(on) and r.groups_hold(on))
             # Compiled once per distinct set of rules in force (a handful: the effective windows),
             # not once per date, so that a replay over a year of records compiles a few times.
             hit = self._by_rules.get(chosen)
@@ -172,9 +185,9 @@ class PolicySet:
         raise KeyError(pack_id)
 
 
-def _countries(j: Jurisdictions, tokens: list[str], where: str) -> frozenset[str]:
+def _countries(j: Jurisdictions, tokens: list[str], where: str, on: date | None = None) -> frozenset[str]:
     try:
-        return j.expand(tokens)
+        return j.expand(tokens, on)
     except KeyError as exc:
         raise PolicyError(f"unknown country or group {exc.args[0]!r}", field=where) from None
 
@@ -300,7 +313,7 @@ def _item_terms(cond: ItemCondition, catalog: Catalog, src: _Source) -> list[str
     return terms
 
 
-def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> list[str]:
+def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source, on: date | None = None) -> list[str]:
     """Expressions over ``s`` (a Subject), one per customer condition."""
     terms: list[str] = []
     f = "when.customer."
@@ -315,12 +328,12 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> 
                             ("ultimate_parent_country", "parent_not_in", "not in")):
         values = getattr(cond, name)
         if values is not None:
-            terms.append(f"s.{attr} {op} {src.const(_countries(j, values, f + name))}")
+            terms.append(f"s.{attr} {op} {src.const(_countries(j, values, f + name, on))}")
     if cond.any_country_in is not None:
-        terms.append(f"not {src.const(_countries(j, cond.any_country_in, f + 'any_country_in'))}"
+        terms.append(f"not {src.const(_countries(j, cond.any_country_in, f + 'any_country_in', on))}"
                      ".isdisjoint(s.countries)")
     if cond.no_country_in is not None:
-        terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in'))}.isdisjoint(s.countries)")
+        terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in', on))}.isdisjoint(s.countries)")
     if cond.kyc_status is not None:
         terms.append(f"s.kyc_status in {src.const(frozenset(cond.kyc_status))}")
     if cond.foreign is not None:
@@ -330,14 +343,14 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> 
     return terms
 
 
-def _region_terms(cond: RegionCondition, j: Jurisdictions, src: _Source) -> list[str]:
+def _region_terms(cond: RegionCondition, j: Jurisdictions, src: _Source, on: date | None = None) -> list[str]:
     """Expressions over ``c`` (the region's country, None when unknown)."""
     terms: list[str] = []
     if cond.country_in is not None:
-        terms.append(f"c in {src.const(_countries(j, cond.country_in, 'when.region.country_in'))}")
+        terms.append(f"c in {src.const(_countries(j, cond.country_in, 'when.region.country_in', on))}")
     if cond.country_not_in is not None:
         terms.append(f"(c is not None and c not in "
-                     f"{src.const(_countries(j, cond.country_not_in, 'when.region.country_not_in'))})")
+                     f"{src.const(_countries(j, cond.country_not_in, 'when.region.country_not_in', on))})")
     if cond.unknown is not None:
         terms.append("c is None" if cond.unknown else "c is not None")
     return terms
@@ -356,13 +369,33 @@ def _reason_parts(reason: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(parts)
 
 
-def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> CompiledRule:
+def _group_tokens(rule: Rule) -> list[str]:
+    """Every country or group name a rule's conditions use."""
+    tokens: list[str] = []
+    for cond in (rule.when.customer, rule.when.region):
+        if cond is not None:
+            for value in cond.model_dump().values():
+                if isinstance(value, list):
+                    tokens += [v for v in value if isinstance(v, str)]
+    return tokens
+
+
+def rule_windows(rule: Rule, j: Jurisdictions) -> list[tuple[date, date]]:
+    """The stretches of dates over which the groups a rule names keep the same members."""
+    bounds = [DAWN, *j.change_dates(_group_tokens(rule)), FAR_FUTURE]
+    return [(a, b) for a, b in pairwise(bounds) if a < b]
+
+
+def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
+                 window: tuple[date, date] = (DAWN, FAR_FUTURE)) -> CompiledRule:
+    """One rule compiled with the country groups in force over ``window`` (and in force only then)."""
     start = max(pack.effective_from, rule.effective_from or pack.effective_from)
     ends = [d for d in (pack.effective_until, rule.effective_until) if d is not None]
+    on = None if window == (DAWN, FAR_FUTURE) else window[0]
     src = _Source()
     item_terms = _item_terms(rule.when.item, catalog, src)
-    customer_terms = _customer_terms(rule.when.customer, j, src) if rule.when.customer else None
-    region_terms = _region_terms(rule.when.region, j, src) if rule.when.region else None
+    customer_terms = _customer_terms(rule.when.customer, j, src, on) if rule.when.customer else None
+    region_terms = _region_terms(rule.when.region, j, src, on) if rule.when.region else None
     source = RuleSource(None if customer_terms is None else _all(customer_terms),
                         None if region_terms is None else _all(region_terms),
                         _all(item_terms) if item_terms else None, tuple(src.constants.items()))
@@ -375,8 +408,8 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> 
         outcome=Outcome.parse(rule.decision),
         citation=rule.citation,
         reason=rule.reason,
-        start=start,
-        end=min(ends) if ends else FAR_FUTURE,
+        start=max(start, window[0]),
+        end=min([*ends, window[1]]),
         item=src.function("item", "i", f"    return i.accelerated and {_all(item_terms)}\n"),
         customer=(src.function("customer", "s", f"    return {_all(customer_terms)}\n")
                   if customer_terms is not None else None),
@@ -384,6 +417,8 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> 
         matches=src.function("matches", "s, c, items", body),
         source=source,
         reason_parts=_reason_parts(rule.reason),
+        groups_from=window[0],
+        groups_until=window[1],
     )
 
 
@@ -402,7 +437,7 @@ def compile_packs(
         infos.append(PackInfo(pack, file))
         for rule in pack.rules:
             try:
-                rules.append(compile_rule(pack, rule, cat, j))
+                rules += [compile_rule(pack, rule, cat, j, w) for w in rule_windows(rule, j)]
             except PolicyError as exc:
                 # Re-raise with the file and rule named; the line is found from the file text.
                 raise PolicyError(exc.detail, file=file, line=_rule_line(file, rule.id), rule=rule.id,

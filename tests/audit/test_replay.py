@@ -126,3 +126,24 @@ def test_bad_policy_paths(tmp_path: Path) -> None:
     bad.write_text("id: x\nrules: [\n")
     with pytest.raises(PolicyError):
         replay(d, [bad])
+
+
+def test_replay_across_a_country_group_change(tmp_path: Path) -> None:
+    # Cambodia was in D:5 from 2021-12-09 to 2026-02-03 (jurisdictions.yaml). The same Cambodian request
+    # for A100s, recorded before and after the removal, replays under the groups of its own date: held
+    # before, allowed after, whether the packs' dates are simulated (the default) or honoured.
+    cloud = shipped_policies_dir() / "us-cloud-advanced-compute.yaml"
+    with open_log(tmp_path) as log:
+        for did, at in (("dec-kh-2025", datetime(2025, 6, 1, tzinfo=UTC)),
+                        ("dec-kh-2026", datetime(2026, 3, 1, tzinfo=UTC))):
+            log.append(decision_record(make_decision(
+                decision_id=did, outcome=Outcome.ALLOW, country="KH", parent="KH", instance_type="p4d.24xlarge",
+                chip="A100", export_class="3A090.a", rules=(), at=at, account=f"acct-{did}")))
+    d = tmp_path / "audit"
+    for kwargs in ({}, {"honour_dates": True}):
+        report = by_id(replay(d, [cloud], include_unchanged=True, reclassify=True, **kwargs))  # type: ignore[arg-type]
+        assert report["dec-kh-2025"] == ("allow", "pending", ("d5-macau-3a090",)), kwargs
+        assert report["dec-kh-2026"] == ("allow", "allow", ()), kwargs
+    # Pinned to one day, both records get that day's groups.
+    pinned = by_id(replay(d, [cloud], as_of=date(2025, 1, 1), include_unchanged=True, reclassify=True))
+    assert pinned["dec-kh-2026"][1] == "pending"
