@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,8 +103,7 @@ def _region_ok(rule: Rule, region_country: str | None, on: date) -> bool:
 def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProfile, on: date,
               simulate: bool = False) -> tuple[Outcome, list[str]]:
     items = [CATALOG.classify_item(req.provider, i) for i in req.items]
-    if not req.unresolved and not any(i.accelerated for i in items):
-        return Outcome.ALLOW, []
+    plain = not req.unresolved and not any(i.accelerated for i in items)
     region_country = J.region_country(req.provider, req.region) if req.region else None
     outcomes, ids = [Outcome.DENY] if req.unresolved else [], ["gatekeeper.unresolved"] if req.unresolved else []
     for pack in packs:
@@ -112,8 +112,10 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
             ends = [d for d in (pack.effective_until, rule.effective_until) if d]
             if not simulate and not (start <= on and (not ends or on < min(ends))):
                 continue
+            if plain and rule.applies_to != "all":  # plain requests: only rules that cover any provisioning
+                continue
             if _customer_ok(rule, profile, on) and _region_ok(rule, region_country, on) and any(
-                    _item_ok(rule, i) for i in items):
+                    (plain and rule.applies_to == "all") or _item_ok(rule, i) for i in items):
                 outcomes.append(Outcome.parse(rule.decision))
                 ids.append(rule.id)
     return max(outcomes, default=Outcome.ALLOW), ids
@@ -214,8 +216,28 @@ def test_adding_an_item_or_a_controlled_region_never_relaxes(a: ProvisioningRequ
 
 def test_plain_request_takes_the_short_path() -> None:
     req = ProvisioningRequest("aws", "acct", (ComputeItem("t3.micro", 5),), region="cn-north-1")
-    ev = ENGINE.evaluate(req, CustomerProfile("aws", "acct", country="KP", kyc_status="unverified"), on=date.today())
+    ev = ENGINE.evaluate(req, CustomerProfile("aws", "acct", country="CN", kyc_status="unverified"), on=date.today())
     assert ev.outcome == Outcome.ALLOW and ev.matches == () and ev.region_country is None
+    assert not ENGINE.plain_guarded(req, CustomerProfile("aws", "acct", "X", "CN", "CN", "CN"))
+
+
+@pytest.mark.parametrize("countries", [("KP", "KP", "KP"), ("US", "US", "CU"), ("DE", "IR", "DE")])
+def test_embargoed_subject_is_denied_plain_compute(countries: tuple[str, str, str]) -> None:
+    req = ProvisioningRequest("aws", "acct", (ComputeItem("t3.micro", 5),), region="us-east-1")
+    profile = CustomerProfile("aws", "acct", "X", *countries)
+    assert ENGINE.plain_guarded(req, profile)
+    ev = ENGINE.evaluate(req, profile, on=date(2026, 6, 1))
+    assert ev.outcome == Outcome.DENY and [m.rule_id for m in ev.matches] == ["embargoed-customer"]
+    assert "746" in ev.matches[0].citation and "no provisioning" in ev.matches[0].reason
+
+
+def test_plain_guard_sets_come_from_the_packs() -> None:
+    policies = load_policies([shipped_policies_dir()])
+    assert policies.plain_countries == J.expand(["E:1", "E:2", "EMBARGOED"], date(2025, 1, 1))
+    # No cloud region lies in an embargoed country, yet the region rule is there for one that would.
+    assert policies.plain_region_countries == policies.plain_countries
+    only_accelerated = load_policies([shipped_policies_dir() / "us-cloud-advanced-compute.yaml"])
+    assert only_accelerated.plain_countries == frozenset() == only_accelerated.plain_region_countries
 
 
 def test_reasons_and_citations_are_filled() -> None:

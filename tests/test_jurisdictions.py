@@ -28,7 +28,7 @@ REFERENCE_GROUPS = {
     "TIER1-2025": "Australia, Belgium, Canada, Denmark, Finland, France, Germany, Ireland, Italy, Japan, "
                   "Netherlands, New Zealand, Norway, South Korea, Spain, Sweden, Taiwan, United Kingdom, "
                   "United States",
-    "EMBARGOED": "Cuba, Iran, North Korea, Syria",
+    "EMBARGOED": "Cuba, Iran, North Korea",  # today's: Syria's OFAC programme ended 2025-07-01
 }
 # The reference's short names for two countries whose data names are the full ones.
 ALIASES = {"DR Congo": "Democratic Republic of the Congo", "UAE": "United Arab Emirates"}
@@ -99,7 +99,11 @@ def test_tier1_includes_the_united_states(j: Jurisdictions) -> None:
 
 
 def test_embargoed_is_e1_and_e2(j: Jurisdictions) -> None:
-    assert j.expand(["EMBARGOED"]) == j.expand(["E:1", "E:2"])
+    from datetime import date
+
+    # Syria's OFAC programme ended 2025-07-01 (EO 14312); before then the list equals E:1 + E:2.
+    assert j.expand(["EMBARGOED"], date(2025, 6, 30)) == j.expand(["E:1", "E:2"])
+    assert j.expand(["EMBARGOED"], date(2025, 7, 1)) == j.expand(["E:1", "E:2"]) - {"SY"}
 
 
 def test_norway_is_a_country_not_a_boolean(j: Jurisdictions) -> None:

@@ -121,6 +121,10 @@ class CompiledRule:
     # The stretch of dates whose country-group memberships this copy of the rule was compiled with.
     groups_from: date = DAWN
     groups_until: date = FAR_FUTURE
+    # ``applies_to: all`` rules: the countries whose subjects (or regions) the rule can match, which
+    # the engine's short path tests before running the rule on a plain request.
+    plain_customer: frozenset[str] | None = None
+    plain_region: frozenset[str] | None = None
 
     def in_force(self, on: date) -> bool:
         return self.start <= on < self.end
@@ -143,39 +147,50 @@ class PackInfo:
 class PolicySet:
     """Compiled packs; immutable, shared between threads.
 
-    ``simulate`` ignores the packs' and rules' effective dates, never the country groups' dates."""
+    ``simulate`` ignores the packs' and rules' effective dates, never the country groups' dates.
+    ``plain_countries`` and ``plain_region_countries``: every country an ``applies_to: all`` rule can
+    match on any date, the short path's test for a plain request (empty: no such rule).
+    """
 
     def __init__(self, packs: Sequence[PackInfo], rules: Sequence[CompiledRule], *, simulate: bool = False):
         self.packs = tuple(packs)
         self.rules = tuple(rules)
         self.simulate = simulate
+        self.plain_countries = frozenset().union(*(r.plain_customer for r in rules if r.plain_customer))
+        self.plain_region_countries = frozenset().union(*(r.plain_region for r in rules if r.plain_region))
+        self._plain = tuple(k for k, r in enumerate(self.rules)
+                            if r.plain_customer is not None or r.plain_region is not None)
         self._by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
+        self._plain_by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
         self._by_rules: dict[tuple[int, ...], tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
 
     def active(self, on: date) -> tuple[CompiledRule, ...]:
         return self.matcher(on)[0]
 
-    def matcher(self, on: date) -> tuple[tuple[CompiledRule, ...], SetMatcher]:
+    def matcher(self, on: date, *, plain: bool = False) -> tuple[tuple[CompiledRule, ...], SetMatcher]:
         """The rules in force ``on`` and one compiled function that tries them all, in order.
 
         The function returns the indexes (into those rules) of the rules that match: one call per
-        request instead of one per rule. Built once per date, then cached.
+        request instead of one per rule. Built once per date, then cached. ``plain``: only the rules
+        that decide plain requests too (``applies_to: all``).
         """
-        hit = self._by_date.get(on)
+        by_date = self._plain_by_date if plain else self._by_date
+        hit = by_date.get(on)
         if hit is None:
+            candidates = self._plain if plain else range(len(self.rules))
             if self.simulate:
-                chosen = tuple(k for k, r in enumerate(self.rules) if r.groups_hold(on))
+                chosen = tuple(k for k in candidates if self.rules[k].groups_hold(on))
             else:
-                chosen = tuple(k for k, r in enumerate(self.rules) if r.in_force(on) and r.groups_hold(on))
+                chosen = tuple(k for k in candidates if self.rules[k].in_force(on) and self.rules[k].groups_hold(on))
             # Compiled once per distinct set of rules in force (a handful: the effective windows),
             # not once per date, so that a replay over a year of records compiles a few times.
             hit = self._by_rules.get(chosen)
             if hit is None:
                 rules = tuple(self.rules[k] for k in chosen)
                 hit = self._by_rules[chosen] = (rules, _set_matcher(rules))
-            if len(self._by_date) > 1024:  # callers pass few distinct dates; keep it bounded
-                self._by_date.clear()
-            self._by_date[on] = hit
+            if len(by_date) > 1024:  # callers pass few distinct dates; keep it bounded
+                by_date.clear()
+            by_date[on] = hit
         return hit
 
     def pack(self, pack_id: str) -> PackInfo:
@@ -401,6 +416,7 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
                         _all(item_terms) if item_terms else None, tuple(src.constants.items()))
     body = "\n".join([*_match_lines(source.customer, source.region, source.item, "return True", "    "),
                       "    return False"]) + "\n"
+    plain_customer, plain_region = _plain_sets(rule, j, on) if rule.applies_to == "all" else (None, None)
     return CompiledRule(
         pack_id=pack.id,
         pack_version=pack.version,
@@ -419,7 +435,22 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
         reason_parts=_reason_parts(rule.reason),
         groups_from=window[0],
         groups_until=window[1],
+        plain_customer=plain_customer,
+        plain_region=plain_region,
     )
+
+
+def _plain_sets(rule: Rule, j: Jurisdictions, on: date | None) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """The countries an ``applies_to: all`` rule can match: its positive customer country conditions
+    (any of them holds only for a subject with a country in their union), else its region's."""
+    c = rule.when.customer
+    if c is not None:
+        tokens = [t for v in (c.country_in, c.headquarters_in, c.parent_in, c.any_country_in) if v for t in v]
+        if tokens:
+            return j.expand(tokens, on), None
+    region = rule.when.region
+    assert region is not None and region.country_in is not None  # schema.Rule._scope
+    return None, j.expand(region.country_in, on)
 
 
 def compile_packs(

@@ -23,8 +23,11 @@ A pack is one YAML file::
         customer: {country: SG, headquarters_country: SG, ultimate_parent_country: CN, kyc_status: verified}
         expect: pending
 
-Rules decide accelerated compute only: a request with no accelerated item is allowed by the engine's
-short path before any rule is looked at.
+Rules decide accelerated compute only (``applies_to: accelerated``, the default): a request with no
+accelerated item is allowed by the engine's short path before any rule is looked at. A rule with
+``applies_to: all`` (comprehensive embargoes) also decides plain requests; it may name no item
+condition and must name the countries it covers (a positive customer or region country condition),
+so that the short path tests a precomputed set of countries instead of running it.
 """
 
 from __future__ import annotations
@@ -97,6 +100,20 @@ class Rule(_Strict):
     when: When = When()
     effective_from: date | None = None
     effective_until: date | None = None
+    applies_to: Literal["accelerated", "all"] = "accelerated"
+
+    @model_validator(mode="after")
+    def _scope(self) -> Rule:
+        if self.applies_to == "all":
+            if self.when.item != ItemCondition():
+                raise ValueError("a rule with applies_to: all decides plain requests too: it takes no item condition")
+            c, r = self.when.customer, self.when.region
+            positive = c is not None and any(v is not None for v in (c.country_in, c.headquarters_in, c.parent_in,
+                                                                      c.any_country_in))
+            if not positive and (r is None or r.country_in is None):
+                raise ValueError("a rule with applies_to: all must name its countries (customer country_in, "
+                                 "headquarters_in, parent_in or any_country_in, or region country_in)")
+        return self
 
     @field_validator("reason")
     @classmethod
