@@ -214,7 +214,8 @@ class Engine:
                 for k in hits:
                     rule = rules[k]
                     matches.append(_new_match(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
-                                              rule.citation, facts.render(rule)))
+                                              rule.citation, facts.render(rule), rule.review_policy, rule.basis,
+                                              rule.rule_from, rule.rule_until))
         outcome = Outcome.ALLOW
         for m in matches:
             if m.outcome > outcome:
@@ -243,8 +244,9 @@ class Engine:
         rules, match_all = self.policies.matcher(day, plain=True)
         hits = match_all(Subject(profile), region_country, items) if items else []
         facts = _Facts(request, profile, items, region_country)
-        matches = tuple(_new_match(rules[k].rule_id, rules[k].pack_id, rules[k].pack_version, rules[k].outcome,
-                                   rules[k].citation, facts.render(rules[k])) for k in hits)
+        matches = tuple(_new_match(r.rule_id, r.pack_id, r.pack_version, r.outcome, r.citation, facts.render(r),
+                                   r.review_policy, r.basis, r.rule_from, r.rule_until)
+                        for r in (rules[k] for k in hits))
         outcome = max((m.outcome for m in matches), default=Outcome.ALLOW)
         return _new_evaluation(outcome, matches, items, region_country)
 

@@ -14,8 +14,9 @@ done at the edges (pydantic models for config, policy files, API and CLI input).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -48,6 +49,16 @@ CLASS_UNKNOWN = "unknown"
 EXPORT_CLASSES = (CLASS_A, CLASS_B, CLASS_NONE, CLASS_UNKNOWN)
 
 PROVIDERS = ("aws", "azure", "gcp")
+
+# How BIS reviews a licence application, least to most restrictive (15 CFR 742.6(b)); a rule may name
+# one, and a decision or a case carries the most restrictive of its rules'.
+REVIEW_POLICIES = ("presumption of approval", "case-by-case", "presumption of denial")
+
+
+def review_policy(policies: Iterable[str]) -> str:
+    """The most restrictive licence review policy among ``policies`` ("" when none is named)."""
+    ranked = [REVIEW_POLICIES.index(p) for p in policies if p in REVIEW_POLICIES]
+    return REVIEW_POLICIES[max(ranked)] if ranked else ""
 KYC_STATUSES = ("verified", "pending", "unverified")
 
 
@@ -111,6 +122,7 @@ class AcceleratorInfo:
     export_class: str
     confirmed: bool
     named_by: tuple[str, ...] = ()
+    memory_bandwidth: float | None = None  # GB/s per chip (DRAM/HBM), when published
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +221,19 @@ class RuleMatch:
     outcome: Outcome
     citation: str
     reason: str
+    # The licence review policy the rule states ("" when it states none), the legal basis of its pack
+    # (a regulation, a proposed rule enforced as company policy...) and the rule's own dates.
+    review_policy: str = ""
+    basis: str = ""
+    effective_from: date | None = None
+    effective_until: date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.rule_id, "pack": self.pack_id, "pack_version": self.pack_version,
+                "decision": self.outcome.label, "citation": self.citation, "reason": self.reason,
+                "review_policy": self.review_policy or None, "basis": self.basis or None,
+                "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+                "effective_until": self.effective_until.isoformat() if self.effective_until else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +266,11 @@ class Decision:
     def accelerated(self) -> bool:
         return any(i.accelerated for i in self.items)
 
+    @property
+    def review_policy(self) -> str:
+        """How BIS would review a licence application for this request (the most restrictive named)."""
+        return review_policy(m.review_policy for m in self.matches)
+
     def as_dict(self) -> dict[str, Any]:
         """The shape of ``gatekeeper check --json`` and of ``POST /v1/decisions``."""
         req = self.request
@@ -250,14 +280,12 @@ class Decision:
             "policy_decision": self.policy_outcome.label,
             "mode": self.mode,
             "reasons": list(self.reasons),
-            "rules": [
-                {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version,
-                 "decision": m.outcome.label, "citation": m.citation, "reason": m.reason}
-                for m in self.matches
-            ],
+            "review_policy": self.review_policy or None,
+            "rules": [m.as_dict() for m in self.matches],
             "accelerators": [
                 {"instance_type": i.instance_type, "model": a.model, "count": a.total,
                  "per_instance": a.per_instance, "tpp": a.tpp, "pd": a.pd,
+                 "memory_bandwidth": a.memory_bandwidth,
                  "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by)}
                 for i in self.items for a in i.accelerators
             ],

@@ -59,6 +59,18 @@ def _item_ok(rule: Rule, item: ClassifiedItem) -> bool:
         confirmed = item.export_class != "unknown" and all(a.confirmed for a in item.accelerators)
         if confirmed != c.confirmed:
             return False
+    if c.max_tpp is not None and not (item.accelerators and all(
+            a.tpp is not None and a.tpp < c.max_tpp for a in item.accelerators)):
+        return False
+    if c.min_memory_bandwidth is not None and not any(
+            a.memory_bandwidth is not None and a.memory_bandwidth >= c.min_memory_bandwidth for a in item.accelerators):
+        return False
+    if c.max_memory_bandwidth is not None and not (item.accelerators and all(
+            a.memory_bandwidth is not None and a.memory_bandwidth < c.max_memory_bandwidth for a in item.accelerators)):
+        return False
+    published = bool(item.accelerators) and all(a.memory_bandwidth is not None for a in item.accelerators)
+    if c.memory_bandwidth_published is not None and published != c.memory_bandwidth_published:
+        return False
     return c.min_tpp is None or any(a.tpp is not None and a.tpp >= c.min_tpp for a in item.accelerators)
 
 
@@ -245,7 +257,8 @@ def test_reasons_and_citations_are_filled() -> None:
     profile = CustomerProfile("aws", "acct", "Lion City AI", "SG", "SG", "CN", "verified")
     ev = ENGINE.evaluate(req, profile, on=date(2026, 6, 1))
     assert ev.outcome == Outcome.PENDING
-    [m] = ev.matches
+    m, review, _ = ev.matches  # the licence requirement, then the review policy (SG location and HQ)
+    assert review.pack_id == "us-licence-review-policy" and review.review_policy == "presumption of denial"
     assert m.rule_id == "d5-macau-3a090" and m.pack_id == "us-cloud-advanced-compute"
     assert "742.6" in m.citation
     assert "Lion City AI" in m.reason and "SG/CN" in m.reason and "A100" in m.reason and "{" not in m.reason

@@ -72,7 +72,8 @@ def _request_dict(req: ProvisioningRequest) -> dict[str, Any]:
 
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
     return {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
-            "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by)}
+            "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by),
+            "memory_bandwidth": a.memory_bandwidth}
 
 
 def decision_record(decision: Decision) -> dict[str, Any]:
@@ -110,9 +111,11 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "items": items,
         "rules": [
             {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version, "decision": m.outcome.label,
-             "citation": m.citation, "reason": m.reason}
+             "citation": m.citation, "reason": m.reason, "review_policy": m.review_policy or None,
+             "basis": m.basis or None}
             for m in decision.matches
         ],
+        "review_policy": decision.review_policy or None,
         "reasons": list(decision.reasons),
         "licence_id": decision.licence_id,
         "case_id": decision.case_id,
@@ -205,7 +208,9 @@ def classified_items_from_record(rec: dict[str, Any]) -> tuple[ClassifiedItem, .
                                     tpp=None if a.get("tpp") is None else float(a["tpp"]),
                                     pd=None if a.get("pd") is None else float(a["pd"]),
                                     export_class=str(a["export_class"]), confirmed=bool(a["confirmed"]),
-                                    named_by=tuple(str(n) for n in a.get("named_by", [])))
+                                    named_by=tuple(str(n) for n in a.get("named_by", [])),
+                                    memory_bandwidth=(None if a.get("memory_bandwidth") is None
+                                                      else float(a["memory_bandwidth"])))
                     for a in i.get("accelerators", [])),
             )
             for ci, i in zip(request.items, raw, strict=True)

@@ -125,6 +125,11 @@ class CompiledRule:
     # the engine's short path tests before running the rule on a plain request.
     plain_customer: frozenset[str] | None = None
     plain_region: frozenset[str] | None = None
+    review_policy: str = ""
+    basis: str = ""
+    # The rule's own dates (start/end above are also cut at country-group changes); None: open.
+    rule_from: date | None = None
+    rule_until: date | None = None
 
     def in_force(self, on: date) -> bool:
         return self.start <= on < self.end
@@ -247,8 +252,41 @@ def _tpp_at_least(i: ClassifiedItem, floor: float) -> bool:
     return False
 
 
+def _tpp_below(i: ClassifiedItem, ceiling: float) -> bool:
+    if not i.accelerators:
+        return False
+    for a in i.accelerators:  # noqa: SIM110
+        if a.tpp is None or a.tpp >= ceiling:
+            return False
+    return True
+
+
+def _bandwidth_at_least(i: ClassifiedItem, floor: float) -> bool:
+    for a in i.accelerators:  # noqa: SIM110
+        if a.memory_bandwidth is not None and a.memory_bandwidth >= floor:
+            return True
+    return False
+
+
+def _bandwidth_below(i: ClassifiedItem, ceiling: float) -> bool:
+    if not i.accelerators:
+        return False
+    for a in i.accelerators:  # noqa: SIM110
+        if a.memory_bandwidth is None or a.memory_bandwidth >= ceiling:
+            return False
+    return True
+
+
+def _bandwidth_published(i: ClassifiedItem) -> bool:
+    for a in i.accelerators:
+        if a.memory_bandwidth is None:
+            return False
+    return bool(i.accelerators)
+
+
 _HELPERS = {"_class_in": _class_in, "_chip_in": _chip_in, "_named": _named, "_confirmed": _confirmed,
-            "_tpp_at_least": _tpp_at_least}
+            "_tpp_at_least": _tpp_at_least, "_tpp_below": _tpp_below, "_bandwidth_at_least": _bandwidth_at_least,
+            "_bandwidth_below": _bandwidth_below, "_bandwidth_published": _bandwidth_published}
 
 
 _CONST = re.compile(r"\b_k\d+\b")
@@ -325,6 +363,14 @@ def _item_terms(cond: ItemCondition, catalog: Catalog, src: _Source) -> list[str
         terms.append("_confirmed(i)" if cond.confirmed else "not _confirmed(i)")
     if cond.min_tpp is not None:
         terms.append(f"_tpp_at_least(i, {src.const(float(cond.min_tpp))})")
+    if cond.max_tpp is not None:
+        terms.append(f"_tpp_below(i, {src.const(float(cond.max_tpp))})")
+    if cond.min_memory_bandwidth is not None:
+        terms.append(f"_bandwidth_at_least(i, {src.const(float(cond.min_memory_bandwidth))})")
+    if cond.max_memory_bandwidth is not None:
+        terms.append(f"_bandwidth_below(i, {src.const(float(cond.max_memory_bandwidth))})")
+    if cond.memory_bandwidth_published is not None:
+        terms.append("_bandwidth_published(i)" if cond.memory_bandwidth_published else "not _bandwidth_published(i)")
     return terms
 
 
@@ -437,6 +483,10 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
         groups_until=window[1],
         plain_customer=plain_customer,
         plain_region=plain_region,
+        review_policy=rule.review_policy or "",
+        basis=pack.basis,
+        rule_from=start,
+        rule_until=min(ends) if ends else None,
     )
 
 

@@ -53,13 +53,24 @@ class _Strict(BaseModel):
 
 
 class ItemCondition(_Strict):
-    """Holds when some accelerated item of the request satisfies every field given."""
+    """Holds when some accelerated item of the request satisfies every field given.
+
+    ``min_tpp`` / ``min_memory_bandwidth`` hold when some chip of the item reaches the bound;
+    ``max_tpp`` / ``max_memory_bandwidth`` (exclusive: "less than") hold only when every chip of the
+    item has a known figure below it, so that an unknown figure never earns a lenient rule.
+    ``memory_bandwidth_published: false`` holds when some chip's bandwidth is unknown. Bandwidth is
+    the chip's total DRAM/HBM bandwidth in GB/s (the catalog's ``memory_bandwidth``).
+    """
 
     export_class: list[Literal["3A090.a", "3A090.b", "none", "unknown"]] | None = None
     chips: list[str] | None = None
     named_by_rule: bool | None = None
     confirmed: bool | None = None
     min_tpp: float | None = Field(default=None, ge=0)
+    max_tpp: float | None = Field(default=None, gt=0)
+    min_memory_bandwidth: float | None = Field(default=None, ge=0)
+    max_memory_bandwidth: float | None = Field(default=None, gt=0)
+    memory_bandwidth_published: bool | None = None
     providers: list[Literal["aws", "azure", "gcp"]] | None = None
 
 
@@ -101,6 +112,9 @@ class Rule(_Strict):
     effective_from: date | None = None
     effective_until: date | None = None
     applies_to: Literal["accelerated", "all"] = "accelerated"
+    # How BIS reviews a licence application in the case the rule describes (15 CFR 742.6(b)); a
+    # decision and its case carry the most restrictive review policy of their rules.
+    review_policy: Literal["case-by-case", "presumption of denial", "presumption of approval"] | None = None
 
     @model_validator(mode="after")
     def _scope(self) -> Rule:
@@ -168,6 +182,10 @@ class Pack(_Strict):
     effective_from: date
     effective_until: date | None = None
     simulation_only: bool = False
+    # What the pack enforces: a regulation in force, a proposed rule (enforced as company policy), the
+    # company's own policy, or a rescinded rule kept for simulation. Shown on every decision it makes.
+    basis: Literal["regulation", "proposed rule", "company policy", "rescinded"] = "regulation"
+    status_note: str = ""  # what to check, e.g. after a suspension ends
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)

@@ -362,7 +362,8 @@ def case_request(decision: Decision, need: Need) -> CaseRequest:
                                 choice=i.item.choice, path=i.item.path) for i in decision.items),
         accelerators=need.accelerators,
         rules=tuple(RuleRef(rule_id=m.rule_id, pack_id=m.pack_id, pack_version=m.pack_version,
-                            decision=m.outcome.label, citation=m.citation, reason=m.reason)
+                            decision=m.outcome.label, citation=m.citation, reason=m.reason,
+                            review_policy=m.review_policy, basis=m.basis)
                     for m in decision.matches),
         reasons=tuple(decision.reasons), quantity=need.quantity, profile=decision.profile.as_dict(),
     )

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.model import review_policy as strictest_review_policy
+
 CaseStatus = Literal["open", "approved", "denied"]
 CASE_STATUSES: tuple[str, ...] = ("open", "approved", "denied")
 LicenceStatus = Literal["active", "revoked"]
@@ -102,6 +104,8 @@ class RuleRef(_Frozen):
     decision: str
     citation: str
     reason: str = ""
+    review_policy: str = ""  # the licence review policy the rule states (model.REVIEW_POLICIES)
+    basis: str = ""  # regulation, proposed rule, company policy...
 
 
 class RequestItem(_Frozen):
@@ -227,6 +231,10 @@ class Case(_Frozen):
                 out[key]["total_requested"] = qround(out[key]["total_requested"] + q)
         return list(out.values())
 
+    def review_policy(self) -> str:
+        """How BIS would review the licence application: the most restrictive policy the rules state."""
+        return strictest_review_policy(r.review_policy for r in self.rules())
+
     def rules(self) -> list[RuleRef]:
         out: dict[tuple[str, str], RuleRef] = {}
         for r in self.requests:
@@ -272,6 +280,7 @@ class Case(_Frozen):
         data["largest_request"] = self.largest_request
         data["accelerators"] = self.accelerators()
         data["rules"] = [r.model_dump(mode="json") for r in self.rules()]
+        data["review_policy"] = self.review_policy() or None
         data["timeline"] = [h.model_dump(mode="json") for h in self.timeline()]
         return data
 

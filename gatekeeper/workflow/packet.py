@@ -68,7 +68,9 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
         "largest_request": case.largest_request,
         "end_use_locations": locations,
         "legal_basis": [{"rule": r.rule_id, "pack": r.pack_id, "pack_version": r.pack_version,
-                         "decision": r.decision, "citation": r.citation, "reason": r.reason} for r in case.rules()],
+                         "decision": r.decision, "citation": r.citation, "reason": r.reason,
+                         "review_policy": r.review_policy or None, "basis": r.basis or None} for r in case.rules()],
+        "review_policy": case.review_policy() or None,
         "request_history": [{
             "decision_id": r.decision_id, "at": r.at.isoformat(), "principal": r.principal,
             "service": r.service, "operation": r.operation, "source": r.source, "region": r.region,
@@ -119,7 +121,12 @@ def packet_markdown(packet: dict[str, Any]) -> str:
     out += [f"- {loc['provider']} {loc['region']}: {loc['country_name']} ({loc['country'] or '-'})"
             for loc in packet["end_use_locations"]] or ["- no region given in the requests"]
     out += ["", "## Why a licence is required", ""]
-    out += [f"- `{r['pack']}/{r['rule']}` ({r['decision']}): {r['reason']}  \n  Citation: {r['citation']}"
+    if packet.get("review_policy"):
+        out += [f"Licence review policy: **{packet['review_policy']}**.", ""]
+    out += [f"- `{r['pack']}/{r['rule']}` ({r['decision']}"
+            + (f"; review: {r['review_policy']}" if r.get("review_policy") else "")
+            + (f"; {r['basis']}" if r.get("basis") not in (None, "", "regulation") else "")
+            + f"): {r['reason']}  \n  Citation: {r['citation']}"
             for r in packet["legal_basis"]]
     out += ["", "## Request history", "", "| Time | Decision | Principal | Operation | Region | Accelerators |",
             "|---|---|---|---|---|---|"]
