@@ -55,6 +55,15 @@ PROVIDERS = ("aws", "azure", "gcp")
 REVIEW_POLICIES = ("presumption of approval", "case-by-case", "presumption of denial")
 
 
+def dates_text(start: date | None, until: date | None) -> str:
+    """``from 2026-01-15``, ``until 2026-11-10`` or ``2023-11-17 to 2026-01-15`` (until is exclusive)."""
+    if start and until:
+        return f"{start.isoformat()} to {until.isoformat()}"
+    if start:
+        return f"from {start.isoformat()}"
+    return f"until {until.isoformat()}" if until else ""
+
+
 def review_policy(policies: Iterable[str]) -> str:
     """The most restrictive licence review policy among ``policies`` ("" when none is named)."""
     ranked = [REVIEW_POLICIES.index(p) for p in policies if p in REVIEW_POLICIES]
@@ -227,6 +236,10 @@ class RuleMatch:
     basis: str = ""
     effective_from: date | None = None
     effective_until: date | None = None
+
+    def window(self) -> str:
+        """The rule's dates as a reviewer reads them: ``from 2026-01-15``, ``2023-11-17 to 2026-01-15``."""
+        return dates_text(self.effective_from, self.effective_until)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.rule_id, "pack": self.pack_id, "pack_version": self.pack_version,

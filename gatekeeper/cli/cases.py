@@ -101,6 +101,8 @@ def render_case(case: Case) -> None:
         head.add_row("licence", case.licence_number)
     if case.denial_reason:
         head.add_row("denied", case.denial_reason)
+    if case.review_policy():
+        head.add_row("review policy", case.review_policy())
     console.print(Panel(head, title=f"case {case.case_id}", expand=False))
 
     acc = Table("chip", "export class", "TPP", "PD", "instance types", "largest request", "total requested",

@@ -51,8 +51,29 @@ def test_check_flag_exits_zero(cfg: Path) -> None:
 
 
 def test_check_plain_type(cfg: Path) -> None:
-    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type", "e2-medium")
+    code, out = check(cfg, "--provider", "gcp", "--account", "acme-analytics-prod", "--instance-type", "e2-medium")
     assert code == 0 and out["decision"] == "allow" and out["accelerators"] == []
+
+
+def test_check_plain_type_for_an_embargoed_customer_is_denied(cfg: Path) -> None:
+    # An embargo covers every service: the Iranian customer is denied a plain VM too.
+    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type", "e2-medium")
+    assert code == 4 and out["decision"] == "deny" and out["accelerators"] == []
+    assert [r["id"] for r in out["rules"]] == ["embargoed-customer"]  # type: ignore[index]
+
+
+def test_check_names_the_review_policy_and_the_rules_dates(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "aws", "--account", "222222222222", "--instance-type", "p5e.48xlarge",
+                      "--dry-run")
+    assert code == 3 and out["decision"] == "pending" and out["review_policy"] == "presumption of denial"
+    rules = {r["id"]: r for r in out["rules"]}  # type: ignore[union-attr]
+    assert rules["d5-macau-3a090"]["effective_from"] == "2023-11-17"
+    assert rules["d5-macau-3a090"]["review_policy"] is None
+    assert rules["d5-outside-china-location"]["review_policy"] == "presumption of denial"
+    assert rules["d5-outside-china-location"]["effective_from"] == "2026-01-15"
+    text = runner.invoke(app, ["check", "--config", str(cfg), "--provider", "aws", "--account", "222222222222",
+                               "--instance-type", "p5e.48xlarge", "--dry-run"]).stdout
+    assert "licence review policy: presumption of denial" in text and "from 2026-01-15" in text
 
 
 def test_check_attached_gcp_accelerator(cfg: Path) -> None:
@@ -81,6 +102,24 @@ def test_check_bad_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--config", str(f), "--provider", "aws", "--account", "1",
                                  "--instance-type", "t3.micro"])
     assert result.exit_code == 1 and "mode" in result.output
+
+
+def test_catalog_show_names_bandwidth_review_policy_and_dates() -> None:
+    result = runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2026-06-01", "--json"])
+    out = json.loads(result.stdout)
+    assert out["memory_bandwidth"] == 4800 and "H200" in out["bandwidth_source"]
+    review = {s["subject"]: s for s in out["licence_review"]["subjects"]}
+    china = review["China (located, headquartered and owned)"]
+    assert china["review_policy"] == "case-by-case" and china["decision"] == "pending"
+    [h200] = [r for r in china["rules"] if r["id"] == "china-macau-h200-class-case-by-case"]
+    assert h200["effective_from"] == "2026-01-15" and "91 FR 1684" in h200["citation"]
+    assert review["Russia (D:5 outside China)"]["review_policy"] == "presumption of denial"
+    before = json.loads(runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2025-06-01", "--json"]).stdout)
+    assert {s["review_policy"] for s in before["licence_review"]["subjects"]} == {"presumption of denial"}
+    text = runner.invoke(app, ["catalog", "show", "trn1.32xlarge"]).stdout
+    assert "TF32 at 32 bits: TPP 6,080" in text and "rests on this choice" in text
+    bad = runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2026-13-01"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
 
 
 def test_catalog_show_and_list() -> None:
