@@ -103,6 +103,8 @@ _FACT_MAKERS: dict[str, Callable[[_Facts], str]] = {
     "export_class": _export_class,
     "instance_types": _instance_types,
     "lists": lambda f: _joined([f"{h.list_code} {h.name}" for h in f.profile.open_hits]),
+    "owners": lambda f: _joined([f"{o.name} ({o.country or '?'}, {o.share:g} %"
+                                 + (f", {'/'.join(o.lists)})" if o.lists else ")") for o in f.profile.owners]),
 }
 
 

@@ -170,6 +170,26 @@ class ScreeningHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """A direct or indirect owner of a customer: its share (percent) and the restricted-party lists it
+    is on (open screening hits, e.g. ``EL``, ``MEU``, ``SDN``), for the BIS affiliates (50 %) rule."""
+
+    name: str
+    country: str = ""
+    share: float = 0.0
+    lists: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "country": self.country, "share": self.share, "screening_lists": list(self.lists)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Owner:
+        """The inverse of ``as_dict`` (stores and audit records); raises KeyError/TypeError/ValueError."""
+        return cls(str(data["name"]), str(data.get("country") or ""), float(data.get("share") or 0),
+                   tuple(str(x).upper() for x in data.get("screening_lists") or ()))
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerProfile:
     """The legal facts about a subject. ``known`` is False for an account not in the store."""
 
@@ -182,6 +202,7 @@ class CustomerProfile:
     kyc_status: str = "unverified"
     known: bool = True
     screening_hits: tuple[ScreeningHit, ...] = ()
+    owners: tuple[Owner, ...] = ()
 
     @classmethod
     def unknown(cls, provider: str, account_id: str) -> CustomerProfile:
@@ -217,6 +238,7 @@ class CustomerProfile:
                  "cleared": h.cleared}
                 for h in self.screening_hits
             ],
+            "owners": [o.as_dict() for o in self.owners],
         }
 
 

@@ -17,6 +17,7 @@ from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
     Outcome,
+    Owner,
     ProvisioningRequest,
     ScreeningHit,
 )
@@ -97,6 +98,14 @@ def _customer_ok(rule: Rule, p: CustomerProfile, on: date) -> bool:
         return False
     if c.known is not None and p.known != c.known:
         return False
+    if c.owned_by is not None:
+        lists = set(c.owned_by.lists)
+        share = sum(o.share for o in p.owners if lists & set(o.lists))
+        if share < c.owned_by.min_share:
+            return False
+        if c.owned_by.any_owner_on is not None and not any(
+                o.share > 0 and set(c.owned_by.any_owner_on) & set(o.lists) for o in p.owners):
+            return False
     return c.screening_lists is None or any(h.list_code in c.screening_lists and not h.cleared
                                             for h in p.screening_hits)
 
@@ -123,6 +132,8 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
             start = max(pack.effective_from, rule.effective_from or pack.effective_from)
             ends = [d for d in (pack.effective_until, rule.effective_until) if d]
             if not simulate and not (start <= on and (not ends or on < min(ends))):
+                continue
+            if not simulate and any(x.effective_from <= on < x.effective_until for x in pack.suspended):
                 continue
             if plain and rule.applies_to != "all":  # plain requests: only rules that cover any provisioning
                 continue
@@ -157,10 +168,14 @@ def profiles(draw: st.DrawFn) -> CustomerProfile:
     if draw(st.integers(0, 9)) == 0:
         return CustomerProfile.unknown("aws", "acct")
     lists = draw(st.lists(st.sampled_from(["EL", "MEU", "SDN", "UVL", "CAP"]), max_size=2))
+    owners = draw(st.lists(st.tuples(st.sampled_from([10.0, 25.0, 30.0, 50.0, 60.0]),
+                                     st.lists(st.sampled_from(["EL", "MEU", "SDN", "UVL"]), max_size=2)),
+                           max_size=3))
     return CustomerProfile(
         "aws", "acct", "Customer", draw(st.sampled_from(COUNTRIES)), draw(st.sampled_from(COUNTRIES)),
         draw(st.sampled_from(COUNTRIES)), draw(st.sampled_from(["verified", "pending", "unverified"])),
         screening_hits=tuple(ScreeningHit(code, f"e-{code}", "entry", 99.0, draw(st.booleans())) for code in lists),
+        owners=tuple(Owner(f"owner {k}", "CN", share, tuple(ls)) for k, (share, ls) in enumerate(owners)),
     )
 
 

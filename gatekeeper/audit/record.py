@@ -27,6 +27,7 @@ from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
     Decision,
+    Owner,
     ProvisioningRequest,
     ScreeningHit,
 )
@@ -184,6 +185,7 @@ def request_from_record(rec: dict[str, Any]) -> tuple[ProvisioningRequest, Custo
                              bool(h.get("cleared", False)))
                 for h in s.get("screening_hits", [])
             ),
+            owners=tuple(Owner.from_dict(o) for o in s.get("owners") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidInputError(f"decision record {rec.get('decision_id')!r} is incomplete: {exc!r}",

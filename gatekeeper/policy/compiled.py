@@ -53,7 +53,7 @@ class Subject:
     """
 
     __slots__ = ("countries", "country", "foreign", "headquarters_country", "known", "kyc_status", "lists",
-                 "profile", "ultimate_parent_country")
+                 "owners", "profile", "ultimate_parent_country")
 
     def __init__(self, profile: CustomerProfile) -> None:
         self.profile = profile
@@ -66,6 +66,8 @@ class Subject:
         self.foreign = c != "US" or not profile.known
         hits = profile.screening_hits
         self.lists = frozenset(h.list_code.upper() for h in hits if not h.cleared) if hits else _NO_LISTS
+        # (share, lists) per owner on some list: what the affiliates-rule condition adds up.
+        self.owners = tuple((o.share, frozenset(o.lists)) for o in profile.owners if o.lists)
 
 
 CustomerPredicate = Callable[[Subject], bool]
@@ -130,9 +132,12 @@ class CompiledRule:
     # The rule's own dates (start/end above are also cut at country-group changes); None: open.
     rule_from: date | None = None
     rule_until: date | None = None
+    suspended: tuple[tuple[date, date], ...] = ()  # the pack's suspensions (end exclusive)
 
     def in_force(self, on: date) -> bool:
-        return self.start <= on < self.end
+        if not self.start <= on < self.end:
+            return False
+        return not any(a <= on < b for a, b in self.suspended)
 
     def groups_hold(self, on: date) -> bool:
         """True when ``on`` falls in the stretch whose group members this copy carries."""
@@ -284,9 +289,25 @@ def _bandwidth_published(i: ClassifiedItem) -> bool:
     return bool(i.accelerators)
 
 
-_HELPERS = {"_class_in": _class_in, "_chip_in": _chip_in, "_named": _named, "_confirmed": _confirmed,
-            "_tpp_at_least": _tpp_at_least, "_tpp_below": _tpp_below, "_bandwidth_at_least": _bandwidth_at_least,
-            "_bandwidth_below": _bandwidth_below, "_bandwidth_published": _bandwidth_published}
+def _owned_share(s: Subject, lists: frozenset[str]) -> float:
+    """The percentage of the subject held, together, by owners on any of ``lists``."""
+    total = 0.0
+    for share, owner_lists in s.owners:
+        if not lists.isdisjoint(owner_lists):
+            total += share
+    return total
+
+
+def _owner_on(s: Subject, lists: frozenset[str]) -> bool:
+    for share, owner_lists in s.owners:  # noqa: SIM110
+        if share > 0 and not lists.isdisjoint(owner_lists):
+            return True
+    return False
+
+
+_HELPERS = {f.__name__: f for f in (
+    _owner_on, _owned_share, _class_in, _chip_in, _named, _confirmed, _tpp_at_least, _tpp_below, _bandwidth_at_least,
+    _bandwidth_below, _bandwidth_published)}
 
 
 _CONST = re.compile(r"\b_k\d+\b")
@@ -395,6 +416,12 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source, on:
                      ".isdisjoint(s.countries)")
     if cond.no_country_in is not None:
         terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in', on))}.isdisjoint(s.countries)")
+    if cond.owned_by is not None:
+        lists = frozenset(x.upper() for x in cond.owned_by.lists)
+        floor = src.const(float(cond.owned_by.min_share))
+        terms.append(f"(s.owners and _owned_share(s, {src.const(lists)}) >= {floor})")
+        if cond.owned_by.any_owner_on is not None:
+            terms.append(f"_owner_on(s, {src.const(frozenset(x.upper() for x in cond.owned_by.any_owner_on))})")
     if cond.kyc_status is not None:
         terms.append(f"s.kyc_status in {src.const(frozenset(cond.kyc_status))}")
     if cond.foreign is not None:
@@ -487,6 +514,7 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
         basis=pack.basis,
         rule_from=start,
         rule_until=min(ends) if ends else None,
+        suspended=tuple((x.effective_from, x.effective_until) for x in pack.suspended),
     )
 
 

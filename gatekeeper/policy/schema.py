@@ -44,7 +44,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 # Placeholders a rule's reason may use; the engine fills them from the request's facts.
 REASON_FIELDS = frozenset({
     "customer", "account", "country", "headquarters", "parent", "countries", "kyc_status", "region",
-    "region_country", "chips", "export_class", "instance_types", "lists",
+    "region_country", "chips", "export_class", "instance_types", "lists", "owners",
 })
 
 
@@ -74,6 +74,17 @@ class ItemCondition(_Strict):
     providers: list[Literal["aws", "azure", "gcp"]] | None = None
 
 
+class OwnedBy(_Strict):
+    """Holds when owners on any of ``lists`` hold, together, at least ``min_share`` percent of the customer
+    (the BIS affiliates rule: 50 %, directly or indirectly, individually or in the aggregate)."""
+
+    lists: list[str] = Field(min_length=1)
+    min_share: float = Field(default=50.0, gt=0, le=100)
+    # And at least one of those owners is on one of these lists (the "most restrictive owner" standard:
+    # a customer half-owned by an Entity List party and an MEU party inherits the Entity List's restrictions).
+    any_owner_on: list[str] | None = None
+
+
 class CustomerCondition(_Strict):
     """Country fields take ISO alpha-2 codes and group names (D:5, E:1, TIER1-2025)."""
 
@@ -89,6 +100,7 @@ class CustomerCondition(_Strict):
     foreign: bool | None = None
     known: bool | None = None
     screening_lists: list[str] | None = None     # open (uncleared) hits on these lists
+    owned_by: OwnedBy | None = None              # owners on these lists hold >= min_share % together
 
 
 class RegionCondition(_Strict):
@@ -148,6 +160,13 @@ class TestRequest(_Strict):
     unresolved: list[str] = Field(default_factory=list)
 
 
+class TestOwner(_Strict):
+    name: str
+    country: str = ""
+    share: float = Field(gt=0, le=100)
+    screening_lists: list[str] = Field(default_factory=list)
+
+
 class TestCustomer(_Strict):
     legal_name: str = "Test Customer"
     country: str = ""
@@ -155,6 +174,7 @@ class TestCustomer(_Strict):
     ultimate_parent_country: str = ""
     kyc_status: Literal["verified", "pending", "unverified"] = "verified"
     screening_lists: list[str] = Field(default_factory=list)
+    owners: list[TestOwner] = Field(default_factory=list)
 
     @field_validator("country", "headquarters_country", "ultimate_parent_country")
     @classmethod
@@ -174,6 +194,20 @@ class TestCase(_Strict):
     expect_rules: list[str] | None = None
 
 
+class Suspension(_Strict):
+    """A stretch during which a pack in force is not applied (a rule suspended by a later rule)."""
+
+    effective_from: date
+    effective_until: date
+    citation: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> Suspension:
+        if self.effective_until <= self.effective_from:
+            raise ValueError("a suspension's effective_until must be after its effective_from")
+        return self
+
+
 class Pack(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     version: str = Field(min_length=1)
@@ -186,6 +220,7 @@ class Pack(_Strict):
     # company's own policy, or a rescinded rule kept for simulation. Shown on every decision it makes.
     basis: Literal["regulation", "proposed rule", "company policy", "rescinded"] = "regulation"
     status_note: str = ""  # what to check, e.g. after a suspension ends
+    suspended: list[Suspension] = Field(default_factory=list)
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)

@@ -175,3 +175,22 @@ def test_check_pending_opens_a_case_and_dry_run_does_not(cfg: Path) -> None:
     assert again["case_id"] == case_id  # the open case is joined, not duplicated
     listed = runner.invoke(app, ["cases", "list", "--json", "--config", str(cfg)])
     assert listed.exit_code == 0 and case_id in listed.stdout
+
+
+def test_accounts_import_with_owners(tmp_path: Path) -> None:
+    f = tmp_path / "gatekeeper.toml"
+    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+                 encoding="utf-8")
+    owners = tmp_path / "owners.csv"
+    owners.write_text("provider,account_id,owner_name,owner_country,share,screening_lists\n"
+                      "aws,333333333333,Listed Holdings,CN,55,EL\n", encoding="utf-8")
+    result = runner.invoke(app, ["accounts", "import", str(CSV), "--owners", str(owners), "--config", str(f)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(runner.invoke(app, ["accounts", "show", "333333333333", "--json", "--config", str(f)]).stdout)
+    assert shown["owners"] == [{"name": "Listed Holdings", "country": "CN", "share": 55.0, "screening_lists": ["EL"]}]
+    text = runner.invoke(app, ["accounts", "show", "333333333333", "--config", str(f)]).stdout
+    assert "Listed Holdings (CN, 55 %) on EL" in text
+    owners.write_text("provider,account_id,owner_name,owner_country,share,screening_lists\n"
+                      "aws,999999999999,Nobody,CN,55,EL\n", encoding="utf-8")
+    bad = runner.invoke(app, ["accounts", "import", str(CSV), "--owners", str(owners), "--config", str(f)])
+    assert bad.exit_code != 0 and "row 2" in bad.output and "not in the imported profiles" in bad.output
