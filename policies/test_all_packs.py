@@ -152,3 +152,16 @@ def test_a_chip_without_published_bandwidth_gets_the_presumption_of_denial() -> 
     ev = ENGINE.evaluate(request, profile, on=AFTER_H200, items=(item,))
     assert {m.rule_id for m in ev.matches} == {"d5-macau-3a090", "d5-unpublished-bandwidth"}
     assert {m.review_policy for m in ev.matches} == {"", "presumption of denial"}
+
+
+@pytest.mark.parametrize(("on", "expect"), [(date(2025, 9, 28), "allow"), (date(2025, 10, 15), "deny"),
+                                            (date(2026, 6, 1), "allow"), (date(2026, 11, 10), "deny")])
+def test_affiliates_rule_across_its_suspension(on: date, expect: str) -> None:
+    from gatekeeper.model import Owner
+
+    profile = CustomerProfile("aws", "acct", "Harbour", "SG", "SG", "SG", "verified",
+                              owners=(Owner("Listed Holdings", "CN", 60.0, ("EL",)),))
+    request = ProvisioningRequest("aws", "acct", (ComputeItem("p4d.24xlarge"),), region="us-east-1")
+    ev = ENGINE.evaluate(request, profile, on=on)
+    assert ev.outcome.label == expect
+    assert {m.pack_id for m in ev.matches} == ({"us-affiliates-rule"} if expect == "deny" else set())
