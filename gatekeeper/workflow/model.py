@@ -24,6 +24,15 @@ from gatekeeper.model import review_policy as strictest_review_policy
 CaseStatus = Literal["open", "approved", "denied"]
 CASE_STATUSES: tuple[str, ...] = ("open", "approved", "denied")
 LicenceStatus = Literal["active", "revoked"]
+# The permits a case can be approved with (15 CFR 740, 89 FR 23876): an individual licence, or a licence
+# exception. NAC (Notified Advanced Computing, Macau and D:5): the exporter notifies BIS through SNAP-R at
+# least 25 days before the export, and BIS's approval gives an authorization number (recorded as the
+# permit's number). ACA (Advanced Computing Authorized): D:1 and D:4 destinations outside Macau and
+# D:5, no notification; it never covers a customer located in, headquartered in or owned from D:5 or
+# Macau.
+PermitKind = Literal["licence", "NAC", "ACA"]
+PERMIT_KINDS: tuple[str, ...] = ("licence", "NAC", "ACA")
+NAC_WAIT_DAYS = 25
 # A licence's state on a given day, derived from its status, dates and what is left.
 LICENCE_STATES: tuple[str, ...] = ("active", "not yet valid", "expired", "revoked", "exhausted")
 
@@ -152,16 +161,28 @@ class Approval(_Frozen):
     quantity: float
     conditions: str = ""
     regions: tuple[str, ...] = ()
+    permit: PermitKind = "licence"
+    notified_on: date | None = None  # NAC: the day the notification was filed (SNAP-R)
 
     def terms(self) -> tuple[Any, ...]:
         return (self.licence_number, self.expires, qround(self.quantity), self.conditions,
-                tuple(sorted(r.lower() for r in self.regions)))
+                tuple(sorted(r.lower() for r in self.regions)), self.permit, self.notified_on)
 
     def describe_terms(self) -> str:
         where = f", regions {', '.join(self.regions)}" if self.regions else ""
         cond = f", conditions {self.conditions!r}" if self.conditions else ""
-        return (f"licence {self.licence_number}, {fmt_qty(self.quantity)} accelerators, "
-                f"expires {self.expires.isoformat()}{where}{cond}")
+        return (f"{permit_label(self.permit, self.licence_number, self.notified_on)}, "
+                f"{fmt_qty(self.quantity)} accelerators, expires {self.expires.isoformat()}{where}{cond}")
+
+
+def permit_label(permit: str, number: str, notified_on: date | None = None) -> str:
+    """``licence D123``, ``licence exception NAC (authorization N-1, notified 2026-03-01)``, ``... ACA``."""
+    if permit == "NAC":
+        when = f", notified {notified_on.isoformat()}" if notified_on else ""
+        return f"licence exception NAC (authorization {number}{when})"
+    if permit == "ACA":
+        return f"licence exception ACA ({number})"
+    return f"licence {number}"
 
 
 class HistoryEntry(_Frozen):
@@ -316,10 +337,16 @@ class Licence(_Frozen):
     revoked_by: str | None = None
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    permit: PermitKind = "licence"
+    notified_on: date | None = None
 
     @property
     def customer(self) -> str:
         return self.legal_name or f"{self.provider} account {self.account_id}"
+
+    @property
+    def label(self) -> str:
+        return permit_label(self.permit, self.number, self.notified_on)
 
     @property
     def drawn(self) -> float:

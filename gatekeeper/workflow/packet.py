@@ -13,7 +13,7 @@ from typing import Any
 
 from gatekeeper.jurisdictions import Jurisdictions
 from gatekeeper.model import CLASS_A, CLASS_B, CLASS_UNKNOWN
-from gatekeeper.workflow.model import Case, fmt_qty
+from gatekeeper.workflow.model import Case, fmt_qty, permit_label
 
 SCHEMA = "gatekeeper.licence-application/v1"
 # Computers and assemblies containing 3A090 ICs are 4A090 (88 FR 73458); cloud instances are such computers.
@@ -80,8 +80,20 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
         "case_history": [h.model_dump(mode="json") for h in case.history],
         "approvals": [a.model_dump(mode="json") for a in case.approvals],
         "licence_number": case.licence_number,
+        # The permit the case was approved with: an individual licence or licence exception NAC/ACA.
+        "permit": _permit(case),
         "denial_reason": case.denial_reason,
     }
+
+
+def _permit(case: Case) -> dict[str, Any] | None:
+    """The permit of the case's last approval: an individual licence or licence exception NAC/ACA."""
+    if not case.approvals:
+        return None
+    a = case.approvals[-1]
+    return {"kind": a.permit, "number": a.licence_number,
+            "notified_on": a.notified_on.isoformat() if a.notified_on else None,
+            "label": permit_label(a.permit, a.licence_number, a.notified_on)}
 
 
 def _md_escape(text: Any) -> str:
@@ -138,7 +150,8 @@ def packet_markdown(packet: dict[str, Any]) -> str:
     out += [f"- {h['at']} {h['actor']}: {h['action']}" + (f" - {h['detail']}" if h["detail"] else "")
             for h in packet["case_history"]]
     if packet["licence_number"]:
-        out += ["", f"Licence issued: **{packet['licence_number']}**."]
+        permit = packet.get("permit") or {}
+        out += ["", f"Permit issued: **{permit.get('label') or packet['licence_number']}**."]
     if packet["denial_reason"]:
         out += ["", f"Denied: {packet['denial_reason']}"]
     out += ["", "## Applicant", "", f"_{packet['applicant']['note']}_", ""]
