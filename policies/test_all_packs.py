@@ -74,7 +74,7 @@ TABLE = [
         "pending", {"d5-macau-3a090", "d5-above-h200-class-tpp", "d5-above-h200-class-bandwidth",
                     "unknown-or-unconfirmed"}, "presumption of denial"),
     row("Singapore subsidiary of a Chinese parent, H200", AFTER_H200, SG_CN, "aws", "p5e.48xlarge",
-        "ap-southeast-1", "pending", {"d5-macau-3a090", "d5-outside-china-location", "d5-headquarters-outside-china"},
+        "ap-southeast-1", "pending", {"d5-macau-3a090", "d5-outside-china-macau"},
         "presumption of denial"),
     # Embargoes: any provisioning, plain included; the deny outweighs the licence rules.
     row("North Korea, plain t3.micro", AFTER_H200, ("KP", "KP", "KP"), "aws", "t3.micro", "us-east-1", "deny",
@@ -82,8 +82,7 @@ TABLE = [
     row("US company owned from Cuba, plain e2-medium", AFTER_H200, ("US", "US", "CU"), "gcp", "e2-medium",
         "us-central1", "deny", {"embargoed-customer"}),
     row("Iran, H100", AFTER_H200, ("IR", "IR", "IR"), "aws", "p5.48xlarge", "eu-central-1", "deny",
-        {"embargoed-customer", "d5-macau-3a090", "d5-outside-china-location", "d5-headquarters-outside-china",
-         "d5-parent-outside-china"}, "presumption of denial"),
+        {"embargoed-customer", "d5-macau-3a090", "d5-outside-china-macau"}, "presumption of denial"),
     # Dated country groups: Cambodia in D:5 from 2021-12-09 to 2026-02-03.
     row("Cambodia, A100, while in D:5", H20_ERA, ("KH", "KH", "KH"), "aws", "p4d.24xlarge", "us-east-1",
         "pending", {"d5-macau-3a090", "d5-macau-presumption-of-denial-2023"}, "presumption of denial"),

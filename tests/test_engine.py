@@ -91,6 +91,9 @@ def _customer_ok(rule: Rule, p: CustomerProfile, on: date) -> bool:
         return False
     if c.no_country_in is not None and any(_in(c.no_country_in, x, on) for x in countries):
         return False
+    three = (p.country, p.headquarters_country, p.ultimate_parent_country)
+    if c.any_country_not_in is not None and all(x and _in(c.any_country_not_in, x, on) for x in three):
+        return False
     if c.kyc_status is not None and p.kyc_status not in c.kyc_status:
         return False
     foreign = p.country != "US" or not p.known
@@ -272,7 +275,7 @@ def test_reasons_and_citations_are_filled() -> None:
     profile = CustomerProfile("aws", "acct", "Lion City AI", "SG", "SG", "CN", "verified")
     ev = ENGINE.evaluate(req, profile, on=date(2026, 6, 1))
     assert ev.outcome == Outcome.PENDING
-    m, review, _ = ev.matches  # the licence requirement, then the review policy (SG location and HQ)
+    m, review = ev.matches  # the licence requirement, then the review policy
     assert review.pack_id == "us-licence-review-policy" and review.review_policy == "presumption of denial"
     assert m.rule_id == "d5-macau-3a090" and m.pack_id == "us-cloud-advanced-compute"
     assert "742.6" in m.citation

@@ -416,6 +416,10 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source, on:
                      ".isdisjoint(s.countries)")
     if cond.no_country_in is not None:
         terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in', on))}.isdisjoint(s.countries)")
+    if cond.any_country_not_in is not None:
+        # An unknown country ("") is in no set: it counts as outside, the restrictive reading.
+        terms.append(f"not {src.const(_countries(j, cond.any_country_not_in, f + 'any_country_not_in', on))}"
+                     ".issuperset(s.countries)")
     if cond.owned_by is not None:
         lists = frozenset(x.upper() for x in cond.owned_by.lists)
         floor = src.const(float(cond.owned_by.min_share))

@@ -96,6 +96,7 @@ class CustomerCondition(_Strict):
     parent_not_in: list[str] | None = None
     any_country_in: list[str] | None = None      # location, headquarters or ultimate parent
     no_country_in: list[str] | None = None       # none of the three
+    any_country_not_in: list[str] | None = None  # at least one of the three (or an unknown one) outside
     kyc_status: list[Literal["verified", "pending", "unverified"]] | None = None
     foreign: bool | None = None
     known: bool | None = None

@@ -50,7 +50,7 @@ DECISION_EXAMPLE: dict[str, Any] = {
                "decision": "pending", "citation": "15 CFR 742.6(a)(6)(iii)(A); ECCN 3A090/4A090 (88 FR 73458)",
                "reason": "...", "review_policy": None, "basis": "regulation", "effective_from": "2023-11-17",
                "effective_until": None},
-              {"id": "d5-outside-china-location", "pack": "us-licence-review-policy", "pack_version": "2026.12.0",
+              {"id": "d5-outside-china-macau", "pack": "us-licence-review-policy", "pack_version": "2026.12.0",
                "decision": "pending", "citation": "91 FR 1684 (case-by-case only for China and Macau); ...",
                "reason": "...", "review_policy": "presumption of denial", "basis": "regulation",
                "effective_from": "2026-01-15", "effective_until": None}],

@@ -69,8 +69,8 @@ def test_check_names_the_review_policy_and_the_rules_dates(cfg: Path) -> None:
     rules = {r["id"]: r for r in out["rules"]}  # type: ignore[union-attr]
     assert rules["d5-macau-3a090"]["effective_from"] == "2023-11-17"
     assert rules["d5-macau-3a090"]["review_policy"] is None
-    assert rules["d5-outside-china-location"]["review_policy"] == "presumption of denial"
-    assert rules["d5-outside-china-location"]["effective_from"] == "2026-01-15"
+    assert rules["d5-outside-china-macau"]["review_policy"] == "presumption of denial"
+    assert rules["d5-outside-china-macau"]["effective_from"] == "2026-01-15"
     text = runner.invoke(app, ["check", "--config", str(cfg), "--provider", "aws", "--account", "222222222222",
                                "--instance-type", "p5e.48xlarge", "--dry-run"]).stdout
     assert "licence review policy: presumption of denial" in text and "from 2026-01-15" in text

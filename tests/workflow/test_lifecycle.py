@@ -43,8 +43,7 @@ def test_lifecycle(store_url: str, tmp_path: Path, clock: Clock) -> None:
         [acc] = case.accelerators()
         assert (acc["model"], acc["export_class"], acc["tpp"], acc["largest_request"]) == ("A100", "3A090.a", 4992.0, 8)
         # The licence requirement, and the review policy for a Singapore company with a Chinese parent.
-        assert [r.rule_id for r in case.rules()] == ["d5-macau-3a090", "d5-outside-china-location",
-                                                     "d5-headquarters-outside-china"]
+        assert [r.rule_id for r in case.rules()] == ["d5-macau-3a090", "d5-outside-china-macau"]
         assert case.rules()[0].citation
         assert case.review_policy() == "presumption of denial" == d1.review_policy
         assert case.as_json()["review_policy"] == "presumption of denial"
