@@ -194,3 +194,15 @@ def test_accounts_import_with_owners(tmp_path: Path) -> None:
                       "aws,999999999999,Nobody,CN,55,EL\n", encoding="utf-8")
     bad = runner.invoke(app, ["accounts", "import", str(CSV), "--owners", str(owners), "--config", str(f)])
     assert bad.exit_code != 0 and "row 2" in bad.output and "not in the imported profiles" in bad.output
+
+
+def test_policy_validate_names_each_packs_basis_and_suspension() -> None:
+    out = json.loads(runner.invoke(app, ["policy", "validate", "--json"]).stdout)
+    packs = {p["id"]: p for p in out["packs"]}
+    assert packs["us-iaas-kyc"]["basis"] == "company policy"
+    assert packs["ai-diffusion-2025"]["basis"] == "rescinded"
+    assert packs["us-licence-review-policy"]["basis"] == "regulation"
+    assert packs["us-affiliates-rule"]["suspended"][0]["from"] == "2025-11-10"
+    assert "Federal Register" in packs["us-affiliates-rule"]["status_note"]
+    text = runner.invoke(app, ["policy", "validate"]).stdout
+    assert "suspended 2025-11-10 .. 2026-11-10" in text and "company policy" in text
