@@ -207,8 +207,10 @@ class Gatekeeper:
         accelerator, are not stopped by a store outage; the error is logged."""
         countries = self.engine.policies.plain_countries
         try:
-            found = frozenset((p.provider, p.account_id) for p in self.store.profiles.list_profiles()
-                              if not countries.isdisjoint(p.countries))
+            profiles = self.store.profiles
+            accounts_in = getattr(profiles, "accounts_in", None)  # one query where the store offers it
+            found = frozenset(accounts_in(countries)) if accounts_in is not None else frozenset(
+                (p.provider, p.account_id) for p in profiles.list_profiles() if not countries.isdisjoint(p.countries))
         except Exception as exc:
             log.error("embargoed_subjects.unreadable", error=f"{type(exc).__name__}: {exc}")
             found = self._embargoed or frozenset()

@@ -372,6 +372,18 @@ class DynamoDBProfileStore:
             except StoreError as exc:
                 log.error("profiles.undo_failed", profiles=len(chunk), error=str(exc))
 
+    def accounts_in(self, countries: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """(provider, account id) of every profile located in, headquartered in or owned from ``countries``:
+        one projected scan, without the screening hits list_profiles reads per profile."""
+        if not countries:
+            return frozenset()
+        items = self.db.pages("scan", TableName=self.name, ConsistentRead=True,
+                              ProjectionExpression="provider, account_id, country, headquarters_country, "
+                                                   "ultimate_parent_country")
+        return frozenset((get_s(i, "provider"), get_s(i, "account_id")) for i in items
+                         if not countries.isdisjoint((get_s(i, "country"), get_s(i, "headquarters_country"),
+                                                      get_s(i, "ultimate_parent_country"))))
+
     def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
         kwargs: dict[str, Any] = {"TableName": self.name}
         if provider:

@@ -170,6 +170,18 @@ class SQLiteProfileStore:
                  for p in profiles],
             )
 
+    def accounts_in(self, countries: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """(provider, account id) of every profile located in, headquartered in or owned from ``countries``:
+        one query, without the screening hits list_profiles reads per profile."""
+        if not countries:
+            return frozenset()
+        marks = ",".join("?" * len(countries))
+        values = sorted(countries)
+        rows = self.db.query(f"SELECT provider, account_id FROM profiles WHERE country IN ({marks}) OR "
+                             f"headquarters_country IN ({marks}) OR ultimate_parent_country IN ({marks})",
+                             tuple(values * 3))
+        return frozenset((r["provider"], r["account_id"]) for r in rows)
+
     def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
         if provider:
             rows = self.db.query("SELECT * FROM profiles WHERE provider=? ORDER BY account_id", (provider,))
