@@ -147,3 +147,30 @@ def test_replay_across_a_country_group_change(tmp_path: Path) -> None:
     # Pinned to one day, both records get that day's groups.
     pinned = by_id(replay(d, [cloud], as_of=date(2025, 1, 1), include_unchanged=True, reclassify=True))
     assert pinned["dec-kh-2026"][1] == "pending"
+
+
+def test_records_keep_bandwidth_and_review_policy_for_replay(tmp_path: Path) -> None:
+    # A replay that reuses the recorded classification must see each chip's memory bandwidth, or the
+    # 91 FR 1684 bounds could not be applied to it; the record also names the review policy.
+    from datetime import date as _date
+
+    from gatekeeper.audit.record import classified_items_from_record
+    from gatekeeper.engine import Engine
+    from gatekeeper.model import ComputeItem, CustomerProfile, Decision, ProvisioningRequest
+    from gatekeeper.policy import load_policies
+
+    engine = Engine(load_policies([shipped_policies_dir()]))
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    req = ProvisioningRequest("aws", "acct-cn", (ComputeItem("p5e.48xlarge"),), region="us-east-1", at=at)
+    profile = CustomerProfile("aws", "acct-cn", "Beijing AI", "CN", "CN", "CN", "verified")
+    ev = engine.evaluate(req, profile, on=_date(2026, 3, 1))
+    d = Decision("dec-h200", ev.outcome, req, profile, ev.items, ev.matches, ev.outcome, at)
+    rec = decision_record(d)
+    assert rec["review_policy"] == "case-by-case"
+    assert {r["id"]: r["review_policy"] for r in rec["rules"]}["china-macau-h200-class-case-by-case"] == "case-by-case"
+    [item] = classified_items_from_record(rec)
+    assert item.accelerators[0].memory_bandwidth == 4800
+    with open_log(tmp_path) as log:
+        log.append(rec)
+    report = replay(tmp_path / "audit", [shipped_policies_dir()], honour_dates=True, include_unchanged=True)
+    assert by_id(report)["dec-h200"][1:] == ("pending", ("d5-macau-3a090", "china-macau-h200-class-case-by-case"))
