@@ -108,7 +108,9 @@ def measure_engine(timer: Timer, n: int) -> dict[str, Any]:
     # Sanity: the figures are only worth having if the decisions are the expected ones.
     assert engine.evaluate(plain, unknown, on=day).outcome == Outcome.ALLOW
     ev = engine.evaluate(controlled, cn, on=day)
-    assert ev.outcome == Outcome.PENDING and [m.rule_id for m in ev.matches] == ["d5-macau-3a090"], ev
+    # The licence requirement, then the review policy for a Chinese-owned company outside China.
+    assert ev.outcome == Outcome.PENDING and [m.rule_id for m in ev.matches] == [
+        "d5-macau-3a090", "d5-outside-china-macau"], ev
 
     batch = [(_request(a, t), profiles.get(a, unknown)) for a, t in BATCH_MIX * 10]
     evaluate = engine.evaluate

@@ -5,6 +5,12 @@ number (the header is row 1) and field, and nothing is imported. A file that is 
 refused naming the row of the first bad byte; account ids must have their provider's form
 (``account_id_problem``).
 CSV header: ``provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status``.
+
+Owners (for the BIS affiliates rule) come inline in JSON (``"owners": [{"name", "country", "share",
+"screening_lists"}]``) or from a separate owners CSV (``accounts import FILE --owners OWNERS.csv``)
+with the header ``provider,account_id,owner_name,owner_country,share,screening_lists`` (lists
+``;``-separated, e.g. ``EL;MEU``). Every owner row must name an account of the imported file; an
+account's owners may not add up to more than 100 %.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import csv
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,10 +27,68 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.jurisdictions import default_jurisdictions
-from gatekeeper.model import CustomerProfile
+from gatekeeper.model import CustomerProfile, Owner
 
 CSV_HEADER = ("provider", "account_id", "legal_name", "country", "headquarters_country",
               "ultimate_parent_country", "kyc_status")
+OWNERS_HEADER = ("provider", "account_id", "owner_name", "owner_country", "share", "screening_lists")
+# The Consolidated Screening List's list codes (export-controls.md): an owner's lists must be among them.
+LIST_CODES = frozenset({"DPL", "EL", "MEU", "UVL", "ISN", "DTC", "SDN", "SSI", "FSE", "CAP", "CMIC", "MBS", "PLC"})
+
+
+def _iso_code(v: str) -> str:
+    code = v.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise ValueError(f"{v!r} is not an ISO 3166 alpha-2 country code")
+    if code not in default_jurisdictions().countries:
+        raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+class OwnerRow(BaseModel):
+    """One owner of a customer: name, country, share in percent, restricted-party lists it is on."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str
+    country: str = ""
+    share: float
+    screening_lists: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v: str) -> str:
+        if not v:
+            raise ValueError("an owner needs a name")
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _owner_country(cls, v: str) -> str:
+        return _iso_code(v) if v else ""
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, v: float) -> float:
+        if not 0 < v <= 100:
+            raise ValueError(f"share {v:g} must be a percentage above 0 and at most 100")
+        return v
+
+    @field_validator("screening_lists", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [x for x in v.split(";") if x.strip()]
+        if isinstance(v, list):
+            out = [str(x).strip().upper() for x in v]
+            unknown = sorted(set(out) - LIST_CODES)
+            if unknown:
+                raise ValueError(f"unknown list codes {unknown}; expected some of {sorted(LIST_CODES)}")
+            return out
+        return v
+
+    def owner(self) -> Owner:
+        return Owner(self.name, self.country, self.share, tuple(self.screening_lists))
 
 
 class ProfileRow(BaseModel):
@@ -36,6 +101,7 @@ class ProfileRow(BaseModel):
     headquarters_country: str
     ultimate_parent_country: str
     kyc_status: Literal["verified", "pending", "unverified"]
+    owners: list[OwnerRow] = []
 
     @field_validator("provider", "kyc_status", mode="before")
     @classmethod
@@ -52,18 +118,26 @@ class ProfileRow(BaseModel):
     @field_validator("country", "headquarters_country", "ultimate_parent_country")
     @classmethod
     def _iso(cls, v: str) -> str:
-        code = v.upper()
-        if not re.fullmatch(r"[A-Z]{2}", code):
-            raise ValueError(f"{v!r} is not an ISO 3166 alpha-2 country code")
-        if code not in default_jurisdictions().countries:
-            raise ValueError(f"{v!r} is not a known ISO 3166 alpha-2 country code")
-        return code
+        return _iso_code(v)
+
+    @field_validator("owners")
+    @classmethod
+    def _total(cls, v: list[OwnerRow]) -> list[OwnerRow]:
+        return _check_total(v)
 
     def profile(self) -> CustomerProfile:
         account = self.account_id.lower() if self.provider == "azure" else self.account_id
         return CustomerProfile(provider=self.provider, account_id=account, legal_name=self.legal_name,
                                country=self.country, headquarters_country=self.headquarters_country,
-                               ultimate_parent_country=self.ultimate_parent_country, kyc_status=self.kyc_status)
+                               ultimate_parent_country=self.ultimate_parent_country, kyc_status=self.kyc_status,
+                               owners=tuple(o.owner() for o in self.owners))
+
+
+def _check_total(owners: list[OwnerRow]) -> list[OwnerRow]:
+    total = sum(o.share for o in owners)
+    if total > 100.0001:
+        raise ValueError(f"owners' shares add up to {total:g} %, more than 100 %")
+    return owners
 
 
 # -- account ids and encodings (kept apart from the row model: one job each) ---------------------
@@ -174,14 +248,64 @@ def _unique(rows: list[tuple[int, CustomerProfile]]) -> list[CustomerProfile]:
     return [p for _, p in rows]
 
 
-def read_profiles(path: str | Path) -> list[CustomerProfile]:
-    """Profiles from a .csv or .json file; InvalidInputError names the row."""
-    p = Path(path)
+def parse_owners_csv(text: str, profiles: list[CustomerProfile]) -> list[CustomerProfile]:
+    """``profiles`` with the owners of an owners CSV added; every row must name one of them."""
+    reader = csv_rows(text)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise InvalidInputError("empty owners file; expected the header " + ",".join(OWNERS_HEADER), row=1) from None
+    if tuple(header) != OWNERS_HEADER:
+        raise InvalidInputError(f"owners header must be {','.join(OWNERS_HEADER)}", row=1)
+    by_key = {(p.provider, p.account_id): p for p in profiles}
+    owners: dict[tuple[str, str], list[OwnerRow]] = {}
+    for n, cells in enumerate(reader, start=2):
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise InvalidInputError(f"expected {len(header)} columns, found {len(cells)}", row=n)
+        row = dict(zip(header, (c.strip() for c in cells), strict=True))
+        provider = row["provider"].lower()
+        key = (provider, row["account_id"].lower() if provider == "azure" else row["account_id"])
+        if key not in by_key:
+            raise InvalidInputError(f"account {provider}/{row['account_id']} is not in the imported profiles",
+                                    row=n, field="account_id")
+        try:
+            share = float(row["share"].rstrip("%").strip())
+        except ValueError:
+            raise InvalidInputError(f"share {row['share']!r} is not a number", row=n, field="share") from None
+        try:
+            owner = OwnerRow(name=row["owner_name"], country=row["owner_country"], share=share,
+                             screening_lists=row["screening_lists"])  # type: ignore[arg-type]
+            owners.setdefault(key, []).append(owner)
+            _check_total(owners[key])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = str(err["loc"][0]) if err["loc"] else ""
+            field = {"name": "owner_name", "country": "owner_country"}.get(loc, loc or None)
+            raise InvalidInputError(err["msg"], row=n, field=field) from None
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), row=n, field="share") from None
+    return [replace(p, owners=p.owners + tuple(o.owner() for o in owners.get((p.provider, p.account_id), ())))
+            for p in profiles]
+
+
+def _read_text(p: Path) -> str:
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    text = decode_text(raw, p)
-    if p.suffix.lower() == ".json":
-        return parse_json(text)
-    return parse_csv(text)
+    return decode_text(raw, p)
+
+
+def read_profiles(path: str | Path, owners: str | Path | None = None) -> list[CustomerProfile]:
+    """Profiles from a .csv or .json file, with the owners of an owners CSV; InvalidInputError names the row."""
+    p = Path(path)
+    text = _read_text(p)
+    profiles = parse_json(text) if p.suffix.lower() == ".json" else parse_csv(text)
+    if owners is None:
+        return profiles
+    try:
+        return parse_owners_csv(_read_text(Path(owners)), profiles)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{owners}: {exc.detail}", row=exc.row, field=exc.field) from None

@@ -5,7 +5,10 @@ most restrictive outcome wins (allow < flag < pending < deny). Licences and case
 the service consults them after the engine has spoken.
 
 # INVARIANT: a request with no accelerated item and nothing unresolved is allowed before any rule
-# is looked at; that is the hot path and costs a catalog dict look-up per item.
+# is looked at, unless its subject has a country in ``PolicySet.plain_countries`` (or its region one in
+# ``plain_region_countries``): the countries of comprehensive embargoes, whose rules (``applies_to:
+# all``) decide any provisioning. That is the hot path: a catalog dict look-up per item and one
+# frozenset test.
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ _FACT_MAKERS: dict[str, Callable[[_Facts], str]] = {
     "export_class": _export_class,
     "instance_types": _instance_types,
     "lists": lambda f: _joined([f"{h.list_code} {h.name}" for h in f.profile.open_hits]),
+    "owners": lambda f: _joined([f"{o.name} ({o.country or '?'}, {o.share:g} %"
+                                 + (f", {'/'.join(o.lists)})" if o.lists else ")") for o in f.profile.owners]),
 }
 
 
@@ -158,6 +163,12 @@ class Engine:
         self.fail_closed = fail_closed
         # (provider, region) -> country; bounded, since regions come from callers.
         self._regions: dict[tuple[str, str], str | None] = {}
+        self.plain_countries = policies.plain_countries
+        self._plain_regions = policies.plain_region_countries
+        # Whether any known region lies in such a country (none does today): the short path looks the
+        # region up only then.
+        self.plain_regions_exist = any(c in self._plain_regions for t in self.jurisdictions.regions.values()
+                                       for c in t.values())
 
     def classify(self, request: ProvisioningRequest) -> tuple[ClassifiedItem, ...]:
         classify, provider, items = self.catalog.classify_item, request.provider, request.items
@@ -184,6 +195,11 @@ class Engine:
                 break
         else:
             if not request.unresolved:
+                countries = self.plain_countries  # inlined plain_guarded(): this is the hot path
+                if (countries and not countries.isdisjoint((profile.country, profile.headquarters_country,
+                                                            profile.ultimate_parent_country))) or (
+                        self.plain_regions_exist and self.plain_region_guarded(request)):
+                    return self._plain(request, profile, items, on)
                 return _new_evaluation(Outcome.ALLOW, (), items, None)
         region_country = self.region_country(request.provider, request.region) if request.region else None
         day = on or (request.at or datetime.now(UTC)).date()
@@ -200,12 +216,41 @@ class Engine:
                 for k in hits:
                     rule = rules[k]
                     matches.append(_new_match(rule.rule_id, rule.pack_id, rule.pack_version, rule.outcome,
-                                              rule.citation, facts.render(rule)))
+                                              rule.citation, facts.render(rule), rule.review_policy, rule.basis,
+                                              rule.rule_from, rule.rule_until))
         outcome = Outcome.ALLOW
         for m in matches:
             if m.outcome > outcome:
                 outcome = m.outcome
         return _new_evaluation(outcome, tuple(matches), items, region_country)
+
+    def plain_guarded(self, request: ProvisioningRequest, profile: CustomerProfile) -> bool:
+        """True when a plain request may still be denied: its subject's or its region's country is one
+        an ``applies_to: all`` rule covers on some date (a set test; the rules run only then)."""
+        countries = self.plain_countries
+        if countries and not countries.isdisjoint(
+                (profile.country, profile.headquarters_country, profile.ultimate_parent_country)):
+            return True
+        return self.plain_region_guarded(request)
+
+    def plain_region_guarded(self, request: ProvisioningRequest) -> bool:
+        """True when the request's region lies in a country an ``applies_to: all`` rule covers."""
+        return bool(self._plain_regions and request.region
+                    and self.region_country(request.provider, request.region) in self._plain_regions)
+
+    def _plain(self, request: ProvisioningRequest, profile: CustomerProfile, items: tuple[ClassifiedItem, ...],
+               on: date | None) -> Evaluation:
+        """A plain request whose subject or region is under a comprehensive embargo: run those rules."""
+        region_country = self.region_country(request.provider, request.region) if request.region else None
+        day = on or (request.at or datetime.now(UTC)).date()
+        rules, match_all = self.policies.matcher(day, plain=True)
+        hits = match_all(Subject(profile), region_country, items) if items else []
+        facts = _Facts(request, profile, items, region_country)
+        matches = tuple(_new_match(r.rule_id, r.pack_id, r.pack_version, r.outcome, r.citation, facts.render(r),
+                                   r.review_policy, r.basis, r.rule_from, r.rule_until)
+                        for r in (rules[k] for k in hits))
+        outcome = max((m.outcome for m in matches), default=Outcome.ALLOW)
+        return _new_evaluation(outcome, matches, items, region_country)
 
     def region_country(self, provider: str, region: str) -> str | None:
         """The country of a provider region (memoised; the jurisdictions table does the work)."""

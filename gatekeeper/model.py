@@ -14,8 +14,9 @@ done at the edges (pydantic models for config, policy files, API and CLI input).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -48,6 +49,25 @@ CLASS_UNKNOWN = "unknown"
 EXPORT_CLASSES = (CLASS_A, CLASS_B, CLASS_NONE, CLASS_UNKNOWN)
 
 PROVIDERS = ("aws", "azure", "gcp")
+
+# How BIS reviews a licence application, least to most restrictive (15 CFR 742.6(b)); a rule may name
+# one, and a decision or a case carries the most restrictive of its rules'.
+REVIEW_POLICIES = ("presumption of approval", "case-by-case", "presumption of denial")
+
+
+def dates_text(start: date | None, until: date | None) -> str:
+    """``from 2026-01-15``, ``until 2026-11-10`` or ``2023-11-17 to 2026-01-15`` (until is exclusive)."""
+    if start and until:
+        return f"{start.isoformat()} to {until.isoformat()}"
+    if start:
+        return f"from {start.isoformat()}"
+    return f"until {until.isoformat()}" if until else ""
+
+
+def review_policy(policies: Iterable[str]) -> str:
+    """The most restrictive licence review policy among ``policies`` ("" when none is named)."""
+    ranked = [REVIEW_POLICIES.index(p) for p in policies if p in REVIEW_POLICIES]
+    return REVIEW_POLICIES[max(ranked)] if ranked else ""
 KYC_STATUSES = ("verified", "pending", "unverified")
 
 
@@ -113,6 +133,7 @@ class AcceleratorInfo:
     export_class: str
     confirmed: bool
     named_by: tuple[str, ...] = ()
+    memory_bandwidth: float | None = None  # GB/s per chip (DRAM/HBM), when published
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +172,26 @@ class ScreeningHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """A direct or indirect owner of a customer: its share (percent) and the restricted-party lists it
+    is on (open screening hits, e.g. ``EL``, ``MEU``, ``SDN``), for the BIS affiliates (50 %) rule."""
+
+    name: str
+    country: str = ""
+    share: float = 0.0
+    lists: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "country": self.country, "share": self.share, "screening_lists": list(self.lists)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Owner:
+        """The inverse of ``as_dict`` (stores and audit records); raises KeyError/TypeError/ValueError."""
+        return cls(str(data["name"]), str(data.get("country") or ""), float(data.get("share") or 0),
+                   tuple(str(x).upper() for x in data.get("screening_lists") or ()))
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerProfile:
     """The legal facts about a subject. ``known`` is False for an account not in the store.
 
@@ -168,6 +209,7 @@ class CustomerProfile:
     kyc_status: str = "unverified"
     known: bool = True
     screening_hits: tuple[ScreeningHit, ...] = ()
+    owners: tuple[Owner, ...] = ()
     looked_up: bool = True
 
     @classmethod
@@ -204,6 +246,7 @@ class CustomerProfile:
                  "cleared": h.cleared}
                 for h in self.screening_hits
             ],
+            "owners": [o.as_dict() for o in self.owners],
         }
 
 
@@ -217,6 +260,23 @@ class RuleMatch:
     outcome: Outcome
     citation: str
     reason: str
+    # The licence review policy the rule states ("" when it states none), the legal basis of its pack
+    # (a regulation, a proposed rule enforced as company policy...) and the rule's own dates.
+    review_policy: str = ""
+    basis: str = ""
+    effective_from: date | None = None
+    effective_until: date | None = None
+
+    def window(self) -> str:
+        """The rule's dates as a reviewer reads them: ``from 2026-01-15``, ``2023-11-17 to 2026-01-15``."""
+        return dates_text(self.effective_from, self.effective_until)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.rule_id, "pack": self.pack_id, "pack_version": self.pack_version,
+                "decision": self.outcome.label, "citation": self.citation, "reason": self.reason,
+                "review_policy": self.review_policy or None, "basis": self.basis or None,
+                "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+                "effective_until": self.effective_until.isoformat() if self.effective_until else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +309,11 @@ class Decision:
     def accelerated(self) -> bool:
         return any(i.accelerated for i in self.items)
 
+    @property
+    def review_policy(self) -> str:
+        """How BIS would review a licence application for this request (the most restrictive named)."""
+        return review_policy(m.review_policy for m in self.matches)
+
     def as_dict(self) -> dict[str, Any]:
         """The shape of ``gatekeeper check --json`` and of ``POST /v1/decisions``."""
         req = self.request
@@ -258,14 +323,12 @@ class Decision:
             "policy_decision": self.policy_outcome.label,
             "mode": self.mode,
             "reasons": list(self.reasons),
-            "rules": [
-                {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version,
-                 "decision": m.outcome.label, "citation": m.citation, "reason": m.reason}
-                for m in self.matches
-            ],
+            "review_policy": self.review_policy or None,
+            "rules": [m.as_dict() for m in self.matches],
             "accelerators": [
                 {"instance_type": i.instance_type, "model": a.model, "count": a.total,
                  "per_instance": a.per_instance, "tpp": a.tpp, "pd": a.pd,
+                 "memory_bandwidth": a.memory_bandwidth,
                  "export_class": a.export_class, "confirmed": a.confirmed, "named_by": list(a.named_by)}
                 for i in self.items for a in i.accelerators
             ],

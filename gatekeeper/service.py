@@ -7,6 +7,10 @@ store) -> engine -> permits (licences turn pending into allow; otherwise a case 
 # INVARIANT: when ``decide`` returns a decision on accelerated compute (or any decision with
 # ``record_all``), its audit record is already on disk. If the record cannot be written, the decision
 # returned is a deny carrying the error, so that the call does not proceed unrecorded.
+# INVARIANT: a plain request is decided without a profile look-up unless its account is one whose
+# stored profile names a country of a comprehensive embargo (``PolicySet.plain_countries``): that set
+# of accounts is read from the store at most every ``EMBARGOED_SUBJECTS_TTL`` seconds (and on
+# ``refresh_subjects``), so a customer imported by another process is covered within that delay.
 # INVARIANT: an exception while deciding never escapes ``decide``: it becomes a deny (on_error =
 # "deny", the default) or an allow flagged with the error (on_error = "allow"), audited with the error.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,6 +43,10 @@ from gatekeeper.model import (
 from gatekeeper.policy import PolicySet, load_policies
 
 log = get_logger("gatekeeper")
+
+# How long the accounts with an embargoed country are trusted before the store is read again (seconds).
+EMBARGOED_SUBJECTS_TTL = 60.0
+EMBARGOED_SUBJECTS_RETRY = 5.0
 
 # Decisions are built on the hot path without the frozen-dataclass __setattr__ toll (see fast_new).
 _new_decision = fast_new(Decision)
@@ -106,6 +115,8 @@ class Gatekeeper:
         self._audit = audit
         self._permits = permits
         self._unlooked: dict[tuple[str, str], CustomerProfile] = {}
+        self._embargoed: frozenset[tuple[str, str]] | None = None
+        self._embargoed_at = 0.0
 
     # -- lazily opened parts (a CLI command that needs none of them opens none) --------------
     @property
@@ -165,9 +176,10 @@ class Gatekeeper:
                     if i.accelerated:
                         break
                 else:
-                    return _new_decision(decision_id, Outcome.ALLOW, request,
-                                         self._unlooked_profile(request.provider, request.account_id),
-                                         items, (), Outcome.ALLOW, now, self.config.mode)
+                    if not self._guarded(request):
+                        return _new_decision(decision_id, Outcome.ALLOW, request,
+                                             self._unlooked_profile(request.provider, request.account_id),
+                                             items, (), Outcome.ALLOW, now, self.config.mode)
             profile = self.profile(request.provider, request.account_id)
             ev = self.engine.evaluate(request, profile, on=now.date(), items=items)
             decision = self._decision(decision_id, request, profile, ev, now)
@@ -180,6 +192,42 @@ class Gatekeeper:
         if dry_run:
             return decision
         return self._record(decision)
+
+    def _guarded(self, request: ProvisioningRequest) -> bool:
+        """True when a plain request needs its profile: the account or the region may be embargoed."""
+        engine = self.engine
+        if engine.plain_regions_exist and engine.plain_region_guarded(request):
+            return True
+        if not engine.plain_countries:
+            return False
+        subjects = self._embargoed
+        if subjects is None or time.monotonic() - self._embargoed_at > EMBARGOED_SUBJECTS_TTL:
+            subjects = self.refresh_subjects()
+        if not subjects:
+            return False
+        account = request.account_id.lower() if request.provider == "azure" else request.account_id
+        return (request.provider, account) in subjects
+
+    def refresh_subjects(self) -> frozenset[tuple[str, str]]:
+        """Re-read the accounts whose profile names a country of a comprehensive embargo.
+
+        A store that cannot be read keeps the accounts last read (none before the first read) and is
+        tried again after ``EMBARGOED_SUBJECTS_RETRY`` seconds: plain requests, which carry no
+        accelerator, are not stopped by a store outage; the error is logged."""
+        countries = self.engine.policies.plain_countries
+        try:
+            profiles = self.store.profiles
+            accounts_in = getattr(profiles, "accounts_in", None)  # one query where the store offers it
+            found = frozenset(accounts_in(countries)) if accounts_in is not None else frozenset(
+                (p.provider, p.account_id) for p in profiles.list_profiles() if not countries.isdisjoint(p.countries))
+        except Exception as exc:
+            log.error("embargoed_subjects.unreadable", error=f"{type(exc).__name__}: {exc}")
+            found = self._embargoed or frozenset()
+            self._embargoed = found
+            self._embargoed_at = time.monotonic() - EMBARGOED_SUBJECTS_TTL + EMBARGOED_SUBJECTS_RETRY
+            return found
+        self._embargoed, self._embargoed_at = found, time.monotonic()
+        return found
 
     def _unlooked_profile(self, provider: str, account_id: str) -> CustomerProfile:
         """The profile a plain decision carries: the account, not looked up (``looked_up=False``).

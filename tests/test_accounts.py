@@ -88,3 +88,28 @@ def test_a_bad_file_changes_nothing(gk: Gatekeeper, tmp_path: Path) -> None:
     assert "row 3" in result.output and "country" in result.output
     assert gk.store.profiles.list_profiles() == before
     assert gk.store.profiles.get_profile("aws", "999") is None
+
+
+def test_every_iso_country_imports() -> None:
+    # accounts import refused Nigeria, Bangladesh, the Philippines, Kenya and Peru when only 99 countries
+    # were listed: every ISO 3166-1 alpha-2 code is accepted now, in every country field.
+    import pycountry
+
+    codes = sorted(c.alpha_2 for c in pycountry.countries)
+    text = HEADER + "".join(f"aws,{n:012d},Customer {code},{code.lower()},{code},{code},verified\n"
+                            for n, code in enumerate(codes))
+    profiles = parse_csv(text)
+    assert [p.country for p in profiles] == codes
+    assert {p.ultimate_parent_country for p in profiles} == set(codes)
+    assert {"NG", "BD", "PH", "KE", "PE"} <= {p.headquarters_country for p in profiles}
+    doc = [{"provider": "gcp", "account_id": f"p-{code.lower()}", "legal_name": code, "country": code,
+            "headquarters_country": code, "ultimate_parent_country": code, "kyc_status": "pending"}
+           for code in codes]
+    assert len(parse_json(json.dumps(doc))) == len(codes)
+
+
+@pytest.mark.parametrize("code", ["XK", "EU", "UK", "ZZ"])
+def test_codes_outside_iso_3166_are_refused(code: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        parse_csv(HEADER + f"aws,111,Acme,{code},US,US,verified\n")
+    assert info.value.field == "country" and "ISO 3166" in str(info.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
     Outcome,
+    Owner,
     ProvisioningRequest,
     ScreeningHit,
 )
@@ -28,7 +30,7 @@ PACKS = [p for p, _ in read_packs([shipped_policies_dir()])]
 ENGINE = Engine(load_policies([shipped_policies_dir()]))
 SIM_ENGINE = Engine(load_policies([shipped_policies_dir()], simulate=True))
 
-COUNTRIES = ["US", "CN", "HK", "MO", "SG", "DE", "IR", "CU", "IN", "JP", "IL", "AE", "RU", "BR", "KP", "NO"]
+COUNTRIES = ["US", "CN", "HK", "MO", "SG", "DE", "IR", "CU", "IN", "JP", "IL", "AE", "RU", "BR", "KP", "NO", "KH", "NG"]
 REGIONS = {p: sorted(J.regions[p]) for p in ("aws", "azure", "gcp")}
 TYPES = {p: sorted(t.name for t in CATALOG.types(p)) for p in ("aws", "azure", "gcp")}
 EXTRA = {"aws": ["t3.micro", "P5.48XLARGE ", "p9.huge", "zz1.large", "ml.p4d.24xlarge"],
@@ -37,8 +39,9 @@ EXTRA = {"aws": ["t3.micro", "P5.48XLARGE ", "p9.huge", "zz1.large", "ml.p4d.24x
 
 
 # -- an independent, naive interpreter of the pack files ---------------------------------------
-def _in(values: list[str] | None, code: str | None) -> bool:
-    return values is not None and code is not None and code in J.expand(values)
+def _in(values: list[str] | None, code: str | None, on: date) -> bool:
+    # Country groups are dated (Cambodia in D:5 from 2021-12-09 to 2026-02-03): members on the day.
+    return values is not None and code is not None and code in J.expand(values, on)
 
 
 def _item_ok(rule: Rule, item: ClassifiedItem) -> bool:
@@ -57,10 +60,22 @@ def _item_ok(rule: Rule, item: ClassifiedItem) -> bool:
         confirmed = item.export_class != "unknown" and all(a.confirmed for a in item.accelerators)
         if confirmed != c.confirmed:
             return False
+    if c.max_tpp is not None and not (item.accelerators and all(
+            a.tpp is not None and a.tpp < c.max_tpp for a in item.accelerators)):
+        return False
+    if c.min_memory_bandwidth is not None and not any(
+            a.memory_bandwidth is not None and a.memory_bandwidth >= c.min_memory_bandwidth for a in item.accelerators):
+        return False
+    if c.max_memory_bandwidth is not None and not (item.accelerators and all(
+            a.memory_bandwidth is not None and a.memory_bandwidth < c.max_memory_bandwidth for a in item.accelerators)):
+        return False
+    published = bool(item.accelerators) and all(a.memory_bandwidth is not None for a in item.accelerators)
+    if c.memory_bandwidth_published is not None and published != c.memory_bandwidth_published:
+        return False
     return c.min_tpp is None or any(a.tpp is not None and a.tpp >= c.min_tpp for a in item.accelerators)
 
 
-def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
+def _customer_ok(rule: Rule, p: CustomerProfile, on: date) -> bool:
     c = rule.when.customer
     if c is None:
         return True
@@ -69,12 +84,15 @@ def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
              ("parent_in", p.ultimate_parent_country, True), ("parent_not_in", p.ultimate_parent_country, False)]
     for field, value, positive in pairs:
         values = getattr(c, field)
-        if values is not None and _in(values, value) != positive:
+        if values is not None and _in(values, value, on) != positive:
             return False
     countries = [x for x in (p.country, p.headquarters_country, p.ultimate_parent_country) if x]
-    if c.any_country_in is not None and not any(_in(c.any_country_in, x) for x in countries):
+    if c.any_country_in is not None and not any(_in(c.any_country_in, x, on) for x in countries):
         return False
-    if c.no_country_in is not None and any(_in(c.no_country_in, x) for x in countries):
+    if c.no_country_in is not None and any(_in(c.no_country_in, x, on) for x in countries):
+        return False
+    three = (p.country, p.headquarters_country, p.ultimate_parent_country)
+    if c.any_country_not_in is not None and all(x and _in(c.any_country_not_in, x, on) for x in three):
         return False
     if c.kyc_status is not None and p.kyc_status not in c.kyc_status:
         return False
@@ -83,17 +101,25 @@ def _customer_ok(rule: Rule, p: CustomerProfile) -> bool:
         return False
     if c.known is not None and p.known != c.known:
         return False
+    if c.owned_by is not None:
+        lists = set(c.owned_by.lists)
+        share = sum(o.share for o in p.owners if lists & set(o.lists))
+        if share < c.owned_by.min_share:
+            return False
+        if c.owned_by.any_owner_on is not None and not any(
+                o.share > 0 and set(c.owned_by.any_owner_on) & set(o.lists) for o in p.owners):
+            return False
     return c.screening_lists is None or any(h.list_code in c.screening_lists and not h.cleared
                                             for h in p.screening_hits)
 
 
-def _region_ok(rule: Rule, region_country: str | None) -> bool:
+def _region_ok(rule: Rule, region_country: str | None, on: date) -> bool:
     c = rule.when.region
     if c is None:
         return True
-    if c.country_in is not None and not _in(c.country_in, region_country):
+    if c.country_in is not None and not _in(c.country_in, region_country, on):
         return False
-    if c.country_not_in is not None and (region_country is None or _in(c.country_not_in, region_country)):
+    if c.country_not_in is not None and (region_country is None or _in(c.country_not_in, region_country, on)):
         return False
     return c.unknown is None or (region_country is None) == c.unknown
 
@@ -101,8 +127,7 @@ def _region_ok(rule: Rule, region_country: str | None) -> bool:
 def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProfile, on: date,
               simulate: bool = False) -> tuple[Outcome, list[str]]:
     items = [CATALOG.classify_item(req.provider, i) for i in req.items]
-    if not req.unresolved and not any(i.accelerated for i in items):
-        return Outcome.ALLOW, []
+    plain = not req.unresolved and not any(i.accelerated for i in items)
     region_country = J.region_country(req.provider, req.region) if req.region else None
     outcomes, ids = [Outcome.DENY] if req.unresolved else [], ["gatekeeper.unresolved"] if req.unresolved else []
     for pack in packs:
@@ -111,8 +136,12 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
             ends = [d for d in (pack.effective_until, rule.effective_until) if d]
             if not simulate and not (start <= on and (not ends or on < min(ends))):
                 continue
-            if _customer_ok(rule, profile) and _region_ok(rule, region_country) and any(
-                    _item_ok(rule, i) for i in items):
+            if not simulate and any(x.effective_from <= on < x.effective_until for x in pack.suspended):
+                continue
+            if plain and rule.applies_to != "all":  # plain requests: only rules that cover any provisioning
+                continue
+            if _customer_ok(rule, profile, on) and _region_ok(rule, region_country, on) and any(
+                    (plain and rule.applies_to == "all") or _item_ok(rule, i) for i in items):
                 outcomes.append(Outcome.parse(rule.decision))
                 ids.append(rule.id)
     return max(outcomes, default=Outcome.ALLOW), ids
@@ -142,10 +171,14 @@ def profiles(draw: st.DrawFn) -> CustomerProfile:
     if draw(st.integers(0, 9)) == 0:
         return CustomerProfile.unknown("aws", "acct")
     lists = draw(st.lists(st.sampled_from(["EL", "MEU", "SDN", "UVL", "CAP"]), max_size=2))
+    owners = draw(st.lists(st.tuples(st.sampled_from([10.0, 25.0, 30.0, 50.0, 60.0]),
+                                     st.lists(st.sampled_from(["EL", "MEU", "SDN", "UVL"]), max_size=2)),
+                           max_size=3))
     return CustomerProfile(
         "aws", "acct", "Customer", draw(st.sampled_from(COUNTRIES)), draw(st.sampled_from(COUNTRIES)),
         draw(st.sampled_from(COUNTRIES)), draw(st.sampled_from(["verified", "pending", "unverified"])),
         screening_hits=tuple(ScreeningHit(code, f"e-{code}", "entry", 99.0, draw(st.booleans())) for code in lists),
+        owners=tuple(Owner(f"owner {k}", "CN", share, tuple(ls)) for k, (share, ls) in enumerate(owners)),
     )
 
 
@@ -213,8 +246,28 @@ def test_adding_an_item_or_a_controlled_region_never_relaxes(a: ProvisioningRequ
 
 def test_plain_request_takes_the_short_path() -> None:
     req = ProvisioningRequest("aws", "acct", (ComputeItem("t3.micro", 5),), region="cn-north-1")
-    ev = ENGINE.evaluate(req, CustomerProfile("aws", "acct", country="KP", kyc_status="unverified"), on=date.today())
+    ev = ENGINE.evaluate(req, CustomerProfile("aws", "acct", country="CN", kyc_status="unverified"), on=date.today())
     assert ev.outcome == Outcome.ALLOW and ev.matches == () and ev.region_country is None
+    assert not ENGINE.plain_guarded(req, CustomerProfile("aws", "acct", "X", "CN", "CN", "CN"))
+
+
+@pytest.mark.parametrize("countries", [("KP", "KP", "KP"), ("US", "US", "CU"), ("DE", "IR", "DE")])
+def test_embargoed_subject_is_denied_plain_compute(countries: tuple[str, str, str]) -> None:
+    req = ProvisioningRequest("aws", "acct", (ComputeItem("t3.micro", 5),), region="us-east-1")
+    profile = CustomerProfile("aws", "acct", "X", *countries)
+    assert ENGINE.plain_guarded(req, profile)
+    ev = ENGINE.evaluate(req, profile, on=date(2026, 6, 1))
+    assert ev.outcome == Outcome.DENY and [m.rule_id for m in ev.matches] == ["embargoed-customer"]
+    assert "746" in ev.matches[0].citation and "no provisioning" in ev.matches[0].reason
+
+
+def test_plain_guard_sets_come_from_the_packs() -> None:
+    policies = load_policies([shipped_policies_dir()])
+    assert policies.plain_countries == J.expand(["E:1", "E:2", "EMBARGOED"], date(2025, 1, 1))
+    # No cloud region lies in an embargoed country, yet the region rule is there for one that would.
+    assert policies.plain_region_countries == policies.plain_countries
+    only_accelerated = load_policies([shipped_policies_dir() / "us-cloud-advanced-compute.yaml"])
+    assert only_accelerated.plain_countries == frozenset() == only_accelerated.plain_region_countries
 
 
 def test_reasons_and_citations_are_filled() -> None:
@@ -222,7 +275,8 @@ def test_reasons_and_citations_are_filled() -> None:
     profile = CustomerProfile("aws", "acct", "Lion City AI", "SG", "SG", "CN", "verified")
     ev = ENGINE.evaluate(req, profile, on=date(2026, 6, 1))
     assert ev.outcome == Outcome.PENDING
-    [m] = ev.matches
+    m, review = ev.matches  # the licence requirement, then the review policy
+    assert review.pack_id == "us-licence-review-policy" and review.review_policy == "presumption of denial"
     assert m.rule_id == "d5-macau-3a090" and m.pack_id == "us-cloud-advanced-compute"
     assert "742.6" in m.citation
     assert "Lion City AI" in m.reason and "SG/CN" in m.reason and "A100" in m.reason and "{" not in m.reason

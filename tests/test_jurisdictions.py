@@ -28,7 +28,7 @@ REFERENCE_GROUPS = {
     "TIER1-2025": "Australia, Belgium, Canada, Denmark, Finland, France, Germany, Ireland, Italy, Japan, "
                   "Netherlands, New Zealand, Norway, South Korea, Spain, Sweden, Taiwan, United Kingdom, "
                   "United States",
-    "EMBARGOED": "Cuba, Iran, North Korea, Syria",
+    "EMBARGOED": "Cuba, Iran, North Korea",  # today's: Syria's OFAC programme ended 2025-07-01
 }
 # The reference's short names for two countries whose data names are the full ones.
 ALIASES = {"DR Congo": "Democratic Republic of the Congo", "UAE": "United Arab Emirates"}
@@ -99,7 +99,11 @@ def test_tier1_includes_the_united_states(j: Jurisdictions) -> None:
 
 
 def test_embargoed_is_e1_and_e2(j: Jurisdictions) -> None:
-    assert j.expand(["EMBARGOED"]) == j.expand(["E:1", "E:2"])
+    from datetime import date
+
+    # Syria's OFAC programme ended 2025-07-01 (EO 14312); before then the list equals E:1 + E:2.
+    assert j.expand(["EMBARGOED"], date(2025, 6, 30)) == j.expand(["E:1", "E:2"])
+    assert j.expand(["EMBARGOED"], date(2025, 7, 1)) == j.expand(["E:1", "E:2"]) - {"SY"}
 
 
 def test_norway_is_a_country_not_a_boolean(j: Jurisdictions) -> None:
@@ -241,10 +245,18 @@ def test_missing_file_is_a_catalog_error(data: Path) -> None:
     ("fname", "text"),
     [
         ("jurisdictions.yaml", ""),
-        ("jurisdictions.yaml", "countries: {CN: China}\n"),  # no groups
-        ("jurisdictions.yaml", "countries: [CN]\ngroups: {}\n"),
-        ("jurisdictions.yaml", "countries: {CN: China}\ngroups: {D:5: {source: x}}\n"),  # no members
-        ("jurisdictions.yaml", "countries: {CN: China}\ntreated_as: {HK: CN}\ngroups: {}\n"),  # HK unknown
+        ("jurisdictions.yaml", "names: {CN: China}\n"),  # no groups
+        ("jurisdictions.yaml", "countries: [CN]\ngroups: {}\n"),  # the old key: countries come from ISO
+        ("jurisdictions.yaml", "names: [CN]\ngroups: {}\n"),
+        ("jurisdictions.yaml", "names: {XX: Nowhere}\ngroups: {}\n"),  # not an ISO code
+        ("jurisdictions.yaml", "names: {CN: China}\ngroups: {D:5: {source: x}}\n"),  # no members
+        ("jurisdictions.yaml", "treated_as: {HK: XX}\ngroups: {}\n"),  # XX unknown
+        ("jurisdictions.yaml", "groups: {D:5: {members: [{country: KH, effective_from: 2021-12-09}]}}\n"),  # no source
+        ("jurisdictions.yaml", "groups: {D:5: {members: [{country: KH, effective_from: 2021-12-09, "
+                               "effective_until: 2021-01-01, source: x}]}}\n"),  # ends before it starts
+        ("jurisdictions.yaml", "groups: {D:5: {members: [{country: KH, effective_from: 2021-13-09, "
+                               "source: x}]}}\n"),  # bad date
+        ("jurisdictions.yaml", "groups: {D:5: {members: [{country: KH, since: 2021-12-09, source: x}]}}\n"),
         ("regions.yaml", ""),
         ("regions.yaml", "regions: {aws: [us-east-1]}\n"),
     ],
@@ -253,3 +265,39 @@ def test_malformed_files_are_a_catalog_error(data: Path, fname: str, text: str) 
     (data / fname).write_text(text, encoding="utf-8")
     with pytest.raises(CatalogError):
         load_jurisdictions(data)
+
+
+# -- every ISO country, dated memberships -------------------------------------------------------------
+def test_every_iso_3166_country_is_known(j: Jurisdictions) -> None:
+    import pycountry
+
+    assert {c.alpha_2 for c in pycountry.countries} == set(j.countries)
+    for code in ("NG", "BD", "PH", "KE", "PE", "GH", "BO", "AQ"):
+        assert j.expand([code]) == {code}
+    # The EAR's names win over ISO's where the data overrides them.
+    assert (j.countries["MM"], j.countries["MO"], j.countries["KP"]) == ("Burma", "Macau", "North Korea")
+
+
+def test_cambodia_in_d5_only_between_its_dates(j: Jurisdictions) -> None:
+    from datetime import date
+
+    assert "KH" not in j.expand(["D:5"], date(2021, 12, 8))
+    assert "KH" in j.expand(["D:5"], date(2021, 12, 9))
+    assert "KH" in j.expand(["D:5"], date(2026, 2, 2))
+    assert "KH" not in j.expand(["D:5"], date(2026, 2, 3))  # effective_until is exclusive
+    assert "KH" not in j.groups["D:5"] and "KH" not in j.expand(["D:5"])  # today's groups
+    assert "KH" in j.expand(["D:1"], date(2026, 6, 1))  # Cambodia stays in D:1
+    assert j.change_dates(["D:5", "CN"]) == (date(2021, 12, 9), date(2026, 2, 3))
+    assert j.change_dates(["D:1", "E:1"]) == ()
+    (m,) = j.history("D:5")
+    assert m.country == "KH" and "86 FR 70015" in m.source
+
+
+def test_a_dated_member_treated_as_another_country(data: Path) -> None:
+    from datetime import date
+
+    edit(data / "jurisdictions.yaml", "members: [CU]",
+         'members: [{country: CN, effective_from: 2030-01-01, source: "test"}]')
+    j = load_jurisdictions(data)
+    assert j.expand(["E:2"], date(2029, 12, 31)) == frozenset()
+    assert j.expand(["E:2"], date(2030, 1, 1)) == {"CN", "HK"}  # Hong Kong follows China on the day

@@ -53,9 +53,27 @@ def svc(config: Config, permits: RecordingPermits) -> Gatekeeper:
 
 
 def test_plain_request_is_allowed_and_not_recorded(svc: Gatekeeper, tmp_path: Path) -> None:
-    d = svc.decide(request(IRAN, "t3.micro", 3))
+    d = svc.decide(request(US, "t3.micro", 3))
     assert d.outcome == Outcome.ALLOW and not d.accelerated and not d.blocks
     assert audit_records(tmp_path) == []
+
+
+def test_plain_request_of_an_embargoed_customer_is_denied_and_recorded(svc: Gatekeeper, tmp_path: Path) -> None:
+    d = svc.decide(request(IRAN, "t3.micro", 3))
+    assert d.outcome == Outcome.DENY and not d.accelerated and d.blocks
+    assert [m.rule_id for m in d.matches] == ["embargoed-customer"]
+    [rec] = audit_records(tmp_path)
+    assert rec["decision_id"] == d.decision_id and rec["decision"] == "deny"
+
+
+def test_embargoed_accounts_are_reread_after_an_import(svc: Gatekeeper) -> None:
+    from gatekeeper.model import CustomerProfile
+
+    assert svc.decide(request("999999999999", "t3.micro")).outcome == Outcome.ALLOW  # unknown account
+    svc.store.profiles.put_profiles([CustomerProfile("aws", "999999999999", "Pyongyang Compute", "KP", "KP", "KP")])
+    assert svc.decide(request("999999999999", "t3.micro")).outcome == Outcome.ALLOW  # the set read before
+    svc.refresh_subjects()
+    assert svc.decide(request("999999999999", "t3.micro")).outcome == Outcome.DENY
 
 
 def test_record_all_records_plain_requests(tmp_path: Path) -> None:
@@ -124,8 +142,11 @@ def test_store_down_fails_closed_with_the_error_recorded(config: Config, tmp_pat
 
 
 def test_store_down_does_not_touch_the_hot_path(config: Config) -> None:
+    # The embargoed accounts cannot be read: plain compute (no accelerator) still goes through, the
+    # failure is logged and the read retried later.
     g = Gatekeeper(config, store=BrokenStore())
     assert g.decide(request(US, "m7i.large")).outcome == Outcome.ALLOW
+    assert g.decide(request(IRAN, "m7i.large")).outcome == Outcome.ALLOW
 
 
 def test_on_error_allow_flags_instead(tmp_path: Path) -> None:

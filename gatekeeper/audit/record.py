@@ -33,6 +33,7 @@ from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
     Decision,
+    Owner,
     ProvisioningRequest,
     ScreeningHit,
 )
@@ -64,7 +65,7 @@ def _iso(at: datetime) -> str:
 
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
     out = {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
-           "export_class": a.export_class, "confirmed": a.confirmed}
+           "export_class": a.export_class, "confirmed": a.confirmed, "memory_bandwidth": a.memory_bandwidth}
     if a.named_by:
         out["named_by"] = list(a.named_by)
     return out
@@ -131,9 +132,11 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "items": [_item_dict(i) for i in decision.items],
         "rules": [
             {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version, "decision": m.outcome.label,
-             "citation": m.citation, "reason": m.reason}
+             "citation": m.citation, "reason": m.reason, "review_policy": m.review_policy or None,
+             "basis": m.basis or None}
             for m in decision.matches
         ],
+        "review_policy": decision.review_policy or None,
         "reasons": [r for r in decision.reasons if r not in rule_reasons],
         "licence_id": decision.licence_id,
         "case_id": decision.case_id,
@@ -235,6 +238,7 @@ def request_from_record(rec: dict[str, Any]) -> tuple[ProvisioningRequest, Custo
                              bool(h.get("cleared", False)))
                 for h in s.get("screening_hits", [])
             ),
+            owners=tuple(Owner.from_dict(o) for o in s.get("owners") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidInputError(f"decision record {rec.get('decision_id')!r} is incomplete: {exc!r}",
@@ -259,7 +263,9 @@ def classified_items_from_record(rec: dict[str, Any]) -> tuple[ClassifiedItem, .
                                     tpp=None if a.get("tpp") is None else float(a["tpp"]),
                                     pd=None if a.get("pd") is None else float(a["pd"]),
                                     export_class=str(a["export_class"]), confirmed=bool(a["confirmed"]),
-                                    named_by=tuple(str(n) for n in a.get("named_by", [])))
+                                    named_by=tuple(str(n) for n in a.get("named_by", [])),
+                                    memory_bandwidth=(None if a.get("memory_bandwidth") is None
+                                                      else float(a["memory_bandwidth"])))
                     for a in i.get("accelerators", [])),
             )
             for ci, i in zip(request.items, raw, strict=True)

@@ -8,6 +8,7 @@ since a new family is more likely to be a new accelerator than to be harmless.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ from gatekeeper._construct import fast_new
 from gatekeeper.catalog.classify import (
     Classification,
     Figure,
+    Tf32Effect,
     classify,
     most_restrictive,
+    tf32_effect,
     total_processing_performance,
 )
 from gatekeeper.errors import CatalogError
@@ -63,6 +66,10 @@ class Chip:
     source: str
     notes: str
     classification: Classification
+    memory_bandwidth: float | None = None  # GB/s, total DRAM/HBM bandwidth of the chip
+    bandwidth_source: str = ""
+    bounded_by: str = ""  # a chip whose published figures bound this one's from above
+    tf32: Tf32Effect | None = None  # set when the TF32 bit length changes the chip's TPP
 
     @property
     def export_class(self) -> str:
@@ -184,7 +191,7 @@ class Catalog:
                                    CLASS_UNKNOWN, False)
         c = chip.classification
         return AcceleratorInfo(chip.model, per_instance, per_instance * instances, c.tpp, c.pd,
-                               c.export_class, c.confirmed, chip.named_by)
+                               c.export_class, c.confirmed, chip.named_by, chip.memory_bandwidth)
 
     def _classify_type(
         self, provider: str, name: str
@@ -239,7 +246,8 @@ class Catalog:
         hit = self._scaled.get(key)
         if hit is None:
             hit = tuple(_new_accelerator(a.model, a.per_instance, a.per_instance * count, a.tpp, a.pd,
-                                         a.export_class, a.confirmed, a.named_by) for a in accs)
+                                         a.export_class, a.confirmed, a.named_by, a.memory_bandwidth)
+                        for a in accs)
             if len(self._scaled) < _CACHE_MAX:
                 self._scaled[key] = hit
         return hit
@@ -270,7 +278,8 @@ def _read_yaml(path: Path) -> Any:
 # A chip row's keys: anything else (a typo, or a hand-written class) is an error, since the class
 # is computed and a misspelt key would silently drop a figure.
 _CHIP_KEYS = frozenset({"model", "vendor", "datacenter", "figures", "die_mm2", "die_confirmed",
-                        "figures_confirmed", "named_by", "source", "notes"})
+                        "figures_confirmed", "named_by", "source", "notes", "memory_bandwidth",
+                        "bandwidth_source", "bounded_by"})
 
 
 def _mapping(doc: Any, path: Path, *required: str) -> dict[str, Any]:
@@ -306,22 +315,56 @@ def _load_chips(path: Path) -> tuple[dict[str, Chip], int, str]:
             tpp = total_processing_performance(figures, tf32_bits)
             figures_confirmed = bool(row.get("figures_confirmed", True)) and bool(figures)
             die_confirmed = bool(row.get("die_confirmed", die is not None))
-            c = classify(tpp, float(die) if die else None, datacenter=bool(row.get("datacenter", True)),
+            datacenter = bool(row.get("datacenter", True))
+            c = classify(tpp, float(die) if die else None, datacenter=datacenter,
                          figures_confirmed=figures_confirmed, die_confirmed=die_confirmed)
+            bandwidth = row.get("memory_bandwidth")
+            if bandwidth is not None and (isinstance(bandwidth, bool) or not float(bandwidth) > 0):
+                raise ValueError("memory_bandwidth must be a positive number of GB/s")
+            if bandwidth is not None and not str(row.get("bandwidth_source") or "").strip():
+                raise ValueError("memory_bandwidth needs its bandwidth_source")
             chip = Chip(
                 model=str(row["model"]), vendor=str(row.get("vendor", "")),
-                datacenter=bool(row.get("datacenter", True)), figures=figures,
+                datacenter=datacenter, figures=figures,
                 die_mm2=float(die) if die else None, die_confirmed=die_confirmed,
                 figures_confirmed=figures_confirmed,
                 named_by=tuple(str(n) for n in row.get("named_by") or ()),
                 source=str(row["source"]), notes=str(row.get("notes", "")), classification=c,
+                memory_bandwidth=float(bandwidth) if bandwidth is not None else None,
+                bandwidth_source=str(row.get("bandwidth_source") or ""),
+                bounded_by=str(row.get("bounded_by") or ""),
+                tf32=tf32_effect(figures, float(die) if die else None, datacenter=datacenter),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"{where}: {exc}") from exc
         if chip.model in chips:
             raise CatalogError(f"{where}: duplicate chip")
         chips[chip.model] = chip
+    for model, chip in list(chips.items()):
+        if chip.bounded_by:
+            chips[model] = _bounded(chip, chips, f"{path.name}: chip {model!r}")
     return chips, tf32_bits, str(doc.get("as_of", ""))
+
+
+def _bounded(chip: Chip, chips: dict[str, Chip], where: str) -> Chip:
+    """A chip whose figures are unpublished but bounded above by another chip's on the same die.
+
+    With the same die area, a lower TPP gives a lower PD, and neither 3A090 paragraph can be reached
+    by lowering both: when the bounding chip's confirmed class is ``none``, so is this one's, and the
+    class is confirmed (A10G by the A10). Otherwise the chip keeps its own (unconfirmed) class.
+    """
+    bound = chips.get(chip.bounded_by)
+    if bound is None:
+        raise CatalogError(f"{where}: bounded_by names unknown chip {chip.bounded_by!r}")
+    if bound.die_mm2 is None or bound.die_mm2 != chip.die_mm2:
+        raise CatalogError(f"{where}: bounded_by {bound.model!r} needs the same confirmed die area")
+    b = bound.classification
+    if b.export_class != CLASS_NONE or not b.confirmed:
+        return chip
+    c = Classification(None, None, CLASS_NONE, True,
+                       f"bounded by the {bound.model}: TPP <= {b.tpp:,.0f} and PD <= {b.pd} on the same "
+                       f"{bound.die_mm2:g} mm^2 die, below 3A090")
+    return dataclasses.replace(chip, classification=c)
 
 
 def _load_provider(path: Path, chips: dict[str, Chip]) -> tuple[

@@ -99,6 +99,37 @@ def classify(
     return Classification(tpp, pd, CLASS_NONE, confirmed, f"TPP {tpp:,.0f} and PD {pd} below 3A090")
 
 
+@dataclass(frozen=True, slots=True)
+class Tf32Effect:
+    """What the TF32 bit-length choice does to one chip: its TPP and class at 19 and at 32 bits."""
+
+    tpp_19: float
+    tpp_32: float
+    class_19: str
+    class_32: str
+
+    @property
+    def decides_class(self) -> bool:
+        return self.class_19 != self.class_32
+
+    def text(self) -> str:
+        verdict = "the class rests on the choice" if self.decides_class else "the class is the same"
+        return (f"TF32 at 32 bits: TPP {self.tpp_32:,.0f} ({self.class_32}); at 19 bits: TPP {self.tpp_19:,.0f} "
+                f"({self.class_19}); {verdict}")
+
+
+def tf32_effect(figures: tuple[Figure, ...], die_mm2: float | None, *, datacenter: bool = True) -> Tf32Effect | None:
+    """The effect of the TF32 choice on a chip, or None when TF32 does not set its TPP either way."""
+    if not any(f.precision.upper() == "TF32" for f in figures):
+        return None
+    t19 = total_processing_performance(figures, 19)
+    t32 = total_processing_performance(figures, 32)
+    if t19 is None or t32 is None or t19 == t32:
+        return None
+    return Tf32Effect(t19, t32, classify(t19, die_mm2, datacenter=datacenter).export_class,
+                      classify(t32, die_mm2, datacenter=datacenter).export_class)
+
+
 CLASS_RANK = {CLASS_NONE: 0, CLASS_B: 1, CLASS_UNKNOWN: 2, CLASS_A: 3}
 
 

@@ -23,15 +23,18 @@ app = typer.Typer(help="Customer profiles (who is behind an account, subscriptio
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV (header of the README) or JSON file.")],
+    owners: Annotated[Path | None, typer.Option(
+        help="Owners CSV (provider,account_id,owner_name,owner_country,share,screening_lists) for the "
+             "affiliates rule.")] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import profiles: all rows or none; a bad row is named with its number."""
+    """Import profiles (and their owners): all rows or none; a bad row is named with its number."""
     from gatekeeper.accounts import read_profiles
     from gatekeeper.errors import GatekeeperError
 
     try:
-        profiles = read_profiles(file)
+        profiles = read_profiles(file, owners)
     except GatekeeperError as exc:
         fail(f"{file}: {exc}", as_json=json_out)
     with opened(config, as_json=json_out) as gk:
@@ -74,8 +77,11 @@ def show(
     for p in found:
         t = Table(show_header=False, title=f"{p.provider} {p.account_id}")
         for k, v in p.as_dict().items():
-            if k != "screening_hits":
+            if k not in ("screening_hits", "owners"):
                 t.add_row(k, str(v))
+        for o in p.owners:
+            t.add_row("owner", f"{o.name} ({o.country or '?'}, {o.share:g} %)"
+                      + (f" on {', '.join(o.lists)}" if o.lists else ""))
         for h in p.screening_hits:
             t.add_row("screening hit", f"{h.list_code} {h.entry_id} {h.name} (score {h.score:.0f})"
                       + (escape(" [cleared]") if h.cleared else ""))

@@ -101,6 +101,8 @@ def render_case(case: Case) -> None:
         head.add_row("licence", case.licence_number)
     if case.denial_reason:
         head.add_row("denied", case.denial_reason)
+    if case.review_policy():
+        head.add_row("review policy", case.review_policy())
     console.print(Panel(head, title=f"case {case.case_id}", expand=False))
 
     acc = Table("chip", "export class", "TPP", "PD", "instance types", "largest request", "total requested",
@@ -135,18 +137,25 @@ def approve(
     conditions: Annotated[str, typer.Option(help="Licence conditions (free text).")] = "",
     region: Annotated[list[str], typer.Option(
         help="Restrict the licence to these regions (repeatable; default any).")] = [],  # noqa: B006
+    permit: Annotated[str, typer.Option(
+        help="licence (individual licence), nac (licence exception NAC: --licence is BIS's authorization "
+             "number) or aca (licence exception ACA).")] = "licence",
+    notified: Annotated[str | None, typer.Option(
+        help="NAC only: the day the notification was filed (YYYY-MM-DD); usable 25 days later.")] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Approve a case; the last required approval issues the licence and closes the case."""
+    """Approve a case; the last required approval issues the licence (or NAC/ACA permit) and closes the case."""
     try:
         expiry = parse_date(expires, "--expires")
+        notified_on = parse_date(notified, "--notified") if notified else None
     except InvalidInputError as exc:
         fail(exc, as_json=json_out)
     with opened(config, as_json=json_out) as gk:
         wf = workflow_of(gk)
         case, issued = wf.approve(case_id, reviewer=by, licence_number=licence, expires=expiry, quantity=quantity,
-                                  conditions=conditions, regions=tuple(r.strip() for r in region if r.strip()))
+                                  conditions=conditions, regions=tuple(r.strip() for r in region if r.strip()),
+                                  permit=permit, notified_on=notified_on)
         today, required = wf.today(), wf.approvals_required
     if json_out:
         emit_json({"case": case.summary(), "approvals": len(case.approvals), "required": required,
@@ -156,7 +165,7 @@ def approve(
         console.print(f"[yellow]approval recorded[/] for case {case.case_id} by {by} ({len(case.approvals)} of "
                       f"{required}); a second, different reviewer must approve the same terms")
         return
-    console.print(f"[green]case {case.case_id} approved[/]; licence [bold]{issued.number}[/] issued to "
+    console.print(f"[green]case {case.case_id} approved[/]; [bold]{issued.label}[/] issued to "
                   f"{issued.customer}: {issued.scope.describe()}, {issued.quantity:g} accelerators, valid "
                   f"{issued.valid_from} to {issued.valid_until}", highlight=False)
 

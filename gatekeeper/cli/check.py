@@ -120,10 +120,14 @@ def show(d: Decision, *, dry_run: bool = False) -> None:
                 t.add_row(i.instance_type, a.model, f"{a.total:g}", f"{a.tpp:,.0f}" if a.tpp else "-",
                           f"{a.pd:g}" if a.pd else "-", a.export_class, "yes" if a.confirmed else "no")
         console.print(t)
+    if d.review_policy:
+        console.print(f"  licence review policy: [bold]{d.review_policy}[/]")
     if d.matches:
-        t = Table("rule", "decision", "citation")
+        t = Table("rule", "decision", "review", "in force", "citation")
         for m in d.matches:
-            t.add_row(f"{m.pack_id}/{m.rule_id}", m.outcome.label, m.citation)
+            basis = "" if m.basis in ("", "regulation") else f" [dim]({m.basis})[/]"
+            t.add_row(f"{m.pack_id}/{m.rule_id}{basis}", m.outcome.label, m.review_policy or "-",
+                      m.window() or "-", m.citation)
         console.print(t)
     if d.licence_id:
         console.print(f"  licence used: [bold]{d.licence_id}[/]")

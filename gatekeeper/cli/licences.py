@@ -63,6 +63,7 @@ def list_(
 def render_licence(lic: Licence, today: date) -> None:
     st = lic.state(today)
     t = Table(show_header=False, box=None)
+    t.add_row("permit", lic.label)
     t.add_row("state", f"[{STATE_STYLE[st]}]{st}[/] on {today.isoformat()}")
     t.add_row("customer", f"{lic.customer} ({lic.provider} {lic.account_id})")
     t.add_row("scope", lic.scope.describe())

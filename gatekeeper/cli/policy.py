@@ -37,15 +37,19 @@ def validate(paths: PathArg = None, config: ConfigOpt = None, json_out: JsonOpt 
     packs = [{"id": p.id, "version": p.pack.version, "file": p.file, "rules": len(p.pack.rules),
               "tests": len(p.pack.tests), "effective_from": str(p.pack.effective_from),
               "effective_until": str(p.pack.effective_until) if p.pack.effective_until else None,
-              "simulation_only": p.pack.simulation_only} for p in ps.packs]
+              "simulation_only": p.pack.simulation_only, "basis": p.pack.basis,
+              "suspended": [{"from": str(x.effective_from), "until": str(x.effective_until), "citation": x.citation}
+                            for x in p.pack.suspended],
+              "status_note": p.pack.status_note or None} for p in ps.packs]
     if json_out:
         emit_json({"valid": True, "packs": packs})
         return
-    t = Table("pack", "version", "rules", "tests", "in force", "file")
+    t = Table("pack", "version", "rules", "tests", "in force", "basis", "file")
     for p in packs:
-        window = f"{p['effective_from']} .. {p['effective_until'] or ''}"
+        window = f"{p['effective_from']} .. {p['effective_until'] or ''}" + "".join(
+            f"; suspended {x.effective_from} .. {x.effective_until}" for x in ps.pack(str(p["id"])).pack.suspended)
         t.add_row(str(p["id"]), str(p["version"]), str(p["rules"]), str(p["tests"]),
-                  window + (" (simulation)" if p["simulation_only"] else ""), str(p["file"]))
+                  window + (" (simulation)" if p["simulation_only"] else ""), str(p["basis"]), str(p["file"]))
     console.print(t)
     console.print(f"[green]{len(packs)} packs valid[/]")
 

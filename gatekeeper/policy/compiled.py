@@ -11,6 +11,11 @@ This is the technique dataclasses and namedtuple use to build their methods; it 
 the engine tries a dozen rules per controlled request and a Python call costs as much as the set
 look-up it would wrap.
 
+Country groups have dated memberships (Cambodia was in D:5 from 2021-12-09 to 2026-02-03): a rule
+naming a group is compiled once per stretch of dates over which its groups do not change, each copy
+with the members of its stretch and in force only then. A decision, or a replay of an old record,
+so uses the groups in force on the request's date at no cost per request.
+
 Customer conditions read a :class:`Subject`, the facts of a CustomerProfile computed once per
 evaluation (its countries, whether it is foreign, its open screening lists) rather than once per rule.
 """
@@ -22,12 +27,13 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.errors import PolicyError
-from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
+from gatekeeper.jurisdictions import DAWN, Jurisdictions, default_jurisdictions
 from gatekeeper.model import CLASS_UNKNOWN, ClassifiedItem, CustomerProfile, Outcome
 from gatekeeper.policy.loader import read_packs
 from gatekeeper.policy.schema import CustomerCondition, ItemCondition, Pack, RegionCondition, Rule
@@ -47,7 +53,7 @@ class Subject:
     """
 
     __slots__ = ("countries", "country", "foreign", "headquarters_country", "known", "kyc_status", "lists",
-                 "profile", "ultimate_parent_country")
+                 "owners", "profile", "ultimate_parent_country")
 
     def __init__(self, profile: CustomerProfile) -> None:
         self.profile = profile
@@ -60,6 +66,8 @@ class Subject:
         self.foreign = c != "US" or not profile.known
         hits = profile.screening_hits
         self.lists = frozenset(h.list_code.upper() for h in hits if not h.cleared) if hits else _NO_LISTS
+        # (share, lists) per owner on some list: what the affiliates-rule condition adds up.
+        self.owners = tuple((o.share, frozenset(o.lists)) for o in profile.owners if o.lists)
 
 
 CustomerPredicate = Callable[[Subject], bool]
@@ -112,9 +120,28 @@ class CompiledRule:
     # ``reason`` pre-parsed into (literal text, placeholder or None) pairs; empty when a placeholder
     # carries a format spec or conversion, which the engine then leaves to str.format_map.
     reason_parts: tuple[tuple[str, str | None], ...] = ()
+    # The stretch of dates whose country-group memberships this copy of the rule was compiled with.
+    groups_from: date = DAWN
+    groups_until: date = FAR_FUTURE
+    # ``applies_to: all`` rules: the countries whose subjects (or regions) the rule can match, which
+    # the engine's short path tests before running the rule on a plain request.
+    plain_customer: frozenset[str] | None = None
+    plain_region: frozenset[str] | None = None
+    review_policy: str = ""
+    basis: str = ""
+    # The rule's own dates (start/end above are also cut at country-group changes); None: open.
+    rule_from: date | None = None
+    rule_until: date | None = None
+    suspended: tuple[tuple[date, date], ...] = ()  # the pack's suspensions (end exclusive)
 
     def in_force(self, on: date) -> bool:
-        return self.start <= on < self.end
+        if not self.start <= on < self.end:
+            return False
+        return not any(a <= on < b for a, b in self.suspended)
+
+    def groups_hold(self, on: date) -> bool:
+        """True when ``on`` falls in the stretch whose group members this copy carries."""
+        return self.groups_from <= on < self.groups_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,41 +155,52 @@ class PackInfo:
 
 
 class PolicySet:
-    """Compiled packs; immutable, shared between threads. ``simulate`` ignores effective dates."""
+    """Compiled packs; immutable, shared between threads.
+
+    ``simulate`` ignores the packs' and rules' effective dates, never the country groups' dates.
+    ``plain_countries`` and ``plain_region_countries``: every country an ``applies_to: all`` rule can
+    match on any date, the short path's test for a plain request (empty: no such rule).
+    """
 
     def __init__(self, packs: Sequence[PackInfo], rules: Sequence[CompiledRule], *, simulate: bool = False):
         self.packs = tuple(packs)
         self.rules = tuple(rules)
         self.simulate = simulate
+        self.plain_countries = frozenset().union(*(r.plain_customer for r in rules if r.plain_customer))
+        self.plain_region_countries = frozenset().union(*(r.plain_region for r in rules if r.plain_region))
+        self._plain = tuple(k for k, r in enumerate(self.rules)
+                            if r.plain_customer is not None or r.plain_region is not None)
         self._by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
+        self._plain_by_date: dict[date, tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
         self._by_rules: dict[tuple[int, ...], tuple[tuple[CompiledRule, ...], SetMatcher]] = {}
-        self._all: tuple[tuple[CompiledRule, ...], SetMatcher] | None = None
 
     def active(self, on: date) -> tuple[CompiledRule, ...]:
         return self.matcher(on)[0]
 
-    def matcher(self, on: date) -> tuple[tuple[CompiledRule, ...], SetMatcher]:
+    def matcher(self, on: date, *, plain: bool = False) -> tuple[tuple[CompiledRule, ...], SetMatcher]:
         """The rules in force ``on`` and one compiled function that tries them all, in order.
 
         The function returns the indexes (into those rules) of the rules that match: one call per
-        request instead of one per rule. Built once per date, then cached.
+        request instead of one per rule. Built once per date, then cached. ``plain``: only the rules
+        that decide plain requests too (``applies_to: all``).
         """
-        if self.simulate:
-            if self._all is None:
-                self._all = (self.rules, _set_matcher(self.rules))
-            return self._all
-        hit = self._by_date.get(on)
+        by_date = self._plain_by_date if plain else self._by_date
+        hit = by_date.get(on)
         if hit is None:
-            chosen = tuple(k for k, r in enumerate(self.rules) if r.in_force(on))
+            candidates = self._plain if plain else range(len(self.rules))
+            if self.simulate:
+                chosen = tuple(k for k in candidates if self.rules[k].groups_hold(on))
+            else:
+                chosen = tuple(k for k in candidates if self.rules[k].in_force(on) and self.rules[k].groups_hold(on))
             # Compiled once per distinct set of rules in force (a handful: the effective windows),
             # not once per date, so that a replay over a year of records compiles a few times.
             hit = self._by_rules.get(chosen)
             if hit is None:
                 rules = tuple(self.rules[k] for k in chosen)
                 hit = self._by_rules[chosen] = (rules, _set_matcher(rules))
-            if len(self._by_date) > 1024:  # callers pass few distinct dates; keep it bounded
-                self._by_date.clear()
-            self._by_date[on] = hit
+            if len(by_date) > 1024:  # callers pass few distinct dates; keep it bounded
+                by_date.clear()
+            by_date[on] = hit
         return hit
 
     def pack(self, pack_id: str) -> PackInfo:
@@ -172,9 +210,9 @@ class PolicySet:
         raise KeyError(pack_id)
 
 
-def _countries(j: Jurisdictions, tokens: list[str], where: str) -> frozenset[str]:
+def _countries(j: Jurisdictions, tokens: list[str], where: str, on: date | None = None) -> frozenset[str]:
     try:
-        return j.expand(tokens)
+        return j.expand(tokens, on)
     except KeyError as exc:
         raise PolicyError(f"unknown country or group {exc.args[0]!r}", field=where) from None
 
@@ -219,8 +257,57 @@ def _tpp_at_least(i: ClassifiedItem, floor: float) -> bool:
     return False
 
 
-_HELPERS = {"_class_in": _class_in, "_chip_in": _chip_in, "_named": _named, "_confirmed": _confirmed,
-            "_tpp_at_least": _tpp_at_least}
+def _tpp_below(i: ClassifiedItem, ceiling: float) -> bool:
+    if not i.accelerators:
+        return False
+    for a in i.accelerators:  # noqa: SIM110
+        if a.tpp is None or a.tpp >= ceiling:
+            return False
+    return True
+
+
+def _bandwidth_at_least(i: ClassifiedItem, floor: float) -> bool:
+    for a in i.accelerators:  # noqa: SIM110
+        if a.memory_bandwidth is not None and a.memory_bandwidth >= floor:
+            return True
+    return False
+
+
+def _bandwidth_below(i: ClassifiedItem, ceiling: float) -> bool:
+    if not i.accelerators:
+        return False
+    for a in i.accelerators:  # noqa: SIM110
+        if a.memory_bandwidth is None or a.memory_bandwidth >= ceiling:
+            return False
+    return True
+
+
+def _bandwidth_published(i: ClassifiedItem) -> bool:
+    for a in i.accelerators:
+        if a.memory_bandwidth is None:
+            return False
+    return bool(i.accelerators)
+
+
+def _owned_share(s: Subject, lists: frozenset[str]) -> float:
+    """The percentage of the subject held, together, by owners on any of ``lists``."""
+    total = 0.0
+    for share, owner_lists in s.owners:
+        if not lists.isdisjoint(owner_lists):
+            total += share
+    return total
+
+
+def _owner_on(s: Subject, lists: frozenset[str]) -> bool:
+    for share, owner_lists in s.owners:  # noqa: SIM110
+        if share > 0 and not lists.isdisjoint(owner_lists):
+            return True
+    return False
+
+
+_HELPERS = {f.__name__: f for f in (
+    _owner_on, _owned_share, _class_in, _chip_in, _named, _confirmed, _tpp_at_least, _tpp_below, _bandwidth_at_least,
+    _bandwidth_below, _bandwidth_published)}
 
 
 _CONST = re.compile(r"\b_k\d+\b")
@@ -297,10 +384,18 @@ def _item_terms(cond: ItemCondition, catalog: Catalog, src: _Source) -> list[str
         terms.append("_confirmed(i)" if cond.confirmed else "not _confirmed(i)")
     if cond.min_tpp is not None:
         terms.append(f"_tpp_at_least(i, {src.const(float(cond.min_tpp))})")
+    if cond.max_tpp is not None:
+        terms.append(f"_tpp_below(i, {src.const(float(cond.max_tpp))})")
+    if cond.min_memory_bandwidth is not None:
+        terms.append(f"_bandwidth_at_least(i, {src.const(float(cond.min_memory_bandwidth))})")
+    if cond.max_memory_bandwidth is not None:
+        terms.append(f"_bandwidth_below(i, {src.const(float(cond.max_memory_bandwidth))})")
+    if cond.memory_bandwidth_published is not None:
+        terms.append("_bandwidth_published(i)" if cond.memory_bandwidth_published else "not _bandwidth_published(i)")
     return terms
 
 
-def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> list[str]:
+def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source, on: date | None = None) -> list[str]:
     """Expressions over ``s`` (a Subject), one per customer condition."""
     terms: list[str] = []
     f = "when.customer."
@@ -315,12 +410,22 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> 
                             ("ultimate_parent_country", "parent_not_in", "not in")):
         values = getattr(cond, name)
         if values is not None:
-            terms.append(f"s.{attr} {op} {src.const(_countries(j, values, f + name))}")
+            terms.append(f"s.{attr} {op} {src.const(_countries(j, values, f + name, on))}")
     if cond.any_country_in is not None:
-        terms.append(f"not {src.const(_countries(j, cond.any_country_in, f + 'any_country_in'))}"
+        terms.append(f"not {src.const(_countries(j, cond.any_country_in, f + 'any_country_in', on))}"
                      ".isdisjoint(s.countries)")
     if cond.no_country_in is not None:
-        terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in'))}.isdisjoint(s.countries)")
+        terms.append(f"{src.const(_countries(j, cond.no_country_in, f + 'no_country_in', on))}.isdisjoint(s.countries)")
+    if cond.any_country_not_in is not None:
+        # An unknown country ("") is in no set: it counts as outside, the restrictive reading.
+        terms.append(f"not {src.const(_countries(j, cond.any_country_not_in, f + 'any_country_not_in', on))}"
+                     ".issuperset(s.countries)")
+    if cond.owned_by is not None:
+        lists = frozenset(x.upper() for x in cond.owned_by.lists)
+        floor = src.const(float(cond.owned_by.min_share))
+        terms.append(f"(s.owners and _owned_share(s, {src.const(lists)}) >= {floor})")
+        if cond.owned_by.any_owner_on is not None:
+            terms.append(f"_owner_on(s, {src.const(frozenset(x.upper() for x in cond.owned_by.any_owner_on))})")
     if cond.kyc_status is not None:
         terms.append(f"s.kyc_status in {src.const(frozenset(cond.kyc_status))}")
     if cond.foreign is not None:
@@ -330,14 +435,14 @@ def _customer_terms(cond: CustomerCondition, j: Jurisdictions, src: _Source) -> 
     return terms
 
 
-def _region_terms(cond: RegionCondition, j: Jurisdictions, src: _Source) -> list[str]:
+def _region_terms(cond: RegionCondition, j: Jurisdictions, src: _Source, on: date | None = None) -> list[str]:
     """Expressions over ``c`` (the region's country, None when unknown)."""
     terms: list[str] = []
     if cond.country_in is not None:
-        terms.append(f"c in {src.const(_countries(j, cond.country_in, 'when.region.country_in'))}")
+        terms.append(f"c in {src.const(_countries(j, cond.country_in, 'when.region.country_in', on))}")
     if cond.country_not_in is not None:
         terms.append(f"(c is not None and c not in "
-                     f"{src.const(_countries(j, cond.country_not_in, 'when.region.country_not_in'))})")
+                     f"{src.const(_countries(j, cond.country_not_in, 'when.region.country_not_in', on))})")
     if cond.unknown is not None:
         terms.append("c is None" if cond.unknown else "c is not None")
     return terms
@@ -356,18 +461,39 @@ def _reason_parts(reason: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(parts)
 
 
-def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> CompiledRule:
+def _group_tokens(rule: Rule) -> list[str]:
+    """Every country or group name a rule's conditions use."""
+    tokens: list[str] = []
+    for cond in (rule.when.customer, rule.when.region):
+        if cond is not None:
+            for value in cond.model_dump().values():
+                if isinstance(value, list):
+                    tokens += [v for v in value if isinstance(v, str)]
+    return tokens
+
+
+def rule_windows(rule: Rule, j: Jurisdictions) -> list[tuple[date, date]]:
+    """The stretches of dates over which the groups a rule names keep the same members."""
+    bounds = [DAWN, *j.change_dates(_group_tokens(rule)), FAR_FUTURE]
+    return [(a, b) for a, b in pairwise(bounds) if a < b]
+
+
+def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
+                 window: tuple[date, date] = (DAWN, FAR_FUTURE)) -> CompiledRule:
+    """One rule compiled with the country groups in force over ``window`` (and in force only then)."""
     start = max(pack.effective_from, rule.effective_from or pack.effective_from)
     ends = [d for d in (pack.effective_until, rule.effective_until) if d is not None]
+    on = None if window == (DAWN, FAR_FUTURE) else window[0]
     src = _Source()
     item_terms = _item_terms(rule.when.item, catalog, src)
-    customer_terms = _customer_terms(rule.when.customer, j, src) if rule.when.customer else None
-    region_terms = _region_terms(rule.when.region, j, src) if rule.when.region else None
+    customer_terms = _customer_terms(rule.when.customer, j, src, on) if rule.when.customer else None
+    region_terms = _region_terms(rule.when.region, j, src, on) if rule.when.region else None
     source = RuleSource(None if customer_terms is None else _all(customer_terms),
                         None if region_terms is None else _all(region_terms),
                         _all(item_terms) if item_terms else None, tuple(src.constants.items()))
     body = "\n".join([*_match_lines(source.customer, source.region, source.item, "return True", "    "),
                       "    return False"]) + "\n"
+    plain_customer, plain_region = _plain_sets(rule, j, on) if rule.applies_to == "all" else (None, None)
     return CompiledRule(
         pack_id=pack.id,
         pack_version=pack.version,
@@ -375,8 +501,8 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> 
         outcome=Outcome.parse(rule.decision),
         citation=rule.citation,
         reason=rule.reason,
-        start=start,
-        end=min(ends) if ends else FAR_FUTURE,
+        start=max(start, window[0]),
+        end=min([*ends, window[1]]),
         item=src.function("item", "i", f"    return i.accelerated and {_all(item_terms)}\n"),
         customer=(src.function("customer", "s", f"    return {_all(customer_terms)}\n")
                   if customer_terms is not None else None),
@@ -384,7 +510,29 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions) -> 
         matches=src.function("matches", "s, c, items", body),
         source=source,
         reason_parts=_reason_parts(rule.reason),
+        groups_from=window[0],
+        groups_until=window[1],
+        plain_customer=plain_customer,
+        plain_region=plain_region,
+        review_policy=rule.review_policy or "",
+        basis=pack.basis,
+        rule_from=start,
+        rule_until=min(ends) if ends else None,
+        suspended=tuple((x.effective_from, x.effective_until) for x in pack.suspended),
     )
+
+
+def _plain_sets(rule: Rule, j: Jurisdictions, on: date | None) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """The countries an ``applies_to: all`` rule can match: its positive customer country conditions
+    (any of them holds only for a subject with a country in their union), else its region's."""
+    c = rule.when.customer
+    if c is not None:
+        tokens = [t for v in (c.country_in, c.headquarters_in, c.parent_in, c.any_country_in) if v for t in v]
+        if tokens:
+            return j.expand(tokens, on), None
+    region = rule.when.region
+    assert region is not None and region.country_in is not None  # schema.Rule._scope
+    return None, j.expand(region.country_in, on)
 
 
 def compile_packs(
@@ -402,7 +550,7 @@ def compile_packs(
         infos.append(PackInfo(pack, file))
         for rule in pack.rules:
             try:
-                rules.append(compile_rule(pack, rule, cat, j))
+                rules += [compile_rule(pack, rule, cat, j, w) for w in rule_windows(rule, j)]
             except PolicyError as exc:
                 # Re-raise with the file and rule named; the line is found from the file text.
                 raise PolicyError(exc.detail, file=file, line=_rule_line(file, rule.id), rule=rule.id,

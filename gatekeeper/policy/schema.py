@@ -23,8 +23,11 @@ A pack is one YAML file::
         customer: {country: SG, headquarters_country: SG, ultimate_parent_country: CN, kyc_status: verified}
         expect: pending
 
-Rules decide accelerated compute only: a request with no accelerated item is allowed by the engine's
-short path before any rule is looked at.
+Rules decide accelerated compute only (``applies_to: accelerated``, the default): a request with no
+accelerated item is allowed by the engine's short path before any rule is looked at. A rule with
+``applies_to: all`` (comprehensive embargoes) also decides plain requests; it may name no item
+condition and must name the countries it covers (a positive customer or region country condition),
+so that the short path tests a precomputed set of countries instead of running it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 # Placeholders a rule's reason may use; the engine fills them from the request's facts.
 REASON_FIELDS = frozenset({
     "customer", "account", "country", "headquarters", "parent", "countries", "kyc_status", "region",
-    "region_country", "chips", "export_class", "instance_types", "lists",
+    "region_country", "chips", "export_class", "instance_types", "lists", "owners",
 })
 
 
@@ -50,14 +53,36 @@ class _Strict(BaseModel):
 
 
 class ItemCondition(_Strict):
-    """Holds when some accelerated item of the request satisfies every field given."""
+    """Holds when some accelerated item of the request satisfies every field given.
+
+    ``min_tpp`` / ``min_memory_bandwidth`` hold when some chip of the item reaches the bound;
+    ``max_tpp`` / ``max_memory_bandwidth`` (exclusive: "less than") hold only when every chip of the
+    item has a known figure below it, so that an unknown figure never earns a lenient rule.
+    ``memory_bandwidth_published: false`` holds when some chip's bandwidth is unknown. Bandwidth is
+    the chip's total DRAM/HBM bandwidth in GB/s (the catalog's ``memory_bandwidth``).
+    """
 
     export_class: list[Literal["3A090.a", "3A090.b", "none", "unknown"]] | None = None
     chips: list[str] | None = None
     named_by_rule: bool | None = None
     confirmed: bool | None = None
     min_tpp: float | None = Field(default=None, ge=0)
+    max_tpp: float | None = Field(default=None, gt=0)
+    min_memory_bandwidth: float | None = Field(default=None, ge=0)
+    max_memory_bandwidth: float | None = Field(default=None, gt=0)
+    memory_bandwidth_published: bool | None = None
     providers: list[Literal["aws", "azure", "gcp"]] | None = None
+
+
+class OwnedBy(_Strict):
+    """Holds when owners on any of ``lists`` hold, together, at least ``min_share`` percent of the customer
+    (the BIS affiliates rule: 50 %, directly or indirectly, individually or in the aggregate)."""
+
+    lists: list[str] = Field(min_length=1)
+    min_share: float = Field(default=50.0, gt=0, le=100)
+    # And at least one of those owners is on one of these lists (the "most restrictive owner" standard:
+    # a customer half-owned by an Entity List party and an MEU party inherits the Entity List's restrictions).
+    any_owner_on: list[str] | None = None
 
 
 class CustomerCondition(_Strict):
@@ -71,10 +96,12 @@ class CustomerCondition(_Strict):
     parent_not_in: list[str] | None = None
     any_country_in: list[str] | None = None      # location, headquarters or ultimate parent
     no_country_in: list[str] | None = None       # none of the three
+    any_country_not_in: list[str] | None = None  # at least one of the three (or an unknown one) outside
     kyc_status: list[Literal["verified", "pending", "unverified"]] | None = None
     foreign: bool | None = None
     known: bool | None = None
     screening_lists: list[str] | None = None     # open (uncleared) hits on these lists
+    owned_by: OwnedBy | None = None              # owners on these lists hold >= min_share % together
 
 
 class RegionCondition(_Strict):
@@ -97,6 +124,23 @@ class Rule(_Strict):
     when: When = When()
     effective_from: date | None = None
     effective_until: date | None = None
+    applies_to: Literal["accelerated", "all"] = "accelerated"
+    # How BIS reviews a licence application in the case the rule describes (15 CFR 742.6(b)); a
+    # decision and its case carry the most restrictive review policy of their rules.
+    review_policy: Literal["case-by-case", "presumption of denial", "presumption of approval"] | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> Rule:
+        if self.applies_to == "all":
+            if self.when.item != ItemCondition():
+                raise ValueError("a rule with applies_to: all decides plain requests too: it takes no item condition")
+            c, r = self.when.customer, self.when.region
+            positive = c is not None and any(v is not None for v in (c.country_in, c.headquarters_in, c.parent_in,
+                                                                      c.any_country_in))
+            if not positive and (r is None or r.country_in is None):
+                raise ValueError("a rule with applies_to: all must name its countries (customer country_in, "
+                                 "headquarters_in, parent_in or any_country_in, or region country_in)")
+        return self
 
     @field_validator("reason")
     @classmethod
@@ -117,6 +161,13 @@ class TestRequest(_Strict):
     unresolved: list[str] = Field(default_factory=list)
 
 
+class TestOwner(_Strict):
+    name: str
+    country: str = ""
+    share: float = Field(gt=0, le=100)
+    screening_lists: list[str] = Field(default_factory=list)
+
+
 class TestCustomer(_Strict):
     legal_name: str = "Test Customer"
     country: str = ""
@@ -124,6 +175,7 @@ class TestCustomer(_Strict):
     ultimate_parent_country: str = ""
     kyc_status: Literal["verified", "pending", "unverified"] = "verified"
     screening_lists: list[str] = Field(default_factory=list)
+    owners: list[TestOwner] = Field(default_factory=list)
 
     @field_validator("country", "headquarters_country", "ultimate_parent_country")
     @classmethod
@@ -143,6 +195,20 @@ class TestCase(_Strict):
     expect_rules: list[str] | None = None
 
 
+class Suspension(_Strict):
+    """A stretch during which a pack in force is not applied (a rule suspended by a later rule)."""
+
+    effective_from: date
+    effective_until: date
+    citation: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> Suspension:
+        if self.effective_until <= self.effective_from:
+            raise ValueError("a suspension's effective_until must be after its effective_from")
+        return self
+
+
 class Pack(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     version: str = Field(min_length=1)
@@ -151,6 +217,11 @@ class Pack(_Strict):
     effective_from: date
     effective_until: date | None = None
     simulation_only: bool = False
+    # What the pack enforces: a regulation in force, a proposed rule (enforced as company policy), the
+    # company's own policy, or a rescinded rule kept for simulation. Shown on every decision it makes.
+    basis: Literal["regulation", "proposed rule", "company policy", "rescinded"] = "regulation"
+    status_note: str = ""  # what to check, e.g. after a suspension ends
+    suspended: list[Suspension] = Field(default_factory=list)
     description: str = ""
     rules: list[Rule] = Field(min_length=1)
     tests: list[TestCase] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from gatekeeper.model import (
     AttachedAccelerator,
     ComputeItem,
     CustomerProfile,
+    Owner,
     ProvisioningRequest,
     ScreeningHit,
 )
@@ -57,6 +58,8 @@ def case_request(case: TestCase) -> tuple[ProvisioningRequest, CustomerProfile]:
         headquarters_country=c.headquarters_country, ultimate_parent_country=c.ultimate_parent_country,
         kyc_status=c.kyc_status,
         screening_hits=tuple(ScreeningHit(code, f"test-{code}", "test entry", 100.0) for code in c.screening_lists),
+        owners=tuple(Owner(o.name, o.country, o.share, tuple(x.upper() for x in o.screening_lists))
+                     for o in c.owners),
     )
     return request, profile
 

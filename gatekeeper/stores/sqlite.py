@@ -6,6 +6,7 @@ serialise on SQLite's own lock with a busy timeout, so concurrent processes wait
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from gatekeeper.errors import ConfigError, StoreError
-from gatekeeper.model import CustomerProfile, ScreeningHit
+from gatekeeper.model import CustomerProfile, Owner, ScreeningHit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS profiles (
@@ -26,9 +27,12 @@ CREATE TABLE IF NOT EXISTS profiles (
     ultimate_parent_country TEXT NOT NULL,
     kyc_status TEXT NOT NULL,
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+    owners TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (provider, account_id)
 );
 """
+# Added after the first release: a database created before has no owners column yet.
+OWNERS_COLUMN = "ALTER TABLE profiles ADD COLUMN owners TEXT NOT NULL DEFAULT '[]'"
 
 
 def sqlite_path(url: str, base_dir: Path) -> Path:
@@ -155,7 +159,7 @@ def _profile(row: sqlite3.Row, hits: tuple[ScreeningHit, ...]) -> CustomerProfil
         provider=row["provider"], account_id=row["account_id"], legal_name=row["legal_name"],
         country=row["country"], headquarters_country=row["headquarters_country"],
         ultimate_parent_country=row["ultimate_parent_country"], kyc_status=row["kyc_status"],
-        screening_hits=hits,
+        screening_hits=hits, owners=tuple(Owner.from_dict(o) for o in json.loads(row["owners"] or "[]")),
     )
 
 
@@ -168,6 +172,13 @@ class SQLiteProfileStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
+        if not any(r["name"] == "owners" for r in db.query("PRAGMA table_info(profiles)")):
+            try:
+                with db.transaction() as conn:
+                    conn.execute(OWNERS_COLUMN)
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise StoreError(f"cannot add the owners column to {db.path}: {exc}") from exc
         # Profiles (with their screening hits) read by this thread, valid while the database's
         # version is unchanged: a look-up then costs one PRAGMA instead of three queries.
         self._cache = threading.local()
@@ -200,14 +211,27 @@ class SQLiteProfileStore:
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
-                " ultimate_parent_country, kyc_status) VALUES (?,?,?,?,?,?,?)"
+                " ultimate_parent_country, kyc_status, owners) VALUES (?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(provider, account_id) DO UPDATE SET legal_name=excluded.legal_name,"
                 " country=excluded.country, headquarters_country=excluded.headquarters_country,"
                 " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
-                " updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')",
+                " owners=excluded.owners, updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')",
                 [(p.provider, p.account_id, p.legal_name, p.country, p.headquarters_country,
-                  p.ultimate_parent_country, p.kyc_status) for p in profiles],
+                  p.ultimate_parent_country, p.kyc_status, json.dumps([o.as_dict() for o in p.owners]))
+                 for p in profiles],
             )
+
+    def accounts_in(self, countries: frozenset[str]) -> frozenset[tuple[str, str]]:
+        """(provider, account id) of every profile located in, headquartered in or owned from ``countries``:
+        one query, without the screening hits list_profiles reads per profile."""
+        if not countries:
+            return frozenset()
+        marks = ",".join("?" * len(countries))
+        values = sorted(countries)
+        rows = self.db.query(f"SELECT provider, account_id FROM profiles WHERE country IN ({marks}) OR "
+                             f"headquarters_country IN ({marks}) OR ultimate_parent_country IN ({marks})",
+                             tuple(values * 3))
+        return frozenset((r["provider"], r["account_id"]) for r in rows)
 
     def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
         if provider:

@@ -77,9 +77,11 @@ class Review:
         return self.workflow.get_case(case_id)
 
     def approve(self, case_id: str, *, reviewer: str, licence: str, expires: date, quantity: float | None,
-                conditions: str = "", regions: tuple[str, ...] = ()) -> tuple[Case, Licence | None]:
+                conditions: str = "", regions: tuple[str, ...] = (), permit: str = "licence",
+                notified: date | None = None) -> tuple[Case, Licence | None]:
         return self.workflow.approve(case_id, reviewer=reviewer, licence_number=licence, expires=expires,
-                                     quantity=quantity, conditions=conditions, regions=regions)
+                                     quantity=quantity, conditions=conditions, regions=regions, permit=permit,
+                                     notified_on=notified)
 
     def deny(self, case_id: str, *, reviewer: str, reason: str) -> Case:
         return self.workflow.deny(case_id, reviewer=reviewer, reason=reason)

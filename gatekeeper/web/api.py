@@ -45,16 +45,23 @@ DECISION_EXAMPLE: dict[str, Any] = {
     "reasons": ["Lion City AI Pte. Ltd. is located in, headquartered in or owned from SG/CN (D:5 or Macau) and the "
                 "request carries 3A090.a compute (A100); a licence must be on file",
                 "no licence on file for Lion City AI Pte. Ltd.; case case-5f6dd0f3fb584f29 opened for review"],
+    "review_policy": "presumption of denial",
     "rules": [{"id": "d5-macau-3a090", "pack": "us-cloud-advanced-compute", "pack_version": "2026.11.0",
                "decision": "pending", "citation": "15 CFR 742.6(a)(6)(iii)(A); ECCN 3A090/4A090 (88 FR 73458)",
-               "reason": "..."}],
+               "reason": "...", "review_policy": None, "basis": "regulation", "effective_from": "2023-11-17",
+               "effective_until": None},
+              {"id": "d5-outside-china-macau", "pack": "us-licence-review-policy", "pack_version": "2026.12.0",
+               "decision": "pending", "citation": "91 FR 1684 (case-by-case only for China and Macau); ...",
+               "reason": "...", "review_policy": "presumption of denial", "basis": "regulation",
+               "effective_from": "2026-01-15", "effective_until": None}],
     "accelerators": [{"instance_type": "p4d.24xlarge", "model": "A100", "count": 8.0, "per_instance": 8.0,
-                      "tpp": 4992.0, "pd": 6.04, "export_class": "3A090.a", "confirmed": True, "named_by": []}],
+                      "tpp": 4992.0, "pd": 6.04, "memory_bandwidth": 2039.0, "export_class": "3A090.a",
+                      "confirmed": True, "named_by": []}],
     "items": [{"instance_type": "p4d.24xlarge", "count": 1, "known": True, "accelerated": True,
                "export_class": "3A090.a", "path": ""}],
     "subject": {"provider": "aws", "account_id": "222222222222", "legal_name": "Lion City AI Pte. Ltd.",
                 "country": "SG", "headquarters_country": "SG", "ultimate_parent_country": "CN",
-                "kyc_status": "verified", "known": True, "screening_hits": []},
+                "kyc_status": "verified", "known": True, "screening_hits": [], "owners": []},
     "request": {"provider": "aws", "account_id": "222222222222", "region": "ap-southeast-1", "service": "api",
                 "operation": "decide", "principal": "ci-bot", "on_behalf_of": "", "source": "api", "resource_ids": [],
                 "unresolved": []},
@@ -107,7 +114,8 @@ def show_case(case_id: str, _: ReadCases, r: ReviewDep) -> dict[str, Any]:
 def approve_case(case_id: str, body: ApproveBody, caller: Reviewer, r: ReviewDep) -> dict[str, Any]:
     """Approve as the token's reviewer: issues the licence (after the last required approval)."""
     case, licence = r.approve(case_id, reviewer=caller.name, licence=body.licence, expires=body.expires,
-                              quantity=body.quantity, conditions=body.conditions, regions=tuple(body.regions))
+                              quantity=body.quantity, conditions=body.conditions, regions=tuple(body.regions),
+                              permit=body.permit, notified=body.notified)
     return {"case": case.as_json(), "licence": licence.as_json(r.today()) if licence else None}
 
 

@@ -135,6 +135,10 @@ class ApproveBody(_Body):
     quantity: Annotated[float | None, Field(gt=0, le=1_000_000_000)] = None
     conditions: Annotated[str, Field(max_length=2000)] = ""
     regions: Annotated[list[Text], Field(max_length=64)] = []
+    # An individual licence, or licence exception NAC (``licence`` is BIS's authorization number;
+    # ``notified`` the day the notification was filed) or ACA.
+    permit: Literal["licence", "NAC", "ACA"] = "licence"
+    notified: date | None = None
 
 
 class DenyBody(_Body):

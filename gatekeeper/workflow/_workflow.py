@@ -17,7 +17,7 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gatekeeper import notify
@@ -25,6 +25,8 @@ from gatekeeper._log import get_logger
 from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
 from gatekeeper.workflow.model import (
+    NAC_WAIT_DAYS,
+    PERMIT_KINDS,
     Approval,
     Case,
     CaseChange,
@@ -97,6 +99,9 @@ class Workflow:
         candidates: list[Licence] = []
         for lic in self.licences.list_licences(need.provider, need.account_id):
             why = uncovered(lic, need)
+            if lic.permit == "ACA" and self._d5_or_macau(decision.profile.countries, on):
+                why = [*why, "is licence exception ACA, which does not cover a customer located in, headquartered "
+                             "in or owned from D:5 or Macau (NAC or an individual licence is needed)"]
             state = lic.state(on)
             if why:
                 held.append(f"licence {lic.number} {'; '.join(why)}")
@@ -109,6 +114,9 @@ class Workflow:
                 held.append(f"licence {lic.number} expired on {lic.valid_until.isoformat()}")
             elif state == "revoked":
                 held.append(f"licence {lic.number} was revoked ({lic.revoked_reason or 'no reason given'})")
+            elif lic.permit == "NAC" and lic.notified_on is not None:
+                held.append(f"{lic.label}: the {NAC_WAIT_DAYS}-day wait after the notification ends on "
+                            f"{lic.valid_from.isoformat()}")
             else:
                 held.append(f"licence {lic.number} is valid only from {lic.valid_from.isoformat()}")
         # Use first the licence that expires first: it is the one that would otherwise go unused.
@@ -125,7 +133,7 @@ class Workflow:
                 continue
             self._drawn(drawn, need, decision, actor)
             return Settlement(Outcome.ALLOW, licence_id=drawn.number, reasons=(
-                f"allowed under licence {drawn.number} ({drawn.scope.describe()}, valid until "
+                f"allowed under {drawn.label} ({drawn.scope.describe()}, valid until "
                 f"{drawn.valid_until.isoformat()}): drew {fmt_qty(need.quantity)} accelerators, "
                 f"{fmt_qty(drawn.remaining)} of {fmt_qty(drawn.quantity)} left",))
         customer = decision.profile.legal_name or f"{need.provider} account {need.account_id}"
@@ -200,16 +208,27 @@ class Workflow:
 
     def approve(self, case_id: str, *, reviewer: str, licence_number: str, expires: date,
                 quantity: float | None = None, conditions: str = "",
-                regions: tuple[str, ...] = ()) -> tuple[Case, Licence | None]:
+                regions: tuple[str, ...] = (), permit: str = "licence",
+                notified_on: date | None = None) -> tuple[Case, Licence | None]:
         """Record ``reviewer``'s approval; the last required approval issues the licence and closes the case.
 
+        ``permit``: an individual ``licence`` (the number issued by BIS), licence exception ``NAC`` (the
+        authorization number BIS gave, and ``notified_on``, the day the notification was filed: the permit
+        is usable 25 days after it) or licence exception ``ACA`` (never for a D:5/Macau customer).
         Returns the case and the licence issued (None while a second approver is still needed).
         """
         reviewer, number = reviewer.strip(), licence_number.strip()
         self._check_terms(reviewer, number, expires, quantity, regions)
+        kind = self._check_permit(permit, notified_on)
         for _ in range(MAX_RETRIES):
             case = self.get_case(case_id)
             self._check_reviewer(case, reviewer, "approve")
+            if kind == "ACA" and self._d5_or_macau(
+                    tuple(str(case.profile.get(k) or "") for k in
+                          ("country", "headquarters_country", "ultimate_parent_country")), self.today()):
+                raise InvalidInputError(f"licence exception ACA does not cover {case.customer}, located in, "
+                                        "headquartered in or owned from D:5 or Macau; use NAC or a licence",
+                                        field="permit")
             if any(_same(a.reviewer, reviewer) for a in case.approvals):
                 raise WorkflowError(f"{reviewer} has already approved case {case.case_id}; "
                                     f"a second, different reviewer must approve it")
@@ -219,7 +238,8 @@ class Workflow:
                                         f"give the licence quantity with --quantity", field="quantity")
             now = self.gk.clock()
             approval = Approval(reviewer=reviewer, at=now, licence_number=number, expires=expires, quantity=qty,
-                                conditions=conditions.strip(), regions=regions)
+                                conditions=conditions.strip(), regions=regions, permit=kind,  # type: ignore[arg-type]
+                                notified_on=notified_on)
             if case.approvals and case.approvals[0].terms() != approval.terms():
                 raise WorkflowError(
                     f"the terms differ from the first approval by {case.approvals[0].reviewer} "
@@ -234,7 +254,7 @@ class Workflow:
                                     detail=f"approved ({step}): {approval.describe_terms()}")]
             if licence is not None:
                 entries.append(HistoryEntry(at=now, actor=reviewer, action="approved",
-                                            detail=f"licence {licence.number} issued to {licence.customer}: "
+                                            detail=f"{licence.label} issued to {licence.customer}: "
                                                    f"{licence.scope.describe()}, {fmt_qty(licence.quantity)} "
                                                    f"accelerators, valid {licence.valid_from} to "
                                                    f"{licence.valid_until}"))
@@ -328,6 +348,24 @@ class Workflow:
             raise InvalidInputError(f"the quantity must be a positive number of accelerators, not {quantity:g}",
                                     field="quantity")
 
+    def _check_permit(self, permit: str, notified_on: date | None) -> str:
+        kind = {k.lower(): k for k in PERMIT_KINDS}.get(permit.strip().lower())
+        if kind is None:
+            raise InvalidInputError(f"--permit must be one of {', '.join(PERMIT_KINDS)}, not {permit!r}",
+                                    field="permit")
+        if kind == "NAC":
+            if notified_on is None:
+                raise InvalidInputError("licence exception NAC needs --notified, the day the notification was filed",
+                                        field="notified")
+            if notified_on > self.today():
+                raise InvalidInputError(f"--notified {notified_on.isoformat()} is in the future", field="notified")
+        elif notified_on is not None:
+            raise InvalidInputError(f"--notified is for licence exception NAC only, not {kind}", field="notified")
+        return kind
+
+    def _d5_or_macau(self, countries: tuple[str, ...], on: date) -> bool:
+        return not self.gk.jurisdictions.expand(["D:5", "MO"], on).isdisjoint(c for c in countries if c)
+
     def _check_reviewer(self, case: Case, reviewer: str, what: str) -> None:
         if case.status != "open":
             raise WorkflowError(f"case {case.case_id} is {case.status}; only open cases can be decided")
@@ -341,10 +379,14 @@ class Workflow:
             if self.gk.jurisdictions.region_country(case.provider, region) is None:
                 raise InvalidInputError(f"region {region!r} is not a known {case.provider} region", field="region")
         scope = case.scope.model_copy(update={"regions": tuple(last.regions)})
+        valid_from = now.date()
+        if last.permit == "NAC" and last.notified_on is not None:  # usable once the 25-day wait is over
+            valid_from = max(valid_from, last.notified_on + timedelta(days=NAC_WAIT_DAYS))
         return Licence(number=last.licence_number, provider=case.provider, account_id=case.account_id,
                        legal_name=case.legal_name, scope=scope, quantity=last.quantity, remaining=last.quantity,
-                       valid_from=now.date(), valid_until=last.expires, conditions=last.conditions,
-                       case_id=case.case_id, approvers=tuple(a.reviewer for a in approvals), issued_at=now)
+                       valid_from=valid_from, valid_until=last.expires, conditions=last.conditions,
+                       case_id=case.case_id, approvers=tuple(a.reviewer for a in approvals), issued_at=now,
+                       permit=last.permit, notified_on=last.notified_on)
 
 
 def workflow_of(gatekeeper: Gatekeeper) -> Workflow:
@@ -365,7 +407,8 @@ def case_request(decision: Decision, need: Need) -> CaseRequest:
                                 choice=i.item.choice, path=i.item.path) for i in decision.items),
         accelerators=need.accelerators,
         rules=tuple(RuleRef(rule_id=m.rule_id, pack_id=m.pack_id, pack_version=m.pack_version,
-                            decision=m.outcome.label, citation=m.citation, reason=m.reason)
+                            decision=m.outcome.label, citation=m.citation, reason=m.reason,
+                            review_policy=m.review_policy, basis=m.basis)
                     for m in decision.matches),
         reasons=tuple(decision.reasons), quantity=need.quantity, profile=decision.profile.as_dict(),
     )

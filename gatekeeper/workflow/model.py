@@ -20,9 +20,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatekeeper.model import review_policy as strictest_review_policy
+
 CaseStatus = Literal["open", "approved", "denied"]
 CASE_STATUSES: tuple[str, ...] = ("open", "approved", "denied")
 LicenceStatus = Literal["active", "revoked"]
+# The permits a case can be approved with (15 CFR 740, 89 FR 23876): an individual licence, or a licence
+# exception. NAC (Notified Advanced Computing, Macau and D:5): the exporter notifies BIS through SNAP-R at
+# least 25 days before the export, and BIS's approval gives an authorization number (recorded as the
+# permit's number). ACA (Advanced Computing Authorized): D:1 and D:4 destinations outside Macau and
+# D:5, no notification; it never covers a customer located in, headquartered in or owned from D:5 or
+# Macau.
+PermitKind = Literal["licence", "NAC", "ACA"]
+PERMIT_KINDS: tuple[str, ...] = ("licence", "NAC", "ACA")
+NAC_WAIT_DAYS = 25
 # A licence's state on a given day, derived from its status, dates and what is left.
 LICENCE_STATES: tuple[str, ...] = ("active", "not yet valid", "expired", "revoked", "exhausted")
 
@@ -103,6 +114,8 @@ class RuleRef(_Frozen):
     decision: str
     citation: str
     reason: str = ""
+    review_policy: str = ""  # the licence review policy the rule states (model.REVIEW_POLICIES)
+    basis: str = ""  # regulation, proposed rule, company policy...
 
 
 class RequestItem(_Frozen):
@@ -150,16 +163,28 @@ class Approval(_Frozen):
     quantity: float
     conditions: str = ""
     regions: tuple[str, ...] = ()
+    permit: PermitKind = "licence"
+    notified_on: date | None = None  # NAC: the day the notification was filed (SNAP-R)
 
     def terms(self) -> tuple[Any, ...]:
         return (self.licence_number, self.expires, qround(self.quantity), self.conditions,
-                tuple(sorted(r.lower() for r in self.regions)))
+                tuple(sorted(r.lower() for r in self.regions)), self.permit, self.notified_on)
 
     def describe_terms(self) -> str:
         where = f", regions {', '.join(self.regions)}" if self.regions else ""
         cond = f", conditions {self.conditions!r}" if self.conditions else ""
-        return (f"licence {self.licence_number}, {fmt_qty(self.quantity)} accelerators, "
-                f"expires {self.expires.isoformat()}{where}{cond}")
+        return (f"{permit_label(self.permit, self.licence_number, self.notified_on)}, "
+                f"{fmt_qty(self.quantity)} accelerators, expires {self.expires.isoformat()}{where}{cond}")
+
+
+def permit_label(permit: str, number: str, notified_on: date | None = None) -> str:
+    """``licence D123``, ``licence exception NAC (authorization N-1, notified 2026-03-01)``, ``... ACA``."""
+    if permit == "NAC":
+        when = f", notified {notified_on.isoformat()}" if notified_on else ""
+        return f"licence exception NAC (authorization {number}{when})"
+    if permit == "ACA":
+        return f"licence exception ACA ({number})"
+    return f"licence {number}"
 
 
 class HistoryEntry(_Frozen):
@@ -216,6 +241,10 @@ class Case(_Frozen):
         """Controlled accelerators over the distinct requests: per chip, the largest request and the total."""
         return [c.as_json() for c in self.totals().chips]
 
+    def review_policy(self) -> str:
+        """How BIS would review the licence application: the most restrictive policy the rules state."""
+        return strictest_review_policy(r.review_policy for r in self.rules())
+
     def rules(self) -> list[RuleRef]:
         out: dict[tuple[str, str], RuleRef] = {}
         for r in self.requests:
@@ -263,6 +292,7 @@ class Case(_Frozen):
         data["distinct_requests"] = totals.distinct_requests
         data["accelerators"] = [c.as_json() for c in totals.chips]
         data["rules"] = [r.model_dump(mode="json") for r in self.rules()]
+        data["review_policy"] = self.review_policy() or None
         data["timeline"] = [h.model_dump(mode="json") for h in self.timeline()]
         return data
 
@@ -384,10 +414,16 @@ class Licence(_Frozen):
     revoked_by: str | None = None
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    permit: PermitKind = "licence"
+    notified_on: date | None = None
 
     @property
     def customer(self) -> str:
         return self.legal_name or f"{self.provider} account {self.account_id}"
+
+    @property
+    def label(self) -> str:
+        return permit_label(self.permit, self.number, self.notified_on)
 
     @property
     def drawn(self) -> float:

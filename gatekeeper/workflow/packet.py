@@ -13,7 +13,7 @@ from typing import Any
 
 from gatekeeper.jurisdictions import Jurisdictions
 from gatekeeper.model import CLASS_A, CLASS_B, CLASS_UNKNOWN
-from gatekeeper.workflow.model import Case, fmt_qty
+from gatekeeper.workflow.model import Case, fmt_qty, permit_label
 
 SCHEMA = "gatekeeper.licence-application/v1"
 # Computers and assemblies containing 3A090 ICs are 4A090 (88 FR 73458); cloud instances are such computers.
@@ -66,7 +66,9 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
         "quantity_detail": totals.detail(),
         "end_use_locations": locations,
         "legal_basis": [{"rule": r.rule_id, "pack": r.pack_id, "pack_version": r.pack_version,
-                         "decision": r.decision, "citation": r.citation, "reason": r.reason} for r in case.rules()],
+                         "decision": r.decision, "citation": r.citation, "reason": r.reason,
+                         "review_policy": r.review_policy or None, "basis": r.basis or None} for r in case.rules()],
+        "review_policy": case.review_policy() or None,
         "request_history": [{
             "decision_id": r.decision_id, "at": r.at.isoformat(), "principal": r.principal,
             "on_behalf_of": r.on_behalf_of, "service": r.service, "operation": r.operation, "source": r.source,
@@ -77,8 +79,20 @@ def build_packet(case: Case, jurisdictions: Jurisdictions, *, generated_at: date
         "case_history": [h.model_dump(mode="json") for h in case.history],
         "approvals": [a.model_dump(mode="json") for a in case.approvals],
         "licence_number": case.licence_number,
+        # The permit the case was approved with: an individual licence or licence exception NAC/ACA.
+        "permit": _permit(case),
         "denial_reason": case.denial_reason,
     }
+
+
+def _permit(case: Case) -> dict[str, Any] | None:
+    """The permit of the case's last approval: an individual licence or licence exception NAC/ACA."""
+    if not case.approvals:
+        return None
+    a = case.approvals[-1]
+    return {"kind": a.permit, "number": a.licence_number,
+            "notified_on": a.notified_on.isoformat() if a.notified_on else None,
+            "label": permit_label(a.permit, a.licence_number, a.notified_on)}
 
 
 def _md_escape(text: Any) -> str:
@@ -117,7 +131,12 @@ def packet_markdown(packet: dict[str, Any]) -> str:
     out += [f"- {loc['provider']} {loc['region']}: {loc['country_name']} ({loc['country'] or '-'})"
             for loc in packet["end_use_locations"]] or ["- no region given in the requests"]
     out += ["", "## Why a licence is required", ""]
-    out += [f"- `{r['pack']}/{r['rule']}` ({r['decision']}): {r['reason']}  \n  Citation: {r['citation']}"
+    if packet.get("review_policy"):
+        out += [f"Licence review policy: **{packet['review_policy']}**.", ""]
+    out += [f"- `{r['pack']}/{r['rule']}` ({r['decision']}"
+            + (f"; review: {r['review_policy']}" if r.get("review_policy") else "")
+            + (f"; {r['basis']}" if r.get("basis") not in (None, "", "regulation") else "")
+            + f"): {r['reason']}  \n  Citation: {r['citation']}"
             for r in packet["legal_basis"]]
     out += ["", "## Request history", "", "| Time | Decision | Principal | Operation | Region | Accelerators |",
             "|---|---|---|---|---|---|"]
@@ -130,7 +149,8 @@ def packet_markdown(packet: dict[str, Any]) -> str:
     out += [f"- {h['at']} {h['actor']}: {h['action']}" + (f" - {h['detail']}" if h["detail"] else "")
             for h in packet["case_history"]]
     if packet["licence_number"]:
-        out += ["", f"Licence issued: **{packet['licence_number']}**."]
+        permit = packet.get("permit") or {}
+        out += ["", f"Permit issued: **{permit.get('label') or packet['licence_number']}**."]
     if packet["denial_reason"]:
         out += ["", f"Denied: {packet['denial_reason']}"]
     out += ["", "## Applicant", "", f"_{packet['applicant']['note']}_", ""]

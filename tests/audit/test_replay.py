@@ -126,3 +126,51 @@ def test_bad_policy_paths(tmp_path: Path) -> None:
     bad.write_text("id: x\nrules: [\n")
     with pytest.raises(PolicyError):
         replay(d, [bad])
+
+
+def test_replay_across_a_country_group_change(tmp_path: Path) -> None:
+    # Cambodia was in D:5 from 2021-12-09 to 2026-02-03 (jurisdictions.yaml). The same Cambodian request
+    # for A100s, recorded before and after the removal, replays under the groups of its own date: held
+    # before, allowed after, whether the packs' dates are simulated (the default) or honoured.
+    cloud = shipped_policies_dir() / "us-cloud-advanced-compute.yaml"
+    with open_log(tmp_path) as log:
+        for did, at in (("dec-kh-2025", datetime(2025, 6, 1, tzinfo=UTC)),
+                        ("dec-kh-2026", datetime(2026, 3, 1, tzinfo=UTC))):
+            log.append(decision_record(make_decision(
+                decision_id=did, outcome=Outcome.ALLOW, country="KH", parent="KH", instance_type="p4d.24xlarge",
+                chip="A100", export_class="3A090.a", rules=(), at=at, account=f"acct-{did}")))
+    d = tmp_path / "audit"
+    for kwargs in ({}, {"honour_dates": True}):
+        report = by_id(replay(d, [cloud], include_unchanged=True, reclassify=True, **kwargs))  # type: ignore[arg-type]
+        assert report["dec-kh-2025"] == ("allow", "pending", ("d5-macau-3a090",)), kwargs
+        assert report["dec-kh-2026"] == ("allow", "allow", ()), kwargs
+    # Pinned to one day, both records get that day's groups.
+    pinned = by_id(replay(d, [cloud], as_of=date(2025, 1, 1), include_unchanged=True, reclassify=True))
+    assert pinned["dec-kh-2026"][1] == "pending"
+
+
+def test_records_keep_bandwidth_and_review_policy_for_replay(tmp_path: Path) -> None:
+    # A replay that reuses the recorded classification must see each chip's memory bandwidth, or the
+    # 91 FR 1684 bounds could not be applied to it; the record also names the review policy.
+    from datetime import date as _date
+
+    from gatekeeper.audit.record import classified_items_from_record
+    from gatekeeper.engine import Engine
+    from gatekeeper.model import ComputeItem, CustomerProfile, Decision, ProvisioningRequest
+    from gatekeeper.policy import load_policies
+
+    engine = Engine(load_policies([shipped_policies_dir()]))
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    req = ProvisioningRequest("aws", "acct-cn", (ComputeItem("p5e.48xlarge"),), region="us-east-1", at=at)
+    profile = CustomerProfile("aws", "acct-cn", "Beijing AI", "CN", "CN", "CN", "verified")
+    ev = engine.evaluate(req, profile, on=_date(2026, 3, 1))
+    d = Decision("dec-h200", ev.outcome, req, profile, ev.items, ev.matches, ev.outcome, at)
+    rec = decision_record(d)
+    assert rec["review_policy"] == "case-by-case"
+    assert {r["id"]: r["review_policy"] for r in rec["rules"]}["china-macau-h200-class-case-by-case"] == "case-by-case"
+    [item] = classified_items_from_record(rec)
+    assert item.accelerators[0].memory_bandwidth == 4800
+    with open_log(tmp_path) as log:
+        log.append(rec)
+    report = replay(tmp_path / "audit", [shipped_policies_dir()], honour_dates=True, include_unchanged=True)
+    assert by_id(report)["dec-h200"][1:] == ("pending", ("d5-macau-3a090", "china-macau-h200-class-case-by-case"))

@@ -52,8 +52,29 @@ def test_check_flag_exits_zero(cfg: Path) -> None:
 
 
 def test_check_plain_type(cfg: Path) -> None:
-    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type", "e2-medium")
+    code, out = check(cfg, "--provider", "gcp", "--account", "acme-analytics-prod", "--instance-type", "e2-medium")
     assert code == 0 and out["decision"] == "allow" and out["accelerators"] == []
+
+
+def test_check_plain_type_for_an_embargoed_customer_is_denied(cfg: Path) -> None:
+    # An embargo covers every service: the Iranian customer is denied a plain VM too.
+    code, out = check(cfg, "--provider", "gcp", "--account", "persian-gulf-compute", "--instance-type", "e2-medium")
+    assert code == 4 and out["decision"] == "deny" and out["accelerators"] == []
+    assert [r["id"] for r in out["rules"]] == ["embargoed-customer"]  # type: ignore[index]
+
+
+def test_check_names_the_review_policy_and_the_rules_dates(cfg: Path) -> None:
+    code, out = check(cfg, "--provider", "aws", "--account", "222222222222", "--instance-type", "p5e.48xlarge",
+                      "--dry-run")
+    assert code == 3 and out["decision"] == "pending" and out["review_policy"] == "presumption of denial"
+    rules = {r["id"]: r for r in out["rules"]}  # type: ignore[union-attr]
+    assert rules["d5-macau-3a090"]["effective_from"] == "2023-11-17"
+    assert rules["d5-macau-3a090"]["review_policy"] is None
+    assert rules["d5-outside-china-macau"]["review_policy"] == "presumption of denial"
+    assert rules["d5-outside-china-macau"]["effective_from"] == "2026-01-15"
+    text = runner.invoke(app, ["check", "--config", str(cfg), "--provider", "aws", "--account", "222222222222",
+                               "--instance-type", "p5e.48xlarge", "--dry-run"]).stdout
+    assert "licence review policy: presumption of denial" in text and "from 2026-01-15" in text
 
 
 def test_check_attached_gcp_accelerator(cfg: Path) -> None:
@@ -82,6 +103,24 @@ def test_check_bad_config(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--config", str(f), "--provider", "aws", "--account", "1",
                                  "--instance-type", "t3.micro"])
     assert result.exit_code == 1 and "mode" in result.output
+
+
+def test_catalog_show_names_bandwidth_review_policy_and_dates() -> None:
+    result = runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2026-06-01", "--json"])
+    out = json.loads(result.stdout)
+    assert out["memory_bandwidth"] == 4800 and "H200" in out["bandwidth_source"]
+    review = {s["subject"]: s for s in out["licence_review"]["subjects"]}
+    china = review["China (located, headquartered and owned)"]
+    assert china["review_policy"] == "case-by-case" and china["decision"] == "pending"
+    [h200] = [r for r in china["rules"] if r["id"] == "china-macau-h200-class-case-by-case"]
+    assert h200["effective_from"] == "2026-01-15" and "91 FR 1684" in h200["citation"]
+    assert review["Russia (D:5 outside China)"]["review_policy"] == "presumption of denial"
+    before = json.loads(runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2025-06-01", "--json"]).stdout)
+    assert {s["review_policy"] for s in before["licence_review"]["subjects"]} == {"presumption of denial"}
+    text = runner.invoke(app, ["catalog", "show", "trn1.32xlarge"]).stdout
+    assert "TF32 at 32 bits: TPP 6,080" in text and "rests on this choice" in text
+    bad = runner.invoke(app, ["catalog", "show", "p5e.48xlarge", "--on", "2026-13-01"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
 
 
 def test_catalog_show_and_list() -> None:
@@ -137,3 +176,34 @@ def test_check_pending_opens_a_case_and_dry_run_does_not(cfg: Path) -> None:
     assert again["case_id"] == case_id  # the open case is joined, not duplicated
     listed = runner.invoke(app, ["cases", "list", "--json", "--config", str(cfg)])
     assert listed.exit_code == 0 and case_id in listed.stdout
+
+
+def test_accounts_import_with_owners(tmp_path: Path) -> None:
+    f = tmp_path / "gatekeeper.toml"
+    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+                 encoding="utf-8")
+    owners = tmp_path / "owners.csv"
+    owners.write_text("provider,account_id,owner_name,owner_country,share,screening_lists\n"
+                      "aws,333333333333,Listed Holdings,CN,55,EL\n", encoding="utf-8")
+    result = runner.invoke(app, ["accounts", "import", str(CSV), "--owners", str(owners), "--config", str(f)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(runner.invoke(app, ["accounts", "show", "333333333333", "--json", "--config", str(f)]).stdout)
+    assert shown["owners"] == [{"name": "Listed Holdings", "country": "CN", "share": 55.0, "screening_lists": ["EL"]}]
+    text = runner.invoke(app, ["accounts", "show", "333333333333", "--config", str(f)]).stdout
+    assert "Listed Holdings (CN, 55 %) on EL" in text
+    owners.write_text("provider,account_id,owner_name,owner_country,share,screening_lists\n"
+                      "aws,999999999999,Nobody,CN,55,EL\n", encoding="utf-8")
+    bad = runner.invoke(app, ["accounts", "import", str(CSV), "--owners", str(owners), "--config", str(f)])
+    assert bad.exit_code != 0 and "row 2" in bad.output and "not in the imported profiles" in bad.output
+
+
+def test_policy_validate_names_each_packs_basis_and_suspension() -> None:
+    out = json.loads(runner.invoke(app, ["policy", "validate", "--json"]).stdout)
+    packs = {p["id"]: p for p in out["packs"]}
+    assert packs["us-iaas-kyc"]["basis"] == "company policy"
+    assert packs["ai-diffusion-2025"]["basis"] == "rescinded"
+    assert packs["us-licence-review-policy"]["basis"] == "regulation"
+    assert packs["us-affiliates-rule"]["suspended"][0]["from"] == "2025-11-10"
+    assert "Federal Register" in packs["us-affiliates-rule"]["status_note"]
+    text = runner.invoke(app, ["policy", "validate"]).stdout
+    assert "suspended 2025-11-10" in text and "company policy" in text

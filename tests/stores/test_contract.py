@@ -65,6 +65,33 @@ def test_profiles_round_trip(store: StateStore) -> None:
     assert got is not None and got.legal_name == "Renamed"
 
 
+def test_profiles_keep_their_owners(store: StateStore) -> None:
+    from gatekeeper.model import Owner
+
+    owners = (Owner("Listed Holdings", "CN", 60.0, ("EL",)), Owner("Free float", "", 40.0, ()))
+    p = CustomerProfile("aws", "222222222222", "Lion City AI Pte. Ltd.", "SG", "SG", "CN", "verified", owners=owners)
+    store.profiles.put_profiles([p])
+    assert store.profiles.get_profile("aws", "222222222222") == p
+    assert store.profiles.list_profiles("aws")[0].owners == owners
+    # Re-importing without owners clears them (a profile is replaced, not merged).
+    store.profiles.put_profiles([CustomerProfile("aws", "222222222222", "Lion City AI Pte. Ltd.", "SG", "SG", "CN",
+                                                 "verified")])
+    got = store.profiles.get_profile("aws", "222222222222")
+    assert got is not None and got.owners == ()
+
+
+def test_accounts_in_countries(store: StateStore) -> None:
+    store.profiles.put_profiles([
+        CustomerProfile("aws", "1", "A", "US", "US", "US", "verified"),
+        CustomerProfile("aws", "2", "B", "IR", "IR", "IR", "verified"),
+        CustomerProfile("gcp", "p", "C", "US", "US", "CU", "verified"),
+        CustomerProfile("azure", "s", "D", "DE", "KP", "DE", "verified"),
+    ])
+    accounts_in = store.profiles.accounts_in  # type: ignore[attr-defined]
+    assert accounts_in(frozenset({"IR", "CU", "KP"})) == {("aws", "2"), ("gcp", "p"), ("azure", "s")}
+    assert accounts_in(frozenset({"CN"})) == frozenset() == accounts_in(frozenset())
+
+
 def test_profiles_repeated_in_one_import_last_wins(store: StateStore) -> None:
     first = CustomerProfile("aws", "222222222222", "First", "SG", "SG", "CN", "verified")
     second = CustomerProfile("aws", "222222222222", "Second", "SG", "SG", "CN", "pending")

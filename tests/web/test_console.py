@@ -76,6 +76,12 @@ def test_every_page_renders_for_a_reviewer_and_an_auditor(client: TestClient, pe
             assert "<script" not in r.text
 
 
+def test_case_page_names_the_licence_review_policy(client: TestClient, pending_case: str) -> None:
+    sign_in(client, REVIEWER)
+    page = client.get(f"/cases/{pending_case}").text
+    assert "Licence review policy: <strong>" in page and "review: " in page
+
+
 def test_login_form_sets_a_strict_httponly_cookie(client: TestClient) -> None:
     r = post_login(client, REVIEWER, "/audit", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/audit"

@@ -42,8 +42,11 @@ def test_lifecycle(store_url: str, tmp_path: Path, clock: Clock) -> None:
         assert case.scope.export_classes == ("3A090.a",)
         [acc] = case.accelerators()
         assert (acc["model"], acc["export_class"], acc["tpp"], acc["largest_request"]) == ("A100", "3A090.a", 4992.0, 8)
-        assert [r.rule_id for r in case.rules()] == ["d5-macau-3a090"]
+        # The licence requirement, and the review policy for a Singapore company with a Chinese parent.
+        assert [r.rule_id for r in case.rules()] == ["d5-macau-3a090", "d5-outside-china-macau"]
         assert case.rules()[0].citation
+        assert case.review_policy() == "presumption of denial" == d1.review_policy
+        assert case.as_json()["review_policy"] == "presumption of denial"
 
         # A retry before approval joins the same case (identical retries count once).
         d1b = gk.decide(request())

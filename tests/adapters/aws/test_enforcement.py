@@ -44,7 +44,8 @@ def test_pending_is_a_client_error_callers_already_handle(inproc: Aws, audit: Te
     assert "Shenzhen Deep Compute" in message and "A100" in message and "p4d.24xlarge x3" in message
     assert f"case {case_id}" in message and "retry" in message
     assert caught.case_id == case_id and caught.decision is not None
-    assert r["Gatekeeper"]["rules"] == ["d5-macau-3a090"]
+    # The licence requirement, and the licence review policy rule (issue 16) that accompanies it.
+    assert r["Gatekeeper"]["rules"][0] == "d5-macau-3a090" and len(r["Gatekeeper"]["rules"]) == 2
     assert r["ResponseMetadata"]["RequestId"] == r["Gatekeeper"]["decision_id"]
     assert sent.operations == []
     # The decision and the case opened are in the audit log, the decision before the error was raised.
