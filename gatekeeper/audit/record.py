@@ -64,8 +64,10 @@ def _iso(at: datetime) -> str:
 
 
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
-    out = {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp, "pd": a.pd,
-           "export_class": a.export_class, "confirmed": a.confirmed, "memory_bandwidth": a.memory_bandwidth}
+    out: dict[str, Any] = {"model": a.model, "per_instance": a.per_instance, "total": a.total, "tpp": a.tpp,
+                           "pd": a.pd, "export_class": a.export_class, "confirmed": a.confirmed}
+    if a.memory_bandwidth is not None:
+        out["memory_bandwidth"] = a.memory_bandwidth
     if a.named_by:
         out["named_by"] = list(a.named_by)
     return out
@@ -136,7 +138,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
              "basis": m.basis or None}
             for m in decision.matches
         ],
-        "review_policy": decision.review_policy or None,
+        **({"review_policy": decision.review_policy} if decision.review_policy else {}),
         "reasons": [r for r in decision.reasons if r not in rule_reasons],
         "licence_id": decision.licence_id,
         "case_id": decision.case_id,
