@@ -2,6 +2,8 @@
 
 Each thread gets its own connection (sqlite3 connections are not shared across threads); writers
 serialise on SQLite's own lock with a busy timeout, so concurrent processes wait rather than fail.
+The stores themselves are the SQL ones (``stores.sql``), shared with PostgreSQL; the tables are
+created when the file is opened (the ``SCHEMA`` of ``sql``, ``sql_workflow`` and ``sql_screening``).
 """
 
 from __future__ import annotations
@@ -14,21 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from gatekeeper.errors import ConfigError, StoreError
-from gatekeeper.model import CustomerProfile, ScreeningHit
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS profiles (
-    provider TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    legal_name TEXT NOT NULL,
-    country TEXT NOT NULL,
-    headquarters_country TEXT NOT NULL,
-    ultimate_parent_country TEXT NOT NULL,
-    kyc_status TEXT NOT NULL,
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-    PRIMARY KEY (provider, account_id)
-);
-"""
+from gatekeeper.stores.sql import SQLStore
 
 
 def sqlite_path(url: str, base_dir: Path) -> Path:
@@ -84,7 +72,8 @@ class SQLiteDatabase:
             raise StoreError(f"cannot create tables in {self.path}: {exc}") from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, serial: bool = True) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: SQLite serialises every writer, so ``serial`` is always true here."""
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -108,6 +97,10 @@ class SQLiteDatabase:
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {exc}") from exc
 
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -115,70 +108,11 @@ class SQLiteDatabase:
             self._local.conn = None
 
 
-def _profile(row: sqlite3.Row, hits: tuple[ScreeningHit, ...]) -> CustomerProfile:
-    return CustomerProfile(
-        provider=row["provider"], account_id=row["account_id"], legal_name=row["legal_name"],
-        country=row["country"], headquarters_country=row["headquarters_country"],
-        ultimate_parent_country=row["ultimate_parent_country"], kyc_status=row["kyc_status"],
-        screening_hits=hits,
-    )
-
-
-class SQLiteProfileStore:
-    """Customer profiles in SQLite."""
-
-    def __init__(self, db: SQLiteDatabase) -> None:
-        self.db = db
-        db.ensure_schema(SCHEMA)
-
-    def screening_hits(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
-        # Hits live in the screening module's tables, which exist once a list has been loaded.
-        if not self.db.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='screening_hits'"):
-            return ()
-        from gatekeeper.screening.store import hits_for_profile
-
-        return hits_for_profile(self.db, provider, account_id)
-
-    def get_profile(self, provider: str, account_id: str) -> CustomerProfile | None:
-        rows = self.db.query("SELECT * FROM profiles WHERE provider=? AND account_id=?", (provider, account_id))
-        if not rows:
-            return None
-        return _profile(rows[0], self.screening_hits(provider, account_id))
-
-    def put_profiles(self, profiles: Sequence[CustomerProfile]) -> None:
-        with self.db.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
-                " ultimate_parent_country, kyc_status) VALUES (?,?,?,?,?,?,?)"
-                " ON CONFLICT(provider, account_id) DO UPDATE SET legal_name=excluded.legal_name,"
-                " country=excluded.country, headquarters_country=excluded.headquarters_country,"
-                " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
-                " updated_at=strftime('%Y-%m-%dT%H:%M:%fZ','now')",
-                [(p.provider, p.account_id, p.legal_name, p.country, p.headquarters_country,
-                  p.ultimate_parent_country, p.kyc_status) for p in profiles],
-            )
-
-    def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
-        if provider:
-            rows = self.db.query("SELECT * FROM profiles WHERE provider=? ORDER BY account_id", (provider,))
-        else:
-            rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id")
-        return [_profile(r, self.screening_hits(r["provider"], r["account_id"])) for r in rows]
-
-    def close(self) -> None:
-        self.db.close()
-
-
-class SQLiteStore:
-    """All embedded stores over one SQLite file: ``.profiles``, ``.cases``, ``.licences``."""
+class SQLiteStore(SQLStore):
+    """All embedded stores over one SQLite file: ``.profiles``, ``.cases``, ``.licences``, ``.screening``."""
 
     def __init__(self, path: Path) -> None:
-        from gatekeeper.stores.sqlite_workflow import SQLiteCaseStore, SQLiteLicenceStore
-
-        self.db = SQLiteDatabase(path)
-        self.profiles = SQLiteProfileStore(self.db)
-        self.cases = SQLiteCaseStore(self.db)
-        self.licences = SQLiteLicenceStore(self.db)
+        super().__init__(SQLiteDatabase(path))
 
     def init(self) -> list[str]:
         """The tables exist once the store is open (created on first use); report them."""
@@ -187,11 +121,10 @@ class SQLiteStore:
 
     @property
     def path(self) -> Path:
+        assert isinstance(self.db, SQLiteDatabase)
         return self.db.path
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def open_sqlite_store(url: str, *, base_dir: Path) -> SQLiteStore:
     return SQLiteStore(sqlite_path(url, base_dir))
+

@@ -20,8 +20,9 @@ from gatekeeper.screening import (
     screen_profiles,
     screening_store,
 )
-from gatekeeper.screening.store import ScreeningStore, SqliteScreeningStore
 from gatekeeper.service import Gatekeeper
+from gatekeeper.stores.screening_base import ScreeningStore
+from gatekeeper.stores.sql_screening import SqliteScreeningStore
 from tests.screening.conftest import CSV_LIST, JSON_LIST
 
 HUAWEI = CustomerProfile("aws", "111111111111", "Huawei Technologies Co Ltd", "CN", "CN", "CN", "verified")
