@@ -68,9 +68,9 @@ def test_segments_and_checkpoints_are_uploaded_and_verify_from_s3(aws: None, tmp
 
 def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatekeeper.audit import _s3
+    from gatekeeper.audit import _shipper
 
-    monkeypatch.setattr(_s3.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
     log = open_s3(tmp_path)  # the bucket does not exist yet: every upload fails
     for i in range(10):
         log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
