@@ -82,17 +82,25 @@ class GCSSink:
         return f"gs://{self.location.bucket}/{self.location.prefix}"
 
     def put(self, path: Path, name: str) -> None:
-        from google.api_core.exceptions import PreconditionFailed
+        from google.api_core.exceptions import NotFound, PreconditionFailed
 
         blob = self.bucket.blob(self.location.key(name))
         kind = "application/x-ndjson" if name.endswith(".jsonl") else "application/json"
+        data = path.read_bytes()
         try:
-            blob.upload_from_filename(str(path), content_type=kind, if_generation_match=0, timeout=TIMEOUT,
-                                      retry=self.retry)
-        except PreconditionFailed:
-            # A retry after a partial upload: fine when it is the same bytes; never overwritten.
-            if blob.download_as_bytes(timeout=TIMEOUT, retry=self.retry) != path.read_bytes():
-                raise AuditError(f"{self.where}/{name} exists with other content; not overwritten") from None
+            # Looked for first as well: ``if_generation_match=0`` alone guards the race on GCS
+            # itself, but not every emulator honours it.
+            existing = blob.download_as_bytes(timeout=TIMEOUT, retry=self.retry)
+        except NotFound:
+            try:
+                blob.upload_from_string(data, content_type=kind, if_generation_match=0, timeout=TIMEOUT,
+                                        retry=self.retry)
+                return
+            except PreconditionFailed:
+                existing = blob.download_as_bytes(timeout=TIMEOUT, retry=self.retry)
+        # A retry after a partial upload: fine when it is the same bytes; never overwritten.
+        if existing != data:
+            raise AuditError(f"{self.where}/{name} exists with other content; not overwritten")
 
     def names(self) -> Iterator[str]:
         start = self.location.key("")
