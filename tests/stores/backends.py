@@ -174,3 +174,23 @@ def pending_worker(args: tuple[str, str, int]) -> list[str | None]:
         return out
     finally:
         gk.close()
+
+
+def threaded_draw_worker(args: tuple[str, str, int, int]) -> list[tuple[str, str | None]]:
+    """``threads`` threads of one Gatekeeper each decide ``n`` one-instance requests; (outcome, licence) each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    home, url, threads, n = args
+    gk = Gatekeeper(make_config(Path(home), url))
+    barrier = threading.Barrier(threads)
+
+    def one(_: int) -> list[tuple[str, str | None]]:
+        barrier.wait()
+        return [(d.outcome.label, d.licence_id) for d in (gk.decide(request()) for _ in range(n))]
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return [r for batch in pool.map(one, range(threads)) for r in batch]
+    finally:
+        gk.close()
