@@ -39,7 +39,7 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "profiles, cases, licences, screening, hook event markers", f"""
+    Migration(1, "profiles, cases, licences, screening, hook event markers, audit trust", f"""
 CREATE TABLE profiles (
     provider {T} NOT NULL,
     account_id {T} NOT NULL,
@@ -143,6 +143,18 @@ CREATE TABLE hook_events (
     expires_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX hook_events_expiry ON hook_events (expires_at);
+CREATE TABLE audit_keys (
+    log_id {T} NOT NULL,
+    fingerprint {T} NOT NULL,
+    pinned_at {T} NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (log_id, fingerprint)
+);
+CREATE TABLE audit_digests (
+    log_id {T} PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    doc TEXT NOT NULL
+);
 """),
 )
 LATEST = MIGRATIONS[-1].version
