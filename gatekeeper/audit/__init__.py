@@ -115,13 +115,11 @@ def remote_sink(url: str, base_dir: Path = Path(".")) -> Any:
 
 __all__ = [
     "BACKENDS",
-    "OBJECT_STORES",
     "SCHEMA",
     "AuditLog",
     "decision_record",
     "event_record",
     "local_directory",
     "open_audit_log",
-    "remote_sink",
     "request_from_record",
 ]

@@ -142,7 +142,10 @@ class PostgresDatabase:
             location.conninfo, min_size=location.pool_min, max_size=location.pool_max,
             timeout=location.pool_timeout, kwargs={"autocommit": True, "row_factory": dict_row},
             configure=self._configure, check=ConnectionPool.check_connection, open=False,
-            name=f"gatekeeper-{location.schema}")
+            # The pool retries a failed connection in the background with a doubling delay; capping
+            # that at pool_timeout means a server that is back is used within about that long
+            # (after it, the next caller's request starts a fresh attempt at once).
+            reconnect_timeout=location.pool_timeout, name=f"gatekeeper-{location.schema}")
         # Connections are made in the background: a server that is down makes the first use fail
         # (closed), not the opening of the store.
         self.pool.open(wait=False)

@@ -293,3 +293,53 @@ def test_url_parsing(tmp_path: Path) -> None:
     gs = parse_gcs_url("gs://bkt/p/q?project=proj", tmp_path)
     assert (gs.bucket, gs.prefix, gs.project, gs.immutability) == ("bkt", "p/q", "proj", "warn")
     assert gs.spool == tmp_path / ".gatekeeper/audit-spool/bkt/p/q" == local_directory("gs://bkt/p/q", tmp_path)
+
+
+def test_store_and_sink_down_together_the_denial_is_spooled_and_shipped_later(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL and the object store both unreachable: controlled compute is denied with the reason,
+    the denial is durable in the spool, and it reaches the object store once both are back."""
+    from gatekeeper import runtime  # noqa: F401  (the service module graph, as in production)
+    from gatekeeper.audit import _shipper
+    from gatekeeper.config import AuditConfig, Config, StoreConfig
+    from gatekeeper.model import Outcome
+    from gatekeeper.service import Gatekeeper
+    from gatekeeper.stores import open_store
+    from gatekeeper.stores.testing import LocalPostgres, PostgresUnavailable
+    from tests.conftest import SAMPLE_PROFILES
+    from tests.stores.backends import request
+
+    monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
+    try:
+        pg = LocalPostgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
+    with pg:
+        url = pg.url(schema="gk_outage", pool_timeout="2", connect_timeout="2")
+        open_store(url).init()
+        cfg = Config(store=StoreConfig(url=url), audit=AuditConfig(
+            url=store.url(), signing_key=str(tmp_path / "key.pem"), segment_max_bytes=2000))
+        gk = Gatekeeper(cfg)
+        try:
+            gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+            assert gk.decide(request(account="111111111111")).outcome == Outcome.ALLOW
+            pg.stop()
+            store.server.stop()
+            try:
+                denied = [gk.decide(request(account="111111111111")) for _ in range(3)]
+                assert all(d.outcome == Outcome.DENY and d.error and "unavailable" in d.error for d in denied)
+                assert gk.decide(request(instance_type="t3.micro")).outcome == Outcome.ALLOW
+                with pytest.raises(AuditError, match="not uploaded"):
+                    gk.close_audit()  # the segments stay in the spool
+            finally:
+                store.server.start()
+                pg.start()
+            assert gk.decide(request(account="111111111111")).outcome == Outcome.ALLOW  # recovered
+        finally:
+            gk.close()
+    copy = tmp_path / "copy"
+    download(remote_sink(store.url(), tmp_path), copy)
+    assert verify_log(copy, public_keys=[tmp_path / "key.pem"]).ok
+    shipped = {r["decision_id"]: r for r in read_records(copy) if r.get("kind") == "decision"}
+    for d in denied:
+        assert shipped[d.decision_id]["decision"] == "deny" and "unavailable" in shipped[d.decision_id]["error"]
