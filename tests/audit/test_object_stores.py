@@ -343,3 +343,60 @@ def test_store_and_sink_down_together_the_denial_is_spooled_and_shipped_later(
     shipped = {r["decision_id"]: r for r in read_records(copy) if r.get("kind") == "decision"}
     for d in denied:
         assert shipped[d.decision_id]["decision"] == "deny" and "unavailable" in shipped[d.decision_id]["error"]
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("x-ms-immutable-storage-with-versioning-enabled", "true"),
+    ("x-ms-has-immutability-policy", "true"),
+    ("x-ms-has-legal-hold", "true"),
+    (None, None),
+])
+def test_azure_immutability_is_read_from_the_container_properties(header: str | None, value: str | None,
+                                                                   tmp_path: Path) -> None:
+    """Azurite has no immutability policies: a local HTTP stand-in answers Get Container Properties with
+    the headers Azure sends, through the real azure-storage-blob client and pipeline."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from azure.storage.blob import ContainerClient
+
+    from gatekeeper.audit._azblob import AzureBlobSink
+    from gatekeeper.audit.testing import AZURITE_ACCOUNT, AZURITE_KEY
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("ETag", '"0x8DC0000000000"')
+            self.send_header("Last-Modified", "Fri, 04 Dec 2026 12:00:00 GMT")
+            self.send_header("x-ms-version", "2025-01-05")
+            self.send_header("x-ms-lease-status", "unlocked")
+            self.send_header("x-ms-lease-state", "available")
+            if header:
+                self.send_header(header, str(value))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/{AZURITE_ACCOUNT}"
+        location = parse_azblob_url(f"azblob://{AZURITE_ACCOUNT}/audit/gk?endpoint_url={endpoint}", tmp_path)
+        client = ContainerClient(endpoint, "audit", credential={"account_name": AZURITE_ACCOUNT,
+                                                                 "account_key": AZURITE_KEY})
+        missing = AzureBlobSink(location, client).immutability()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen and "restype=container" in seen[0]
+    if header:
+        assert missing is None
+    else:
+        assert missing is not None and "container audit has no immutability" in missing
