@@ -295,6 +295,7 @@ def test_url_parsing(tmp_path: Path) -> None:
     assert gs.spool == tmp_path / ".gatekeeper/audit-spool/bkt/p/q" == local_directory("gs://bkt/p/q", tmp_path)
 
 
+@pytest.mark.slow
 def test_store_and_sink_down_together_the_denial_is_spooled_and_shipped_later(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL and the object store both unreachable: controlled compute is denied with the reason,
@@ -305,16 +306,11 @@ def test_store_and_sink_down_together_the_denial_is_spooled_and_shipped_later(
     from gatekeeper.model import Outcome
     from gatekeeper.service import Gatekeeper
     from gatekeeper.stores import open_store
-    from gatekeeper.stores.testing import LocalPostgres, PostgresUnavailable
     from tests.conftest import SAMPLE_PROFILES
-    from tests.stores.backends import request
+    from tests.stores.backends import new_postgres, request
 
     monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
-    try:
-        pg = LocalPostgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
-    with pg:
+    with new_postgres() as pg:
         url = pg.url(schema="gk_outage", pool_timeout="2", connect_timeout="2")
         open_store(url).init()
         cfg = Config(store=StoreConfig(url=url), audit=AuditConfig(

@@ -66,16 +66,20 @@ def local_dynamodb() -> Iterator[LocalDynamoDB]:
         next(gen, None)
 
 
-@pytest.fixture(scope="session")
-def local_postgres() -> Iterator[LocalPostgres]:
-    """One PostgreSQL server per test process (each test uses a schema of its own)."""
+def new_postgres() -> LocalPostgres:
+    """A LocalPostgres (not started); skips loudly without the server binaries, fails in CI (``CI`` set)."""
     try:
-        server = LocalPostgres()
+        return LocalPostgres()
     except PostgresUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI (scripts/test.sh installs it): {exc}")
         pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
-    with server:
+
+
+@pytest.fixture(scope="session")
+def local_postgres() -> Iterator[LocalPostgres]:
+    """One PostgreSQL server per test process (each test uses a schema of its own)."""
+    with new_postgres() as server:
         yield server
 
 

@@ -18,11 +18,12 @@ from gatekeeper.model import CustomerProfile, Outcome
 from gatekeeper.stores import open_store
 from gatekeeper.stores.postgres import PostgresLocation, PostgresStore
 from gatekeeper.stores.postgres_schema import LATEST, MIGRATIONS
-from gatekeeper.stores.testing import LocalPostgres, PostgresUnavailable
+from gatekeeper.stores.testing import LocalPostgres
 from tests.stores.backends import (
     audit_records,
     licence,
     make_gatekeeper,
+    new_postgres,
     postgres_url,
     request,
     threaded_draw_worker,
@@ -152,11 +153,7 @@ def test_four_processes_of_eight_threads_never_overdraw(local_postgres: LocalPos
 @pytest.fixture
 def own_server() -> Iterator[LocalPostgres]:
     """A server of this test's own, to stop and start."""
-    try:
-        server = LocalPostgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
-    with server:
+    with new_postgres() as server:
         yield server
 
 
