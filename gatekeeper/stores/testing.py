@@ -167,7 +167,7 @@ class LocalPostgres:
         import socket
         import tempfile
 
-        self.root = Path(tempfile.mkdtemp(prefix="gatekeeper-pg-"))
+        entry = None
         if os.geteuid() == 0:
             try:
                 entry = pwd.getpwnam("postgres")
@@ -175,6 +175,9 @@ class LocalPostgres:
                 raise PostgresUnavailable("running as root and there is no 'postgres' user to run the server "
                                           "as (install Debian's 'postgresql' package)") from None
             self._user = "postgres"
+        # Under root the folder must be reachable by 'postgres': /tmp, whatever $TMPDIR says.
+        self.root = Path(tempfile.mkdtemp(prefix="gatekeeper-pg-", dir="/tmp" if entry else None))
+        if entry is not None:
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
