@@ -15,7 +15,7 @@ from gatekeeper.model import CustomerProfile, ScreeningHit
 from gatekeeper.stores.base import SQLDatabase
 from gatekeeper.stores.screening_base import ScreeningStore
 from gatekeeper.stores.sql_screening import SCHEMA as SCREENING_SCHEMA
-from gatekeeper.stores.sql_screening import SQLScreeningStore, hits_for_profile
+from gatekeeper.stores.sql_screening import SQLScreeningStore, hits_by_profile, hits_for_profile
 from gatekeeper.stores.sql_workflow import SQLCaseStore, SQLLicenceStore
 
 SCHEMA = """
@@ -74,12 +74,20 @@ class SQLProfileStore:
                   p.ultimate_parent_country, p.kyc_status, now) for p in profiles],
             )
 
-    def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
+    def _rows(self, provider: str | None) -> list[Any]:
         if provider:
-            rows = self.db.query("SELECT * FROM profiles WHERE provider=? ORDER BY account_id", (provider,))
-        else:
-            rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id")
-        return [_profile(r, self.screening_hits(r["provider"], r["account_id"])) for r in rows]
+            return self.db.query("SELECT * FROM profiles WHERE provider=? ORDER BY account_id", (provider,))
+        return self.db.query("SELECT * FROM profiles ORDER BY provider, account_id")
+
+    def list_profiles(self, provider: str | None = None) -> list[CustomerProfile]:
+        # Two queries in all, not one per profile (a network round trip each on PostgreSQL).
+        rows = self._rows(provider)
+        hits = hits_by_profile(self.db, provider)
+        return [_profile(r, hits.get((r["provider"], r["account_id"]), ())) for r in rows]
+
+    def without_hits(self) -> list[CustomerProfile]:
+        """Every profile with names and countries only (what a re-screening needs)."""
+        return [_profile(r, ()) for r in self._rows(None)]
 
     def close(self) -> None:
         self.db.close()
@@ -102,7 +110,7 @@ class SQLStore:
         return self._screening
 
     def screening_subjects(self) -> list[CustomerProfile]:
-        return self.profiles.list_profiles()
+        return self.profiles.without_hits()
 
     def close(self) -> None:
         self.db.close()

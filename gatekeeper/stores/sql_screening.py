@@ -116,17 +116,34 @@ def _stored_hit(row: Any) -> StoredHit:
 _HIT_COLUMNS = f"*, {_STATUS_SQL} AS status"
 
 
+_PROFILE_HITS_SQL = (f"SELECT provider, account_id, list_code, entry_id, entry_name, score, {_STATUS_SQL} AS status "
+                     "FROM screening_hits WHERE active = 1")
+_PROFILE_HITS_ORDER = " ORDER BY score DESC, list_code, entry_id"
+
+
+def _profile_hit(r: Any) -> ScreeningHit:
+    return ScreeningHit(list_code=r["list_code"], entry_id=r["entry_id"], name=r["entry_name"],
+                        score=float(r["score"]), cleared=r["status"] == "cleared")
+
+
 def hits_for_profile(db: SQLDatabase, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
     """The profile's current hits, for ``SQLProfileStore`` (one indexed query; no schema work).
 
     Open and cleared hits are returned (``cleared`` set on the latter); lapsed ones are not.
     """
-    rows = db.query(
-        f"SELECT list_code, entry_id, entry_name, score, {_STATUS_SQL} AS status FROM screening_hits "
-        "WHERE provider = ? AND account_id = ? AND active = 1 ORDER BY score DESC, list_code, entry_id",
-        (provider, account_id))
-    return tuple(ScreeningHit(list_code=r["list_code"], entry_id=r["entry_id"], name=r["entry_name"],
-                              score=float(r["score"]), cleared=r["status"] == "cleared") for r in rows)
+    rows = db.query(_PROFILE_HITS_SQL + " AND provider = ? AND account_id = ?" + _PROFILE_HITS_ORDER,
+                    (provider, account_id))
+    return tuple(_profile_hit(r) for r in rows)
+
+
+def hits_by_profile(db: SQLDatabase, provider: str | None = None) -> dict[tuple[str, str], tuple[ScreeningHit, ...]]:
+    """Every profile's current hits (of one provider), in one query: (provider, account id) -> hits."""
+    rows = (db.query(_PROFILE_HITS_SQL + " AND provider = ?" + _PROFILE_HITS_ORDER, (provider,)) if provider
+            else db.query(_PROFILE_HITS_SQL + _PROFILE_HITS_ORDER))
+    out: dict[tuple[str, str], list[ScreeningHit]] = {}
+    for r in rows:
+        out.setdefault((r["provider"], r["account_id"]), []).append(_profile_hit(r))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 class SQLScreeningStore:
