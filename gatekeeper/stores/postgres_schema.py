@@ -49,6 +49,8 @@ CREATE TABLE profiles (
     ultimate_parent_country {T} NOT NULL,
     kyc_status {T} NOT NULL,
     updated_at {T} NOT NULL,
+    -- beneficial owners (JSON), for the ownership rules being added to profiles; '[]' when unknown
+    owners TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (provider, account_id)
 );
 CREATE TABLE cases (
