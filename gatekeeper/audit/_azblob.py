@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._shipper import ShippingAuditLog, open_shipping_log, query_params, spool_dir
+from gatekeeper.audit._shipper import ShippingAuditLog, max_unshipped, open_shipping_log, query_params, spool_dir
 from gatekeeper.errors import AuditError
 
-_PARAMS = {"endpoint_url", "spool", "immutability"}
+_PARAMS = {"endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30, "retry_total": 2}
 
 
@@ -40,6 +40,7 @@ class AzureBlobLocation:
     spool: Path
     endpoint_url: str | None = None
     immutability: str = "warn"
+    max_unshipped_seconds: float | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -58,7 +59,7 @@ def parse_azblob_url(url: str, base_dir: Path) -> AzureBlobLocation:
     prefix = prefix.strip("/")
     spool = spool_dir(one, Path(parts.netloc) / container / prefix, base_dir)
     return AzureBlobLocation(parts.netloc, container, prefix, spool, one.get("endpoint_url") or None,
-                             one.get("immutability", "warn"))
+                             one.get("immutability", "warn"), max_unshipped(one, url))
 
 
 def _container_client(location: AzureBlobLocation) -> Any:
@@ -132,6 +133,7 @@ def open_azblob_log(
     client: Any | None = None,
 ) -> ShippingAuditLog:
     location = parse_azblob_url(url, base_dir)
-    shipper = ShippingAuditLog(location.spool, AzureBlobSink(location, client))
+    shipper = ShippingAuditLog(location.spool, AzureBlobSink(location, client),
+                               max_unshipped_seconds=location.max_unshipped_seconds)
     return open_shipping_log(shipper, signing_key=signing_key, segment_max_bytes=segment_max_bytes,
                              segment_max_seconds=segment_max_seconds, immutability=location.immutability)

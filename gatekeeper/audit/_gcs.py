@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._shipper import ShippingAuditLog, open_shipping_log, query_params, spool_dir
+from gatekeeper.audit._shipper import ShippingAuditLog, max_unshipped, open_shipping_log, query_params, spool_dir
 from gatekeeper.errors import AuditError
 
-_PARAMS = {"project", "endpoint_url", "spool", "immutability"}
+_PARAMS = {"project", "endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 TIMEOUT = 30.0  # seconds per request
 RETRY_FOR = 20.0  # seconds of retries per call (the shipper retries on top)
 
@@ -39,6 +39,7 @@ class GCSLocation:
     project: str | None = None
     endpoint_url: str | None = None
     immutability: str = "warn"
+    max_unshipped_seconds: float | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -52,7 +53,7 @@ def parse_gcs_url(url: str, base_dir: Path) -> GCSLocation:
     prefix = unquote(parts.path).strip("/")
     spool = spool_dir(one, Path(parts.netloc) / prefix, base_dir)
     return GCSLocation(parts.netloc, prefix, spool, one.get("project") or None, one.get("endpoint_url") or None,
-                       one.get("immutability", "warn"))
+                       one.get("immutability", "warn"), max_unshipped(one, url))
 
 
 def _client(location: GCSLocation) -> Any:
@@ -129,6 +130,7 @@ def open_gcs_log(
     client: Any | None = None,
 ) -> ShippingAuditLog:
     location = parse_gcs_url(url, base_dir)
-    shipper = ShippingAuditLog(location.spool, GCSSink(location, client))
+    shipper = ShippingAuditLog(location.spool, GCSSink(location, client),
+                               max_unshipped_seconds=location.max_unshipped_seconds)
     return open_shipping_log(shipper, signing_key=signing_key, segment_max_bytes=segment_max_bytes,
                              segment_max_seconds=segment_max_seconds, immutability=location.immutability)

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from gatekeeper.audit._shipper import (
     ShippingAuditLog,
     download,
+    max_unshipped,
     open_shipping_log,
     query_params,
     spool_dir,
@@ -29,7 +30,7 @@ from gatekeeper.audit._shipper import (
 )
 from gatekeeper.errors import AuditError
 
-_PARAMS = {"region", "endpoint_url", "spool", "immutability"}
+_PARAMS = {"region", "endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class S3Location:
     region: str | None = None
     endpoint_url: str | None = None
     immutability: str = "warn"
+    max_unshipped_seconds: float | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -54,7 +56,7 @@ def parse_s3_url(url: str, base_dir: Path) -> S3Location:
     prefix = unquote(parts.path).strip("/")
     spool = spool_dir(one, Path(bucket) / prefix, base_dir)
     return S3Location(bucket, prefix, spool, one.get("region") or None, one.get("endpoint_url") or None,
-                      one.get("immutability", "warn"))
+                      one.get("immutability", "warn"), max_unshipped(one, url))
 
 
 class S3Sink:
@@ -120,7 +122,7 @@ class S3AuditLog(ShippingAuditLog):
     """An audit log spooled locally (durable there) and shipped to S3 segment by segment."""
 
     def __init__(self, location: S3Location, sink: S3Sink) -> None:
-        super().__init__(location.spool, sink)
+        super().__init__(location.spool, sink, max_unshipped_seconds=location.max_unshipped_seconds)
         self.location = location
 
 

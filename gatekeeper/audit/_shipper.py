@@ -42,6 +42,8 @@ log = get_logger("gatekeeper.audit")
 
 RETRIES = 3
 IMMUTABILITY_MODES = ("require", "warn", "off")
+# How often segments whose upload failed are tried again while the log is open.
+RETRY_INTERVAL_S = 30.0
 
 
 class ObjectSink(Protocol):
@@ -81,6 +83,21 @@ def query_params(query: str, allowed: set[str], url: str) -> dict[str, str]:
     if "immutability" in allowed and mode not in IMMUTABILITY_MODES:
         raise AuditError(f"audit URL {url!r}: immutability must be one of {', '.join(IMMUTABILITY_MODES)}")
     return params
+
+
+def max_unshipped(params: dict[str, str], url: str) -> float | None:
+    """``max_unshipped_seconds=N``: how long a closed segment may wait for the store before the log
+    reports itself unavailable (controlled compute then fails closed); absent: never."""
+    raw = params.get("max_unshipped_seconds")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise AuditError(f"audit URL {url!r}: max_unshipped_seconds must be a positive number of seconds")
+    return value
 
 
 def spool_dir(params: dict[str, str], default: Path, base_dir: Path) -> Path:
@@ -138,13 +155,21 @@ def check_immutability(sink: ObjectSink, mode: str) -> None:
 
 
 class ShippingAuditLog:
-    """An audit log spooled locally (durable there) and shipped to an object store segment by segment."""
+    """An audit log spooled locally (durable there) and shipped to an object store segment by segment.
 
-    def __init__(self, spool: Path, sink: ObjectSink) -> None:
+    Segments whose upload failed are tried again every ``RETRY_INTERVAL_S`` while the log is open,
+    so a store that comes back receives them without a restart. With ``max_unshipped_seconds``,
+    :meth:`unavailable` reports a store that has been refusing segments for longer than that; the
+    service then denies controlled compute fail-closed (and records the denial in the spool).
+    """
+
+    def __init__(self, spool: Path, sink: ObjectSink, *, max_unshipped_seconds: float | None = None) -> None:
         self.directory = spool
         self.sink = sink
+        self.max_unshipped_seconds = max_unshipped_seconds
         self._queue: queue.Queue[tuple[Path, Path] | None] = queue.Queue()
-        self._failed: list[tuple[Path, Path, str]] = []
+        # (segment, checkpoint, last error, time of the first failure)
+        self._failed: list[tuple[Path, Path, str, float]] = []
         self._failed_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="gatekeeper-audit-shipper", daemon=True)
         self._thread.start()
@@ -167,6 +192,23 @@ class ShippingAuditLog:
                 n += 1
         return n
 
+    def unavailable(self) -> str | None:
+        """Why the log cannot keep records safe now, or None: a segment has waited for the store
+        longer than ``max_unshipped_seconds``."""
+        if self.max_unshipped_seconds is None:
+            return None
+        with self._failed_lock:
+            if not self._failed:
+                return None
+            since = min(f[3] for f in self._failed)
+            waiting, error = time.time() - since, self._failed[-1][2]
+            count = len(self._failed)
+        if waiting <= self.max_unshipped_seconds:
+            return None
+        return (f"audit log {self.sink.where} unavailable: {count} segment(s) not shipped for {waiting:.0f} s "
+                f"(max_unshipped_seconds={self.max_unshipped_seconds:g}; kept in the spool {self.directory}): "
+                f"{error}")
+
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         if self._log is None:
             raise AuditError(f"the audit log {self.sink.where} is not open")
@@ -187,7 +229,7 @@ class ShippingAuditLog:
         with self._failed_lock:
             failed, self._failed = self._failed, []
         still = []
-        for seg, cp, _ in failed:  # one last try
+        for seg, cp, _, _ in failed:  # one last try
             try:
                 upload_segment(self.sink, seg, cp)
             except Exception as exc:  # any SDK/network error: report, keep spooled
@@ -204,7 +246,13 @@ class ShippingAuditLog:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            with self._failed_lock:
+                waiting = bool(self._failed)
+            try:
+                item = self._queue.get(timeout=RETRY_INTERVAL_S if waiting else None)
+            except queue.Empty:
+                self._retry_failed()
+                continue
             if item is None:
                 return
             seg, cp = item
@@ -221,7 +269,26 @@ class ShippingAuditLog:
             if error:
                 log.error("audit.upload_failed", segment=seg.name, where=self.sink.where, error=error)
                 with self._failed_lock:
-                    self._failed.append((seg, cp, error))
+                    self._failed.append((seg, cp, error, time.time()))
+            elif waiting:
+                self._retry_failed()  # the store takes uploads again: send what it refused before
+
+    def _retry_failed(self) -> None:
+        """One more try for each segment that could not be uploaded (oldest first)."""
+        with self._failed_lock:
+            failed = list(self._failed)
+        for entry in failed:
+            seg, cp, _, since = entry
+            try:
+                upload_segment(self.sink, seg, cp)
+            except Exception as exc:  # still down: keep it, with the newest error
+                with self._failed_lock:
+                    self._failed = [(s, c, f"{type(exc).__name__}: {exc}", t) if s == seg else (s, c, e, t)
+                                    for s, c, e, t in self._failed]
+                return  # the store is still down: the rest waits for the next round
+            log.info("audit.uploaded", segment=seg.name, where=self.sink.where, late_seconds=time.time() - since)
+            with self._failed_lock:
+                self._failed = [f for f in self._failed if f[0] != seg]
 
 
 def open_shipping_log(

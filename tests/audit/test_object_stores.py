@@ -396,3 +396,56 @@ def test_azure_immutability_is_read_from_the_container_properties(header: str | 
         assert missing is None
     else:
         assert missing is not None and "container audit has no immutability" in missing
+
+
+def test_a_store_down_too_long_fails_controlled_compute_closed_and_recovers(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With max_unshipped_seconds, a store refusing segments for longer makes controlled compute fail
+    closed (the denial kept in the spool); segments are retried while the log is open, and once the
+    store takes them the decisions go through again, all records in the store."""
+    from gatekeeper.audit import _shipper
+    from gatekeeper.config import AuditConfig, Config, StoreConfig
+    from gatekeeper.model import Outcome
+    from gatekeeper.service import Gatekeeper
+    from tests.conftest import SAMPLE_PROFILES
+    from tests.stores.backends import request
+
+    wait = time.sleep  # the shipper's back-off (the same time module) is made instant below
+    monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_shipper, "RETRY_INTERVAL_S", 0.2)
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"), audit=AuditConfig(
+        url=store.url(max_unshipped_seconds="0.5"), signing_key=str(tmp_path / "key.pem"), segment_max_bytes=1500))
+    gk = Gatekeeper(cfg)
+    us = "111111111111"
+    try:
+        gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+        assert gk.decide(request(account=us)).outcome == Outcome.ALLOW
+        store.server.stop()
+        try:
+            first = [gk.decide(request(account=us)) for _ in range(3)]  # segments close, uploads fail
+            assert all(d.outcome == Outcome.ALLOW for d in first)  # durable in the spool meanwhile
+            wait(0.8)
+            denied = gk.decide(request(account=us))
+            assert denied.outcome == Outcome.DENY and denied.error and "not shipped" in denied.error
+            assert gk.decide(request(instance_type="t3.micro")).outcome == Outcome.ALLOW
+        finally:
+            store.server.start()
+        deadline = time.monotonic() + 20
+        while gk.audit.unavailable() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            wait(0.1)
+        back = gk.decide(request(account=us))
+        assert back.outcome == Outcome.ALLOW and back.error is None
+    finally:
+        gk.close()
+    copy = tmp_path / "copy"
+    download(remote_sink(store.url(), tmp_path), copy)
+    assert verify_log(copy, public_keys=[tmp_path / "key.pem"]).ok
+    shipped = {r["decision_id"]: r for r in read_records(copy) if r.get("kind") == "decision"}
+    assert shipped[denied.decision_id]["decision"] == "deny" and "not shipped" in shipped[denied.decision_id]["error"]
+    assert all(d.decision_id in shipped for d in first)
+
+
+def test_max_unshipped_seconds_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(AuditError, match="max_unshipped_seconds must be a positive number"):
+        parse_gcs_url("gs://b/p?max_unshipped_seconds=0", tmp_path)
+    assert parse_azblob_url("azblob://a/c/p?max_unshipped_seconds=90", tmp_path).max_unshipped_seconds == 90
