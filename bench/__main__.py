@@ -9,9 +9,10 @@
                                     (docs/bench-latest.json; a test holds the two equal)
     python -m bench --readme-from FILE   re-render the README's table from a saved report, no run
 
-Sections: engine (the pure engine beside cedarpy, and Gatekeeper.decide()), wrapper (boto3 through
-moto with and without gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold
-start beside Cloud Custodian), screening. The table goes to stdout, progress to stderr, the JSON to
+Sections: engine (the pure engine beside cedarpy, and Gatekeeper.decide()), stores (decide() with the
+SQLite, PostgreSQL and DynamoDB stores side by side), wrapper (boto3 through moto with and without
+gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold start beside Cloud
+Custodian), screening. The table goes to stdout, progress to stderr, the JSON to
 bench/results/latest.json. No goal is asserted: a missed goal shows as "no" in the table. The exit
 status is 1 only when a section could not be measured.
 """
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:  # ``python bench/__main__.py`` as well as ``pytho
 from bench._common import RESULTS, Row, Timer, machine  # noqa: E402
 from bench.report import markdown, write_readme  # noqa: E402
 
-SECTIONS = ("engine", "wrapper", "audit", "hook", "screening")
+SECTIONS = ("engine", "stores", "wrapper", "audit", "hook", "screening")
 
 
 def _quiet_logs() -> None:
@@ -51,7 +52,7 @@ def _log(msg: str) -> None:
 
 
 def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tuple[dict[str, Any], list[Row], bool]:
-    from bench import audit, engine, hook, screening, wrapper
+    from bench import audit, engine, hook, screening, stores, wrapper
 
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -69,7 +70,7 @@ def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tupl
                 d, r = audit.run(mode, _log, cache)
                 raw[name] = d
             else:
-                module = {"wrapper": wrapper, "hook": hook, "screening": screening}[name]
+                module = {"wrapper": wrapper, "hook": hook, "screening": screening, "stores": stores}[name]
                 d, r = module.run(mode, _log)
                 raw[name] = d
             rows.extend(r)

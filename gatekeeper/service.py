@@ -31,7 +31,7 @@ from gatekeeper._log import get_logger
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.config import Config
 from gatekeeper.engine import Engine, Evaluation
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.errors import AuditError, GatekeeperError
 from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
 from gatekeeper.model import (
     CustomerProfile,
@@ -180,6 +180,8 @@ class Gatekeeper:
                         return _new_decision(decision_id, Outcome.ALLOW, request,
                                              self._unlooked_profile(request.provider, request.account_id),
                                              items, (), Outcome.ALLOW, now, self.config.mode)
+            if not dry_run:
+                self._audit_ready()
             profile = self.profile(request.provider, request.account_id)
             ev = self.engine.evaluate(request, profile, on=now.date(), items=items)
             decision = self._decision(decision_id, request, profile, ev, now)
@@ -228,6 +230,15 @@ class Gatekeeper:
             return found
         self._embargoed, self._embargoed_at = found, time.monotonic()
         return found
+
+    def _audit_ready(self) -> None:
+        """Fail closed (before any licence is drawn) when the audit log says it cannot keep records
+        safe, e.g. its object store refused segments for longer than ``max_unshipped_seconds``; the
+        denial itself is still recorded in the log's local spool."""
+        unavailable = getattr(self.audit, "unavailable", None)
+        why = unavailable() if unavailable is not None else None
+        if why:
+            raise AuditError(why)
 
     def _unlooked_profile(self, provider: str, account_id: str) -> CustomerProfile:
         """The profile a plain decision carries: the account, not looked up (``looked_up=False``).

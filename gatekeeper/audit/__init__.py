@@ -3,9 +3,10 @@
 Backends are chosen by URL scheme through ``BACKENDS`` (scheme -> "module:function"), imported only
 when used, so that a process that never touches S3 never imports boto3:
 
-    file://DIR            a directory of hash-chained segments (DIR relative to ``base_dir``)
-    s3://BUCKET/PREFIX    the same, written to a local spool, segments and checkpoints uploaded to
-                          S3 as they are closed
+    file://DIR                        a directory of hash-chained segments (DIR relative to ``base_dir``)
+    s3://BUCKET/PREFIX                the same, written to a local spool, segments and checkpoints
+    azblob://ACCOUNT/CONTAINER/PREFIX uploaded as they are closed to S3, Azure Blob Storage or Google
+    gs://BUCKET/PREFIX                Cloud Storage (``_shipper``; one small sink module each)
 
 Review (``verify``, ``review``, ``replay``) and the record schema (``record``) are submodules.
 """
@@ -45,7 +46,20 @@ class AuditOpener(Protocol):
 BACKENDS: dict[str, str] = {
     "file": "gatekeeper.audit._file:open_file_log",
     "s3": "gatekeeper.audit._s3:open_s3_log",
+    "azblob": "gatekeeper.audit._azblob:open_azblob_log",
+    "gs": "gatekeeper.audit._gcs:open_gcs_log",
 }
+# The object stores: scheme -> (URL parser giving the location with its local ``spool``, sink class).
+OBJECT_STORES: dict[str, tuple[str, str]] = {
+    "s3": ("gatekeeper.audit._s3:parse_s3_url", "gatekeeper.audit._s3:S3Sink"),
+    "azblob": ("gatekeeper.audit._azblob:parse_azblob_url", "gatekeeper.audit._azblob:AzureBlobSink"),
+    "gs": ("gatekeeper.audit._gcs:parse_gcs_url", "gatekeeper.audit._gcs:GCSSink"),
+}
+
+
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _backend(scheme: str) -> AuditOpener:
@@ -77,17 +91,26 @@ def open_audit_log(
 
 
 def local_directory(url: str, base_dir: Path = Path(".")) -> Path:
-    """The local directory holding the log at ``url`` (the spool for ``s3://``), for review commands."""
+    """The local directory holding the log at ``url`` (the spool of an object store), for review commands."""
     from gatekeeper.audit._file import file_url_directory
 
     parts = urlsplit(url)
     if parts.scheme == "file":
         return file_url_directory(url, base_dir)
-    if parts.scheme == "s3":
-        from gatekeeper.audit._s3 import parse_s3_url
+    if parts.scheme in OBJECT_STORES:
+        return Path(_load(OBJECT_STORES[parts.scheme][0])(url, base_dir).spool)
+    raise AuditError(f"unknown audit log URL scheme {parts.scheme!r}; expected one of "
+                     f"{', '.join(s + '://' for s in sorted(BACKENDS))}")
 
-        return parse_s3_url(url, base_dir).spool
-    raise AuditError(f"unknown audit log URL scheme {parts.scheme!r}; expected file:// or s3://")
+
+def remote_sink(url: str, base_dir: Path = Path(".")) -> Any:
+    """The object store of the log at ``url`` (an ``_shipper.ObjectSink``), e.g. for ``verify --remote``."""
+    scheme = urlsplit(url).scheme
+    if scheme not in OBJECT_STORES:
+        raise AuditError(f"audit URL {url!r} names no object store; expected one of "
+                         f"{', '.join(s + '://' for s in sorted(OBJECT_STORES))}")
+    parse, sink = OBJECT_STORES[scheme]
+    return _load(sink)(_load(parse)(url, base_dir))
 
 
 __all__ = [

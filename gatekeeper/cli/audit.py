@@ -1,9 +1,9 @@
 """``gatekeeper audit``: verify, query, summarize, export and replay the audit log.
 
 Every command reads the log named by ``[audit] url`` of the configuration (the local spool for
-``s3://``), or the directory given with ``--from``. Tables for reviewers by default, ``--json`` for
-scripts; progress bars (on a terminal) for long runs. Exit status: 0 when the command did its job
-(for ``verify``: the log is intact), 1 when the log does not verify or on any gatekeeper error,
+``s3://``, ``azblob://`` and ``gs://``), or the directory given with ``--from``. Tables for reviewers
+by default, ``--json`` for scripts; progress bars (on a terminal) for long runs. Exit status: 0 when
+the command did its job (for ``verify``: the log is intact), 1 when the log does not verify or on any gatekeeper error,
 2 on a usage error.
 """
 
@@ -137,7 +137,8 @@ def verify(
     anchor: Annotated[str | None, typer.Option(
         "--anchor", help="SEQ:HASH noted from an earlier verify; fails if that record is gone or changed.")] = None,
     remote: Annotated[bool, typer.Option(
-        "--remote", help="For an s3:// log: download what is in S3 and verify that, not the local spool.")] = False,
+        "--remote", help="For an s3://, azblob:// or gs:// log: download what is in the object store and "
+        "verify that, not the local spool.")] = False,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -175,12 +176,13 @@ def _size(path: Path) -> int:
 
 
 def _remote_copy(config: Path | None, dest: Path) -> Path:
-    from gatekeeper.audit._s3 import S3Sink, parse_s3_url
+    from gatekeeper.audit import OBJECT_STORES, remote_sink
+    from gatekeeper.audit._shipper import download
 
     cfg = load_cfg(config)
-    if not cfg.audit.url.startswith("s3://"):
-        fail(f"--remote needs an s3:// audit URL; the configured one is {cfg.audit.url}")
-    S3Sink(parse_s3_url(cfg.audit.url, Path(cfg.base_dir))).download(dest)
+    if cfg.audit.url.split("://", 1)[0] not in OBJECT_STORES:
+        fail(f"--remote needs an s3://, azblob:// or gs:// audit URL; the configured one is {cfg.audit.url}")
+    download(remote_sink(cfg.audit.url, Path(cfg.base_dir)), dest)
     return dest
 
 

@@ -1,4 +1,5 @@
-"""``gatekeeper store``: set up the state store named by ``[store] url`` (SQLite file or DynamoDB tables)."""
+"""``gatekeeper store``: set up the state store named by ``[store] url`` (SQLite file, PostgreSQL schema or
+DynamoDB tables)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ app = typer.Typer(help="The state store (profiles, cases, licences).", no_args_i
 
 @app.command("init")
 def init(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
-    """Create the store's tables if missing (idempotent); DynamoDB tables are PAY_PER_REQUEST."""
+    """Create the store's tables if missing (idempotent): PostgreSQL migrations, DynamoDB tables (PAY_PER_REQUEST)."""
     with opened(config, as_json=json_out) as gk:
         lines = gk.open_state_store(create=True).init()  # the one command that makes a missing SQLite file
         url = gk.config.store.url

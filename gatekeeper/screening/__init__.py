@@ -5,19 +5,20 @@ Layers, one module each:
     parse       CSL CSV/JSON -> validated ListEntry tuple (all or nothing, bad row named)
     normalize   names -> tokens (case, diacritics, punctuation, legal forms, generic/place words)
     match       ScreeningIndex: explained, rarity-weighted fuzzy scores (rapidfuzz)
-    store       ScreeningStore protocol; SQLite tables next to the main store's
+    (stores)    the ScreeningStore protocol and its backends live in gatekeeper.stores
+                (screening_base, sql_screening, dynamodb_screening): screening uses the stores,
+                the stores never import screening
     service     load_list, screen_profiles, clear_hit, list_hits, check_name
 
 What the rest of gatekeeper calls:
 
     screen_profiles(gk, profiles)                      after ``accounts import`` (int(run) = open hits)
-    hits_for_profile(db, provider, account_id)         from the SQLite profile store
+    hits_for_profile(db, provider, account_id)         from the SQL profile store
     load_list(gk, path, list_date=...)                 ``gatekeeper screening load``
 """
 
 from __future__ import annotations
 
-from gatekeeper.screening.entries import LIST_CODES, LIST_NAMES, ListEntry, ParsedList, StoredHit
 from gatekeeper.screening.match import DEFAULT_THRESHOLD, Explanation, Match, ScreeningIndex
 from gatekeeper.screening.normalize import normalize_name
 from gatekeeper.screening.parse import parse_bytes, parse_file
@@ -33,7 +34,15 @@ from gatekeeper.screening.service import (
     screen_profiles,
     screening_store,
 )
-from gatekeeper.screening.store import ScreeningStore, SqliteScreeningStore, hits_for_profile
+from gatekeeper.stores.screening_base import (
+    LIST_CODES,
+    LIST_NAMES,
+    ListEntry,
+    ParsedList,
+    ScreeningStore,
+    StoredHit,
+)
+from gatekeeper.stores.sql_screening import SqliteScreeningStore, hits_for_profile
 
 __all__ = [
     "DEFAULT_THRESHOLD",

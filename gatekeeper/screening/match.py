@@ -43,7 +43,6 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from gatekeeper.screening.entries import ListEntry
 from gatekeeper.screening.normalize import (
     GENERIC_WORDS,
     PLACE_WORDS,
@@ -53,6 +52,7 @@ from gatekeeper.screening.normalize import (
     split_parenthetical,
     word_class,
 )
+from gatekeeper.stores.screening_base import ListEntry
 
 DEFAULT_THRESHOLD = 88.0
 MISSING_PENALTY = 0.5  # entry tokens the customer's name lacks

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.errors import InvalidInputError
-from gatekeeper.screening.entries import LIST_CODES, Address, ListEntry, ParsedList
+from gatekeeper.stores.screening_base import LIST_CODES, Address, ListEntry, ParsedList
 
 CSV_COLUMNS = (
     "_id", "source", "entity_number", "type", "programs", "name", "title", "addresses",

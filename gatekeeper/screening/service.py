@@ -1,12 +1,12 @@
 """Screening as the rest of gatekeeper uses it: load a list, screen profiles, clear a hit, check a name.
 
 Every function takes a ``target``: a :class:`gatekeeper.service.Gatekeeper` (its store, its
-``[screening] threshold`` and its audit log through ``record_event``), the main store object
-(``gatekeeper.stores.sqlite.SQLiteStore`` or ``gatekeeper.stores.dynamodb.DynamoDBStore``), a
-``SQLiteDatabase``, a :class:`ScreeningStore` or a store URL (``sqlite:///path.db``,
-``dynamodb://PREFIX?region=R``). The screening store follows the main store's type: SQLite tables in
-the same file (``SqliteScreeningStore``) or DynamoDB tables with the same prefix
-(``gatekeeper.screening.dynamodb.DynamoDBScreeningStore``).
+``[screening] threshold`` and its audit log through ``record_event``), the main store object (any
+:class:`gatekeeper.stores.base.StateStore`: SQLite, PostgreSQL, DynamoDB), a :class:`ScreeningStore`,
+a store URL (``sqlite:///path.db``, ``postgresql://...``, ``dynamodb://PREFIX?region=R``) or the path
+of a SQLite file. The screening store is the main store's ``.screening``: tables in the same SQLite
+file or PostgreSQL schema (``stores.sql_screening``), or DynamoDB tables with the same prefix
+(``stores.dynamodb_screening``). This module only uses the stores; they never import it.
 
 The matcher's index is cached per store (database file or table prefix) and list generation, so
 screening the profiles of one import after another does not rebuild it.
@@ -18,7 +18,6 @@ import getpass
 import hashlib
 import json
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,19 +27,19 @@ from typing import Any
 from gatekeeper._log import get_logger
 from gatekeeper.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
 from gatekeeper.model import PROVIDERS, CustomerProfile, utcnow
-from gatekeeper.screening.entries import ListEntry, ParsedList, StoredHit
 from gatekeeper.screening.match import DEFAULT_THRESHOLD, Match, ScreeningIndex
 from gatekeeper.screening.normalize import normalize_name
 from gatekeeper.screening.parse import parse_file
-from gatekeeper.screening.store import (
+from gatekeeper.stores.screening_base import (
     EventRecorder,
     HitCandidate,
+    ListEntry,
+    ParsedList,
     ScreeningStore,
-    SqliteScreeningStore,
+    StoredHit,
     SubjectResult,
     WriteSummary,
 )
-from gatekeeper.stores.sqlite import SQLiteDatabase
 
 log = get_logger("gatekeeper.screening")
 
@@ -107,64 +106,27 @@ class _Target:
     record_event: EventRecorder | None
 
 
-# One screening store per main-store database (creating the tables once, not per call).
-_stores: weakref.WeakKeyDictionary[SQLiteDatabase, SqliteScreeningStore] = weakref.WeakKeyDictionary()
-_stores_lock = threading.Lock()
-
-
-def _store_on(db: SQLiteDatabase) -> SqliteScreeningStore:
-    with _stores_lock:
-        store = _stores.get(db)
-        if store is None:
-            store = _stores[db] = SqliteScreeningStore(db)
-        return store
-
-
 def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
-    if isinstance(target, ScreeningStore):  # SqliteScreeningStore, DynamoDBScreeningStore
+    if isinstance(target, ScreeningStore):  # SQLScreeningStore, DynamoDBScreeningStore
         return _Target(target, None, None, None)
-    if isinstance(target, SQLiteDatabase):
-        from gatekeeper.stores.sqlite import SQLiteProfileStore
-
-        return _Target(_store_on(target), SQLiteProfileStore(target).list_profiles, None, None)
     if isinstance(target, str | Path):
-        text = str(target)
-        if "://" in text:
-            from gatekeeper.stores import open_store
+        from gatekeeper.stores import open_store
 
-            return _resolve(open_store(text, base_dir=base_dir), base_dir)
-        return _resolve(SQLiteDatabase(Path(text)), base_dir)
+        text = str(target)
+        url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+        return _resolve(open_store(url, base_dir=base_dir), base_dir)
     config = getattr(target, "config", None)
     if config is not None and hasattr(target, "store"):  # a Gatekeeper
         inner = _resolve(target.store, base_dir)
         inner.threshold = float(config.screening.threshold)
         inner.record_event = getattr(target, "record_event", None)
         return inner
-    db = getattr(target, "db", None)
-    if isinstance(db, SQLiteDatabase):  # the main store object (SQLiteStore)
-        profiles = getattr(target, "profiles", None)
-        return _Target(_store_on(db), getattr(profiles, "list_profiles", None), None, None)
-    dynamodb = _dynamodb_target(target)
-    if dynamodb is not None:
-        return dynamodb
-    raise StoreError(f"restricted-party screening needs the SQLite or DynamoDB state store; "
+    screening = getattr(target, "screening", None)  # the main store (StateStore)
+    subjects = getattr(target, "screening_subjects", None)
+    if screening is not None and subjects is not None:
+        return _Target(screening, subjects, None, None)
+    raise StoreError(f"restricted-party screening needs a state store (SQLite, PostgreSQL or DynamoDB); "
                      f"{type(target).__name__} has no screening store")
-
-
-def _dynamodb_target(target: Any) -> _Target | None:
-    """The DynamoDB main store's screening store and a profile lister (without the hits it does not need)."""
-    import sys
-
-    # Only a store of an imported backend can be one: do not import boto3 for anything else.
-    if "gatekeeper.stores.dynamodb" not in sys.modules:
-        return None
-    from gatekeeper.stores.dynamodb import DynamoDBStore
-
-    if not isinstance(target, DynamoDBStore):
-        return None
-    from gatekeeper.screening.dynamodb import profiles_for_screening, screening_store_for
-
-    return _Target(screening_store_for(target), lambda: profiles_for_screening(target), None, None)
 
 
 def screening_store(target: Any, *, base_dir: str | Path = ".") -> ScreeningStore:

@@ -1,8 +1,9 @@
-"""State stores: customer profiles, cases and licences. SQLite (WAL) embedded; DynamoDB distributed.
+"""State stores: customer profiles, screening, cases and licences.
 
-``open_store(url)`` picks the backend by URL scheme (see docs/workflow.md for the schemas); every
-backend implements the Protocols of ``gatekeeper.stores.base`` (``StateStore`` with ``.profiles``,
-``.cases``, ``.licences`` and ``init()``).
+SQLite (WAL) embedded; PostgreSQL and DynamoDB shared by many machines. ``open_store(url)`` picks the
+backend by URL scheme (see docs/workflow.md for the schemas); every backend implements the Protocols
+of ``gatekeeper.stores.base`` (``StateStore`` with ``.profiles``, ``.cases``, ``.licences``,
+``.screening`` and ``init()``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from gatekeeper.stores.base import CaseStore, LicenceStore, ProfileStore, StateS
 BACKENDS: dict[str, str] = {
     "sqlite": "gatekeeper.stores.sqlite:open_sqlite_store",
     "dynamodb": "gatekeeper.stores.dynamodb:open_dynamodb_store",
+    "postgresql": "gatekeeper.stores.postgres:open_postgres_store",
+    "postgres": "gatekeeper.stores.postgres:open_postgres_store",
 }
 
 

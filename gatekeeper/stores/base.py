@@ -1,14 +1,20 @@
 """The state-store contracts: one small Protocol per concern, implemented by every backend.
 
-Backends are chosen by URL scheme (``sqlite:///PATH``, ``dynamodb://PREFIX?region=R``) through the
-explicit map in ``gatekeeper.stores.open_store``; each is imported only when used.
+Backends are chosen by URL scheme (``sqlite:///PATH``, ``dynamodb://PREFIX?region=R``,
+``postgresql://...``) through the explicit map in ``gatekeeper.stores.open_store``; each is imported
+only when used. ``SQLDatabase`` is what the SQL stores (``stores.sql*``) need of a database, so that
+one implementation serves SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gatekeeper.stores.screening_base import ScreeningStore
 
 from gatekeeper.model import CustomerProfile
 from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
@@ -109,14 +115,61 @@ class LicenceStore(Protocol):
 
 @runtime_checkable
 class StateStore(Protocol):
-    """One backend: profiles, cases and licences, created by ``init`` (``gatekeeper store init``)."""
+    """One backend: profiles, cases, licences and screening, created by ``init`` (``gatekeeper store init``)."""
 
     profiles: ProfileStore
     cases: CaseStore
     licences: LicenceStore
 
+    @property
+    def screening(self) -> ScreeningStore:
+        """The restricted-party lists and hits kept beside the profiles."""
+        ...
+
+    def screening_subjects(self) -> list[CustomerProfile]:
+        """Every profile, for a re-screening (names and countries; the hits are not needed)."""
+        ...
+
     def init(self) -> list[str]:
         """Create what is missing (tables, indexes); idempotent; returns a line per table."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class SQLConnection(Protocol):
+    """A connection inside a transaction: sqlite3's, or the PostgreSQL adapter's (same calls)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any:
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any:
+        ...
+
+
+class SQLDatabase(Protocol):
+    """A SQL database the SQL stores run on (``?`` placeholders; rows readable by column name).
+
+    ``transaction()`` is one write transaction. With ``serial`` (the default) it is serialised with
+    every other serial transaction on the database, on every machine: SQLite's ``BEGIN IMMEDIATE``,
+    a transaction-scoped advisory lock on PostgreSQL. So read-check-write bodies cannot interleave;
+    single conditional statements (a licence draw) pass ``serial=False``.
+    """
+
+    @property
+    def name(self) -> str:
+        """What messages call the database (a file path, or a PostgreSQL host/database/schema)."""
+        ...
+
+    def transaction(self, *, serial: bool = True) -> AbstractContextManager[Any]:
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        ...
+
+    def ensure_schema(self, ddl: str) -> None:
+        """SQLite: create the tables of ``ddl`` if missing. PostgreSQL: nothing (``store init`` migrates)."""
         ...
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ Extension point: another module that keeps state in DynamoDB (the restricted-par
 declares its tables with :func:`register_table`, so that ``gatekeeper store init`` and the docs cover
 them, and may install a reader of a profile's screening hits with :func:`set_screening_reader`; it is
 listed in ``EXTENSIONS`` so that it registers whenever a store is created
-(``gatekeeper.screening.dynamodb``: ``PREFIX-screening``, ``PREFIX-screening-hits``).
+(``gatekeeper.stores.dynamodb_screening``: ``PREFIX-screening``, ``PREFIX-screening-hits``).
 
 Every DynamoDB or connection error becomes :class:`gatekeeper.errors.StoreError` naming the table and
 the operation; the service then fails closed.
@@ -122,7 +122,7 @@ def set_screening_reader(reader: ScreeningReader | None) -> None:
 # The modules that keep state in the store's tables: each ``module:function`` registers its tables
 # and readers (idempotently) when a store is created, before anything is read or ``init`` runs; a
 # profile read without the screening reader would silently miss the profile's screening hits.
-EXTENSIONS: tuple[str, ...] = ("gatekeeper.screening.dynamodb:register",)
+EXTENSIONS: tuple[str, ...] = ("gatekeeper.stores.dynamodb_screening:register",)
 
 
 def _register_extensions() -> None:
@@ -407,6 +407,18 @@ class DynamoDBStore:
         self.profiles = DynamoDBProfileStore(self)
         self.cases = DynamoDBCaseStore(self.db)
         self.licences = DynamoDBLicenceStore(self.db)
+
+    @property
+    def screening(self) -> Any:
+        """The restricted-party screening store on this store's tables (one per store object)."""
+        from gatekeeper.stores.dynamodb_screening import screening_store_for
+
+        return screening_store_for(self)
+
+    def screening_subjects(self) -> list[CustomerProfile]:
+        from gatekeeper.stores.dynamodb_screening import profiles_for_screening
+
+        return profiles_for_screening(self)
 
     def init(self, *, wait: bool = True) -> list[str]:
         """Create the missing tables (PAY_PER_REQUEST) and wait until they are active; idempotent.

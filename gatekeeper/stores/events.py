@@ -10,9 +10,10 @@ retry can take the event over; a hook that fails on purpose *releases* its claim
     # processes and machines: ``claim_event`` is one conditional write (SQLite IMMEDIATE transaction,
     # DynamoDB conditional PutItem), never a read followed by a write.
 
-Backends follow the state store's URL (``sqlite:///...`` shares the store's SQLite file;
-``dynamodb://PREFIX?...`` uses the table ``PREFIX-events``, key ``pk`` = the event id, with a TTL
-attribute ``expires_at`` that the deploy template enables).
+Backends follow the state store's URL (``sqlite:///...`` shares the store's SQLite file and
+``postgresql://...`` its schema, table ``hook_events``, through the same SQL; ``dynamodb://PREFIX?...``
+uses the table ``PREFIX-events``, key ``pk`` = the event id, with a TTL attribute ``expires_at`` that
+the deploy template enables).
 """
 
 from __future__ import annotations
@@ -75,13 +76,11 @@ CREATE INDEX IF NOT EXISTS hook_events_expiry ON hook_events (expires_at);
 """
 
 
-class SQLiteEventMarkers:
-    """Markers in the ``hook_events`` table of the store's SQLite file."""
+class SQLEventMarkers:
+    """Markers in the ``hook_events`` table of a SQL store (SQLite file or PostgreSQL schema)."""
 
-    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
-        from gatekeeper.stores.sqlite import SQLiteDatabase
-
-        self.db = SQLiteDatabase(path)
+    def __init__(self, db: Any, *, clock: Any = time.time) -> None:
+        self.db = db
         self.db.ensure_schema(SQLITE_SCHEMA)
         self.clock = clock
 
@@ -121,6 +120,15 @@ class SQLiteEventMarkers:
 
     def close(self) -> None:
         self.db.close()
+
+
+class SQLiteEventMarkers(SQLEventMarkers):
+    """Markers in the ``hook_events`` table of the store's SQLite file."""
+
+    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
+        from gatekeeper.stores.sqlite import SQLiteDatabase
+
+        super().__init__(SQLiteDatabase(path), clock=clock)
 
 
 class DynamoDBEventMarkers:
@@ -204,4 +212,9 @@ def open_event_markers(url: str, *, base_dir: str | Path = ".", client: Any = No
         return SQLiteEventMarkers(sqlite_path(url, Path(base_dir)))
     if scheme == "dynamodb":
         return DynamoDBEventMarkers(url, client=client)
-    raise ConfigError(f"store url {url!r}: no event markers for scheme {scheme!r}; use sqlite:// or dynamodb://")
+    if scheme in ("postgresql", "postgres"):
+        from gatekeeper.stores.postgres import PostgresDatabase, PostgresLocation
+
+        return SQLEventMarkers(PostgresDatabase(PostgresLocation.parse(url)))
+    raise ConfigError(f"store url {url!r}: no event markers for scheme {scheme!r}; "
+                      f"use sqlite://, postgresql:// or dynamodb://")

@@ -78,7 +78,7 @@ def test_verify_anchor(cfg: Path) -> None:
 
 def test_verify_remote_needs_s3(cfg: Path) -> None:
     code, out = run("verify", "--config", str(cfg), "--remote")
-    assert code == 1 and "--remote needs an s3:// audit URL" in out
+    assert code == 1 and "--remote needs an s3://, azblob:// or gs:// audit URL" in out
 
 
 def test_query(cfg: Path) -> None:

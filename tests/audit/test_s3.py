@@ -68,9 +68,9 @@ def test_segments_and_checkpoints_are_uploaded_and_verify_from_s3(aws: None, tmp
 
 def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatekeeper.audit import _s3
+    from gatekeeper.audit import _shipper
 
-    monkeypatch.setattr(_s3.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
     log = open_s3(tmp_path)  # the bucket does not exist yet: every upload fails
     for i in range(10):
         log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
@@ -147,3 +147,21 @@ def test_cli_verify_remote_checks_what_is_in_s3(aws: None, tmp_path: Path) -> No
     assert result.exit_code == 1
     problem = json.loads(result.stdout)["problem"]
     assert problem["segment"] == "segment-00000001.jsonl" and problem["seq"] == 3 and "edited" in problem["message"]
+
+
+def test_object_lock_is_checked_at_start_up(aws: None, tmp_path: Path) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)  # no Object Lock
+    with pytest.raises(AuditError, match=f"bucket {BUCKET} has no S3 Object Lock"):
+        open_s3(tmp_path, url=f"s3://{BUCKET}/gk/audit?immutability=require")
+    open_s3(tmp_path, url=f"s3://{BUCKET}/gk/audit?immutability=warn").close()  # logged, opened
+    locked = "audit-locked"
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    with pytest.raises(AuditError, match="Object Lock but no default retention"):
+        open_s3(tmp_path / "l", url=f"s3://{locked}/gk?immutability=require")
+    s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    log = open_s3(tmp_path / "l", url=f"s3://{locked}/gk?immutability=require")
+    log.append({"kind": "x.y"})
+    log.close()
+    assert s3.list_objects_v2(Bucket=locked, Prefix="gk/segment-")["KeyCount"] == 2

@@ -183,7 +183,7 @@ def test_unsigned_checkpoints_without_a_key(tmp_path: Path) -> None:
 
 
 def test_url_schemes(tmp_path: Path) -> None:
-    assert set(BACKENDS) == {"file", "s3"}
+    assert set(BACKENDS) == {"file", "s3", "azblob", "gs"}
     with pytest.raises(AuditError, match="unknown audit log URL scheme 'ftp'"):
         open_audit_log("ftp://x/y", signing_key=None, segment_max_bytes=1, segment_max_seconds=1,
                        base_dir=tmp_path)

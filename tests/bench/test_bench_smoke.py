@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import __main__ as bench_main  # noqa: E402
-from bench import audit, engine, hook, screening, wrapper  # noqa: E402
+from bench import audit, engine, hook, screening, stores, wrapper  # noqa: E402
 from bench._common import Latency, Row, Timer, machine, percentile  # noqa: E402
 from bench.report import markdown  # noqa: E402
 
@@ -113,6 +113,19 @@ def test_decide_end_to_end(timer: Timer) -> None:
     assert "controlled_pending" in d or d["controlled_pending_error"]
     assert d["audit_bytes"] > 0  # the controlled decisions were recorded
     _well_formed_rows(engine.rows({}, d), "decide")
+
+
+@pytest.mark.slow
+def test_decide_with_each_store_beside_sqlite(timer: Timer) -> None:
+    d = stores.measure(timer, 5, _log)
+    for path in ("allowed", "licensed"):
+        measured = set(d[path])
+        assert {"sqlite", "dynamodb"} <= measured and measured | set(d["missing"]) == set(stores.STORES)
+        for lat in d[path].values():
+            _well_formed_latency(lat, 5)
+    rows = stores.rows(d)
+    _well_formed_rows(rows, "stores")
+    assert len(rows) == 2 * len(stores.STORES)
 
 
 @pytest.mark.slow

@@ -103,8 +103,8 @@ def test_iam_grants_exactly_the_calls_the_hook_makes() -> None:
 
 
 def test_the_tables_are_the_stores_schemas() -> None:
-    from gatekeeper.screening.dynamodb import register
     from gatekeeper.stores.dynamodb import TABLES
+    from gatekeeper.stores.dynamodb_screening import register
 
     register()  # the screening tables are declared on the store when it is created
     template = load(AWS / "template.yaml")

@@ -1,4 +1,4 @@
-"""Processed-event markers (gatekeeper.stores.events): one live claim per event id, SQLite and DynamoDB."""
+"""Processed-event markers (gatekeeper.stores.events): one live claim per event id, SQLite, PostgreSQL, DynamoDB."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from gatekeeper.errors import ConfigError, StoreError
 from gatekeeper.stores.events import (
     DynamoDBEventMarkers,
     EventMarkers,
+    SQLEventMarkers,
     SQLiteEventMarkers,
     open_event_markers,
 )
+from tests.stores.backends import local_postgres, postgres_url
+
+__all__ = ["local_postgres"]
 
 
 class Clock:
@@ -32,10 +36,17 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
 def markers(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock, aws_credentials: None) -> Iterator[Any]:
-    if request.param == "sqlite":
-        m: Any = SQLiteEventMarkers(tmp_path / "state.db", clock=clock)
+    if request.param in ("sqlite", "postgresql"):
+        if request.param == "sqlite":
+            m: Any = SQLiteEventMarkers(tmp_path / "state.db", clock=clock)
+        else:
+            from gatekeeper.stores import open_store
+
+            store = open_store(postgres_url(request.getfixturevalue("local_postgres")))
+            store.init()
+            m = SQLEventMarkers(store.db, clock=clock)
         yield m
         m.close()
         return

@@ -29,11 +29,11 @@ from gatekeeper.screening import (
     screen_profiles,
     screening_store,
 )
-from gatekeeper.screening.dynamodb import HITS_TABLE, LISTS_TABLE, DynamoDBScreeningStore, register
-from gatekeeper.screening.store import ScreeningStore
 from gatekeeper.service import Gatekeeper
 from gatekeeper.stores import open_store
 from gatekeeper.stores.dynamodb import TABLES, set_screening_reader
+from gatekeeper.stores.dynamodb_screening import HITS_TABLE, LISTS_TABLE, DynamoDBScreeningStore, register
+from gatekeeper.stores.screening_base import ScreeningStore
 from gatekeeper.stores.testing import LocalDynamoDB
 from tests.screening.conftest import CSV_LIST, JSON_LIST
 from tests.stores.backends import aws_env

@@ -7,13 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.screening import DEFAULT_THRESHOLD, ListEntry, ScreeningIndex
-from gatekeeper.screening.entries import Address
 from gatekeeper.screening.match import (
     COUNTRY_CONFLICT,
     COUNTRY_SUPPORT,
     GENERIC_ONLY_CAP,
     token_similarity,
 )
+from gatekeeper.stores.screening_base import Address
 
 T = DEFAULT_THRESHOLD
 

@@ -1,9 +1,12 @@
-"""Screening in the state store: loads are atomic, loads re-screen, hits reach profiles, clearances."""
+"""Screening in the state store: loads are atomic, loads re-screen, hits reach profiles, clearances.
+
+Run on SQLite and on PostgreSQL (the same SQL store, ``gatekeeper.stores.sql_screening``).
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,13 @@ from gatekeeper.screening import (
     screen_profiles,
     screening_store,
 )
-from gatekeeper.screening.store import ScreeningStore, SqliteScreeningStore
 from gatekeeper.service import Gatekeeper
+from gatekeeper.stores.screening_base import ScreeningStore
+from gatekeeper.stores.sql_screening import SqliteScreeningStore
 from tests.screening.conftest import CSV_LIST, JSON_LIST
+from tests.stores.backends import local_postgres, postgres_url
+
+__all__ = ["local_postgres"]
 
 HUAWEI = CustomerProfile("aws", "111111111111", "Huawei Technologies Co Ltd", "CN", "CN", "CN", "verified")
 ACME = CustomerProfile("aws", "222222222222", "Acme Corp", "US", "US", "US", "verified")
@@ -31,19 +38,30 @@ XAC = CustomerProfile("azure", "3f2b1c9a-0000-4000-8000-000000000001", "Xian Air
                       "CN", "CN", "CN", "verified")
 
 
-def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gkeeper(request: pytest.FixtureRequest, config: Any) -> Iterator[Gatekeeper]:
+    """A Gatekeeper on a temporary SQLite file, or on a fresh PostgreSQL schema."""
+    if request.param == "postgresql":
+        from gatekeeper.config import StoreConfig
+        from gatekeeper.stores import open_store
+
+        url = postgres_url(request.getfixturevalue("local_postgres"))
+        open_store(url).init()
+        config = config.model_copy(update={"store": StoreConfig(url=url)})
+    g = Gatekeeper(config)
+    yield g
+    g.close()
+
+
+def _snapshot(db: Any) -> dict[str, list[tuple[Any, ...]]]:
     """Every screening table's rows, to prove that a refused operation changed nothing."""
-    conn = sqlite3.connect(db)
-    try:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall())
-                for t in ("screening_lists", "screening_entries", "screening_hits", "screening_events",
-                          "screening_meta")}
-    finally:
-        conn.close()
+    return {t: sorted(tuple(dict(r).values()) for r in db.query(f"SELECT * FROM {t}"))
+            for t in ("screening_lists", "screening_entries", "screening_hits", "screening_events",
+                      "screening_meta")}
 
 
-def _db(gk: Gatekeeper) -> Path:
-    return Path(gk.store.db.path)
+def _db(gk: Gatekeeper) -> Any:
+    return gk.store.db
 
 
 def test_sqlite_store_satisfies_the_protocol(gkeeper: Gatekeeper) -> None:

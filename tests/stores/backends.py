@@ -1,4 +1,5 @@
-"""Backends for the store contract tests: the embedded SQLite file and DynamoDB (moto over HTTP).
+"""Backends for the store contract tests: the embedded SQLite file, PostgreSQL (a real server started
+here, see ``local_postgres``) and DynamoDB (moto over HTTP).
 
 Imported by the conftest files of tests/stores and tests/workflow; the worker functions at the end
 run in child processes (multiprocessing "spawn"), so they live in an importable module.
@@ -19,10 +20,10 @@ from gatekeeper.config import AuditConfig, Config, StoreConfig, WorkflowConfig
 from gatekeeper.model import ComputeItem, Outcome, ProvisioningRequest
 from gatekeeper.service import Gatekeeper
 from gatekeeper.stores import open_store
-from gatekeeper.stores.testing import DUMMY_CREDENTIALS, LocalDynamoDB
+from gatekeeper.stores.testing import DUMMY_CREDENTIALS, LocalDynamoDB, LocalPostgres, PostgresUnavailable
 from gatekeeper.workflow.model import Licence, Scope
 
-BACKENDS = ("sqlite", "dynamodb")
+BACKENDS = ("sqlite", "postgresql", "dynamodb")
 CN_PARENT = ("aws", "222222222222")  # Lion City AI Pte. Ltd.: SG subsidiary of a Chinese parent (conftest)
 P4D = "p4d.24xlarge"  # 8 x A100 (3A090.a)
 
@@ -65,11 +66,36 @@ def local_dynamodb() -> Iterator[LocalDynamoDB]:
         next(gen, None)
 
 
+def new_postgres() -> LocalPostgres:
+    """A LocalPostgres (not started); skips loudly without the server binaries, fails in CI (``CI`` set)."""
+    try:
+        return LocalPostgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI (scripts/test.sh installs it): {exc}")
+        pytest.skip(f"PostgreSQL TESTS SKIPPED: {exc}")
+
+
+@pytest.fixture(scope="session")
+def local_postgres() -> Iterator[LocalPostgres]:
+    """One PostgreSQL server per test process (each test uses a schema of its own)."""
+    with new_postgres() as server:
+        yield server
+
+
+def postgres_url(server: LocalPostgres, **params: str | int | float) -> str:
+    """A new, empty schema on ``server``."""
+    return server.url(schema=f"gk_{uuid.uuid4().hex[:12]}", **params)
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, initialised store of each backend (SQLite file in tmp_path; DynamoDB tables with a new prefix)."""
+    """A fresh, initialised store of each backend (SQLite file in tmp_path; a PostgreSQL schema and
+    DynamoDB tables with a new name)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/state.db"
+    elif request.param == "postgresql":
+        url = postgres_url(request.getfixturevalue("local_postgres"))
     else:
         ddb: LocalDynamoDB = request.getfixturevalue("local_dynamodb")
         url = ddb.url(f"gk-{uuid.uuid4().hex[:12]}")
@@ -150,5 +176,25 @@ def pending_worker(args: tuple[str, str, int]) -> list[str | None]:
             assert d.outcome == Outcome.PENDING, d.reasons
             out.append(d.case_id)
         return out
+    finally:
+        gk.close()
+
+
+def threaded_draw_worker(args: tuple[str, str, int, int]) -> list[tuple[str, str | None]]:
+    """``threads`` threads of one Gatekeeper each decide ``n`` one-instance requests; (outcome, licence) each."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    home, url, threads, n = args
+    gk = Gatekeeper(make_config(Path(home), url))
+    barrier = threading.Barrier(threads)
+
+    def one(_: int) -> list[tuple[str, str | None]]:
+        barrier.wait()
+        return [(d.outcome.label, d.licence_id) for d in (gk.decide(request()) for _ in range(n))]
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return [r for batch in pool.map(one, range(threads)) for r in batch]
     finally:
         gk.close()

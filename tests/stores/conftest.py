@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from tests.stores.backends import local_dynamodb, store_url
+from tests.stores.backends import local_dynamodb, local_postgres, store_url
 
-__all__ = ["local_dynamodb", "store_url"]
+__all__ = ["local_dynamodb", "local_postgres", "store_url"]
 
 
 @pytest.fixture(autouse=True)

@@ -254,3 +254,34 @@ def test_store_init_dynamodb_down(tmp_path: Path) -> None:
                                f"&max_attempts=1")
     result = run(f, "store", "init")
     assert result.exit_code == 1 and "DynamoDB unavailable" in result.stderr
+
+
+def test_store_init_postgresql_and_the_whole_flow(local_postgres: Any, tmp_path: Path) -> None:
+    from tests.stores.backends import postgres_url
+
+    url = postgres_url(local_postgres)
+    f = write_config(tmp_path, url)
+    code, out = run_json(f, "check", "--provider", "aws", "--account", "222222222222", "--instance-type",
+                         "p4d.24xlarge")
+    # Nothing is created at start-up: the decision is denied fail-closed, saying what to run.
+    assert code == 4 and out["decision"] == "deny" and "run 'gatekeeper store init'" in " ".join(out["reasons"])
+    code, out = run_json(f, "store", "init")
+    assert code == 0 and out["store"] == url and any("applied migration 1" in line for line in out["tables"])
+    import_profiles(url, tmp_path)
+    code, pending = check(f)
+    assert code == 3 and pending["case_id"]
+    assert run(f, "cases", "approve", pending["case_id"], "--licence", "L-1", "--expires", "2099-01-01", "--by",
+               "a").exit_code == 0
+    code, allowed = check(f)
+    assert code == 0 and allowed["licence_id"] == "L-1"
+
+
+def test_store_init_postgresql_down(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    f = write_config(tmp_path, f"postgresql://gk@127.0.0.1:{port}/gk?connect_timeout=2&pool_timeout=2")
+    result = run(f, "store", "init")
+    assert result.exit_code == 1 and "unavailable" in result.stderr and "Traceback" not in result.stderr

@@ -1,7 +1,9 @@
-"""Where screening lives in the state store: list entries, loaded lists, hits and their review.
+"""Restricted-party screening in a SQL state store: list entries, loaded lists, hits and their review.
 
-``ScreeningStore`` is the contract; ``SqliteScreeningStore`` keeps it in the main SQLite file
-(``gatekeeper.stores.sqlite.SQLiteDatabase``) in its own tables, created on open:
+``SQLScreeningStore`` implements :class:`gatekeeper.stores.screening_base.ScreeningStore` on the
+main store's database, SQLite (``stores.sqlite``: tables created on open) or PostgreSQL
+(``stores.postgres``: tables created by the migrations of ``gatekeeper store init``); the SQL below
+is written once for both (``?`` placeholders, standard ``ON CONFLICT``). Tables:
 
     screening_lists    one row per list code: list date, load time, file, sha256, entry count
     screening_entries  the entries (JSON), keyed by the CSL id
@@ -27,14 +29,24 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from gatekeeper.errors import InvalidInputError, NotFoundError, StoreError, WorkflowError
 from gatekeeper.model import ScreeningHit
-from gatekeeper.screening.entries import Address, ListEntry, ListInfo, ParsedList, StoredHit
-from gatekeeper.stores.sqlite import SQLiteDatabase
+from gatekeeper.stores.base import SQLDatabase
+from gatekeeper.stores.screening_base import (
+    STATUSES,
+    EventRecorder,
+    ListEntry,
+    ListInfo,
+    ParsedList,
+    ScreenFn,
+    StoredHit,
+    SubjectResult,
+    WriteSummary,
+    entry_from_dict,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS screening_meta (
@@ -89,112 +101,8 @@ CREATE TABLE IF NOT EXISTS screening_events (
 
 _STATUS_SQL = ("CASE WHEN active = 0 THEN 'lapsed' WHEN cleared_fingerprint = fingerprint THEN 'cleared' "
                "ELSE 'open' END")
-STATUSES = ("open", "cleared", "lapsed")
 
-EventRecorder = Callable[[str, str, dict[str, Any]], Any]
-"""``record_event(kind, actor, data)``, e.g. ``Gatekeeper.record_event``: durable, raises on failure."""
-
-
-@dataclass(frozen=True, slots=True)
-class HitCandidate:
-    """A match at or above the threshold, ready to be stored."""
-
-    list_code: str
-    entry_id: str
-    entry_name: str
-    score: float
-    explanation: dict[str, Any]
-    summary: str
-    fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectResult:
-    """The hits of one profile after a screening."""
-
-    provider: str
-    account_id: str
-    legal_name: str
-    hits: tuple[HitCandidate, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteSummary:
-    """What storing screening results changed."""
-
-    subjects: int
-    active_hits: int  # hits that match now (open or cleared)
-    open_hits: int  # of which not cleared
-    new_hits: int  # open hits that were not open before this run
-    lapsed_hits: int  # hits that matched before and no longer do
-
-
-# ``screen(generation, load_entries)`` -> results; called inside the write transaction so that what
-# it reads (entries, profiles) and what is written are one consistent state.
-ScreenFn = Callable[[str, Callable[[], list[ListEntry]]], Sequence[SubjectResult]]
-
-
-@runtime_checkable
-class ScreeningStore(Protocol):
-    """Restricted-party lists, hits and their review, kept in the state store."""
-
-    def generation(self) -> str:
-        """A token that changes whenever the loaded entries change; "" before the first load."""
-        ...
-
-    def entries(self) -> list[ListEntry]:
-        ...
-
-    def lists(self) -> list[ListInfo]:
-        ...
-
-    def load(self, parsed: ParsedList, screen: ScreenFn, *, at: str, actor: str,
-             record_event: EventRecorder | None = None) -> WriteSummary:
-        """Replace the entries of the lists in ``parsed`` and store ``screen``'s results, atomically."""
-        ...
-
-    def screen(self, screen: ScreenFn, *, at: str) -> WriteSummary:
-        """Store ``screen``'s results (hits of the subjects it screened), atomically."""
-        ...
-
-    def hits(self, statuses: Sequence[str] = ("open",)) -> list[StoredHit]:
-        ...
-
-    def find_hits(self, account_id: str, entry_id: str, provider: str | None = None) -> list[StoredHit]:
-        ...
-
-    def screening_hits_for(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
-        """The profile's current hits (open and cleared; lapsed ones are not hits)."""
-        ...
-
-    def clear(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str, at: str,
-              record_event: EventRecorder | None = None) -> StoredHit:
-        ...
-
-    def get_meta(self, key: str) -> str | None:
-        ...
-
-    def set_meta(self, key: str, value: str) -> None:
-        ...
-
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
-        ...
-
-
-def _entry_from_dict(d: dict[str, Any]) -> ListEntry:
-    return ListEntry(
-        entry_id=d["entry_id"], list_code=d["list"], name=d["name"], source=d.get("source", ""),
-        alt_names=tuple(d.get("alt_names", ())), type=d.get("type", ""),
-        entity_number=d.get("entity_number", ""), programs=tuple(d.get("programs", ())),
-        addresses=tuple(Address(**a) for a in d.get("addresses", ())),
-        federal_register_notice=d.get("federal_register_notice", ""),
-        start_date=d.get("start_date", ""), end_date=d.get("end_date", ""),
-        license_requirement=d.get("license_requirement", ""), license_policy=d.get("license_policy", ""),
-        remarks=d.get("remarks", ""), source_list_url=d.get("source_list_url", ""),
-    )
-
-
-def _stored_hit(row: sqlite3.Row) -> StoredHit:
+def _stored_hit(row: Any) -> StoredHit:
     return StoredHit(
         provider=row["provider"], account_id=row["account_id"], legal_name=row["legal_name"],
         list_code=row["list_code"], entry_id=row["entry_id"], entry_name=row["entry_name"],
@@ -208,40 +116,66 @@ def _stored_hit(row: sqlite3.Row) -> StoredHit:
 _HIT_COLUMNS = f"*, {_STATUS_SQL} AS status"
 
 
-def hits_for_profile(db: SQLiteDatabase, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
-    """The profile's current hits, for ``SQLiteProfileStore`` (one indexed query; no schema work).
+_PROFILE_HITS_SQL = (f"SELECT provider, account_id, list_code, entry_id, entry_name, score, {_STATUS_SQL} AS status "
+                     "FROM screening_hits WHERE active = 1")
+_PROFILE_HITS_ORDER = " ORDER BY score DESC, list_code, entry_id"
+
+
+def _profile_hit(r: Any) -> ScreeningHit:
+    return ScreeningHit(list_code=r["list_code"], entry_id=r["entry_id"], name=r["entry_name"],
+                        score=float(r["score"]), cleared=r["status"] == "cleared")
+
+
+def hits_for_profile(db: SQLDatabase, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
+    """The profile's current hits, for ``SQLProfileStore`` (one indexed query; no schema work).
 
     Open and cleared hits are returned (``cleared`` set on the latter); lapsed ones are not.
     """
-    rows = db.query(
-        f"SELECT list_code, entry_id, entry_name, score, {_STATUS_SQL} AS status FROM screening_hits "
-        "WHERE provider = ? AND account_id = ? AND active = 1 ORDER BY score DESC, list_code, entry_id",
-        (provider, account_id))
-    return tuple(ScreeningHit(list_code=r["list_code"], entry_id=r["entry_id"], name=r["entry_name"],
-                              score=float(r["score"]), cleared=r["status"] == "cleared") for r in rows)
+    rows = db.query(_PROFILE_HITS_SQL + " AND provider = ? AND account_id = ?" + _PROFILE_HITS_ORDER,
+                    (provider, account_id))
+    return tuple(_profile_hit(r) for r in rows)
 
 
-class SqliteScreeningStore:
-    """Screening tables in the main SQLite file (same path as ``[store] url``)."""
+def hits_by_profile(db: SQLDatabase, provider: str | None = None) -> dict[tuple[str, str], tuple[ScreeningHit, ...]]:
+    """Every profile's current hits (of one provider), in one query: (provider, account id) -> hits."""
+    rows = (db.query(_PROFILE_HITS_SQL + " AND provider = ?" + _PROFILE_HITS_ORDER, (provider,)) if provider
+            else db.query(_PROFILE_HITS_SQL + _PROFILE_HITS_ORDER))
+    out: dict[tuple[str, str], list[ScreeningHit]] = {}
+    for r in rows:
+        out.setdefault((r["provider"], r["account_id"]), []).append(_profile_hit(r))
+    return {k: tuple(v) for k, v in out.items()}
 
-    def __init__(self, db: SQLiteDatabase | str | Path) -> None:
-        # Sharing the main store's SQLiteDatabase shares its per-thread connections; a path opens
-        # a database of our own (closed by ``close``).
-        self._owns_db = not isinstance(db, SQLiteDatabase)
-        self.db = db if isinstance(db, SQLiteDatabase) else SQLiteDatabase(Path(db))
+
+class SQLScreeningStore:
+    """Screening tables in the main store's database (SQLite file or PostgreSQL schema)."""
+
+    def __init__(self, db: SQLDatabase | str | Path) -> None:
+        # Sharing the main store's database shares its connections; a path opens a SQLite
+        # database of our own (closed by ``close``).
+        self._owns_db = isinstance(db, str | Path)
+        if isinstance(db, str | Path):
+            from gatekeeper.stores.sqlite import SQLiteDatabase  # sqlite -> sql -> here: import when used
+
+            db = SQLiteDatabase(Path(db))
+        self.db: SQLDatabase = db
         self.db.ensure_schema(SCHEMA)
 
     @property
     def path(self) -> Path:
-        return self.db.path
+        return Path(self.db.name)
+
+    @property
+    def cache_key(self) -> str:
+        """What the matcher's index cache is keyed on: the database (file or PostgreSQL schema)."""
+        return self.db.name
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Any]:
         try:
             with self.db.transaction() as conn:
                 yield conn
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self.db.path}: {exc}") from exc
+            raise StoreError(f"store {self.db.name}: {exc}") from exc
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -259,7 +193,7 @@ class SqliteScreeningStore:
 
     def entries(self) -> list[ListEntry]:
         rows = self.db.query("SELECT data FROM screening_entries ORDER BY list_code, entry_id")
-        return [_entry_from_dict(json.loads(r["data"])) for r in rows]
+        return [entry_from_dict(json.loads(r["data"])) for r in rows]
 
     def lists(self) -> list[ListInfo]:
         rows = self.db.query("SELECT * FROM screening_lists ORDER BY list_code")
@@ -274,7 +208,7 @@ class SqliteScreeningStore:
                                     field="status")
         marks = ",".join("?" for _ in statuses) or "''"
         rows = self.db.query(
-            f"SELECT * FROM (SELECT {_HIT_COLUMNS} FROM screening_hits) WHERE status IN ({marks}) "
+            f"SELECT * FROM (SELECT {_HIT_COLUMNS} FROM screening_hits) AS h WHERE status IN ({marks}) "
             "ORDER BY score DESC, provider, account_id, entry_id", tuple(statuses))
         return [_stored_hit(r) for r in rows]
 
@@ -296,13 +230,13 @@ class SqliteScreeningStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _entries_in(self, conn: sqlite3.Connection) -> Callable[[], list[ListEntry]]:
+    def _entries_in(self, conn: Any) -> Callable[[], list[ListEntry]]:
         def load() -> list[ListEntry]:
             rows = conn.execute("SELECT data FROM screening_entries ORDER BY list_code, entry_id").fetchall()
-            return [_entry_from_dict(json.loads(r["data"])) for r in rows]
+            return [entry_from_dict(json.loads(r["data"])) for r in rows]
         return load
 
-    def _generation_in(self, conn: sqlite3.Connection) -> str:
+    def _generation_in(self, conn: Any) -> str:
         row = conn.execute("SELECT value FROM screening_meta WHERE key = 'generation'").fetchone()
         return str(row["value"]) if row else ""
 
@@ -349,7 +283,7 @@ class SqliteScreeningStore:
             results = screen(self._generation_in(conn), self._entries_in(conn))
             return self._write_results(conn, results, at)
 
-    def _write_results(self, conn: sqlite3.Connection, results: Sequence[SubjectResult],
+    def _write_results(self, conn: Any, results: Sequence[SubjectResult],
                        at: str) -> WriteSummary:
         # What is stored now, read once: (provider, account) -> entry -> (status, cleared fingerprint).
         before: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
@@ -421,10 +355,14 @@ class SqliteScreeningStore:
         return _stored_hit(updated)
 
     @staticmethod
-    def _event(conn: sqlite3.Connection, at: str, kind: str, actor: str, data: dict[str, Any]) -> None:
+    def _event(conn: Any, at: str, kind: str, actor: str, data: dict[str, Any]) -> None:
         conn.execute("INSERT INTO screening_events (at, kind, actor, data) VALUES (?, ?, ?, ?)",
                      (at, kind, actor, json.dumps(data, sort_keys=True)))
 
     def close(self) -> None:
         if self._owns_db:
             self.db.close()
+
+
+# The name it had when only SQLite kept screening state.
+SqliteScreeningStore = SQLScreeningStore

@@ -1,13 +1,20 @@
-"""The screening vocabulary: list codes, list entries, a parsed list file, stored hits.
+"""The restricted-party screening contract of the state store, and its vocabulary.
 
-Plain frozen dataclasses shared by the parser, the matcher and the store.
+The vocabulary (list codes, list entries, a parsed list file, stored hits) is plain frozen
+dataclasses shared by the parser and the matcher (``gatekeeper.screening``) and by every store
+backend; ``ScreeningStore`` is what a backend implements (SQL: ``stores.sql_screening``, for SQLite
+and PostgreSQL; DynamoDB: ``stores.dynamodb_screening``). It lives here, below ``gatekeeper.screening``,
+so that the stores never import the screening service that uses them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+from gatekeeper.model import ScreeningHit
 
 # The 13 lists of the Consolidated Screening List, by the code in parentheses in ``source``.
 LIST_NAMES: dict[str, str] = {
@@ -165,3 +172,108 @@ class ListInfo:
                 "list_date": self.list_date, "loaded_at": self.loaded_at, "entries": self.entry_count,
                 "source_file": self.source_file, "sha256": self.sha256,
                 "sources": list(self.source_labels)}
+
+
+STATUSES = ("open", "cleared", "lapsed")
+
+EventRecorder = Callable[[str, str, dict[str, Any]], Any]
+"""``record_event(kind, actor, data)``, e.g. ``Gatekeeper.record_event``: durable, raises on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class HitCandidate:
+    """A match at or above the threshold, ready to be stored."""
+
+    list_code: str
+    entry_id: str
+    entry_name: str
+    score: float
+    explanation: dict[str, Any]
+    summary: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectResult:
+    """The hits of one profile after a screening."""
+
+    provider: str
+    account_id: str
+    legal_name: str
+    hits: tuple[HitCandidate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSummary:
+    """What storing screening results changed."""
+
+    subjects: int
+    active_hits: int  # hits that match now (open or cleared)
+    open_hits: int  # of which not cleared
+    new_hits: int  # open hits that were not open before this run
+    lapsed_hits: int  # hits that matched before and no longer do
+
+
+# ``screen(generation, load_entries)`` -> results; called inside the write transaction so that what
+# it reads (entries, profiles) and what is written are one consistent state.
+ScreenFn = Callable[[str, Callable[[], list[ListEntry]]], Sequence[SubjectResult]]
+
+
+@runtime_checkable
+class ScreeningStore(Protocol):
+    """Restricted-party lists, hits and their review, kept in the state store."""
+
+    def generation(self) -> str:
+        """A token that changes whenever the loaded entries change; "" before the first load."""
+        ...
+
+    def entries(self) -> list[ListEntry]:
+        ...
+
+    def lists(self) -> list[ListInfo]:
+        ...
+
+    def load(self, parsed: ParsedList, screen: ScreenFn, *, at: str, actor: str,
+             record_event: EventRecorder | None = None) -> WriteSummary:
+        """Replace the entries of the lists in ``parsed`` and store ``screen``'s results, atomically."""
+        ...
+
+    def screen(self, screen: ScreenFn, *, at: str) -> WriteSummary:
+        """Store ``screen``'s results (hits of the subjects it screened), atomically."""
+        ...
+
+    def hits(self, statuses: Sequence[str] = ("open",)) -> list[StoredHit]:
+        ...
+
+    def find_hits(self, account_id: str, entry_id: str, provider: str | None = None) -> list[StoredHit]:
+        ...
+
+    def screening_hits_for(self, provider: str, account_id: str) -> tuple[ScreeningHit, ...]:
+        """The profile's current hits (open and cleared; lapsed ones are not hits)."""
+        ...
+
+    def clear(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str, at: str,
+              record_event: EventRecorder | None = None) -> StoredHit:
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        ...
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        ...
+
+
+def entry_from_dict(d: dict[str, Any]) -> ListEntry:
+    return ListEntry(
+        entry_id=d["entry_id"], list_code=d["list"], name=d["name"], source=d.get("source", ""),
+        alt_names=tuple(d.get("alt_names", ())), type=d.get("type", ""),
+        entity_number=d.get("entity_number", ""), programs=tuple(d.get("programs", ())),
+        addresses=tuple(Address(**a) for a in d.get("addresses", ())),
+        federal_register_notice=d.get("federal_register_notice", ""),
+        start_date=d.get("start_date", ""), end_date=d.get("end_date", ""),
+        license_requirement=d.get("license_requirement", ""), license_policy=d.get("license_policy", ""),
+        remarks=d.get("remarks", ""), source_list_url=d.get("source_list_url", ""),
+    )

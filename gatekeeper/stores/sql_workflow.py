@@ -1,8 +1,10 @@
-"""Cases and licences in the embedded SQLite store (WAL), safe for many threads and processes.
+"""Cases and licences in a SQL store (SQLite or PostgreSQL), safe for many threads, processes, machines.
 
-Every change runs in one ``BEGIN IMMEDIATE`` transaction, which SQLite serialises across processes,
-so read-check-write sequences (joining a case, a reviewer's transition) cannot interleave. Two
-guarantees are also enforced by the schema itself, as a second line of defence:
+Every read-check-write change (joining a case, a reviewer's transition) runs in one *serial*
+transaction (``SQLDatabase.transaction``): SQLite's ``BEGIN IMMEDIATE``, a transaction-scoped
+advisory lock on PostgreSQL, so that two of them cannot interleave. A licence draw is one
+conditional UPDATE and needs no such lock. Two guarantees are also enforced by the schema itself
+(here for SQLite; ``postgres_schema`` for PostgreSQL), as a second line of defence:
 
 # INVARIANT: one open case per scope (a partial UNIQUE index on ``scope_key WHERE status = 'open'``).
 # INVARIANT: a licence's ``remaining`` never goes below zero (CHECK constraint; ``draw`` is a single
@@ -22,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gatekeeper.errors import ConflictError, NotFoundError, StoreError, WorkflowError
-from gatekeeper.stores.sqlite import SQLiteDatabase
+from gatekeeper.stores.base import SQLDatabase
 from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence, qround
 
 SCHEMA = """
@@ -72,14 +74,14 @@ def _dump(model: Case | Licence | CaseRequest) -> str:
     return model.model_dump_json()
 
 
-def _case(row: sqlite3.Row, requests: tuple[CaseRequest, ...] = ()) -> Case:
+def _case(row: Any, requests: tuple[CaseRequest, ...] = ()) -> Case:
     try:
         return Case.model_validate_json(row["doc"]).model_copy(update={"requests": requests})
     except ValidationError as exc:
         raise StoreError(f"case {row['case_id']}: stored document is invalid: {exc.errors()[0]['msg']}") from exc
 
 
-def _licence(row: sqlite3.Row) -> Licence:
+def _licence(row: Any) -> Licence:
     try:
         data: dict[str, Any] = json.loads(row["doc"])
         data.update(remaining=row["remaining"], status=row["status"])
@@ -88,7 +90,7 @@ def _licence(row: sqlite3.Row) -> Licence:
         raise StoreError(f"licence {row['number']}: stored document is invalid: {exc}") from exc
 
 
-def _request(row: sqlite3.Row) -> CaseRequest:
+def _request(row: Any) -> CaseRequest:
     try:
         return CaseRequest.model_validate_json(row["doc"])
     except ValidationError as exc:
@@ -107,15 +109,15 @@ def _run(what: str, fn: Any) -> Any:
         raise StoreError(f"store: {what} failed: {exc}") from exc
 
 
-class SQLiteCaseStore:
-    """Cases in SQLite (implements :class:`gatekeeper.stores.base.CaseStore`)."""
+class SQLCaseStore:
+    """Cases in SQL (implements :class:`gatekeeper.stores.base.CaseStore`)."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
+    def __init__(self, db: SQLDatabase) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
 
     def open_or_join(self, case: Case, request: CaseRequest) -> tuple[Case, bool]:
-        def body(conn: sqlite3.Connection) -> tuple[Case, bool]:
+        def body(conn: Any) -> tuple[Case, bool]:
             row = conn.execute("SELECT * FROM cases WHERE scope_key = ? AND status = 'open'",
                                (case.scope_key,)).fetchone()
             principals = (request.principal,) if request.principal else ()
@@ -168,7 +170,7 @@ class SQLiteCaseStore:
         return [_case(r) for r in rows]
 
     def apply(self, case_id: str, expected_version: int, change: CaseChange) -> Case:
-        def body(conn: sqlite3.Connection) -> Case:
+        def body(conn: Any) -> Case:
             row = conn.execute("SELECT * FROM cases WHERE case_id = ?", (case_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no case {case_id!r}")
@@ -191,7 +193,7 @@ class SQLiteCaseStore:
             return result
 
 
-def _insert_licence(conn: sqlite3.Connection, lic: Licence) -> None:
+def _insert_licence(conn: Any, lic: Licence) -> None:
     conn.execute(
         "INSERT INTO licences (number, provider, account_id, status, quantity, remaining, valid_from,"
         " valid_until, case_id, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -199,10 +201,10 @@ def _insert_licence(conn: sqlite3.Connection, lic: Licence) -> None:
          lic.valid_from.isoformat(), lic.valid_until.isoformat(), lic.case_id, _dump(lic)))
 
 
-class SQLiteLicenceStore:
-    """Licences in SQLite (implements :class:`gatekeeper.stores.base.LicenceStore`)."""
+class SQLLicenceStore:
+    """Licences in SQL (implements :class:`gatekeeper.stores.base.LicenceStore`)."""
 
-    def __init__(self, db: SQLiteDatabase) -> None:
+    def __init__(self, db: SQLDatabase) -> None:
         self.db = db
         db.ensure_schema(SCHEMA)
 
@@ -224,7 +226,7 @@ class SQLiteLicenceStore:
         return [_licence(r) for r in self.db.query(sql + " ORDER BY number", params)]
 
     def put_licence(self, licence: Licence) -> None:
-        def body(conn: sqlite3.Connection) -> None:
+        def body(conn: Any) -> None:
             if conn.execute("SELECT 1 FROM licences WHERE number = ?", (licence.number,)).fetchone():
                 raise WorkflowError(f"licence number {licence.number!r} already exists")
             _insert_licence(conn, licence)
@@ -235,29 +237,30 @@ class SQLiteLicenceStore:
     def draw(self, number: str, quantity: float, *, on: date) -> Licence | None:
         q = qround(quantity)
         day = on.isoformat()
-        # One conditional UPDATE: the check and the decrement cannot be separated by another writer.
-        with self.db.transaction() as conn:
+        # One conditional UPDATE: the check and the decrement cannot be separated by another writer
+        # (the row is locked by the UPDATE itself), so it needs no serial transaction.
+        with self.db.transaction(serial=False) as conn:
             def body() -> Licence | None:
-                cur = conn.execute(
-                    "UPDATE licences SET remaining = ROUND(remaining - ?, 6) WHERE number = ? AND status = 'active'"
-                    " AND remaining >= ? AND valid_from <= ? AND valid_until >= ?",
-                    (q, number, q, day, day))
-                if cur.rowcount != 1:
-                    return None
-                row = conn.execute("SELECT * FROM licences WHERE number = ?", (number,)).fetchone()
-                return _licence(row)
+                # fetchall: SQLite keeps a RETURNING statement open until its rows are all read.
+                rows = conn.execute(
+                    "UPDATE licences SET remaining = ROUND(remaining - CAST(? AS NUMERIC), 6) WHERE number = ?"
+                    " AND status = 'active' AND remaining >= CAST(? AS NUMERIC) AND valid_from <= ?"
+                    " AND valid_until >= ? RETURNING *",
+                    (q, number, q, day, day)).fetchall()
+                return _licence(rows[0]) if rows else None
 
             result: Licence | None = _run(f"drawing on licence {number}", body)
             return result
 
     def refund(self, number: str, quantity: float) -> None:
-        with self.db.transaction() as conn:
+        with self.db.transaction(serial=False) as conn:
             _run(f"refunding licence {number}", lambda: conn.execute(
-                "UPDATE licences SET remaining = MIN(quantity, ROUND(remaining + ?, 6)) WHERE number = ?",
-                (qround(quantity), number)))
+                "UPDATE licences SET remaining = CASE WHEN ROUND(remaining + CAST(? AS NUMERIC), 6) > quantity"
+                " THEN quantity ELSE ROUND(remaining + CAST(? AS NUMERIC), 6) END WHERE number = ?",
+                (qround(quantity), qround(quantity), number)))
 
     def revoke(self, number: str, *, by: str, reason: str, at: datetime) -> Licence:
-        def body(conn: sqlite3.Connection) -> Licence:
+        def body(conn: Any) -> Licence:
             row = conn.execute("SELECT * FROM licences WHERE number = ?", (number,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no licence {number!r}")

@@ -1,6 +1,6 @@
 """Restricted-party screening in the DynamoDB state store (``dynamodb://PREFIX?region=R``).
 
-The :class:`~gatekeeper.screening.store.ScreeningStore` of the distributed store, in two tables
+The :class:`~gatekeeper.stores.screening_base.ScreeningStore` of the distributed store, in two tables
 declared on it with ``register_table`` (``gatekeeper store init`` and deploy/aws/template.yaml
 create them; keys ``pk``/``sk``, strings):
 
@@ -63,8 +63,6 @@ from botocore.exceptions import ClientError
 from gatekeeper._log import get_logger
 from gatekeeper.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, WorkflowError
 from gatekeeper.model import PROVIDERS, CustomerProfile, ScreeningHit
-from gatekeeper.screening.entries import LIST_CODES, ListEntry, ListInfo, ParsedList, StoredHit
-from gatekeeper.screening.store import STATUSES, EventRecorder, ScreenFn, SubjectResult, WriteSummary, _entry_from_dict
 from gatekeeper.stores.dynamodb import (
     DynamoDB,
     DynamoDBStore,
@@ -80,8 +78,21 @@ from gatekeeper.stores.dynamodb import (
     register_table,
     set_screening_reader,
 )
+from gatekeeper.stores.screening_base import (
+    LIST_CODES,
+    STATUSES,
+    EventRecorder,
+    ListEntry,
+    ListInfo,
+    ParsedList,
+    ScreenFn,
+    StoredHit,
+    SubjectResult,
+    WriteSummary,
+    entry_from_dict,
+)
 
-log = get_logger("gatekeeper.screening.dynamodb")
+log = get_logger("gatekeeper.stores.dynamodb_screening")
 
 LISTS_TABLE = TableSpec("screening", "pk", "sk", purpose="restricted-party lists: pointers (LIST#code), versioned "
                         "entries (ENTRIES#code#version), events, meta and the writers' lease")
@@ -258,7 +269,7 @@ class DynamoDBScreeningStore:
     def _version_entries(self, code: str, version: str) -> list[ListEntry]:
         items = _query(self.db, self.lists_table, f"ENTRIES#{code}#{version}")
         try:
-            return [_entry_from_dict(json.loads(get_s(i, "data"))) for i in items]
+            return [entry_from_dict(json.loads(get_s(i, "data"))) for i in items]
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"DynamoDB table {self.lists_table}: an entry of list {code} version {version} "
                              f"is invalid: {exc}") from exc
