@@ -45,6 +45,8 @@ SEGMENT_GLOB = "segment-*.jsonl"
 # Kinds the log writes about itself.
 KIND_SEGMENT = "audit.segment"
 KIND_REPAIRED = "audit.repaired"
+KIND_FAULT = "audit.fault"  # the writer found the log tampered with when it opened it
+KIND_KEY_ROTATED = "audit.key_rotated"
 
 
 def segment_name(index: int) -> str:

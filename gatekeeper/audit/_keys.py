@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -32,9 +32,31 @@ log = get_logger("gatekeeper.audit")
 KEYS_DIR = "keys"
 
 
+FINGERPRINT_PREFIX = "ed25519:"
+
+
+def raw_public(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(raw_public(public_key)).hexdigest()[:16]
+
+
+def fingerprint(public_key: Ed25519PublicKey) -> str:
+    """``ed25519:<SHA-256 of the raw 32-byte public key, 64 hex>``: how a key is pinned outside the log.
+
+    The key id is the first 16 hex digits of the same hash, so a fingerprint names its key id.
+    """
+    return FINGERPRINT_PREFIX + hashlib.sha256(raw_public(public_key)).hexdigest()
+
+
+def public_from_raw(raw_b64: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from its raw 32 bytes in base64 (how the trust store keeps it)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(raw_b64, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise AuditError(f"not a base64 raw Ed25519 public key: {exc}") from exc
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
@@ -47,6 +69,8 @@ class Signer:
 
     private_key: Ed25519PrivateKey
     key_id: str
+    # True when this process created the key file (it is then pinned in the trust store).
+    created: bool = field(default=False, compare=False)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -62,6 +86,7 @@ def load_or_create_signer(path: Path) -> Signer:
     Creation is safe against several processes starting at once: the key is written to a private
     temporary file and hard-linked into place, so exactly one key wins and everyone loads it.
     """
+    created = False
     if not path.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -77,6 +102,7 @@ def load_or_create_signer(path: Path) -> Signer:
                 os.close(fd)
             try:
                 os.link(tmp, path)
+                created = True
                 log.info("audit.key_created", path=str(path), key_id=key_id(key.public_key()))
             except FileExistsError:
                 pass  # another process created it first: use theirs
@@ -99,7 +125,7 @@ def load_or_create_signer(path: Path) -> Signer:
         raise AuditError(f"{path}: not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(private, Ed25519PrivateKey):
         raise AuditError(f"{path}: the audit signing key must be an Ed25519 key")
-    return Signer(private, key_id(private.public_key()))
+    return Signer(private, key_id(private.public_key()), created)
 
 
 def publish_public_key(signer: Signer, directory: Path) -> Path:

@@ -31,8 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import CHECKPOINT_RE, SEGMENT_RE, list_segments
-from gatekeeper.audit._keys import KEYS_DIR, load_or_create_signer, publish_public_key
-from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit._keys import KEYS_DIR, Signer, publish_public_key
+from gatekeeper.audit._writer import FileAuditLog, SegmentClosed
 from gatekeeper.errors import AuditError
 
 log = get_logger("gatekeeper.audit")
@@ -138,6 +138,11 @@ class S3AuditLog:
     def attach(self, log_: FileAuditLog) -> None:
         self._log = log_
 
+    @property
+    def durable_head(self) -> tuple[int, str, str]:
+        assert self._log is not None
+        return self._log.durable_head
+
     def enqueue(self, segment: Path, checkpoint: Path) -> None:
         self._queue.put((segment, checkpoint))
 
@@ -207,19 +212,27 @@ class S3AuditLog:
 def open_s3_log(
     url: str,
     *,
-    signing_key: Path | None,
+    signer: Signer | None,
     segment_max_bytes: int,
     segment_max_seconds: int,
     base_dir: Path,
+    witness_head: tuple[int, str] | None = None,
+    on_segment_closed: SegmentClosed | None = None,
     client: Any | None = None,
 ) -> S3AuditLog:
     location = parse_s3_url(url, base_dir)
-    signer = load_or_create_signer(Path(signing_key)) if signing_key is not None else None
     sink = S3Sink(location, client)
     shipper = S3AuditLog(location, None, sink)
+
+    def closed(segment: Path, checkpoint: Path) -> None:
+        shipper.enqueue(segment, checkpoint)
+        if on_segment_closed is not None:
+            on_segment_closed(segment, checkpoint)
+
     try:
         file_log = FileAuditLog(location.spool, signer=signer, segment_max_bytes=segment_max_bytes,
-                                segment_max_seconds=segment_max_seconds, on_segment_closed=shipper.enqueue)
+                                segment_max_seconds=segment_max_seconds, on_segment_closed=closed,
+                                witness_head=witness_head)
     except BaseException:
         shipper._queue.put(None)
         raise

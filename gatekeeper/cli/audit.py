@@ -3,8 +3,12 @@
 Every command reads the log named by ``[audit] url`` of the configuration (the local spool for
 ``s3://``), or the directory given with ``--from``. Tables for reviewers by default, ``--json`` for
 scripts; progress bars (on a terminal) for long runs. Exit status: 0 when the command did its job
-(for ``verify``: the log is intact), 1 when the log does not verify or on any gatekeeper error,
-2 on a usage error.
+(for ``verify``: the log is intact), 1 when the log does not verify, cannot be verified (no trusted
+key, no digest in the witness: "unverified") or on any gatekeeper error, 2 on a usage error.
+
+``verify`` trusts only what is kept outside the log: the keys pinned in ``[audit] trusted_keys`` and
+in the state store (and ``--public-key``), and the witness's latest digest (``[audit] witness``).
+``keys`` lists the pinned keys; ``rotate-key`` hands trust from the signing key to a new one.
 """
 
 from __future__ import annotations
@@ -97,14 +101,27 @@ def render_verify(out: Console, report: VerifyReport) -> None:
     out.print(t)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
-    if report.ok:
-        uncovered = report.head_seq - report.signed_seq
-        out.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
-                  f"head seq {report.head_seq} hash {report.head_hash}"
-                  + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
-                     "checkpoint" if uncovered else ""), highlight=False)
-    else:
+    if report.witness:
+        wd = report.witness
+        out.print(f"witness: {wd['name']}: digest of seq {wd['seq']} (segment {wd['segment']}), published "
+                  f"{wd['at']}, key {wd['key_id']}", highlight=False)
+    if report.problem is not None:
         out.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+        return
+    uncovered = report.head_seq - report.signed_seq
+    facts = (f"{report.records:,} records in {len(report.segments)} segments; head seq {report.head_seq} "
+             f"hash {report.head_hash}"
+             + (f"; the last {uncovered} records (open segment) are not yet covered by a signed checkpoint"
+                if uncovered else ""))
+    if report.unanchored_records:
+        span = f" over {report.unanchored_seconds:.0f} s" if report.unanchored_seconds is not None else ""
+        facts += (f"; {report.unanchored_records} records{span} after the witness's digest (seq "
+                  f"{report.anchored_seq}) are not yet anchored")
+    if report.ok:
+        out.print(f"[bold green]intact[/]: {facts}", highlight=False)
+    else:
+        out.print(f"[bold yellow]unverified[/]: {report.unverified_because}. What could be checked is "
+                  f"consistent: {facts}", highlight=False)
 
 
 def render_summary(out: Console, s: dict[str, Any]) -> None:
@@ -131,8 +148,8 @@ def render_summary(out: Console, s: dict[str, Any]) -> None:
 def verify(
     from_: FromOpt = None,
     public_key: Annotated[list[Path] | None, typer.Option(
-        "--public-key", help="Trusted public key (PEM) the checkpoints must be signed with; repeat for rotated "
-        "keys. Default: the keys stored beside the log.")] = None,
+        "--public-key", help="Also trust this public key (PEM); repeatable. The keys pinned in [audit] "
+        "trusted_keys and the state store are trusted anyway; the keys beside the log never.")] = None,
     anchor: Annotated[str | None, typer.Option(
         "--anchor", help="SEQ:HASH noted from an earlier verify; fails if that record is gone or changed.")] = None,
     remote: Annotated[bool, typer.Option(
@@ -149,14 +166,20 @@ def verify(
         if not seq.isdigit() or len(digest) != 64:
             fail(f"--anchor must be SEQ:HASH (a 64-hex hash), not {anchor!r}", as_json=json_out)
         anchor_t = (int(seq), digest)
+    from gatekeeper.stores.audit_trust import trust_from_config
+
     try:
         with tempfile.TemporaryDirectory(prefix="gatekeeper-audit-") as tmp:
             path = _remote_copy(config, Path(tmp)) if remote else _log_dir(config, from_)
             size = _size(path)
-            with _progress(json_out, bytes_=True) as progress:
-                task = progress.add_task("verifying", total=size)
-                report = verify_log(path, public_keys=public_key or [], anchor=anchor_t,
-                                    progress=lambda n: progress.advance(task, n))
+            trust = trust_from_config(load_cfg(config))
+            try:
+                with _progress(json_out, bytes_=True) as progress:
+                    task = progress.add_task("verifying", total=size)
+                    report = verify_log(path, public_keys=public_key or [], trust=trust, anchor=anchor_t,
+                                        progress=lambda n: progress.advance(task, n))
+            finally:
+                trust.close()
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     if json_out:

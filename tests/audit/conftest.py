@@ -12,7 +12,10 @@ import pytest
 import structlog
 
 from gatekeeper.audit import open_audit_log
+from gatekeeper.audit._anchor import AnchoredLog
 from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit.verify import VerifyReport, verify_log
+from gatekeeper.audit.witness import AuditTrust
 from gatekeeper.model import (
     AcceleratorInfo,
     ClassifiedItem,
@@ -23,15 +26,37 @@ from gatekeeper.model import (
     ProvisioningRequest,
     RuleMatch,
 )
+from gatekeeper.stores.audit_trust import SQLiteAuditTrust
+
+STATE = ".gatekeeper/state.db"  # where the embedded default config keeps the store (and the trust)
 
 
-def open_log(base: Path, **kw: Any) -> FileAuditLog:
+def trust_of(base: Path, log_id: str = "default") -> AuditTrust:
+    """The trust kept in the SQLite store of the embedded defaults under ``base``."""
+    store = SQLiteAuditTrust(base / STATE)
+    return AuditTrust(keys=store, witness=store, log_id=log_id)
+
+
+def open_log(base: Path, *, trust: bool = False, **kw: Any) -> FileAuditLog:
+    """A log in ``base/audit``; with ``trust``, its key pinned and digests published in ``base``'s store
+    (the result is then an AnchoredLog around the FileAuditLog)."""
     args: dict[str, Any] = {"signing_key": base / "key.pem", "segment_max_bytes": 1 << 20,
                             "segment_max_seconds": 3600, "base_dir": base}
+    if trust:
+        args["trust"] = trust_of(base)
     args.update(kw)
     log = open_audit_log("file://audit", **args)
+    if trust:
+        assert isinstance(log, AnchoredLog) and isinstance(log.inner, FileAuditLog)
+        return log  # type: ignore[return-value]  # same append/close/directory
     assert isinstance(log, FileAuditLog)
     return log
+
+
+def verify(directory: Path, **kw: Any) -> VerifyReport:
+    """``verify_log`` as ``gatekeeper audit verify`` runs it on the embedded defaults under the log's parent."""
+    base = directory.parent.parent if directory.is_file() else directory.parent
+    return verify_log(directory, trust=trust_of(base), **kw)
 
 
 def read_records(directory: Path) -> list[dict[str, Any]]:

@@ -12,9 +12,11 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from gatekeeper.audit import local_directory, open_audit_log
+from gatekeeper.audit._anchor import AnchoredLog
 from gatekeeper.audit._s3 import S3AuditLog, S3Sink, parse_s3_url
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.errors import AuditError
+from tests.audit.conftest import trust_of
 
 BUCKET = "audit-bucket"
 
@@ -30,9 +32,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def open_s3(tmp_path: Path, url: str = f"s3://{BUCKET}/gk/audit", max_bytes: int = 2000) -> S3AuditLog:
+def open_s3(tmp_path: Path, url: str = f"s3://{BUCKET}/gk/audit", max_bytes: int = 2000, *,
+            trust: bool = False) -> S3AuditLog:
     log = open_audit_log(url, signing_key=tmp_path / "key.pem", segment_max_bytes=max_bytes,
-                         segment_max_seconds=3600, base_dir=tmp_path)
+                         segment_max_seconds=3600, base_dir=tmp_path, trust=trust_of(tmp_path) if trust else None)
+    if trust:
+        assert isinstance(log, AnchoredLog) and isinstance(log.inner, S3AuditLog)
+        return log  # type: ignore[return-value]  # same append/close/directory
     assert isinstance(log, S3AuditLog)
     return log
 
@@ -63,7 +69,7 @@ def test_segments_and_checkpoints_are_uploaded_and_verify_from_s3(aws: None, tmp
     n = S3Sink(parse_s3_url(f"s3://{BUCKET}/gk/audit", tmp_path)).download(copy)
     assert n == 2 * len(local) + 1
     report = verify_log(copy, public_keys=[tmp_path / "key.pem"])
-    assert report.ok and report.signed_seq == report.head_seq > 30
+    assert report.consistent and report.signed_seq == report.head_seq > 30
 
 
 def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path: Path,
@@ -78,7 +84,7 @@ def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path
         log.close()
     spool = log.directory
     assert not list(spool.glob("*.uploaded"))
-    assert verify_log(spool).ok  # nothing lost locally
+    assert verify_log(spool).consistent  # nothing lost locally
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     open_s3(tmp_path).close()  # leftovers go up at open
     local = sorted(p.name for p in spool.glob("segment-*.jsonl"))
@@ -130,7 +136,7 @@ def test_cli_verify_remote_checks_what_is_in_s3(aws: None, tmp_path: Path) -> No
     s3.create_bucket(Bucket=BUCKET)
     cfg = tmp_path / "gatekeeper.toml"
     cfg.write_text(f'[audit]\nurl = "s3://{BUCKET}/gk/audit"\nsigning_key = "key.pem"\n')
-    log = open_s3(tmp_path)
+    log = open_s3(tmp_path, trust=True)
     for i in range(12):
         log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
     log.close()
