@@ -190,6 +190,76 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command("keys")
+def keys(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """The keys trusted to sign the log: pinned in the config and in the state store, and the current key."""
+    from gatekeeper.audit._keys import fingerprint, load_public_key
+    from gatekeeper.stores.audit_trust import trust_from_config
+
+    cfg = load_cfg(config)
+    try:
+        trust = trust_from_config(cfg)
+        try:
+            pinned = trust.keys.pinned_keys(cfg.audit.log_id) if trust.keys is not None else []
+        finally:
+            trust.close()
+        key_path = cfg.resolve(cfg.audit.signing_key)
+        current = fingerprint(load_public_key(key_path)) if key_path.exists() else None
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    rows = [{"fingerprint": p.fingerprint, "where": "state store", "reason": p.reason, "pinned_at": p.pinned_at,
+             "signed_by": p.signed_by} for p in pinned]
+    rows += [{"fingerprint": f, "where": "config", "reason": "trusted_keys", "pinned_at": None, "signed_by": None}
+             for f in sorted(trust.fingerprints)]
+    if json_out:
+        emit_json({"log_id": cfg.audit.log_id, "signing_key": current, "pinned": rows})
+        return
+    t = Table(title=f"keys trusted to sign audit log {cfg.audit.log_id!r}")
+    for col in ("fingerprint", "pinned in", "why", "when", "rotated from"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["fingerprint"], r["where"], r["reason"], r["pinned_at"] or "", r["signed_by"] or "")
+    console.print(t)
+    console.print(f"signing key {cfg.audit.signing_key}: {current or 'not created yet'}", highlight=False)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    by: Annotated[str, typer.Option("--by", help="Who rotates the key (recorded).")],
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hand trust from the signing key to a new one: a record signed by the old key, pinned in the store."""
+    from gatekeeper.audit import open_audit_log
+    from gatekeeper.audit._keys import fingerprint, load_or_create_signer
+    from gatekeeper.audit._rotate import rotate_signing_key
+    from gatekeeper.stores.audit_trust import trust_from_config
+
+    cfg = load_cfg(config)
+    a = cfg.audit
+    key_path = cfg.resolve(a.signing_key)
+    if not by.strip():
+        fail("--by must name who rotates the key", as_json=json_out)
+    if not key_path.exists():
+        fail(f"no signing key at {key_path} to rotate (one is created with the first record)", as_json=json_out)
+    try:
+        old = load_or_create_signer(key_path)
+        trust = trust_from_config(cfg)
+        log = open_audit_log(a.url, signing_key=key_path, segment_max_bytes=a.segment_max_bytes,
+                             segment_max_seconds=a.segment_max_seconds, base_dir=Path(cfg.base_dir), trust=trust,
+                             witness_interval=a.witness_interval_seconds)
+        new = rotate_signing_key(log, old, key_path, trust, actor=by.strip())
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    out = {"previous": fingerprint(old.public_key), "new": fingerprint(new.public_key), "signing_key": str(key_path)}
+    if json_out:
+        emit_json(out)
+        return
+    console.print(f"[green]rotated[/]: {out['previous']} -> {out['new']}; restart the writers to sign with the "
+                  "new key, and add its fingerprint to [audit] trusted_keys where you pin keys in the config",
+                  highlight=False)
+
+
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
