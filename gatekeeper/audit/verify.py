@@ -227,9 +227,12 @@ class _Checker:
     """Walks the segments in order and stops at the first problem."""
 
     def __init__(self, keys: dict[str, Ed25519PublicKey],
-                 rotations: Callable[[], list[tuple[int, PinnedKey]]] | None = None, log_id: str = "") -> None:
+                 rotations: Callable[[], list[tuple[int, PinnedKey]]] | None = None, log_id: str = "",
+                 pinned: bool = False) -> None:
         self.keys = keys
-        self.trusting = bool(keys)  # no trusted key: signatures cannot be checked (unverified)
+        # Nothing trusted at all: signatures cannot be checked (unverified). A key pinned (by
+        # fingerprint) whose key signs nothing here still makes every other key untrusted.
+        self.trusting = bool(keys) or pinned
         self.unchecked = 0  # signed checkpoints whose signature could not be checked
         self._rotations = rotations
         self._log_id = log_id
@@ -406,6 +409,7 @@ class _Trusted:
     witness_name: str = ""
     witness_error: str = ""
     log_id: str = ""
+    pinned: bool = False  # some key is pinned (config or store), whether or not its public key is at hand
 
 
 def _trusted(directory: Path, public_keys: Sequence[Path], trust: AuditTrust | None) -> _Trusted:
@@ -430,6 +434,7 @@ def _trusted(directory: Path, public_keys: Sequence[Path], trust: AuditTrust | N
         out.witness_error = f"the trust store could not be read ({type(exc).__name__}: {exc})"
         return out
     wanted = set(trust.fingerprints) | {p.fingerprint for p in pins if not p.signed_by}
+    out.pinned = bool(wanted)
     candidates = [*keys_beside(directory).values(), *(p.key for p in pins)]
     for k in candidates:
         if fingerprint(k) in wanted:
@@ -459,7 +464,7 @@ def verify_log(
         raise AuditError(f"no audit log at {path}")
     t = _trusted(path, public_keys, trust)
     segments, checkpoints = list_segments(path)
-    checker = _Checker(t.keys, lambda: rotation_records(path), t.log_id)
+    checker = _Checker(t.keys, lambda: rotation_records(path), t.log_id, t.pinned)
     checker.warnings.extend(t.warnings)
     order = sorted(segments)
     stray = [n for n in os.listdir(path) if n.endswith(".jsonl") and not SEGMENT_RE.match(n)]
@@ -621,7 +626,7 @@ def _verify_one(path: Path, public_keys: Sequence[Path], trust: AuditTrust | Non
     if not m:
         raise AuditError(f"{path} is not an audit segment (segment-NNNNNNNN.jsonl)")
     t = _trusted(path.parent, public_keys, trust)
-    checker = _Checker(t.keys, lambda: rotation_records(path.parent), t.log_id)
+    checker = _Checker(t.keys, lambda: rotation_records(path.parent), t.log_id, t.pinned)
     checker.warnings.extend(t.warnings)
     checker.warnings.append("one segment on its own: not checked against the witness or the segments around it")
     scan = _scan_file(str(path))
