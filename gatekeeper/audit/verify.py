@@ -517,11 +517,11 @@ def _status(problem: Problem | None, checker: _Checker, t: _Trusted, trust: Audi
     """``(status, why unverified)``: intact only with a trusted key and, when there is a witness, its digest."""
     if problem is not None:
         return FAILED, ""
+    if t.witness_error:
+        return UNVERIFIED, t.witness_error
     if not checker.trusting:
         return UNVERIFIED, ("no trusted key: nothing outside the log says which key may sign it; pin its "
                             "fingerprint in [audit] trusted_keys or the state store, or pass --public-key")
-    if t.witness_error:
-        return UNVERIFIED, t.witness_error
     if trust is not None and trust.witness is not None and t.digest is None and checker.head_seq > 0:
         return UNVERIFIED, (f"the witness ({t.witness_name}) holds no digest for log {t.log_id!r}: nothing "
                             "outside the log vouches for its end yet")
