@@ -29,7 +29,8 @@ class SafeWriter:
     """``csv.writer`` whose rows are neutralised cell by cell."""
 
     def __init__(self, f: IO[str]) -> None:
-        self._w = csv.writer(f, lineterminator="\n")
+        # RFC 4180 line ends: a cell holding a bare CR is then quoted too.
+        self._w = csv.writer(f, lineterminator="\r\n")
 
     def writerow(self, row: Iterable[Any]) -> None:
         self._w.writerow([neutralise(v) for v in row])
