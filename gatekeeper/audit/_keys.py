@@ -1,12 +1,12 @@
-"""Ed25519 keys for checkpoint signatures: create on first use, load, sign, verify.
+"""Ed25519 keys for checkpoint and digest signatures: create on first use, load, sign, verify.
 
 The private key (PEM, PKCS#8, unencrypted) lives at ``[audit] signing_key``, created with mode 0600
-the first time a log is opened. Its public half is written beside the log as
-``keys/<key id>.pem`` so that a copy of the log carries what is needed to check it; an independent
-check passes a trusted copy of the public key instead (``gatekeeper audit verify --public-key``).
-The key id is the first 16 hex digits of SHA-256 over the raw 32-byte public key; every checkpoint
-names the key that signed it, so keys can be rotated (replace the private key file; old checkpoints
-keep verifying with the old public key).
+the first time a log is opened. Its public half is written beside the log as ``keys/<key id>.pem``
+for convenience only: a key found there is never trusted for being there (anyone who can rewrite
+the log can put a key there). Trust comes from outside the log: the key's ``fingerprint`` pinned in
+the configuration or the state store (``gatekeeper.audit.witness``), or a rotation signed by a
+trusted key. The key id is the first 16 hex digits of SHA-256 over the raw 32-byte public key (the
+fingerprint is all 64); every checkpoint and digest names the key that signed it.
 """
 
 from __future__ import annotations
@@ -80,6 +80,18 @@ class Signer:
         return base64.b64encode(self.private_key.sign(payload)).decode("ascii")
 
 
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write ``key`` (PEM, PKCS#8, unencrypted) to a new file ``path``, mode 0600, fsynced."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def load_or_create_signer(path: Path) -> Signer:
     """The signing key at ``path``; a new one is created (mode 0600) when the file does not exist.
 
@@ -91,15 +103,9 @@ def load_or_create_signer(path: Path) -> Signer:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, pem)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            write_private_key(tmp, key)
             try:
                 os.link(tmp, path)
                 created = True

@@ -13,25 +13,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.audit._format import KIND_KEY_ROTATED, fsync_dir
-from gatekeeper.audit._keys import Signer, fingerprint, key_id, load_or_create_signer, raw_public
+from gatekeeper.audit._keys import (
+    Signer,
+    fingerprint,
+    key_id,
+    load_or_create_signer,
+    raw_public,
+    write_private_key,
+)
 from gatekeeper.audit.record import event_record
 from gatekeeper.audit.witness import PIN_ROTATION, AuditTrust, PinnedKey, rotation_payload
 from gatekeeper.errors import AuditError
-
-
-def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def rotate_signing_key(log: Any, old: Signer, key_path: Path, trust: AuditTrust, *, actor: str) -> Signer:
@@ -46,7 +41,7 @@ def rotate_signing_key(log: Any, old: Signer, key_path: Path, trust: AuditTrust,
     staged = key_path.with_name(f"{key_path.name}.new")
     try:
         staged.unlink(missing_ok=True)
-        _write_private(staged, new)
+        write_private_key(staged, new)
     except OSError as exc:
         raise AuditError(f"cannot write the new signing key {staged}: {exc.strerror or exc}") from exc
     previous = fingerprint(old.public_key)
