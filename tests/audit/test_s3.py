@@ -7,7 +7,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from gatekeeper.audit import local_directory, open_audit_log
 from gatekeeper.audit._anchor import AnchoredLog
@@ -93,25 +92,16 @@ def test_s3_url_parsing(tmp_path: Path) -> None:
         parse_s3_url("s3:///p", tmp_path)
 
 
-def test_s3_over_http_with_moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-        log = open_s3(tmp_path, url=f"s3://{BUCKET}/http?endpoint_url={endpoint}")
-        for i in range(5):
-            log.append({"kind": "x.y", "data": {"i": i}})
-        log.close()
-        resp = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=BUCKET, Prefix="http/")
-        names = {o["Key"] for o in resp["Contents"]}
-        assert {"http/segment-00000001.jsonl", "http/segment-00000001.checkpoint.json"} <= names
-    finally:
-        server.stop()
+def test_s3_over_http_with_moto_server(tmp_path: Path, moto_endpoint: str) -> None:
+    endpoint = moto_endpoint
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    log = open_s3(tmp_path, url=f"s3://{BUCKET}/http?endpoint_url={endpoint}")
+    for i in range(5):
+        log.append({"kind": "x.y", "data": {"i": i}})
+    log.close()
+    resp = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=BUCKET, Prefix="http/")
+    names = {o["Key"] for o in resp["Contents"]}
+    assert {"http/segment-00000001.jsonl", "http/segment-00000001.checkpoint.json"} <= names
 
 
 def test_cli_verify_remote_checks_what_is_in_s3(aws: None, tmp_path: Path) -> None:

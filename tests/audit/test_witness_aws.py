@@ -8,7 +8,6 @@ from pathlib import Path
 import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from moto.server import ThreadedMotoServer
 
 from gatekeeper.audit import open_audit_log
 from gatekeeper.audit._keys import Signer
@@ -102,30 +101,21 @@ def test_s3_object_lock_witness(aws: None) -> None:
     assert w.latest_digest("other") is None
 
 
-def test_s3_witness_from_the_config_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="wit", ObjectLockEnabledForBucket=True)
-        assert SQLiteAuditTrust(tmp_path / STATE).pinned_keys("default") == []  # creates the state store
-        cfg = Config(audit={"url": "file://audit", "signing_key": "key.pem",  # type: ignore[arg-type]
-                            "witness": f"s3://wit/d?endpoint_url={endpoint}"}, base_dir=str(tmp_path))
-        log = open_audit_log("file://audit", signing_key=tmp_path / "key.pem", base_dir=tmp_path,
-                             trust=trust_from_config(cfg))
-        for i in range(4):
-            log.append({"kind": "x.y", "data": {"i": i}})
-        log.close()
-        report = verify_log(tmp_path / "audit", trust=trust_from_config(cfg))
-        assert report.status == "intact", report.unverified_because
-        assert report.witness is not None and "Object Lock" in report.witness["name"]
-        assert report.anchored_seq == report.head_seq == 5
-    finally:
-        server.stop()
+def test_s3_witness_from_the_config_over_http(tmp_path: Path, moto_endpoint: str) -> None:
+    endpoint = moto_endpoint
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="wit", ObjectLockEnabledForBucket=True)
+    assert SQLiteAuditTrust(tmp_path / STATE).pinned_keys("default") == []  # creates the state store
+    cfg = Config(audit={"url": "file://audit", "signing_key": "key.pem",  # type: ignore[arg-type]
+                        "witness": f"s3://wit/d?endpoint_url={endpoint}"}, base_dir=str(tmp_path))
+    log = open_audit_log("file://audit", signing_key=tmp_path / "key.pem", base_dir=tmp_path,
+                         trust=trust_from_config(cfg))
+    for i in range(4):
+        log.append({"kind": "x.y", "data": {"i": i}})
+    log.close()
+    report = verify_log(tmp_path / "audit", trust=trust_from_config(cfg))
+    assert report.status == "intact", report.unverified_because
+    assert report.witness is not None and "Object Lock" in report.witness["name"]
+    assert report.anchored_seq == report.head_seq == 5
 
 
 def test_the_trust_store_is_a_witness_and_a_key_registry() -> None:
