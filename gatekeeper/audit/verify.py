@@ -451,11 +451,14 @@ def verify_log(
     anchor: tuple[int, str] | None = None,
     progress: Progress | None = None,
     parallel_threshold: int = PARALLEL_THRESHOLD,
+    uploaded_copy: bool = False,
 ) -> VerifyReport:
     """Verify the log directory (or one segment file) at ``path``; the report names the first problem.
 
     Trusted keys: ``public_keys`` and what ``trust`` pins (see the module docstring); the witness's
     latest digest (``trust.witness``) is checked by default, ``anchor`` (``seq, hash``) in addition.
+    ``uploaded_copy``: ``path`` is what a sink uploaded (closed segments only), so a digest naming a
+    segment newer than every segment there makes the result unverified (not uploaded yet?), not failed.
     """
     path = Path(path)
     if path.is_file():
@@ -480,7 +483,10 @@ def verify_log(
         if d is not None:
             witness = {"name": t.witness_name, "log_id": d.log_id, "seq": d.seq, "head_hash": d.head_hash,
                        "segment": d.segment, "at": d.at, "key_id": d.key_id}
-        if problem is None and d is not None:
+        if problem is None and d is not None and uploaded_copy and _newer_than_all(d.segment, segments):
+            t.witness_error = (f"the witness's latest digest (seq {d.seq}) names {d.segment}, which is not in "
+                               "this copy (not uploaded yet?); verify the local log, or again after it is closed")
+        elif problem is None and d is not None:
             problem = _check_digest(path, d, t.witness_name, checker)
             if problem is None:
                 anchored, unanchored = d.seq, checker.head_seq - d.seq
@@ -528,6 +534,11 @@ def _status(problem: Problem | None, checker: _Checker, t: _Trusted, trust: Audi
     if trust is None or trust.witness is None:
         checker.warnings.append("no witness: records cut off the end of the log cannot be detected")
     return INTACT, ""
+
+
+def _newer_than_all(segment: str, segments: dict[int, Path]) -> bool:
+    m = SEGMENT_RE.match(segment)
+    return m is not None and int(m.group(1)) > max(segments, default=0)
 
 
 def _check_digest(directory: Path, d: Digest, witness: str, checker: _Checker) -> Problem | None:

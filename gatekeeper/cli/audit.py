@@ -177,7 +177,7 @@ def verify(
                 with _progress(json_out, bytes_=True) as progress:
                     task = progress.add_task("verifying", total=size)
                     report = verify_log(path, public_keys=public_key or [], trust=trust, anchor=anchor_t,
-                                        progress=lambda n: progress.advance(task, n))
+                                        progress=lambda n: progress.advance(task, n), uploaded_copy=remote)
             finally:
                 trust.close()
     except GatekeeperError as exc:

@@ -130,3 +130,25 @@ def test_cli_verify_remote_checks_what_is_in_s3(aws: None, tmp_path: Path) -> No
     assert result.exit_code == 1
     problem = json.loads(result.stdout)["problem"]
     assert problem["segment"] == "segment-00000001.jsonl" and problem["seq"] == 3 and "edited" in problem["message"]
+
+
+def test_cli_verify_remote_of_a_copy_that_lags_is_unverified_not_failed(aws: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli.audit import app
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    cfg = tmp_path / "gatekeeper.toml"
+    cfg.write_text(f'[audit]\nurl = "s3://{BUCKET}/gk/audit"\nsigning_key = "key.pem"\n')
+    log = open_s3(tmp_path, max_bytes=1500, trust=True)
+    for i in range(12):
+        log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
+    assert log.publish() is not None  # type: ignore[attr-defined]  # a digest of the open segment
+    runner = CliRunner()
+    remote = runner.invoke(app, ["verify", "--remote", "--config", str(cfg), "--json"])
+    assert remote.exit_code == 1
+    js = json.loads(remote.stdout[remote.stdout.index("{\n"):])
+    assert js["status"] == "unverified" and "not in this copy" in js["unverified_because"]
+    local = runner.invoke(app, ["verify", "--config", str(cfg)])
+    assert local.exit_code == 0 and "intact" in local.output
+    log.close()
