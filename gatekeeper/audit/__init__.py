@@ -103,7 +103,8 @@ def open_audit_log(
             pin_signer(trust, signer)  # (the anchor pins it otherwise, and retries)
         log = opener(url, signer=signer, segment_max_bytes=segment_max_bytes,
                      segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir),
-                     witness_head=witness_head(trust, signer), on_segment_closed=closed)
+                     witness_head=witness_head(trust, signer, local_directory(url, Path(base_dir))),
+                     on_segment_closed=closed)
     except BaseException:
         trust.close()
         raise

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from gatekeeper._log import get_logger
+from gatekeeper.audit._format import first_hash
 from gatekeeper.audit._keys import Signer, fingerprint, key_id
 from gatekeeper.audit.witness import (
     PIN_CREATED,
@@ -64,8 +65,8 @@ def pin_signer(trust: AuditTrust, signer: Signer) -> bool:
         return False
 
 
-def witness_head(trust: AuditTrust, signer: Signer | None) -> tuple[int, str] | None:
-    """``(seq, hash)`` of the latest digest the witness holds, if it is signed by a trusted key."""
+def witness_head(trust: AuditTrust, signer: Signer | None, directory: Path) -> tuple[int, str] | None:
+    """``(seq, hash)`` of the latest digest the witness holds, if it is signed by a trusted key and of this log."""
     if trust.witness is None:
         return None
     try:
@@ -85,15 +86,23 @@ def witness_head(trust: AuditTrust, signer: Signer | None) -> tuple[int, str] | 
     if not digest.verify(keys):
         log.error("audit.witness_digest_untrusted", log_id=trust.log_id, seq=digest.seq, key_id=digest.key_id)
         return None
+    mine = first_hash(directory)
+    if digest.first_hash and mine and digest.first_hash != mine:
+        log.error("audit.witness_other_log", log_id=trust.log_id, seq=digest.seq,
+                  advice="the witness holds a digest of another log under this log_id: give each log its own "
+                         "[audit] log_id (or this log was rewritten from its first record)")
+        return None
     return digest.seq, digest.head_hash
 
 
 class Anchor:
     """Publishes digests of ``head()`` to the witness from a background thread."""
 
-    def __init__(self, head: Head, signer: Signer, trust: AuditTrust, interval: float) -> None:
+    def __init__(self, head: Head, signer: Signer, trust: AuditTrust, interval: float, directory: Path) -> None:
         assert trust.witness is not None
         self._head, self._signer, self._trust, self._interval = head, signer, trust, interval
+        self._directory = directory
+        self._first = ""  # the hash of record 1, read once it exists
         self._published = 0
         self._pinned = pin_signer(trust, signer)
         self._publish_lock = threading.Lock()
@@ -118,8 +127,9 @@ class Anchor:
                 return None
             if not self._pinned:
                 self._pinned = pin_signer(self._trust, self._signer)
+            self._first = self._first or first_hash(self._directory)
             digest = Digest.sign(self._signer, log_id=self._trust.log_id, seq=seq, head_hash=digest_hash,
-                                 segment=segment)
+                                 segment=segment, first_hash=self._first)
             assert self._trust.witness is not None
             try:
                 self._trust.witness.publish_digest(digest)
@@ -151,7 +161,7 @@ class AnchoredLog:
         self.inner = inner
         self.directory: Path = inner.directory
         self.trust = trust
-        self.anchor = Anchor(head, signer, trust, interval)
+        self.anchor = Anchor(head, signer, trust, interval, self.directory)
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.inner.append(record)

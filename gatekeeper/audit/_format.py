@@ -130,6 +130,16 @@ def list_segments(directory: Path) -> tuple[dict[int, Path], dict[int, Path]]:
     return segments, checkpoints
 
 
+def first_hash(directory: Path) -> str:
+    """The hash of record 1 (the first line of the first segment): the identity of a log; "" if absent."""
+    try:
+        with open(directory / segment_name(1), "rb") as f:
+            parts = split_line(f.readline().rstrip(b"\n"))
+    except OSError:
+        return ""
+    return parts[2].decode("ascii") if parts is not None and parts[0] == 1 else ""
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a created/renamed directory entry durable."""
     fd = os.open(directory, os.O_RDONLY)

@@ -57,6 +57,7 @@ from gatekeeper.audit._format import (
     checkpoint_hash,
     checkpoint_name,
     checkpoint_payload,
+    first_hash,
     list_segments,
     segment_name,
     split_line,
@@ -546,6 +547,12 @@ def _check_digest(directory: Path, d: Digest, witness: str, checker: _Checker) -
     if checker.trusting and not d.verify(checker.keys):
         return Problem("witness", None, d.seq, f"the latest digest in the witness ({witness}) is signed with key "
                        f"{d.key_id}, which is not trusted or does not verify: the witness was tampered with")
+    mine = first_hash(directory)
+    if d.first_hash and d.first_hash != mine:
+        return Problem("log", None, 1, (
+            f"the witness's ({witness}) latest digest for log {d.log_id!r} (seq {d.seq}, published {d.at}) is of a "
+            "log whose first record differs: this log was rewritten from its start, or another log publishes "
+            "under the same [audit] log_id"))
     if d.seq > checker.head_seq:
         return Problem("log", None, checker.head_seq + 1, (
             f"the log ends at seq {checker.head_seq} but the witness ({witness}) holds a digest of seq {d.seq} "

@@ -66,6 +66,8 @@ class Digest:
     at: str
     key_id: str
     signature: str = ""
+    # The hash of record 1: which log this is a digest of (two logs must not share a log id).
+    first_hash: str = ""
 
     def payload(self) -> bytes:
         """The signed bytes: every member but ``signature``, canonical JSON, with the schema."""
@@ -79,13 +81,14 @@ class Digest:
     def from_dict(cls, d: dict[str, Any]) -> Digest:
         try:
             return cls(str(d["log_id"]), int(d["seq"]), str(d["head_hash"]), str(d["segment"]), str(d["at"]),
-                       str(d["key_id"]), str(d.get("signature") or ""))
+                       str(d["key_id"]), str(d.get("signature") or ""), str(d.get("first_hash") or ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise AuditError(f"malformed audit digest from the witness: {exc!r}") from exc
 
     @classmethod
-    def sign(cls, signer: Signer, *, log_id: str, seq: int, head_hash: str, segment: str) -> Digest:
-        unsigned = cls(log_id, seq, head_hash, segment, _now(), signer.key_id)
+    def sign(cls, signer: Signer, *, log_id: str, seq: int, head_hash: str, segment: str,
+             first_hash: str = "") -> Digest:
+        unsigned = cls(log_id, seq, head_hash, segment, _now(), signer.key_id, first_hash=first_hash)
         return cls(**{**asdict(unsigned), "signature": signer.sign(unsigned.payload())})
 
     def verify(self, keys: dict[str, Ed25519PublicKey]) -> bool:

@@ -161,7 +161,7 @@ def test_full_rewrite_resigned_with_a_new_key_in_keys_fails(cfg: Path, tmp_path:
     assert code == 1 and js["status"] == "failed" and "which is not trusted" in js["problem"]["message"]
     # Even a verifier tricked into trusting the forger's key catches it against the witness.
     r = verify(d, public_keys=[next((d / "keys").glob("*.pem"))])
-    assert r.status == "failed" and r.problem is not None and "the log was rewritten" in r.problem.message
+    assert r.status == "failed" and r.problem is not None and "rewritten from its start" in r.problem.message
 
 
 def test_config_pins_by_fingerprint_without_the_store(tmp_path: Path) -> None:
@@ -397,3 +397,32 @@ def test_an_intact_open_segment_is_continued(tmp_path: Path) -> None:
     log.close()
     assert not (tmp_path / "audit" / SEG2).exists()
     assert verify(tmp_path / "audit").status == "intact"
+
+
+def test_two_logs_under_one_log_id_are_told_apart_by_their_first_record(tmp_path: Path) -> None:
+    from gatekeeper.audit import open_audit_log
+
+    def run(name: str, n: int) -> None:
+        log = open_audit_log(f"file://{name}", signing_key=tmp_path / f"{name}.pem", base_dir=tmp_path,
+                             trust=trust_of(tmp_path))
+        for i in range(n):
+            log.append({"kind": "x.y", "data": {"i": i}})
+        log.close()
+
+    run("a", 5)
+    run("b", 3)  # same store, same (default) log id: a misconfiguration
+    run("b", 1)  # its writer does not take a's digest for its own: no fault, nothing sealed
+    assert not [r for r in read_records(tmp_path / "b") if r["kind"] == KIND_FAULT]
+    assert not (tmp_path / "b" / "segment-00000001.checkpoint.json").read_text().count("damaged")
+    r = verify_log(tmp_path / "b", trust=trust_of(tmp_path))
+    assert r.status == "failed" and r.problem is not None
+    assert "another log publishes under the same [audit] log_id" in r.problem.message
+    assert verify_log(tmp_path / "a", trust=trust_of(tmp_path)).status == "intact"
+
+
+def test_open_segment_rewritten_and_rehashed_fails_against_the_digest(cfg: Path, tmp_path: Path) -> None:
+    write(tmp_path, 10, close=False, publish=True)
+    rehash(tmp_path / "audit" / SEG1, 4, b'"i":3,', b'"i":33,')
+    assert verify_log(tmp_path / "audit", public_keys=[tmp_path / "key.pem"]).consistent  # the log alone: fine
+    code, js = cli_verify(cfg)
+    assert code == 1 and js["problem"]["seq"] == 11 and "the log was rewritten" in js["problem"]["message"]
