@@ -426,3 +426,19 @@ def test_open_segment_rewritten_and_rehashed_fails_against_the_digest(cfg: Path,
     assert verify_log(tmp_path / "audit", public_keys=[tmp_path / "key.pem"]).consistent  # the log alone: fine
     code, js = cli_verify(cfg)
     assert code == 1 and js["problem"]["seq"] == 11 and "the log was rewritten" in js["problem"]["message"]
+
+
+def test_keys_and_rotate_key_commands_in_text_and_their_errors(cfg: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["rotate-key", "--config", str(cfg), "--by", "alice"])
+    assert result.exit_code == 1 and "no signing key" in result.output and "to rotate" in result.output
+    out = runner.invoke(app, ["keys", "--config", str(cfg)]).output
+    assert "not created yet" in out
+    write(tmp_path, 2)
+    fp = fingerprint(_public(tmp_path / "key.pem"))
+    result = runner.invoke(app, ["keys", "--config", str(cfg)])
+    assert result.exit_code == 0 and fp in result.output
+    assert "state store" in result.output and "created" in result.output
+    result = runner.invoke(app, ["rotate-key", "--config", str(cfg), "--by", "  "])
+    assert result.exit_code == 1 and "--by must name" in result.output
+    result = runner.invoke(app, ["rotate-key", "--config", str(cfg), "--by", "alice"])
+    assert result.exit_code == 0 and "rotated" in result.output and fp in result.output
