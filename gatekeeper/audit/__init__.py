@@ -90,7 +90,7 @@ def open_audit_log(
         return opener(url, signer=signer, segment_max_bytes=segment_max_bytes,
                       segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir), witness_head=None,
                       on_segment_closed=None)
-    from gatekeeper.audit._anchor import AnchoredLog, pin_signer, witness_head
+    from gatekeeper.audit._anchor import AnchoredLog, witness_head
 
     anchored: list[AnchoredLog] = []
 
@@ -99,8 +99,6 @@ def open_audit_log(
             a.anchor.kick()
 
     try:
-        if signer is not None and trust.witness is None:
-            pin_signer(trust, signer)  # (the anchor pins it otherwise, and retries)
         log = opener(url, signer=signer, segment_max_bytes=segment_max_bytes,
                      segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir),
                      witness_head=witness_head(trust, signer, local_directory(url, Path(base_dir))),
@@ -109,8 +107,8 @@ def open_audit_log(
         trust.close()
         raise
     # A backend that wraps a FileAuditLog exposes its ``durable_head``: what a digest may vouch for.
-    if signer is None or trust.witness is None or not hasattr(log, "durable_head"):
-        trust.close()  # unsigned digests would prove nothing
+    if signer is None or not hasattr(log, "durable_head"):
+        trust.close()  # nothing to pin; unsigned digests would prove nothing
         return log
     anchored.append(AnchoredLog(log, lambda: getattr(log, "durable_head"), signer, trust,  # noqa: B009
                                 witness_interval))

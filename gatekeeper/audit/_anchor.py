@@ -1,10 +1,12 @@
 """The writer's side of the trust kept outside the log: pin its key, publish signed digests.
 
-``AnchoredLog`` wraps a log (``file://`` or ``s3://``) and, from one background thread, publishes a
-signed :class:`~gatekeeper.audit.witness.Digest` of the newest fsynced record to the witness at
-least every ``interval`` seconds while records arrive, as soon as a segment is closed, and when the
-log is closed. Appends never wait on the witness: a witness that is down is logged and retried, and
-``verify`` reports the records it does not cover yet ("not yet anchored").
+``AnchoredLog`` wraps a log (``file://`` or ``s3://``) and, from one background thread, pins the
+writer's key in the store and publishes a signed :class:`~gatekeeper.audit.witness.Digest` of the
+newest fsynced record to the witness at least every ``interval`` seconds while records arrive, as
+soon as a segment is closed, and when the log is closed. Appends never wait on the store or the
+witness (the caller may hold the store's write lock: the screening load records inside its
+transaction): a witness that is down is logged and retried, and ``verify`` reports the records it
+does not cover yet ("not yet anchored").
 """
 
 from __future__ import annotations
@@ -99,12 +101,11 @@ class Anchor:
     """Publishes digests of ``head()`` to the witness from a background thread."""
 
     def __init__(self, head: Head, signer: Signer, trust: AuditTrust, interval: float, directory: Path) -> None:
-        assert trust.witness is not None
         self._head, self._signer, self._trust, self._interval = head, signer, trust, interval
         self._directory = directory
         self._first = ""  # the hash of record 1, read once it exists
         self._published = 0
-        self._pinned = pin_signer(trust, signer)
+        self._pinned = False  # pinned by the thread as soon as it starts, retried before each digest
         self._publish_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -122,15 +123,14 @@ class Anchor:
     def publish(self) -> Digest | None:
         """Publish the current head now if it moved; the digest published, or None."""
         with self._publish_lock:
-            seq, digest_hash, segment = self._head()
-            if seq <= self._published:
-                return None
             if not self._pinned:
                 self._pinned = pin_signer(self._trust, self._signer)
+            seq, digest_hash, segment = self._head()
+            if seq <= self._published or self._trust.witness is None:
+                return None
             self._first = self._first or first_hash(self._directory)
             digest = Digest.sign(self._signer, log_id=self._trust.log_id, seq=seq, head_hash=digest_hash,
                                  segment=segment, first_hash=self._first)
-            assert self._trust.witness is not None
             try:
                 self._trust.witness.publish_digest(digest)
             except Exception as exc:  # retried at the next interval; verify reports what is unanchored
@@ -141,6 +141,8 @@ class Anchor:
             return digest
 
     def _run(self) -> None:
+        with self._publish_lock:
+            self._pinned = pin_signer(self._trust, self._signer)
         while not self._stopping:
             self._wake.wait(self._interval)
             self._wake.clear()

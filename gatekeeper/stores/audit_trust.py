@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS audit_digests (
 );
 """
 
+# How long a write to the trust store waits for SQLite's lock: the writer publishes from a background
+# thread and must not stall behind a long transaction (the caller's own, or another process's).
+LOCK_WAIT_MS = 2000
+
 TRUST_PURPOSE = "audit log trust: pinned signing keys (sk KEY#FINGERPRINT) and the latest signed digest " \
                 "(sk DIGEST); pk = LOG#<log id>"
 
@@ -66,19 +70,34 @@ class SQLiteAuditTrust:
 
     @property
     def db(self) -> SQLiteDatabase | None:
-        """The database, opened once the store file exists (or at once with ``create``)."""
+        """The database, opened once the store file exists (or at once with ``create``); None before.
+
+        The tables are created by the first write (``_writable``): a reader never writes, so that it
+        never waits for a write lock.
+        """
         if self._db is None and (self._create or self.path.exists()):
             from gatekeeper.stores.sqlite import SQLiteDatabase
 
             with self._lock:
                 if self._db is None:
-                    db = SQLiteDatabase(self.path)
-                    db.ensure_schema(SQLITE_SCHEMA)
-                    self._db = db
+                    self._db = SQLiteDatabase(self.path)
         return self._db
 
-    def publish_digest(self, digest: Digest) -> bool:
+    def _readable(self) -> SQLiteDatabase | None:
         db = self.db
+        if db is None or not db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_digests'"):
+            return None
+        return db
+
+    def _writable(self) -> SQLiteDatabase | None:
+        db = self.db
+        if db is not None:
+            db.connection().execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
+            db.ensure_schema(SQLITE_SCHEMA)
+        return db
+
+    def publish_digest(self, digest: Digest) -> bool:
+        db = self._writable()
         if db is None:
             return False
         with db.transaction() as conn:
@@ -89,14 +108,14 @@ class SQLiteAuditTrust:
             return cur.rowcount > 0
 
     def latest_digest(self, log_id: str) -> Digest | None:
-        db = self.db
+        db = self._readable()
         if db is None:
             return None
         rows = db.query("SELECT doc FROM audit_digests WHERE log_id = ?", (log_id,))
         return Digest.from_dict(json.loads(rows[0]["doc"])) if rows else None
 
     def pin_key(self, log_id: str, key: PinnedKey) -> None:
-        db = self.db
+        db = self._writable()
         if db is None:
             return
         with db.transaction() as conn:
@@ -105,7 +124,7 @@ class SQLiteAuditTrust:
                          (log_id, key.fingerprint, key.pinned_at, _dump(key.as_dict())))
 
     def pinned_keys(self, log_id: str) -> list[PinnedKey]:
-        db = self.db
+        db = self._readable()
         if db is None:
             return []
         rows = db.query("SELECT doc FROM audit_keys WHERE log_id = ? ORDER BY pinned_at, fingerprint",
