@@ -47,9 +47,6 @@ CREATE TABLE IF NOT EXISTS audit_digests (
 # thread and must not stall behind a long transaction (the caller's own, or another process's).
 LOCK_WAIT_MS = 2000
 
-TRUST_PURPOSE = "audit log trust: pinned signing keys (sk KEY#FINGERPRINT) and the latest signed digest " \
-                "(sk DIGEST); pk = LOG#<log id>"
-
 
 def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
