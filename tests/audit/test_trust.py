@@ -442,3 +442,26 @@ def test_keys_and_rotate_key_commands_in_text_and_their_errors(cfg: Path, tmp_pa
     assert result.exit_code == 1 and "--by must name" in result.output
     result = runner.invoke(app, ["rotate-key", "--config", str(cfg), "--by", "alice"])
     assert result.exit_code == 0 and "rotated" in result.output and fp in result.output
+
+
+def test_appends_never_wait_for_a_locked_trust_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    log: Any = open_log(tmp_path, trust=True)
+    log.append({"kind": "x.y", "data": {}})
+    assert log.publish() is not None  # the tables exist, the key is pinned
+    holder = sqlite3.connect(tmp_path / STATE, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write transaction on the store
+    try:
+        started = time.monotonic()
+        for i in range(20):
+            log.append({"kind": "x.y", "data": {"i": i}})
+        assert time.monotonic() - started < 1.5  # the appends did not wait for the store's lock
+        assert log.publish() is None  # the digest waits 2 s at most, fails, and is retried later
+        assert time.monotonic() - started < 10
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert log.publish() is not None
+    log.close()
+    assert verify(tmp_path / "audit").status == "intact"
