@@ -49,6 +49,42 @@ class AuditConfig(_Section):
     signing_key: str = ".gatekeeper/audit-signing-key.pem"
     segment_max_bytes: int = 64 * 1024 * 1024
     segment_max_seconds: int = 3600
+    # Trust kept outside the log (docs/audit.md). The name of this log in the trust store and the
+    # witness: logs that share a store need distinct ids.
+    log_id: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$")
+    # Keys allowed to sign the log: "ed25519:<64 hex>" fingerprints, or paths of PEM public keys.
+    # Keys the writer creates are also pinned in the state store.
+    trusted_keys: list[str] = Field(default_factory=list)
+    # Where signed digests of the log's head are published: "store" (the state store), "none", or
+    # "s3://BUCKET/PREFIX?region=R" (a bucket with S3 Object Lock).
+    witness: str = "store"
+    # A digest is published on every checkpoint and at least this often while records arrive.
+    witness_interval_seconds: float = Field(default=60.0, gt=0, le=60)
+    # Object Lock retention of each digest in an s3:// witness (compliance mode).
+    witness_retention_days: int = Field(default=2555, ge=1)
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _trusted_keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            if key.strip().lower().startswith("ed25519:"):
+                from gatekeeper.audit.witness import check_fingerprint
+                from gatekeeper.errors import AuditError
+
+                try:
+                    check_fingerprint(key)
+                except AuditError as exc:
+                    raise ValueError(str(exc)) from None
+            elif not key.strip():
+                raise ValueError("a trusted key must be an ed25519:<64 hex> fingerprint or a PEM file path")
+        return v
+
+    @field_validator("witness")
+    @classmethod
+    def _witness(cls, v: str) -> str:
+        if v not in ("store", "none") and not v.startswith("s3://"):
+            raise ValueError(f"witness must be 'store', 'none' or an s3://BUCKET/PREFIX URL, not {v!r}")
+        return v
 
 
 class WorkflowConfig(_Section):

@@ -144,12 +144,14 @@ class Gatekeeper:
             with self._lock:
                 if self._audit is None:
                     from gatekeeper.audit import open_audit_log
+                    from gatekeeper.stores.audit_trust import trust_from_config
 
                     a = self.config.audit
                     self._audit = open_audit_log(
                         a.url, signing_key=self.config.resolve(a.signing_key),
                         segment_max_bytes=a.segment_max_bytes, segment_max_seconds=a.segment_max_seconds,
-                        base_dir=Path(self.config.base_dir),
+                        base_dir=Path(self.config.base_dir), trust=trust_from_config(self.config),
+                        witness_interval=a.witness_interval_seconds,
                     )
         return self._audit
 
@@ -324,6 +326,16 @@ class Gatekeeper:
         policies = load_policies(chosen, catalog=self.catalog, jurisdictions=self.jurisdictions)
         self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed)
         return policies
+
+    def anchor_audit(self) -> None:
+        """Publish a digest of the open audit log's head to the witness now (a verifier in this process).
+
+        Nothing to do when the log is not open or has no witness; a witness error is logged, not raised.
+        """
+        audit = self._audit
+        publish = getattr(audit, "publish", None)
+        if publish is not None:
+            publish()
 
     def close_audit(self) -> None:
         """Close the audit log now (an ``s3://`` log ships its segment) and reopen it on the next record.

@@ -8,7 +8,9 @@ when used, so that a process that never touches S3 never imports boto3:
     azblob://ACCOUNT/CONTAINER/PREFIX uploaded as they are closed to S3, Azure Blob Storage or Google
     gs://BUCKET/PREFIX                Cloud Storage (``_shipper``; one small sink module each)
 
-Review (``verify``, ``review``, ``replay``) and the record schema (``record``) are submodules.
+Trust kept outside the log (pinned keys, the witness of signed digests) is passed in as an
+:class:`~gatekeeper.audit.witness.AuditTrust`; see ``witness``. Review (``verify``, ``review``,
+``replay``) and the record schema (``record``) are submodules.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from gatekeeper.audit._format import SCHEMA
+from gatekeeper.audit._keys import Signer, load_or_create_signer
+from gatekeeper.audit._writer import SegmentClosed
 from gatekeeper.audit.record import decision_record, event_record, request_from_record
+from gatekeeper.audit.witness import AuditTrust
 from gatekeeper.errors import AuditError
 
 
@@ -39,8 +44,9 @@ class AuditLog(Protocol):
 
 
 class AuditOpener(Protocol):
-    def __call__(self, url: str, *, signing_key: Path | None, segment_max_bytes: int, segment_max_seconds: int,
-                 base_dir: Path) -> AuditLog: ...
+    def __call__(self, url: str, *, signer: Signer | None, segment_max_bytes: int, segment_max_seconds: int,
+                 base_dir: Path, witness_head: tuple[int, str] | None,
+                 on_segment_closed: SegmentClosed | None) -> AuditLog: ...
 
 
 BACKENDS: dict[str, str] = {
@@ -79,15 +85,48 @@ def open_audit_log(
     segment_max_bytes: int = 64 * 1024 * 1024,
     segment_max_seconds: int = 3600,
     base_dir: Path = Path("."),
+    trust: AuditTrust | None = None,
+    witness_interval: float = 60.0,
 ) -> AuditLog:
     """Open (creating if needed) the audit log at ``url``; recovers a torn tail left by a crash.
 
     ``signing_key`` is the Ed25519 private key (PEM) that signs checkpoints, created (0600) when
     missing; None writes unsigned checkpoints (verification then reports them).
+
+    ``trust`` (owned by the log from here on, closed with it): the writer pins its key in
+    ``trust.keys`` when it creates it (or when none is pinned yet), checks the open segment against
+    the witness's latest digest before extending it, and publishes a signed digest of its head to
+    ``trust.witness`` on every checkpoint and at least every ``witness_interval`` seconds.
     """
-    scheme = urlsplit(url).scheme
-    return _backend(scheme)(url, signing_key=signing_key, segment_max_bytes=segment_max_bytes,
-                            segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir))
+    opener = _backend(urlsplit(url).scheme)
+    signer = load_or_create_signer(Path(signing_key)) if signing_key is not None else None
+    if trust is None:
+        return opener(url, signer=signer, segment_max_bytes=segment_max_bytes,
+                      segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir), witness_head=None,
+                      on_segment_closed=None)
+    from gatekeeper.audit._anchor import AnchoredLog, witness_head
+
+    anchored: list[AnchoredLog] = []
+
+    def closed(segment: Path, checkpoint: Path) -> None:
+        for a in anchored:
+            a.anchor.kick()
+
+    try:
+        log = opener(url, signer=signer, segment_max_bytes=segment_max_bytes,
+                     segment_max_seconds=segment_max_seconds, base_dir=Path(base_dir),
+                     witness_head=witness_head(trust, signer, local_directory(url, Path(base_dir))),
+                     on_segment_closed=closed)
+    except BaseException:
+        trust.close()
+        raise
+    # A backend that wraps a FileAuditLog exposes its ``durable_head``: what a digest may vouch for.
+    if signer is None or not hasattr(log, "durable_head"):
+        trust.close()  # nothing to pin; unsigned digests would prove nothing
+        return log
+    anchored.append(AnchoredLog(log, lambda: getattr(log, "durable_head"), signer, trust,  # noqa: B009
+                                witness_interval))
+    return anchored[0]
 
 
 def local_directory(url: str, base_dir: Path = Path(".")) -> Path:
@@ -117,6 +156,7 @@ __all__ = [
     "BACKENDS",
     "SCHEMA",
     "AuditLog",
+    "AuditTrust",
     "decision_record",
     "event_record",
     "local_directory",

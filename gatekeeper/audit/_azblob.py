@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from gatekeeper.audit._keys import Signer
 from gatekeeper.audit._shipper import ShippingAuditLog, max_unshipped, open_shipping_log, query_params, spool_dir
+from gatekeeper.audit._writer import SegmentClosed
 from gatekeeper.errors import AuditError
 
 _PARAMS = {"endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
@@ -126,14 +128,17 @@ class AzureBlobSink:
 def open_azblob_log(
     url: str,
     *,
-    signing_key: Path | None,
+    signer: Signer | None,
     segment_max_bytes: int,
     segment_max_seconds: int,
     base_dir: Path,
+    witness_head: tuple[int, str] | None = None,
+    on_segment_closed: SegmentClosed | None = None,
     client: Any | None = None,
 ) -> ShippingAuditLog:
     location = parse_azblob_url(url, base_dir)
     shipper = ShippingAuditLog(location.spool, AzureBlobSink(location, client),
                                max_unshipped_seconds=location.max_unshipped_seconds)
-    return open_shipping_log(shipper, signing_key=signing_key, segment_max_bytes=segment_max_bytes,
-                             segment_max_seconds=segment_max_seconds, immutability=location.immutability)
+    return open_shipping_log(shipper, signer=signer, segment_max_bytes=segment_max_bytes,
+                             segment_max_seconds=segment_max_seconds, immutability=location.immutability,
+                             witness_head=witness_head, on_segment_closed=on_segment_closed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._keys import load_or_create_signer, publish_public_key
-from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit._keys import Signer, publish_public_key
+from gatekeeper.audit._writer import FileAuditLog, SegmentClosed
 from gatekeeper.errors import AuditError
 
 
@@ -28,15 +28,17 @@ def file_url_directory(url: str, base_dir: Path) -> Path:
 def open_file_log(
     url: str,
     *,
-    signing_key: Path | None,
+    signer: Signer | None,
     segment_max_bytes: int,
     segment_max_seconds: int,
     base_dir: Path,
+    witness_head: tuple[int, str] | None = None,
+    on_segment_closed: SegmentClosed | None = None,
 ) -> FileAuditLog:
     directory = file_url_directory(url, base_dir)
-    signer = load_or_create_signer(Path(signing_key)) if signing_key is not None else None
     log = FileAuditLog(directory, signer=signer, segment_max_bytes=segment_max_bytes,
-                       segment_max_seconds=segment_max_seconds)
+                       segment_max_seconds=segment_max_seconds, witness_head=witness_head,
+                       on_segment_closed=on_segment_closed)
     if signer is not None:
         publish_public_key(signer, directory)
     return log

@@ -45,6 +45,8 @@ SEGMENT_GLOB = "segment-*.jsonl"
 # Kinds the log writes about itself.
 KIND_SEGMENT = "audit.segment"
 KIND_REPAIRED = "audit.repaired"
+KIND_FAULT = "audit.fault"  # the writer found the log tampered with when it opened it
+KIND_KEY_ROTATED = "audit.key_rotated"
 
 
 def segment_name(index: int) -> str:
@@ -126,6 +128,16 @@ def list_segments(directory: Path) -> tuple[dict[int, Path], dict[int, Path]]:
         if m:
             checkpoints[int(m.group(1))] = directory / name
     return segments, checkpoints
+
+
+def first_hash(directory: Path) -> str:
+    """The hash of record 1 (the first line of the first segment): the identity of a log; "" if absent."""
+    try:
+        with open(directory / segment_name(1), "rb") as f:
+            parts = split_line(f.readline().rstrip(b"\n"))
+    except OSError:
+        return ""
+    return parts[2].decode("ascii") if parts is not None and parts[0] == 1 else ""
 
 
 def fsync_dir(directory: Path) -> None:

@@ -1,12 +1,12 @@
-"""Ed25519 keys for checkpoint signatures: create on first use, load, sign, verify.
+"""Ed25519 keys for checkpoint and digest signatures: create on first use, load, sign, verify.
 
 The private key (PEM, PKCS#8, unencrypted) lives at ``[audit] signing_key``, created with mode 0600
-the first time a log is opened. Its public half is written beside the log as
-``keys/<key id>.pem`` so that a copy of the log carries what is needed to check it; an independent
-check passes a trusted copy of the public key instead (``gatekeeper audit verify --public-key``).
-The key id is the first 16 hex digits of SHA-256 over the raw 32-byte public key; every checkpoint
-names the key that signed it, so keys can be rotated (replace the private key file; old checkpoints
-keep verifying with the old public key).
+the first time a log is opened. Its public half is written beside the log as ``keys/<key id>.pem``
+for convenience only: a key found there is never trusted for being there (anyone who can rewrite
+the log can put a key there). Trust comes from outside the log: the key's ``fingerprint`` pinned in
+the configuration or the state store (``gatekeeper.audit.witness``), or a rotation signed by a
+trusted key. The key id is the first 16 hex digits of SHA-256 over the raw 32-byte public key (the
+fingerprint is all 64); every checkpoint and digest names the key that signed it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -32,9 +32,31 @@ log = get_logger("gatekeeper.audit")
 KEYS_DIR = "keys"
 
 
+FINGERPRINT_PREFIX = "ed25519:"
+
+
+def raw_public(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(raw_public(public_key)).hexdigest()[:16]
+
+
+def fingerprint(public_key: Ed25519PublicKey) -> str:
+    """``ed25519:<SHA-256 of the raw 32-byte public key, 64 hex>``: how a key is pinned outside the log.
+
+    The key id is the first 16 hex digits of the same hash, so a fingerprint names its key id.
+    """
+    return FINGERPRINT_PREFIX + hashlib.sha256(raw_public(public_key)).hexdigest()
+
+
+def public_from_raw(raw_b64: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from its raw 32 bytes in base64 (how the trust store keeps it)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(raw_b64, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise AuditError(f"not a base64 raw Ed25519 public key: {exc}") from exc
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
@@ -47,6 +69,8 @@ class Signer:
 
     private_key: Ed25519PrivateKey
     key_id: str
+    # True when this process created the key file (it is then pinned in the trust store).
+    created: bool = field(default=False, compare=False)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -56,27 +80,35 @@ class Signer:
         return base64.b64encode(self.private_key.sign(payload)).decode("ascii")
 
 
+def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write ``key`` (PEM, PKCS#8, unencrypted) to a new file ``path``, mode 0600, fsynced."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def load_or_create_signer(path: Path) -> Signer:
     """The signing key at ``path``; a new one is created (mode 0600) when the file does not exist.
 
     Creation is safe against several processes starting at once: the key is written to a private
     temporary file and hard-linked into place, so exactly one key wins and everyone loads it.
     """
+    created = False
     if not path.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, pem)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            write_private_key(tmp, key)
             try:
                 os.link(tmp, path)
+                created = True
                 log.info("audit.key_created", path=str(path), key_id=key_id(key.public_key()))
             except FileExistsError:
                 pass  # another process created it first: use theirs
@@ -99,7 +131,7 @@ def load_or_create_signer(path: Path) -> Signer:
         raise AuditError(f"{path}: not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(private, Ed25519PrivateKey):
         raise AuditError(f"{path}: the audit signing key must be an Ed25519 key")
-    return Signer(private, key_id(private.public_key()))
+    return Signer(private, key_id(private.public_key()), created)
 
 
 def publish_public_key(signer: Signer, directory: Path) -> Path:

@@ -34,8 +34,8 @@ from urllib.parse import parse_qs
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import CHECKPOINT_RE, SEGMENT_RE, list_segments
-from gatekeeper.audit._keys import KEYS_DIR, load_or_create_signer, publish_public_key
-from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit._keys import KEYS_DIR, Signer, publish_public_key
+from gatekeeper.audit._writer import FileAuditLog, SegmentClosed
 from gatekeeper.errors import AuditError
 
 log = get_logger("gatekeeper.audit")
@@ -175,6 +175,12 @@ class ShippingAuditLog:
         self._thread.start()
         self._log: FileAuditLog | None = None
 
+    @property
+    def durable_head(self) -> tuple[int, str, str]:
+        """``(seq, hash, segment)`` of the newest record fsynced in the spool: what a digest may vouch for."""
+        assert self._log is not None
+        return self._log.durable_head
+
     def attach(self, log_: FileAuditLog) -> None:
         self._log = log_
 
@@ -294,18 +300,30 @@ class ShippingAuditLog:
 def open_shipping_log(
     shipper: ShippingAuditLog,
     *,
-    signing_key: Path | None,
+    signer: Signer | None,
     segment_max_bytes: int,
     segment_max_seconds: int,
     immutability: str = "warn",
+    witness_head: tuple[int, str] | None = None,
+    on_segment_closed: SegmentClosed | None = None,
 ) -> ShippingAuditLog:
-    """Open the spool log of ``shipper``, publish the signing key, and queue what earlier runs left."""
+    """Open the spool log of ``shipper``, publish the signing key, and queue what earlier runs left.
+
+    ``witness_head`` and ``on_segment_closed`` are the audit trust's (see ``gatekeeper.audit``): the
+    spool is checked against the witness's latest digest, and a closed segment both ships and kicks
+    the witness."""
     sink, spool = shipper.sink, shipper.directory
+
+    def closed(segment: Path, checkpoint: Path) -> None:
+        shipper.enqueue(segment, checkpoint)
+        if on_segment_closed is not None:
+            on_segment_closed(segment, checkpoint)
+
     try:
         check_immutability(sink, immutability)
-        signer = load_or_create_signer(Path(signing_key)) if signing_key is not None else None
         file_log = FileAuditLog(spool, signer=signer, segment_max_bytes=segment_max_bytes,
-                                segment_max_seconds=segment_max_seconds, on_segment_closed=shipper.enqueue)
+                                segment_max_seconds=segment_max_seconds, on_segment_closed=closed,
+                                witness_head=witness_head)
     except BaseException:
         shipper.stop_shipping()
         raise

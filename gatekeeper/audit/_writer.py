@@ -22,6 +22,10 @@ Crash safety. A writer killed mid-``write`` leaves a torn last line. Whoever nex
 (a new process opening the log, or another writer) truncates the tail back to the last complete,
 self-consistent line and appends an ``audit.repaired`` record that carries the removed bytes.
 
+Tampering found on open. Before extending an open segment it did not write, a writer checks it
+whole (``_tailcheck``) and against the witness's latest digest; a damaged segment is sealed with a
+checkpoint saying so and the log continues in a new segment, with an ``audit.fault`` record.
+
 # INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
 # fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
@@ -54,6 +58,7 @@ from gatekeeper._log import get_logger
 from gatekeeper.audit._format import (
     CHECKPOINT_SCHEMA,
     GENESIS,
+    KIND_FAULT,
     KIND_REPAIRED,
     KIND_SEGMENT,
     RESERVED,
@@ -267,6 +272,7 @@ class FileAuditLog:
         on_segment_closed: SegmentClosed | None = None,
         clock: Callable[[], float] = time.time,
         sidecars: bool = True,
+        witness_head: tuple[int, str] | None = None,
     ) -> None:
         if segment_max_bytes <= 0 or segment_max_seconds <= 0:
             raise AuditError("segment_max_bytes and segment_max_seconds must be positive")
@@ -299,6 +305,9 @@ class FileAuditLog:
         self._last_checkpoint: str | None = None
         self._next_index = 1
         self._extra: list[_Entry] = []  # records the log writes about itself (repairs)
+        self._witness_head = witness_head  # (seq, hash) of the latest digest the witness holds
+        # (seq, hash, segment) of the newest record known to be fsynced: what a digest may vouch for.
+        self._durable: tuple[int, str, str] = (0, GENESIS, "")
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -380,6 +389,11 @@ class FileAuditLog:
             os.close(self._lock_fd)
 
     @property
+    def durable_head(self) -> tuple[int, str, str]:
+        """``(seq, hash, segment)`` of the newest record this process knows to be on disk (fsynced)."""
+        return self._durable
+
+    @property
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last record this process knows of."""
         with self._io:
@@ -418,8 +432,9 @@ class FileAuditLog:
             self._syncing += 1
         error: AuditError | None = None
         fd: int | None = None
+        seg_name = ""
         try:
-            error, fd = self._write(batch)
+            error, fd, seg_name = self._write(batch)
         finally:
             if PIPELINE:
                 self._hand_over()
@@ -434,6 +449,11 @@ class FileAuditLog:
                     # write is undone, so it does not taint later batches; a failed sync does.)
                     chain_error = AuditError(f"an earlier batch of the audit log failed: {before.error}")
             error = error or chain_error
+            if error is None and batch:
+                # Durable, and so is everything before it (acknowledgements follow the chain).
+                with self._mu:
+                    if batch[-1].seq > self._durable[0]:
+                        self._durable = (batch[-1].seq, batch[-1].hash.decode("ascii"), seg_name)
         finally:
             mine.error = chain_error
             mine.done.set()
@@ -459,25 +479,28 @@ class FileAuditLog:
                 if not self._syncing:
                     self._idle.notify_all()
 
-    def _write(self, batch: list[_Entry]) -> tuple[AuditError | None, int | None]:
-        """Write ``batch`` under the file lock: (the error, None) or (None, a dup of the fd to sync)."""
+    def _write(self, batch: list[_Entry]) -> tuple[AuditError | None, int | None, str]:
+        """Write ``batch`` under the file lock: (the error, None, "") or (None, a dup of the fd to sync,
+        the segment's name)."""
         try:
             with self._io:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
                     if self._broken:
-                        return AuditError(self._broken), None
+                        return AuditError(self._broken), None, ""
                     self._sync_locked()
-                    return None, self._write_locked(batch)
+                    fd = self._write_locked(batch)
+                    seg_name = self._seg.path.name if self._seg is not None else ""
+                    return None, fd, seg_name
                 finally:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         except AuditError as exc:
-            return exc, None
+            return exc, None, ""
         except OSError as exc:
-            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}"), None
+            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}"), None, ""
         except BaseException as exc:
             # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
-            return AuditError(f"audit append interrupted: {exc!r}"), None
+            return AuditError(f"audit append interrupted: {exc!r}"), None, ""
 
     def _sync(self, fd: int) -> AuditError | None:
         """Make everything written to ``fd`` durable (and close it); the error, if any."""
@@ -587,6 +610,11 @@ class FileAuditLog:
             cp = self._read_checkpoint(checkpoints[last])
             self._last_seq, self._last_hash = int(cp["last_seq"]), str(cp["head_hash"]).encode("ascii")
             self._last_checkpoint = checkpoint_hash(cp)
+            from gatekeeper.audit._tailcheck import _behind
+
+            behind = _behind(self._witness_head, self._last_seq)
+            if behind:  # the open segment (and maybe more) was deleted
+                self._fault(segments[last].name, behind, "continued after the last checkpoint")
             return
         # The last segment is open (a crash, or another process is writing it): continue it.
         prev_cp = self._read_checkpoint(checkpoints[last - 1]) if last - 1 in checkpoints else None
@@ -610,6 +638,7 @@ class FileAuditLog:
             except (ValueError, KeyError, TypeError, AttributeError):
                 seg.opened_at = os.fstat(fd).st_mtime
         self._adopt_tail_locked(seg, os.fstat(fd).st_size)
+        self._check_open_locked(seg, prev_cp)
 
     def _read_checkpoint(self, path: Path) -> dict[str, Any]:
         try:
@@ -645,6 +674,31 @@ class FileAuditLog:
         assert parts is not None  # scan_tail returns self-consistent lines only
         self._last_seq, self._last_hash = parts[0], parts[2]
 
+    def _check_open_locked(self, seg: _Segment, prev_cp: dict[str, Any] | None) -> None:
+        """Refuse to extend an open segment that was edited or cut: seal it as damaged, move on."""
+        from gatekeeper.audit._tailcheck import open_segment_problem
+
+        first_seq, first_prev = (int(prev_cp["last_seq"]) + 1, str(prev_cp["head_hash"])) if prev_cp else (1, GENESIS)
+        problem = open_segment_problem(seg.path, first_seq=first_seq, first_prev=first_prev,
+                                       prev_checkpoint=self._last_checkpoint, witness_head=self._witness_head)
+        if problem is None:
+            return
+        if seg.first_seq is None:  # nothing in it to seal: only the fault is recorded
+            self._fault(seg.path.name, problem, "continued in the same segment")
+            return
+        self._fault(seg.path.name, problem, "sealed as damaged and continued in a new segment")
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: os.read(seg.fd, 1 << 20), b""):
+            digest.update(chunk)
+        self._write_checkpoint_locked(seg, damaged={"problem": problem, "sha256": digest.hexdigest(),
+                                                    "bytes": os.fstat(seg.fd).st_size})
+
+    def _fault(self, segment: str, problem: str, action: str) -> None:
+        log.error("audit.fault", segment=segment, problem=problem, action=action)
+        out, members = prepare({"kind": KIND_FAULT, "actor": "gatekeeper", "data": {
+            "segment": segment, "problem": problem, "action": action, "pid": os.getpid(), "host": self._host}})
+        self._extra.append(_Entry(out, members))
+
     def _open_segment_locked(self) -> _Segment:
         index = self._next_index
         path = self.directory / segment_name(index)
@@ -656,8 +710,12 @@ class FileAuditLog:
 
     def _close_segment_locked(self, seg: _Segment) -> None:
         """fsync the segment and write its signed checkpoint (then hand it to the sink)."""
-        assert seg.first_seq is not None
         os.fsync(seg.fd)
+        self._durable = (self._last_seq, self._last_hash.decode("ascii"), seg.path.name)
+        self._write_checkpoint_locked(seg)
+
+    def _write_checkpoint_locked(self, seg: _Segment, damaged: dict[str, Any] | None = None) -> None:
+        assert seg.first_seq is not None
         payload: dict[str, Any] = {
             "schema": CHECKPOINT_SCHEMA,
             "segment": seg.path.name,
@@ -671,6 +729,8 @@ class FileAuditLog:
             "closed_at": now_iso(),
             "key_id": self._signer.key_id if self._signer else None,
         }
+        if damaged is not None:
+            payload["damaged"] = damaged
         signature = self._signer.sign(canonical(payload)) if self._signer else None
         cp_path = self.directory / checkpoint_name(seg.index)
         text = json.dumps({**payload, "signature": signature}, indent=2, sort_keys=True) + "\n"

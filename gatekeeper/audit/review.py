@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -251,7 +251,7 @@ class AuditReader:
         if fmt == "csv":
             cols = ", ".join(f"array_to_string({f}, ';') AS {f}" if f in _LISTS else
                              ("CAST(ts_utc AS VARCHAR) AS ts" if f == "ts" else f) for f in ROW_FIELDS)
-            options = "FORMAT csv, HEADER true"
+            options = ""  # written by _csv (neutralised), not by COPY
         elif fmt == "parquet":
             cols = ", ".join("ts_utc AS ts" if f == "ts" else f for f in ROW_FIELDS)
             cols += ", CAST(items AS VARCHAR) AS items, CAST(rules AS VARCHAR) AS rules"
@@ -267,11 +267,33 @@ class AuditReader:
         tmp = output.with_name(f".{output.name}.partial")
         target = "'" + str(tmp).replace("'", "''") + "'"
         try:
-            self._run(f"COPY (SELECT {cols} FROM records{where} ORDER BY seq) TO {target} ({options})", params)
+            if fmt == "csv":
+                self._csv(f"SELECT {cols} FROM records{where} ORDER BY seq", params, tmp)
+            else:
+                self._run(f"COPY (SELECT {cols} FROM records{where} ORDER BY seq) TO {target} ({options})", params)
             tmp.replace(output)
         finally:
             tmp.unlink(missing_ok=True)
         return self.count(filters)
+
+    def _csv(self, sql: str, params: Sequence[Any], path: Path) -> None:
+        """Stream the query's rows into a CSV file whose formula-like cells are neutralised (csvsafe)."""
+        from gatekeeper.csvsafe import write_csv
+
+        try:
+            cur = self.con.execute(sql, list(params))
+            header = [c[0] for c in cur.description or ()]
+
+            def rows() -> Iterator[tuple[Any, ...]]:
+                while batch := cur.fetchmany(10_000):
+                    yield from batch
+
+            with path.open("w", encoding="utf-8", newline="") as f:
+                write_csv(f, header, rows())
+        except duckdb.Error as exc:
+            raise AuditError(f"cannot read the audit log at {self.directory}: {exc}") from exc
+        except OSError as exc:
+            raise AuditError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
     def decision_records(self, filters: Filters) -> list[dict[str, Any]]:
         """Whole decision records (nested parts parsed), oldest first: what replay needs."""

@@ -10,11 +10,18 @@ What is detected, and how it is named (segment, line, seq and what is wrong):
   and the next segment's first record does not follow on;
 - a checkpoint deleted or replaced: a closed segment without one, or the next segment header and
   checkpoint name a different ``prev_checkpoint``;
-- a checkpoint forged or altered: its Ed25519 signature does not verify with the public key.
+- a checkpoint forged or altered: its Ed25519 signature does not verify with the public key;
+- the whole log rewritten and re-signed with another key (placed in ``keys/``): that key is not
+  trusted, because trust comes only from outside the log (see below);
+- records cut off the end, the open segment deleted, the newest segments and their checkpoints
+  deleted, or a rewrite: the log no longer holds the record of the witness's latest digest.
 
-Records after the last checkpoint (the open segment) are protected by the chain only: removing
-records from the very end of the log is detected once a checkpoint covers them, or against an
-``anchor`` (a ``seq:hash`` noted from an earlier verification).
+Trust. A key is trusted only when it is kept outside the log: passed explicitly (``public_keys``),
+pinned by fingerprint in the configuration or in the state store (``trust``), or introduced by a
+rotation signed by a trusted key. The keys in the log's ``keys/`` folder are only candidates for a
+pinned fingerprint. With no trusted key the result is "unverified", never "intact". With a witness
+(``trust.witness``) the log must hold the record of its latest digest; the records after it are
+reported as not yet anchored (how many, over how long).
 
 Fast path: lines are checked by slicing at fixed offsets and one SHA-256 each, never a JSON parse;
 segments are checked in parallel processes when the log is large.
@@ -31,6 +38,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
@@ -42,17 +50,20 @@ from gatekeeper.audit._format import (
     CHECKPOINT_SCHEMA,
     GENESIS,
     HASH_KEY,
+    KIND_KEY_ROTATED,
     KIND_SEGMENT,
     SEGMENT_RE,
     SUFFIX_LEN,
     checkpoint_hash,
     checkpoint_name,
     checkpoint_payload,
+    first_hash,
     list_segments,
     segment_name,
     split_line,
 )
-from gatekeeper.audit._keys import check_signature, key_id, keys_beside, load_public_key
+from gatekeeper.audit._keys import check_signature, fingerprint, key_id, keys_beside, load_public_key
+from gatekeeper.audit.witness import AuditTrust, Digest, PinnedKey, trusted_by_rotation
 from gatekeeper.errors import AuditError
 
 PARALLEL_THRESHOLD = 64 * 1024 * 1024  # bytes of segments above which segments are checked in parallel
@@ -89,8 +100,17 @@ class SegmentResult:
     key_id: str | None = None
 
 
+INTACT, UNVERIFIED, FAILED = "intact", "unverified", "failed"
+
+
 @dataclass(frozen=True)
 class VerifyReport:
+    """The result. ``status`` is the answer: ``intact`` (``ok``), ``unverified`` or ``failed``.
+
+    ``consistent`` says only that nothing wrong was found in what could be checked; without a
+    trusted key (``unverified``) that proves nothing, since a forger can make a log consistent.
+    """
+
     path: str
     ok: bool
     records: int
@@ -99,8 +119,15 @@ class VerifyReport:
     head_seq: int
     head_hash: str
     signed_seq: int  # the last seq covered by a checkpoint
-    keys: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # the trusted key ids
     warnings: tuple[str, ...] = field(default=())
+    status: str = FAILED
+    consistent: bool = False
+    unverified_because: str = ""
+    witness: dict[str, Any] | None = None  # the digest checked: name, seq, head_hash, at
+    anchored_seq: int = 0  # the last seq a trusted digest from outside the log vouches for
+    unanchored_records: int = 0
+    unanchored_seconds: float | None = None  # from the first unanchored record to the last
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -200,8 +227,16 @@ def _scan_lines(f: Iterable[bytes]) -> _Scan:
 class _Checker:
     """Walks the segments in order and stops at the first problem."""
 
-    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+    def __init__(self, keys: dict[str, Ed25519PublicKey],
+                 rotations: Callable[[], list[tuple[int, PinnedKey]]] | None = None, log_id: str = "",
+                 pinned: bool = False) -> None:
         self.keys = keys
+        # Nothing trusted at all: signatures cannot be checked (unverified). A key pinned (by
+        # fingerprint) whose key signs nothing here still makes every other key untrusted.
+        self.trusting = bool(keys) or pinned
+        self.unchecked = 0  # signed checkpoints whose signature could not be checked
+        self._rotations = rotations
+        self._log_id = log_id
         self.results: list[SegmentResult] = []
         self.records = 0
         self.head_seq, self.head_hash = 0, GENESIS
@@ -290,15 +325,25 @@ class _Checker:
                 return Problem(cname, None, cp.get("last_seq"), "checkpoint is not signed"), "unsigned", None
             self.warnings.append(f"{cname}: checkpoint is not signed (no signing key configured)")
             status = "unsigned"
+        elif not self.trusting:
+            self.unchecked += 1
+            status = "signed"
         else:
-            public = self.keys.get(str(kid))
+            public = self.keys.get(str(kid)) or self._rotated(str(kid), cp.get("last_seq"))
             if public is None:
-                return (Problem(cname, None, cp.get("last_seq"), f"signed with key {kid}, which is not among the "
-                                "public keys given (pass --public-key)"), "signed", kid)
+                return (Problem(cname, None, cp.get("last_seq"), f"signed with key {kid}, which is not trusted: "
+                                "not pinned in the configuration or the state store, not passed with "
+                                "--public-key, not introduced by a signed rotation (a key in the log's keys/ "
+                                "folder proves nothing)"), "signed", kid)
             if not isinstance(signature, str) or not check_signature(public, signature, checkpoint_payload(cp)):
                 return (Problem(cname, None, cp.get("last_seq"), f"signature does not verify with public key "
                                 f"{kid}: the checkpoint was altered or forged"), "signed", kid)
             status = "signed"
+        damaged = cp.get("damaged")
+        if damaged:
+            why = damaged.get("problem") if isinstance(damaged, dict) else damaged
+            return (Problem(name, None, scan.first_seq, f"the writer found this segment damaged when it reopened "
+                            f"the log ({why}), sealed it and continued in the next segment"), status, kid)
         # Then the segment against what the checkpoint vouches for.
         expected = {
             "schema": CHECKPOINT_SCHEMA, "segment": name, "first_seq": scan.first_seq,
@@ -326,52 +371,132 @@ class _Checker:
         self.prev_checkpoint = checkpoint_hash(cp)
         return None, status, kid
 
+    def _rotated(self, kid: str, before_seq: Any) -> Ed25519PublicKey | None:
+        """A key introduced by rotation records in the log (signed by a trusted key) before ``before_seq``."""
+        if self._rotations is None:
+            return None
+        limit = before_seq if isinstance(before_seq, int) else 0
+        pins = [p for seq, p in self._rotations() if seq <= limit]
+        self.keys = trusted_by_rotation(pins, self.keys, self._log_id)
+        return self.keys.get(kid)
 
-def _load_keys(directory: Path, public_keys: Sequence[Path]) -> tuple[dict[str, Ed25519PublicKey], list[str]]:
-    warnings: list[str] = []
-    if public_keys:
-        keys = {}
-        for p in public_keys:
-            k = load_public_key(Path(p))
+
+def rotation_records(directory: Path) -> list[tuple[int, PinnedKey]]:
+    """``(seq, pinned key)`` of every ``audit.key_rotated`` record in the log (found by a byte search)."""
+    marker = b'"kind":"%s"' % KIND_KEY_ROTATED.encode()
+    out: list[tuple[int, PinnedKey]] = []
+    segments, _ = list_segments(directory)
+    for index in sorted(segments):
+        with open(segments[index], "rb") as f:
+            for line in f:
+                if marker not in line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                    d = rec["data"]
+                    out.append((int(rec["seq"]), PinnedKey(str(d["fingerprint"]), str(d["public_key"]),
+                                                           str(rec["ts"]), "rotation", str(d["previous"]),
+                                                           str(d["signature"]))))
+                except (ValueError, KeyError, TypeError):
+                    continue  # not a well-formed rotation: it introduces nothing
+    return out
+
+
+@dataclass
+class _Trusted:
+    keys: dict[str, Ed25519PublicKey]
+    warnings: list[str]
+    digest: Digest | None = None
+    witness_name: str = ""
+    witness_error: str = ""
+    log_id: str = ""
+    pinned: bool = False  # some key is pinned (config or store), whether or not its public key is at hand
+
+
+def _trusted(directory: Path, public_keys: Sequence[Path], trust: AuditTrust | None) -> _Trusted:
+    """The keys trusted from outside the log, and the witness's latest digest."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for p in public_keys:
+        k = load_public_key(Path(p))
+        keys[key_id(k)] = k
+    out = _Trusted(keys, [], log_id=trust.log_id if trust else "")
+    if trust is None:
+        return out
+    for k in trust.public_keys:
+        keys[key_id(k)] = k
+    pins: list[PinnedKey] = []
+    try:
+        if trust.keys is not None:
+            pins = trust.keys.pinned_keys(trust.log_id)
+        if trust.witness is not None:
+            out.witness_name = trust.witness.name
+            out.digest = trust.witness.latest_digest(trust.log_id)
+    except Exception as exc:  # any store error: nothing from outside the log can be relied on
+        out.witness_error = f"the trust store could not be read ({type(exc).__name__}: {exc})"
+        return out
+    wanted = set(trust.fingerprints) | {p.fingerprint for p in pins if not p.signed_by}
+    out.pinned = bool(wanted)
+    candidates = [*keys_beside(directory).values(), *(p.key for p in pins)]
+    for k in candidates:
+        if fingerprint(k) in wanted:
             keys[key_id(k)] = k
-        return keys, warnings
-    keys = keys_beside(directory)
-    if keys:
-        warnings.append("checked with the public keys stored beside the log; pass --public-key with a copy "
-                        "kept elsewhere for an independent check")
-    return keys, warnings
+    out.keys = trusted_by_rotation(pins, keys, trust.log_id)
+    return out
 
 
 def verify_log(
     path: Path,
     *,
     public_keys: Sequence[Path] = (),
+    trust: AuditTrust | None = None,
     anchor: tuple[int, str] | None = None,
     progress: Progress | None = None,
     parallel_threshold: int = PARALLEL_THRESHOLD,
+    uploaded_copy: bool = False,
 ) -> VerifyReport:
-    """Verify the log directory (or one segment file) at ``path``; the report names the first problem."""
+    """Verify the log directory (or one segment file) at ``path``; the report names the first problem.
+
+    Trusted keys: ``public_keys`` and what ``trust`` pins (see the module docstring); the witness's
+    latest digest (``trust.witness``) is checked by default, ``anchor`` (``seq, hash``) in addition.
+    ``uploaded_copy``: ``path`` is what a sink uploaded (closed segments only), so a digest naming a
+    segment newer than every segment there makes the result unverified (not uploaded yet?), not failed.
+    """
     path = Path(path)
     if path.is_file():
-        return _verify_one(path, public_keys, progress)
+        return _verify_one(path, public_keys, trust, progress)
     if not path.is_dir():
         raise AuditError(f"no audit log at {path}")
-    keys, warnings = _load_keys(path, public_keys)
+    t = _trusted(path, public_keys, trust)
     segments, checkpoints = list_segments(path)
-    checker = _Checker(keys)
-    checker.warnings.extend(warnings)
+    checker = _Checker(t.keys, lambda: rotation_records(path), t.log_id, t.pinned)
+    checker.warnings.extend(t.warnings)
     order = sorted(segments)
     stray = [n for n in os.listdir(path) if n.endswith(".jsonl") and not SEGMENT_RE.match(n)]
     if stray:
         checker.warnings.append(f"files that are not segments were ignored: {', '.join(sorted(stray))}")
 
     def report(problem: Problem | None) -> VerifyReport:
-        ok = problem is None
-        if ok and anchor is not None:
+        if problem is None and anchor is not None:
             problem = _check_anchor(path, anchor, checker.head_seq)
-            ok = problem is None
-        return VerifyReport(str(path), ok, checker.records, tuple(checker.results), problem, checker.head_seq,
-                            checker.head_hash, checker.signed_seq, tuple(sorted(keys)), tuple(checker.warnings))
+        witness: dict[str, Any] | None = None
+        anchored, unanchored, seconds = 0, 0, None
+        d = t.digest
+        if d is not None:
+            witness = {"name": t.witness_name, "log_id": d.log_id, "seq": d.seq, "head_hash": d.head_hash,
+                       "segment": d.segment, "at": d.at, "key_id": d.key_id}
+        if problem is None and d is not None and uploaded_copy and _newer_than_all(d.segment, segments):
+            t.witness_error = (f"the witness's latest digest (seq {d.seq}) names {d.segment}, which is not in "
+                               "this copy (not uploaded yet?); verify the local log, or again after it is closed")
+        elif problem is None and d is not None:
+            problem = _check_digest(path, d, t.witness_name, checker)
+            if problem is None:
+                anchored, unanchored = d.seq, checker.head_seq - d.seq
+                seconds = _span(path, d.seq + 1, checker.head_seq) if unanchored else None
+        status, because = _status(problem, checker, t, trust)
+        return VerifyReport(str(path), status == INTACT, checker.records, tuple(checker.results), problem,
+                            checker.head_seq, checker.head_hash, checker.signed_seq, tuple(sorted(checker.keys)),
+                            tuple(checker.warnings), status, problem is None, because, witness, anchored,
+                            unanchored, seconds)
 
     # Missing segments: a gap in the numbers, or checkpoints left without their segment.
     last_index = max([*order, *checkpoints], default=0)
@@ -395,12 +520,57 @@ def verify_log(
     return report(None)
 
 
-def _check_anchor(directory: Path, anchor: tuple[int, str], head_seq: int) -> Problem | None:
-    """The record ``seq`` noted earlier must still be there with the same hash."""
-    seq, digest = anchor
-    if seq > head_seq:
-        return Problem("log", None, seq, f"the log ends at seq {head_seq}, before the anchor {seq}: records at "
-                       "the end were removed")
+def _status(problem: Problem | None, checker: _Checker, t: _Trusted, trust: AuditTrust | None) -> tuple[str, str]:
+    """``(status, why unverified)``: intact only with a trusted key and, when there is a witness, its digest."""
+    if problem is not None:
+        return FAILED, ""
+    if t.witness_error:
+        return UNVERIFIED, t.witness_error
+    if not checker.trusting:
+        return UNVERIFIED, ("no trusted key: nothing outside the log says which key may sign it; pin its "
+                            "fingerprint in [audit] trusted_keys or the state store, or pass --public-key")
+    if trust is not None and trust.witness is not None and t.digest is None and checker.head_seq > 0:
+        return UNVERIFIED, (f"the witness ({t.witness_name}) holds no digest for log {t.log_id!r}: nothing "
+                            "outside the log vouches for its end yet")
+    if trust is None or trust.witness is None:
+        checker.warnings.append("no witness: records cut off the end of the log cannot be detected")
+    return INTACT, ""
+
+
+def _newer_than_all(segment: str, segments: dict[int, Path]) -> bool:
+    m = SEGMENT_RE.match(segment)
+    return m is not None and int(m.group(1)) > max(segments, default=0)
+
+
+def _check_digest(directory: Path, d: Digest, witness: str, checker: _Checker) -> Problem | None:
+    """The log must hold record ``d.seq`` with hash ``d.head_hash``; the digest must be signed by a trusted key."""
+    if checker.trusting and not d.verify(checker.keys):
+        return Problem("witness", None, d.seq, f"the latest digest in the witness ({witness}) is signed with key "
+                       f"{d.key_id}, which is not trusted or does not verify: the witness was tampered with")
+    mine = first_hash(directory)
+    if d.first_hash and d.first_hash != mine:
+        return Problem("log", None, 1, (
+            f"the witness's ({witness}) latest digest for log {d.log_id!r} (seq {d.seq}, published {d.at}) is of a "
+            "log whose first record differs: this log was rewritten from its start, or another log publishes "
+            "under the same [audit] log_id"))
+    if d.seq > checker.head_seq:
+        return Problem("log", None, checker.head_seq + 1, (
+            f"the log ends at seq {checker.head_seq} but the witness ({witness}) holds a digest of seq {d.seq} "
+            f"(segment {d.segment}, published {d.at}): records {checker.head_seq + 1}..{d.seq} were removed "
+            "(cut off the end, or segments deleted)"))
+    found = _find_line(directory, d.seq)
+    if found is None:
+        return Problem("log", None, d.seq, f"record {d.seq}, named by the witness digest, is not in the log")
+    seg, n, line = found
+    parts = split_line(line)
+    if parts is None or parts[2].decode() != d.head_hash:
+        return Problem(seg.name, n, d.seq, f"record {d.seq} is not the one the witness ({witness}) holds a digest "
+                       f"of (published {d.at}): the log was rewritten")
+    return None
+
+
+def _find_line(directory: Path, seq: int) -> tuple[Path, int, bytes] | None:
+    """``(segment, line number, line)`` of record ``seq``, searching the newest segments first."""
     segments, _ = list_segments(directory)
     for index in sorted(segments, reverse=True):
         with open(segments[index], "rb") as f:
@@ -411,10 +581,39 @@ def _check_anchor(directory: Path, anchor: tuple[int, str], head_seq: int) -> Pr
             for n, line in enumerate([first, *f], start=1):
                 parts = split_line(line.rstrip(b"\n"))
                 if parts and parts[0] == seq:
-                    if parts[2].decode() != digest:
-                        return Problem(segments[index].name, n, seq, "record differs from the anchor noted earlier")
-                    return None
-    return Problem("log", None, seq, "the anchor record is not in the log")
+                    return segments[index], n, line.rstrip(b"\n")
+            return None
+    return None
+
+
+def _span(directory: Path, first: int, last: int) -> float | None:
+    """Seconds from record ``first`` to record ``last`` (their ``ts``), when both can be read."""
+    times = []
+    for seq in (first, last):
+        found = _find_line(directory, seq)
+        try:
+            times.append(datetime.fromisoformat(json.loads(found[2])["ts"]) if found else None)
+        except (ValueError, KeyError, TypeError):
+            times.append(None)
+    if times[0] is None or times[1] is None:
+        return None
+    return max(0.0, (times[1] - times[0]).total_seconds())
+
+
+def _check_anchor(directory: Path, anchor: tuple[int, str], head_seq: int) -> Problem | None:
+    """The record ``seq`` noted earlier must still be there with the same hash."""
+    seq, digest = anchor
+    if seq > head_seq:
+        return Problem("log", None, seq, f"the log ends at seq {head_seq}, before the anchor {seq}: records at "
+                       "the end were removed")
+    found = _find_line(directory, seq)
+    if found is None:
+        return Problem("log", None, seq, "the anchor record is not in the log")
+    seg, n, line = found
+    parts = split_line(line)
+    if parts is None or parts[2].decode() != digest:
+        return Problem(seg.name, n, seq, "record differs from the anchor noted earlier")
+    return None
 
 
 def _scan_all(paths: list[Path], progress: Progress | None, threshold: int) -> list[_Scan]:
@@ -438,14 +637,16 @@ def _scan_all(paths: list[Path], progress: Progress | None, threshold: int) -> l
         return out
 
 
-def _verify_one(path: Path, public_keys: Sequence[Path], progress: Progress | None) -> VerifyReport:
+def _verify_one(path: Path, public_keys: Sequence[Path], trust: AuditTrust | None,
+                progress: Progress | None) -> VerifyReport:
     """One segment file on its own: its lines, header and checkpoint (if beside it); no stitching."""
     m = SEGMENT_RE.match(path.name)
     if not m:
         raise AuditError(f"{path} is not an audit segment (segment-NNNNNNNN.jsonl)")
-    keys, warnings = _load_keys(path.parent, public_keys)
-    checker = _Checker(keys)
-    checker.warnings.extend(warnings)
+    t = _trusted(path.parent, public_keys, trust)
+    checker = _Checker(t.keys, lambda: rotation_records(path.parent), t.log_id, t.pinned)
+    checker.warnings.extend(t.warnings)
+    checker.warnings.append("one segment on its own: not checked against the witness or the segments around it")
     scan = _scan_file(str(path))
     if progress:
         progress(scan.size)
@@ -462,9 +663,11 @@ def _verify_one(path: Path, public_keys: Sequence[Path], progress: Progress | No
     elif isinstance(cp, dict):
         checker.prev_checkpoint = cp.get("prev_checkpoint")
     problem = checker.segment(path.name, scan, cp_path if cp_path.exists() else None, last=True, stitch=False)
-    return VerifyReport(str(path), problem is None, checker.records, tuple(checker.results), problem,
-                        checker.head_seq, checker.head_hash, checker.signed_seq, tuple(sorted(keys)),
-                        tuple(checker.warnings))
+    status, because = _status(problem, checker, t, None)
+    return VerifyReport(str(path), status == INTACT, checker.records, tuple(checker.results), problem,
+                        checker.head_seq, checker.head_hash, checker.signed_seq, tuple(sorted(checker.keys)),
+                        tuple(checker.warnings), status, problem is None, because)
 
 
-__all__ = ["CHECKPOINT_RE", "Problem", "SegmentResult", "VerifyReport", "scan_bytes", "verify_log"]
+__all__ = ["CHECKPOINT_RE", "FAILED", "INTACT", "UNVERIFIED", "Problem", "SegmentResult", "VerifyReport",
+           "rotation_records", "scan_bytes", "verify_log"]

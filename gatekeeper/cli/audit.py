@@ -2,9 +2,13 @@
 
 Every command reads the log named by ``[audit] url`` of the configuration (the local spool for
 ``s3://``, ``azblob://`` and ``gs://``), or the directory given with ``--from``. Tables for reviewers
-by default, ``--json`` for scripts; progress bars (on a terminal) for long runs. Exit status: 0 when
-the command did its job (for ``verify``: the log is intact), 1 when the log does not verify or on any gatekeeper error,
-2 on a usage error.
+by default, ``--json`` for scripts; progress bars (on a terminal) for long runs. Exit status: 0 when the command did its job
+(for ``verify``: the log is intact), 1 when the log does not verify, cannot be verified (no trusted
+key, no digest in the witness: "unverified") or on any gatekeeper error, 2 on a usage error.
+
+``verify`` trusts only what is kept outside the log: the keys pinned in ``[audit] trusted_keys`` and
+in the state store (and ``--public-key``), and the witness's latest digest (``[audit] witness``).
+``keys`` lists the pinned keys; ``rotate-key`` hands trust from the signing key to a new one.
 """
 
 from __future__ import annotations
@@ -98,14 +102,27 @@ def render_verify(out: Console, report: VerifyReport) -> None:
     out.print(t)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/] {w}", highlight=False)
-    if report.ok:
-        uncovered = report.head_seq - report.signed_seq
-        out.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
-                  f"head seq {report.head_seq} hash {report.head_hash}"
-                  + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
-                     "checkpoint" if uncovered else ""), highlight=False)
-    else:
+    if report.witness:
+        wd = report.witness
+        out.print(f"witness: {wd['name']}: digest of seq {wd['seq']} (segment {wd['segment']}), published "
+                  f"{wd['at']}, key {wd['key_id']}", highlight=False)
+    if report.problem is not None:
         out.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+        return
+    uncovered = report.head_seq - report.signed_seq
+    facts = (f"{report.records:,} records in {len(report.segments)} segments; head seq {report.head_seq} "
+             f"hash {report.head_hash}"
+             + (f"; the last {uncovered} records (open segment) are not yet covered by a signed checkpoint"
+                if uncovered else ""))
+    if report.unanchored_records:
+        span = f" over {report.unanchored_seconds:.0f} s" if report.unanchored_seconds is not None else ""
+        facts += (f"; {report.unanchored_records} records{span} after the witness's digest (seq "
+                  f"{report.anchored_seq}) are not yet anchored")
+    if report.ok:
+        out.print(f"[bold green]intact[/]: {facts}", highlight=False)
+    else:
+        out.print(f"[bold yellow]unverified[/]: {report.unverified_because}. What could be checked is "
+                  f"consistent: {facts}", highlight=False)
 
 
 def render_summary(out: Console, s: dict[str, Any]) -> None:
@@ -132,8 +149,8 @@ def render_summary(out: Console, s: dict[str, Any]) -> None:
 def verify(
     from_: FromOpt = None,
     public_key: Annotated[list[Path] | None, typer.Option(
-        "--public-key", help="Trusted public key (PEM) the checkpoints must be signed with; repeat for rotated "
-        "keys. Default: the keys stored beside the log.")] = None,
+        "--public-key", help="Also trust this public key (PEM); repeatable. The keys pinned in [audit] "
+        "trusted_keys and the state store are trusted anyway; the keys beside the log never.")] = None,
     anchor: Annotated[str | None, typer.Option(
         "--anchor", help="SEQ:HASH noted from an earlier verify; fails if that record is gone or changed.")] = None,
     remote: Annotated[bool, typer.Option(
@@ -151,14 +168,20 @@ def verify(
         if not seq.isdigit() or len(digest) != 64:
             fail(f"--anchor must be SEQ:HASH (a 64-hex hash), not {anchor!r}", as_json=json_out)
         anchor_t = (int(seq), digest)
+    from gatekeeper.stores.audit_trust import trust_from_config
+
     try:
         with tempfile.TemporaryDirectory(prefix="gatekeeper-audit-") as tmp:
             path = _remote_copy(config, Path(tmp)) if remote else _log_dir(config, from_)
             size = _size(path)
-            with _progress(json_out, bytes_=True) as progress:
-                task = progress.add_task("verifying", total=size)
-                report = verify_log(path, public_keys=public_key or [], anchor=anchor_t,
-                                    progress=lambda n: progress.advance(task, n))
+            trust = trust_from_config(load_cfg(config))
+            try:
+                with _progress(json_out, bytes_=True) as progress:
+                    task = progress.add_task("verifying", total=size)
+                    report = verify_log(path, public_keys=public_key or [], trust=trust, anchor=anchor_t,
+                                        progress=lambda n: progress.advance(task, n), uploaded_copy=remote)
+            finally:
+                trust.close()
     except GatekeeperError as exc:
         fail(exc, as_json=json_out)
     if json_out:
@@ -167,6 +190,76 @@ def verify(
         render_verify(console, report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("keys")
+def keys(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """The keys trusted to sign the log: pinned in the config and in the state store, and the current key."""
+    from gatekeeper.audit._keys import fingerprint, load_public_key
+    from gatekeeper.stores.audit_trust import trust_from_config
+
+    cfg = load_cfg(config)
+    try:
+        trust = trust_from_config(cfg)
+        try:
+            pinned = trust.keys.pinned_keys(cfg.audit.log_id) if trust.keys is not None else []
+        finally:
+            trust.close()
+        key_path = cfg.resolve(cfg.audit.signing_key)
+        current = fingerprint(load_public_key(key_path)) if key_path.exists() else None
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    rows = [{"fingerprint": p.fingerprint, "where": "state store", "reason": p.reason, "pinned_at": p.pinned_at,
+             "signed_by": p.signed_by} for p in pinned]
+    rows += [{"fingerprint": f, "where": "config", "reason": "trusted_keys", "pinned_at": None, "signed_by": None}
+             for f in sorted(trust.fingerprints)]
+    if json_out:
+        emit_json({"log_id": cfg.audit.log_id, "signing_key": current, "pinned": rows})
+        return
+    t = Table(title=f"keys trusted to sign audit log {cfg.audit.log_id!r}")
+    for col in ("fingerprint", "pinned in", "why", "when", "rotated from"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["fingerprint"], r["where"], r["reason"], r["pinned_at"] or "", r["signed_by"] or "")
+    console.print(t)
+    console.print(f"signing key {cfg.audit.signing_key}: {current or 'not created yet'}", highlight=False)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    by: Annotated[str, typer.Option("--by", help="Who rotates the key (recorded).")],
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hand trust from the signing key to a new one: a record signed by the old key, pinned in the store."""
+    from gatekeeper.audit import open_audit_log
+    from gatekeeper.audit._keys import fingerprint, load_or_create_signer
+    from gatekeeper.audit._rotate import rotate_signing_key
+    from gatekeeper.stores.audit_trust import trust_from_config
+
+    cfg = load_cfg(config)
+    a = cfg.audit
+    key_path = cfg.resolve(a.signing_key)
+    if not by.strip():
+        fail("--by must name who rotates the key", as_json=json_out)
+    if not key_path.exists():
+        fail(f"no signing key at {key_path} to rotate (one is created with the first record)", as_json=json_out)
+    try:
+        old = load_or_create_signer(key_path)
+        trust = trust_from_config(cfg)
+        log = open_audit_log(a.url, signing_key=key_path, segment_max_bytes=a.segment_max_bytes,
+                             segment_max_seconds=a.segment_max_seconds, base_dir=Path(cfg.base_dir), trust=trust,
+                             witness_interval=a.witness_interval_seconds)
+        new = rotate_signing_key(log, old, key_path, trust, actor=by.strip())
+    except GatekeeperError as exc:
+        fail(exc, as_json=json_out)
+    out = {"previous": fingerprint(old.public_key), "new": fingerprint(new.public_key), "signing_key": str(key_path)}
+    if json_out:
+        emit_json(out)
+        return
+    console.print(f"[green]rotated[/]: {out['previous']} -> {out['new']}; restart the writers to sign with the "
+                  "new key, and add its fingerprint to [audit] trusted_keys where you pin keys in the config",
+                  highlight=False)
 
 
 def _size(path: Path) -> int:

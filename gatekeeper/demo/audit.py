@@ -10,15 +10,22 @@ from gatekeeper.audit.verify import verify_log
 from gatekeeper.cli.audit import render_summary, render_verify
 from gatekeeper.demo import DemoContext
 from gatekeeper.errors import AuditIntegrityError
+from gatekeeper.stores.audit_trust import trust_from_config
 
 
 def run(ctx: DemoContext) -> None:
     ctx.section("Audit log: verify and summarise")
     cfg = ctx.gk.config
-    # Closing the segment writes its Ed25519-signed checkpoint, so every record is covered.
-    ctx.gk.audit.close()
+    # Closing the segment writes its Ed25519-signed checkpoint, so every record is covered, and
+    # publishes a signed digest of the log's head to the witness (the state store), where the
+    # writer also pinned the key it created: what plain `gatekeeper audit verify` trusts.
+    ctx.gk.close_audit()
     directory = local_directory(cfg.audit.url, Path(cfg.base_dir))
-    report = verify_log(directory)
+    trust = trust_from_config(cfg)
+    try:
+        report = verify_log(directory, trust=trust)
+    finally:
+        trust.close()
     render_verify(ctx.console, report)
     if not report.ok:
         raise AuditIntegrityError(f"the demo's own audit log does not verify: {report.problem}")

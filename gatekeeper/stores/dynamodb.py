@@ -97,6 +97,9 @@ TABLES: dict[str, TableSpec] = {
     # Used by the detective hooks (gatekeeper.stores.events) to act once per delivered event.
     "events": TableSpec("events", "pk", purpose="hook processed-event markers; pk = event id; TTL attribute "
                                                 "expires_at", ttl_attribute="expires_at"),
+    # Used by the audit log (gatekeeper.stores.audit_trust): pinned keys and the witness's digests.
+    "audit": TableSpec("audit", "pk", "sk", purpose="audit log trust: pinned signing keys (sk KEY#FINGERPRINT) "
+                                                    "and the latest signed digest (sk DIGEST); pk = LOG#<log id>"),
 }
 
 ScreeningReader = Callable[["DynamoDBStore", str, str], tuple[ScreeningHit, ...]]

@@ -176,8 +176,14 @@ class Review:
     def verify(self) -> dict[str, Any]:
         """``gatekeeper audit verify``: the chain, the segments and the signed checkpoints, checked now."""
         from gatekeeper.audit.verify import verify_log
+        from gatekeeper.stores.audit_trust import trust_from_config
 
-        report: dict[str, Any] = verify_log(self.audit_directory()).as_dict()
+        self.gk.anchor_audit()  # records written by this server so far are anchored before the check
+        trust = trust_from_config(self.gk.config)  # the keys and digest kept outside the log
+        try:
+            report: dict[str, Any] = verify_log(self.audit_directory(), trust=trust).as_dict()
+        finally:
+            trust.close()
         return report
 
     def clear_hit(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str) -> Any:

@@ -6,8 +6,10 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 
 # INVARIANT: every state change (case.opened, case.joined, case.approval, case.approved, case.denied,
 # licence.issued, licence.drawn, licence.exhausted, licence.revoked) is appended to the audit log
-# through ``Gatekeeper.record_event`` right after the store committed it; a draw whose event cannot
-# be written is given back and the error propagates (the decision then fails closed).
+# through ``Gatekeeper.record_event``. A request joins or opens a case only after its
+# ``case.requested`` record is durable (an audit failure leaves the case as it was); the reviewers'
+# changes are recorded right after the store committed them; a draw whose event cannot be written
+# is given back and the error propagates (the decision then fails closed).
 # INVARIANT: the reviewer of a case is never one of the principals who made its requests, and with
 # ``workflow.approvals_required = 2`` a licence is issued only after two distinct reviewers approved
 # the same terms. These checks run against the version of the case that the store then changes
@@ -177,21 +179,35 @@ class Workflow:
                      history=(HistoryEntry(at=decision.evaluated_at, actor=request.principal or SYSTEM_ACTOR,
                                            action="opened",
                                            detail=f"opened by decision {decision.decision_id}: {why}"),))
-        case, created = self.cases.open_or_join(fresh, request)
         actor = request.principal or SYSTEM_ACTOR
+        # The record first, then the change: when the audit log fails, the case does not count the
+        # request (and the decision is denied for the same failure). Which case the request opens or
+        # joins is known only once the store has done it, hence a record of the request, then one of
+        # what the store did.
+        self._event("case.requested", actor, {
+            "decision_id": decision.decision_id, "scope_key": key, "provider": need.provider,
+            "account_id": need.account_id, "quantity": need.quantity})
+        case, created = self.cases.open_or_join(fresh, request)
         if created:
-            self._event("case.opened", actor, {
-                "case_id": case.case_id, "scope_key": key, "provider": case.provider,
-                "account_id": case.account_id, "customer": case.customer, "decision_id": decision.decision_id,
-                "quantity": need.quantity, "scope": case.scope.model_dump(mode="json"), "why": why})
+            self._opened_event(case, decision, need, why, actor)
+        else:
+            self._joined_event(case.case_id, case.request_count, decision, need, actor)
+        if created:
             then = f"case {case.case_id} opened for review"
         else:
-            self._event("case.joined", actor, {
-                "case_id": case.case_id, "decision_id": decision.decision_id, "quantity": need.quantity,
-                "requests": case.request_count})
             then = f"joined open case {case.case_id} ({case.request_count} requests)"
         return Settlement(Outcome.PENDING, case_id=case.case_id,
                           reasons=(f"{why}; {then}",))
+
+    def _opened_event(self, case: Case, decision: Decision, need: Need, why: str, actor: str) -> None:
+        self._event("case.opened", actor, {
+            "case_id": case.case_id, "scope_key": case.scope_key, "provider": case.provider,
+            "account_id": case.account_id, "customer": case.customer, "decision_id": decision.decision_id,
+            "quantity": need.quantity, "scope": case.scope.model_dump(mode="json"), "why": why})
+
+    def _joined_event(self, case_id: str, requests: int, decision: Decision, need: Need, actor: str) -> None:
+        self._event("case.joined", actor, {"case_id": case_id, "decision_id": decision.decision_id,
+                                           "quantity": need.quantity, "requests": requests})
 
     # -- reviewers ----------------------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:

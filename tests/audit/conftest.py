@@ -12,7 +12,10 @@ import pytest
 import structlog
 
 from gatekeeper.audit import open_audit_log
+from gatekeeper.audit._anchor import AnchoredLog
 from gatekeeper.audit._writer import FileAuditLog
+from gatekeeper.audit.verify import VerifyReport, verify_log
+from gatekeeper.audit.witness import AuditTrust
 from gatekeeper.model import (
     AcceleratorInfo,
     ClassifiedItem,
@@ -23,15 +26,37 @@ from gatekeeper.model import (
     ProvisioningRequest,
     RuleMatch,
 )
+from gatekeeper.stores.audit_trust import SQLiteAuditTrust
+
+STATE = ".gatekeeper/state.db"  # where the embedded default config keeps the store (and the trust)
 
 
-def open_log(base: Path, **kw: Any) -> FileAuditLog:
+def trust_of(base: Path, log_id: str = "default") -> AuditTrust:
+    """The trust kept in the SQLite store of the embedded defaults under ``base``."""
+    store = SQLiteAuditTrust(base / STATE)
+    return AuditTrust(keys=store, witness=store, log_id=log_id)
+
+
+def open_log(base: Path, *, trust: bool = False, **kw: Any) -> FileAuditLog:
+    """A log in ``base/audit``; with ``trust``, its key pinned and digests published in ``base``'s store
+    (the result is then an AnchoredLog around the FileAuditLog)."""
     args: dict[str, Any] = {"signing_key": base / "key.pem", "segment_max_bytes": 1 << 20,
                             "segment_max_seconds": 3600, "base_dir": base}
+    if trust:
+        args["trust"] = trust_of(base)
     args.update(kw)
     log = open_audit_log("file://audit", **args)
+    if trust:
+        assert isinstance(log, AnchoredLog) and isinstance(log.inner, FileAuditLog)
+        return log  # type: ignore[return-value]  # same append/close/directory
     assert isinstance(log, FileAuditLog)
     return log
+
+
+def verify(directory: Path, **kw: Any) -> VerifyReport:
+    """``verify_log`` as ``gatekeeper audit verify`` runs it on the embedded defaults under the log's parent."""
+    base = directory.parent.parent if directory.is_file() else directory.parent
+    return verify_log(directory, trust=trust_of(base), **kw)
 
 
 def read_records(directory: Path) -> list[dict[str, Any]]:
@@ -55,6 +80,37 @@ def _plain_logging() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in process, with test credentials and no endpoint or profile from the environment."""
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server over HTTP on 127.0.0.1 (test credentials); yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -11,15 +11,16 @@ from gatekeeper.audit import open_audit_log
 
 def test_public_names() -> None:
     assert sorted(gatekeeper.audit.__all__) == sorted([
-        "BACKENDS", "SCHEMA", "AuditLog", "decision_record", "event_record", "local_directory", "open_audit_log",
-        "request_from_record"])
+        "BACKENDS", "SCHEMA", "AuditLog", "AuditTrust", "decision_record", "event_record", "local_directory",
+        "open_audit_log", "request_from_record"])
     for name in gatekeeper.audit.__all__:
         assert hasattr(gatekeeper.audit, name)
 
 
 def test_open_audit_log_signature_the_service_calls() -> None:
     params = inspect.signature(open_audit_log).parameters
-    assert list(params) == ["url", "signing_key", "segment_max_bytes", "segment_max_seconds", "base_dir"]
+    assert list(params) == ["url", "signing_key", "segment_max_bytes", "segment_max_seconds", "base_dir", "trust",
+                            "witness_interval"]
     assert all(params[p].kind is inspect.Parameter.KEYWORD_ONLY for p in list(params)[1:])
 
 

@@ -60,7 +60,7 @@ def test_verify_names_the_first_bad_record(cfg: Path) -> None:
 
 
 def test_verify_from_a_copy_and_a_segment_file(cfg: Path, tmp_path: Path) -> None:
-    code, out = run("verify", "--from", str(tmp_path / "audit" / "segment-00000001.jsonl"))
+    code, out = run("verify", "--config", str(cfg), "--from", str(tmp_path / "audit" / "segment-00000001.jsonl"))
     assert code == 0 and "intact" in out
     code, out = run("verify", "--from", str(tmp_path / "nowhere"))
     assert code == 1 and "no audit log" in out

@@ -96,7 +96,7 @@ def test_torn_last_line_is_repaired_on_open_and_the_repair_recorded(tmp_path: Pa
     assert nxt["seq"] == rep["seq"] + 1
     again.close()
     report = verify_log(tmp_path / "audit")
-    assert report.ok and not report.warnings[1:]
+    assert report.consistent and not report.warnings[1:]
 
 
 def test_garbage_lines_at_the_tail_are_repaired(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_garbage_lines_at_the_tail_are_repaired(tmp_path: Path) -> None:
     assert recs[-1]["kind"] == KIND_REPAIRED and recs[-1]["data"]["removed_bytes"] == 4197
     assert recs[-2]["hash"] == last["hash"]
     again.close()
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_another_writer_repairs_a_torn_tail_left_by_a_crashed_process(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_another_writer_repairs_a_torn_tail_left_by_a_crashed_process(tmp_path: 
     assert [r["kind"] for r in recs[-2:]] == [KIND_REPAIRED, "x.y"]
     assert recs[-2]["prev_hash"] == last["hash"] and nxt["seq"] == last["seq"] + 2
     survivor.close()
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_a_tail_too_long_to_be_a_torn_write_is_not_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,7 +149,7 @@ def test_empty_segment_left_by_a_crash_gets_its_header(tmp_path: Path) -> None:
     (tmp_path / "audit" / "segment-00000002.jsonl").touch()  # created, then the process died
     with open_log(tmp_path) as log:
         log.append({"kind": "x.y"})
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
     assert [r["kind"] for r in read_records(tmp_path / "audit")][-2:] == ["audit.segment", "x.y"]
 
 
@@ -173,7 +173,7 @@ def test_four_processes_of_eight_threads_lose_nothing(tmp_path: Path) -> None:
             mine = [r["data"]["i"] for r in writes if r["data"]["p"] == f"p{n}" and r["data"]["t"] == t]
             assert mine == list(range(per_thread))
     report = verify_log(tmp_path / "audit")
-    assert report.ok, report.problem
+    assert report.consistent, report.problem
     assert len(report.segments) > 1  # rotations happened while processes raced
 
 
@@ -197,7 +197,7 @@ def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False) -> in
     assert acked or tear, "the writer acknowledged nothing"  # a tear may come before the first ack
     open_log(tmp_path).close()  # recovery: repair if torn, checkpoint
     report = verify_log(tmp_path / "audit")
-    assert report.ok, report.problem
+    assert report.consistent, report.problem
     by_seq = {r["seq"]: r["hash"] for r in read_records(tmp_path / "audit")}
     missing = [s for s, h in acked if by_seq.get(s) != h]
     assert not missing, f"acknowledged records lost: {missing[:5]}"
@@ -227,6 +227,6 @@ def test_kill_9_in_a_loop_of_trials(tmp_path: Path) -> None:
         total += _kill_trial(tmp_path, rng, tear=trials % 2 == 1)
         trials += 1
     assert trials >= 5 and total > trials
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
     repairs = [r for r in read_records(tmp_path / "audit") if r["kind"] == KIND_REPAIRED]
     assert len(repairs) >= trials // 2

@@ -42,7 +42,7 @@ CASES = [
 
 
 def write_cases(base: Path, at: datetime = AFTER_RESCISSION) -> Path:
-    with open_log(base) as log:
+    with open_log(base, trust=True) as log:
         for did, country, parent, itype, chip, ecls, outcome, rules in CASES:
             log.append(decision_record(make_decision(
                 decision_id=did, outcome=outcome, country=country, parent=parent, instance_type=itype, chip=chip,

@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gatekeeper.audit._format import encode_line
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.errors import AuditError
-from tests.audit.conftest import open_log, segment_lines
+from tests.audit.conftest import open_log, segment_lines, verify
 
 SEG1 = "segment-00000001.jsonl"
 
 
 def build(tmp_path: Path, n: int = 30, *, max_bytes: int = 1 << 20, close: bool = True) -> Path:
-    log = open_log(tmp_path, segment_max_bytes=max_bytes)
+    log = open_log(tmp_path, segment_max_bytes=max_bytes, trust=True)
     for i in range(n):
         log.append({"kind": "x.y", "actor": "t", "data": {"i": i, "pad": "p" * 40}})
     if close:
@@ -39,7 +39,7 @@ def rewrite(path: Path, lines: list[bytes]) -> None:
 
 def test_intact_log_verifies(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
-    r = verify_log(d)
+    r = verify(d)
     assert r.ok and r.problem is None and r.records == 60 + len(r.segments)
     assert r.head_seq == r.signed_seq == r.records
     assert all(s.checkpoint == "signed" for s in r.segments)
@@ -51,7 +51,7 @@ def test_edited_record(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     lines[10] = lines[10].replace(b'"i":9,', b'"i":7,')
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert not r.ok and r.problem is not None
     assert (r.problem.segment, r.problem.line, r.problem.seq) == (SEG1, 11, 11)
     assert "hash does not match" in r.problem.message and "edited" in r.problem.message
@@ -66,7 +66,7 @@ def test_edited_and_rehashed_record_is_caught_by_the_next_one(tmp_path: Path) ->
     members = old[old.index(b'",', old.index(b'"prev_hash"')) + 2:old.rindex(b',"hash":"')]
     lines[10], _ = encode_line(11, prev, members.replace(b'"i":9,', b'"i":7,'))
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and (r.problem.line, r.problem.seq) == (12, 12)
     assert "prev_hash does not match the hash of record 11" in r.problem.message
 
@@ -77,7 +77,7 @@ def test_deleted_record(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     del lines[5]
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and (r.problem.segment, r.problem.line, r.problem.seq) == (SEG1, 6, 7)
     assert "seq 7 where 6 was expected: record 6 deleted" in r.problem.message
 
@@ -88,7 +88,7 @@ def test_inserted_record(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     lines.insert(8, lines[3])  # a copy of an earlier record
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and (r.problem.line, r.problem.seq) == (9, 4)
     assert "seq 4 where 9 was expected" in r.problem.message and "inserted" in r.problem.message
 
@@ -101,7 +101,7 @@ def test_forged_record_inserted_with_a_valid_hash(tmp_path: Path) -> None:
     forged, _ = encode_line(9, prev, b'"schema":"gatekeeper.audit/v1","kind":"x.y","ts":"2025-01-01"')
     lines.insert(8, forged)
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     # The forged line fits; the genuine record 9 after it does not.
     assert r.problem is not None and (r.problem.line, r.problem.seq) == (10, 9)
     assert "seq 9 where 10 was expected" in r.problem.message
@@ -113,7 +113,7 @@ def test_reordered_records(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     lines[12], lines[13] = lines[13], lines[12]
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and (r.problem.line, r.problem.seq) == (13, 14)
     assert "seq 14 where 13 was expected" in r.problem.message
 
@@ -123,7 +123,7 @@ def test_truncated_closed_segment(tmp_path: Path) -> None:
     seg = d / SEG1
     lines = segment_lines(seg)
     rewrite(seg, lines[:-4])  # cut at a line boundary: every remaining line is fine
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == SEG1
     total = len(lines)
     assert r.problem.seq == total - 3
@@ -136,7 +136,7 @@ def test_truncated_mid_line(tmp_path: Path) -> None:
     seg = d / SEG1
     data = seg.read_bytes()
     seg.write_bytes(data[:-50])
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == SEG1 and "torn" in r.problem.message
 
 
@@ -146,14 +146,14 @@ def test_records_appended_to_a_closed_segment(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     extra, _ = encode_line(len(lines) + 1, lines[-1][-67:-3], b'"kind":"x.y"')
     rewrite(seg, [*lines, extra])
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.seq == len(lines) + 1 and "closed segment" in r.problem.message
 
 
 def test_deleted_middle_segment(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
     (d / "segment-00000002.jsonl").unlink()
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == "segment-00000002.jsonl"
     assert "missing" in r.problem.message and "deleted" in r.problem.message and "records " in r.problem.message
 
@@ -169,7 +169,7 @@ def test_deleted_middle_segment_and_its_checkpoint_then_renumbered(tmp_path: Pat
         cp = d / f"segment-{i:08d}.checkpoint.json"
         if cp.exists():
             cp.rename(d / f"segment-{i - 1:08d}.checkpoint.json")
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == "segment-00000002.jsonl" and r.problem.line == 1
     assert "missing (deleted)" in r.problem.message
 
@@ -178,14 +178,14 @@ def test_deleted_first_segment(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
     (d / SEG1).unlink()
     (d / "segment-00000001.checkpoint.json").unlink()
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == SEG1 and "missing" in r.problem.message
 
 
 def test_deleted_checkpoint(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
     (d / "segment-00000002.checkpoint.json").unlink()
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == "segment-00000002.jsonl"
     assert "no checkpoint" in r.problem.message
 
@@ -194,7 +194,7 @@ def test_checkpoint_replaced_by_another_logs(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
     other = three_segments(tmp_path / "other")
     (d / "segment-00000002.checkpoint.json").write_bytes((other / "segment-00000002.checkpoint.json").read_bytes())
-    r = verify_log(d, public_keys=[next((d / "keys").glob("*.pem"))])
+    r = verify(d, public_keys=[next((d / "keys").glob("*.pem"))])
     assert r.problem is not None and r.problem.segment.startswith("segment-00000002")
 
 
@@ -204,7 +204,7 @@ def test_altered_checkpoint_fails_its_signature(tmp_path: Path) -> None:
     cp = json.loads(cp_path.read_text())
     cp["closed_at"] = "2020-01-01T00:00:00+00:00"
     cp_path.write_text(json.dumps(cp))
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == "segment-00000001.checkpoint.json"
     assert "signature does not verify" in r.problem.message
 
@@ -226,9 +226,10 @@ def test_log_resigned_with_another_key_fails_against_the_trusted_key(tmp_path: P
     cp["signature"] = base64.b64encode(evil.sign(checkpoint_payload(cp))).decode()
     cp_path.write_text(json.dumps(cp))
     (d / "keys" / f"{cp['key_id']}.pem").write_bytes(public_pem(evil.public_key()))
-    assert verify_log(d).ok  # fooled by the keys beside the log...
-    r = verify_log(d, public_keys=[trusted])  # ...but not by the trusted copy
-    assert r.problem is not None and "not among the public keys given" in r.problem.message
+    r = verify(d)  # not fooled by the key beside the log: only pinned keys are trusted
+    assert r.status == "failed" and r.problem is not None and "which is not trusted" in r.problem.message
+    r = verify_log(d, public_keys=[trusted])  # nor with a trusted copy given by hand
+    assert r.problem is not None and "which is not trusted" in r.problem.message
 
 
 def test_garbage_signature(tmp_path: Path) -> None:
@@ -237,7 +238,7 @@ def test_garbage_signature(tmp_path: Path) -> None:
     cp = json.loads(cp_path.read_text())
     cp["signature"] = "!!!"
     cp_path.write_text(json.dumps(cp))
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and "signature does not verify" in r.problem.message
 
 
@@ -247,14 +248,14 @@ def test_signature_removed(tmp_path: Path) -> None:
     cp = json.loads(cp_path.read_text())
     cp["signature"] = None
     cp_path.write_text(json.dumps(cp))
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and "not signed" in r.problem.message
 
 
 def test_unreadable_checkpoint(tmp_path: Path) -> None:
     d = build(tmp_path)
     (d / "segment-00000001.checkpoint.json").write_text("{not json")
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and "unreadable" in r.problem.message
 
 
@@ -265,7 +266,7 @@ def test_swapped_segments(tmp_path: Path) -> None:
     a.rename(tmp)
     b.rename(a)
     tmp.rename(b)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.segment == SEG1 and r.problem.line == 1
 
 
@@ -275,14 +276,17 @@ def test_garbage_line(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     lines[4] = b"\x00" * 20 + b"\n"
     rewrite(seg, lines)
-    r = verify_log(d)
+    r = verify(d)
     assert r.problem is not None and r.problem.line == 5 and "NUL" in r.problem.message
 
 
 def test_open_segment_tail_is_reported_as_not_covered(tmp_path: Path) -> None:
     d = build(tmp_path, close=False)
-    r = verify_log(d)
+    r = verify_log(d, public_keys=[tmp_path / "key.pem"])
     assert r.ok and r.signed_seq == 0 and r.head_seq == 31 and r.segments[-1].checkpoint == "open"
+    assert any("no witness" in w for w in r.warnings)
+    r = verify(d)  # no digest published yet (the first comes within witness_interval_seconds)
+    assert r.status == "unverified" and "holds no digest" in r.unverified_because
 
 
 def test_torn_tail_of_the_open_segment_is_a_warning(tmp_path: Path) -> None:
@@ -290,15 +294,15 @@ def test_torn_tail_of_the_open_segment_is_a_warning(tmp_path: Path) -> None:
     seg = d / SEG1
     with seg.open("ab") as f:
         f.write(b'{"seq":32,"prev_hash":"abc')
-    r = verify_log(d)
+    r = verify_log(d, public_keys=[tmp_path / "key.pem"])
     assert r.ok and r.head_seq == 31 and any("torn last line" in w for w in r.warnings)
 
 
 def test_anchor_detects_removal_from_the_end(tmp_path: Path) -> None:
     d = build(tmp_path, close=False)
-    r = verify_log(d)
+    r = verify_log(d, public_keys=[tmp_path / "key.pem"])
     anchor = (r.head_seq, r.head_hash)
-    assert verify_log(d, anchor=anchor).ok
+    assert verify_log(d, anchor=anchor, public_keys=[tmp_path / "key.pem"]).ok
     seg = d / SEG1
     rewrite(seg, segment_lines(seg)[:-2])
     r2 = verify_log(d, anchor=anchor)
@@ -309,7 +313,7 @@ def test_anchor_detects_removal_from_the_end(tmp_path: Path) -> None:
 
 def test_single_segment_file(tmp_path: Path) -> None:
     d = three_segments(tmp_path)
-    r = verify_log(d / "segment-00000002.jsonl")
+    r = verify(d / "segment-00000002.jsonl")
     assert r.ok and r.segments[0].checkpoint == "signed" and r.segments[0].first_seq and r.segments[0].first_seq > 1
     seg = d / "segment-00000002.jsonl"
     lines = segment_lines(seg)
@@ -334,8 +338,8 @@ def test_parallel_path_finds_the_same_problem(tmp_path: Path) -> None:
     lines = segment_lines(seg)
     lines[3] = lines[3].replace(b'"t"', b'"T"')
     rewrite(seg, lines)
-    serial = verify_log(d)
-    parallel = verify_log(d, parallel_threshold=0)
+    serial = verify(d)
+    parallel = verify(d, parallel_threshold=0)
     assert serial.problem is not None and serial.problem == parallel.problem and serial.problem.line == 4
 
 
@@ -344,13 +348,13 @@ def test_public_key_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("nope")
     with pytest.raises(AuditError, match="not a PEM public key"):
-        verify_log(d, public_keys=[bad])
+        verify(d, public_keys=[bad])
     # A private key file is accepted for its public half.
     priv = tmp_path / "key.pem"
-    assert verify_log(d, public_keys=[priv]).ok
+    assert verify(d, public_keys=[priv]).ok
     rsa_like = Ed25519PrivateKey.generate()
     other = tmp_path / "other.pem"
     other.write_bytes(rsa_like.public_key().public_bytes(serialization.Encoding.PEM,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
     r = verify_log(d, public_keys=[other])
-    assert r.problem is not None and "not among the public keys" in r.problem.message
+    assert r.problem is not None and "which is not trusted" in r.problem.message

@@ -114,7 +114,7 @@ def test_close_writes_a_signed_checkpoint_and_reopen_continues_the_chain(tmp_pat
     assert header["kind"] == KIND_SEGMENT and header["seq"] == 5 and header["prev_hash"] == first[-1]["hash"]
     assert header["data"]["segment"] == "segment-00000002.jsonl" and header["data"]["prev_checkpoint"]
     assert nxt["seq"] == 6
-    assert verify_log(d).ok
+    assert verify_log(d).consistent
 
 
 def test_rotation_by_size(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_rotation_by_size(tmp_path: Path) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
     assert [r["data"]["i"] for r in read_records(d) if r["kind"] == "x.y"] == list(range(40))
     report = verify_log(d)
-    assert report.ok and report.signed_seq == report.head_seq
+    assert report.consistent and report.signed_seq == report.head_seq
 
 
 def test_rotation_by_time(tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_rotation_by_time(tmp_path: Path) -> None:
     assert (d / "segment-00000002.jsonl").exists()
     log.close()
     report = verify_log(d)
-    assert report.ok and [s.records for s in report.segments] == [3, 2]
+    assert report.consistent and [s.records for s in report.segments] == [3, 2]
 
 
 def test_signing_key_created_private_and_public_key_beside_the_log(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_unsigned_checkpoints_without_a_key(tmp_path: Path) -> None:
     cp = json.loads((tmp_path / "audit" / "segment-00000001.checkpoint.json").read_text())
     assert cp["signature"] is None and cp["key_id"] is None
     report = verify_log(tmp_path / "audit")
-    assert report.ok and any("not signed" in w for w in report.warnings)
+    assert report.consistent and any("not signed" in w for w in report.warnings)
 
 
 def test_url_schemes(tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_threads_lose_nothing_and_share_fsyncs(tmp_path: Path, monkeypatch: pyte
     for t in range(8):
         assert [r["data"]["i"] for r in on_disk if r["data"]["t"] == t] == list(range(150))
     assert 0 < fsyncs[0] < 1200  # group commit: fewer (data) syncs than records
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_fsync_failure_fails_the_batch_and_poisons_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,7 +255,7 @@ def test_fsync_failure_fails_the_batch_and_poisons_the_log(tmp_path: Path, monke
     # A new open recovers (the kernel now holds the data or not; the chain on disk verifies).
     with open_log(tmp_path) as again:
         again.append({"kind": "x.y"})
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_write_failure_is_undone_and_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,7 +277,7 @@ def test_write_failure_is_undone_and_raised(tmp_path: Path, monkeypatch: pytest.
     nxt = log.append({"kind": "x.y"})
     assert nxt["seq"] == ok["seq"] + 1 and nxt["prev_hash"] == ok["hash"]
     log.close()
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_unwritable_directory_is_an_audit_error(tmp_path: Path) -> None:
@@ -332,7 +332,7 @@ def test_an_interrupted_follower_still_hands_leadership_on(tmp_path: Path) -> No
     kinds = [r["kind"] for r in read_records(tmp_path / "audit")]
     assert kinds[-3:] == ["x.a", "x.b", "x.c"]  # b was written, then its caller saw the interrupt
     log.close()
-    assert verify_log(tmp_path / "audit").ok
+    assert verify_log(tmp_path / "audit").consistent
 
 
 def test_a_batch_written_during_a_failing_sync_is_not_acknowledged(tmp_path: Path) -> None:

@@ -111,6 +111,7 @@ def test_real_server_answers_a_client_and_shuts_down_cleanly(tmp_path: Path) -> 
     assert REVIEWER not in served.log() and "token=[redacted]" in served.log()
     # Closing wrote the segment's signed checkpoint: the whole log verifies, signed to the end.
     from gatekeeper.audit.verify import verify_log
+    from gatekeeper.stores.audit_trust import trust_from_config
 
-    report = verify_log(tmp_path / "audit")
-    assert report.ok and report.signed_seq == report.head_seq > 0
+    report = verify_log(tmp_path / "audit", trust=trust_from_config(load_config(cfg)))
+    assert report.ok and report.signed_seq == report.head_seq == report.anchored_seq > 0
