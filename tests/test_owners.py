@@ -19,7 +19,7 @@ from gatekeeper.stores import open_store
 
 HEADER = "provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status\n"
 PROFILES = HEADER + ("aws,111111111111,Harbour Trading Pte Ltd,SG,SG,SG,verified\n"
-                     "azure,AB-CD,Blue GmbH,DE,DE,DE,verified\n")
+                     "azure,AB0C0D00-0000-4000-8000-00000000000A,Blue GmbH,DE,DE,DE,verified\n")
 OWNERS_HEADER = "provider,account_id,owner_name,owner_country,share,screening_lists\n"
 
 
@@ -32,11 +32,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_owners_from_a_csv(tmp_path: Path) -> None:
     owners = OWNERS_HEADER + ("aws,111111111111,Listed Holdings,CN,35,EL\n"
                               "aws,111111111111,Second Holder,RU,20%,MEU;SDN\n"
-                              "azure,ab-cd,Family Trust,de,100,\n")
+                              "azure,ab0c0d00-0000-4000-8000-00000000000a,Family Trust,de,100,\n")
     a, b = read_profiles(write(tmp_path, "p.csv", PROFILES), write(tmp_path, "o.csv", owners))
     assert a.owners == (Owner("Listed Holdings", "CN", 35.0, ("EL",)),
                         Owner("Second Holder", "RU", 20.0, ("MEU", "SDN")))
-    assert b.account_id == "ab-cd" and b.owners == (Owner("Family Trust", "DE", 100.0, ()),)
+    assert b.account_id == "ab0c0d00-0000-4000-8000-00000000000a" and b.owners == (Owner("Family Trust", "DE", 100.0, ()),)
 
 
 def test_owners_inline_in_json() -> None:
