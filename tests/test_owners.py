@@ -36,11 +36,12 @@ def test_owners_from_a_csv(tmp_path: Path) -> None:
     a, b = read_profiles(write(tmp_path, "p.csv", PROFILES), write(tmp_path, "o.csv", owners))
     assert a.owners == (Owner("Listed Holdings", "CN", 35.0, ("EL",)),
                         Owner("Second Holder", "RU", 20.0, ("MEU", "SDN")))
-    assert b.account_id == "ab0c0d00-0000-4000-8000-00000000000a" and b.owners == (Owner("Family Trust", "DE", 100.0, ()),)
+    assert b.account_id == "ab0c0d00-0000-4000-8000-00000000000a"
+    assert b.owners == (Owner("Family Trust", "DE", 100.0, ()),)
 
 
 def test_owners_inline_in_json() -> None:
-    doc = [{"provider": "gcp", "account_id": "proj", "legal_name": "P", "country": "KE", "headquarters_country": "KE",
+    doc = [{"provider": "gcp", "account_id": "proj-kenya", "legal_name": "P", "country": "KE", "headquarters_country": "KE",
             "ultimate_parent_country": "KE", "kyc_status": "verified",
             "owners": [{"name": "Listed", "country": "CN", "share": 50, "screening_lists": ["el"]}]}]
     [p] = parse_json(json.dumps(doc))
@@ -96,15 +97,15 @@ def test_an_older_sqlite_database_gains_the_owners_column(tmp_path: Path) -> Non
                      "NULL, country TEXT NOT NULL, headquarters_country TEXT NOT NULL, ultimate_parent_country TEXT "
                      "NOT NULL, kyc_status TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT '', PRIMARY KEY (provider, "
                      "account_id))")
-        conn.execute("INSERT INTO profiles VALUES ('aws','1','Old','US','US','US','verified','')")
+        conn.execute("INSERT INTO profiles VALUES ('aws','111111111111','Old','US','US','US','verified','')")
     store = open_store(f"sqlite:///{db}", base_dir=tmp_path)
     try:
-        old = store.profiles.get_profile("aws", "1")
+        old = store.profiles.get_profile("aws", "111111111111")
         assert old is not None and old.owners == ()
-        [p] = read_profiles(write(tmp_path, "p.csv", HEADER + "aws,1,Old,US,US,US,verified\n"),
-                            write(tmp_path, "o.csv", OWNERS_HEADER + "aws,1,Listed,CN,51,EL\n"))
+        [p] = read_profiles(write(tmp_path, "p.csv", HEADER + "aws,111111111111,Old,US,US,US,verified\n"),
+                            write(tmp_path, "o.csv", OWNERS_HEADER + "aws,111111111111,Listed,CN,51,EL\n"))
         store.profiles.put_profiles([p])
-        assert store.profiles.get_profile("aws", "1") == p
+        assert store.profiles.get_profile("aws", "111111111111") == p
     finally:
         store.close()
 

@@ -3,8 +3,9 @@
 Every command reads the log named by ``[audit] url`` of the configuration (the local spool for
 ``s3://``, ``azblob://`` and ``gs://``), or the directory given with ``--from``. Tables for reviewers
 by default, ``--json`` for scripts; progress bars (on a terminal) for long runs. Exit status: 0 when
-the command did its job (for ``verify``: the log is intact), 1 when the log does not verify, cannot be verified (no trusted
-key, no digest in the witness: "unverified") or on any gatekeeper error, 2 on a usage error.
+the command did its job (for ``verify``: the log is intact), 1 when the log does not verify, cannot
+be verified (no trusted key, no digest in the witness: "unverified") or on any gatekeeper error, 2 on
+a usage error.
 
 ``verify`` trusts only what is kept outside the log: the keys pinned in ``[audit] trusted_keys`` and
 in the state store (and ``--public-key``), and the witness's latest digest (``[audit] witness``).
