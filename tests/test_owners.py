@@ -41,7 +41,8 @@ def test_owners_from_a_csv(tmp_path: Path) -> None:
 
 
 def test_owners_inline_in_json() -> None:
-    doc = [{"provider": "gcp", "account_id": "proj-kenya", "legal_name": "P", "country": "KE", "headquarters_country": "KE",
+    doc = [{"provider": "gcp", "account_id": "proj-kenya", "legal_name": "P", "country": "KE",
+            "headquarters_country": "KE",
             "ultimate_parent_country": "KE", "kyc_status": "verified",
             "owners": [{"name": "Listed", "country": "CN", "share": 50, "screening_lists": ["el"]}]}]
     [p] = parse_json(json.dumps(doc))
