@@ -38,6 +38,8 @@ GROUPS: dict[str, str] = {
     "audit": "gatekeeper.cli.audit",
     "screening": "gatekeeper.cli.screening",
     "hooks": "gatekeeper.cli.hooks",
+    "plan": "gatekeeper.cli.plan",
+    "guardrails": "gatekeeper.cli.guardrails",
 }
 
 for _name, (_module, _func) in COMMANDS.items():

@@ -1,0 +1,122 @@
+"""Google Cloud: organization policy custom constraints (CEL) denying controlled machine and accelerator
+types, enforced per customer project.
+
+A custom constraint lives on the organization and enforces nothing until a policy names it, so each
+distinct set of controlled types becomes constraints (one per resource type, split when a condition
+passes :data:`MAX_CONDITION_CHARS`) named by their content, and each customer project gets a policy
+enforcing them (a folder holding such projects can take the same policies instead):
+
+    compute.googleapis.com/Instance   resource.machineType, resource.guestAccelerators[].acceleratorType
+    container.googleapis.com/NodePool resource.config.machineType, resource.config.accelerators[].acceleratorType
+
+Org policy is evaluated for every caller, service agents included, so a managed instance group or a
+GKE autoscaler creating instances is stopped as well. CEL has no clock here: a licence on file is an
+exception for its scope (its types are left out) and its expiry takes effect at the next export,
+which ``guardrails diff`` shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from gatekeeper.catalog import Catalog
+from gatekeeper.gates.guardrails._bundle import Artifact, Bundle
+from gatekeeper.gates.guardrails._compile import Guard
+
+MAX_CONDITION_CHARS = 1000
+MAX_ID_CHARS = 70  # of the constraint id (custom.xxx)
+# resource type -> (id tag, machine type field, accelerator list, accelerator type field)
+RESOURCES: dict[str, tuple[str, str, str, str]] = {
+    "compute.googleapis.com/Instance": ("Vm", "resource.machineType", "resource.guestAccelerators", "acceleratorType"),
+    "container.googleapis.com/NodePool": ("Pool", "resource.config.machineType", "resource.config.accelerators",
+                                          "acceleratorType"),
+}
+
+
+def patterns(catalog: Catalog, types: tuple[str, ...]) -> list[str]:
+    """Regex alternatives: ``a2-.*`` for a family whose every known type is listed, else the escaped name."""
+    chosen = set(types)
+    families: dict[str, set[str]] = {}
+    for t in catalog.types("gcp"):
+        families.setdefault(t.name.split("-", 1)[0], set()).add(t.name)
+    out = set()
+    for name in chosen:
+        fam = name.split("-", 1)[0]
+        members = families.get(fam, set())
+        out.add(f"{re.escape(fam)}-.*" if members and members <= chosen and "-" in name else re.escape(name))
+    return sorted(out)
+
+
+def _alternation(values: list[str]) -> str:
+    return "'(^|/)(" + "|".join(values) + ")$'"
+
+
+def condition(resource: str, machines: list[str], accelerators: list[str]) -> str:
+    _, machine_field, acc_list, acc_field = RESOURCES[resource]
+    parts = []
+    if machines:
+        parts.append(f"{machine_field}.matches({_alternation(machines)})")
+    if accelerators:
+        parts.append(f"{acc_list}.exists(a, a.{acc_field}.matches({_alternation(accelerators)}))")
+    return " || ".join(parts)
+
+
+def _chunks(machines: list[str], accelerators: list[str], resource: str) -> list[tuple[list[str], list[str]]]:
+    """Split the lists so that each condition fits in MAX_CONDITION_CHARS."""
+    if len(condition(resource, machines, accelerators)) <= MAX_CONDITION_CHARS:
+        return [(machines, accelerators)]
+    if len(machines) > 1 or (machines and accelerators):
+        half = len(machines) // 2 if len(machines) > 1 else len(machines)
+        return (_chunks(machines[:half], accelerators, resource) if half else []) + \
+            _chunks(machines[half:], [] if half else accelerators, resource)
+    if len(accelerators) > 1:
+        half = len(accelerators) // 2
+        return _chunks([], accelerators[:half], resource) + _chunks([], accelerators[half:], resource)
+    raise ValueError(f"a single type does not fit in a {MAX_CONDITION_CHARS}-character condition")
+
+
+def constraints(guard: Guard, catalog: Catalog, organization: str) -> list[dict[str, Any]]:
+    machines = patterns(catalog, guard.denied)
+    accelerators = sorted(re.escape(a) for a in guard.denied_accelerators)
+    digest = hashlib.sha256(("|".join(machines) + "#" + "|".join(accelerators)).encode()).hexdigest()[:10]
+    out = []
+    for resource, (tag, *_rest) in RESOURCES.items():
+        for n, (m, a) in enumerate(_chunks(machines, accelerators, resource), 1):
+            cid = f"custom.gatekeeperDeny{tag}{digest}{n}"
+            out.append({
+                "name": f"organizations/{organization}/customConstraints/{cid}",
+                "resourceTypes": [resource],
+                "methodTypes": ["CREATE", "UPDATE"],
+                "condition": condition(resource, m, a),
+                "actionType": "DENY",
+                "displayName": "Gatekeeper: export-controlled AI compute",
+                "description": "Compiled by `gatekeeper guardrails export` from the policy packs and the customers "
+                               "on file; re-export rather than edit.",
+            })
+    return out
+
+
+def policy(project: str, constraint_name: str) -> dict[str, Any]:
+    cid = constraint_name.rsplit("/", 1)[-1]
+    return {"name": f"projects/{project}/policies/{cid}", "spec": {"rules": [{"enforce": True}]}}
+
+
+def build(guards: list[Guard], catalog: Catalog, bundle: Bundle, organization: str) -> None:
+    shared: dict[str, Artifact] = {}
+    for g in guards:
+        if g.exceptions:
+            bundle.notes.append(f"gcp {g.account_id}: licence(s) {', '.join(e.licence for e in g.exceptions)} "
+                                "left out of the constraints; their expiry takes effect at the next export")
+        if not (g.denied or g.denied_accelerators):
+            continue
+        for c in constraints(g, catalog, organization):
+            art = shared.get(c["name"])
+            if art is None:
+                art = shared[c["name"]] = Artifact(c["name"].rsplit("/", 1)[-1], "gcp-custom-constraint", c, [],
+                                                   len(c["condition"]))
+                bundle.artifacts.append(art)
+            art.targets.append(g.account_id)
+            p = policy(g.account_id, c["name"])
+            bundle.artifacts.append(Artifact(p["name"], "gcp-policy", p, [g.account_id]))
