@@ -161,7 +161,11 @@ def build(guards: list[Guard], catalog: Catalog, operations: Iterable[tuple[str,
     bundle.uncovered = uncovered
     shared: dict[str, Artifact] = {}
     for g in guards:
-        docs = pack(statements(g, catalog, covered), limit)
+        try:
+            docs = pack(statements(g, catalog, covered), limit)
+        except ValueError as exc:
+            bundle.problems.append(f"aws {g.account_id} ({g.customer}): {exc}")
+            continue
         if len(docs) > 1:
             bundle.notes.append(f"aws {g.account_id} ({g.customer}): split into {len(docs)} SCPs "
                                 f"(each at most {limit} characters)")

@@ -64,17 +64,19 @@ def condition(resource: str, machines: list[str], accelerators: list[str]) -> st
 
 
 def _chunks(machines: list[str], accelerators: list[str], resource: str) -> list[tuple[list[str], list[str]]]:
-    """Split the lists so that each condition fits in MAX_CONDITION_CHARS."""
+    """Split the lists so that each condition fits in MAX_CONDITION_CHARS (ValueError when one type cannot)."""
     if len(condition(resource, machines, accelerators)) <= MAX_CONDITION_CHARS:
         return [(machines, accelerators)]
-    if len(machines) > 1 or (machines and accelerators):
-        half = len(machines) // 2 if len(machines) > 1 else len(machines)
-        return (_chunks(machines[:half], accelerators, resource) if half else []) + \
-            _chunks(machines[half:], [] if half else accelerators, resource)
-    if len(accelerators) > 1:
-        half = len(accelerators) // 2
-        return _chunks([], accelerators[:half], resource) + _chunks([], accelerators[half:], resource)
-    raise ValueError(f"a single type does not fit in a {MAX_CONDITION_CHARS}-character condition")
+    if machines and accelerators:
+        return _chunks(machines, [], resource) + _chunks([], accelerators, resource)
+    values = machines or accelerators
+    if len(values) <= 1:
+        raise ValueError(f"{values[0] if values else 'nothing'}: a single type does not fit in a "
+                         f"{MAX_CONDITION_CHARS}-character condition")
+    half = len(values) // 2
+    if machines:
+        return _chunks(values[:half], [], resource) + _chunks(values[half:], [], resource)
+    return _chunks([], values[:half], resource) + _chunks([], values[half:], resource)
 
 
 def constraints(guard: Guard, catalog: Catalog, organization: str) -> list[dict[str, Any]]:
@@ -111,7 +113,12 @@ def build(guards: list[Guard], catalog: Catalog, bundle: Bundle, organization: s
                                 "left out of the constraints; their expiry takes effect at the next export")
         if not (g.denied or g.denied_accelerators):
             continue
-        for c in constraints(g, catalog, organization):
+        try:
+            made = constraints(g, catalog, organization)
+        except ValueError as exc:
+            bundle.problems.append(f"gcp {g.account_id} ({g.customer}): {exc}")
+            continue
+        for c in made:
             art = shared.get(c["name"])
             if art is None:
                 art = shared[c["name"]] = Artifact(c["name"].rsplit("/", 1)[-1], "gcp-custom-constraint", c, [],
