@@ -54,6 +54,7 @@ def export_cmd(
 ) -> None:
     """Write the guardrails for the customers on file; with --apply, put them in place."""
     from gatekeeper.gates.guardrails import diff, export, read_manifest, write
+    from gatekeeper.gates.guardrails._apply import ERROR
 
     with opened(config, as_json=json_out) as gk:
         folder = out or Path(gk.config.base_dir) / "guardrails"
@@ -76,6 +77,8 @@ def export_cmd(
     if bundle.problems:
         if apply:
             console.print("[red]not applied[/]: the guardrails do not fit the cloud's limits")
+        raise typer.Exit(EXIT_ERROR)
+    if any(line.startswith(ERROR) for line in applied):
         raise typer.Exit(EXIT_ERROR)
 
 
@@ -146,7 +149,8 @@ def _apply(bundle: Bundle, previous: dict[str, Any] | None, endpoint: str) -> li
                                      previous)
     from google.cloud import orgpolicy_v2
 
-    client = orgpolicy_v2.OrgPolicyClient(client_options={"api_endpoint": endpoint} if endpoint else None)
+    client = orgpolicy_v2.OrgPolicyClient(transport="rest",
+                                          client_options={"api_endpoint": endpoint} if endpoint else None)
     return apply_mod.apply_gcp(bundle, client, previous)
 
 

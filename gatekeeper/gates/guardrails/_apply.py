@@ -11,7 +11,9 @@ had and this one has not is removed; resources not named by gatekeeper are never
 - Google Cloud: ``google-cloud-org-policy``'s ``OrgPolicyClient`` (custom constraints on the
   organization, then the projects' policies).
 
-Each returns the list of changes it made, for the report and the audit log.
+Each returns the list of changes it made, for the report and the audit log; a change that failed
+(an account on file that is not in the organization) is a line starting with :data:`ERROR`, the
+others still go ahead, and the command exits with an error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from gatekeeper.gates.guardrails._bundle import Bundle
 
 POLICY_TYPE = "SERVICE_CONTROL_POLICY"
+ERROR = "error: "  # a line of the change list that failed (the others still went ahead)
 
 
 def _old(previous: dict[str, Any] | None, kind: str) -> dict[str, dict[str, Any]]:
@@ -30,6 +33,8 @@ def _old(previous: dict[str, Any] | None, kind: str) -> dict[str, dict[str, Any]
 
 def apply_aws(bundle: Bundle, client: Any, previous: dict[str, Any] | None = None) -> list[str]:
     """``client``: a boto3 ``organizations`` client of the management account."""
+    from botocore.exceptions import ClientError
+
     from gatekeeper.gates.guardrails.aws import POLICY_PREFIX, compact
 
     done: list[str] = []
@@ -48,7 +53,11 @@ def apply_aws(bundle: Bundle, client: Any, previous: dict[str, Any] | None = Non
             done.append(f"created SCP {art.name} ({pid})")
         attached = {t["TargetId"] for t in client.list_targets_for_policy(PolicyId=pid)["Targets"]}
         for target in sorted(set(art.targets) - attached):
-            client.attach_policy(PolicyId=pid, TargetId=target)
+            try:
+                client.attach_policy(PolicyId=pid, TargetId=target)
+            except ClientError as exc:  # an account on file that is not in this organization
+                done.append(f"{ERROR}{art.name} not attached to {target}: {exc.response['Error'].get('Code')}")
+                continue
             done.append(f"attached {art.name} to {target}")
         for target in sorted(attached - set(art.targets)):
             client.detach_policy(PolicyId=pid, TargetId=target)
@@ -94,7 +103,7 @@ def apply_azure(bundle: Bundle, client_for: Callable[[str], Any], previous: dict
 
 def apply_gcp(bundle: Bundle, client: Any, previous: dict[str, Any] | None = None) -> list[str]:
     """``client``: a ``google.cloud.orgpolicy_v2.OrgPolicyClient`` with rights on the organization."""
-    from google.api_core.exceptions import AlreadyExists, NotFound
+    from google.api_core.exceptions import Conflict, NotFound
     from google.cloud.orgpolicy_v2 import types
 
     done: list[str] = []
@@ -108,7 +117,7 @@ def apply_gcp(bundle: Bundle, client: Any, previous: dict[str, Any] | None = Non
         try:
             client.create_custom_constraint(parent=parent, custom_constraint=constraint)
             done.append(f"created constraint {a.name}")
-        except AlreadyExists:
+        except Conflict:  # ALREADY_EXISTS (409; gRPC raises AlreadyExists, a Conflict)
             client.update_custom_constraint(custom_constraint=constraint)
             done.append(f"updated constraint {a.name}")
     for a in (x for x in bundle.artifacts if x.kind == "gcp-policy"):
@@ -118,7 +127,7 @@ def apply_gcp(bundle: Bundle, client: Any, previous: dict[str, Any] | None = Non
         try:
             client.create_policy(parent=parent, policy=policy)
             done.append(f"enforced {a.name}")
-        except AlreadyExists:
+        except Conflict:  # ALREADY_EXISTS (409; gRPC raises AlreadyExists, a Conflict)
             client.update_policy(policy=policy)
             done.append(f"re-enforced {a.name}")
     current = {a.name for a in bundle.artifacts}
