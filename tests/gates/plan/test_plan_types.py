@@ -48,7 +48,7 @@ def test_china_owned_customer_is_held(gate: tuple[Gatekeeper, TeeAudit], rtype: 
     assert d.request.source == "plan" and d.request.account_id == CN[provider]
     assert d.request.resource_ids == (found[0].address,)
     # audited before the report is returned
-    assert any(r["decision_id"] == d.decision_id for r in tee.decisions)
+    assert any(r["decision_id"] == d.decision_id and r["source"] == "plan" for r in tee.decisions)
 
 
 @pytest.mark.parametrize("rtype", TYPES)
