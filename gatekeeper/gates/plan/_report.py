@@ -99,9 +99,7 @@ def report_sarif(report: PlanReport) -> dict[str, Any]:
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "gatekeeper", "version": _version(),
-                                "informationUri": "https://github.com/gatekeeper/gatekeeper/blob/main/docs/gates.md",
-                                "rules": list(rules.values())}},
+            "tool": {"driver": {"name": "gatekeeper", "version": _version(), "rules": list(rules.values())}},
             "artifacts": [{"location": {"uri": report.source}}],
             "results": results,
         }],
