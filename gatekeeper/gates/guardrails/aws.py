@@ -8,8 +8,10 @@ types through the condition key its service authorises them with:
     autoscaling  autoscaling:InstanceTypes    (multi-valued: ForAnyValue:StringLike)
     sagemaker    sagemaker:InstanceTypes      (multi-valued, ``ml.`` names)
 
-Services with no such key (EKS, Batch, EMR, CloudFormation, ECS) cannot be bounded by type in an
-SCP; their operations are listed as ``uncovered`` in the export (the wrapper and the hooks decide
+AWS evaluates a key only where the request carries it (an action of the list that names no type is
+not bounded; SCPs do not reach service-linked roles, so a group's later launches are stopped at the
+group's creation). Services with no such key (EKS, Batch, EMR, CloudFormation, ECS) cannot be
+bounded by type in an SCP; their operations are listed as ``uncovered`` in the export (the wrapper and the hooks decide
 them), rather than denied wholesale. Resource control policies do not fit: they govern access to
 resources of S3, STS, SQS, KMS and Secrets Manager, not the creation of compute.
 
