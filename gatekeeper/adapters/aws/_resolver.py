@@ -46,6 +46,9 @@ _MAX_CACHE = 4096
 _MAX_CLIENTS = 64
 
 
+UNCACHED = frozenset({"instance"})
+
+
 def clean_session() -> botocore.session.Session:
     """A botocore session without gatekeeper's handlers: gatekeeper's own reads are never re-decided.
 
@@ -205,8 +208,9 @@ class Resolver:
                 raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found")
             return found
 
+        # An instance's type changes while it is stopped (another tool resizes it): always read afresh.
         result: Mapping[str, Any] = self._cached(("describe", *caller.cache_id, kind, tuple(sorted(key.items()))),
-                                                 ttl, load)
+                                                 0 if kind in UNCACHED else ttl, load)
         return result
 
     def identity(self, caller: Caller, ttl: float) -> Identity:
