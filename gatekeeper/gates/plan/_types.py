@@ -139,8 +139,6 @@ AWS: tuple[ResourceType, ...] = (
     ResourceType("aws_sagemaker_domain", "aws", ("sagemaker", "CreateDomain"), (
         Slot(type=_sm_defaults("default_user_settings") + _sm_defaults("default_space_settings")),
     )),
-    ResourceType("aws_sagemaker_user_profile", "aws", ("sagemaker", "CreateUserProfile"),
-                 (Slot(type=_sm_defaults("user_settings")),)),
     ResourceType("aws_sagemaker_space", "aws", ("sagemaker", "CreateSpace"),
                  (Slot(type=_sm_defaults("space_settings")),)),
     ResourceType("aws_sagemaker_app", "aws", ("sagemaker", "CreateApp"),

@@ -112,8 +112,11 @@ def test_over_the_size_limit_the_statements_are_split_and_the_split_reported(gk:
     guard = next(g for g in export(gk, "aws", on=ON).guards if g.account_id == IRAN.account_id)
     covered, _ = aws.actions_by_key(spec_operations("aws"))
     whole = aws.statements(guard, gk.catalog, covered)
-    docs = aws.pack(whole, limit=900)
-    assert len(docs) > 1 and all(aws.size(d) <= 900 for d in docs)
+    # the smallest limit any split can meet: the largest statement cut down to one type
+    one = max(aws.size({"Version": "2012-10-17", "Statement": [_with_values(s, s_values(s)[:1])]}) for s in whole)
+    limit = 2 * one
+    docs = aws.pack(whole, limit=limit)
+    assert len(docs) > 1 and all(aws.size(d) <= limit for d in docs)
     for d in docs:
         jsonschema.validate(d, SCP_SCHEMA)
     # nothing lost: the union of the split statements denies what the whole did
@@ -121,15 +124,28 @@ def test_over_the_size_limit_the_statements_are_split_and_the_split_reported(gk:
         assert denied(docs, "ec2:RunInstances", "ec2:InstanceType", t) == \
             denied([{"Version": "2012-10-17", "Statement": whole}], "ec2:RunInstances", "ec2:InstanceType", t)
     b = Bundle("aws", ON.isoformat(), "")
-    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=700)
-    assert any("split into 4 SCPs" in n for n in b.notes) and not b.problems  # four still fit
-    assert all(a.size <= 700 for a in b.artifacts)
+    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=limit)
+    assert any(f"split into {len(docs)} SCPs" in n for n in b.notes)
+    assert all(a.size <= limit for a in b.artifacts)
+    assert bool(b.problems) == (len(docs) > aws.OURS_PER_TARGET)
     b = Bundle("aws", ON.isoformat(), "")
-    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=600)
+    # about one type per statement (the split statements' Sids grow by a digit per halving): too many
+    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=one + 40)
     assert b.problems and "more than the 4" in b.problems[0]
     b = Bundle("aws", ON.isoformat(), "")
-    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=200)  # not even one type fits
-    assert b.problems and "cannot fit in 200 characters" in b.problems[0] and not b.artifacts
+    aws.build([guard], gk.catalog, spec_operations("aws"), b, limit=300)  # not even one type fits
+    assert b.problems and "cannot fit in 300 characters" in b.problems[0] and not b.artifacts
+
+
+def s_values(stmt: dict) -> list[str]:
+    return next(iter(next(iter(stmt["Condition"].values())).values()))
+
+
+def _with_values(stmt: dict, values: list[str]) -> dict:
+    s = json.loads(json.dumps(stmt))
+    block = next(iter(s["Condition"].values()))
+    block[next(iter(block))] = values
+    return s
 
 
 def test_identical_policies_are_shared_between_accounts(gk: Gatekeeper) -> None:

@@ -136,7 +136,6 @@ BUILD: dict[str, Build] = {
     "aws_sagemaker_endpoint": _endpoint,
     "aws_sagemaker_notebook_instance": _sm_flat("aws_sagemaker_notebook_instance", "instance_type"),
     "aws_sagemaker_domain": _sm("aws_sagemaker_domain", "default_user_settings"),
-    "aws_sagemaker_user_profile": _sm("aws_sagemaker_user_profile", "user_settings"),
     "aws_sagemaker_space": _sm("aws_sagemaker_space", "space_settings"),
     "aws_sagemaker_app": _sm_flat("aws_sagemaker_app", "instance_type", "resource_spec"),
     "aws_sagemaker_data_quality_job_definition": lambda m: [Res(
