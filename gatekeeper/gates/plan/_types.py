@@ -149,8 +149,19 @@ AWS: tuple[ResourceType, ...] = (
 )
 
 # -- Azure ------------------------------------------------------------------------------------------
-_VM = ("Microsoft.Compute", "virtualMachines")
-_VMSS = ("Microsoft.Compute", "virtualMachineScaleSets")
+
+
+def _arm(provider: str, resource: str) -> tuple[str, str]:
+    """The Azure spec's key of a PUT of ``provider/resource`` (its authorization action)."""
+    return (provider, f"{provider}/{resource}/write")
+
+
+_VM = _arm("Microsoft.Compute", "virtualMachines")
+_VMSS = _arm("Microsoft.Compute", "virtualMachineScaleSets")
+_AKS = _arm("Microsoft.ContainerService", "managedClusters")
+_AKS_POOL = _arm("Microsoft.ContainerService", "managedClusters/agentPools")
+_AML = _arm("Microsoft.MachineLearningServices", "workspaces/computes")
+_BATCH = _arm("Microsoft.Batch", "batchAccounts/pools")
 
 AZURE: tuple[ResourceType, ...] = (
     ResourceType("azurerm_linux_virtual_machine", "azure", _VM, (Slot(type=("size",)),), ("location",)),
@@ -166,60 +177,61 @@ AZURE: tuple[ResourceType, ...] = (
     ), ("location",)),
     ResourceType("azurerm_virtual_machine_scale_set", "azure", _VMSS,
                  (Slot(at="sku[]", type=("name",), count=("capacity",)),), ("location",)),
-    ResourceType("azurerm_kubernetes_cluster", "azure", ("Microsoft.ContainerService", "managedClusters"), (
+    ResourceType("azurerm_kubernetes_cluster", "azure", _AKS, (
         Slot(at="default_node_pool[]", type=("vm_size",), count=("node_count", "max_count")),
     ), ("location",)),
     ResourceType("azurerm_kubernetes_cluster_node_pool", "azure",
-                 ("Microsoft.ContainerService", "managedClusters/agentPools"),
+                 _AKS_POOL,
                  (Slot(type=("vm_size",), count=("node_count", "max_count")),)),
     ResourceType("azurerm_machine_learning_compute_cluster", "azure",
-                 ("Microsoft.MachineLearningServices", "workspaces/computes"),
+                 _AML,
                  (Slot(type=("vm_size",), count=("scale_settings[].max_node_count",)),), ("location",)),
     ResourceType("azurerm_machine_learning_compute_instance", "azure",
-                 ("Microsoft.MachineLearningServices", "workspaces/computes"),
+                 _AML,
                  (Slot(type=("virtual_machine_size",)),), ("location",)),
-    ResourceType("azurerm_batch_pool", "azure", ("Microsoft.Batch", "batchAccounts/pools"), (
+    ResourceType("azurerm_batch_pool", "azure", _BATCH, (
         Slot(type=("vm_size",),
              count=("fixed_scale[].target_dedicated_nodes+fixed_scale[].target_low_priority_nodes",)),
     )),
 )
 
 # -- Google Cloud -----------------------------------------------------------------------------------
+_GCE, _GKE = "compute.googleapis.com", "container.googleapis.com"
 _GUEST = Attached("guest_accelerator[]", "type", "count")
 _TEMPLATE_REF = Ref("instance_template",
                     ("google_compute_instance_template", "google_compute_region_instance_template"),
                     ("self_link", "self_link_unique", "id", "name"))
 
 GCP: tuple[ResourceType, ...] = (
-    ResourceType("google_compute_instance", "gcp", ("compute", "compute.instances.insert"),
+    ResourceType("google_compute_instance", "gcp", (_GCE, "compute.instances.insert"),
                  (Slot(type=("machine_type",), attached=(_GUEST,)),), ("zone",)),
-    ResourceType("google_compute_instance_template", "gcp", ("compute", "compute.instanceTemplates.insert"),
+    ResourceType("google_compute_instance_template", "gcp", (_GCE, "compute.instanceTemplates.insert"),
                  (Slot(type=("machine_type",), attached=(_GUEST,)),), ("region",)),
     ResourceType("google_compute_region_instance_template", "gcp",
-                 ("compute", "compute.regionInstanceTemplates.insert"),
+                 (_GCE, "compute.regionInstanceTemplates.insert"),
                  (Slot(type=("machine_type",), attached=(_GUEST,)),), ("region",)),
-    ResourceType("google_compute_instance_group_manager", "gcp", ("compute", "compute.instanceGroupManagers.insert"), (
+    ResourceType("google_compute_instance_group_manager", "gcp", (_GCE, "compute.instanceGroupManagers.insert"), (
         Slot(at="version[]", choice=True, refs=(_TEMPLATE_REF,), count=("$.target_size",)),
     ), ("zone",)),
     ResourceType("google_compute_region_instance_group_manager", "gcp",
-                 ("compute", "compute.regionInstanceGroupManagers.insert"), (
+                 (_GCE, "compute.regionInstanceGroupManagers.insert"), (
         Slot(at="version[]", choice=True, refs=(_TEMPLATE_REF,), count=("$.target_size",)),
     ), ("region",)),
     ResourceType("google_container_node_pool", "gcp",
-                 ("container", "container.projects.locations.clusters.nodePools.create"), (
+                 (_GKE, "container.projects.locations.clusters.nodePools.create"), (
         Slot(at="node_config[]", type=("machine_type",), attached=(_GUEST,),
              count=("$.node_count", "$.initial_node_count", "$.autoscaling[].max_node_count",
                     "$.autoscaling[].total_max_node_count")),
     ), ("location",)),
-    ResourceType("google_container_cluster", "gcp", ("container", "container.projects.locations.clusters.create"), (
+    ResourceType("google_container_cluster", "gcp", (_GKE, "container.projects.locations.clusters.create"), (
         Slot(at="node_config[]", type=("machine_type",), attached=(_GUEST,), count=("$.initial_node_count",)),
         Slot(at="node_pool[]", type=("node_config[].machine_type",), attached=(
             Attached("node_config[].guest_accelerator[]", "type", "count"),),
              count=("node_count", "initial_node_count", "autoscaling[].max_node_count")),
     ), ("location",)),
-    ResourceType("google_tpu_v2_vm", "gcp", ("tpu", "tpu.projects.locations.nodes.create"),
+    ResourceType("google_tpu_v2_vm", "gcp", ("tpu.googleapis.com", "tpu.projects.locations.nodes.create"),
                  (Slot(tpu="accelerator_type"), Slot(at="accelerator_config[]", tpu="type")), ("zone",)),
-    ResourceType("google_compute_reservation", "gcp", ("compute", "compute.reservations.insert"), (
+    ResourceType("google_compute_reservation", "gcp", (_GCE, "compute.reservations.insert"), (
         Slot(at="specific_reservation[]", type=("instance_properties[].machine_type",),
              attached=(Attached("instance_properties[].guest_accelerators[]", "accelerator_type",
                                 "accelerator_count"),), count=("count",)),
