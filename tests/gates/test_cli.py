@@ -155,10 +155,15 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(k, v)
+    import urllib.request
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    # moto keeps its backends per process: start from an empty organization state
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).close()
+    yield url
     server.stop()
 
 
@@ -184,3 +189,27 @@ def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str)
     assert any(p["Name"].startswith("gatekeeper-export-control-") for p in pols)
     logged = "".join(f.read_text(encoding="utf-8") for f in (tmp_path / "audit2").rglob("*.jsonl"))
     assert "guardrails.applied" in logged and acct in logged  # the change is audited
+
+
+def test_guardrails_over_the_limits_are_written_but_never_applied(cfg: Path, tmp_path: Path, moto_server: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from gatekeeper.gates.guardrails import aws
+
+    monkeypatch.setattr(aws, "MAX_SCP_CHARS", 1000)  # far too many SCPs for one account
+    org = boto3.client("organizations", endpoint_url=moto_server)
+    org.create_organization(FeatureSet="ALL")
+    r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--apply", "--endpoint", moto_server,
+                            "--out", str(tmp_path / "g"), "--config", str(cfg)])
+    assert r.exit_code == 1 and "not applied" in r.stdout and "problem" in r.stdout
+    assert (tmp_path / "g" / "aws" / "manifest.json").exists()
+    names = [p["Name"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]]
+    assert not any(n.startswith(aws.POLICY_PREFIX) for n in names)
+
+
+def test_a_corrupt_manifest_is_a_clear_error(cfg: Path, tmp_path: Path) -> None:
+    (tmp_path / "g" / "aws").mkdir(parents=True)
+    (tmp_path / "g" / "aws" / "manifest.json").write_text("{oops", encoding="utf-8")
+    r = runner.invoke(app, ["guardrails", "diff", "--cloud", "aws", "--out", str(tmp_path / "g"), "--config", str(cfg)])
+    assert r.exit_code == 1 and "not a guardrails manifest" in r.output

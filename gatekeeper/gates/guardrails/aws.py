@@ -145,7 +145,7 @@ def _fit(stmt: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     return parts
 
 
-def pack(stmts: list[dict[str, Any]], limit: int = MAX_SCP_CHARS) -> list[dict[str, Any]]:
+def pack(stmts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     """Statements packed, in order, into as few policies as fit in ``limit`` characters each."""
     docs: list[list[dict[str, Any]]] = []
     for whole in stmts:
@@ -158,7 +158,8 @@ def pack(stmts: list[dict[str, Any]], limit: int = MAX_SCP_CHARS) -> list[dict[s
 
 
 def build(guards: list[Guard], catalog: Catalog, operations: Iterable[tuple[str, str]], bundle: Bundle,
-          limit: int = MAX_SCP_CHARS) -> None:
+          limit: int | None = None) -> None:
+    limit = limit or MAX_SCP_CHARS
     covered, uncovered = actions_by_key(operations)
     bundle.uncovered = uncovered
     shared: dict[str, Artifact] = {}

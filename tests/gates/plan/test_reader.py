@@ -199,3 +199,28 @@ def test_pending_joins_the_same_case(gate: Gate) -> None:
     assert len(records) == 2
     assert all(r["source"] == "plan" and r["decision"] == "pending" for r in records)
     assert all(r["request"]["resource_ids"] == ["aws_instance.x"] for r in records)
+
+
+class _BrokenAudit:
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        raise OSError("disk full")
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_audit_failure_denies_fail_closed(tmp_path: Path) -> None:
+    from gatekeeper.model import CustomerProfile
+    from tests.adapters._support import shipped_policies
+    from tests.conftest import tmp_config
+
+    gk = Gatekeeper(tmp_config(tmp_path), audit=_BrokenAudit(), policies=shipped_policies())
+    try:
+        gk.store.profiles.put_profiles([CustomerProfile("aws", US_AWS, "Acme", "US", "US", "US", "verified")])
+        doc = plan(Res("aws_instance", "x", {"instance_type": "p4d.24xlarge"}), providers=aws_provider(US_AWS))
+        report = check_plan(gk, parse_plan(doc))
+    finally:
+        gk.close()
+    f = only(report, "aws_instance.x")
+    assert f.decision.outcome == Outcome.DENY and "audit log unavailable" in (f.error or "")
+    assert report.worst == Outcome.DENY
