@@ -49,6 +49,8 @@ def export_cmd(
     apply: Annotated[bool, typer.Option("--apply", help="Also put them in place (AWS Organizations, Azure "
                                         "Policy, Org Policy); needs the cloud's credentials.")] = False,
     endpoint: Annotated[str, typer.Option(help="API endpoint for --apply (a local stand-in, a private link).")] = "",
+    ou: Annotated[list[str], typer.Option(help="AWS: OU_ID=ACCOUNT,ACCOUNT... attach to the OU when all its "
+                                          "accounts take the same SCPs (repeatable).")] = [],  # noqa: B006
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -58,7 +60,7 @@ def export_cmd(
 
     with opened(config, as_json=json_out) as gk:
         folder = out or Path(gk.config.base_dir) / "guardrails"
-        bundle = export(gk, cloud.strip().lower(), on=_day(on), organization=organization)
+        bundle = export(gk, cloud.strip().lower(), on=_day(on), organization=organization, ous=_ous(ou))
         previous = read_manifest(folder, bundle.cloud)
         changes = diff(previous, bundle.as_dict())
         written = write(bundle, folder)
@@ -104,6 +106,20 @@ def diff_cmd(cloud: CloudOpt, out: OutOpt = None, on: OnOpt = "", organization: 
     for what in ("added", "removed", "changed"):
         for name in changes["artifacts"][what]:
             console.print(f"  {what}: {name}", highlight=False)
+
+
+def _ous(values: list[str]) -> dict[str, list[str]]:
+    from gatekeeper.errors import InvalidInputError
+
+    out: dict[str, list[str]] = {}
+    for v in values:
+        ou, _, accounts = v.partition("=")
+        members = [a.strip() for a in accounts.split(",") if a.strip()]
+        if not ou.strip().startswith("ou-") or not members:
+            raise InvalidInputError(f"--ou {v!r}: expected OU_ID=ACCOUNT[,ACCOUNT...] (an OU id starts ou-)",
+                                    field="ou")
+        out[ou.strip()] = members
+    return out
 
 
 def _customers(changes: dict[str, Any]) -> None:

@@ -146,6 +146,8 @@ def test_guardrails_bad_cloud_and_date(cfg: Path) -> None:
     assert r.exit_code == 1 and "aws, azure or gcp" in r.output
     r = runner.invoke(app, ["guardrails", "diff", "--cloud", "aws", "--on", "tomorrow", "--config", str(cfg)])
     assert r.exit_code == 1 and "YYYY-MM-DD" in r.output
+    r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--ou", "root=1", "--config", str(cfg)])
+    assert r.exit_code == 1 and "OU_ID=ACCOUNT" in r.output
 
 
 @pytest.fixture

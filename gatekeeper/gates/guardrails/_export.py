@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ CLOUDS = ("aws", "azure", "gcp")
 ORGANIZATION_PLACEHOLDER = "ORGANIZATION_ID"
 
 
-def export(gk: Gatekeeper, cloud: str, *, on: date, organization: str = "") -> Bundle:
+def export(gk: Gatekeeper, cloud: str, *, on: date, organization: str = "",
+           ous: Mapping[str, Sequence[str]] | None = None) -> Bundle:
     """The bundle for ``cloud``: one Guard per customer with controlled compute, and its artifacts."""
     if cloud not in CLOUDS:
         raise InvalidInputError(f"--cloud must be aws, azure or gcp, not {cloud!r}", field="cloud")
@@ -27,7 +29,7 @@ def export(gk: Gatekeeper, cloud: str, *, on: date, organization: str = "") -> B
     guards = compile_guards(gk.engine, profiles, licences, on)
     bundle = Bundle(cloud, on.isoformat(), gk.catalog.as_of, guards)
     if cloud == "aws":
-        aws.build(guards, gk.catalog, spec_operations("aws"), bundle)
+        aws.build(guards, gk.catalog, spec_operations("aws"), bundle, ous=ous)
     elif cloud == "azure":
         azure.build(guards, bundle)
     else:

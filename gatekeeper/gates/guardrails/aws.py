@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -158,7 +158,9 @@ def pack(stmts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 
 
 def build(guards: list[Guard], catalog: Catalog, operations: Iterable[tuple[str, str]], bundle: Bundle,
-          limit: int | None = None) -> None:
+          limit: int | None = None, ous: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Write the SCPs of ``guards`` into ``bundle``; ``ous`` (OU id -> its member accounts) attaches a
+    policy to an OU instead of its accounts when every member is a customer that takes that policy."""
     limit = limit or MAX_SCP_CHARS
     covered, uncovered = actions_by_key(operations)
     bundle.uncovered = uncovered
@@ -183,3 +185,21 @@ def build(guards: list[Guard], catalog: Catalog, operations: Iterable[tuple[str,
                 art = shared[name] = Artifact(name, "scp", doc, [], size(doc))
                 bundle.artifacts.append(art)
             art.targets.append(g.account_id)
+    for ou, members in sorted((ous or {}).items()):
+        _to_ou(bundle, ou, set(members))
+
+
+def _to_ou(bundle: Bundle, ou: str, members: set[str]) -> None:
+    """Replace ``members`` by ``ou`` in the targets of the policies every member takes."""
+    if not members:
+        return
+    mine = [a for a in bundle.artifacts if a.kind == "scp" and members <= set(a.targets)]
+    taken_by_all = {a.name for a in mine}
+    partial = [a for a in bundle.artifacts if a.kind == "scp" and a.name not in taken_by_all
+               and members & set(a.targets)]
+    if not mine or partial:  # the members do not share one set of policies: attach per account
+        bundle.notes.append(f"aws OU {ou}: its accounts do not all take the same SCPs; attached per account")
+        return
+    for a in mine:
+        a.targets[:] = [t for t in a.targets if t not in members] + [ou]
+    bundle.notes.append(f"aws OU {ou}: {len(mine)} SCP(s) attached to the OU instead of {len(members)} accounts")

@@ -177,3 +177,23 @@ def test_gcp_apply_through_org_policy_client(gk: Gatekeeper) -> None:
         # again: everything exists, updated in place
         again = apply_gcp(bundle, client)
         assert all(d.startswith(("updated", "re-enforced")) for d in again)
+
+
+def test_aws_policies_go_on_an_ou_when_all_its_accounts_take_them(gk: Gatekeeper, organizations: Any) -> None:
+    org = organizations
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name="china-owned")["OrganizationalUnit"]["Id"]
+    a, b = _account(org, "lion-a"), _account(org, "lion-b")
+    for acct in (a, b):
+        org.move_account(AccountId=acct, SourceParentId=root, DestinationParentId=ou)
+    gk.store.profiles.put_profiles([CustomerProfile("aws", x, "Lion City AI", "SG", "SG", "CN", "verified")
+                                    for x in (a, b)])
+    bundle = export(gk, "aws", on=ON, ous={ou: [a, b]})
+    mine = [x for x in bundle.artifacts if ou in x.targets]
+    assert mine and all(a not in x.targets and b not in x.targets for x in mine)
+    assert any(f"OU {ou}" in n for n in bundle.notes)
+    apply_aws(bundle, org)
+    assert _ours(org, ou) and not _ours(org, a)
+    # an OU whose accounts take different policies stays per account
+    mixed = export(gk, "aws", on=ON, ous={ou: [a, b, "444444444444"]})
+    assert not any(ou in x.targets for x in mixed.artifacts) and any("attached per account" in n for n in mixed.notes)
