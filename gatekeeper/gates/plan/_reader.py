@@ -177,11 +177,14 @@ def _configuration(config: Mapping[str, Any], source: str) -> tuple[dict[str, st
                                                                       dict[str, dict[str, tuple[str, ...]]]]:
     """Per configuration address: the provider config key, and each attribute's references.
 
-    References are made absolute (``module.gpu.aws_launch_template.x``) and kept only when they name a
-    resource (``aws_launch_template.x.id`` -> ``aws_launch_template.x``), not a variable or a local.
+    References are made absolute (``module.gpu.aws_launch_template.x``) and kept only when they lead to
+    a resource: ``aws_launch_template.x.id`` names one; a module's output (``module.tpl.lt_id``) and a
+    module's input variable (``var.lt_id`` inside it) are followed through the configuration to the
+    resources their expressions reference. Locals, data sources and literals lead to none.
     """
     keys: dict[str, str] = {}
-    refs: dict[str, dict[str, tuple[str, ...]]] = {}
+    raw: dict[str, dict[str, tuple[str, ...]]] = {}
+    links: dict[str, tuple[str, ...]] = {}  # "module.tpl.@lt_id" / "module.tpl.$lt_id" -> what they reference
 
     def walk(module: Mapping[str, Any], prefix: str, where: str) -> None:
         for i, r in enumerate(_list(module.get("resources"), source, f"{where}.resources")):
@@ -192,14 +195,33 @@ def _configuration(config: Mapping[str, Any], source: str) -> tuple[dict[str, st
             keys[address] = str(r.get("provider_config_key") or "")
             found: dict[str, tuple[str, ...]] = {}
             _expression_refs(r.get("expressions"), "", prefix, found)
-            refs[address] = found
+            raw[address] = found
+        for name, out in _mapping(module.get("outputs"), source, f"{where}.outputs").items():
+            found = {}
+            _expression_refs(out.get("expression") if isinstance(out, Mapping) else None, "", prefix, found)
+            links[f"{prefix}@{name}"] = tuple(t for ts in found.values() for t in ts)
         calls = _mapping(module.get("module_calls"), source, f"{where}.module_calls")
         for name, call in calls.items():
             call = _mapping(call, source, f"{where}.module_calls.{name}")
-            walk(_mapping(call.get("module"), source, f"{where}.module_calls.{name}.module"),
-                 f"{prefix}module.{name}.", f"{where}.module_calls.{name}.module")
+            inner = f"{prefix}module.{name}."
+            for var, expr in _mapping(call.get("expressions"), source, f"{where}.module_calls.{name}").items():
+                found = {}
+                _expression_refs(expr, "", prefix, found)
+                links[f"{inner}${var}"] = tuple(t for ts in found.values() for t in ts)
+            walk(_mapping(call.get("module"), source, f"{where}.module_calls.{name}.module"), inner,
+                 f"{where}.module_calls.{name}.module")
 
     walk(_mapping(config.get("root_module"), source, "configuration.root_module"), "", "configuration.root_module")
+
+    def resolve(target: str, depth: int) -> list[str]:
+        if "@" not in target and "$" not in target:
+            return [target]
+        if depth > 8:  # outputs feeding variables feeding outputs: deeper is a loop
+            return []
+        return [r for t in links.get(target, ()) for r in resolve(t, depth + 1)]
+
+    refs = {address: {path: tuple(dict.fromkeys(r for t in targets for r in resolve(t, 0)))
+                      for path, targets in found.items()} for address, found in raw.items()}
     return keys, refs
 
 
@@ -223,16 +245,17 @@ def _expression_refs(expr: Any, path: str, prefix: str, out: dict[str, tuple[str
 
 
 def _resource_of(ref: str, prefix: str) -> str:
-    """``aws_launch_template.gpu.id`` -> ``aws_launch_template.gpu``; variables, locals and data -> ""."""
+    """What a reference leads to: ``aws_launch_template.gpu.id`` -> ``aws_launch_template.gpu``;
+    ``module.tpl.lt_id`` -> the output ``module.tpl.@lt_id``; ``var.lt_id`` -> the input ``$lt_id`` of
+    the module it is in; locals, data sources and the rest -> ""."""
     parts = _INDEX.sub("", ref).split(".")
-    mods: list[str] = []
-    while len(parts) >= 2 and parts[0] == "module":
-        mods += parts[:2]
-        parts = parts[2:]
-    if len(parts) < 2 or parts[0] in ("var", "local", "data", "path", "terraform", "each", "count", "self"):
+    if parts[0] == "module":
+        return f"{prefix}module.{parts[1]}.@{parts[2]}" if len(parts) >= 3 else ""
+    if parts[0] == "var":
+        return f"{prefix}${parts[1]}" if len(parts) >= 2 and prefix else ""
+    if len(parts) < 2 or parts[0] in ("local", "data", "path", "terraform", "each", "count", "self"):
         return ""
-    base = ".".join([*mods, parts[0], parts[1]])
-    return prefix + base
+    return f"{prefix}{parts[0]}.{parts[1]}"
 
 
 def _providers(raw: Mapping[str, Any]) -> dict[str, ProviderConfig]:

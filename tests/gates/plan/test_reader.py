@@ -224,3 +224,27 @@ def test_an_audit_failure_denies_fail_closed(tmp_path: Path) -> None:
     f = only(report, "aws_instance.x")
     assert f.decision.outcome == Outcome.DENY and "audit log unavailable" in (f.error or "")
     assert report.worst == Outcome.DENY
+
+
+def test_references_through_module_outputs_and_inputs(gate: Gate) -> None:
+    gk, _ = gate
+    # module "templates" makes the launch template and outputs its id; the root group uses the output;
+    # module "workers" takes the id as an input variable and its group uses var.lt_id
+    lt = Res("aws_launch_template", "gpu", {"instance_type": "p5.48xlarge"}, unknown={"id": True},
+             module="templates")
+    root_asg = Res("aws_autoscaling_group", "root", {"max_size": 2, "launch_template": [{"id": None}]},
+                   unknown={"launch_template": [{"id": True}]},
+                   refs={"launch_template[].id": ["module.templates.lt_id", "module.templates"]})
+    inner_asg = Res("aws_autoscaling_group", "inner", {"max_size": 3, "launch_template": [{"id": None}]},
+                    unknown={"launch_template": [{"id": True}]}, module="workers",
+                    refs={"launch_template[].id": ["var.lt_id"]})
+    doc = plan(lt, root_asg, inner_asg, providers=aws_provider(CN_AWS))
+    calls = doc["configuration"]["root_module"]["module_calls"]
+    calls["templates"]["module"]["outputs"] = {"lt_id": {"expression": {
+        "references": ["aws_launch_template.gpu.id", "aws_launch_template.gpu"]}}}
+    calls["workers"]["expressions"] = {"lt_id": {"references": ["module.templates.lt_id", "module.templates"]}}
+    report = check_plan(gk, parse_plan(doc))
+    for address, count in (("aws_autoscaling_group.root", 2), ("module.workers.aws_autoscaling_group.inner", 3)):
+        d = only(report, address).decision
+        assert [(i.instance_type, i.item.count) for i in d.items] == [("p5.48xlarge", count)], address
+        assert d.outcome == Outcome.PENDING
