@@ -78,3 +78,11 @@ def test_fuzzed_cloudtrail_events_never_raise_out_of_the_hook(gk: Gatekeeper, na
                            responseElements=response)
     out = AwsHook(gk, reader=_aws.NoReader(), dry_run=True).handle(event)
     assert out["status"] in {_core.ERROR, _core.IGNORED, _core.DECIDED, "remediated", "duplicate"} or "decision" in out
+
+
+def test_a_pending_decision_with_nothing_to_act_on_is_an_error(gk: Gatekeeper) -> None:
+    # A RunInstances record whose response names no instance: the request is decided, nothing can be put right.
+    event = _run_instances(instanceType="p5.48xlarge", instancesSet={"items": [{"maxCount": 2}]})
+    out = AwsHook(gk, reader=_aws.NoReader()).handle(event)
+    assert out["status"] == _core.ERROR and out["decision"] == "pending"
+    assert "no resource to act on" in out["reason"]
