@@ -366,9 +366,12 @@ def sdk_paths(op: Operation) -> Iterator[str]:
             yield from (p for _, p in e.keys)
             yield from e.when
             prefix = e.overlay or ""
-            if e.overlay is not None:
-                for slot in e.slots:
+            for slot in e.slots:
+                if e.overlay is not None:
                     yield from _slot_paths(slot, prefix)
+                else:  # the description is read as it is; only ``$.`` paths read the request
+                    yield from (p[2:] for p in (*slot.count, *slot.multiplier) for p in p.split("+")
+                                if p.startswith("$."))
 
 
 def _join(prefix: str, path: str) -> str:
