@@ -51,6 +51,9 @@ def export_cmd(
     endpoint: Annotated[str, typer.Option(help="API endpoint for --apply (a local stand-in, a private link).")] = "",
     ou: Annotated[list[str], typer.Option(help="AWS: OU_ID=ACCOUNT,ACCOUNT... attach to the OU when all its "
                                           "accounts take the same SCPs (repeatable).")] = [],  # noqa: B006
+    gcp_folders: Annotated[list[str], typer.Option(
+        "--folder", help="Google Cloud: folders/ID=PROJECT,PROJECT... enforce on the folder when all its projects "
+                         "take the same constraints (repeatable).")] = [],  # noqa: B006
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -60,7 +63,8 @@ def export_cmd(
 
     with opened(config, as_json=json_out) as gk:
         folder = out or Path(gk.config.base_dir) / "guardrails"
-        bundle = export(gk, cloud.strip().lower(), on=_day(on), organization=organization, ous=_ous(ou))
+        bundle = export(gk, cloud.strip().lower(), on=_day(on), organization=organization, ous=_groups(ou, "ou", "ou-"),
+                        folders=_groups(gcp_folders, "folder", "folders/"))
         previous = read_manifest(folder, bundle.cloud)
         changes = diff(previous, bundle.as_dict())
         written = write(bundle, folder)
@@ -108,17 +112,17 @@ def diff_cmd(cloud: CloudOpt, out: OutOpt = None, on: OnOpt = "", organization: 
             console.print(f"  {what}: {name}", highlight=False)
 
 
-def _ous(values: list[str]) -> dict[str, list[str]]:
+def _groups(values: list[str], option: str, prefix: str) -> dict[str, list[str]]:
+    """``--ou ou-x=A,B`` / ``--folder folders/N=P,Q`` as {group: members}."""
     from gatekeeper.errors import InvalidInputError
 
     out: dict[str, list[str]] = {}
     for v in values:
-        ou, _, accounts = v.partition("=")
-        members = [a.strip() for a in accounts.split(",") if a.strip()]
-        if not ou.strip().startswith("ou-") or not members:
-            raise InvalidInputError(f"--ou {v!r}: expected OU_ID=ACCOUNT[,ACCOUNT...] (an OU id starts ou-)",
-                                    field="ou")
-        out[ou.strip()] = members
+        group, _, listed = v.partition("=")
+        members = [a.strip() for a in listed.split(",") if a.strip()]
+        if not group.strip().startswith(prefix) or not members:
+            raise InvalidInputError(f"--{option} {v!r}: expected {prefix}ID=MEMBER[,MEMBER...]", field=option)
+        out[group.strip()] = members
     return out
 
 

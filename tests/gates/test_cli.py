@@ -147,7 +147,9 @@ def test_guardrails_bad_cloud_and_date(cfg: Path) -> None:
     r = runner.invoke(app, ["guardrails", "diff", "--cloud", "aws", "--on", "tomorrow", "--config", str(cfg)])
     assert r.exit_code == 1 and "YYYY-MM-DD" in r.output
     r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--ou", "root=1", "--config", str(cfg)])
-    assert r.exit_code == 1 and "OU_ID=ACCOUNT" in r.output
+    assert r.exit_code == 1 and "ou-ID=MEMBER" in r.output
+    r = runner.invoke(app, ["guardrails", "export", "--cloud", "gcp", "--folder", "folders/1=", "--config", str(cfg)])
+    assert r.exit_code == 1 and "folders/ID=MEMBER" in r.output
 
 
 @pytest.fixture

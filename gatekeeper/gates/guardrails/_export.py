@@ -20,7 +20,8 @@ ORGANIZATION_PLACEHOLDER = "ORGANIZATION_ID"
 
 
 def export(gk: Gatekeeper, cloud: str, *, on: date, organization: str = "",
-           ous: Mapping[str, Sequence[str]] | None = None) -> Bundle:
+           ous: Mapping[str, Sequence[str]] | None = None,
+           folders: Mapping[str, Sequence[str]] | None = None) -> Bundle:
     """The bundle for ``cloud``: one Guard per customer with controlled compute, and its artifacts."""
     if cloud not in CLOUDS:
         raise InvalidInputError(f"--cloud must be aws, azure or gcp, not {cloud!r}", field="cloud")
@@ -39,5 +40,5 @@ def export(gk: Gatekeeper, cloud: str, *, on: date, organization: str = "",
                                     field="organization")
         if org == ORGANIZATION_PLACEHOLDER:
             bundle.notes.append("no --organization given: constraint names carry ORGANIZATION_ID")
-        gcp.build(guards, gk.catalog, bundle, org)
+        gcp.build(guards, gk.catalog, bundle, org, folders=folders)
     return bundle

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gatekeeper.catalog import Catalog
@@ -100,12 +101,32 @@ def constraints(guard: Guard, catalog: Catalog, organization: str) -> list[dict[
     return out
 
 
-def policy(project: str, constraint_name: str) -> dict[str, Any]:
+def policy(parent: str, constraint_name: str) -> dict[str, Any]:
+    """The policy enforcing a constraint on ``parent`` (``projects/P`` or ``folders/N``; a bare id is a project)."""
     cid = constraint_name.rsplit("/", 1)[-1]
-    return {"name": f"projects/{project}/policies/{cid}", "spec": {"rules": [{"enforce": True}]}}
+    where = parent if "/" in parent else f"projects/{parent}"
+    return {"name": f"{where}/policies/{cid}", "spec": {"rules": [{"enforce": True}]}}
 
 
-def build(guards: list[Guard], catalog: Catalog, bundle: Bundle, organization: str) -> None:
+def _to_folder(bundle: Bundle, folder: str, projects: set[str]) -> None:
+    """Enforce on ``folder`` instead of on ``projects`` when they all enforce the same constraints."""
+    enforced = {p: {a.content["name"].rsplit("/", 1)[-1] for a in bundle.artifacts
+                    if a.kind == "gcp-policy" and a.targets == [p]} for p in projects}
+    sets = {frozenset(v) for v in enforced.values()}
+    if len(sets) != 1 or not next(iter(sets)):
+        bundle.notes.append(f"gcp {folder}: its projects do not all take the same constraints; enforced per project")
+        return
+    bundle.artifacts[:] = [a for a in bundle.artifacts if not (a.kind == "gcp-policy" and a.targets[0] in projects)]
+    for cid in sorted(next(iter(sets))):
+        p = policy(folder, cid)
+        bundle.artifacts.append(Artifact(p["name"], "gcp-policy", p, [folder]))
+    bundle.notes.append(f"gcp {folder}: constraints enforced on the folder instead of {len(projects)} projects")
+
+
+def build(guards: list[Guard], catalog: Catalog, bundle: Bundle, organization: str,
+          folders: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Write the constraints and policies of ``guards``; ``folders`` (``folders/N`` -> its projects)
+    enforces on a folder when every project in it takes the same constraints."""
     shared: dict[str, Artifact] = {}
     for g in guards:
         if g.exceptions:
@@ -127,3 +148,5 @@ def build(guards: list[Guard], catalog: Catalog, bundle: Bundle, organization: s
             art.targets.append(g.account_id)
             p = policy(g.account_id, c["name"])
             bundle.artifacts.append(Artifact(p["name"], "gcp-policy", p, [g.account_id]))
+    for folder, projects in sorted((folders or {}).items()):
+        _to_folder(bundle, folder, set(projects))

@@ -171,3 +171,17 @@ def test_gcp_organization_must_be_numeric(gk: Gatekeeper) -> None:
     with pytest.raises(InvalidInputError, match="numeric organization id"):
         export(gk, "gcp", on=ON, organization="my-org")
     assert any("ORGANIZATION_ID" in n for n in export(gk, "gcp", on=ON).notes)
+
+
+def test_gcp_policies_go_on_a_folder_when_all_its_projects_take_them(gk: Gatekeeper) -> None:
+    from gatekeeper.model import CustomerProfile
+
+    gk.store.profiles.put_profiles([CustomerProfile("gcp", "lion-city-2", "Lion City AI", "SG", "SG", "CN",
+                                                    "verified")])
+    bundle = export(gk, "gcp", on=ON, organization="123456789", folders={"folders/42": [CN_GCP, "lion-city-2"]})
+    policies = [a for a in bundle.artifacts if a.kind == "gcp-policy"]
+    assert policies and all(p.content["name"].startswith("folders/42/policies/custom.") for p in policies)
+    assert gcp_denies(bundle, "folders/42", "compute.googleapis.com/Instance", instance("a2-highgpu-1g"))
+    mixed = export(gk, "gcp", on=ON, organization="123456789", folders={"folders/42": [CN_GCP, US_GCP]})
+    assert not any(a.targets == ["folders/42"] for a in mixed.artifacts)
+    assert any("enforced per project" in n for n in mixed.notes)
