@@ -157,3 +157,20 @@ def test_identical_policies_are_shared_between_accounts(gk: Gatekeeper) -> None:
     shared = [a for a in bundle.artifacts if CN_AWS in a.targets]
     assert shared and all("555555555555" in a.targets for a in shared)
     assert json.dumps(shared[0].content)  # serialisable as written
+
+
+def test_diff_shows_a_licence_granted_and_then_expired(gk: Gatekeeper, tmp_path) -> None:
+    from gatekeeper.gates.guardrails import diff, read_manifest, write
+
+    write(export(gk, "aws", on=ON), tmp_path)
+    gk.store.licences.put_licence(licence("aws", CN_AWS, number="EAR-7", until=date(2027, 1, 31)))
+    granted = diff(read_manifest(tmp_path, "aws"), export(gk, "aws", on=ON).as_dict())
+    [c] = [c for c in granted["customers"] if c["account_id"] == CN_AWS]
+    assert c["licences_added"] == ["EAR-7"] and "p4d.24xlarge" in c["no_longer_denied"]
+    assert granted["changed"] and granted["artifacts"]["added"]
+    write(export(gk, "aws", on=ON), tmp_path)
+    expired = diff(read_manifest(tmp_path, "aws"), export(gk, "aws", on=date(2027, 2, 1)).as_dict())
+    [c] = [c for c in expired["customers"] if c["account_id"] == CN_AWS]
+    assert c["licences_removed"] == ["EAR-7"] and "p4d.24xlarge" in c["newly_denied"]
+    unchanged = diff(read_manifest(tmp_path, "aws"), export(gk, "aws", on=ON).as_dict())
+    assert not unchanged["changed"] and unchanged["previous_export"] == ON.isoformat()
