@@ -75,6 +75,7 @@ class _Extractor:
              depth: int, seen: frozenset[str]) -> list[ComputeItem]:
         items: list[ComputeItem] = []
         attached = self.attached(res, slot, elem, loc)
+        unknown_types: list[str] = []
         for rel in slot.type:
             for where, value in read(elem, rel, root=res.values, where=loc):
                 for i, v in enumerate(value if isinstance(value, list) else [value]):
@@ -84,10 +85,24 @@ class _Extractor:
                     for t in self.types(v.strip(), slot.families):
                         items.append(ComputeItem(t, count, attached, choice, path))
             if _unknown_at(res.unknown, loc, rel):
-                items.append(self.unknown_item(f"{res.address}.{_join(loc, rel)}", "is known only after apply",
-                                               count, attached, choice))
+                unknown_types.append(f"{res.address}.{_join(loc, rel)}")
         if slot.tpu:
             items += self.tpu(res, slot, elem, loc, count, choice)
+        followed = self.refs(res, slot, elem, loc, count, attached, choice, depth=depth, seen=seen)
+        # A machine type Terraform computes from a reference (an instance's type from its launch
+        # template) is unknown in the plan; when the reference was followed, it says what runs.
+        if unknown_types and not any(i.instance_type != UNKNOWN_TYPE for i in followed):
+            items += [self.unknown_item(w, "is known only after apply", count, attached, choice) for w in unknown_types]
+        items += followed
+        if not items and attached:  # accelerators attached to a machine type the row does not name
+            items.append(ComputeItem("", count, attached, choice, f"{res.address}.{loc or 'values'}"))
+        return items
+
+    def refs(self, res: PlanResource, slot: Slot, elem: Any, loc: str, count: int,
+             attached: tuple[AttachedAccelerator, ...], choice: str, *, depth: int,
+             seen: frozenset[str]) -> list[ComputeItem]:
+        """What the slot's references lead to (other resources' rows), or unknown items saying why not."""
+        items: list[ComputeItem] = []
         for ref in slot.refs:
             full = _join(slot.at, ref.at)
             targets = [t for a in res.references.get(full, ()) for t in self.plan.by_config_address(a)
@@ -115,8 +130,6 @@ class _Extractor:
                                     count=count, choice=choice)
                 items += [ComputeItem(i.instance_type, i.count, i.attached + attached, i.choice,
                                       f"{res.address} -> {i.path}") for i in sub]
-        if not items and attached:  # accelerators attached to a machine type the row does not name
-            items.append(ComputeItem("", count, attached, choice, f"{res.address}.{loc or 'values'}"))
         return items
 
     def types(self, value: str, families: bool) -> list[str]:

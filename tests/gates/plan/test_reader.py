@@ -248,3 +248,17 @@ def test_references_through_module_outputs_and_inputs(gate: Gate) -> None:
         d = only(report, address).decision
         assert [(i.instance_type, i.item.count) for i in d.items] == [("p5.48xlarge", count)], address
         assert d.outcome == Outcome.PENDING
+
+
+def test_a_type_computed_from_a_followed_template_is_not_unknown(gate: Gate) -> None:
+    gk, _ = gate
+    lt = Res("aws_launch_template", "lt", {"instance_type": "t3.micro"}, unknown={"id": True})
+    vm = Res("aws_instance", "x", {"launch_template": [{"id": None}]},
+             unknown={"instance_type": True, "launch_template": [{"id": True}]},
+             refs={"launch_template[].id": ["aws_launch_template.lt.id", "aws_launch_template.lt"]})
+    lone = Res("aws_instance", "y", {}, unknown={"instance_type": True})
+    report = check_plan(gk, parse_plan(plan(lt, vm, lone, providers=aws_provider(US_AWS))))
+    x = only(report, "aws_instance.x")
+    assert [i.instance_type for i in x.decision.items] == ["t3.micro"] and x.decision.outcome == Outcome.ALLOW
+    y = only(report, "aws_instance.y")  # nothing says what it runs: unknown, flagged for review
+    assert y.decision.items[0].item.instance_type == UNKNOWN_TYPE and y.decision.outcome == Outcome.FLAG
