@@ -88,6 +88,8 @@ class _Extractor:
                 unknown_types.append(f"{res.address}.{_join(loc, rel)}")
         if slot.tpu:
             items += self.tpu(res, slot, elem, loc, count, choice)
+        for rel in slot.requirements:
+            items += self.requirements(res, rel, elem, loc, count, choice or f"{res.address}@{_join(loc, rel)}")
         followed = self.refs(res, slot, elem, loc, count, attached, choice, depth=depth, seen=seen)
         # A machine type Terraform computes from a reference (an instance's type from its launch
         # template) is unknown in the plan; when the reference was followed, it says what runs.
@@ -131,6 +133,24 @@ class _Extractor:
                 items += [ComputeItem(i.instance_type, i.count, i.attached + attached, i.choice,
                                       f"{res.address} -> {i.path}") for i in sub]
         return items
+
+    def requirements(self, res: PlanResource, rel: str, elem: Any, loc: str, count: int,
+                     choice: str) -> list[ComputeItem]:
+        """Attribute-based selection, read by the AWS spec's own expansion (every type it admits)."""
+        from gatekeeper.providers.aws._requirements import expand_requirements
+
+        out: list[ComputeItem] = []
+        for where, block in read(elem, rel, where=loc):
+            block = block[0] if isinstance(block, list) and block else block
+            if not isinstance(block, Mapping):
+                continue
+            for c in expand_requirements(self.catalog, _sdk_shape(block)):
+                out.append(ComputeItem(c.instance_type, count, c.attached, choice,
+                                       f"{res.address}.{where} ({c.why})" if c.why else f"{res.address}.{where}"))
+            if _any_unknown(res.unknown, where):
+                out.append(self.unknown_item(f"{res.address}.{where}", "has values known only after apply",
+                                             count, (), choice))
+        return out
 
     def types(self, value: str, families: bool) -> list[str]:
         if not families:
@@ -196,6 +216,17 @@ class _Extractor:
         return max(int(best or 1), 1)
 
 
+def _sdk_shape(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A Terraform ``instance_requirements`` block in the SDK's member spelling (``accelerator_count``
+    -> ``acceleratorcount``, matched case-insensitively; a nested block's one-element list unwrapped)."""
+    out: dict[str, Any] = {}
+    for key, value in block.items():
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+            value = dict(value[0])
+        out[str(key).replace("_", "")] = value
+    return out
+
+
 def _join(a: str, b: str) -> str:
     if b.startswith("$."):
         return b[2:]
@@ -217,6 +248,31 @@ def _unknown_at(tree: Any, loc: str, rel: str) -> bool:
         if node is None:
             return False
     return _under(node, [s for s in rel.split(".") if s]) if rel else node is True
+
+
+def _any_unknown(tree: Any, loc: str) -> bool:
+    """True when anything at or under the concrete location ``loc`` is unknown until apply."""
+    node = tree
+    for name, index in _LOC.findall(loc):
+        if node is True:
+            return True
+        if name:
+            node = node.get(name) if isinstance(node, Mapping) else None
+        else:
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+        if node is None:
+            return False
+    return _has_true(node)
+
+
+def _has_true(node: Any) -> bool:
+    if node is True:
+        return True
+    if isinstance(node, Mapping):
+        return any(_has_true(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_true(v) for v in node)
+    return False
 
 
 def _under(node: Any, segments: list[str]) -> bool:

@@ -15,6 +15,8 @@ attributes, ``[]`` over a nested block (Terraform's JSON gives every block as a 
            machines (the largest; ``A+B`` sums two; none: 1). ``families``: values may be bare
            families or AWS Batch keywords (``p4d``, ``optimal``). ``tpu``: a Cloud TPU accelerator type
            (``v5litepod-8``), read through :data:`TPU_GENERATIONS`.
+           ``requirements``: EC2 attribute-based selection (``instance_requirements``), expanded by
+           the AWS spec's own reader into every catalog type it admits (each an alternative).
 ``Ref``    where a reference is (relative to the slot's element), the resource types it may name, and the
            attribute of the target its value equals when the plan gives a literal (``id``, ``name``).
 """
@@ -48,6 +50,7 @@ class Slot:
     choice: bool = False  # the types found are alternatives for one slot (overrides), not separate items
     families: bool = False
     tpu: str = ""
+    requirements: tuple[str, ...] = ()  # attribute-based selection blocks (``instance_requirements``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,25 +80,28 @@ AWS: tuple[ResourceType, ...] = (
     ResourceType("aws_instance", "aws", ("ec2", "RunInstances"),
                  (Slot(type=("instance_type",), refs=(_LT, _LT_NAME)),), ("availability_zone",)),
     ResourceType("aws_launch_template", "aws", ("ec2", "CreateLaunchTemplate"),
-                 (Slot(type=("instance_type",), attached=(Attached("elastic_inference_accelerator[]", "type"),
-                                                          Attached("elastic_gpu_specifications[]", "type"))),)),
+                 (Slot(type=("instance_type",), requirements=("instance_requirements",),
+                       attached=(Attached("elastic_inference_accelerator[]", "type"),
+                                 Attached("elastic_gpu_specifications[]", "type"))),)),
     ResourceType("aws_launch_configuration", "aws", ("autoscaling", "CreateLaunchConfiguration"),
                  (Slot(type=("instance_type",)),)),
     ResourceType("aws_autoscaling_group", "aws", ("autoscaling", "CreateAutoScalingGroup"), (
         Slot(refs=(_LT, _LT_NAME, Ref("launch_configuration", ("aws_launch_configuration",), ("name", "id"))),
              count=("max_size", "desired_capacity", "min_size")),
         Slot(at="mixed_instances_policy[].launch_template[]", choice=True,
-             type=("override[].instance_type",),
+             type=("override[].instance_type",), requirements=("override[].instance_requirements",),
              refs=tuple(Ref(f"{r.at}", r.targets, r.match) for r in _LT_SPEC),
              count=("$.max_size", "$.desired_capacity", "$.min_size")),
     )),
     ResourceType("aws_ec2_fleet", "aws", ("ec2", "CreateFleet"), (
         Slot(at="launch_template_config[]", choice=True, type=("override[].instance_type",), refs=_LT_SPEC,
+             requirements=("override[].instance_requirements",),
              count=("$.target_capacity_specification[].total_target_capacity",)),
     )),
     ResourceType("aws_spot_fleet_request", "aws", ("ec2", "RequestSpotFleet"), (
         Slot(type=("launch_specification[].instance_type",), choice=True, count=("target_capacity",)),
         Slot(at="launch_template_config[]", choice=True, type=("overrides[].instance_type",),
+             requirements=("overrides[].instance_requirements",),
              refs=(Ref("launch_template_specification[].id", ("aws_launch_template",)),
                    Ref("launch_template_specification[].name", ("aws_launch_template",), ("name",))),
              count=("$.target_capacity",)),

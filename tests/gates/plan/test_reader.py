@@ -262,3 +262,24 @@ def test_a_type_computed_from_a_followed_template_is_not_unknown(gate: Gate) -> 
     assert [i.instance_type for i in x.decision.items] == ["t3.micro"] and x.decision.outcome == Outcome.ALLOW
     y = only(report, "aws_instance.y")  # nothing says what it runs: unknown, flagged for review
     assert y.decision.items[0].item.instance_type == UNKNOWN_TYPE and y.decision.outcome == Outcome.FLAG
+
+
+def test_attribute_based_selection_is_expanded_by_the_spec(gate: Gate) -> None:
+    gk, _ = gate
+    gpu = Res("aws_launch_template", "abs", {"instance_requirements": [{
+        "vcpu_count": [{"min": 8}], "memory_mib": [{"min": 16384}],
+        "accelerator_count": [{"min": 1}], "accelerator_manufacturers": ["nvidia"],
+        "accelerator_names": ["a100"]}]})
+    plain = Res("aws_launch_template", "cpu", {"instance_requirements": [{
+        "vcpu_count": [{"min": 2}], "memory_mib": [{"min": 4096}], "allowed_instance_types": ["m5.*", "c6i.*"]}]})
+    later = Res("aws_launch_template", "later", {"instance_requirements": [{"vcpu_count": [{"min": 2}]}]},
+                unknown={"instance_requirements": [{"accelerator_names": True}]})
+    report = check_plan(gk, parse_plan(plan(gpu, plain, later, providers=aws_provider(CN_AWS))))
+    a = only(report, "aws_launch_template.abs").decision
+    assert a.outcome == Outcome.PENDING and "p4d.24xlarge" in {i.instance_type for i in a.items}
+    assert all(i.item.choice for i in a.items)  # alternatives of one slot, not a sum
+    c = only(report, "aws_launch_template.cpu").decision
+    assert c.outcome == Outcome.ALLOW and not c.accelerated
+    later_d = only(report, "aws_launch_template.later")
+    assert later_d.decision.outcome == Outcome.PENDING
+    assert any("has values known only after apply" in n for n in later_d.notes)
