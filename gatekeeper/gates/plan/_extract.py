@@ -98,6 +98,8 @@ class _Extractor:
         items += followed
         if not items and attached:  # accelerators attached to a machine type the row does not name
             items.append(ComputeItem("", count, attached, choice, f"{res.address}.{loc or 'values'}"))
+        if slot.unit:
+            items = [_in_units(i, slot.unit, slot.overshoot) for i in items]
         return items
 
     def refs(self, res: PlanResource, slot: Slot, elem: Any, loc: str, count: int,
@@ -214,6 +216,14 @@ class _Extractor:
         if best is None and any(_unknown_at(res.unknown, loc, p) for e in slot.count for p in e.split("+")):
             self.unknown.append(f"{res.address}: the number of machines is known only after apply; decided for 1")
         return max(int(best or 1), 1)
+
+
+def _in_units(item: ComputeItem, unit: str, overshoot: int) -> ComputeItem:
+    """``item`` whose count is a capacity in ``unit``, as machines of its type (the AWS spec's conversion)."""
+    from gatekeeper.providers.aws._requirements import instances_for
+
+    n = instances_for(item.count, unit, 1.0, item.instance_type) + overshoot
+    return ComputeItem(item.instance_type, max(n, 1), item.attached, item.choice, item.path)
 
 
 def _sdk_shape(block: Mapping[str, Any]) -> dict[str, Any]:

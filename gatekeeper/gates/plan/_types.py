@@ -51,6 +51,8 @@ class Slot:
     families: bool = False
     tpu: str = ""
     requirements: tuple[str, ...] = ()  # attribute-based selection blocks (``instance_requirements``)
+    unit: str = ""  # the counts are capacity in this unit ("vcpu"), converted per type as the spec does
+    overshoot: int = 0  # machines a service may launch beyond the capacity (AWS Batch: one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +115,9 @@ AWS: tuple[ResourceType, ...] = (
     ResourceType("aws_batch_compute_environment", "aws", ("batch", "CreateComputeEnvironment"), (
         Slot(at="compute_resources[]", type=("instance_type",), choice=True, families=True,
              refs=(Ref("launch_template[].launch_template_id", ("aws_launch_template",)),
-                   Ref("launch_template[].launch_template_name", ("aws_launch_template",), ("name",)))),
-    ), note="counted as one machine per type: the environment's size is in vCPUs (max_vcpus)"),
+                   Ref("launch_template[].launch_template_name", ("aws_launch_template",), ("name",))),
+             count=("max_vcpus",), unit="vcpu", overshoot=1),
+    )),
     ResourceType("aws_emr_cluster", "aws", ("emr", "RunJobFlow"), (
         Slot(at="master_instance_group[]", type=("instance_type",), count=("instance_count",)),
         Slot(at="core_instance_group[]", type=("instance_type",), count=("instance_count",)),
