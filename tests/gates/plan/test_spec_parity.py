@@ -41,6 +41,29 @@ SDK: dict[str, dict[str, Any]] = {
     "aws_batch_compute_environment": {"computeEnvironmentName": "x", "type": "MANAGED",
                                       "computeResources": {"type": "EC2", "maxvCpus": 256, "instanceTypes": [T]}},
 }
+# Through a launch template: the spec's resolver reads it (here: what the plan's template says).
+VIA_TEMPLATE: dict[str, dict[str, Any]] = {
+    "aws_autoscaling_group": {"AutoScalingGroupName": "x", "LaunchTemplate": {"LaunchTemplateId": "lt-1"},
+                              "MaxSize": 8, "MinSize": 0, "DesiredCapacity": 2},
+    "aws_ec2_fleet": {"LaunchTemplateConfigs": [{"LaunchTemplateSpecification": {"LaunchTemplateId": "lt-1"}}],
+                      "TargetCapacitySpecification": {"TotalTargetCapacity": 3,
+                                                      "DefaultTargetCapacityType": "on-demand"}},
+}
+SDK.update(VIA_TEMPLATE)
+
+
+class PlanTemplates:
+    """The spec's resolver contract, answered from the plan fixture's launch template."""
+
+    def __init__(self, instance_type: str) -> None:
+        self.instance_type = instance_type
+        self.asked: list[str] = []
+
+    def describe(self, kind: str, key: Any) -> dict[str, Any]:
+        self.asked.append(kind)
+        return {"LaunchTemplateData": {"InstanceType": self.instance_type}}
+
+
 # Where the counts differ by design (none today: Batch vCPUs are converted as the spec converts them).
 TYPES_ONLY: set[str] = set()
 
@@ -54,8 +77,10 @@ def test_plan_items_match_the_spec_reading_of_the_sdk_call(rtype: str) -> None:
     ours = extract(parsed, res, catalog)
     op = SPEC.operation(*RESOURCE_TYPES[rtype].operation)
     assert op is not None
-    theirs = translate(op, SDK[rtype], None, catalog)
+    lookup = PlanTemplates(T)
+    theirs = translate(op, SDK[rtype], lookup, catalog)
     assert not theirs.unresolved and not ours.unknown
+    assert (lookup.asked == ["launch_template"]) == (rtype in VIA_TEMPLATE)
 
     def shape(items: Any, counts: bool) -> list[tuple[str, int]]:
         return sorted((normalize("aws", i.instance_type), i.count if counts else 0) for i in items)
