@@ -86,6 +86,8 @@ def test_sarif_report(cfg: Path) -> None:
     for r in results:
         assert r["level"] == "error" and rules[r["ruleIndex"]] == r["ruleId"]
         assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(PLAN)
+        assert len(r["partialFingerprints"]["gatekeeperResource/v1"]) == 64
+    assert len({r["partialFingerprints"]["gatekeeperResource/v1"] for r in results}) == len(results)
     assert "us-cloud-advanced-compute/d5-macau-3a090" in rules
 
 

@@ -12,6 +12,7 @@ errors, flag passes with its reasons in ``system-out``.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -90,6 +91,9 @@ def report_sarif(report: PlanReport) -> dict[str, Any]:
                 "physicalLocation": {"artifactLocation": {"uri": report.source}},
                 "logicalLocations": [{"fullyQualifiedName": f.address, "kind": "resource"}],
             }],
+            # Stable across runs, so code-scanning UIs track one alert per resource and account.
+            "partialFingerprints": {"gatekeeperResource/v1": hashlib.sha256(
+                f"{f.address}|{f.provider}|{f.account_id}".encode()).hexdigest()},
             "properties": {"decision": f.outcome, "provider": f.provider, "account_id": f.account_id,
                            "resource_type": f.type, "operation": f.operation,
                            "case_id": f.decision.case_id if f.decision is not None else None,
