@@ -55,7 +55,9 @@ def _guard_dict(g: Guard) -> dict[str, Any]:
             "denied_accelerators": list(g.denied_accelerators), "rules": list(g.rules),
             "exceptions": [{"licence": e.licence, "types": list(e.types), "accelerators": list(e.accelerators),
                             "since": e.since.isoformat(), "until": e.until.isoformat(), "regions": list(e.regions)}
-                           for e in g.exceptions]}
+                           for e in g.exceptions],
+            "regional": [{"regions": list(r.regions), "types": list(r.types), "unknown": r.unknown}
+                         for r in g.regional]}
 
 
 def write(bundle: Bundle, out: Path) -> Path:
@@ -87,6 +89,17 @@ def read_manifest(out: Path, cloud: str) -> dict[str, Any] | None:
     return doc
 
 
+def _denied(guard: dict[str, Any] | None) -> set[str]:
+    """Everything a guard denies, a regional type as ``TYPE in REGION`` (``outside known regions``)."""
+    if guard is None:
+        return set()
+    out = set(guard["denied"] + guard["denied_accelerators"])
+    for r in guard.get("regional", []):
+        where = ["outside known regions"] if r["unknown"] else r["regions"]
+        out |= {f"{t} in {w}" for t in r["types"] for w in where}
+    return out
+
+
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """What changes from ``old`` (a manifest, None: nothing exported yet) to ``new``.
 
@@ -98,8 +111,8 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     customers = []
     for acct in sorted(set(before) | set(after)):
         b, a = before.get(acct), after.get(acct)
-        bd = set(b["denied"] + b["denied_accelerators"]) if b else set()
-        ad = set(a["denied"] + a["denied_accelerators"]) if a else set()
+        bd = _denied(b)
+        ad = _denied(a)
         bl = {e["licence"]: e for e in b["exceptions"]} if b else {}
         al = {e["licence"]: e for e in a["exceptions"]} if a else {}
         change = {

@@ -22,7 +22,9 @@ also covers a size the catalog does not list yet); when the statements still do 
 split over several policies and the split is reported; past the per-target limit it is a problem.
 
 A licence on file is an exception for its scope: its types are denied only before it is valid,
-after it expires (``aws:CurrentTime``) and outside its regions (``aws:RequestedRegion``).
+after it expires (``aws:CurrentTime``) and outside its regions (``aws:RequestedRegion``). Types
+controlled only in some regions (a controlled destination, a region gatekeeper does not know) are
+denied there (``aws:RequestedRegion`` equal to those, or outside every known region).
 Identical policies are shared: a policy is named by its content and lists every account it targets,
 so an organisation can attach it to an OU holding those accounts instead.
 """
@@ -106,6 +108,10 @@ def statements(guard: Guard, catalog: Catalog, covered: dict[str, list[str]]) ->
         if e.regions:
             groups.append((f"{tag}OutsideRegions", names,
                            {"StringNotEquals": {"aws:RequestedRegion": list(e.regions)}}))
+    for n, rg in enumerate(guard.regional):
+        op = "StringNotEquals" if rg.unknown else "StringEquals"  # unknown: outside every known region
+        groups.append((f"{'UnknownRegion' if rg.unknown else 'Region'}{n}", patterns(catalog, rg.types),
+                       {op: {"aws:RequestedRegion": list(rg.regions)}}))
     for prefix, actions in covered.items():
         key, multi, spelling = CONDITION_KEYS[prefix]
         for tag, names, extra in groups:

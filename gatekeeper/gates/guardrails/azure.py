@@ -7,6 +7,8 @@ round it (the scale-set bypass of azure-policy PR #589). Its parameters are the 
 window in which the assignment applies (``notBefore``/``notAfter``, compared with ``utcNow()``):
 
 - one assignment per subscription denies the controlled sizes at all times;
+- sizes controlled only in some locations (a controlled destination, a location gatekeeper does not
+  know) get assignments limited to those locations (``onlyLocations``) or outside the known ones;
 - a licence on file is an exception for its scope: its sizes leave that list and get assignments
   of their own, in force before the licence is valid and after it expires. (A licence limited to
   regions also denies its sizes outside them, through ``allowedLocations``.)
@@ -63,6 +65,8 @@ def definition() -> dict[str, Any]:
                          "metadata": {"displayName": "In force until (UTC, ISO 8601)"}},
             "allowedLocations": {"type": "Array", "defaultValue": [],
                                  "metadata": {"displayName": "Locations where the sizes are not denied"}},
+            "onlyLocations": {"type": "Array", "defaultValue": [],
+                              "metadata": {"displayName": "Locations where the sizes are denied (empty: all)"}},
             "effect": {"type": "String", "allowedValues": ["Deny", "Audit", "Disabled"], "defaultValue": "Deny"},
         },
         "policyRule": {
@@ -71,6 +75,8 @@ def definition() -> dict[str, Any]:
                 {"value": "[utcNow()]", "greaterOrEquals": "[parameters('notBefore')]"},
                 {"value": "[utcNow()]", "lessOrEquals": "[parameters('notAfter')]"},
                 {"not": {"field": "location", "in": "[parameters('allowedLocations')]"}},
+                {"anyOf": [{"value": "[empty(parameters('onlyLocations'))]", "equals": True},
+                           {"field": "location", "in": "[parameters('onlyLocations')]"}]},
             ]},
             "then": {"effect": "[parameters('effect')]"},
         },
@@ -78,14 +84,16 @@ def definition() -> dict[str, Any]:
 
 
 def _assignment(subscription: str, name: str, display: str, sizes: list[str], *, not_before: str = EPOCH,
-                not_after: str = FOREVER, locations: list[str] | None = None) -> dict[str, Any]:
+                not_after: str = FOREVER, locations: list[str] | None = None,
+                only: list[str] | None = None) -> dict[str, Any]:
     return {"name": name, "properties": {
         "displayName": display,
         "policyDefinitionId": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/"
                               f"policyDefinitions/{DEFINITION}",
         "enforcementMode": "Default",
         "parameters": {"deniedSizes": {"value": sizes}, "notBefore": {"value": not_before},
-                       "notAfter": {"value": not_after}, "allowedLocations": {"value": locations or []}},
+                       "notAfter": {"value": not_after}, "allowedLocations": {"value": locations or []},
+                       "onlyLocations": {"value": only or []}},
     }}
 
 
@@ -107,6 +115,15 @@ def assignments(g: Guard) -> list[dict[str, Any]]:
         if e.regions:
             out.append(_assignment(sub, f"{tag}-regions", f"Gatekeeper: licence {e.licence} outside its regions",
                                    sizes, locations=[r.lower() for r in e.regions]))
+    for n, rg in enumerate(g.regional):
+        regions = [r.lower() for r in rg.regions]
+        if rg.unknown:  # outside every location gatekeeper knows
+            out.append(_assignment(sub, f"gatekeeper-unknown-locations-{n}", "Gatekeeper: controlled compute in "
+                                   "locations gatekeeper does not know", list(rg.types), locations=regions))
+        else:
+            out.append(_assignment(sub, f"gatekeeper-locations-{n}", "Gatekeeper: controlled compute in "
+                                   f"{', '.join(regions[:3])}{' ...' if len(regions) > 3 else ''}",
+                                   list(rg.types), only=regions))
     return out
 
 

@@ -134,6 +134,8 @@ AZURE_POLICY_SCHEMA: dict[str, Any] = {
 
 
 def _resolve(expr: Any, params: dict[str, Any], now: str) -> Any:
+    if isinstance(expr, str) and expr.startswith("[empty(parameters('"):
+        return not params[expr[len("[empty(parameters('"):-len("'))]")]]
     if isinstance(expr, str) and expr.startswith("[parameters('"):
         return params[expr[len("[parameters('"):-len("')]")]]
     if expr == "[utcNow()]":
@@ -143,6 +145,8 @@ def _resolve(expr: Any, params: dict[str, Any], now: str) -> Any:
 
 def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op == "equals":
+        if isinstance(expected, bool) or isinstance(actual, bool):
+            return actual is expected
         return str(actual).lower() == str(expected).lower()
     if op == "in":
         return actual is not None and str(actual).lower() in [str(e).lower() for e in expected]

@@ -34,8 +34,9 @@ def licence(provider: str, account: str, *, number: str = "EAR-2026-001", until:
                    valid_from=since, valid_until=until, issued_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
-def controlled(gk: Gatekeeper, provider: str, account: str, name: str, on: date = ON) -> Outcome:
+def controlled(gk: Gatekeeper, provider: str, account: str, name: str, on: date = ON, region: str = "") -> Outcome:
     """What the engine decides for one machine of ``name`` for the customer (the reference answer)."""
     profile = gk.profile(provider, account)
-    ev = gk.engine.evaluate(ProvisioningRequest(provider, account, (ComputeItem(name, 1),)), profile, on=on)
+    ev = gk.engine.evaluate(ProvisioningRequest(provider, account, (ComputeItem(name, 1),), region=region), profile,
+                            on=on)
     return ev.outcome

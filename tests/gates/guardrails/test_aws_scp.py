@@ -38,9 +38,11 @@ def test_every_scp_is_valid_and_within_the_size_limit(gk: Gatekeeper) -> None:
         text = aws.compact(a.content)
         assert len(text) == a.size <= aws.MAX_SCP_CHARS
         assert "Principal" not in text
-    for account in (CN_AWS, IRAN.account_id):
+    for account in (CN_AWS, IRAN.account_id, US_AWS):
         assert 1 <= len(scps_for(bundle, account)) <= aws.OURS_PER_TARGET
-    assert not scps_for(bundle, US_AWS)  # nothing controlled for a verified US customer: no SCP
+    # a verified US customer: controlled only in some regions (destinations, unknown regions)
+    us = [s for p in scps_for(bundle, US_AWS) for s in p["Statement"]]
+    assert us and all("Region" in s["Sid"] and "aws:RequestedRegion" in json.dumps(s["Condition"]) for s in us)
 
 
 def test_every_spec_operation_is_denied_by_type_or_listed_as_uncovered(gk: Gatekeeper) -> None:
@@ -54,21 +56,25 @@ def test_every_spec_operation_is_denied_by_type_or_listed_as_uncovered(gk: Gatek
 
 
 @pytest.mark.parametrize("account", [CN_AWS, IRAN.account_id, US_AWS])
-def test_conditions_deny_exactly_the_controlled_types_on_every_path(gk: Gatekeeper, account: str) -> None:
+@pytest.mark.parametrize("region", ["us-east-1", "ap-east-1", "me-central-1", "xx-fake-9"])
+def test_conditions_deny_exactly_the_controlled_types_on_every_path(gk: Gatekeeper, account: str,
+                                                                    region: str) -> None:
     bundle = export(gk, "aws", on=ON)
     policies = scps_for(bundle, account)
     covered, _ = aws.actions_by_key(spec_operations("aws"))
     types = sorted(t.name for t in gk.catalog.types("aws"))
-    expected = {t for t in types if controlled(gk, "aws", account, t) >= Outcome.PENDING}
-    if account != US_AWS:
+    expected = {t for t in types if controlled(gk, "aws", account, t, region=region) >= Outcome.PENDING}
+    if account != US_AWS or region != "us-east-1":
         assert expected  # the test would prove nothing otherwise
     for prefix, actions in covered.items():
         key, _multi, spelling = aws.CONDITION_KEYS[prefix]
-        for action in actions:
-            got = {t for t in types if denied(policies, action, key, spelling + t)}
-            assert got == expected, (action, sorted(got ^ expected)[:10])
-    plain = [t for t in types if controlled(gk, "aws", account, t) == Outcome.ALLOW]
-    assert plain and not any(denied(policies, "ec2:RunInstances", "ec2:InstanceType", t) for t in plain)
+        # every action in one region; elsewhere one per service (a service's statements share their actions)
+        for action in actions if region == "us-east-1" else actions[:1]:
+            got = {t for t in types if denied(policies, action, key, spelling + t, region=region)}
+            assert got == expected, (action, region, sorted(got ^ expected)[:10])
+    plain = [t for t in types if controlled(gk, "aws", account, t, region=region) == Outcome.ALLOW]
+    assert plain and not any(denied(policies, "ec2:RunInstances", "ec2:InstanceType", t, region=region)
+                             for t in plain)
 
 
 def test_a_family_wildcard_covers_sizes_the_catalog_does_not_list_yet(gk: Gatekeeper) -> None:

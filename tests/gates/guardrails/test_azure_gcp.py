@@ -21,18 +21,18 @@ from tests.gates.guardrails.conftest import ON, controlled, licence
 NOW = "2026-12-04T12:00:00Z"
 
 
-def arm_resources(size: str) -> list[dict[str, Any]]:
+def arm_resources(size: str, location: str = "westeurope") -> list[dict[str, Any]]:
     """One resource of every type the definition covers, each naming ``size`` where ARM puts it."""
     return [
-        {"type": "Microsoft.Compute/virtualMachines", "location": "westeurope", "sku": {"name": size}},
-        {"type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope", "sku": {"name": size}},
-        {"type": "Microsoft.ContainerService/managedClusters", "location": "westeurope",
+        {"type": "Microsoft.Compute/virtualMachines", "location": location, "sku": {"name": size}},
+        {"type": "Microsoft.Compute/virtualMachineScaleSets", "location": location, "sku": {"name": size}},
+        {"type": "Microsoft.ContainerService/managedClusters", "location": location,
          "properties": {"agentPoolProfiles": [{"name": "sys", "vmSize": "Standard_D2s_v3"},
                                               {"name": "gpu", "vmSize": size}]}},
-        {"type": "Microsoft.ContainerService/managedClusters/agentPools", "location": "westeurope",
+        {"type": "Microsoft.ContainerService/managedClusters/agentPools", "location": location,
          "properties": {"vmSize": size}},
-        {"type": "Microsoft.Batch/batchAccounts/pools", "location": "westeurope", "properties": {"vmSize": size}},
-        {"type": "Microsoft.MachineLearningServices/workspaces/computes", "location": "westeurope",
+        {"type": "Microsoft.Batch/batchAccounts/pools", "location": location, "properties": {"vmSize": size}},
+        {"type": "Microsoft.MachineLearningServices/workspaces/computes", "location": location,
          "properties": {"computeType": "AmlCompute", "properties": {"vmSize": size}}},
     ]
 
@@ -52,7 +52,11 @@ def azure_denies(bundle, subscription: str, resource: dict[str, Any], now: str =
 def test_azure_definition_and_assignments_are_valid(gk: Gatekeeper) -> None:
     bundle = export(gk, "azure", on=ON)
     defs = [a for a in bundle.artifacts if a.kind == "azure-policy-definition"]
-    assert len(defs) == 1 and CN_AZ in defs[0].targets and US_AZ not in defs[0].targets
+    assert len(defs) == 1 and CN_AZ in defs[0].targets
+    # the verified US customer's assignments deny only in some locations
+    us = [a.content["properties"]["parameters"] for a in bundle.artifacts
+          if a.kind == "azure-policy-assignment" and a.targets == [US_AZ]]
+    assert us and all(p["onlyLocations"]["value"] or p["allowedLocations"]["value"] for p in us)
     jsonschema.validate(defs[0].content, AZURE_POLICY_SCHEMA)
     params = defs[0].content["properties"]["parameters"]
     for a in bundle.artifacts:
@@ -64,18 +68,19 @@ def test_azure_definition_and_assignments_are_valid(gk: Gatekeeper) -> None:
 
 
 @pytest.mark.parametrize("subscription", [CN_AZ, US_AZ])
-def test_azure_rule_denies_exactly_the_controlled_sizes_on_every_resource_type(gk: Gatekeeper,
-                                                                                 subscription: str) -> None:
+@pytest.mark.parametrize("location", ["westeurope", "chinanorth", "uaenorth", "nowhereland"])
+def test_azure_rule_denies_exactly_the_controlled_sizes_on_every_resource_type(gk: Gatekeeper, subscription: str,
+                                                                                 location: str) -> None:
     bundle = export(gk, "azure", on=ON)
     sizes = [*sorted(t.name for t in gk.catalog.types("azure")), "Standard_D2s_v3"]
-    expected = {s for s in sizes if controlled(gk, "azure", subscription, s) >= Outcome.PENDING}
-    assert bool(expected) == (subscription == CN_AZ)
+    expected = {s for s in sizes if controlled(gk, "azure", subscription, s, region=location) >= Outcome.PENDING}
+    assert bool(expected) == (subscription == CN_AZ or location != "westeurope")
     for n in range(len(arm_resources("x"))):
-        got = {s for s in sizes if azure_denies(bundle, subscription, arm_resources(s)[n])}
-        assert got == expected, (arm_resources("x")[n]["type"], sorted(got ^ expected))
+        got = {s for s in sizes if azure_denies(bundle, subscription, arm_resources(s, location)[n])}
+        assert got == expected, (arm_resources("x")[n]["type"], location, sorted(got ^ expected))
     # ARM compares case-insensitively: a lower-cased size is no way round
     some = sorted(expected or {"Standard_ND96asr_v4"})[0]
-    assert azure_denies(bundle, subscription, arm_resources(some.lower())[0]) == bool(expected)
+    assert azure_denies(bundle, subscription, arm_resources(some.lower(), location)[0]) == bool(expected)
 
 
 def test_azure_licence_exception_by_dates_and_regions(gk: Gatekeeper) -> None:
