@@ -136,18 +136,21 @@ def _customers(changes: dict[str, Any]) -> None:
 
 
 def _show(bundle: Bundle, folder: Path, changes: dict[str, Any]) -> None:
-    t = Table("account", "customer", "denied types", "licensed exceptions", title=f"{bundle.cloud} guardrails")
+    t = Table("account", "customer", "denied types", "in some regions only", "licensed exceptions",
+              title=f"{bundle.cloud} guardrails")
     for g in bundle.guards:
+        regional = {n for r in g.regional for n in r.types}
         t.add_row(g.account_id, g.customer, str(len(g.denied) + len(g.denied_accelerators)),
+                  str(len(regional)) if regional else "-",
                   ", ".join(f"{e.licence} (until {e.until})" for e in g.exceptions) or "-")
     console.print(t)
     console.print(f"{len(bundle.artifacts)} documents written to {folder}"
                   + ("" if changes["changed"] else " (no change since the last export)"), highlight=False)
     for n in bundle.notes:
         console.print(f"  note: {n}", highlight=False)
-    for u in bundle.uncovered:
-        console.print(f"  [dim]no instance-type condition key (left to the wrapper and the hooks): {u}[/]",
-                      highlight=False)
+    if bundle.uncovered:
+        console.print("  [dim]no instance-type condition key, left to the wrapper and the hooks: "
+                      f"{', '.join(bundle.uncovered)}[/]", highlight=False)
     for p in bundle.problems:
         console.print(f"  [red]problem:[/] {p}", highlight=False)
 
