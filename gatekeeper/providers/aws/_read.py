@@ -453,6 +453,11 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
 
     ``slots``, ``base`` and ``extra`` replace the operation's own (the event-shape rows), read in ``mode``.
     """
+    if op.template is not None:  # a stack: its template's compute resources, each read with this reader
+        from gatekeeper.providers.aws import cloudformation
+
+        items, unresolved = cloudformation.translate(op, params, lookup, catalog, translate, mode)
+        return Translation(items, unresolved, _ids(op, params, mode))
     t = _Translator(op, catalog, lookup, mode)
     op_slots = op.slots if slots is None else slots
     op_base = op.base if slots is None and base is None else base
