@@ -24,6 +24,7 @@ CDK, SAM and much provider tooling provision through stacks, so ``CreateStack``,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -286,8 +287,6 @@ class _Resolver:
             len(arg) == 2 and isinstance(arg[1], Mapping) else (None, {})
         if not isinstance(text, str):
             return _unknown("Sub of a non-string")
-        import re
-
         def one(m: re.Match[str]) -> str:
             name = m.group(1)
             v = self.value(extra[name], depth + 1) if name in extra else self._ref(name)
