@@ -76,9 +76,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         {"InstanceRole": "CORE", "InstanceType": GPU, "InstanceCount": 2}]}},
     ("emr", "AddInstanceGroups"): {"JobFlowId": "j-1", "InstanceGroups": [
         {"InstanceRole": "TASK", "InstanceType": GPU, "InstanceCount": 2}]},
-    ("emr", "AddInstanceFleet"): {"ClusterId": "j-1", "InstanceFleet": {"InstanceFleetType": "TASK",
-                                                                        "TargetOnDemandCapacity": 2,
-                                                                        "InstanceTypeConfigs": [{"InstanceType": GPU}]}},
+    ("emr", "AddInstanceFleet"): {"ClusterId": "j-1", "InstanceFleet": {
+        "InstanceFleetType": "TASK", "TargetOnDemandCapacity": 2, "InstanceTypeConfigs": [{"InstanceType": GPU}]}},
     ("emr", "ModifyInstanceFleet"): {"ClusterId": "j-1", "InstanceFleet": {"InstanceFleetId": "if-1",
                                                                            "TargetOnDemandCapacity": 2,
                                                                            "InstanceTypeConfigs": [
