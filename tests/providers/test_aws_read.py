@@ -39,3 +39,19 @@ def test_the_event_shape_applies_lower_camel_members_over_a_pascal_description()
     out = translate(op, {"name": "g", "maxSize": 7}, lookup, default_catalog(), slots=(), mode=EVENT_MODE,
                     base=Existing("asg", (("name", "name"),), _SLOTS))
     assert [(i.instance_type, i.count) for i in out.items] == [("p5.48xlarge", 7)]
+
+
+def test_an_endpoint_is_decided_on_the_configuration_it_names() -> None:
+    from gatekeeper.providers.aws import BY_NAME
+
+    config = {"EndpointConfigName": "c", "ProductionVariants": [
+        {"VariantName": "v", "InstanceType": "ml.p4d.24xlarge", "InitialInstanceCount": 3}]}
+    lookup = Recording(config)
+    for name in ("CreateEndpoint", "UpdateEndpoint"):
+        out = translate(BY_NAME[("sagemaker", name)], {"EndpointName": "e", "EndpointConfigName": "c"}, lookup,
+                        default_catalog())
+        assert [(i.instance_type, i.count) for i in out.items] == [("ml.p4d.24xlarge", 3)]
+    assert lookup.calls == 2
+    unread = translate(BY_NAME[("sagemaker", "CreateEndpoint")], {"EndpointName": "e", "EndpointConfigName": "c"},
+                       None, default_catalog())
+    assert unread.items == () and "endpoint_config name=c cannot be read" in unread.unresolved[0]
