@@ -59,11 +59,11 @@ class Row:
 
 
 def _row(service: str, name: str) -> Row:
-    op = ops_by_name[(service, name)]
+    op = _OPS[(service, name)]
     return Row(op.slots, op.base)
 
 
-ops_by_name: dict[tuple[str, str], Operation] = {op.key: op for op in ops.OPERATIONS}
+_OPS: dict[tuple[str, str], Operation] = {op.key: op for op in ops.OPERATIONS}
 
 RESOURCES: dict[str, Row] = {
     "AWS::EC2::Instance": _row("ec2", "RunInstances"),
