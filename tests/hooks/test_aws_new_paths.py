@@ -107,3 +107,37 @@ def test_hooks_test_replays_each_recorded_event(tmp_path: Path, config_file: Pat
     assert out["decision"] == expected, out
     assert result.exit_code == {"pending": 3, "deny": 4}[expected]
     assert out["plan"]["actions"], out  # something to put right, for each
+
+
+STACK_TEMPLATE = ('{"Parameters": {"Size": {"Type": "String", "Default": "t3.micro"}}, "Resources": {"Lt": {'
+                  '"Type": "AWS::EC2::LaunchTemplate", "Properties": {"LaunchTemplateData": {'
+                  '"InstanceType": {"Ref": "Size"}}}}}}')
+
+
+def _stack_event(account: str, size: str, stack_id: str = "") -> dict[str, Any]:
+    body = json.dumps(STACK_TEMPLATE)[1:-1]  # the template as a JSON string inside the event
+    return load_event("create-stack.json", ACCOUNT=account, STACK="gpu", TEMPLATE_BODY=body, SIZE=size,
+                      STACK_ID=stack_id or "arn:aws:cloudformation:us-east-1:1:stack/gpu/1")
+
+
+def test_a_stack_with_accelerated_compute_is_deleted(moto: None, gk: Gatekeeper) -> None:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    stack = cfn.create_stack(StackName="gpu", TemplateBody=STACK_TEMPLATE,
+                             Parameters=[{"ParameterKey": "Size", "ParameterValue": "p5.48xlarge"}])["StackId"]
+    out = aws_lambda.handler(_stack_event(CHINA_HQ, "p5.48xlarge", stack), None)
+    assert out["decision"] == "pending"
+    assert out["request"]["items"][0]["instance_type"] == "p5.48xlarge"
+    assert [a["action"] for a in out["actions"]] == ["delete"]
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    assert status.startswith("DELETE")
+    plain = aws_lambda.handler(_stack_event(CHINA_HQ, "t3.micro"), None)
+    assert plain["status"] in ("ignored", "decided")
+
+
+def test_hooks_test_replays_a_stack(tmp_path: Path, config_file: Path) -> None:
+    event = tmp_path / "stack.json"
+    event.write_text(json.dumps(_stack_event(CHINA_HQ, "p4d.24xlarge")), encoding="utf-8")
+    result = runner.invoke(app, ["hooks", "test", str(event), "--config", str(config_file), "--json"])
+    out = json.loads(result.stdout)
+    assert out["decision"] == "pending" and result.exit_code == 3
+    assert out["request"]["items"][0]["instance_type"] == "p4d.24xlarge"

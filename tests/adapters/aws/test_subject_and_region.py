@@ -128,3 +128,19 @@ def test_a_rewrite_after_the_decision_is_decided_again_before_sending(inproc: Aw
     with gatekeeper.acting_for(provider="aws", account_id=CN_HQ), pytest.raises(ExportLicensePending):
         run(ec2, PLAIN)
     assert sent.operations == []
+
+
+@pytest.mark.parametrize("count", [1e308, "9" * 5000, 10 ** 30, float("inf"), -5])
+def test_absurd_counts_are_capped_or_ignored_and_the_record_is_written(inproc: Aws, gk: Gatekeeper,
+                                                                       count: Any) -> None:
+    from gatekeeper.model import ComputeItem, ProvisioningRequest
+    from gatekeeper.providers._paths import MAX_COUNT
+    from gatekeeper.providers.aws import BY_NAME
+    from gatekeeper.providers.aws._read import translate
+
+    t = translate(BY_NAME[("ec2", "RunInstances")], {"InstanceType": GPU, "MaxCount": count, "MinCount": 1}, None,
+                  gk.catalog)
+    assert 1 <= t.items[0].count <= MAX_COUNT
+    d = gk.decide(ProvisioningRequest("aws", CN_HQ, t.items, region="us-east-1"))
+    assert d.outcome >= gatekeeper.Outcome.PENDING and d.decision_id  # recorded: serialisable
+    assert isinstance(t.items[0], ComputeItem)
