@@ -219,3 +219,24 @@ def test_a_corrupt_manifest_is_a_clear_error(cfg: Path, tmp_path: Path) -> None:
     (tmp_path / "g" / "aws" / "manifest.json").write_text("{oops", encoding="utf-8")
     r = runner.invoke(app, ["guardrails", "diff", "--cloud", "aws", "--out", str(tmp_path / "g"), "--config", str(cfg)])
     assert r.exit_code == 1 and "not a guardrails manifest" in r.output
+
+
+def test_a_resource_without_subject_is_an_error_in_every_format(cfg: Path, tmp_path: Path) -> None:
+    from tests.gates.plan._plans import Res, plan
+
+    doc = plan(Res("aws_instance", "x", {"instance_type": "t3.micro"}))  # no provider block: whose is it?
+    path = tmp_path / "nosubject.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    base = ["plan", "check", str(path), "--config", str(cfg)]
+    table = runner.invoke(app, base)
+    assert table.exit_code == 1 and "ERROR" in table.stdout and "1 error" in table.stdout
+    out = runner.invoke(app, [*base, "--json"])
+    doc = json.loads(out.stdout)
+    assert out.exit_code == 1 and doc["decision"] == "error"
+    assert "--provider aws --account" in doc["resources"][0]["error"]
+    junit = runner.invoke(app, [*base, "--format", "junit"])
+    suite = ET.fromstring(junit.stdout).find("testsuite")
+    assert junit.exit_code == 1 and suite is not None and suite.get("errors") == "1"
+    assert suite.find("testcase/error") is not None
+    sarif = json.loads(runner.invoke(app, [*base, "--format", "sarif"]).stdout)
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "gatekeeper/error"
