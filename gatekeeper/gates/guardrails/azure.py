@@ -135,3 +135,5 @@ def build(guards: list[Guard], bundle: Bundle) -> None:
         for a in assignments(g):
             bundle.artifacts.append(Artifact(f"{g.account_id}/{a['name']}", "azure-policy-assignment", a,
                                              [g.account_id]))
+    # No confirmed policy alias names the sizes of a scale set with instance mix (sku.name "Mix").
+    bundle.uncovered = ["Microsoft.Compute/virtualMachineScaleSets with instance mix (skuProfile.vmSizes)"]

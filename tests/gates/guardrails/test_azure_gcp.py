@@ -53,6 +53,7 @@ def test_azure_definition_and_assignments_are_valid(gk: Gatekeeper) -> None:
     bundle = export(gk, "azure", on=ON)
     defs = [a for a in bundle.artifacts if a.kind == "azure-policy-definition"]
     assert len(defs) == 1 and CN_AZ in defs[0].targets
+    assert any("instance mix" in u for u in bundle.uncovered)  # said, not silently missing
     # the verified US customer's assignments deny only in some locations
     us = [a.content["properties"]["parameters"] for a in bundle.artifacts
           if a.kind == "azure-policy-assignment" and a.targets == [US_AZ]]
