@@ -149,7 +149,7 @@ def _show(bundle: Bundle, folder: Path, changes: dict[str, Any]) -> None:
     for n in bundle.notes:
         console.print(f"  note: {n}", highlight=False)
     if bundle.uncovered:
-        console.print("  [dim]no instance-type condition key, left to the wrapper and the hooks: "
+        console.print("  [dim]not bounded by these guardrails, left to the wrapper and the hooks: "
                       f"{', '.join(bundle.uncovered)}[/]", highlight=False)
     for p in bundle.problems:
         console.print(f"  [red]problem:[/] {p}", highlight=False)
