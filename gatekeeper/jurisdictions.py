@@ -101,6 +101,20 @@ class Jurisdictions:
         return tuple(m for m in (self.memberships or {}).get(group.strip().upper(), ())
                      if m.start != DAWN or m.end != FAR_FUTURE)
 
+    def closest_region(self, provider: str, region: str) -> str | None:
+        """The known region of ``provider`` nearest in spelling to ``region`` (for a suggestion), or None."""
+        import difflib
+
+        key = region.strip().lower()
+        known = list(self.regions.get(provider, {}))
+        # Two letters swapped (us-esat-1) first: difflib alone prefers us-west-1 there.
+        swapped = [r for r in known if len(r) == len(key) and sorted(r) == sorted(key)
+                   and sum(a != b for a, b in zip(r, key, strict=True)) == 2]
+        if swapped:
+            return sorted(swapped)[0]
+        found = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        return found[0] if found else None
+
     def region_country(self, provider: str, region: str) -> str | None:
         """ISO country of a provider region; zones (``us-central1-a``, ``us-east-1a``) map to their region."""
         table = self.regions.get(provider, {})

@@ -168,6 +168,10 @@ class Catalog:
         key = "".join(accelerator_type.split()).lower().rsplit("/", 1)[-1]
         return self._accelerator_types.get(provider, {}).get(key)
 
+    def accelerator_types(self, provider: str) -> dict[str, str]:
+        """Every separately attached accelerator type of a provider -> its chip model (for guardrails)."""
+        return dict(self._accelerator_types.get(provider, {}))
+
     def family_types(self, provider: str, family: str) -> list[InstanceType]:
         """Every known size of a family (AWS Batch accepts bare families such as ``p4d``)."""
         fam = normalize(provider, family)

@@ -75,6 +75,8 @@ GROUPS: dict[str, str] = {
     "screening": "gatekeeper.cli.screening",
     "hooks": "gatekeeper.cli.hooks",
     "notify": "gatekeeper.cli.notify",
+    "plan": "gatekeeper.cli.plan",
+    "guardrails": "gatekeeper.cli.guardrails",
 }
 
 _help.install()

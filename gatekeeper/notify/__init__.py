@@ -15,12 +15,24 @@ import atexit
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the package is imported by gatekeeper.config: nothing heavy at import time
     from gatekeeper.notify.events import Notification
     from gatekeeper.notify.notifier import Notifier
-    from gatekeeper.service import Gatekeeper
+
+
+class Runtime(Protocol):
+    """What notifications use of the runtime (``gatekeeper.service.Gatekeeper`` is one), passed in."""
+
+    @property
+    def config(self) -> Any: ...
+    @property
+    def store(self) -> Any: ...
+    def clock(self) -> datetime: ...
+    def record_event(self, kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]: ...
+
 
 __all__ = ["close_for", "notifier_for", "on_workflow_event", "scan", "start_reminders"]
 
@@ -28,7 +40,7 @@ _LOCK = threading.Lock()
 _NOTIFIERS: weakref.WeakKeyDictionary[Any, Notifier] = weakref.WeakKeyDictionary()
 
 
-def notifier_for(gk: Gatekeeper) -> Notifier | None:
+def notifier_for(gk: Runtime) -> Notifier | None:
     cfg = gk.config.notify
     if not cfg.enabled:
         return None
@@ -60,14 +72,14 @@ def _close_at_exit(ref: weakref.ref[Notifier]) -> None:
         found.close()
 
 
-def close_for(gk: Gatekeeper, timeout: float = 10.0) -> None:
+def close_for(gk: Runtime, timeout: float = 10.0) -> None:
     """Deliver what ``gk``'s notifier has queued (up to ``timeout``) and stop it (``Gatekeeper.close``)."""
     found = _NOTIFIERS.pop(gk, None)
     if found is not None:
         found.close(timeout)
 
 
-def on_workflow_event(gk: Gatekeeper, kind: str, data: dict[str, Any]) -> None:
+def on_workflow_event(gk: Runtime, kind: str, data: dict[str, Any]) -> None:
     """Queue what a recorded workflow change should tell reviewers; cheap and never raises."""
     if kind not in ("case.opened", "licence.drawn", "licence.exhausted") or not gk.config.notify.enabled:
         return
@@ -100,7 +112,7 @@ def on_workflow_event(gk: Gatekeeper, kind: str, data: dict[str, Any]) -> None:
         get_logger("gatekeeper.notify").error("notify.submit_failed", kind=kind, error=str(exc))
 
 
-def scan(gk: Gatekeeper) -> int:
+def scan(gk: Runtime) -> int:
     """Queue the reminders due now; the number of jobs queued (0 when notifications are off)."""
     notifier = notifier_for(gk)
     if notifier is None:
@@ -115,7 +127,7 @@ def scan(gk: Gatekeeper) -> int:
     return int(notifier.submit(reminders))
 
 
-def start_reminders(gk: Gatekeeper) -> Callable[[], None]:
+def start_reminders(gk: Runtime) -> Callable[[], None]:
     """Run ``scan(gk)`` every ``scan_interval_seconds`` in a thread (``gatekeeper serve``); returns stop()."""
     if not gk.config.notify.enabled:
         return lambda: None
