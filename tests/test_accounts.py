@@ -102,7 +102,7 @@ def test_every_iso_country_imports() -> None:
     assert [p.country for p in profiles] == codes
     assert {p.ultimate_parent_country for p in profiles} == set(codes)
     assert {"NG", "BD", "PH", "KE", "PE"} <= {p.headquarters_country for p in profiles}
-    doc = [{"provider": "gcp", "account_id": f"p-{code.lower()}", "legal_name": code, "country": code,
+    doc = [{"provider": "gcp", "account_id": f"proj-{code.lower()}", "legal_name": code, "country": code,
             "headquarters_country": code, "ultimate_parent_country": code, "kyc_status": "pending"}
            for code in codes]
     assert len(parse_json(json.dumps(doc))) == len(codes)

@@ -282,6 +282,7 @@ class FileAuditLog:
         self._max_seconds = segment_max_seconds
         self._on_closed = on_segment_closed
         self._sidecars = sidecars  # columnar copies of closed segments for review (see _sidecar)
+        self._sidecar_threads: list[threading.Thread] = []
         self._clock = clock
         self._host = socket.gethostname()
         # Appenders and the group-commit state (under self._mu).
@@ -387,6 +388,9 @@ class FileAuditLog:
                 os.close(self._seg.fd)
                 self._seg = None
             os.close(self._lock_fd)
+            # A closed log is settled: its sidecars are written (they are never waited for while appending).
+            for t in self._sidecar_threads:
+                t.join()
 
     @property
     def durable_head(self) -> tuple[int, str, str]:
@@ -746,4 +750,5 @@ class FileAuditLog:
         if self._sidecars:
             from gatekeeper.audit._sidecar import COLUMNS, write_in_background
 
-            write_in_background(seg.path, cp_path, COLUMNS)
+            self._sidecar_threads = [t for t in self._sidecar_threads if t.is_alive()]
+            self._sidecar_threads.append(write_in_background(seg.path, cp_path, COLUMNS))

@@ -17,7 +17,7 @@ CSV = Path(__file__).resolve().parents[2] / "gatekeeper" / "demo" / "data" / "cu
 
 def _config(tmp_path: Path, url: str) -> Path:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n'
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n'
                  '[notify]\nconsole_url = "http://127.0.0.1:8765/"\ncase_deadline_hours = 0.01\n'
                  'case_warning_hours = 1\nretries = 0\n'
                  f'[[notify.webhooks]]\nurl = "{url}"\nsecret = "s3cr3t-for-tests"\n', encoding="utf-8")
@@ -55,7 +55,7 @@ def test_test_message(tmp_path: Path) -> None:
 
 def test_not_configured(tmp_path: Path) -> None:
     f = tmp_path / "g.toml"
-    f.write_text('[store]\nurl = "sqlite:///s.db"\n[audit]\nurl = "file://audit"\n', encoding="utf-8")
+    f.write_text('[store]\nurl = "sqlite:///s.db"\ncreate = true\n[audit]\nurl = "file://audit"\n', encoding="utf-8")
     for cmd in ("scan", "test"):
         out = runner.invoke(app, ["notify", cmd, "--config", str(f)])
         assert out.exit_code == 1 and "no notification channel is configured" in out.output
