@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from gatekeeper.adapters.azure._errors import ExportControlHttpError
 from gatekeeper.adapters.azure._install import install, installed, uninstall
-from gatekeeper.adapters.azure._operations import OPERATIONS, AzureOperation, Shape
+from gatekeeper.providers.azure.operations import OPERATIONS, AzureOperation, Shape
 from gatekeeper.adapters.azure._policy import AsyncGatekeeperPolicy, GatekeeperPolicy
 from gatekeeper.service import Gatekeeper
 

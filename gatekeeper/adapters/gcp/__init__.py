@@ -16,7 +16,7 @@ message starts with ``ExportControlDenied`` or ``ExportLicensePending``. See doc
 from __future__ import annotations
 
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
-from gatekeeper.adapters.gcp._operations import OPERATIONS, GcpOperation
+from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._protect import install, installed, protect, uninstall
 
 __all__ = [

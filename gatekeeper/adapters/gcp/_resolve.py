@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gatekeeper.adapters.gcp._translate import TranslationError
+from gatekeeper.providers.gcp._read import TranslationError
 
 _KINDS = {"template": "instanceTemplates", "image": "machineImages", "instance": "instances"}
 TIMEOUT_SECONDS = 30.0

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from gatekeeper.adapters.gcp._operations import GcpOperation
+from gatekeeper.providers.gcp.operations import GcpOperation
 from gatekeeper.model import AttachedAccelerator, ComputeItem, ProvisioningRequest
 
 GKE_DEFAULT_MACHINE_TYPE = "e2-medium"
