@@ -104,6 +104,13 @@ KINDS: Mapping[str, KindSpec] = {
     "azure:virtual-machine": KindSpec(stop="deallocate", terminate="delete"),
     "azure:scale-set": KindSpec(stop="scale_to_zero", terminate="delete"),
     "azure:agent-pool": KindSpec(stop="scale_to_zero", terminate="delete"),
+    "azure:scale-set-vm": KindSpec(stop="deallocate", terminate="delete"),
+    "azure:batch-pool": KindSpec(stop="scale_to_zero", terminate="delete"),
+    # An AmlCompute cluster is scaled to zero nodes; a ComputeInstance is stopped (the executor tells them apart).
+    "azure:ml-compute": KindSpec(stop="scale_to_zero", terminate="delete"),
+    "azure:capacity-reservation": KindSpec(stop="scale_to_zero", terminate="delete"),
+    "azure:dedicated-host": KindSpec(terminate="delete", note="a host cannot be stopped: stop tags it; its VMs "
+                                                              "are remediated as VMs"),
 }
 
 
