@@ -1,4 +1,7 @@
-"""A Google Cloud request message -> one ProvisioningRequest, or None when it provisions nothing.
+"""The one reader of the Google Cloud spec: a request -> one ProvisioningRequest, or None when it provisions nothing.
+
+The SDK adapter passes the request message as ``to_dict`` gives it; the Cloud Audit Logs hook passes
+the audit entry's request in the same snake_case shape (``gatekeeper.hooks.gcp_function``).
 
 Works on ``type(msg).to_dict(msg)`` (snake_case field names), so it serves every transport (REST or
 gRPC). Machine types may be zone URLs (the catalog keeps the last path segment); accelerators come
@@ -26,8 +29,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from gatekeeper.providers.gcp.operations import GcpOperation
 from gatekeeper.model import AttachedAccelerator, ComputeItem, ProvisioningRequest
+from gatekeeper.providers._paths import deep_merge
+from gatekeeper.providers.gcp.operations import GcpOperation
+from gatekeeper.providers.gcp.vocabulary import tpu_slice, tpu_topology, vertex_accelerator
 
 GKE_DEFAULT_MACHINE_TYPE = "e2-medium"
 GKE_REGIONAL_ZONES = 3
@@ -43,6 +48,11 @@ class Resolver(Protocol):
         """An instance-like dict (``machine_type``, ``guest_accelerators``) of the instance template
         (``kind`` "template"), machine image ("image") or instance ("instance") at ``ref``; None when
         it does not exist. Raises on any other failure."""
+        ...
+
+    def resource(self, ref: str, project: str, kind: str) -> Mapping[str, Any] | None:
+        """A managed instance group (``kind`` "mig") or reservation ("reservation") at ``ref``, as
+        ``to_dict`` gives it; None when it does not exist. Raises on any other failure."""
         ...
 
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
@@ -89,7 +99,7 @@ def project_of(req: Mapping[str, Any]) -> str:
     for key in ("project", "project_id"):
         if isinstance(req.get(key), str) and req[key]:
             return str(req[key])
-    for key in ("parent", "name"):
+    for key in ("parent", "name", "endpoint"):
         if isinstance(req.get(key), str) and (p := _after(req[key], "projects")):
             return p
     return ""
@@ -99,7 +109,7 @@ def location_of(req: Mapping[str, Any]) -> str:
     for key in ("zone", "region"):
         if isinstance(req.get(key), str) and req[key]:
             return str(req[key])
-    for key in ("parent", "name"):
+    for key in ("parent", "name", "endpoint"):
         if isinstance(req.get(key), str) and (loc := _after(req[key], "locations")):
             return loc
     return ""
@@ -157,6 +167,204 @@ class _Translator:
             raise TranslationError(f"{op.at}.machine_type is not given" + (f" (nor by {source})" if source else ""))
         count = _number(get(req, op.count), op.count) if op.count else 1
         return (ComputeItem(instance_type=str(machine_type), count=count, attached=accs, path=f"{op.at}.machine_type"),)
+
+    # -- managed instance groups -----------------------------------------------------------------
+    def _template_items(self, refs: list[tuple[str, str]], count: int) -> tuple[ComputeItem, ...]:
+        """The machine type of each instance template, ``count`` machines each (alternatives when several)."""
+        items = []
+        choice = "versions" if len(refs) > 1 else ""
+        for ref, path in refs:
+            src = self.resolver.compute(ref, self.project, "template")
+            if src is None:
+                raise TranslationError(f"{path} {ref!r} does not exist")
+            machine_type = src.get("machine_type") or ""
+            if not machine_type:
+                raise TranslationError(f"{path} {ref!r} names no machine type")
+            accs = _accelerators(src.get("guest_accelerators"), f"{ref}: guest_accelerators")
+            items.append(ComputeItem(instance_type=str(machine_type), count=count, attached=accs, choice=choice,
+                                     path=path))
+        return tuple(items)
+
+    def _mig_ref(self) -> str:
+        name = self.req.get("instance_group_manager")
+        where = ("zones", self.req.get("zone")) if self.req.get("zone") else ("regions", self.req.get("region"))
+        if not (isinstance(name, str) and name and isinstance(where[1], str) and where[1] and self.project):
+            raise TranslationError("the instance group manager is not named (project, zone or region, name)")
+        return f"projects/{self.project}/{where[0]}/{where[1]}/instanceGroupManagers/{name}"
+
+    def _current(self, kind: str, ref: str) -> Mapping[str, Any]:
+        found = self.resolver.resource(ref, self.project, kind)
+        if found is None:
+            raise TranslationError(f"{ref} does not exist")
+        return found
+
+    @staticmethod
+    def _mig_templates(mig: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
+        versions = mig.get("versions") or []
+        refs = [(str(v["instance_template"]), f"{path}.versions[{n}].instance_template")
+                for n, v in enumerate(versions) if isinstance(v, Mapping) and v.get("instance_template")]
+        if not refs and mig.get("instance_template"):
+            refs = [(str(mig["instance_template"]), f"{path}.instance_template")]
+        return refs
+
+    def mig(self) -> tuple[ComputeItem, ...] | None:
+        op = self.op
+        d = get(self.req, op.at)
+        d = dict(d) if isinstance(d, Mapping) else {}
+        if op.method != "insert":
+            if not any(k in d for k in ("instance_template", "versions", "target_size")):
+                return None  # update policy, autohealing, names: not a provisioning change
+            d = deep_merge(self._current("mig", self._mig_ref()), d)
+        refs = self._mig_templates(d, op.at)
+        if not refs:
+            raise TranslationError(f"{op.at} names no instance template")
+        return self._template_items(refs, _number(d.get("target_size") or 0, f"{op.at}.target_size"))
+
+    def mig_size(self) -> tuple[ComputeItem, ...] | None:
+        ref = self._mig_ref()
+        current = self._current("mig", ref)
+        size = _number(current.get("target_size") or 0, f"{ref}.target_size")
+        given = get(self.req, self.op.count)
+        if self.op.method == "resize":
+            count = _number(given if given is not None else 0, self.op.count)
+        elif self.op.method == "create_instances":
+            if not isinstance(given, Sequence) or isinstance(given, str):
+                raise TranslationError(f"{self.op.count} is not a list")
+            count = size + len(given)
+        else:
+            count = size + _number(given if given is not None else 0, self.op.count)
+        refs = self._mig_templates(current, ref)
+        if not refs:
+            raise TranslationError(f"{ref} names no instance template")
+        return self._template_items(refs, count)
+
+    def mig_template(self) -> tuple[ComputeItem, ...] | None:
+        ref = self._mig_ref()
+        template = get(self.req, self.op.template)
+        if not isinstance(template, str) or not template:
+            raise TranslationError(f"{self.op.template} is not given")
+        current = self._current("mig", ref)
+        count = _number(current.get("target_size") or 0, f"{ref}.target_size")
+        return self._template_items([(template, self.op.template)], count)
+
+    # -- reservations ----------------------------------------------------------------------------
+    def _properties(self, props: Any, template: Any, path: str, count: int) -> tuple[ComputeItem, ...]:
+        props = props if isinstance(props, Mapping) else {}
+        machine_type = props.get("machine_type") or ""
+        accs = _accelerators(props.get("guest_accelerators"), f"{path}.guest_accelerators")
+        if not machine_type and isinstance(template, str) and template:
+            return self._template_items([(template, f"{path}.source_instance_template")], count)
+        if not machine_type:
+            raise TranslationError(f"{path}.machine_type is not given")
+        return (ComputeItem(instance_type=str(machine_type), count=count, attached=accs, path=f"{path}.machine_type"),)
+
+    def _reservation(self, spec: Mapping[str, Any], path: str) -> tuple[ComputeItem, ...]:
+        count = _number(spec.get("count") or 0, f"{path}.count")
+        return self._properties(spec.get("instance_properties"), spec.get("source_instance_template"),
+                                f"{path}.instance_properties", count)
+
+    def _reservation_ref(self) -> str:
+        name = self.req.get("reservation")
+        if not (isinstance(name, str) and name and self.project and self.location):
+            raise TranslationError("the reservation is not named (project, zone, name)")
+        return f"projects/{self.project}/zones/{self.location}/reservations/{name}"
+
+    def reservation(self) -> tuple[ComputeItem, ...] | None:
+        spec = get(self.req, self.op.at)
+        if not isinstance(spec, Mapping):
+            return None  # a reservation of no specific SKU (an aggregate or a commitment's): nothing typed
+        if self.op.method == "update":
+            current = get(self._current("reservation", self._reservation_ref()), "specific_reservation")
+            spec = deep_merge(current if isinstance(current, Mapping) else {}, spec)
+        return self._reservation(spec, self.op.at)
+
+    def reservation_size(self) -> tuple[ComputeItem, ...] | None:
+        ref = self._reservation_ref()
+        spec = get(self._current("reservation", ref), "specific_reservation")
+        if not isinstance(spec, Mapping):
+            raise TranslationError(f"{ref} has no specific reservation")
+        count = _number(get(self.req, self.op.count) or 0, self.op.count)
+        return self._reservation({**spec, "count": count}, ref)
+
+    def future_reservation(self) -> tuple[ComputeItem, ...] | None:
+        d = get(self.req, self.op.at)
+        sku = get(d, "specific_sku_properties")
+        if not isinstance(sku, Mapping):
+            return None
+        count = _number(sku.get("total_count") or 0, f"{self.op.at}.specific_sku_properties.total_count")
+        return self._properties(sku.get("instance_properties"), sku.get("source_instance_template"),
+                                f"{self.op.at}.specific_sku_properties.instance_properties", count)
+
+    # -- Cloud TPU -------------------------------------------------------------------------------
+    @staticmethod
+    def _tpu(node: Any, path: str, count: int) -> ComputeItem:
+        if not isinstance(node, Mapping):
+            raise TranslationError(f"{path} is missing")
+        kind = node.get("accelerator_type")
+        config = node.get("accelerator_config")
+        found = None
+        if isinstance(kind, str) and kind.strip():
+            found = tpu_slice(kind)
+            if found is None:
+                raise TranslationError(f"{path}.accelerator_type {kind!r} is not a TPU slice (VERSION-SIZE)")
+        elif isinstance(config, Mapping) and (config.get("type") or config.get("type_")):
+            found = tpu_topology(str(config.get("type") or config.get("type_")), str(config.get("topology") or ""))
+            if found is None:
+                raise TranslationError(f"{path}.accelerator_config topology {config.get('topology')!r} is not AxB[xC]")
+        if found is None:
+            raise TranslationError(f"{path} names neither accelerator_type nor accelerator_config")
+        return ComputeItem(instance_type="", count=count, attached=(AttachedAccelerator(found[0], found[1]),),
+                           path=f"{path}.accelerator_type")
+
+    def tpu_node(self) -> tuple[ComputeItem, ...] | None:
+        return (self._tpu(get(self.req, self.op.at), self.op.at, 1),)
+
+    def tpu_queued(self) -> tuple[ComputeItem, ...] | None:
+        qr = get(self.req, self.op.at)
+        specs = get(qr, "tpu.node_spec")
+        if not isinstance(specs, Sequence) or isinstance(specs, str) or not specs:
+            raise TranslationError(f"{self.op.at}.tpu.node_spec is missing")
+        out = []
+        for n, spec in enumerate(specs):
+            if not isinstance(spec, Mapping):
+                raise TranslationError(f"{self.op.at}.tpu.node_spec[{n}] is not an object")
+            slices = _number(get(spec, "multislice_params.node_count") or 1, "multislice_params.node_count")
+            if not self.location and isinstance(spec.get("parent"), str):
+                self.location = _after(spec["parent"], "locations")
+            out.append(self._tpu(spec.get("node"), f"{self.op.at}.tpu.node_spec[{n}].node", max(slices, 1)))
+        return tuple(out)
+
+    # -- Vertex AI -------------------------------------------------------------------------------
+    def machine_specs(self) -> tuple[ComputeItem, ...] | None:
+        op = self.op
+        raw = get(self.req, op.at)
+        pools = raw if isinstance(raw, Sequence) and not isinstance(raw, str) else [raw] if raw else []
+        multiplier = _number(get(self.req, op.multiplier) or 1, op.multiplier) if op.multiplier else 1
+        out = []
+        for n, pool in enumerate(pools):
+            path = f"{op.at}[{n}]" if isinstance(raw, Sequence) else op.at
+            if not isinstance(pool, Mapping):
+                raise TranslationError(f"{path} is not an object")
+            spec = pool.get("machine_spec")
+            if not isinstance(spec, Mapping):
+                continue  # an empty worker pool slot (Vertex allows gaps)
+            counts = [v for alt in op.count.split("|") if (v := get(pool, alt)) not in (None, "", 0, "0")]
+            count = max((_number(v, f"{path}.{op.count}") for v in counts), default=1) * max(multiplier, 1)
+            kind = spec.get("accelerator_type")
+            accs: tuple[AttachedAccelerator, ...] = ()
+            if isinstance(kind, str) and kind and kind != "ACCELERATOR_TYPE_UNSPECIFIED":
+                per = spec.get("accelerator_count")
+                accs = (AttachedAccelerator(vertex_accelerator(kind),
+                                            _number(per, f"{path}.machine_spec.accelerator_count")
+                                            if per not in (None, "", 0, "0") else 1),)
+            elif kind not in (None, "", "ACCELERATOR_TYPE_UNSPECIFIED"):
+                raise TranslationError(f"{path}.machine_spec.accelerator_type is not a name: {kind!r}")
+            machine_type = spec.get("machine_type") or ""
+            if not machine_type and not accs:
+                raise TranslationError(f"{path}.machine_spec names no machine type")
+            out.append(ComputeItem(instance_type=str(machine_type), count=count, attached=accs,
+                                   path=f"{path}.machine_spec"))
+        return tuple(out) if out else None
 
     # -- GKE -----------------------------------------------------------------------------------
     def _zones(self, locations: Any, fallback: str) -> int:
