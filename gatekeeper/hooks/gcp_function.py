@@ -52,6 +52,10 @@ def method_key(name: str) -> str:
 BY_METHOD: Mapping[tuple[str, str], GcpOperation] = {
     (op.service, method_key(op.audit)): op for op in OPERATIONS if op.audit}
 AUDITED: tuple[tuple[str, str], ...] = tuple((op.service, op.audit) for op in OPERATIONS if op.audit)
+# The Eventarc triggers deploy/gcp/main.tf.json creates: one per (service, methodName), which Eventarc
+# matches exactly; Compute Engine records calls made through its beta API as "beta.compute...".
+TRIGGERS: tuple[tuple[str, str], ...] = AUDITED + tuple(
+    (s, "beta." + m.removeprefix("v1.")) for s, m in AUDITED if s == "compute.googleapis.com")
 
 # Roles deploy/gcp/main.tf grants the function's service account (a test keeps them equal).
 IAM_ROLES: tuple[str, ...] = (
