@@ -65,7 +65,7 @@ class Shape:
 
     def slot(self, at: str = "") -> Slot:
         """This shape in the cloud-neutral vocabulary."""
-        sources = [Source(type=self.size, hosts=False)] if self.size else []
+        sources = [Source(type=self.size)] if self.size else []
         if self.alternatives:
             sources.append(Source(at=f"{self.alternatives}[]", type=("name",)))
         when = None if self.when is None else (self.when[0], "|".join(sorted(self.when[1])))
