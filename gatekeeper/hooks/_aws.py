@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gatekeeper.errors import ResolutionError
-from gatekeeper.hooks.cloudtrail import GroupFacts, TemplateRef
 from gatekeeper.hooks.remediation import Action
+from gatekeeper.providers.aws import FETCHES
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -107,106 +107,49 @@ def _base_session() -> Any:
         return _base
 
 
-# vCPUs per instance type do not change: one look-up per container.
-_VCPUS: dict[str, int] = {}
-
-
 class BotoReader:
-    """Follows references with read-only Describe calls (the permissions the deploy template grants)."""
+    """Follows references with read-only calls (the permissions the deploy template grants), as the
+    spec's ``FETCHES`` say, through the hook's clients in the event's account."""
 
     def __init__(self, clients: ClientFactory) -> None:
         self.clients = clients
 
-    def template_types(self, ref: TemplateRef, region: str) -> tuple[str, ...]:
-        args: dict[str, Any] = {"LaunchTemplateId": ref.id} if ref.id else {"LaunchTemplateName": ref.name}
-        args["Versions"] = [ref.version or "$Default"]
-        out = self.clients("ec2", region).describe_launch_template_versions(**args)
-        versions = out.get("LaunchTemplateVersions") or []
-        if not versions:
-            raise ResolutionError(f"{ref.describe()} not found")
-        data = versions[0].get("LaunchTemplateData") or {}
-        if data.get("InstanceType"):
-            return (str(data["InstanceType"]),)
-        if data.get("InstanceRequirements"):
-            # Attribute-based selection: which types it may launch is decided at launch time. The
-            # CloudTrail record of the launch (or the instance's state change) names the real type.
-            raise ResolutionError(f"{ref.describe()} selects instance types by attributes (InstanceRequirements)")
-        return ()
-
-    def launch_configuration_type(self, name: str, region: str) -> str:
-        out = self.clients("autoscaling", region).describe_launch_configurations(LaunchConfigurationNames=[name])
-        configs = out.get("LaunchConfigurations") or []
-        if not configs or not configs[0].get("InstanceType"):
-            raise ResolutionError(f"launch configuration {name} not found")
-        return str(configs[0]["InstanceType"])
+    def describe(self, kind: str, key: Mapping[str, str], region: str) -> Mapping[str, Any]:
+        fetch = FETCHES.get(kind)
+        shown = " ".join(f"{k}={v}" for k, v in key.items())
+        if fetch is None:
+            raise ResolutionError(f"no reader for {kind!r}")
+        try:
+            answer = getattr(self.clients(fetch.service, region), fetch.operation)(**fetch.args(key))
+        except Exception as exc:
+            code = _code(exc)
+            if "notfound" in code.lower().replace(".", ""):
+                raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found ({code})") from exc
+            raise ResolutionError(f"cannot read {kind.replace('_', ' ')} {shown}: {type(exc).__name__}: {exc} "
+                                  f"(the hook needs {fetch.action})") from exc
+        found = fetch.pick(answer, key)
+        if found is None:
+            raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found")
+        return found
 
     def instance(self, instance_id: str, region: str) -> Mapping[str, Any]:
-        out = self.clients("ec2", region).describe_instances(InstanceIds=[instance_id])
-        for reservation in out.get("Reservations") or []:
-            for inst in reservation.get("Instances") or []:
-                if inst.get("InstanceId") == instance_id:
-                    return dict(inst)
-        raise ResolutionError(f"instance {instance_id} not found")
+        return self.describe("instance", {"id": instance_id}, region)
 
-    def instance_type(self, instance_id: str, region: str) -> str:
-        itype = self.instance(instance_id, region).get("InstanceType")
-        if not itype:
-            raise ResolutionError(f"instance {instance_id} has no instance type")
-        return str(itype)
 
-    def group(self, name: str, region: str) -> GroupFacts:
-        out = self.clients("autoscaling", region).describe_auto_scaling_groups(AutoScalingGroupNames=[name])
-        groups = out.get("AutoScalingGroups") or []
-        if not groups:
-            raise ResolutionError(f"Auto Scaling group {name} not found")
-        g = groups[0]
-        mixed = (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
-        types = tuple(o["InstanceType"] for o in mixed.get("Overrides") or [] if o.get("InstanceType"))
-        if not types:
-            spec = mixed.get("LaunchTemplateSpecification") or g.get("LaunchTemplate")
-            if spec:
-                ref = TemplateRef(spec.get("LaunchTemplateId", ""), spec.get("LaunchTemplateName", ""),
-                                  spec.get("Version", ""))
-                types = self.template_types(ref, region)
-            elif g.get("LaunchConfigurationName"):
-                types = (self.launch_configuration_type(g["LaunchConfigurationName"], region),)
-        if not types:
-            raise ResolutionError(f"Auto Scaling group {name} names no instance type")
-        return GroupFacts(types, int(g.get("MaxSize") or 0), int(g.get("DesiredCapacity") or 0))
-
-    def vcpus(self, instance_type: str, region: str) -> int:
-        if instance_type not in _VCPUS:
-            out = self.clients("ec2", region).describe_instance_types(InstanceTypes=[instance_type])
-            types = out.get("InstanceTypes") or []
-            if not types:
-                raise ResolutionError(f"instance type {instance_type} not found")
-            _VCPUS[instance_type] = int(types[0]["VCpuInfo"]["DefaultVCpus"])
-        return _VCPUS[instance_type]
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, Mapping) else ""
 
 
 class NoReader:
     """For dry runs without ``--resolve``: every reference stays unresolved, no cloud is called."""
 
-    def _no(self, what: str) -> Any:
-        raise ResolutionError(f"{what} not read (dry run without --resolve)")
-
-    def template_types(self, ref: TemplateRef, region: str) -> tuple[str, ...]:
-        return self._no(ref.describe())  # type: ignore[no-any-return]
-
-    def launch_configuration_type(self, name: str, region: str) -> str:
-        return self._no(f"launch configuration {name}")  # type: ignore[no-any-return]
+    def describe(self, kind: str, key: Mapping[str, str], region: str) -> Mapping[str, Any]:
+        shown = " ".join(f"{k}={v}" for k, v in key.items())
+        raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not read (dry run without --resolve)")
 
     def instance(self, instance_id: str, region: str) -> Mapping[str, Any]:
-        return self._no(f"instance {instance_id}")  # type: ignore[no-any-return]
-
-    def instance_type(self, instance_id: str, region: str) -> str:
-        return self._no(f"instance {instance_id}")  # type: ignore[no-any-return]
-
-    def group(self, name: str, region: str) -> GroupFacts:
-        return self._no(f"Auto Scaling group {name}")  # type: ignore[no-any-return]
-
-    def vcpus(self, instance_type: str, region: str) -> int:
-        return self._no(f"vCPUs of {instance_type}")  # type: ignore[no-any-return]
+        raise ResolutionError(f"instance {instance_id} not read (dry run without --resolve)")
 
 
 # -- executors ----------------------------------------------------------------------------------
@@ -361,7 +304,66 @@ def _emr_terminate(c: ClientFactory, a: Action) -> str:
     return "cluster terminating"
 
 
+def _ec2_call(method: str, param: str, said: str, *, many: bool = True) -> Callable[[ClientFactory, Action], str]:
+    def run(c: ClientFactory, a: Action) -> str:
+        getattr(c("ec2", a.resource.region), method)(**{param: [a.resource.id] if many else a.resource.id})
+        return said
+    return run
+
+
+def _lc_delete(c: ClientFactory, a: Action) -> str:
+    c("autoscaling", a.resource.region).delete_launch_configuration(LaunchConfigurationName=a.resource.id)
+    return "launch configuration deleted"
+
+
+def _ecs_tag(c: ClientFactory, a: Action) -> str:
+    c("ecs", a.resource.region).tag_resource(resourceArn=_need_arn(a),
+                                             tags=[{"key": k, "value": v} for k, v in a.tags])
+    return "tagged"
+
+
+def _emr_group_zero(c: ClientFactory, a: Action) -> str:
+    c("emr", a.resource.region).modify_instance_groups(
+        ClusterId=a.resource.parent, InstanceGroups=[{"InstanceGroupId": a.resource.id, "InstanceCount": 0}])
+    return "instance group resized to zero"
+
+
 EXECUTORS: Mapping[tuple[str, str], Callable[[ClientFactory, Action], str]] = {
+    ("ec2:capacity-reservation", "tag"): _ec2_tag,
+    ("ec2:capacity-reservation", "cancel"): _ec2_call("cancel_capacity_reservation", "CapacityReservationId",
+                                                      "capacity reservation cancelled", many=False),
+    ("ec2:capacity-reservation-fleet", "tag"): _ec2_tag,
+    ("ec2:capacity-reservation-fleet", "cancel"): _ec2_call(
+        "cancel_capacity_reservation_fleets", "CapacityReservationFleetIds", "reservation fleet cancelled"),
+    ("ec2:capacity-block", "tag"): _ec2_tag,
+    ("ec2:host", "tag"): _ec2_tag,
+    ("ec2:host", "release"): _ec2_call("release_hosts", "HostIds", "host released"),
+    ("autoscaling:launch-configuration", "delete"): _lc_delete,
+    ("sagemaker:endpoint", "tag"): _sm_tag,
+    ("sagemaker:endpoint", "delete"): _sm_call("delete_endpoint", "EndpointName", "endpoint deleting"),
+    ("sagemaker:tuning-job", "tag"): _sm_tag,
+    ("sagemaker:tuning-job", "stop"): _sm_call("stop_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                                               "tuning job stopping"),
+    ("sagemaker:optimization-job", "tag"): _sm_tag,
+    ("sagemaker:optimization-job", "stop"): _sm_call("stop_optimization_job", "OptimizationJobName",
+                                                     "optimization job stopping"),
+    ("sagemaker:inference-recommendations-job", "tag"): _sm_tag,
+    ("sagemaker:inference-recommendations-job", "stop"): _sm_call("stop_inference_recommendations_job", "JobName",
+                                                                  "recommendations job stopping"),
+    ("sagemaker:monitoring-schedule", "tag"): _sm_tag,
+    ("sagemaker:monitoring-schedule", "stop"): _sm_call("stop_monitoring_schedule", "MonitoringScheduleName",
+                                                        "monitoring schedule stopped"),
+    ("sagemaker:monitoring-schedule", "delete"): _sm_call("delete_monitoring_schedule", "MonitoringScheduleName",
+                                                          "monitoring schedule deleted"),
+    ("sagemaker:cluster", "tag"): _sm_tag,
+    ("sagemaker:cluster", "delete"): _sm_call("delete_cluster", "ClusterName", "cluster deleting"),
+    ("sagemaker:training-plan", "tag"): _sm_tag,
+    ("sagemaker:job-definition", "tag"): _sm_tag,
+    ("sagemaker:domain", "tag"): _sm_tag,
+    ("sagemaker:space", "tag"): _sm_tag,
+    ("sagemaker:app", "tag"): _sm_tag,
+    ("ecs:capacity-provider", "tag"): _ecs_tag,
+    ("emr:instance-group", "resize_to_zero"): _emr_group_zero,
     ("ec2:instance", "tag"): _ec2_tag,
     ("ec2:instance", "stop"): _ec2_stop,
     ("ec2:instance", "terminate"): _ec2_terminate,
@@ -405,7 +407,7 @@ EXECUTORS: Mapping[tuple[str, str], Callable[[ClientFactory, Action], str]] = {
 # The IAM actions the executors and the reader call; deploy/aws/template.yaml grants exactly these
 # (a test compares the two).
 IAM_ACTIONS: tuple[str, ...] = (
-    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeInstanceTypes",
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",
     "ec2:CreateTags", "ec2:StopInstances", "ec2:TerminateInstances", "ec2:DeleteFleets",
     "ec2:CancelSpotInstanceRequests", "ec2:CancelSpotFleetRequests", "ec2:DeleteLaunchTemplate",
     "ec2:DeleteLaunchTemplateVersions",
@@ -416,6 +418,15 @@ IAM_ACTIONS: tuple[str, ...] = (
     "eks:DescribeNodegroup", "eks:TagResource", "eks:UpdateNodegroupConfig", "eks:DeleteNodegroup",
     "batch:TagResource", "batch:UpdateComputeEnvironment", "batch:DeleteComputeEnvironment",
     "elasticmapreduce:AddTags", "elasticmapreduce:TerminateJobFlows",
+    # the spec's other reads (gatekeeper.providers.aws.FETCHES) and the newer remediations
+    "ec2:DescribeFleets", "ec2:DescribeSpotFleetRequests", "ec2:DescribeCapacityReservations",
+    "ec2:DescribeCapacityReservationFleets", "batch:DescribeComputeEnvironments",
+    "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeDomain", "elasticmapreduce:ListInstanceGroups",
+    "ec2:CancelCapacityReservation", "ec2:CancelCapacityReservationFleets", "ec2:ReleaseHosts",
+    "autoscaling:DeleteLaunchConfiguration", "sagemaker:DeleteEndpoint", "sagemaker:StopHyperParameterTuningJob",
+    "sagemaker:StopOptimizationJob", "sagemaker:StopInferenceRecommendationsJob", "sagemaker:StopMonitoringSchedule",
+    "sagemaker:DeleteMonitoringSchedule", "sagemaker:DeleteCluster", "ecs:TagResource",
+    "elasticmapreduce:ModifyInstanceGroups",
 )
 # With ``[hooks] aws_role``: what the hook's own role needs besides (the role grants IAM_ACTIONS).
 ASSUME_ACTIONS: tuple[str, ...] = ("sts:AssumeRole",)

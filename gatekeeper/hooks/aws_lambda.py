@@ -3,8 +3,8 @@
 One function for every policy (the packs are compiled once per container, by the process-wide
 runtime), subscribed by deploy/aws/template.yaml to two kinds of EventBridge events:
 
-- ``AWS API Call via CloudTrail`` for the operations in :data:`gatekeeper.hooks.cloudtrail.OPERATIONS`
-  (RunInstances, CreateFleet, Create/UpdateAutoScalingGroup, SageMaker jobs, EKS node groups, ...):
+- ``AWS API Call via CloudTrail`` for every operation of the AWS spec (:data:`gatekeeper.providers.aws.SPEC`:
+  RunInstances, StartInstances, fleets, Auto Scaling, SageMaker, EKS, Batch, EMR, ECS ...):
   the record is translated into a ProvisioningRequest (``source="lambda"``) whose ``resource_ids`` are
   what the call created;
 - ``EC2 Instance State-change Notification`` (``pending``/``running``): the instance's type is read with
@@ -32,10 +32,12 @@ from typing import Any
 
 from gatekeeper.errors import InvalidInputError, ResolutionError
 from gatekeeper.hooks import _core
-from gatekeeper.hooks import _paths as P
-from gatekeeper.hooks.cloudtrail import BY_KEY, AwsReader, TrailOperation, translate
+from gatekeeper.hooks.cloudtrail import Reader, operation, translate
 from gatekeeper.hooks.remediation import Action, Resource
 from gatekeeper.model import ComputeItem, ProvisioningRequest
+from gatekeeper.providers import _paths as P
+from gatekeeper.providers._spec import Operation
+from gatekeeper.providers.aws import EVENT_MODE
 
 HOOK = "aws-lambda"
 CLOUDTRAIL = "AWS API Call via CloudTrail"
@@ -59,7 +61,7 @@ class AwsHook(_core.EventHook):
 
     hook = HOOK
 
-    def __init__(self, gk: Any = None, *, clients: Any = None, reader: AwsReader | None = None,
+    def __init__(self, gk: Any = None, *, clients: Any = None, reader: Reader | None = None,
                  markers: Any = None, dry_run: bool = False) -> None:
         super().__init__(gk, markers=markers, dry_run=dry_run)
         self._clients = clients
@@ -74,7 +76,7 @@ class AwsHook(_core.EventHook):
             self._clients = Clients(role=self.gk.config.hooks.aws_role)
         return self._clients
 
-    def _scope(self, account: str) -> tuple[AwsReader, Any]:
+    def _scope(self, account: str) -> tuple[Reader, Any]:
         """The reader and executor acting in ``account`` (through ``[hooks] aws_role`` when set)."""
         if self._reader is not None and self.dry_run:
             return self._reader, None
@@ -106,7 +108,8 @@ class AwsHook(_core.EventHook):
         reader, execute = self._scope(resource_account(event))
         run.execute = execute
         if event["detail-type"] == CLOUDTRAIL:
-            op = BY_KEY[(detail["eventSource"], detail["eventName"])]
+            op = operation(detail["eventSource"], detail["eventName"])
+            assert op is not None  # checked by _precheck
             context |= {"event_name": op.name, "event_time": str(detail.get("eventTime", ""))}
             return run.run(event_id, lambda: self._prepare_call(event, op, reader), context)
         context |= {"event_name": "StateChange", "event_time": str(event.get("time", ""))}
@@ -133,7 +136,7 @@ class AwsHook(_core.EventHook):
         source, name = detail.get("eventSource"), detail.get("eventName")
         if not isinstance(source, str) or not isinstance(name, str):
             raise InvalidInputError("a CloudTrail event needs detail.eventSource and detail.eventName", field="detail")
-        if (source, name) not in BY_KEY:
+        if operation(source, name) is None:
             return _core.answer(_core.IGNORED, "", f"{source} {name} is not a provisioning call gatekeeper covers")
         principal = principal_of(detail)
         if self._ignored_principal(principal):
@@ -156,12 +159,12 @@ class AwsHook(_core.EventHook):
     @staticmethod
     def region(event: Mapping[str, Any]) -> str:
         detail = event.get("detail") or {}
-        region = P.text(detail, "awsRegion") or str(event.get("region") or "")
+        region = P.text(detail, "awsRegion", mode=EVENT_MODE) or P.text(event, "region")
         if not region:
             raise InvalidInputError("the event names no region", field="region")
         return region
 
-    def _prepare_call(self, event: Mapping[str, Any], op: TrailOperation, reader: AwsReader) -> _core.Prepared:
+    def _prepare_call(self, event: Mapping[str, Any], op: Operation, reader: Reader) -> _core.Prepared:
         detail = event["detail"]
         params, response = detail.get("requestParameters"), detail.get("responseElements")
         for name, value in (("requestParameters", params), ("responseElements", response)):
@@ -171,7 +174,7 @@ class AwsHook(_core.EventHook):
             raise InvalidInputError(f"a {op.name} record without requestParameters or responseElements",
                                     field="requestParameters")
         account, region = self.subject(event), self.region(event)
-        t = translate(op, detail, region, reader)
+        t = translate(op, detail, region, reader, self.gk.catalog)
         if not t.provisions:
             return _core.Prepared(None, reason=f"{op.name} provisions no compute (no instance type, or zero capacity)")
         request = ProvisioningRequest(
@@ -180,7 +183,7 @@ class AwsHook(_core.EventHook):
             resource_ids=tuple(r.arn or r.id for r in t.resources), unresolved=t.unresolved)
         return _core.Prepared(request, t.resources, notes=t.notes)
 
-    def _prepare_state_change(self, event: Mapping[str, Any], reader: AwsReader) -> _core.Prepared:
+    def _prepare_state_change(self, event: Mapping[str, Any], reader: Reader) -> _core.Prepared:
         detail = event["detail"]
         instance_id = detail["instance-id"].strip()
         account, region = self.subject(event), self.region(event)
@@ -214,8 +217,8 @@ def resource_account(event: Mapping[str, Any]) -> str:
     """The account the event happened in (where its resources are)."""
     detail = event.get("detail")
     detail = detail if isinstance(detail, Mapping) else {}
-    return str(event.get("account") or P.text(detail, "recipientAccountId")
-               or P.text(detail, "userIdentity.accountId")).strip()
+    return (P.text(event, "account") or P.text(detail, "recipientAccountId", mode=EVENT_MODE)
+            or P.text(detail, "userIdentity.accountId", mode=EVENT_MODE))
 
 
 def _no_execute(action: Action) -> str:
@@ -224,8 +227,8 @@ def _no_execute(action: Action) -> str:
 
 def principal_of(detail: Mapping[str, Any]) -> str:
     """Who made the call: the IAM ARN, else the service that made it on someone's behalf."""
-    return (P.text(detail, "userIdentity.arn") or P.text(detail, "userIdentity.invokedBy")
-            or P.text(detail, "userIdentity.principalId"))
+    return next((found for p in ("userIdentity.arn", "userIdentity.invokedBy", "userIdentity.principalId")
+                 if (found := P.text(detail, p, mode=EVENT_MODE))), "")
 
 
 def _error_code(exc: BaseException) -> str:

@@ -133,6 +133,9 @@ class Ref:
     reads: Source | None = None
     # Count of the description (a capacity offering's InstanceCount), used when the slot gives none.
     count: tuple[str, ...] = ()
+    # More arguments read from the element, or from the request's root with ``$.`` (an EMR
+    # instance group's cluster id): (resolver argument, path).
+    context: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +155,9 @@ class Source:
     # Follow references even when a type is named directly, and decide both (an EKS node group's
     # instanceTypes and its launch template's type are alternatives the service never lets coexist).
     union_refs: bool = False
-    # Values are host families or family-wide types (Dedicated Hosts ``p4d`` / ``p4d.24xlarge``).
-    hosts: bool = False
+    # Types the call provisions whatever it names, when only the service knows which (a Capacity
+    # Block or training plan offering id): decided as alternatives, the most restrictive wins.
+    fixed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +311,7 @@ def _event_slots(spec: ProviderSpec, op: Operation) -> tuple[Slot, ...]:
 
 _PATH_FIELDS = {
     Attached: ("at", "type", "count"),
-    Ref: ("at", "data"),
+    Ref: ("at",),  # ``data``, ``count`` and ``reads`` read the description, in the SDK's shape
     Source: ("at", "requirements", "weight"),
     Slot: ("at", "unit", "tally"),
     Affected: ("id", "arn", "parent"),
@@ -315,7 +319,6 @@ _PATH_FIELDS = {
 _PATH_TUPLES = {
     Source: ("type", "count"),
     Slot: ("count", "multiplier"),
-    Ref: ("count",),
 }
 
 
@@ -337,8 +340,8 @@ def recased(node: Any, casing: Callable[[str], str]) -> Any:
         if node.when is not None:
             changes["when"] = (recase(node.when[0], casing), node.when[1])
     elif isinstance(node, Ref):
-        # Key spellings are matched case-insensitively already; the description is the SDK's shape.
-        pass
+        # Key spellings are matched case-insensitively already; the description is in the SDK's shape.
+        changes["context"] = tuple((arg, recase(p, casing)) for arg, p in node.context)
     return dataclasses.replace(node, **changes)
 
 

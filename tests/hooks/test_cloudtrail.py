@@ -13,37 +13,30 @@ from typing import Any
 import boto3
 import pytest
 
-from gatekeeper.hooks import _paths as P
+from gatekeeper.catalog import default_catalog
 from gatekeeper.hooks._aws import BotoReader, Clients, NoReader
-from gatekeeper.hooks.cloudtrail import BY_KEY, OPERATIONS, SOURCES, Translation, event_pattern, translate
+from gatekeeper.hooks.cloudtrail import SPEC, Translation, event_pattern, translate
+from gatekeeper.providers.aws import EVENT_SOURCES
 
 REGION = "us-east-1"
 
 
 def tr(name: str, detail: dict[str, Any], reader: Any = None) -> Translation:
-    op = next(o for o in OPERATIONS if o.name == name)
-    return translate(op, {"eventName": name, "eventSource": op.event_source, **detail}, REGION, reader or NoReader())
+    op = next(o for o in SPEC.operations if o.name == name)
+    assert op.audit is not None
+    return translate(op, {"eventName": name, "eventSource": op.audit.source, **detail}, REGION,
+                     reader or NoReader(), default_catalog())
 
 
 def items(t: Translation) -> list[tuple[str, int, bool]]:
     return [(i.instance_type, i.count, bool(i.choice)) for i in t.items]
 
 
-# -- the path language ----------------------------------------------------------------------------
-def test_paths_match_keys_case_insensitively_and_iterate_objects_and_lists() -> None:
-    doc = {"CreateFleetResponse": {"fleetInstanceSet": {"item": {"instanceIds": {"item": ["i-1", "i-2"]}}}}}
-    assert P.values(doc, "createFleetResponse.FleetInstanceSet.item[].instanceIds.item[]") == ["i-1", "i-2"]
-    assert P.values({"a": [{"b": 1}, {"b": 2}, {"c": 3}]}, "a[].b") == [1, 2]
-    assert P.values({"x": {"y": 1}}, "missing|x.y") == [1]
-    assert P.values({"x": None}, "x") == [] and P.values("scalar", "x") == []
-    assert P.integer({"n": "12"}, "n") == 12 and P.integer({"n": True}, "n") is None
-    assert P.integer({"n": -1}, "n") is None and P.integer({"n": 2.0}, "n") == 2
-
-
 def test_every_operation_has_an_eventbridge_source_and_a_unique_key() -> None:
-    assert len(BY_KEY) == len(OPERATIONS)
-    assert {op.event_source for op in OPERATIONS} <= set(SOURCES)
-    assert set(event_pattern()["detail"]["eventName"]) == {op.name for op in OPERATIONS}
+    audited = [op for op in SPEC.operations if op.audit is not None]
+    assert len(SPEC.by_event) == len(audited) == len(SPEC.operations)
+    assert {op.audit.source for op in audited if op.audit} <= set(EVENT_SOURCES)
+    assert set(event_pattern()["detail"]["eventName"]) == {op.name for op in audited}
 
 
 # -- EC2 -------------------------------------------------------------------------------------------
@@ -71,14 +64,16 @@ def test_run_instances_without_a_response_falls_back_to_the_request_and_its_temp
     assert unread.items == () and "not read" in unread.unresolved[0] and unread.provisions
 
 
-def test_a_template_choosing_types_by_attributes_is_unresolved(moto: None) -> None:
+def test_a_template_choosing_types_by_attributes_is_decided_on_every_type_it_admits(moto: None) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     lt_id = ec2.create_launch_template(LaunchTemplateName="abs", LaunchTemplateData={"InstanceRequirements": {
         "VCpuCount": {"Min": 8}, "MemoryMiB": {"Min": 16384},
         "AcceleratorTypes": ["gpu"]}})["LaunchTemplate"]["LaunchTemplateId"]
     t = tr("RunInstances", {"requestParameters": {"launchTemplate": {"launchTemplateId": lt_id}}},
            BotoReader(Clients()))
-    assert t.items == () and "InstanceRequirements" in t.unresolved[0]
+    # As in the SDK adapter (one spec, one reader): every accelerated type the requirements admit.
+    assert not t.unresolved and len({i.choice for i in t.items}) == 1
+    assert {"p4d.24xlarge", "p5.48xlarge"} <= {i.instance_type for i in t.items}
 
 
 def test_create_fleet_reads_pascal_case_and_one_element_lists() -> None:
@@ -135,8 +130,8 @@ def test_launch_templates_and_their_versions() -> None:
                                                                      "LaunchTemplateData": {}}},
         "responseElements": {"CreateLaunchTemplateVersionResponse": {"launchTemplateVersion": {
             "launchTemplateId": "lt-9", "versionNumber": 2}}}})
-    # The new version copies its type from the source: it is read (here: cannot be, no reader).
-    assert v.items == () and "lt-9 version 2" in v.unresolved[0]
+    # The new version copies its type from the source version: it is read (here: cannot be, no reader).
+    assert v.items == () and "id=lt-9 version=1" in v.unresolved[0]
     assert (v.resources[0].kind, v.resources[0].id, v.resources[0].parent) == ("ec2:launch-template-version", "2",
                                                                                 "lt-9")
 
@@ -162,7 +157,10 @@ def test_auto_scaling_update_without_sizes_reads_the_group(moto: None) -> None:
     # Only the health check changed: what the group runs now, at its current maximum.
     t = tr("UpdateAutoScalingGroup", {"requestParameters": {"autoScalingGroupName": "g", "healthCheckType": "ELB"}},
            reader)
-    assert items(t) == [("p5.48xlarge", 5, False)]
+    assert items(t) == [] and not t.provisions  # only the health check changed: nothing new runs
+    t = tr("UpdateAutoScalingGroup", {"requestParameters": {"autoScalingGroupName": "g", "desiredCapacity": 2}},
+           reader)
+    assert items(t) == [("p5.48xlarge", 5, False)]  # what the group runs now, at its maximum
     # A launch configuration is followed too.
     boto3.client("autoscaling", region_name=REGION).create_launch_configuration(
         LaunchConfigurationName="lc", ImageId="ami-12c6146b", InstanceType="p4d.24xlarge")
@@ -197,9 +195,9 @@ def test_sagemaker_jobs_endpoints_and_notebooks() -> None:
     assert items(xform) == [("ml.g4dn.xlarge", 2, False)]
 
 
-def test_eks_node_groups_default_to_t3_medium_and_alternatives_share_a_slot() -> None:
+def test_eks_node_groups_alternatives_share_a_slot() -> None:
     plain = tr("CreateNodegroup", {"requestParameters": {"name": "c", "nodegroupName": "n"}})
-    assert items(plain) == [("t3.medium", 2, False)]
+    assert items(plain) == [] and not plain.provisions  # EKS's default (t3.medium) runs nothing accelerated
     gpu = tr("CreateNodegroup", {"requestParameters": {"name": "c", "nodegroupName": "n",
                                                        "instanceTypes": ["p5.48xlarge", "p4d.24xlarge"],
                                                        "scalingConfig": {"maxSize": 5, "desiredSize": 1}}})
@@ -217,20 +215,19 @@ def test_batch_counts_instances_from_the_vcpu_cap(moto: None) -> None:
               "responseElements": {"computeEnvironmentName": "ce",
                                    "computeEnvironmentArn": "arn:aws:batch:us-east-1:1:compute-environment/ce"}}
     t = tr("CreateComputeEnvironment", detail, BotoReader(Clients()))
-    assert items(t) == [("p4d.24xlarge", 4, False)]  # 96 vCPUs each
-    # Without the vCPU figure the cap itself is the (upper-bound) count, with a note.
-    unread = tr("CreateComputeEnvironment", detail)
-    assert items(unread) == [("p4d.24xlarge", 384, False)] and "vCPUs of p4d.24xlarge" in unread.notes[0]
-    only_optimal = tr("CreateComputeEnvironment", {"requestParameters": {"computeResources": {
-        "maxvCpus": 64, "instanceTypes": ["optimal"]}}})
-    assert only_optimal.items == () and not only_optimal.provisions
+    # 96 vCPUs each, plus the one instance Batch may overshoot by; "optimal" may be any accelerated type.
+    assert ("p4d.24xlarge", 5, True) in items(t) and len(t.items) > 2 and not t.unresolved
+    plain = tr("CreateComputeEnvironment", {"requestParameters": {"computeResources": {
+        "maxvCpus": 64, "instanceTypes": ["m5.xlarge"]}}})
+    assert items(plain) == [("m5.xlarge", 17, False)]
 
 
 def test_emr_groups_fleets_and_the_classic_master_slave_form() -> None:
     classic = tr("RunJobFlow", {"requestParameters": {"name": "c", "instances": {
         "masterInstanceType": "m5.xlarge", "slaveInstanceType": "p4d.24xlarge", "instanceCount": 5}},
         "responseElements": {"jobFlowId": "j-1"}})
-    assert items(classic) == [("m5.xlarge", 1, False), ("p4d.24xlarge", 4, False)]
+    # InstanceCount counts the master too: the core count is an upper bound (as in the adapter).
+    assert items(classic) == [("m5.xlarge", 1, False), ("p4d.24xlarge", 5, False)]
     groups = tr("RunJobFlow", {"requestParameters": {"name": "g", "instances": {"instanceGroups": [
         {"instanceRole": "MASTER", "instanceType": "m5.xlarge", "instanceCount": 1},
         {"instanceRole": "CORE", "instanceType": "g5.12xlarge", "instanceCount": 3}]}},

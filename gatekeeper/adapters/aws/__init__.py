@@ -13,10 +13,10 @@ that provisions on a customer's behalf names the customer::
 A blocked call raises ``botocore.exceptions.ClientError`` (as :class:`ExportControlDenied` or
 :class:`ExportLicensePending`) with HTTP status 403 and nothing sent to AWS. See docs/aws.md.
 
-Modules: ``_table`` (which operations, which parameters: data), ``_paths`` (reading them),
-``_translate`` (parameters -> ComputeItems), ``_requirements`` (InstanceRequirements, Batch families,
-counts), ``_resolver`` (read-only look-ups and the caller's identity), ``_handler`` (the botocore event
-handler), ``_install`` (registration), ``_errors`` (the ClientError raised).
+The operations and where their parameters name compute are the AWS spec
+(:mod:`gatekeeper.providers.aws`, read by ``gatekeeper.providers.aws._read``), shared with the
+CloudTrail hook. Modules here: ``_resolver`` (read-only look-ups and the caller's identity),
+``_handler`` (the botocore event handler), ``_install`` (registration), ``_errors`` (the ClientError raised).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from gatekeeper.adapters.aws._errors import (
     ExportLicensePending,
 )
 from gatekeeper.adapters.aws._install import install, installed, is_protected, protect, uninstall
-from gatekeeper.adapters.aws._table import OPERATIONS, Operation
 from gatekeeper.model import ProvisioningRequest
+from gatekeeper.providers._spec import Operation
+from gatekeeper.providers.aws import OPERATIONS
 
 
 def operations() -> list[tuple[str, str]]:
@@ -49,7 +50,7 @@ def translate(client: Any, operation: str, params: Mapping[str, Any]) -> Provisi
     """
     from gatekeeper import runtime
     from gatekeeper.adapters.aws._handler import build_request
-    from gatekeeper.adapters.aws._table import BY_NAME
+    from gatekeeper.providers.aws import BY_NAME
 
     service = client.meta.service_model.service_name
     op = BY_NAME.get((service, operation))

@@ -24,10 +24,11 @@ from gatekeeper import runtime
 from gatekeeper._log import get_logger
 from gatekeeper.adapters.aws import _resolver
 from gatekeeper.adapters.aws._errors import blocked_error, unavailable_error
-from gatekeeper.adapters.aws._table import BY_NAME, Operation
-from gatekeeper.adapters.aws._translate import translate, translate_quick
 from gatekeeper.context import current_subject
 from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
+from gatekeeper.providers._spec import Operation
+from gatekeeper.providers.aws import BY_NAME
+from gatekeeper.providers.aws._read import accelerated, translate, translate_quick
 from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.aws")
@@ -105,8 +106,7 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
 
 
 def _accelerated(gk: Gatekeeper, items: tuple[ComputeItem, ...]) -> bool:
-    classify = gk.catalog.classify_item
-    return any(classify("aws", i).accelerated for i in items)
+    return any(accelerated(gk.catalog, i) for i in items)
 
 
 def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any]) -> Decision:

@@ -31,7 +31,7 @@ import botocore.session
 from botocore.client import BaseClient
 
 from gatekeeper.adapters.aws._handler import INSTALL, ClientGuard
-from gatekeeper.adapters.aws._table import OPERATIONS, SERVICE_IDS
+from gatekeeper.providers.aws import OPERATIONS, SERVICE_IDS
 
 _lock = threading.RLock()
 _guards: weakref.WeakKeyDictionary[Any, ClientGuard] = weakref.WeakKeyDictionary()

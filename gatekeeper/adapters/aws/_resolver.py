@@ -12,8 +12,8 @@ caller's client: the caller's own event handlers and stubs see nothing of gateke
 read re-enters gatekeeper's hooks (the clients come from a private botocore session that carries
 none, and only read-only operations, which are not hooked anyway, are called).
 
-What is in ``FETCHES`` is data: kind -> service, operation, arguments, the part of the answer that
-is the resource, and the IAM action the caller needs (named in the reason when it is missing).
+What is read for each kind is the AWS spec's data (``gatekeeper.providers.aws.fetches``), shared
+with the CloudTrail hook.
 """
 
 from __future__ import annotations
@@ -27,74 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import botocore.handlers
 import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gatekeeper.errors import ResolutionError
-
-
-@dataclass(frozen=True, slots=True)
-class Fetch:
-    service: str
-    operation: str  # client method name
-    args: Callable[[Mapping[str, str]], dict[str, Any]]
-    pick: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
-    action: str  # the IAM action the caller's credentials need
-
-
-def _first(answer: Mapping[str, Any], member: str) -> Mapping[str, Any] | None:
-    values = answer.get(member) or []
-    return values[0] if values and isinstance(values[0], Mapping) else None
-
-
-def _template_args(key: Mapping[str, str]) -> dict[str, Any]:
-    args: dict[str, Any] = {"Versions": [key.get("version") or "$Default"]}
-    if "id" in key:
-        args["LaunchTemplateId"] = key["id"]
-    else:
-        args["LaunchTemplateName"] = key["name"]
-    return args
-
-
-def _instance(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    reservation = _first(answer, "Reservations")
-    return _first(reservation, "Instances") if reservation else None
-
-
-def _spot_fleet(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    entry = _first(answer, "SpotFleetRequestConfigs")
-    config = entry.get("SpotFleetRequestConfig") if entry else None
-    return config if isinstance(config, Mapping) else None
-
-
-def _nodegroup(answer: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    ng = answer.get("nodegroup")
-    return ng if isinstance(ng, Mapping) else None
-
-
-FETCHES: dict[str, Fetch] = {
-    "launch_template": Fetch("ec2", "describe_launch_template_versions", _template_args,
-                             lambda a: _first(a, "LaunchTemplateVersions"), "ec2:DescribeLaunchTemplateVersions"),
-    "launch_configuration": Fetch("autoscaling", "describe_launch_configurations",
-                                  lambda k: {"LaunchConfigurationNames": [k["name"]]},
-                                  lambda a: _first(a, "LaunchConfigurations"),
-                                  "autoscaling:DescribeLaunchConfigurations"),
-    "instance": Fetch("ec2", "describe_instances", lambda k: {"InstanceIds": [k["id"]]}, _instance,
-                      "ec2:DescribeInstances"),
-    "asg": Fetch("autoscaling", "describe_auto_scaling_groups", lambda k: {"AutoScalingGroupNames": [k["name"]]},
-                 lambda a: _first(a, "AutoScalingGroups"), "autoscaling:DescribeAutoScalingGroups"),
-    "nodegroup": Fetch("eks", "describe_nodegroup", lambda k: {"clusterName": k["cluster"], "nodegroupName": k["name"]},
-                       _nodegroup, "eks:DescribeNodegroup"),
-    "compute_environment": Fetch("batch", "describe_compute_environments",
-                                 lambda k: {"computeEnvironments": [k["name"]]},
-                                 lambda a: _first(a, "computeEnvironments"), "batch:DescribeComputeEnvironments"),
-    "ec2_fleet": Fetch("ec2", "describe_fleets", lambda k: {"FleetIds": [k["id"]]}, lambda a: _first(a, "Fleets"),
-                       "ec2:DescribeFleets"),
-    "spot_fleet": Fetch("ec2", "describe_spot_fleet_requests", lambda k: {"SpotFleetRequestIds": [k["id"]]},
-                        _spot_fleet, "ec2:DescribeSpotFleetRequests"),
-}
+from gatekeeper.providers.aws.fetches import FETCHES
 
 # Hosts of AWS's own endpoints: a client pointed elsewhere (a local stand-in, LocalStack, moto's server)
 # has its reads sent to the same place; a client on an AWS endpoint has them sent to each service's
@@ -104,6 +44,23 @@ AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov",
 _READ_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10)
 _MAX_CACHE = 4096
 _MAX_CLIENTS = 64
+
+
+UNCACHED = frozenset({"instance"})
+
+
+def clean_session() -> botocore.session.Session:
+    """A botocore session without gatekeeper's handlers: gatekeeper's own reads are never re-decided.
+
+    ``install()`` puts its handler in ``botocore.handlers.BUILTIN_HANDLERS``, which every new session
+    registers; they are recognised by their module (this layer does not import the installer).
+    """
+    session = botocore.session.Session()
+    for entry in list(botocore.handlers.BUILTIN_HANDLERS):
+        event, handler = entry[0], entry[1]
+        if str(getattr(handler, "__module__", "")).startswith("gatekeeper."):
+            session.unregister(event, handler)
+    return session
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +133,7 @@ class Resolver:
     # -- clients -----------------------------------------------------------------------------
     def _botocore_session(self) -> botocore.session.Session:
         if self._session is None:
-            session = botocore.session.Session()
-            from gatekeeper.adapters.aws._install import strip
-
-            strip(session)  # gatekeeper's own reads carry no gatekeeper hooks
-            self._session = session
+            self._session = clean_session()
         return self._session
 
     def client(self, caller: Caller, service: str) -> Any:
@@ -250,13 +203,14 @@ class Resolver:
                                       f"(the caller needs {fetch.action})") from exc
             except BotoCoreError as exc:
                 raise ResolutionError(f"cannot read {kind.replace('_', ' ')} {shown}: {exc}") from exc
-            found = fetch.pick(answer)
+            found = fetch.pick(answer, key)
             if found is None:
                 raise ResolutionError(f"{kind.replace('_', ' ')} {shown} not found")
             return found
 
+        # An instance's type changes while it is stopped (another tool resizes it): always read afresh.
         result: Mapping[str, Any] = self._cached(("describe", *caller.cache_id, kind, tuple(sorted(key.items()))),
-                                                 ttl, load)
+                                                 0 if kind in UNCACHED else ttl, load)
         return result
 
     def identity(self, caller: Caller, ttl: float) -> Identity:

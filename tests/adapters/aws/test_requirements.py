@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.adapters.aws._requirements import Candidate, expand_requirements, expand_type, instances_for, vcpus
 from gatekeeper.catalog import default_catalog
 from gatekeeper.model import CLASS_A, ComputeItem
+from gatekeeper.providers.aws._requirements import Candidate, expand_requirements, expand_type, instances_for, vcpus
 
 CATALOG = default_catalog()
 

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatekeeper.adapters.aws._table import BY_NAME
-from gatekeeper.adapters.aws._translate import Translation, translate, translate_quick
 from gatekeeper.catalog import default_catalog
 from gatekeeper.model import AttachedAccelerator
+from gatekeeper.providers.aws import BY_NAME
+from gatekeeper.providers.aws._read import Translation, translate, translate_quick
 
 CATALOG = default_catalog()
 

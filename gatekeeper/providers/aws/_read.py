@@ -1,4 +1,4 @@
-"""The generic reader of ``_table``: a call's parameters -> the ComputeItems of one ProvisioningRequest.
+"""The generic reader of the AWS spec: a call's parameters (or its CloudTrail record) -> ComputeItems.
 
 ``translate(op, params, lookup, catalog)`` walks the operation's slots and sources, follows references
 through ``lookup`` (the resolver: read-only AWS calls, cached), expands InstanceRequirements and Batch
@@ -10,6 +10,10 @@ For a call that changes an existing resource (``Operation.base``), the request a
 the resource's description is read only when needed: the request names no compute (a scaling-only
 update, a refresh of the current configuration), or names accelerated compute without a count (the
 group's MaxSize is then the count). A plain configuration change never costs a look-up.
+
+The same reader serves both shapes: ``slots``/``base``/``extra`` and a path :class:`Mode` are
+passed in, so the hook reads a CloudTrail record with the spec's event-shape rows and the loose mode
+(case-insensitive, EC2 list wrappers), the adapter the SDK parameters exactly.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
-from gatekeeper.adapters.aws import _table
-from gatekeeper.adapters.aws._paths import deep_merge, first, get_ci, present, read
-from gatekeeper.adapters.aws._requirements import expand_requirements, expand_type, instances_for
 from gatekeeper.catalog import Catalog
 from gatekeeper.errors import ResolutionError
 from gatekeeper.model import AttachedAccelerator, ComputeItem
+from gatekeeper.providers import _spec as _table
+from gatekeeper.providers._paths import EXACT, Mode, deep_merge, get_ci
+from gatekeeper.providers._paths import first as _first
+from gatekeeper.providers._paths import number as _number
+from gatekeeper.providers._paths import read as _read
+from gatekeeper.providers.aws._requirements import expand_requirements, expand_type, instances_for
+from gatekeeper.providers.aws.operations import OPERATIONS
 
 
 class Lookup(Protocol):
@@ -37,6 +45,8 @@ class Lookup(Protocol):
 
 # For these kinds the resource description proper sits one level down in what ``describe`` returns.
 _DESCRIPTION_MEMBER = {"launch_template": "LaunchTemplateData"}
+# A reference's description read when the Ref names no ``reads``: its instance type.
+_DEFAULT_READS = _table.Source(type=("InstanceType",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +75,6 @@ class _SlotDraft:
     multiplier: float = 1.0
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        return None
-    return n if math.isfinite(n) else None
-
-
 def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -84,13 +84,21 @@ def _strings(value: Any) -> list[str]:
 
 
 class _Translator:
-    def __init__(self, op: _table.Operation, catalog: Catalog, lookup: Lookup | None) -> None:
+    def __init__(self, op: _table.Operation, catalog: Catalog, lookup: Lookup | None, mode: Mode = EXACT) -> None:
         self.op = op
         self.catalog = catalog
         self.lookup = lookup
+        self.mode = mode
+        self.root_mode = mode  # ``$.`` paths read the request, in the request's shape
         self.unresolved: list[str] = []
-        self.root: Any = None  # the parameters being read, for ``$.`` paths
+        self.root: Any = None  # the request being read, for ``$.`` paths
         self._memo: dict[tuple[str, tuple[tuple[str, str], ...]], Mapping[str, Any] | None] = {}
+
+    def read(self, scope: Any, path: str, where: str = "") -> list[tuple[str, Any]]:
+        return _read(scope, path, self.root, where, self.root_mode if path.startswith("$.") else self.mode)
+
+    def first(self, scope: Any, path: str) -> Any:
+        return _first(scope, path, self.root, self.root_mode if path.startswith("$.") else self.mode)
 
     # -- references --------------------------------------------------------------------------
     def describe(self, kind: str, key: Mapping[str, str], where: str) -> Mapping[str, Any] | None:
@@ -111,36 +119,73 @@ class _Translator:
         self._memo[memo_key] = result
         return result
 
-    def _template(self, ref: _table.TemplateRef, elem: Any, loc: str) -> list[_Candidate]:
-        node = first(elem, ref.at) if ref.at else elem
-        if not isinstance(node, Mapping):
-            return []
-        tid, name = get_ci(node, *ref.id), get_ci(node, *ref.name)
-        if tid is None and name is None:
-            return []
-        version = get_ci(node, *ref.version)
-        key = {"id" if tid is not None else "name": str(tid if tid is not None else name),
-               "version": str(version) if version is not None else "$Default"}
-        where = f"{loc + '.' if loc else ''}{ref.at or 'LaunchTemplate'}"
-        found = self.describe("launch_template", key, where)
-        if found is None:
-            return []
-        data = found.get("LaunchTemplateData")
-        label = f"{where}({found.get('LaunchTemplateId') or _show(key)} v{found.get('VersionNumber', '?')})"
-        if not isinstance(data, Mapping):
-            return []
-        return self._direct(_table.TEMPLATE_DATA, data, label)[0]
+    def _key(self, ref: _table.Ref, elem: Any, rloc: str, node: Any) -> dict[str, str] | None:
+        key: dict[str, str] = {}
+        if ref.keys:
+            if not isinstance(node, Mapping):
+                return None
+            for arg, spellings in ref.keys:
+                value = get_ci(node, *spellings)
+                if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+                    key[arg] = str(value).strip()
+            if not any(a in key for a in (ref.required or tuple(a for a, _ in ref.keys))):
+                return None
+        else:
+            if not isinstance(node, str) or not node.strip():
+                return None
+            key[ref.value_key] = node.strip()
+        for arg, path in ref.context:
+            value = self.first(elem, path)
+            if isinstance(value, str) and value.strip():
+                key[arg] = value.strip()
+        for arg, default in ref.defaults:
+            key.setdefault(arg, default)
+        return key
+
+    def _follow(self, ref: _table.Ref, elem: Any, loc: str) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        for rloc, node in self.read(elem, ref.at, where=loc):
+            key = self._key(ref, elem, rloc, node)
+            if key is None:
+                continue
+            where = rloc or ref.kind
+            found = self.describe(ref.kind, key, where)
+            if found is None:
+                continue
+            data = found.get(ref.data) if ref.data else found
+            shown = key.get(ref.value_key, "") if not ref.keys else \
+                str(found.get("LaunchTemplateId") or _show({k: v for k, v in key.items() if k != "version"}))
+            label = f"{where}({shown}{' v' + str(found.get('VersionNumber')) if 'VersionNumber' in found else ''})"
+            if not isinstance(data, Mapping):
+                self.unresolved.append(f"{label}: the {ref.kind.replace('_', ' ')} describes no compute")
+                continue
+            reads = ref.reads or _DEFAULT_READS
+            saved, self.mode = self.mode, EXACT  # a description is in the SDK's shape
+            try:
+                cands, named = self._direct(reads, data, label)
+            finally:
+                self.mode = saved
+            if not named:
+                if ref.reads is None:  # an instance or configuration with no type: cannot be decided
+                    self.unresolved.append(f"{label}: the {ref.kind.replace('_', ' ')} names no instance type")
+                continue
+            counts = [n for p in ref.count if (n := _number(_first(found, p))) is not None]
+            for c in cands:
+                if counts and c.own_count is None:
+                    c.own_count = max(counts)
+            out.extend(cands)
+        return out
 
     # -- sources -----------------------------------------------------------------------------
     def _direct(self, source: _table.Source, elem: Any, loc: str) -> tuple[list[_Candidate], bool]:
-        """Alternatives an element names itself (types, requirements, inline launch template data),
-        and whether it names any (requirements admitting only plain types name something, and nothing
-        accelerated: they replace the template's type, which is then not read)."""
+        """Alternatives an element names itself (types, requirements), and whether it names any
+        (requirements admitting only plain types name something, and nothing accelerated: they
+        replace the template's type, which is then not read)."""
         out: list[_Candidate] = []
         named = False
         attached = self._attached(source, elem)
         for path in source.type:
-            for tloc, value in read(elem, path, where=loc):
+            for tloc, value in self.read(elem, path, where=loc):
                 for i, name in enumerate(_strings(value)):
                     if not name.strip():
                         continue  # blank: not given (AWS rejects or defaults it; nothing accelerated)
@@ -149,16 +194,15 @@ class _Translator:
                     names = expand_type(self.catalog, name) if source.families else [name]
                     out.extend(_Candidate(n, attached, where if n == name else f"{where} ~ {n}") for n in names)
         if source.requirements:
-            for rloc, ir in read(elem, source.requirements, where=loc):
+            for rloc, ir in self.read(elem, source.requirements, where=loc):
                 named = True
                 for c in expand_requirements(self.catalog, ir):
                     out.append(_Candidate(c.instance_type, attached + c.attached,
                                           f"{rloc} ~ {c.instance_type or c.why}"))
-        if source.data:
-            for dloc, data in read(elem, source.data, where=loc):
-                found, in_data = self._direct(_table.TEMPLATE_DATA, data, dloc)
-                out.extend(found)
-                named = named or in_data
+        if source.fixed and not named:
+            named = True
+            where = f"{loc or self.op.name} (only these types are offered)"
+            out.extend(_Candidate(t, attached, where) for t in source.fixed)
         return out, named
 
     def _one(self, source: _table.Source, elem: Any, loc: str,
@@ -166,12 +210,8 @@ class _Translator:
         out, named = self._direct(source, elem, loc)
         if not named or source.union_refs:
             referenced: list[_Candidate] = []
-            if source.template is not None:
-                referenced.extend(self._template(source.template, elem, loc))
-            if source.launch_configuration:
-                referenced.extend(self._by_reference("launch_configuration", source.launch_configuration, elem, loc))
-            if source.instance:
-                referenced.extend(self._by_reference("instance", source.instance, elem, loc))
+            for ref in source.refs:
+                referenced.extend(self._follow(ref, elem, loc))
             attached = self._attached(source, elem) if referenced else ()
             for c in referenced:
                 c.attached = attached + c.attached
@@ -179,13 +219,13 @@ class _Translator:
         if not named and not out and outer is not None:
             # An override that names nothing falls back on its config's launch template / type.
             osrc, oelem, oloc = outer
-            out.extend(self._one(_table.Source(type=osrc.type, template=osrc.template, families=osrc.families),
+            out.extend(self._one(_table.Source(type=osrc.type, refs=osrc.refs, families=osrc.families),
                                  oelem, oloc, None))
         if not out:
             attached = self._attached(source, elem)
             if attached:  # accelerators alone (UpdateNotebookInstance AcceleratorTypes=[...])
                 out.append(_Candidate("", attached, loc or "(request)"))
-        weight = _number(first(elem, source.weight)) if source.weight else None
+        weight = _number(self.first(elem, source.weight)) if source.weight else None
         own = [n for p in source.count if (n := self._count_at(elem, p)) is not None]
         for c in out:
             if weight is not None and weight > 0:
@@ -194,52 +234,39 @@ class _Translator:
                 c.own_count = max(own)
         return out
 
-    def _by_reference(self, kind: str, path: str, elem: Any, loc: str) -> list[_Candidate]:
-        out: list[_Candidate] = []
-        for rloc, ident in read(elem, path, where=loc):
-            if not isinstance(ident, str) or not ident.strip():
-                continue
-            arg = "name" if kind == "launch_configuration" else "id"
-            found = self.describe(kind, {arg: ident.strip()}, rloc)
-            if found is None:
-                continue
-            itype = found.get("InstanceType")
-            if isinstance(itype, str) and itype.strip():
-                out.append(_Candidate(itype, (), f"{rloc}({ident}).InstanceType"))
-            else:
-                self.unresolved.append(f"{rloc}: {kind} {ident!r} names no instance type")
-        return out
-
     def _attached(self, source: _table.Source, elem: Any) -> tuple[AttachedAccelerator, ...]:
         out: list[AttachedAccelerator] = []
         for spec in source.attached:
-            for _, entry in read(elem, spec.at):
-                value = entry if not spec.type else (first(entry, spec.type) if isinstance(entry, Mapping) else None)
+            for _, entry in self.read(elem, spec.at):
+                value = entry if not spec.type else (self.first(entry, spec.type) if isinstance(entry, Mapping)
+                                                     else None)
                 if not isinstance(value, str) or not value.strip():
                     continue
-                n = _number(first(entry, spec.count)) if spec.count and isinstance(entry, Mapping) else None
+                n = _number(self.first(entry, spec.count)) if spec.count and isinstance(entry, Mapping) else None
                 out.append(AttachedAccelerator(value.strip(), n if n is not None and n > 0 else 1))
         return tuple(out)
 
     # -- slots -------------------------------------------------------------------------------
     def _count_at(self, scope: Any, path: str) -> float | None:
-        parts = _sum_parts(path)
-        found = [n for p in parts if (n := _number(first(scope, p, self.root))) is not None]
-        return sum(max(n, 0.0) for n in found) if found else None
+        """The largest count at ``path`` (``A+B``: the sum of the two largest at A and at B)."""
+        total: float | None = None
+        for part in _sum_parts(path):
+            found = [n for _, v in self.read(scope, part) if (n := _number(v)) is not None]
+            if found:
+                total = (total or 0.0) + max(max(found), 0.0)
+        return total
 
-    def slots(self, slots: tuple[_table.Slot, ...], params: Mapping[str, Any]) -> list[_SlotDraft]:
-        self.root = params
+    def slots(self, slots: tuple[_table.Slot, ...], params: Any, root: Any = None) -> list[_SlotDraft]:
+        self.root = params if root is None else root
         drafts: list[_SlotDraft] = []
         for si, slot in enumerate(slots):
-            for sloc, scope in read(params, slot.at):
-                if not isinstance(scope, Mapping):
-                    continue
+            for sloc, scope in self.read(params, slot.at):
                 d = _SlotDraft(key=f"{self.op.name}:{sloc or '$'}#{si}", slot=slot)
                 for source in slot.sources:
-                    for eloc, elem in read(scope, source.at, where=sloc):
-                        if source.when and not _when(elem, source.when):
+                    for eloc, elem in self.read(scope, source.at, where=sloc):
+                        if source.when and not self._when(elem, source.when):
                             continue
-                        inner = list(read(elem, source.inner.at, where=eloc)) if source.inner else []
+                        inner = list(self.read(elem, source.inner.at, where=eloc)) if source.inner else []
                         if source.inner is not None and inner:
                             for iloc, ie in inner:
                                 d.candidates.extend(self._one(source.inner, ie, iloc, (source, elem, eloc)))
@@ -247,18 +274,27 @@ class _Translator:
                             d.candidates.extend(self._one(source, elem, eloc, None))
                 if not d.candidates:
                     continue
-                counts = [n for p in slot.count if (n := self._count_at(scope, p)) is not None]
-                d.capacity = max(counts) if counts else (None if slot.count else 1.0)
-                unit = first(scope, slot.unit) if slot.unit else None
+                if slot.tally:
+                    d.capacity = float(len(self.read(scope, slot.tally)))
+                else:
+                    counts = [n for p in slot.count if (n := self._count_at(scope, p)) is not None]
+                    d.capacity = max(counts) if counts else (None if slot.count else 1.0)
+                unit = self.first(scope, slot.unit) if slot.unit else None
                 d.unit = unit if isinstance(unit, str) and unit.strip() else slot.default_unit
-                mult = [n for p in slot.multiplier if (n := _number(first(scope, p, params))) is not None]
+                mult = [n for p in slot.multiplier if (n := self._count_at(scope, p)) is not None]
                 d.multiplier = max(max(mult), 1.0) if mult else 1.0
                 drafts.append(d)
         return drafts
 
+    def _when(self, elem: Any, cond: tuple[str, str]) -> bool:
+        path, expected = cond
+        value = self.first(elem, path)
+        if value is None:
+            return False
+        return True if expected == "" else isinstance(value, str) and value.strip().lower() == expected.lower()
+
     def accelerated(self, drafts: list[_SlotDraft]) -> bool:
-        classify = self.catalog.classify_item
-        return any(classify("aws", ComputeItem(c.instance_type, 1, c.attached)).accelerated
+        return any(accelerated(self.catalog, ComputeItem(c.instance_type, 1, c.attached))
                    for d in drafts for c in d.candidates)
 
     def items(self, drafts: list[_SlotDraft]) -> tuple[ComputeItem, ...]:
@@ -284,10 +320,10 @@ class _Translator:
         return math.ceil(n * d.multiplier) + (d.slot.overshoot if n > 0 else 0)
 
     # -- resources ---------------------------------------------------------------------------
-    def resource(self, res: _table.Resource, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    def resource(self, res: _table.Existing, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         key: dict[str, str] = {}
         for arg, path in res.keys:
-            value = first(params, path)
+            value = _first(params, path, None, self.mode)
             if isinstance(value, str) and value.strip():
                 key[arg] = _name_from_arn(res.kind, value.strip())
         if not key or (res.kind == "nodegroup" and len(key) < 2):
@@ -303,18 +339,30 @@ class _Translator:
         return found
 
 
+def _align(over: Mapping[str, Any], like: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` with its member names spelt as ``like`` spells them (matched case-insensitively);
+    a member ``like`` lacks takes ``like``'s style (PascalCase for EC2 and Auto Scaling)."""
+    spelling = {k.lower(): k for k in like if isinstance(k, str)}
+    pascal = any(isinstance(k, str) and k[:1].isupper() for k in like)
+    out: dict[str, Any] = {}
+    for key, value in over.items():
+        if not isinstance(key, str):
+            continue
+        name = spelling.get(key.lower()) or (key[:1].upper() + key[1:] if pascal else key)
+        prior = like.get(name)
+        out[name] = _align(value, prior) if isinstance(value, Mapping) and isinstance(prior, Mapping) else value
+    return out
+
+
+def accelerated(catalog: Catalog, item: ComputeItem) -> bool:
+    """Is this item accelerated compute? The one answer (the catalog's classification) every layer asks."""
+    return catalog.classify_item("aws", item).accelerated
+
+
 @lru_cache(maxsize=1024)
 def _sum_parts(path: str) -> tuple[str, ...]:
     """``A+B`` -> (A, B): counts given in two members (on-demand + spot) are summed."""
     return tuple(p for p in path.split("+") if p)
-
-
-def _when(elem: Any, cond: tuple[str, str]) -> bool:
-    path, expected = cond
-    value = first(elem, path)
-    if value is None:
-        return False
-    return True if expected == "" else isinstance(value, str) and value.strip().lower() == expected.lower()
 
 
 def _show(key: Mapping[str, str]) -> str:
@@ -328,13 +376,14 @@ def _name_from_arn(kind: str, value: str) -> str:
     return value
 
 
-def _ids(op: _table.Operation, params: Mapping[str, Any]) -> tuple[str, ...]:
+def _ids(op: _table.Operation, params: Mapping[str, Any], mode: Mode = EXACT) -> tuple[str, ...]:
     out = []
     for path in op.ids:
-        value = first(params, path)
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
-            out.append(str(value).strip())
-    return tuple(out)
+        for value in (v for _, v in _read(params, path, params, "", mode)):
+            for one in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(one, (str, int)) and not isinstance(one, bool) and str(one).strip():
+                    out.append(str(one).strip())
+    return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,26 +400,25 @@ def _quick_plan(op: _table.Operation) -> _Quick | None:
     if op.base is not None or op.extra or len(op.slots) != 1:
         return None
     slot = op.slots[0]
-    if slot.at or slot.unit or slot.multiplier or slot.overshoot or slot.default_unit != "units":
+    if slot.at or slot.unit or slot.multiplier or slot.overshoot or slot.tally or slot.default_unit != "units":
         return None
-    if any("[]" in p or "+" in p or p.startswith("$") for p in slot.count):
+    if any("[]" in p or "+" in p or "|" in p or p.startswith("$") for p in slot.count):
         return None
     types: list[str] = []
     complex_members: set[str] = set()
     for src in slot.sources:
-        if (src.at or src.when or src.families or src.inner or src.requirements or src.data or src.weight
-                or src.count or src.union_refs or any("[]" in t for t in src.type)):
+        if (src.at or src.when or src.families or src.inner or src.requirements or src.weight or src.fixed
+                or src.count or src.union_refs or any("[]" in t or "|" in t for t in src.type)):
             return None
-        types.extend(src.type)
-        refs = [src.launch_configuration, src.instance, *(a.at for a in src.attached),
-                src.template.at if src.template is not None else ""]
-        if src.template is not None and not src.template.at:
+        if any(not r.at for r in src.refs):
             return None  # the reference is the request itself (ModifyLaunchTemplate)
+        types.extend(src.type)
+        refs = [*(r.at for r in src.refs), *(a.at for a in src.attached)]
         complex_members.update(r.split(".", 1)[0].removesuffix("[]") for r in refs if r)
     return _Quick(tuple(types), slot.count, frozenset(complex_members)) if types else None
 
 
-_QUICK: dict[tuple[str, str], _Quick | None] = {(op.service, op.name): _quick_plan(op) for op in _table.OPERATIONS}
+_QUICK: dict[tuple[str, str], _Quick | None] = {(op.service, op.name): _quick_plan(op) for op in OPERATIONS}
 
 
 def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translation | None:
@@ -384,7 +432,7 @@ def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translat
         return None
     found: tuple[str, str] | None = None
     for path in plan.types:
-        value = first(params, path)
+        value = _first(params, path)
         if value is None:
             continue
         if found is not None or not isinstance(value, str):
@@ -392,34 +440,53 @@ def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translat
         found = (path, value)
     if found is None or not found[1].strip():
         return None
-    counts = [n for p in plan.counts if (n := _number(first(params, p))) is not None]
+    counts = [n for p in plan.counts if (n := _number(_first(params, p))) is not None]
     capacity = max(max(counts), 0.0) if counts else 1.0
     item = ComputeItem(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
     return Translation((item,), (), _ids(op, params))
 
 
-def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | None,
-              catalog: Catalog) -> Translation:
-    """The items ``params`` of ``op`` would provision, with what could not be followed."""
-    t = _Translator(op, catalog, lookup)
-    if op.base is None:
-        drafts = t.slots(op.slots, params)
+def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | None, catalog: Catalog, *,
+              slots: tuple[_table.Slot, ...] | None = None, base: _table.Existing | None = None,
+              extra: tuple[_table.Existing, ...] | None = None, mode: Mode = EXACT) -> Translation:
+    """The items ``params`` of ``op`` would provision, with what could not be followed.
+
+    ``slots``, ``base`` and ``extra`` replace the operation's own (the event-shape rows), read in ``mode``.
+    """
+    t = _Translator(op, catalog, lookup, mode)
+    op_slots = op.slots if slots is None else slots
+    op_base = op.base if slots is None and base is None else base
+    op_extra = op.extra if extra is None else extra
+    if op_base is None:
+        drafts = t.slots(op_slots, params)
     else:
-        base = op.base
-        overlay_value = first(params, base.overlay) if base.overlay else params
-        overlay: Mapping[str, Any] = overlay_value if isinstance(overlay_value, Mapping) else {}
-        drafts = t.slots(base.slots, overlay)
-        gated = not base.when or any(present(params, p) for p in base.when)
+        if op_base.overlay is None:
+            overlay: Mapping[str, Any] = {}
+        else:
+            value = _first(params, op_base.overlay, None, mode) if op_base.overlay else params
+            overlay = value if isinstance(value, Mapping) else {}
+        drafts = t.slots(op_slots, params) if op_slots else t.slots(op_base.slots, overlay, params)
+        gated = not op_base.when or any(_read(params, p, None, "", mode) for p in op_base.when)
         if gated and (not drafts or (any(d.capacity is None for d in drafts) and t.accelerated(drafts))):
-            described = t.resource(base, params)
+            described = t.resource(op_base, params)
             if described is not None:
-                drafts = t.slots(base.slots, deep_merge(described, overlay, base.exclusive))
+                if mode.ignore_case:  # an event's lowerCamel members applied over the SDK-shape description
+                    overlay = _align(overlay, described)
+                saved, t.mode = t.mode, EXACT  # a description is in the SDK's shape (``$.`` reads the request)
+                try:
+                    drafts = t.slots(op_base.slots, deep_merge(described, overlay, op_base.exclusive), params)
+                finally:
+                    t.mode = saved
             # else: what the request names is decided with its count unknown (1); the failure to read
             # the resource is in ``unresolved``, so the decision is fail-closed anyway.
-    for res in op.extra:
-        if res.when and not any(present(params, p) for p in res.when):
+    for res in op_extra:
+        if res.when and not any(_read(params, p, None, "", mode) for p in res.when):
             continue
         described = t.resource(res, params)
         if described is not None:
-            drafts.extend(t.slots(res.slots, described))
-    return Translation(t.items(drafts), tuple(t.unresolved), _ids(op, params))
+            saved, t.mode = t.mode, EXACT
+            try:
+                drafts.extend(t.slots(res.slots, described, params))
+            finally:
+                t.mode = saved
+    return Translation(t.items(drafts), tuple(t.unresolved), _ids(op, params, mode))

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from gatekeeper.adapters.aws import _table
 from gatekeeper.catalog import Catalog, InstanceType, normalize
 from gatekeeper.model import AttachedAccelerator
+from gatekeeper.providers.aws import vocabulary as _table
 
 _SIZE = re.compile(r"^(\d*)xlarge$")
 

@@ -1,0 +1,75 @@
+"""One spec, every surface: parity between the adapter, the hook, the deploy rule and remediation;
+malformed CloudTrail input is a clear, audited error (never a traceback), also under fuzzing."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gatekeeper.adapters.aws import _install
+from gatekeeper.hooks import _aws, _core
+from gatekeeper.hooks.aws_lambda import AwsHook
+from gatekeeper.hooks.remediation import KINDS
+from gatekeeper.providers.aws import SPEC, event_pattern
+from gatekeeper.service import Gatekeeper
+from tests.hooks.conftest import CHINA_HQ, load_event
+
+
+def test_every_spec_operation_is_guarded_by_the_adapter_and_caught_by_the_hook() -> None:
+    guarded = {(s, name) for s, names in _install._OPS_BY_SERVICE.items() for name in names}
+    assert guarded == set(SPEC.by_key)
+    # every operation has an audit side the hook reads, and the deploy rule forwards its events
+    assert {op.key for op in SPEC.by_event.values()} == set(SPEC.by_key)
+    assert set(event_pattern()["detail"]["eventName"]) == {op.audit.name or op.name for op in SPEC.by_event.values()
+                                                           if op.audit}
+
+
+def test_every_affected_kind_has_a_remediation_and_its_executors() -> None:
+    for op in SPEC.operations:
+        assert op.audit is not None and op.audit.affected, f"{op.name}: nothing to put right"
+        for a in op.audit.affected:
+            spec = KINDS.get(a.kind)
+            assert spec is not None, f"{op.name}: {a.kind} has no remediation"
+            for action in {spec.stop, spec.terminate} - {""}:
+                assert (a.kind, action) in _aws.EXECUTORS, (a.kind, action)
+            if spec.taggable:
+                assert (a.kind, "tag") in _aws.EXECUTORS, (a.kind, "tag")
+
+
+def _run_instances(**request: Any) -> dict[str, Any]:
+    event = load_event("run-instances-console.json", ACCOUNT=CHINA_HQ, AMI="ami-1", INSTANCE_ID="i-1", INSTANCE_TYPE="p5.48xlarge")
+    event["detail"]["requestParameters"] = request
+    event["detail"]["responseElements"] = None
+    return event
+
+
+def test_a_count_of_five_thousand_digits_is_an_audited_error(gk: Gatekeeper) -> None:
+    hook = AwsHook(gk, reader=_aws.NoReader(), dry_run=True)
+    for bad in ("9" * 5000, 1e308, -3, "lots"):
+        out = hook.handle(_run_instances(instanceType="p5.48xlarge", instancesSet={"items": [{"maxCount": bad}]}))
+        assert out["status"] == _core.ERROR, out
+        assert "maxCount" in str(out) and len(str(out)) < 4000
+
+
+_scalar = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | \
+    st.sampled_from(["p5.48xlarge", "t3.micro", "9" * 50, "1e308"])
+_json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["instanceType", "InstanceType", "maxCount", "items", "item", "launchTemplate", "instancesSet",
+                     "launchTemplateId", "maxSize", "autoScalingGroupName", "instanceIds"]), inner, max_size=4),
+    max_leaves=15)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted({op.name for op in SPEC.operations})), request=_json, response=_json)
+def test_fuzzed_cloudtrail_events_never_raise_out_of_the_hook(gk: Gatekeeper, name: str, request: Any,
+                                                             response: Any) -> None:
+    op = next(o for o in SPEC.operations if o.name == name)
+    assert op.audit is not None
+    event = copy.deepcopy(load_event("run-instances-console.json", ACCOUNT=CHINA_HQ, AMI="ami-1", INSTANCE_ID="i-1", INSTANCE_TYPE="p5.48xlarge"))
+    event["detail"].update(eventName=name, eventSource=op.audit.source, requestParameters=request,
+                           responseElements=response)
+    out = AwsHook(gk, reader=_aws.NoReader(), dry_run=True).handle(event)
+    assert out["status"] in {_core.ERROR, _core.IGNORED, _core.DECIDED, "remediated", "duplicate"} or "decision" in out
