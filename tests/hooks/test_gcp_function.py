@@ -189,6 +189,29 @@ def test_every_audited_row_is_handled_and_has_a_remediation_kind() -> None:
         assert op.kind == "" or op.kind in KINDS or op.kind == "gcp:endpoint", op.kind
 
 
+_IDS = {"gcp:instance": "projects/p/zones/z/instances/i", "gcp:instance-group": "projects/p/zones/z/"
+        "instanceGroupManagers/m", "gcp:reservation": "projects/p/zones/z/reservations/r",
+        "gcp:future-reservation": "projects/p/zones/z/futureReservations/f",
+        "gcp:node-pool": "projects/p/locations/z/clusters/c/nodePools/n", "gcp:tpu-node": "projects/p/locations/z/nodes/n",
+        "gcp:queued-resource": "projects/p/locations/z/queuedResources/q",
+        "gcp:custom-job": "projects/p/locations/r/customJobs/1", "gcp:tuning-job": "projects/p/locations/r/"
+        "hyperparameterTuningJobs/1", "gcp:persistent-resource": "projects/p/locations/r/persistentResources/x"}
+
+
+@pytest.mark.parametrize("kind", sorted(k for k in KINDS if k.startswith("gcp:")))
+def test_every_gcp_kind_and_action_has_an_executor(gk: Gatekeeper, gcp: GcpStandIn, kind: str) -> None:
+    from gatekeeper.hooks.remediation import Action, Resource
+
+    spec = KINDS[kind]
+    hook = make_hook(gk, gcp)
+    gcp.seed(f"/compute/v1/{_IDS['gcp:instance']}", {"name": "i", "labelFingerprint": "x"})
+    for action in filter(None, (spec.stop, spec.terminate, "tag" if spec.taggable else "")):
+        tags = (("gatekeeper:decision", "deny"),) if action == "tag" else ()
+        out = hook._execute(Action(action, "stop", Resource(kind, _IDS[kind]), tags))
+        assert out and "no executor" not in out
+    assert gcp.requests, kind
+
+
 # -- malformed entries never raise ----------------------------------------------------------------------------
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=4),
