@@ -415,6 +415,14 @@ class GcpHook(_core.EventHook):
             if what == "delete":
                 client.delete(project=p, instance_group_manager=mig, **where)
                 return "delete requested"
+        elif res.kind == "gcp:instance-template" and what == "delete":
+            if region:
+                self.clients.get("compute_v1.RegionInstanceTemplatesClient").delete(
+                    project=p, region=region, instance_template=n.get("instanceTemplates", ""))
+            else:
+                self.clients.get("compute_v1.InstanceTemplatesClient").delete(
+                    project=p, instance_template=n.get("instanceTemplates", ""))
+            return "delete requested"
         elif res.kind in ("gcp:reservation", "gcp:future-reservation") and what == "delete":
             if res.kind == "gcp:reservation":
                 self.clients.get("compute_v1.ReservationsClient").delete(project=p, zone=zone,

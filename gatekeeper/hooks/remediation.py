@@ -134,6 +134,10 @@ KINDS: Mapping[str, KindSpec] = {
     "azure:capacity-reservation": KindSpec(stop="scale_to_zero", terminate="delete"),
     # Google Cloud (labels where the resource has them: instances; the others are acted on only)
     "gcp:instance": KindSpec(stop="stop", terminate="delete"),
+    "gcp:instance-template": KindSpec(terminate="delete", taggable=False,
+                                      note="a template runs nothing; groups using it are decided as groups"),
+    "gcp:bulk-insert": KindSpec(taggable=False, note="the entry names no instance; the instances it creates are "
+                                                     "found by its name pattern and remediated as instances"),
     "gcp:instance-group": KindSpec(stop="scale_to_zero", terminate="delete", taggable=False),
     "gcp:reservation": KindSpec(stop="delete", terminate="delete", taggable=False,
                                 note="a reservation holds capacity while it exists"),
