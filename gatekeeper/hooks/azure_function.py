@@ -297,10 +297,10 @@ class AzureHook(_core.EventHook):
         context |= {"operation_name": operation, "event_time": str(event.get("eventTime", event.get("time", "")))}
         states: list[str] = []
         out = run.run(event_id, lambda: self._prepare(target, principal, operation, states), context)
-        if states and out.get("status") in (_core.DECIDED, _core.REMEDIATED) and self.markers is not None:
-            # Remembered only once decided and put right: a failed remediation is retried, not forgotten.
-            if self.markers.claim_event(states[0]):
-                self.markers.complete_event(states[0], str(out.get("decision", "")))
+        # Remembered only once decided and put right: a failed remediation is retried, not forgotten.
+        if (states and out.get("status") in (_core.DECIDED, _core.REMEDIATED) and self.markers is not None
+                and self.markers.claim_event(states[0])):
+            self.markers.complete_event(states[0], str(out.get("decision", "")))
         return out
 
     def subject(self, target: ArmTarget) -> str:

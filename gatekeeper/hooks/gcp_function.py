@@ -243,15 +243,17 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
     region = request.region
     if op.kind == "gcp:node-pool":
         if op.reads == "cluster":
-            cluster = req.get("cluster") if isinstance(req.get("cluster"), Mapping) else {}
+            raw_cluster = req.get("cluster")
+            cluster: Mapping[str, Any] = raw_cluster if isinstance(raw_cluster, Mapping) else {}
             parent = str(req.get("parent") or resource_name)
-            name = cluster.get("name") if isinstance(cluster, Mapping) else ""
+            name = cluster.get("name") or ""
             base = parent if parent.rstrip("/").split("/")[-2:-1] == ["clusters"] else f"{parent}/clusters/{name}"
             pools = [p for p in (cluster.get("node_pools") or []) if isinstance(p, Mapping)]
             return tuple(Resource("gcp:node-pool", f"{base}/nodePools/{p.get('name')}", region)
                          for n, p in enumerate(pools) if accelerated(n))
         if op.reads == "node_pool":
-            pool = req.get("node_pool") if isinstance(req.get("node_pool"), Mapping) else {}
+            raw_pool = req.get("node_pool")
+            pool: Mapping[str, Any] = raw_pool if isinstance(raw_pool, Mapping) else {}
             return (Resource("gcp:node-pool", f"{req.get('parent')}/nodePools/{pool.get('name')}", region),)
         return (Resource("gcp:node-pool", str(req.get("name") or resource_name), region),)
     if op.kind == "gcp:tpu-node":

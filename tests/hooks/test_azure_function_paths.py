@@ -60,11 +60,10 @@ def rid(sub: str, path: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/ml-rg/providers/{path}"
 
 
-def event(uri: str, operation: str, *, oid: str = USER_OID, sub: str | None = None, n: list[int] = [0]) -> dict[str, Any]:
-    n[0] += 1
+def event(uri: str, operation: str, *, oid: str = USER_OID, sub: str | None = None) -> dict[str, Any]:
     e = load_event("azure-vm-write.json", SUBSCRIPTION=uri.split("/")[2], GROUP="ml-rg", NAME="x",
                    PRINCIPAL_OID=oid, PRINCIPAL_UPN="someone@example.com")
-    e["id"] = f"evt-{n[0]}-{time.time_ns()}"
+    e["id"] = f"evt-{time.time_ns()}"
     e["subject"] = e["data"]["resourceUri"] = uri
     e["data"]["operationName"] = operation
     if sub is not None:

@@ -118,7 +118,7 @@ def test_a_tpu_node_is_stopped(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     out = make_hook(gk, gcp).handle(load_event("gcp-tpu-create-node.json", PROJECT=GCP_CHINA_HQ, NAME="tpu1",
                                                ACCELERATOR="v5litepod-16", PRINCIPAL=USER))
     assert out["status"] == "remediated" and out["decision"] == "pending"
-    assert len(gcp.arrived("POST", f"/nodes/tpu1:stop")) == 1
+    assert len(gcp.arrived("POST", "/nodes/tpu1:stop")) == 1
 
 
 def test_a_vertex_custom_job_is_cancelled(gk: Gatekeeper, gcp: GcpStandIn) -> None:
@@ -192,7 +192,8 @@ def test_every_audited_row_is_handled_and_has_a_remediation_kind() -> None:
 _IDS = {"gcp:instance": "projects/p/zones/z/instances/i", "gcp:instance-group": "projects/p/zones/z/"
         "instanceGroupManagers/m", "gcp:reservation": "projects/p/zones/z/reservations/r",
         "gcp:future-reservation": "projects/p/zones/z/futureReservations/f",
-        "gcp:node-pool": "projects/p/locations/z/clusters/c/nodePools/n", "gcp:tpu-node": "projects/p/locations/z/nodes/n",
+        "gcp:node-pool": "projects/p/locations/z/clusters/c/nodePools/n",
+        "gcp:tpu-node": "projects/p/locations/z/nodes/n",
         "gcp:queued-resource": "projects/p/locations/z/queuedResources/q",
         "gcp:custom-job": "projects/p/locations/r/customJobs/1", "gcp:bulk-insert": "projects/p/zones/z",
         "gcp:instance-template": "projects/p/global/instanceTemplates/t", "gcp:tuning-job": "projects/p/locations/r/"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from gatekeeper.adapters.azure._errors import ExportControlHttpError
 from gatekeeper.adapters.azure._install import install, installed, uninstall
-from gatekeeper.providers.azure.operations import OPERATIONS, AzureOperation, Shape
 from gatekeeper.adapters.azure._policy import AsyncGatekeeperPolicy, GatekeeperPolicy
+from gatekeeper.providers.azure.operations import OPERATIONS, AzureOperation, Shape
 from gatekeeper.service import Gatekeeper
 
 __all__ = [

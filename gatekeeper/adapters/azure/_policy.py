@@ -34,6 +34,8 @@ from azure.core.rest import HttpRequest
 from gatekeeper._log import get_logger
 from gatekeeper.adapters._explain import unavailable_decision
 from gatekeeper.adapters.azure._errors import blocked_error
+from gatekeeper.context import current_subject
+from gatekeeper.model import ComputeItem, Decision, ProvisioningRequest
 from gatekeeper.providers.azure._read import Fetch, FetchError, translate, translate_template
 from gatekeeper.providers.azure.operations import (
     BATCH,
@@ -45,8 +47,6 @@ from gatekeeper.providers.azure.operations import (
     recognise,
 )
 from gatekeeper.providers.azure.templates import Unresolvable
-from gatekeeper.context import current_subject
-from gatekeeper.model import ComputeItem, Decision, ProvisioningRequest
 from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.azure")
@@ -138,7 +138,7 @@ class _UrlLinks:
                                                      else "")
             if not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https"):
                 raise Unresolvable(f"no readable link (uri {uri!r})")
-            with urllib.request.urlopen(uri, timeout=10) as response:  # noqa: S310 (scheme checked above)
+            with urllib.request.urlopen(uri, timeout=10) as response:
                 data = response.read(self.MAX_BYTES + 1)
             if len(data) > self.MAX_BYTES:
                 raise Unresolvable(f"{uri} is larger than {self.MAX_BYTES} bytes")
@@ -250,10 +250,10 @@ class _Decider:
                                       accelerated=accelerated, subject=subject)
         except Exception as exc:  # a translation bug must deny, not let the call through
             log.error("azure.translate_failed", path=call.path, error=repr(exc), exc_info=True)
+            why = f"gatekeeper could not translate {call.method} {call.path}: {type(exc).__name__}: {exc}"
             return (ProvisioningRequest(
                 provider="azure", account_id=account, items=(), service="Microsoft.Resources",
-                operation=_operation_name(call), resource_ids=(call.path,),
-                unresolved=(f"gatekeeper could not translate {call.method} {call.path}: {type(exc).__name__}: {exc}",)),)
+                operation=_operation_name(call), resource_ids=(call.path,), unresolved=(why,)),)
 
 
 def _subscription(path: str) -> str:

@@ -16,8 +16,8 @@ message starts with ``ExportControlDenied`` or ``ExportLicensePending``. See doc
 from __future__ import annotations
 
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
-from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._protect import install, installed, protect, uninstall
+from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 
 __all__ = [
     "OPERATIONS",

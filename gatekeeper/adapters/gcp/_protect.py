@@ -28,11 +28,11 @@ from typing import Any
 from gatekeeper._log import get_logger
 from gatekeeper.adapters._explain import unavailable_decision
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
-from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._resolve import TransportResolver
-from gatekeeper.providers.gcp._read import location_of, project_of, region_of, translate
 from gatekeeper.context import current_subject
 from gatekeeper.model import Decision, ProvisioningRequest
+from gatekeeper.providers.gcp._read import location_of, project_of, region_of, translate
+from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.gcp")

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.model import ComputeItem, ProvisioningRequest
 from gatekeeper.providers.azure.operations import (
     AmbiguousBodyError,
     Recognised,
@@ -31,7 +32,6 @@ from gatekeeper.providers.azure.operations import (
     has_path,
     merge,
 )
-from gatekeeper.model import ComputeItem, ProvisioningRequest
 from gatekeeper.providers.azure.templates import Found, Links, Unknown, evaluate
 
 # path of a resource -> its current body, or None when it does not exist (404); raises FetchError.
@@ -272,7 +272,8 @@ def _renest(body: Mapping[str, Any], at: str) -> Mapping[str, Any]:
         return out
     for key in reversed(at.split(".")):
         inner = {key: inner}
-    return merge(out, inner)
+    merged: Mapping[str, Any] = merge(out, inner)
+    return merged
 
 
 def translate(
@@ -382,5 +383,5 @@ def translate_template(
     out = [request(items, region, ()) for region, items in by_region.items()]
     if unresolved:
         reasons = tuple(f"{operation} {path}: {u}" for u in unresolved)
-        out = [request([], "", reasons)] + out
+        out = [request([], "", reasons), *out]
     return tuple(out)

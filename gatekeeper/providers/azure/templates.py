@@ -351,12 +351,14 @@ class _Walker:
     def fail(self, where: str, why: str) -> None:
         self.out.unresolved.append(f"{where}: {why}")
 
-    def _load(self, props: Mapping[str, Any], member: str, link: str, base_uri: str, where: str
-              ) -> tuple[Any, str] | None:
+    def _load(self, props: Mapping[str, Any], member: str, link: str, base_uri: str, where: str,
+              outer: _Scope | None = None) -> tuple[Any, str] | None:
         inline = get_path(props, member)
         if inline is not None:
             return inline, base_uri
         ref = get_path(props, link)
+        if outer is not None and ref is not None:
+            ref = resolve(ref, outer)  # a nested deployment's link is an expression of its parent
         if ref is None:
             return None
         if not isinstance(ref, Mapping):
@@ -381,7 +383,7 @@ class _Walker:
         if depth > MAX_DEPTH:
             self.fail(where, f"nested deployments deeper than {MAX_DEPTH}")
             return
-        loaded = self._load(props, "template", "templateLink", base_uri, where)
+        loaded = self._load(props, "template", "templateLink", base_uri, where, outer)
         if loaded is None:
             if get_path(props, "template") is None and get_path(props, "templateLink") is None:
                 self.fail(where, "the deployment names no template")
@@ -435,8 +437,9 @@ class _Walker:
                 continue  # an Unknown condition is deployed, for the decision
             total = copies * multiplier
             if rtype.lower() == "microsoft.resources/deployments":
-                sub = body.get("subscriptionId") if isinstance(body.get("subscriptionId"), str) else scope.subscription
-                grp = body.get("resourceGroup") if isinstance(body.get("resourceGroup"), str) else scope.group
+                sub_id, rg = body.get("subscriptionId"), body.get("resourceGroup")
+                sub = sub_id if isinstance(sub_id, str) else scope.subscription
+                grp = rg if isinstance(rg, str) else scope.group
                 self.deployment(res.get("properties"), sub, grp, f"{where}.properties", scope, total, depth + 1,
                                 base_uri)
                 continue

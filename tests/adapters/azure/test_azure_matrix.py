@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.compute import models as cm
 from azure.mgmt.batch import BatchManagementClient
+from azure.mgmt.compute import models as cm
 from azure.mgmt.containerservice import models as km
 from azure.mgmt.machinelearningservices import MachineLearningServicesMgmtClient
 from azure.mgmt.machinelearningservices import models as mlm
