@@ -1,0 +1,111 @@
+"""Tables of the covered operations, generated from the provider specs into the docs (so they cannot drift).
+
+A doc marks each generated block::
+
+    <!-- BEGIN GENERATED: azure-operations (python -m gatekeeper.providers._docs docs/azure-gcp.md) -->
+    ...
+    <!-- END GENERATED: azure-operations -->
+
+``python -m gatekeeper.providers._docs FILE...`` rewrites the blocks of each file in place; the tests
+check that the committed docs equal what the specs render.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from gatekeeper.hooks.remediation import KINDS
+
+
+def _remedy(kind: str) -> str:
+    spec = KINDS.get(kind)
+    if not kind:
+        return "per pool (agent pools)"
+    if spec is None:
+        return "decided and audited; no action (see below)"
+    acts = [a for a in (("label/tag" if spec.taggable else ""), spec.stop, spec.terminate) if a]
+    return " / ".join(dict.fromkeys(a.replace("_", " ") for a in acts)) or "recorded only"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def azure_operations() -> str:
+    from gatekeeper.providers.azure import OPERATIONS
+
+    rows = ["| ARM resource type | PUT / PATCH (operation id) | SDK calls | size | count | Event Grid "
+            "`operationName` | hook remediation (stop / terminate) |", "|---|---|---|---|---|---|---|"]
+    for op in OPERATIONS:
+        shape = op.shape
+        size = " or ".join(f"`{p}`" for p in shape.size) + (f"; mix `{shape.alternatives}[].name`"
+                                                           if shape.alternatives else "")
+        if op.pools:
+            size = f"each `{op.pools}[]`: {size}"
+        count = " / ".join(f"`{c}`" for c in shape.counts) or "1"
+        if shape.counts and len(shape.counts) > 1:
+            count = "max of " + count
+        methods = ", ".join(f"{m} ({oid})" for m, oid in op.methods.items())
+        sdk = "<br>".join(f"`{s}`" for s in op.sdk)
+        rows.append(f"| `{op.type}` | {methods} | {sdk} | {_cell(size)} | {_cell(count)} | `{op.write}` | "
+                    f"{_remedy(op.kind)} |")
+    return "\n".join(rows)
+
+
+def azure_templates() -> str:
+    from gatekeeper.providers.azure import DEPLOYMENTS
+
+    rows = ["| scope | call | HTTP | SDK call |", "|---|---|---|---|"]
+    for call in DEPLOYMENTS:
+        path = f"{call.resource}/NAME" + (f"/{call.action}" if call.action else "")
+        rows.append(f"| {call.scope} | {call.name} | {call.method} `.../Microsoft.Resources/{path}` | `{call.sdk}` |")
+    return "\n".join(rows)
+
+
+def gcp_operations() -> str:
+    from gatekeeper.providers.gcp import OPERATIONS
+
+    rows = ["| client.method | reads | where | count | Cloud Audit Logs `methodName` | hook remediation |",
+            "|---|---|---|---|---|---|"]
+    for op in OPERATIONS:
+        where = " ; ".join(f"`{p}`" for p in (op.at, op.template, op.image) if p) or "the resource it names"
+        count = f"`{op.count}`" if op.count else "1"
+        if op.multiplier:
+            count += f" x `{op.multiplier}`"
+        rows.append(f"| `{op.sdk}` | {op.reads} | {_cell(where)} | {_cell(count)} | `{op.audit}` | "
+                    f"{_remedy(op.kind)} |")
+    return "\n".join(rows)
+
+
+BLOCKS: Mapping[str, Callable[[], str]] = {
+    "azure-operations": azure_operations,
+    "azure-templates": azure_templates,
+    "gcp-operations": gcp_operations,
+}
+_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)",
+                    re.DOTALL)
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block it marks rendered afresh from the specs."""
+    def one(m: re.Match[str]) -> str:
+        make = BLOCKS.get(m.group("name"))
+        if make is None:
+            return m.group(0)
+        return f"{m.group(1)}{make()}\n{m.group(4)}"
+    return _BLOCK.sub(one, text)
+
+
+def main(paths: list[str]) -> int:
+    for p in paths:
+        path = Path(p)
+        text = path.read_text(encoding="utf-8")
+        path.write_text(render(text), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
