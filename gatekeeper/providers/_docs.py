@@ -85,8 +85,8 @@ BLOCKS: Mapping[str, Callable[[], str]] = {
     "azure-templates": azure_templates,
     "gcp-operations": gcp_operations,
 }
-_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)",
-                    re.DOTALL)
+_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+)[^>]*-->\n)(?P<body>.*?)"
+                    r"(<!-- END GENERATED: (?P=name) -->)", re.DOTALL)
 
 
 def render(text: str) -> str:
