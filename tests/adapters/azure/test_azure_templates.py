@@ -224,3 +224,27 @@ def test_malformed_expressions_are_unknown_not_errors(bad: str) -> None:
     ev = evaluate({"template": template}, subscription="s", group="g", links=None)
     (found,) = ev.found
     assert type(found.body["properties"]["hardwareProfile"]["vmSize"]).__name__ == "Unknown"
+
+
+def test_install_covers_the_new_sdk_clients(gk: Gatekeeper, audit: TeeAudit, arm: ArmStandIn) -> None:
+    from azure.mgmt.batch import BatchManagementClient
+
+    from gatekeeper.adapters.azure.testing import StaticToken
+
+    gatekeeper.azure.install()
+    try:
+        kw = {"base_url": arm.url, "connection_verify": arm.ca_file, "polling_interval": 0}
+        deployments = DeploymentsMgmtClient(StaticToken(), CN_SUB, **kw)
+        arm.seed(f"/subscriptions/{CN_SUB}/resourceGroups/rg", {"location": "eastus"})
+        with pytest.raises(HttpResponseError):
+            deployments.deployments.begin_create_or_update("rg", "dep1", {"properties": {
+                "mode": "Incremental", "template": vm_template(), "parameters": {"size": {"value": GPU}}}}).result()
+        batch = BatchManagementClient(StaticToken(), CN_SUB, **kw)
+        arm.seed(f"/subscriptions/{CN_SUB}/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/a",
+                 {"location": "eastus"})
+        with pytest.raises(HttpResponseError):
+            batch.pool.create("rg", "a", "p", {"properties": {"vmSize": GPU, "scaleSettings": {
+                "fixedScale": {"targetDedicatedNodes": 1}}}})
+    finally:
+        gatekeeper.azure.uninstall()
+    assert [d["operation"] for d in audit.decisions[-2:]] == ["Deployments_CreateOrUpdate", "Pool_Create"]

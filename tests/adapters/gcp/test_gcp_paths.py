@@ -267,3 +267,24 @@ def test_protect_accepts_tpu_and_vertex_clients(gcp: GcpStandIn) -> None:
                 c.InstanceGroupManagersClient, c.ReservationsClient):
         client = cls(**options(gcp), transport="rest")
         assert gatekeeper.gcp.protect(client) is client
+
+
+def test_install_covers_groups_tpu_and_vertex_clients(gk: Gatekeeper, audit: TeeAudit, gcp: GcpStandIn) -> None:
+    gatekeeper.gcp.install()
+    try:
+        _seed_templates(gcp, CN_PROJECT)
+        groups = c.InstanceGroupManagersClient(**options(gcp))
+        with pytest.raises(PermissionDenied):
+            groups.insert(project=CN_PROJECT, zone=ZONE, instance_group_manager_resource=c.InstanceGroupManager(
+                name="m", base_instance_name="w", instance_template=_tpl(True), target_size=1))
+        with pytest.raises(PermissionDenied):
+            t.TpuClient(transport="rest", **options(gcp)).create_node(
+                parent=f"projects/{CN_PROJECT}/locations/{ZONE}", node_id="n", node=t.Node(accelerator_type="v4-8"))
+        with pytest.raises(PermissionDenied):
+            v.JobServiceClient(transport="rest", **options(gcp)).create_custom_job(
+                parent=f"projects/{CN_PROJECT}/locations/{REGION}", custom_job=v.CustomJob(
+                    display_name="j", job_spec=v.CustomJobSpec(worker_pool_specs=[v.WorkerPoolSpec(
+                        machine_spec=_machine(True), replica_count=1)])))
+    finally:
+        gatekeeper.gcp.uninstall()
+    assert gcp.arrived("POST") == []
