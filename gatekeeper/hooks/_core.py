@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,28 @@ def bootstrap_config() -> None:
     path = home / "gatekeeper.toml"
     path.write_text(text, encoding="utf-8")
     os.environ["GATEKEEPER_CONFIG"] = str(path)
+
+
+def self_principals(find: Callable[[], Iterable[str]] | None, hook: str) -> frozenset[str]:
+    """The hook's own identity, so that it ignores its own writes: what ``find`` reports (the ids in its
+    token, its service account), plus ``GATEKEEPER_SELF_PRINCIPAL_ID`` (comma-separated), lower-cased.
+    A ``find`` that fails is logged: the hook's other loop guards still hold."""
+    own: set[str] = set()
+    if find is not None:
+        try:
+            own.update(p.strip().lower() for p in find() if p.strip())
+        except Exception as exc:
+            log.warning("hook.identity_unknown", hook=hook, error=short_error(exc))
+    env = os.environ.get("GATEKEEPER_SELF_PRINCIPAL_ID", "")
+    own.update(p.strip().lower() for p in env.split(",") if p.strip())
+    return frozenset(own)
+
+
+def raising(exc: InvalidInputError) -> Callable[[], Prepared]:
+    """A ``prepare`` step that reports ``exc`` (a malformed event, recorded once as hook.error)."""
+    def prepare() -> Prepared:
+        raise exc
+    return prepare
 
 
 def event_digest(event: Any) -> str:

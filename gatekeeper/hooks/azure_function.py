@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -251,15 +250,8 @@ class AzureHook(_core.EventHook):
         """Principals whose writes the hook ignores: its own (found once, from its token), the
         ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
         if self._own is None:
-            own: set[str] = set()
-            if self.read and not self.dry_run:
-                try:
-                    own.update(self.clients.own_ids())
-                except Exception as exc:  # no token now: the other guards (state, tags) still hold
-                    _core.log.warning("azure.identity_unknown", error=_core.short_error(exc))
-            env = os.environ.get("GATEKEEPER_SELF_PRINCIPAL_ID", "")
-            own.update(p.strip().lower() for p in env.split(",") if p.strip())
-            self._own = frozenset(own)
+            self._own = _core.self_principals(self.clients.own_ids if self.read and not self.dry_run else None,
+                                              self.hook)
         return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
 
     # -- the event -------------------------------------------------------------------------------
@@ -278,11 +270,11 @@ class AzureHook(_core.EventHook):
             return _core.answer(_core.IGNORED, event_id, f"event type {event_type!r} is not handled")
         data = event.get("data")
         if not isinstance(data, Mapping):
-            return run.run(event_id, _raise(InvalidInputError("the event's data is not an object", field="data")),
-                           context)
+            return run.run(event_id, _core.raising(InvalidInputError("the event's data is not an object",
+                                                                     field="data")), context)
         uri = P.text(data, "resourceUri") or str(event.get("subject") or "")
         if not uri.startswith("/subscriptions/"):
-            return run.run(event_id, _raise(InvalidInputError(
+            return run.run(event_id, _core.raising(InvalidInputError(
                 f"data.resourceUri {uri!r} is not an ARM resource id", field="data.resourceUri")), context)
         status = P.text(data, "status")
         if status and status.lower() != "succeeded":
@@ -519,12 +511,6 @@ def principal_of(data: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
     appid = claim("appid", "azp")
     principal = upn or (f"appid:{appid}" if appid else "") or (f"oid:{oid}" if oid else "")
     return principal, tuple(i for i in (upn, oid, appid) if i)
-
-
-def _raise(exc: InvalidInputError) -> Any:
-    def prepare() -> _core.Prepared:
-        raise exc
-    return prepare
 
 
 # -- the Azure Functions entry point ---------------------------------------------------------------

@@ -23,7 +23,6 @@ The customer is the project of the audited resource (``resourceName``, mapped by
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -292,15 +291,8 @@ class GcpHook(_core.EventHook):
         """Principals whose calls the hook ignores: its own service account (found once), the
         ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
         if self._own is None:
-            own: set[str] = set()
-            if self.read and not self.dry_run:
-                try:
-                    own.update(self.clients.own_ids())
-                except Exception as exc:  # no credentials now: resize-to-zero and labels still never loop
-                    _core.log.warning("gcp.identity_unknown", error=_core.short_error(exc))
-            env = os.environ.get("GATEKEEPER_SELF_PRINCIPAL_ID", "")
-            own.update(p.strip().lower() for p in env.split(",") if p.strip())
-            self._own = frozenset(own)
+            self._own = _core.self_principals(self.clients.own_ids if self.read and not self.dry_run else None,
+                                              self.hook)
         return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
 
     def handle(self, event: Any) -> dict[str, Any]:
@@ -337,7 +329,7 @@ class GcpHook(_core.EventHook):
             return _core.answer(_core.IGNORED, event_id, f"called by {principal}, whose calls the hook ignores")
         resource_name = context["resource_name"]
         if not resource_name.startswith("projects/"):
-            return run.run(event_id, _raise(InvalidInputError(
+            return run.run(event_id, _core.raising(InvalidInputError(
                 f"protoPayload.resourceName {resource_name!r} names no project", field="protoPayload.resourceName")),
                 context)
         return run.run(event_id, lambda: self._prepare(op, payload, resource_name, principal), context)
@@ -483,12 +475,6 @@ def _labels(current: dict[str, str], action: Action) -> dict[str, str] | None:
         wanted.pop(LABELS[TAG_DECISION_ID], None)
     merged = {**current, **wanted}
     return None if merged == current else merged
-
-
-def _raise(exc: InvalidInputError) -> Any:
-    def prepare() -> _core.Prepared:
-        raise exc
-    return prepare
 
 
 # -- the functions-framework entry point ------------------------------------------------------------

@@ -6,10 +6,10 @@
 Decided: every row of the Azure provider spec (``gatekeeper.providers.azure``: VMs, scale sets and
 their VMs, AKS clusters and agent pools, Batch pools, Azure ML computes, capacity reservations,
 dedicated hosts), ARM deployments, their validate/whatIf and deployment stacks (every compute
-resource of the template, evaluated statically), and each inner request of ARM's ``/batch``. The subject is the subscription in the URL, or ``gatekeeper.acting_for(provider=
-"azure", ...)``. Blocked calls raise :class:`ExportControlHttpError`, an
-``azure.core.exceptions.HttpResponseError`` with status 403 and ``error.code``
-``ExportControlDenied`` or ``ExportLicensePending``. See docs/azure-gcp.md.
+resource of the template, evaluated statically), and each inner request of ARM's ``/batch``.
+The subject is the subscription in the URL, or ``gatekeeper.acting_for(provider="azure", ...)``.
+Blocked calls raise :class:`ExportControlHttpError`, an ``azure.core.exceptions.HttpResponseError``
+with status 403 and ``error.code`` ``ExportControlDenied`` or ``ExportLicensePending``. See docs/azure-gcp.md.
 """
 
 from __future__ import annotations

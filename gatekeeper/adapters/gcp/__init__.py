@@ -6,8 +6,8 @@
 Decided: every row of the Google Cloud provider spec (``gatekeeper.providers.gcp``): Compute Engine
 instances, bulk inserts, instance templates, managed instance groups (zonal and regional), reservations
 and future reservations; GKE node pools and clusters; Cloud TPU nodes and queued resources; Vertex AI
-custom and tuning jobs, model deployments and persistent resources (each SDK when installed). The subject is the project id, or
-``gatekeeper.acting_for(provider="gcp", ...)``. Blocked calls raise
+custom and tuning jobs, model deployments and persistent resources (each SDK when installed).
+The subject is the project id, or ``gatekeeper.acting_for(provider="gcp", ...)``. Blocked calls raise
 :class:`ExportControlPermissionDenied`, a ``google.api_core.exceptions.PermissionDenied`` whose
 message starts with ``ExportControlDenied`` or ``ExportLicensePending``. See docs/azure-gcp.md.
 """
