@@ -248,3 +248,37 @@ def test_install_covers_the_new_sdk_clients(gk: Gatekeeper, audit: TeeAudit, arm
     finally:
         gatekeeper.azure.uninstall()
     assert [d["operation"] for d in audit.decisions[-2:]] == ["Deployments_CreateOrUpdate", "Pool_Create"]
+
+
+def test_the_async_pipeline_decides_a_deployment_and_reads_its_resource_group(
+        gk: Gatekeeper, audit: TeeAudit, arm: ArmStandIn) -> None:
+    import asyncio
+
+    from azure.core.pipeline.transport import AsyncioRequestsTransport
+    from azure.mgmt.resource.deployments.aio import DeploymentsMgmtClient as AsyncDeployments
+
+    from gatekeeper.adapters.azure.testing import StaticToken
+
+    class AsyncToken:
+        async def get_token(self, *scopes: str, **kwargs: object) -> object:
+            return StaticToken().get_token(*scopes)
+
+        async def close(self) -> None:
+            return None
+
+    async def run(sub: str) -> None:
+        arm.seed(f"/subscriptions/{sub}/resourceGroups/rg", {"location": "westus2"})
+        async with AsyncDeployments(AsyncToken(), sub, base_url=arm.url, connection_verify=arm.ca_file,
+                                    transport=AsyncioRequestsTransport(connection_verify=arm.ca_file),
+                                    per_call_policies=[gatekeeper.azure.async_policy()],
+                                    polling_interval=0) as client:
+            poller = await client.deployments.begin_create_or_update("rg", "dep1", {"properties": {
+                "mode": "Incremental", "template": vm_template(), "parameters": {"size": {"value": GPU}}}})
+            await poller.result()
+
+    with pytest.raises(HttpResponseError):
+        asyncio.run(run(CN_SUB))
+    assert writes(arm, DEP.format(CN_SUB)) == []
+    assert audit.decisions[-1]["region"] == "westus2"  # resourceGroup().location, read down the async pipeline
+    asyncio.run(run(US_SUB))
+    assert writes(arm, DEP.format(US_SUB)) == ["PUT"]
