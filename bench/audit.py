@@ -66,7 +66,7 @@ def decision_templates() -> list[dict[str, Any]]:
             req = ProvisioningRequest(prof.provider, prof.account_id, (ComputeItem(itype, 2),),
                                       region=regions[prof.provider], service="compute", operation="Create",
                                       principal="bench")
-            ev = gk.engine.evaluate(req, prof)
+            ev = gk.engine.evaluate(req, prof, on=utcnow().date())
             out.append(decision_record(gk._decision("dec-template", req, prof, ev, utcnow())))
     return out
 

@@ -54,7 +54,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "current": ("gatekeeper.runtime", "current"),
     "Gatekeeper": ("gatekeeper.service", "Gatekeeper"),
     # Adapters import their SDKs.
-    "aws": ("gatekeeper.adapters.aws", None),
+    "aws": ("gatekeeper.aws", None),
     "azure": ("gatekeeper.adapters.azure", None),
     "gcp": ("gatekeeper.adapters.gcp", None),
 }

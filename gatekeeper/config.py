@@ -97,6 +97,19 @@ class WebConfig(_Section):
 class AwsConfig(_Section):
     # Seconds a resolved launch template / group or a caller identity is cached.
     resolver_ttl_seconds: float = 60.0
+    # The provider's own accounts: a call from one with no customer named is denied, never decided
+    # as the provider itself (name the customer with acting_for, or protect(client, acting_for=...)).
+    provider_accounts: list[str] = Field(default_factory=list)
+
+
+class AzureConfig(_Section):
+    # The provider's own subscriptions (as [aws] provider_accounts).
+    provider_accounts: list[str] = Field(default_factory=list)
+
+
+class GcpConfig(_Section):
+    # The provider's own projects (as [aws] provider_accounts).
+    provider_accounts: list[str] = Field(default_factory=list)
 
 
 class Config(_Section):
@@ -110,12 +123,20 @@ class Config(_Section):
     hooks: HooksConfig = HooksConfig()
     web: WebConfig = WebConfig()
     aws: AwsConfig = AwsConfig()
+    azure: AzureConfig = AzureConfig()
+    gcp: GcpConfig = GcpConfig()
     # Folder that relative paths are resolved against (the config file's folder); not read from TOML.
     base_dir: str = "."
 
     def resolve(self, path: str) -> Path:
         p = Path(path)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def provider_accounts(self) -> dict[str, frozenset[str]]:
+        """Each provider's own accounts / subscriptions / projects (``[aws|azure|gcp] provider_accounts``)."""
+        return {"aws": frozenset(a.strip() for a in self.aws.provider_accounts),
+                "azure": frozenset(a.strip().lower() for a in self.azure.provider_accounts),
+                "gcp": frozenset(a.strip() for a in self.gcp.provider_accounts)}
 
     def policy_paths(self) -> list[Path]:
         from gatekeeper.policy import shipped_policies_dir

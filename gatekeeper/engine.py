@@ -10,9 +10,9 @@ the service consults them after the engine has spoken.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 from gatekeeper._construct import fast_new
 from gatekeeper.catalog import Catalog, default_catalog
@@ -27,6 +27,8 @@ from gatekeeper.model import (
 from gatekeeper.policy.compiled import CompiledRule, PolicySet, Subject
 
 UNRESOLVED_RULE = "gatekeeper.unresolved"
+UNKNOWN_REGION_RULE = "gatekeeper.unknown-region"
+PROVIDER_ACCOUNT_RULE = "gatekeeper.provider-account"
 ENGINE_PACK = "gatekeeper"
 
 
@@ -141,6 +143,16 @@ class _FactsMap(dict[str, str]):
         return value
 
 
+def _provider_account(request: ProvisioningRequest) -> RuleMatch:
+    key = {"aws": "account_id", "azure": "subscription", "gcp": "project"}.get(request.provider, "account_id")
+    return RuleMatch(PROVIDER_ACCOUNT_RULE, ENGINE_PACK, "1", Outcome.DENY,
+                     f"[{request.provider}] provider_accounts",
+                     f"{request.account_id} is one of the provider's own accounts and no customer is named: name "
+                     f"the customer with gatekeeper.acting_for(provider={request.provider!r}, account_id=...) or "
+                     f"{request.provider}.protect(client, acting_for=...) (hooks: [hooks] account_map), "
+                     f"or remove it from [{request.provider}] provider_accounts ({key})")
+
+
 class Engine:
     """Evaluates requests against one compiled policy set. Thread-safe; build once, share."""
 
@@ -151,8 +163,11 @@ class Engine:
         jurisdictions: Jurisdictions | None = None,
         *,
         fail_closed: bool = True,
+        provider_accounts: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.policies = policies
+        # A provider's own accounts (``[aws|azure|gcp] provider_accounts``): never decided as the subject.
+        self.provider_accounts: Mapping[str, frozenset[str]] = provider_accounts or {}
         self.catalog = catalog or default_catalog()
         self.jurisdictions = jurisdictions or default_jurisdictions()
         self.fail_closed = fail_closed
@@ -170,9 +185,13 @@ class Engine:
         request: ProvisioningRequest,
         profile: CustomerProfile,
         *,
-        on: date | None = None,
+        on: date,
         items: tuple[ClassifiedItem, ...] | None = None,
     ) -> Evaluation:
+        """Decide ``request`` for ``profile`` under the rules in force ``on`` that day.
+
+        The day is an input: the engine never reads the clock (replays and tests decide any day).
+        """
         if items is None:
             req_items = request.items
             if len(req_items) == 1:  # inlined classify() for the usual single-item request
@@ -186,11 +205,17 @@ class Engine:
             if not request.unresolved:
                 return _new_evaluation(Outcome.ALLOW, (), items, None)
         region_country = self.region_country(request.provider, request.region) if request.region else None
-        day = on or (request.at or datetime.now(UTC)).date()
+        day = on
         matches: list[RuleMatch] = []
         if request.unresolved:
             matches.append(self._unresolved(request))
         accelerated = items if len(items) == 1 and items[0].accelerated else _accelerated_items(items)
+        if accelerated or request.unresolved:
+            account = request.account_id.lower() if request.provider == "azure" else request.account_id
+            if account in self.provider_accounts.get(request.provider, ()):
+                matches.append(_provider_account(request))
+            if request.region and region_country is None:
+                matches.append(self._unknown_region(request))
         if accelerated:  # rules match accelerated items only
             rules, match_all = self.policies.matcher(day)
             # One compiled call tries every rule in force (see policy.compiled).
@@ -218,6 +243,15 @@ class Engine:
         if len(self._regions) < 10_000:
             self._regions[key] = country
         return country
+
+    def _unknown_region(self, request: ProvisioningRequest) -> RuleMatch:
+        """A region gatekeeper does not know (a typo, a region newer than the table): pending, with why."""
+        closest = self.jurisdictions.closest_region(request.provider, request.region)
+        hint = f"; the closest known region is {closest}" if closest else ""
+        return RuleMatch(UNKNOWN_REGION_RULE, ENGINE_PACK, "1", Outcome.PENDING,
+                         "gatekeeper fail-closed: unknown region",
+                         f"region {request.region!r} is not a {request.provider} region gatekeeper knows, so the "
+                         f"country the compute would run in is unknown{hint}; held for review")
 
     def _unresolved(self, request: ProvisioningRequest) -> RuleMatch:
         what = "; ".join(request.unresolved)

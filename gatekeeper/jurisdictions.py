@@ -47,6 +47,14 @@ class Jurisdictions:
                 raise KeyError(raw)
         return frozenset(out)
 
+    def closest_region(self, provider: str, region: str) -> str | None:
+        """The known region of ``provider`` nearest in spelling to ``region`` (for a suggestion), or None."""
+        import difflib
+
+        found = difflib.get_close_matches(region.strip().lower(), list(self.regions.get(provider, {})), n=1,
+                                          cutoff=0.6)
+        return found[0] if found else None
+
     def region_country(self, provider: str, region: str) -> str | None:
         """ISO country of a provider region; zones (``us-central1-a``, ``us-east-1a``) map to their region."""
         table = self.regions.get(provider, {})

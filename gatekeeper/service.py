@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +35,8 @@ from gatekeeper.model import (
     ProvisioningRequest,
     utcnow,
 )
+from gatekeeper.permits import Permits
+from gatekeeper.permits import Settlement as Settlement  # re-exported: where callers found it
 from gatekeeper.policy import PolicySet, load_policies
 
 log = get_logger("gatekeeper")
@@ -50,23 +52,6 @@ def _decision_id() -> str:
     decision; eight bytes from the OS give the same 64 bits of randomness.
     """
     return "dec-" + os.urandom(8).hex()
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """What the licence/case workflow made of a pending evaluation."""
-
-    outcome: Outcome
-    licence_id: str | None = None
-    case_id: str | None = None
-    reasons: tuple[str, ...] = ()
-
-
-class Permits(Protocol):
-    """Consulted for pending evaluations: a licence may allow the request, else a case is opened or joined."""
-
-    def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
-        ...
 
 
 class AuditSink(Protocol):
@@ -101,7 +86,8 @@ class Gatekeeper:
             policies = load_policies(self.config.policy_paths(), catalog=self.catalog,
                                      jurisdictions=self.jurisdictions)
         self.engine = Engine(policies, self.catalog, self.jurisdictions,
-                             fail_closed=self.config.on_error == "deny")
+                             fail_closed=self.config.on_error == "deny",
+                             provider_accounts=self.config.provider_accounts())
         self._store = store
         self._audit = audit
         self._permits = permits
@@ -239,7 +225,8 @@ class Gatekeeper:
         """Load and compile new packs; on any error raise PolicyError and keep the packs in force."""
         chosen = [self.config.resolve(p) for p in paths] if paths else self.config.policy_paths()
         policies = load_policies(chosen, catalog=self.catalog, jurisdictions=self.jurisdictions)
-        self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed)
+        self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed,
+                             provider_accounts=self.engine.provider_accounts)
         return policies
 
     def close_audit(self) -> None:

@@ -105,6 +105,9 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
         return Outcome.ALLOW, []
     region_country = J.region_country(req.provider, req.region) if req.region else None
     outcomes, ids = [Outcome.DENY] if req.unresolved else [], ["gatekeeper.unresolved"] if req.unresolved else []
+    if req.region and region_country is None:  # an unknown region holds what may be controlled (fail-closed)
+        outcomes.append(Outcome.PENDING)
+        ids.append("gatekeeper.unknown-region")
     for pack in packs:
         for rule in pack.rules:
             start = max(pack.effective_from, rule.effective_from or pack.effective_from)

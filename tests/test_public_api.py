@@ -17,7 +17,7 @@ def test_all_is_pinned() -> None:
 
 
 def test_adapters_are_lazy_attributes() -> None:
-    assert gatekeeper.aws.__name__ == "gatekeeper.adapters.aws"
+    assert gatekeeper.aws.__name__ == "gatekeeper.aws"
     for name in ("install", "protect"):
         assert callable(getattr(gatekeeper.aws, name))
     assert callable(gatekeeper.azure.policy) and callable(gatekeeper.azure.install)

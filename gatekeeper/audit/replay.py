@@ -110,6 +110,8 @@ def replay(
                 except InvalidInputError:
                     items = None  # no usable classification recorded (an error decision): classify now
             on = as_of or (request.at.date() if request.at else None)
+            if on is None:  # the engine takes the day as input: never "today" for an old record
+                raise InvalidInputError("the record has no time to decide it on", field="ts")
             ev = engine.evaluate(request, profile, on=on, items=items)
         except (GatekeeperError, KeyError, TypeError, ValueError) as exc:
             errors.append((did, f"{type(exc).__name__}: {exc}"))

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gatekeeper.audit.render import decision_markup as _decision
+from gatekeeper.audit.render import render_summary, render_verify
 from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, err_console, fail
 from gatekeeper.cli._common import config as load_cfg
 from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
     from gatekeeper.audit.review import Filters
-    from gatekeeper.audit.verify import VerifyReport
 
 app = typer.Typer(help="The tamper-evident audit log: verify it, query it, summarize, export, replay.",
                   no_args_is_help=True)
@@ -45,7 +45,6 @@ RuleOpt = Annotated[str | None, typer.Option("--rule", help="Matched rule id.")]
 ProviderOpt = Annotated[str | None, typer.Option("--provider", help="aws, azure or gcp.")]
 KindOpt = Annotated[str, typer.Option("--kind", help="Record kind: decision, all, or e.g. 'case.*'.")]
 
-_STYLE = {"allow": "green", "flag": "yellow", "pending": "magenta", "deny": "bold red"}
 
 
 def _log_dir(config: Path | None, from_: Path | None) -> Path:
@@ -76,55 +75,8 @@ def _progress(json_out: bool, *, bytes_: bool = False) -> Iterator[Progress]:
         yield progress
 
 
-def _decision(value: Any) -> str:
-    v = str(value or "")
-    return f"[{_STYLE[v]}]{v}[/]" if v in _STYLE else v
-
-
 def _join(values: Any) -> str:
     return ", ".join(str(v) for v in values) if values else ""
-
-
-def render_verify(out: Console, report: VerifyReport) -> None:
-    """The verify result as reviewers read it (also used by ``gatekeeper demo``)."""
-    t = Table(title=f"audit log {report.path}")
-    for col in ("segment", "first seq", "last seq", "records", "bytes", "checkpoint", "key"):
-        t.add_column(col, justify="right" if col in {"first seq", "last seq", "records", "bytes"} else "left")
-    for s in report.segments:
-        t.add_row(s.name, str(s.first_seq or ""), str(s.last_seq or ""), str(s.records), f"{s.bytes:,}",
-                  {"signed": "[green]signed[/]", "open": "[yellow]open[/]"}.get(s.checkpoint, s.checkpoint),
-                  s.key_id or "")
-    out.print(t)
-    for w in report.warnings:
-        out.print(f"[yellow]warning:[/] {w}", highlight=False)
-    if report.ok:
-        uncovered = report.head_seq - report.signed_seq
-        out.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
-                  f"head seq {report.head_seq} hash {report.head_hash}"
-                  + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
-                     "checkpoint" if uncovered else ""), highlight=False)
-    else:
-        out.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
-
-
-def render_summary(out: Console, s: dict[str, Any]) -> None:
-    """Summary tables (also used by ``gatekeeper demo``)."""
-    out.print(f"[bold]{s['total']:,} decisions[/]" + (f" from {s['first']} to {s['last']}" if s["total"] else ""),
-              highlight=False)
-    for key, label in (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"),
-                       ("by_rule", "rule")):
-        t = Table(title=f"by {label}" + (" (location, headquarters or parent)" if label == "country" else ""))
-        t.add_column(label)
-        t.add_column("count", justify="right")
-        for row in s[key]:
-            t.add_row(_decision(row[label]) if label == "decision" else str(row[label]), f"{row['count']:,}")
-        out.print(t)
-    t = Table(title="by day")
-    for col in ("day", "allow", "flag", "pending", "deny", "total"):
-        t.add_column(col, justify="left" if col == "day" else "right")
-    for row in s["by_day"]:
-        t.add_row(row["day"], *(f"{row[k]:,}" for k in ("allow", "flag", "pending", "deny", "total")))
-    out.print(t)
 
 
 @app.command("verify")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gatekeeper.audit import local_directory
+from gatekeeper.audit.render import render_summary, render_verify
 from gatekeeper.audit.review import AuditReader, Filters
 from gatekeeper.audit.verify import verify_log
-from gatekeeper.cli.audit import render_summary, render_verify
 from gatekeeper.demo import DemoContext
 from gatekeeper.errors import AuditIntegrityError
 

@@ -322,6 +322,19 @@ def _ecs_tag(c: ClientFactory, a: Action) -> str:
     return "tagged"
 
 
+def _cfn(method: str, said: str) -> Callable[[ClientFactory, Action], str]:
+    def run(c: ClientFactory, a: Action) -> str:
+        getattr(c("cloudformation", a.resource.region), method)(StackName=a.resource.id)
+        return said
+    return run
+
+
+def _cfn_change_set_delete(c: ClientFactory, a: Action) -> str:
+    args = {"ChangeSetName": a.resource.id} | ({"StackName": a.resource.parent} if a.resource.parent else {})
+    c("cloudformation", a.resource.region).delete_change_set(**args)
+    return "change set deleted"
+
+
 def _emr_group_zero(c: ClientFactory, a: Action) -> str:
     c("emr", a.resource.region).modify_instance_groups(
         ClusterId=a.resource.parent, InstanceGroups=[{"InstanceGroupId": a.resource.id, "InstanceCount": 0}])
@@ -364,6 +377,9 @@ EXECUTORS: Mapping[tuple[str, str], Callable[[ClientFactory, Action], str]] = {
     ("sagemaker:app", "tag"): _sm_tag,
     ("ecs:capacity-provider", "tag"): _ecs_tag,
     ("emr:instance-group", "resize_to_zero"): _emr_group_zero,
+    ("cloudformation:stack", "delete"): _cfn("delete_stack", "stack deleting"),
+    ("cloudformation:stack-update", "cancel_update"): _cfn("cancel_update_stack", "update cancelled, rolling back"),
+    ("cloudformation:change-set", "delete"): _cfn_change_set_delete,
     ("ec2:instance", "tag"): _ec2_tag,
     ("ec2:instance", "stop"): _ec2_stop,
     ("ec2:instance", "terminate"): _ec2_terminate,
@@ -427,6 +443,8 @@ IAM_ACTIONS: tuple[str, ...] = (
     "sagemaker:StopOptimizationJob", "sagemaker:StopInferenceRecommendationsJob", "sagemaker:StopMonitoringSchedule",
     "sagemaker:DeleteMonitoringSchedule", "sagemaker:DeleteCluster", "ecs:TagResource",
     "elasticmapreduce:ModifyInstanceGroups",
+    "s3:GetObject", "cloudformation:GetTemplate", "cloudformation:DeleteStack", "cloudformation:CancelUpdateStack",
+    "cloudformation:DeleteChangeSet",
 )
 # With ``[hooks] aws_role``: what the hook's own role needs besides (the role grants IAM_ACTIONS).
 ASSUME_ACTIONS: tuple[str, ...] = ("sts:AssumeRole",)

@@ -205,6 +205,12 @@ class HookRun:
                 "plan": plan.as_dict(), "notes": list(prepared.notes)}
         if self.dry_run:
             return answer(DRY_RUN, event_id, plan.reason, **base)
+        if plan.verb != "none" and not plan.actions:
+            # Something must be put right and the event names nothing to act on: not "decided".
+            why = (f"decided {decision.outcome.label} ({plan.reason}), but the event names no resource to act "
+                   f"on; nothing was put right")
+            self.record_error(event_id, why, {**context, "decision_id": decision.decision_id})
+            return answer(ERROR, event_id, why, **base)
         results = self._execute(event_id, decision, plan, {**context, **prepared.context})
         failed = [r for r in results if r["result"] == "failed"]
         log.info("hook.done", hook=self.hook, event_id=event_id, decision=decision.outcome.label,

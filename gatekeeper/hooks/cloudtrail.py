@@ -22,16 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gatekeeper.catalog import Catalog
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.hooks.remediation import Resource
 from gatekeeper.model import ComputeItem
 from gatekeeper.providers import _paths as P
 from gatekeeper.providers._spec import Operation, Slot
 from gatekeeper.providers.aws import EVENT_MODE, SPEC, event_pattern
-from gatekeeper.providers.aws._read import translate as read_spec
+
+if TYPE_CHECKING:  # the reader needs the catalog: imported on the first event, not at cold start
+    from gatekeeper.catalog import Catalog
 
 __all__ = ["SPEC", "Reader", "Translation", "event_pattern", "operation", "translate"]
 
@@ -105,6 +106,8 @@ def translate(op: Operation, detail: Mapping[str, Any], region: str, reader: Rea
 
     Raises InvalidInputError for a malformed field (the hook records it as such).
     """
+    from gatekeeper.providers.aws._read import translate as read_spec
+
     audit = op.audit
     if audit is None:
         raise InvalidInputError(f"{op.name} is not recorded in a form the hook reads", field="eventName")

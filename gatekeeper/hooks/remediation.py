@@ -123,6 +123,14 @@ KINDS: Mapping[str, KindSpec] = {
     "batch:compute-environment": KindSpec(stop="disable", terminate="delete"),
     # EMR has no stop: a cluster can only be terminated (documented in docs/hooks.md).
     "emr:cluster": KindSpec(stop="terminate", terminate="terminate"),
+    # CloudFormation: what a stack launches is also decided resource by resource as it launches.
+    "cloudformation:stack": KindSpec(stop="delete", terminate="delete", taggable=False,
+                                     note="a new stack is deleted with its resources"),
+    "cloudformation:stack-update": KindSpec(stop="cancel_update", terminate="cancel_update", taggable=False,
+                                            note="an update in progress is cancelled and rolled back"),
+    "cloudformation:change-set": KindSpec(stop="delete", terminate="delete", taggable=False,
+                                          note="the change set is deleted before anyone executes it"),
+    "cloudformation:stack-set": KindSpec(taggable=False, note="stack instances are decided as their stacks"),
     # Azure
     "azure:virtual-machine": KindSpec(stop="deallocate", terminate="delete"),
     "azure:scale-set": KindSpec(stop="scale_to_zero", terminate="delete"),

@@ -223,6 +223,23 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """An infrastructure-as-code document the call deploys (a CloudFormation template), decided
+    resource by resource with the provider's rows for each resource type.
+
+    Paths are in the request; ``url`` is read through the resolver (kind ``template_url``), and
+    ``previous`` (a flag) makes the deployed document the one read (kind ``stack_template``, the
+    stack named at ``stack``).
+    """
+
+    body: str = ""
+    url: str = ""
+    parameters: str = ""
+    previous: str = ""
+    stack: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     service: str  # the SDK's service name (botocore ``ec2``, ``Microsoft.Compute``, ``compute``)
     name: str  # the API operation (``RunInstances``)
@@ -235,6 +252,7 @@ class Operation:
     region: tuple[str, ...] = ()  # where the call names its region ("" = the client's region)
     subject: tuple[str, ...] = ()  # where the call names the account/project ("" = the caller's)
     note: str = ""  # for the generated docs: what the row reads, why an audit side is missing
+    template: Template | None = None  # the call deploys a template: its resources are what is decided
 
     @property
     def key(self) -> tuple[str, str]:
@@ -359,6 +377,9 @@ def sdk_paths(op: Operation) -> Iterator[str]:
     yield from op.ids
     yield from op.region
     yield from op.subject
+    if op.template is not None:
+        t = op.template
+        yield from (p for p in (t.body, t.url, t.parameters, t.previous, t.stack) if p)
     for slot in op.slots:
         yield from _slot_paths(slot, "")
     for e in (op.base, *op.extra):
@@ -366,9 +387,12 @@ def sdk_paths(op: Operation) -> Iterator[str]:
             yield from (p for _, p in e.keys)
             yield from e.when
             prefix = e.overlay or ""
-            if e.overlay is not None:
-                for slot in e.slots:
+            for slot in e.slots:
+                if e.overlay is not None:
                     yield from _slot_paths(slot, prefix)
+                else:  # the description is read as it is; only ``$.`` paths read the request
+                    yield from (p[2:] for p in (*slot.count, *slot.multiplier) for p in p.split("+")
+                                if p.startswith("$."))
 
 
 def _join(prefix: str, path: str) -> str:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatekeeper._log import get_logger
 from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
+from gatekeeper.permits import Settlement
 from gatekeeper.workflow.model import (
     Approval,
     Case,
@@ -38,7 +39,6 @@ from gatekeeper.workflow.model import (
 from gatekeeper.workflow.scope import Need, describe_need, need_of, uncovered
 
 if TYPE_CHECKING:
-    from gatekeeper.service import Gatekeeper, Settlement
     from gatekeeper.stores.base import CaseStore, LicenceStore
 
 log = get_logger("gatekeeper.workflow")
@@ -52,10 +52,25 @@ def _same(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
+class Runtime(Protocol):
+    """What the workflow uses of the runtime (``gatekeeper.service.Gatekeeper`` is one), passed in."""
+
+    @property
+    def store(self) -> Any: ...
+    @property
+    def config(self) -> Any: ...
+    @property
+    def jurisdictions(self) -> Any: ...
+    @property
+    def permits(self) -> Any: ...
+    def clock(self) -> datetime: ...
+    def record_event(self, kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class Workflow:
     """Licences, drawdown and cases for one Gatekeeper runtime (its store, clock, config and audit log)."""
 
-    def __init__(self, gatekeeper: Gatekeeper) -> None:
+    def __init__(self, gatekeeper: Runtime) -> None:
         self.gk = gatekeeper
 
     # -- the parts it uses (looked up on each call: the runtime opens them lazily) --------------
@@ -86,7 +101,6 @@ class Workflow:
         ``dry_run``: look only; nothing is drawn, opened or recorded. Store errors propagate as
         StoreError, and the service fails closed.
         """
-        from gatekeeper.service import Settlement
 
         need = need_of(decision)
         on = decision.evaluated_at.date()
@@ -151,7 +165,6 @@ class Workflow:
                 log.error("licence.exhausted_unrecorded", licence=lic.number, error=str(exc))
 
     def _hold(self, decision: Decision, need: Need, why: str, *, dry_run: bool) -> Settlement:
-        from gatekeeper.service import Settlement
 
         key = need.scope_key
         if dry_run:
@@ -345,7 +358,7 @@ class Workflow:
                        case_id=case.case_id, approvers=tuple(a.reviewer for a in approvals), issued_at=now)
 
 
-def workflow_of(gatekeeper: Gatekeeper) -> Workflow:
+def workflow_of(gatekeeper: Runtime) -> Workflow:
     """The runtime's workflow (its ``permits``), or one over its store when other permits were injected."""
     permits = gatekeeper.permits
     return permits if isinstance(permits, Workflow) else Workflow(gatekeeper)

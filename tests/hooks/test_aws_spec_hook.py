@@ -39,8 +39,13 @@ def test_every_affected_kind_has_a_remediation_and_its_executors() -> None:
                 assert (a.kind, "tag") in _aws.EXECUTORS, (a.kind, "tag")
 
 
+def _event() -> dict[str, Any]:
+    return load_event("run-instances-console.json", ACCOUNT=CHINA_HQ, AMI="ami-1", INSTANCE_ID="i-1",
+                      INSTANCE_TYPE="p5.48xlarge")
+
+
 def _run_instances(**request: Any) -> dict[str, Any]:
-    event = load_event("run-instances-console.json", ACCOUNT=CHINA_HQ, AMI="ami-1", INSTANCE_ID="i-1", INSTANCE_TYPE="p5.48xlarge")
+    event = _event()
     event["detail"]["requestParameters"] = request
     event["detail"]["responseElements"] = None
     return event
@@ -68,8 +73,16 @@ def test_fuzzed_cloudtrail_events_never_raise_out_of_the_hook(gk: Gatekeeper, na
                                                              response: Any) -> None:
     op = next(o for o in SPEC.operations if o.name == name)
     assert op.audit is not None
-    event = copy.deepcopy(load_event("run-instances-console.json", ACCOUNT=CHINA_HQ, AMI="ami-1", INSTANCE_ID="i-1", INSTANCE_TYPE="p5.48xlarge"))
+    event = copy.deepcopy(_event())
     event["detail"].update(eventName=name, eventSource=op.audit.source, requestParameters=request,
                            responseElements=response)
     out = AwsHook(gk, reader=_aws.NoReader(), dry_run=True).handle(event)
     assert out["status"] in {_core.ERROR, _core.IGNORED, _core.DECIDED, "remediated", "duplicate"} or "decision" in out
+
+
+def test_a_pending_decision_with_nothing_to_act_on_is_an_error(gk: Gatekeeper) -> None:
+    # A RunInstances record whose response names no instance: the request is decided, nothing can be put right.
+    event = _run_instances(instanceType="p5.48xlarge", instancesSet={"items": [{"maxCount": 2}]})
+    out = AwsHook(gk, reader=_aws.NoReader()).handle(event)
+    assert out["status"] == _core.ERROR and out["decision"] == "pending"
+    assert "no resource to act on" in out["reason"]

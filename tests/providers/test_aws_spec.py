@@ -16,6 +16,7 @@ from botocore.model import Shape
 
 from gatekeeper.providers import _spec
 from gatekeeper.providers._paths import compile_path
+from gatekeeper.providers._spec import sdk_paths
 from gatekeeper.providers.aws import FETCHES, SPEC, operations, vocabulary
 
 SESSION = botocore.session.get_session()
@@ -35,6 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
     "endpoint_config": "",
     "domain": "",
     "emr_instance_group": "InstanceGroups[]",
+    "template_url": "",
+    "stack_template": "",
 }
 NUMBERS = ("integer", "long", "double", "float", "string")
 
@@ -202,6 +205,9 @@ def test_operation_paths_exist_in_botocore_models(op: _spec.Operation) -> None:
                 errors += on_desc.errors
     for path in op.ids:
         assert resolve(root, path) is not None, f"{op.name}: id {path!r}"
+    if op.template is not None:
+        for path in (p for p in sdk_paths(op) if p not in op.ids):
+            assert resolve(root, path) is not None, f"{op.name}: template member {path!r}"
     if op.audit is not None:  # the event side derived from the same members, in CloudTrail's lowerCamel
         for slot in SPEC.event_slots(op):
             for src in slot.sources:

@@ -16,6 +16,7 @@ touched only when the request is accelerated, has something unresolved, or ``aud
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,10 +25,10 @@ from gatekeeper import runtime
 from gatekeeper._log import get_logger
 from gatekeeper.adapters.aws import _resolver
 from gatekeeper.adapters.aws._errors import blocked_error, unavailable_error
-from gatekeeper.context import current_subject
+from gatekeeper.context import Subject, current_subject
 from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
-from gatekeeper.providers._spec import Operation
-from gatekeeper.providers.aws import BY_NAME
+from gatekeeper.providers._spec import Operation, sdk_paths
+from gatekeeper.providers.aws import BY_NAME, OPERATIONS
 from gatekeeper.providers.aws._read import accelerated, translate, translate_quick
 from gatekeeper.service import Gatekeeper
 
@@ -36,6 +37,8 @@ log = get_logger("gatekeeper.aws")
 # Member of botocore's per-call request context where the decision is left for later handlers (and
 # which marks the call as decided, should the handler be reached twice).
 CONTEXT_KEY = "gatekeeper_decision"
+# The parameters the decision was made on (the caller's dict, which later handlers may change in place).
+PARAMS_KEY = "gatekeeper_params"
 
 
 class InstallState:
@@ -58,8 +61,13 @@ class _LazyLookup:
         return _resolver.RESOLVER.describe(self._get_caller(), kind, key, self._ttl)
 
 
-def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any]) -> ProvisioningRequest:
-    """The ProvisioningRequest for one call. Never raises: what fails is in ``unresolved``."""
+def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
+                  bound: Subject | None = None) -> ProvisioningRequest:
+    """The ProvisioningRequest for one call. Never raises: what fails is in ``unresolved``.
+
+    The subject is the customer named by ``acting_for`` in this context, else the one the client is
+    bound to (``protect(client, acting_for=...)``: holds in any thread), else the caller's account.
+    """
     ttl = gk.config.aws.resolver_ttl_seconds
     cached: list[_resolver.Caller] = []
 
@@ -82,7 +90,11 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
         items, ids = (), ()
         unresolved = (f"gatekeeper could not read the {op.name} parameters ({type(exc).__name__}: {exc})",)
 
-    subject = current_subject("aws")
+    named = current_subject("aws")
+    subject = named or bound
+    if named is not None and bound is not None and named.account_id != bound.account_id:
+        unresolved = (*unresolved, f"two customers named: acting_for {named.account_id} and the client's "
+                                   f"binding {bound.account_id}")
     account, principal = (subject.account_id if subject else ""), ""
     if accelerated is None:
         accelerated = bool(items) and _accelerated(gk, items)
@@ -109,23 +121,25 @@ def _accelerated(gk: Gatekeeper, items: tuple[ComputeItem, ...]) -> bool:
     return any(accelerated(gk.catalog, i) for i in items)
 
 
-def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any]) -> Decision:
+def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
+                bound: Subject | None = None) -> Decision:
     # An EC2 DryRun provisions nothing: decided as a what-if (no record, no case), enforced all the
     # same so that the dry run predicts the real call.
     dry_run = op.service == "ec2" and params.get("DryRun") is True
-    return gk.decide(build_request(gk, client, op, params), dry_run=dry_run)
+    return gk.decide(build_request(gk, client, op, params, bound), dry_run=dry_run)
 
 
 class ClientGuard:
     """The handler registered on one client's events. Holds the client weakly; no per-call state."""
 
-    __slots__ = ("__weakref__", "_client", "explicit", "service", "via_install")
+    __slots__ = ("__weakref__", "_client", "explicit", "service", "subject", "via_install")
 
     def __init__(self, client: Any, service: str) -> None:
         self._client = weakref.ref(client)
         self.service = service
         self.explicit = False  # protect(): always active
         self.via_install = False  # install(): active while installed
+        self.subject: Subject | None = None  # protect(client, acting_for=...): the customer, in any thread
 
     @property
     def active(self) -> bool:
@@ -148,7 +162,7 @@ class ClientGuard:
             log.error("aws.runtime_unavailable", operation=op.name, error=f"{type(exc).__name__}: {exc}")
             raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
         try:
-            decision = decide_call(gk, client, op, params)
+            decision = decide_call(gk, client, op, params, self.subject)
         except Exception as exc:  # decide() does not raise; anything here is a bug
             log.error("aws.decide_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
             if gk.config.on_error == "allow":
@@ -156,8 +170,55 @@ class ClientGuard:
             raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
         if isinstance(context, dict):
             context[CONTEXT_KEY] = decision
+            context[PARAMS_KEY] = (params, _fingerprint(op, params))
+        self._enforce(decision, op)
+
+    def _enforce(self, decision: Decision, op: Operation) -> None:
         if decision.blocks:
             raise blocked_error(decision, op.name)
         if decision.outcome >= Outcome.FLAG or decision.error:
             log.info("aws.proceeding", operation=op.name, decision=decision.outcome.label,
                      decision_id=decision.decision_id, mode=decision.mode)
+
+    def sent(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        """``before-call``: what is finally sent must be what was decided.
+
+        A handler registered after gatekeeper's (or one that changed the parameters in place) could
+        turn a decided t3.micro into a p4d.24xlarge. The parameters are compared with the snapshot
+        taken at the decision (a digest of the members the spec reads); a change is decided again,
+        on what will really be sent, and enforced.
+        """
+        if not isinstance(context, dict):
+            return
+        kept = context.get(PARAMS_KEY)
+        decision = context.get(CONTEXT_KEY)
+        if kept is None or not isinstance(decision, Decision):
+            return
+        params, before = kept
+        op = BY_NAME.get((self.service, getattr(model, "name", "")))
+        if op is None or _fingerprint(op, params) == before:
+            return
+        gk = runtime.current()
+        log.warning("aws.changed_after_decision", operation=op.name, decision_id=decision.decision_id)
+        again = decide_call(gk, self._client(), op, params, self.subject)
+        context[CONTEXT_KEY] = again
+        context[PARAMS_KEY] = (params, _fingerprint(op, params))
+        self._enforce(again, op)
+
+
+_UNIQUE = itertools.count(1 << 62)
+
+
+# Per operation, the top-level members its spec row reads: only those can change the decision
+# (botocore adds a ClientToken after gatekeeper's handler, which must not count as a change).
+_READS: dict[tuple[str, str], tuple[str, ...]] = {
+    op.key: tuple(sorted({p.split(".", 1)[0].split("[", 1)[0].split("+", 1)[0].split("|", 1)[0]
+                          for p in sdk_paths(op) if p})) for op in OPERATIONS}
+
+
+def _fingerprint(op: Operation, params: Any) -> int:
+    """A cheap digest of the members the decision read (a repr of a few small values)."""
+    try:
+        return hash(repr([params.get(k) for k in _READS.get(op.key, ())]))
+    except Exception:  # an unrepresentable value: never equal, so every check re-decides
+        return next(_UNIQUE)

@@ -31,6 +31,7 @@ import botocore.session
 from botocore.client import BaseClient
 
 from gatekeeper.adapters.aws._handler import INSTALL, ClientGuard
+from gatekeeper.context import Subject, subject
 from gatekeeper.providers.aws import OPERATIONS, SERVICE_IDS
 
 _lock = threading.RLock()
@@ -58,6 +59,9 @@ def _guard(client: Any, *, explicit: bool) -> ClientGuard | None:
                 # Last: handlers the caller registers on the same event (which may rewrite the
                 # parameters) run first, so the guard decides the parameters that will be sent.
                 client.meta.events.register_last(event, guard, unique_id=f"gatekeeper.aws:{event}")
+                # Last again: what is finally sent is checked against what was decided.
+                sent = f"before-call.{sid}.{name}"
+                client.meta.events.register_last(sent, guard.sent, unique_id=f"gatekeeper.aws:{sent}")
             _guards[client] = guard
         if explicit:
             guard.explicit = True
@@ -153,26 +157,39 @@ def installed() -> bool:
     return INSTALL.installed
 
 
-def protect(target: T) -> T:
+def protect(target: T, *, acting_for: str | None = None) -> T:
     """Protect an existing client, session (boto3 or botocore) or boto3 resource; returns it.
 
-    A client of a service without provisioning operations (S3, STS) is returned unchanged.
+    ``acting_for`` (a customer's account id) binds a client or resource to that customer: every call
+    it makes is decided for them, also from worker threads, where a context's ``acting_for`` does not
+    reach. A client of a service without provisioning operations (S3, STS) is returned unchanged.
     """
+    bound = subject("aws", acting_for) if acting_for is not None else None
     if isinstance(target, BaseClient):
-        _guard(target, explicit=True)
+        _bind(_guard(target, explicit=True), bound)
         return target
     if isinstance(target, botocore.session.Session) or (
             type(target).__module__.startswith("boto3") and hasattr(target, "events")
             and hasattr(target, "client")):
+        if bound is not None:
+            raise TypeError("gatekeeper.aws.protect: acting_for binds a client or a resource, not a session "
+                            "(protect each client made from it)")
         with _lock:
             _register(_events_of(target), _inject_protected)
         return target
     client = getattr(getattr(target, "meta", None), "client", None)
     if isinstance(client, BaseClient):  # a boto3 resource (ServiceResource or a resource object)
-        _guard(client, explicit=True)
+        _bind(_guard(client, explicit=True), bound)
         return target
     raise TypeError(f"gatekeeper.aws.protect: expected a botocore/boto3 client, session or resource, "
                     f"not {type(target).__name__}")
+
+
+def _bind(guard: ClientGuard | None, bound: Subject | None) -> None:
+    if guard is not None and bound is not None:
+        if guard.subject is not None and guard.subject != bound:
+            raise ValueError(f"gatekeeper.aws.protect: the client is bound to {guard.subject.account_id} already")
+        guard.subject = bound
 
 
 def is_protected(client: Any) -> bool:

@@ -28,7 +28,7 @@ from gatekeeper.catalog import Catalog
 from gatekeeper.errors import ResolutionError
 from gatekeeper.model import AttachedAccelerator, ComputeItem
 from gatekeeper.providers import _spec as _table
-from gatekeeper.providers._paths import EXACT, Mode, deep_merge, get_ci
+from gatekeeper.providers._paths import EXACT, MAX_COUNT, Mode, deep_merge, get_ci
 from gatekeeper.providers._paths import first as _first
 from gatekeeper.providers._paths import number as _number
 from gatekeeper.providers._paths import read as _read
@@ -313,11 +313,13 @@ class _Translator:
 
     @staticmethod
     def _count(d: _SlotDraft, c: _Candidate) -> int:
+        # Capped: a count beyond any real request (MaxCount=1e308) is decided as the cap, and the
+        # record stays serialisable; the decision is the same (the class, not the size, decides).
         if c.own_count is not None:
-            return math.ceil(c.own_count * d.multiplier)
-        capacity = d.capacity if d.capacity is not None else 1.0
+            return min(math.ceil(min(c.own_count * d.multiplier, MAX_COUNT)), MAX_COUNT)
+        capacity = min(d.capacity if d.capacity is not None else 1.0, float(MAX_COUNT))
         n = instances_for(capacity, d.unit, c.weight, c.instance_type)
-        return math.ceil(n * d.multiplier) + (d.slot.overshoot if n > 0 else 0)
+        return min(math.ceil(min(n * d.multiplier, MAX_COUNT)) + (d.slot.overshoot if n > 0 else 0), MAX_COUNT)
 
     # -- resources ---------------------------------------------------------------------------
     def resource(self, res: _table.Existing, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -441,7 +443,7 @@ def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translat
     if found is None or not found[1].strip():
         return None
     counts = [n for p in plan.counts if (n := _number(_first(params, p))) is not None]
-    capacity = max(max(counts), 0.0) if counts else 1.0
+    capacity = min(max(max(counts), 0.0), float(MAX_COUNT)) if counts else 1.0
     item = ComputeItem(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
     return Translation((item,), (), _ids(op, params))
 
@@ -453,6 +455,11 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
 
     ``slots``, ``base`` and ``extra`` replace the operation's own (the event-shape rows), read in ``mode``.
     """
+    if op.template is not None:  # a stack: its template's compute resources, each read with this reader
+        from gatekeeper.providers.aws import cloudformation
+
+        items, unresolved = cloudformation.translate(op, params, lookup, catalog, translate, mode)
+        return Translation(items, unresolved, _ids(op, params, mode))
     t = _Translator(op, catalog, lookup, mode)
     op_slots = op.slots if slots is None else slots
     op_base = op.base if slots is None and base is None else base

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,37 @@ def _emr_group(answer: Mapping[str, Any], key: Mapping[str, str]) -> Mapping[str
     return None
 
 
+def _s3_location(key: Mapping[str, str]) -> dict[str, Any]:
+    """Bucket and key of a template URL: virtual-hosted (bucket.s3[.region].amazonaws.com/key) or
+    path-style (s3[.region].amazonaws.com/bucket/key, and any non-AWS endpoint such as a stand-in)."""
+    parts = urlsplit(key["url"])
+    host, path = (parts.hostname or "").lower(), parts.path.lstrip("/")
+    if parts.scheme == "s3":
+        return {"Bucket": parts.netloc, "Key": path}
+    virtual = ".s3." in f".{host}" and not host.startswith("s3.") and host.endswith(".amazonaws.com")
+    if virtual:
+        return {"Bucket": host.split(".s3", 1)[0], "Key": unquote(path)}
+    bucket, _, rest = path.partition("/")
+    return {"Bucket": bucket, "Key": unquote(rest)}
+
+
+def _template_body(answer: Mapping[str, Any], key: Mapping[str, str]) -> Mapping[str, Any] | None:
+    body = answer.get("Body")
+    if body is None:
+        return None
+    data = body.read(MAX_TEMPLATE_BYTES + 1) if hasattr(body, "read") else body
+    if len(data) > MAX_TEMPLATE_BYTES:
+        return {"TemplateBody": "!too-large"}
+    return {"TemplateBody": data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)}
+
+
+def _stack_template(answer: Mapping[str, Any], key: Mapping[str, str]) -> Mapping[str, Any] | None:
+    body = answer.get("TemplateBody")
+    return {"TemplateBody": body} if body else None
+
+
+MAX_TEMPLATE_BYTES = 1_048_576
+
 FETCHES: dict[str, Fetch] = {
     "launch_template": Fetch("ec2", "describe_launch_template_versions", _template_args,
                              _first("LaunchTemplateVersions"), "ec2:DescribeLaunchTemplateVersions"),
@@ -95,6 +127,9 @@ FETCHES: dict[str, Fetch] = {
                              _whole, "sagemaker:DescribeEndpointConfig"),
     "domain": Fetch("sagemaker", "describe_domain", lambda k: {"DomainId": k["id"]}, _whole,
                     "sagemaker:DescribeDomain"),
+    "template_url": Fetch("s3", "get_object", _s3_location, _template_body, "s3:GetObject"),
+    "stack_template": Fetch("cloudformation", "get_template", lambda k: {"StackName": k["name"]}, _stack_template,
+                            "cloudformation:GetTemplate"),
     "emr_instance_group": Fetch("emr", "list_instance_groups", lambda k: {"ClusterId": k["cluster"]}, _emr_group,
                                 "elasticmapreduce:ListInstanceGroups"),
 }

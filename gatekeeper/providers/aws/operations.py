@@ -16,7 +16,7 @@ until all of them agree.
 
 from __future__ import annotations
 
-from gatekeeper.providers._spec import Affected, Attached, Audit, Existing, Operation, Ref, Slot, Source
+from gatekeeper.providers._spec import Affected, Attached, Audit, Existing, Operation, Ref, Slot, Source, Template
 
 # --------------------------------------------------------------------------------------------------
 # Building blocks
@@ -484,13 +484,34 @@ OPERATIONS: tuple[Operation, ...] = (
     _on("ecs", ECS, "UpdateCapacityProvider", _ECS_MANAGED, ids=("name",), affected=_ECS_AFFECTED),
 )
 
+_CFN = "cloudformation.amazonaws.com"
+# Deploying a template: its compute resources are decided (gatekeeper.providers.aws.cloudformation).
+_STACK_SET = _STACK_NEW = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters")
+_STACK = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters", previous="UsePreviousTemplate",
+                  stack="StackName")
+
+OPERATIONS = (
+    *OPERATIONS,
+    _on("cloudformation", _CFN, "CreateStack", template=_STACK_NEW, ids=("StackName",),
+        affected=(Affected("cloudformation:stack", _any(f"{RE}.stackId", f"{RP}.stackName")),)),
+    _on("cloudformation", _CFN, "UpdateStack", template=_STACK, ids=("StackName",),
+        affected=(Affected("cloudformation:stack-update", _any(f"{RE}.stackId", f"{RP}.stackName")),)),
+    _on("cloudformation", _CFN, "CreateChangeSet", template=_STACK, ids=("StackName", "ChangeSetName"),
+        affected=(Affected("cloudformation:change-set", _any(f"{RE}.id", f"{RP}.changeSetName"),
+                           parent=_any(f"{RE}.stackId", f"{RP}.stackName")),)),
+    _on("cloudformation", _CFN, "CreateStackSet", template=_STACK_SET, ids=("StackSetName",),
+        affected=(Affected("cloudformation:stack-set", f"{RP}.stackSetName"),)),
+    _on("cloudformation", _CFN, "UpdateStackSet", template=_STACK_SET, ids=("StackSetName",),
+        affected=(Affected("cloudformation:stack-set", f"{RP}.stackSetName"),)),
+)
+
 # botocore service name -> the service id its events use (``before-parameter-build.auto-scaling.X``).
 SERVICE_IDS: dict[str, str] = {
     "ec2": "ec2", "autoscaling": "auto-scaling", "sagemaker": "sagemaker", "eks": "eks", "batch": "batch",
-    "emr": "emr", "ecs": "ecs",
+    "emr": "emr", "ecs": "ecs", "cloudformation": "cloudformation",
 }
 # CloudTrail eventSource -> EventBridge "source".
 EVENT_SOURCES: dict[str, str] = {
     EC2: "aws.ec2", ASG_SOURCE: "aws.autoscaling", SAGEMAKER: "aws.sagemaker", EKS: "aws.eks", BATCH: "aws.batch",
-    EMR: "aws.elasticmapreduce", ECS: "aws.ecs",
+    EMR: "aws.elasticmapreduce", ECS: "aws.ecs", _CFN: "aws.cloudformation",
 }

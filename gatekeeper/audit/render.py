@@ -1,0 +1,64 @@
+"""Rendering audit reports for reviewers (rich tables): shared by ``gatekeeper audit`` and the demo.
+
+Here, below both, so that the demo does not import the CLI (which imports the demo).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from gatekeeper.audit.verify import VerifyReport
+
+_STYLE = {"allow": "green", "flag": "yellow", "pending": "magenta", "deny": "bold red"}
+
+
+def decision_markup(value: Any) -> str:
+    """A decision word in its colour (rich markup); anything else as it is."""
+    v = str(value or "")
+    return f"[{_STYLE[v]}]{v}[/]" if v in _STYLE else v
+
+
+def render_verify(out: Console, report: VerifyReport) -> None:
+    """The verify result as reviewers read it (also used by ``gatekeeper demo``)."""
+    t = Table(title=f"audit log {report.path}")
+    for col in ("segment", "first seq", "last seq", "records", "bytes", "checkpoint", "key"):
+        t.add_column(col, justify="right" if col in {"first seq", "last seq", "records", "bytes"} else "left")
+    for s in report.segments:
+        t.add_row(s.name, str(s.first_seq or ""), str(s.last_seq or ""), str(s.records), f"{s.bytes:,}",
+                  {"signed": "[green]signed[/]", "open": "[yellow]open[/]"}.get(s.checkpoint, s.checkpoint),
+                  s.key_id or "")
+    out.print(t)
+    for w in report.warnings:
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if report.ok:
+        uncovered = report.head_seq - report.signed_seq
+        out.print(f"[bold green]intact[/]: {report.records:,} records in {len(report.segments)} segments; "
+                  f"head seq {report.head_seq} hash {report.head_hash}"
+                  + (f"; the last {uncovered} records (open segment) are not yet covered by a signed "
+                     "checkpoint" if uncovered else ""), highlight=False)
+    else:
+        out.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+
+
+def render_summary(out: Console, s: dict[str, Any]) -> None:
+    """Summary tables (also used by ``gatekeeper demo``)."""
+    out.print(f"[bold]{s['total']:,} decisions[/]" + (f" from {s['first']} to {s['last']}" if s["total"] else ""),
+              highlight=False)
+    for key, label in (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"),
+                       ("by_rule", "rule")):
+        t = Table(title=f"by {label}" + (" (location, headquarters or parent)" if label == "country" else ""))
+        t.add_column(label)
+        t.add_column("count", justify="right")
+        for row in s[key]:
+            t.add_row(decision_markup(row[label]) if label == "decision" else str(row[label]), f"{row['count']:,}")
+        out.print(t)
+    t = Table(title="by day")
+    for col in ("day", "allow", "flag", "pending", "deny", "total"):
+        t.add_column(col, justify="left" if col == "day" else "right")
+    for row in s["by_day"]:
+        t.add_row(row["day"], *(f"{row[k]:,}" for k in ("allow", "flag", "pending", "deny", "total")))
+    out.print(t)

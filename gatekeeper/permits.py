@@ -1,0 +1,31 @@
+"""The seam between deciding and the licence workflow: what a pending decision is settled into.
+
+Below both the runtime (``gatekeeper.service``) and the workflow (``gatekeeper.workflow``): the
+runtime asks a :class:`Permits` to settle a pending decision, the workflow implements it, and
+neither imports the other (the workflow is given the runtime's parts through its ``Runtime``
+protocol).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gatekeeper.model import Decision, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What the licence/case workflow made of a pending evaluation."""
+
+    outcome: Outcome
+    licence_id: str | None = None
+    case_id: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class Permits(Protocol):
+    """Consulted for pending evaluations: a licence may allow the request, else a case is opened or joined."""
+
+    def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
+        ...
