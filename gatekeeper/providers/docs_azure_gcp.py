@@ -1,21 +1,12 @@
-"""Tables of the covered operations, generated from the provider specs into the docs (so they cannot drift).
+"""The Azure and Google Cloud tables of docs/azure-gcp.md, rendered from their provider specs.
 
-A doc marks each generated block::
-
-    <!-- BEGIN GENERATED: azure-operations (python -m gatekeeper.providers._docs docs/azure-gcp.md) -->
-    ...
-    <!-- END GENERATED: azure-operations -->
-
-``python -m gatekeeper.providers._docs FILE...`` rewrites the blocks of each file in place; the tests
-check that the committed docs equal what the specs render.
+Their rows carry what the cloud-neutral table (``gatekeeper.providers.docs``) does not: the ARM
+methods and SDK calls, the GAPIC client methods and Cloud Audit Logs method names. ``python -m
+gatekeeper.gendocs`` writes them between the doc's ``<!-- BEGIN generated: NAME -->`` markers; the
+tests check the committed doc is current.
 """
 
 from __future__ import annotations
-
-import re
-import sys
-from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from gatekeeper.hooks.remediation import KINDS
 
@@ -78,34 +69,3 @@ def gcp_operations() -> str:
         rows.append(f"| `{op.sdk}` | {op.reads} | {_cell(where)} | {_cell(count)} | `{op.audit}` | "
                     f"{_remedy(op.kind)} |")
     return "\n".join(rows)
-
-
-BLOCKS: Mapping[str, Callable[[], str]] = {
-    "azure-operations": azure_operations,
-    "azure-templates": azure_templates,
-    "gcp-operations": gcp_operations,
-}
-_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z-]+)[^>]*-->\n)(?P<body>.*?)"
-                    r"(<!-- END GENERATED: (?P=name) -->)", re.DOTALL)
-
-
-def render(text: str) -> str:
-    """``text`` with every generated block it marks rendered afresh from the specs."""
-    def one(m: re.Match[str]) -> str:
-        make = BLOCKS.get(m.group("name"))
-        if make is None:
-            return m.group(0)
-        return f"{m.group(1)}{make()}\n{m.group(4)}"
-    return _BLOCK.sub(one, text)
-
-
-def main(paths: list[str]) -> int:
-    for p in paths:
-        path = Path(p)
-        text = path.read_text(encoding="utf-8")
-        path.write_text(render(text), encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
