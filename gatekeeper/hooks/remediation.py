@@ -135,8 +135,9 @@ KINDS: Mapping[str, KindSpec] = {
     "azure:virtual-machine": KindSpec(stop="deallocate", terminate="delete"),
     "azure:scale-set": KindSpec(stop="scale_to_zero", terminate="delete"),
     "azure:agent-pool": KindSpec(stop="scale_to_zero", terminate="delete"),
-    "azure:scale-set-vm": KindSpec(stop="deallocate", terminate="delete"),
-    "azure:batch-pool": KindSpec(stop="scale_to_zero", terminate="delete"),
+    # Scale-set VMs take their tags from the scale set; Batch pools have none in ARM.
+    "azure:scale-set-vm": KindSpec(stop="deallocate", terminate="delete", taggable=False),
+    "azure:batch-pool": KindSpec(stop="scale_to_zero", terminate="delete", taggable=False),
     # An AmlCompute cluster is scaled to zero nodes; a ComputeInstance is stopped (the executor tells them apart).
     "azure:ml-compute": KindSpec(stop="scale_to_zero", terminate="delete"),
     "azure:capacity-reservation": KindSpec(stop="scale_to_zero", terminate="delete"),
