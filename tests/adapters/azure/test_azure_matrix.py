@@ -87,6 +87,17 @@ def _aks_pool(arm: ArmStandIn, sub: str, size: str) -> None:
     containers(arm, sub).agent_pools.begin_create_or_update("rg", "aks1", "gpu", pool).result()
 
 
+def _aks_pool_scale(arm: ArmStandIn, sub: str, size: str) -> None:
+    # An existing pool scaled out and moved to another size: the SDK sends the whole pool again.
+    arm.seed(rid(sub, AKS, "managedClusters", "aks1"), {"location": "westeurope", "properties": {}})
+    arm.seed(rid(sub, AKS, "managedClusters", "aks1", "agentPools", "gpu"),
+             {"properties": {"vmSize": "Standard_D4s_v5", "count": 1, "mode": "User"}})
+    client = containers(arm, sub)
+    pool = client.agent_pools.get("rg", "aks1", "gpu")
+    pool.count, pool.vm_size, pool.enable_auto_scaling, pool.max_count = 2, size, True, 5
+    client.agent_pools.begin_create_or_update("rg", "aks1", "gpu", pool).result()
+
+
 def _aks_cluster(arm: ArmStandIn, sub: str, size: str) -> None:
     cluster = km.ManagedCluster(location="westeurope", dns_prefix="aks1", agent_pool_profiles=[
         km.ManagedClusterAgentPoolProfile(name="system", vm_size="Standard_D2s_v5", count=1, mode="System"),
@@ -237,6 +248,8 @@ OPS = (
        _vmss_vm_resize, 1),
     Op("aks-agent-pool", lambda s: rid(s, AKS, "managedClusters", "aks1", "agentPools", "gpu"), _aks_pool, 2),
     Op("aks-managed-cluster", lambda s: rid(s, AKS, "managedClusters", "aks1"), _aks_cluster, 2),
+    Op("aks-agent-pool-scale-and-resize", lambda s: rid(s, AKS, "managedClusters", "aks1", "agentPools", "gpu"),
+       _aks_pool_scale, 5),
     Op("capacity-reservation", lambda s: rid(s, COMPUTE, "capacityReservationGroups", "crg", "capacityReservations",
                                              "res1"), _reservation, 4),
     Op("batch-pool", lambda s: rid(s, "Microsoft.Batch", "batchAccounts", "acct", "pools", "pool1"), _batch_pool, 5),
