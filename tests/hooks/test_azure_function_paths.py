@@ -212,3 +212,13 @@ def test_malformed_events_never_raise(gk: Gatekeeper, data: Any, uri: str, op: s
                                                                           "operationName": op}}
     out = hook.handle(ev)
     assert out["status"] in ("error", "ignored", "skipped", "dry_run")
+
+
+@pytest.mark.parametrize("capacity", ["9" * 5000, 1e308, float("nan"), -1, "1.5", True])
+def test_malformed_counts_on_a_resource_are_decided_fail_closed(gk: Gatekeeper, arm: ArmStandIn,
+                                                                 capacity: Any) -> None:
+    uri = rid(AZ_CHINA_HQ, "Microsoft.Compute/virtualMachineScaleSets/ss")
+    arm.seed(uri, {"location": "eastasia", "sku": {"name": GPU, "capacity": capacity}})
+    out = make_hook(gk, arm).handle(event(uri, "Microsoft.Compute/virtualMachineScaleSets/write"))
+    assert out["decision"] == "deny" and out["request"]["unresolved"], out
+    assert len(json.dumps(out)) < 20000

@@ -284,3 +284,16 @@ def test_hooks_test_replays_a_recorded_audit_entry(tmp_path: Path, aws_credentia
                                           PRINCIPAL=USER)), encoding="utf-8")
     out = json.loads(CliRunner().invoke(app, ["hooks", "test", str(path), "--config", str(cfg), "--json"]).stdout)
     assert any("not read (dry run without --resolve)" in u for u in out["request"]["unresolved"])
+
+
+@pytest.mark.parametrize("size", ["9" * 5000, "1e308", "NaN", "1.5", "-3", "Infinity"])
+def test_malformed_counts_are_audited_errors_not_exceptions(gk: Gatekeeper, gcp: GcpStandIn, size: str) -> None:
+    gcp.seed(f"/compute/v1/projects/{GCP_CHINA_HQ}/global/instanceTemplates/gpu",
+             {"name": "gpu", "properties": {"machineType": GPU}})
+    gcp.seed(f"{ZONE_PATH.format(GCP_CHINA_HQ)}/instanceGroupManagers/w",
+             {"name": "w", "targetSize": 1, "instanceTemplate": "global/instanceTemplates/gpu"})
+    event = load_event("gcp-mig-resize.json", PROJECT=GCP_CHINA_HQ, NAME="w", SIZE="0", PRINCIPAL=USER)
+    event["protoPayload"]["request"]["size"] = size
+    out = make_hook(gk, gcp).handle(event)
+    assert out["decision"] == "deny" and out["request"]["unresolved"], out
+    assert len(json.dumps(out)) < 20000  # the number is never carried whole into the record

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatekeeper.model import ComputeItem, ProvisioningRequest
+from gatekeeper.providers._paths import MAX_COUNT, shown
 from gatekeeper.providers.azure.operations import (
     AmbiguousBodyError,
     Recognised,
@@ -61,17 +62,19 @@ def _count(value: Any, path: str) -> int:
     if isinstance(value, Unknown):
         raise TranslationError(f"{path}: {value.reason}")
     if isinstance(value, bool):
-        raise TranslationError(f"{path} is not a count: {value!r}")
+        raise TranslationError(f"{path} is not a count: {shown(value)}")
     if isinstance(value, int):
         n = value
-    elif isinstance(value, float) and value.is_integer():
+    elif isinstance(value, float) and value.is_integer() and abs(value) <= MAX_COUNT:
         n = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
         n = int(value.strip())
     else:
-        raise TranslationError(f"{path} is not a count: {value!r}")
+        raise TranslationError(f"{path} is not a count: {shown(value)}")
     if n < 0:
         raise TranslationError(f"{path} is negative: {n}")
+    if n > MAX_COUNT:
+        raise TranslationError(f"{path} is out of range (0 to {MAX_COUNT}): {shown(n)}")
     return n
 
 
@@ -79,7 +82,7 @@ def _size(value: Any, path: str, hosts: bool = False) -> str:
     if isinstance(value, Unknown):
         raise TranslationError(f"{path}: {value.reason}")
     if not isinstance(value, str) or not value.strip():
-        raise TranslationError(f"{path} is not a size name: {value!r}")
+        raise TranslationError(f"{path} is not a size name: {shown(value)}")
     return host_size(value.strip()) if hosts else value.strip()
 
 

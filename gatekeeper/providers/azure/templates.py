@@ -33,6 +33,7 @@ from gatekeeper.providers.azure.operations import BY_TYPE, AzureOperation, get_p
 MAX_DEPTH = 8  # nested deployments (ARM allows more; a template this deep is not decided blind)
 MAX_COPIES = 800  # ARM's own limit on a copy loop's count
 _PER_COPY = 64  # copies evaluated one by one; beyond that a copy-dependent size is unresolved
+MAX_EVALUATIONS = 5000  # resource bodies evaluated per deployment: a template is input, not a work order
 
 
 class Unresolvable(ValueError):
@@ -347,6 +348,14 @@ def evaluate(properties: Any, *, subscription: str, group: str, links: Links | N
 class _Walker:
     def __init__(self, out: Evaluation, links: Links | None) -> None:
         self.out, self.links = out, links
+        self.evaluations = 0
+
+    def budget(self, where: str) -> bool:
+        """False (once reported) when the template needs more evaluation than gatekeeper gives one call."""
+        self.evaluations += 1
+        if self.evaluations == MAX_EVALUATIONS + 1:
+            self.fail(where, f"the template needs more than {MAX_EVALUATIONS} resource evaluations")
+        return self.evaluations <= MAX_EVALUATIONS
 
     def fail(self, where: str, why: str) -> None:
         self.out.unresolved.append(f"{where}: {why}")
@@ -472,12 +481,16 @@ class _Walker:
                   ) -> list[tuple[dict[str, Any], int]]:
         """The resource's body per copy, evaluated; identical copies are folded into one with a count."""
         raw = {k: v for k, v in res.items() if k not in ("copy", "resources", "dependsOn")}
+        if not self.budget(where):
+            return []
         if not res.get("copy"):
             return [(resolve(raw, scope), 1)]
         if n == 0:
             return []
         bodies: dict[str, tuple[dict[str, Any], int]] = {}
         for i in range(min(n, _PER_COPY)):
+            if i and not self.budget(where):
+                return []
             scope.copy_index[loop] = scope.copy_index[""] = i
             body = resolve(raw, scope)
             key = repr({k: v for k, v in body.items() if k != "name"})  # copies differ by name only

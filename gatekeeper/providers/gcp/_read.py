@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gatekeeper.model import AttachedAccelerator, ComputeItem, ProvisioningRequest
-from gatekeeper.providers._paths import deep_merge
+from gatekeeper.providers._paths import MAX_COUNT, deep_merge, number, shown
 from gatekeeper.providers.gcp.operations import GcpOperation
 from gatekeeper.providers.gcp.vocabulary import tpu_slice, tpu_topology, vertex_accelerator
 
@@ -70,15 +70,15 @@ def get(d: Any, path: str) -> Any:
 
 
 def _number(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise TranslationError(f"{what} is not a count: {value!r}")
-    try:
-        n = int(value)  # int64 fields arrive as strings from to_dict
-    except (TypeError, ValueError):
-        raise TranslationError(f"{what} is not a count: {value!r}") from None
+    # int64 fields arrive as strings from to_dict and in audit entries; audit entries are untrusted.
+    n = number(value)
+    if n is None or not n.is_integer():
+        raise TranslationError(f"{what} is not a count: {shown(value)}")
     if n < 0:
-        raise TranslationError(f"{what} is negative: {n}")
-    return n
+        raise TranslationError(f"{what} is negative: {shown(value)}")
+    if n > MAX_COUNT:
+        raise TranslationError(f"{what} is out of range (0 to {MAX_COUNT}): {shown(value)}")
+    return int(n)
 
 
 def region_of(location: str) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from azure.mgmt.compute import models as cm
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
@@ -282,3 +284,37 @@ def test_the_async_pipeline_decides_a_deployment_and_reads_its_resource_group(
     assert audit.decisions[-1]["region"] == "westus2"  # resourceGroup().location, read down the async pipeline
     asyncio.run(run(US_SUB))
     assert writes(arm, DEP.format(US_SUB)) == ["PUT"]
+
+
+# -- untrusted templates never raise out of the evaluator -------------------------------------------------------
+_expr = st.one_of(
+    st.text(max_size=30).map(lambda t: f"[{t}]"),
+    st.sampled_from(["[parameters('size')]", "[variables('v')[0]]", "[copyIndex()]", "[concat(1, 'a', true)]",
+                     "[div(1, 0)]", "[json('{')]", "[first(createArray())]", "[resourceGroup().nope]",
+                     "[format('{5}', 1)]", "[if(parameters('x'), 1)]", "[union(1, 2)]", "[variables('self')]"]),
+    st.text(max_size=10))
+_leaf = st.none() | st.booleans() | st.integers(min_value=-10, max_value=10 ** 6) | _expr
+_value = st.recursive(_leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(
+    st.sampled_from(["type", "name", "copy", "count", "properties", "sku", "location", "resources", "template",
+                     "templateLink", "parameters", "condition", "hardwareProfile", "vmSize", "capacity", "value",
+                     "expressionEvaluationOptions", "scope", "defaultValue", "variables", "existing"]), c, max_size=5),
+    max_leaves=25)
+_types = st.sampled_from(["Microsoft.Compute/virtualMachines", "Microsoft.Compute/virtualMachineScaleSets",
+                          "Microsoft.Resources/deployments", "Microsoft.ContainerService/managedClusters",
+                          "agentPools", "Microsoft.Batch/batchAccounts/pools", 7, None])
+
+
+@settings(max_examples=150, deadline=None)
+@given(resources=st.lists(st.fixed_dictionaries({"type": _types}, optional={
+    "name": _expr, "copy": _value, "properties": _value, "sku": _value, "location": _expr, "resources": _value,
+    "condition": _value}), max_size=4), parameters=_value, variables=_value, given_=_value)
+def test_arbitrary_templates_never_raise(resources: Any, parameters: Any, variables: Any, given_: Any) -> None:
+    from gatekeeper.providers.azure._read import translate_template
+
+    template = {"parameters": parameters, "variables": variables, "resources": resources}
+    out = translate_template({"template": template, "parameters": given_}, operation="Deployments_CreateOrUpdate",
+                             path="/subscriptions/s/resourceGroups/g/providers/Microsoft.Resources/deployments/d",
+                             subscription="s", group="g", links=None,
+                             accelerated=lambda size: size.lower().startswith("standard_n"))
+    for request in out:
+        assert all(isinstance(i.instance_type, str) and i.count >= 0 for i in request.items)
