@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from azure.mgmt.compute import models as cm
 from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gatekeeper
 from gatekeeper.adapters._standin import Answer, StandIn
