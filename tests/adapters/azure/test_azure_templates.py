@@ -318,3 +318,21 @@ def test_arbitrary_templates_never_raise(resources: Any, parameters: Any, variab
                              accelerated=lambda size: size.lower().startswith("standard_n"))
     for request in out:
         assert all(isinstance(i.instance_type, str) and i.count >= 0 for i in request.items)
+
+
+def test_the_generic_resources_client_is_decided_like_the_typed_one(gk: Gatekeeper, audit: TeeAudit,
+                                                                    arm: ArmStandIn) -> None:
+    """azure-mgmt-resource's ``resources.begin_create_or_update_by_id`` writes any resource type: the URL is
+    the resource id, recognised by the same rows."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    client = mgmt(ResourceManagementClient, arm, CN_SUB)
+    vm = f"/subscriptions/{CN_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm9"
+    body = {"location": "eastus", "properties": {"hardwareProfile": {"vmSize": GPU}}}
+    with pytest.raises(HttpResponseError):
+        client.resources.begin_create_or_update_by_id(vm, body, api_version="2024-07-01").result()
+    assert writes(arm, vm) == []
+    assert audit.decisions[-1]["operation"] == "VirtualMachines_CreateOrUpdate"
+    plain = {"location": "eastus", "properties": {"hardwareProfile": {"vmSize": PLAIN}}}
+    client.resources.begin_create_or_update_by_id(vm, plain, api_version="2024-07-01").result()
+    assert writes(arm, vm) == ["PUT"]
