@@ -19,6 +19,7 @@ the GETs it sends itself are never provisioning calls.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import urllib.request
@@ -173,17 +174,18 @@ class _Decider:
 
         return current()
 
-    def _one(self, method: str, url: str, body: Any) -> _Call | None:
+    def _one(self, method: str, url: str, body: Callable[[], Any]) -> _Call | None:
+        """The call ``method url`` is, or None; ``body`` is read only for a call gatekeeper decides (the
+        plain path pays for no JSON parsing)."""
         _, path = _arm_path(url)
         if not path:
             return None
-        query = urlsplit(url).query
         rec = recognise(method, path, self.operations)
         if rec is not None:
-            return _Call(path, method, body, query, resource=rec)
+            return _Call(path, method, body(), urlsplit(url).query, resource=rec)
         found = _match_template(method, path)
         if found is not None:
-            return _Call(path, method, body, query, template=found[0], params=found[1])
+            return _Call(path, method, body(), urlsplit(url).query, template=found[0], params=found[1])
         return None
 
     def recognise(self, http_request: Any) -> tuple[list[_Call], str] | None:
@@ -194,7 +196,7 @@ class _Decider:
             if m is None or str(http_request.method).upper() != "POST":
                 return None
             return self._batch(_body(http_request)), m.string[:m.start()]
-        one = self._one(str(http_request.method), url, _body(http_request))
+        one = self._one(str(http_request.method), url, lambda: _body(http_request))
         return ([one], prefix) if one is not None else None
 
     def _batch(self, body: Any) -> list[_Call]:
@@ -206,7 +208,8 @@ class _Decider:
             if not isinstance(inner, Mapping) or not isinstance(inner.get("url"), str):
                 out.append(_Call("/batch", "POST", inner, "", params={"error": f"requests[{n}] has no url"}))
                 continue
-            one = self._one(str(inner.get("httpMethod") or "GET"), str(inner["url"]), inner.get("content"))
+            one = self._one(str(inner.get("httpMethod") or "GET"), str(inner["url"]),
+                            functools.partial(inner.get, "content"))
             if one is not None:
                 out.append(one)
         return out
