@@ -55,10 +55,13 @@ if TYPE_CHECKING:
 
 HOOK = "azure-function"
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
+ACTION_SUCCESS = "Microsoft.Resources.ResourceActionSuccess"
 MANAGED_CLUSTER = "azure:managed-cluster"
 
 # The Event Grid operationNames the hook covers: one per row of the Azure spec.
 OPERATION_NAMES: tuple[str, ...] = tuple(op.write for op in OPERATIONS)
+# ... and the actions that set stopped compute running again (a start undoing the hook's deallocate).
+ACTION_NAMES: tuple[str, ...] = tuple(op.action_name(a) for op in OPERATIONS for a in op.actions)
 
 # What the hook reads and does through ARM; deploy/azure/azuredeploy.json's custom role grants exactly
 # these (a test keeps them equal). Tag updates are writes; LROs are polled through locations/operations.
@@ -266,8 +269,9 @@ class AzureHook(_core.EventHook):
             return run.malformed(_core.event_digest(event),
                                  InvalidInputError("the event has no id (not an Event Grid event?)"), context)
         event_id = event_id.strip()
-        if event_type != WRITE_SUCCESS:
+        if event_type not in (WRITE_SUCCESS, ACTION_SUCCESS):
             return _core.answer(_core.IGNORED, event_id, f"event type {event_type!r} is not handled")
+        covered = OPERATION_NAMES if event_type == WRITE_SUCCESS else ACTION_NAMES
         data = event.get("data")
         if not isinstance(data, Mapping):
             return run.run(event_id, _core.raising(InvalidInputError("the event's data is not an object",
@@ -281,14 +285,16 @@ class AzureHook(_core.EventHook):
             return _core.answer(_core.SKIPPED, event_id, f"the write did not succeed ({status})")
         target = parse_resource_id(uri)
         operation = P.text(data, "operationName")
-        if target is None or (operation and operation.lower() not in {o.lower() for o in OPERATION_NAMES}):
+        if target is None or (operation and operation.lower() not in {o.lower() for o in covered}) or (
+                event_type == ACTION_SUCCESS and not operation):
             return _core.answer(_core.IGNORED, event_id, f"{operation or uri} provisions no compute gatekeeper covers")
         principal, ids = principal_of(data)
         if self.identity() & {i.lower() for i in ids}:
             return _core.answer(_core.IGNORED, event_id, f"written by {principal}, whose changes the hook ignores")
         context |= {"operation_name": operation, "event_time": str(event.get("eventTime", event.get("time", "")))}
         states: list[str] = []
-        out = run.run(event_id, lambda: self._prepare(target, principal, operation, states), context)
+        restart = event_type == ACTION_SUCCESS
+        out = run.run(event_id, lambda: self._prepare(target, principal, operation, states, restart), context)
         # Remembered only once decided and put right: a failed remediation is retried, not forgotten.
         if (states and out.get("status") in (_core.DECIDED, _core.REMEDIATED) and self.markers is not None
                 and self.markers.claim_event(states[0])):
@@ -300,7 +306,8 @@ class AzureHook(_core.EventHook):
         mapped = self.gk.config.hooks.account_map
         return str(mapped.get(target.subscription, target.subscription)).lower()
 
-    def _prepare(self, target: ArmTarget, principal: str, operation: str, states: list[str]) -> _core.Prepared:
+    def _prepare(self, target: ArmTarget, principal: str, operation: str, states: list[str],
+                 restart: bool = False) -> _core.Prepared:
         account = self.subject(target)
         if not self.read:
             resource = Resource(target.kind, target.uri)
@@ -321,7 +328,10 @@ class AzureHook(_core.EventHook):
             return _core.Prepared(None, reason=f"{target.uri} provisions no compute gatekeeper decides")
         if not found.request.unresolved and not any(i.count > 0 for i in found.request.items):
             return _core.Prepared(None, reason=f"{target.uri} runs no capacity now")
-        if not self.dry_run and self.markers is not None and self.markers.status(found.state) == "done":
+        # A start runs the resource again whatever state it was decided in; a write in a decided state is
+        # a change of tags or of nothing gatekeeper decides on.
+        decided = not self.dry_run and self.markers is not None and self.markers.status(found.state) == "done"
+        if decided and not restart:
             return _core.Prepared(None, reason=(
                 f"{target.uri} was already decided in this state (sizes, counts, region unchanged: a change of "
                 "tags or of nothing gatekeeper decides on)"))

@@ -28,7 +28,7 @@ def _cell(text: str) -> str:
 def azure_operations() -> str:
     from gatekeeper.providers.azure import OPERATIONS
 
-    rows = ["| ARM resource type | PUT / PATCH (operation id) | SDK calls | size | count | Event Grid "
+    rows = ["| ARM resource type | PUT / PATCH / POST action (operation id) | SDK calls | size | count | Event Grid "
             "`operationName` | hook remediation (stop / terminate) |", "|---|---|---|---|---|---|---|"]
     for op in OPERATIONS:
         shape = op.shape
@@ -39,9 +39,11 @@ def azure_operations() -> str:
         count = " / ".join(f"`{c}`" for c in shape.counts) or "1"
         if shape.counts and len(shape.counts) > 1:
             count = "max of " + count
-        methods = ", ".join(f"{m} ({oid})" for m, oid in op.methods.items())
-        sdk = "<br>".join(f"`{s}`" for s in op.sdk)
-        rows.append(f"| `{op.type}` | {methods} | {sdk} | {_cell(size)} | {_cell(count)} | `{op.write}` | "
+        methods = ", ".join([f"{m} ({oid})" for m, oid in op.methods.items()]
+                            + [f"POST {a} ({oid})" for a, (oid, _) in op.actions.items()])
+        sdk = "<br>".join(f"`{s}`" for s in (*op.sdk, *(s for _, s in op.actions.values())))
+        events = "<br>".join(f"`{e}`" for e in (op.write, *(op.action_name(a) for a in op.actions)))
+        rows.append(f"| `{op.type}` | {methods} | {sdk} | {_cell(size)} | {_cell(count)} | {events} | "
                     f"{_remedy(op.kind)} |")
     return "\n".join(rows)
 

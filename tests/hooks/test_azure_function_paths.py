@@ -222,3 +222,22 @@ def test_malformed_counts_on_a_resource_are_decided_fail_closed(gk: Gatekeeper, 
     out = make_hook(gk, arm).handle(event(uri, "Microsoft.Compute/virtualMachineScaleSets/write"))
     assert out["decision"] == "deny" and out["request"]["unresolved"], out
     assert len(json.dumps(out)) < 20000
+
+
+def test_a_start_after_the_hooks_deallocation_is_decided_and_put_right_again(gk: Gatekeeper, arm: ArmStandIn,
+                                                                              tmp_path: Path) -> None:
+    """The hook deallocated a VM; its owner starts it (an action, not a write): the start is decided on what
+    the VM is, even though its sizes are those already decided, and it is deallocated again."""
+    uri = rid(AZ_CHINA_HQ, "Microsoft.Compute/virtualMachines/trainer-0")
+    arm.seed(uri, {"location": "eastasia", "properties": {"hardwareProfile": {"vmSize": GPU}}})
+    hook = make_hook(gk, arm)
+    assert hook.handle(event(uri, "Microsoft.Compute/virtualMachines/write"))["status"] == "remediated"
+    start = event(uri, "Microsoft.Compute/virtualMachines/start/action")
+    start["eventType"] = "Microsoft.Resources.ResourceActionSuccess"
+    out = hook.handle(start)
+    assert out["status"] == "remediated" and out["actions"][-1]["action"] == "deallocate"
+    assert out["actions"][0]["detail"] == "already tagged"
+    assert len(arm.arrived("POST", "/deallocate")) == 2
+    other = event(uri, "Microsoft.Compute/virtualMachines/powerOff/action")
+    other["eventType"] = "Microsoft.Resources.ResourceActionSuccess"
+    assert hook.handle(other)["status"] == "ignored"  # stopping provisions nothing

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.hooks.azure_function import OPERATION_NAMES, parse_resource_id
+from gatekeeper.hooks.azure_function import ACTION_NAMES, OPERATION_NAMES, parse_resource_id
 from gatekeeper.hooks.gcp_function import BY_METHOD, method_key
 from gatekeeper.hooks.remediation import KINDS
 from gatekeeper.providers import azure, gcp
@@ -49,12 +49,16 @@ def _sample_id(op: azure.AzureOperation) -> str:
 
 @pytest.mark.parametrize("op", azure.OPERATIONS, ids=lambda o: o.type)
 def test_azure_rows_exist_in_the_sdks_and_in_both_surfaces(op: azure.AzureOperation) -> None:
-    for entry in op.sdk:
+    for entry in (*op.sdk, *(sdk for _, sdk in op.actions.values())):
         assert _sdk_method(entry) is not None, entry
     rid = _sample_id(op)
     for method in op.methods:
         found = recognise(method, rid)
         assert found is not None and found.operation is op  # the adapter
+    for action in op.actions:
+        found = recognise("POST", f"{rid}/{action}")
+        assert found is not None and found.operation is op and found.path == rid
+        assert op.action_name(action) in ACTION_NAMES
     target = parse_resource_id(rid)  # the hook
     assert target is not None and target.operation is op
     assert op.write in OPERATION_NAMES

@@ -266,7 +266,7 @@ def _subscription(path: str) -> str:
 
 def _operation_name(call: _Call) -> str:
     if call.resource is not None:
-        return call.resource.operation.methods[call.resource.method]
+        return call.resource.operation.operation_id(call.resource.method, call.resource.params.get("action", ""))
     if call.template is not None:
         return call.template.name
     return "batch"

@@ -290,15 +290,18 @@ def translate(
 ) -> ProvisioningRequest | None:
     """The ProvisioningRequest for a recognised ARM call; None when it changes no compute."""
     op = rec.operation
+    opname = op.operation_id(rec.method, rec.params.get("action", ""))
     account = (subject or rec.params.get("subscription", "")).strip().lower()
 
     def request(items: tuple[ComputeItem, ...], region: str = "", unresolved: tuple[str, ...] = ()) -> (
             ProvisioningRequest):
         return ProvisioningRequest(provider="azure", account_id=account, items=items, region=region,
-                                   service=op.service, operation=op.methods[rec.method], principal=principal,
+                                   service=op.service, operation=opname, principal=principal,
                                    resource_ids=(rec.path,), unresolved=unresolved)
 
     try:
+        if rec.method == "POST":
+            body = {}  # an action (start) runs the resource as it is: read it whole
         if not isinstance(body, Mapping):
             raise TranslationError("the request body is not a JSON object")
         if rec.method == "PATCH" and op.patch_properties:
@@ -313,7 +316,7 @@ def translate(
             return None
         items, location = found
     except (TranslationError, AmbiguousBodyError) as exc:
-        return request((), unresolved=(f"{op.methods[rec.method]} {rec.path}: {exc}",))
+        return request((), unresolved=(f"{opname} {rec.path}: {exc}",))
     return request(items, _region(location))
 
 

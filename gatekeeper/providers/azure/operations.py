@@ -99,10 +99,26 @@ class AzureOperation:
     # The SDK calls that send it: "package: client.operations.method".
     sdk: tuple[str, ...] = ()
     note: str = ""
+    # POST actions that set the resource running again (``start``): decided on what the resource is,
+    # read through the pipeline, so a stopped accelerated VM (stopped by the hook, perhaps) does not
+    # restart undecided. Action -> (ARM operation id, SDK call).
+    actions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    action_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pattern", compile_template(self.template))
+        object.__setattr__(self, "action_pattern", compile_template(self.template + "/{action}"))
+
+    def operation_id(self, method: str, action: str = "") -> str:
+        """The ARM operation id of a call of this row (``VirtualMachines_Start`` for a start)."""
+        if method == "POST":
+            return self.actions[action.lower()][0]
+        return self.methods[method]
+
+    def action_name(self, action: str) -> str:
+        """The activity-log / Event Grid ``operationName`` of an action."""
+        return f"{self.type}/{action}/action"
 
     @property
     def type(self) -> str:
@@ -121,6 +137,15 @@ class AzureOperation:
             self.service, self.write, (self.shape.slot(self.pools),), ids=("id",),
             audit=Audit("Microsoft.Resources.ResourceWriteSuccess", self.write, affected=affected),
             region=(self.shape.location,), note=self.note)
+
+    @property
+    def action_specs(self) -> tuple[Operation, ...]:
+        affected = (Affected(self.kind, "resourceUri"),) if self.kind else ()
+        return tuple(Operation(self.service, self.action_name(a), (self.shape.slot(self.pools),),
+                               audit=Audit("Microsoft.Resources.ResourceActionSuccess", self.action_name(a),
+                                           affected=affected),
+                               note="the resource as it is, read: a restart of stopped compute")
+                     for a in self.actions)
 
 
 def compile_template(template: str) -> re.Pattern[str]:
@@ -145,6 +170,8 @@ OPERATIONS: tuple[AzureOperation, ...] = (
         shape=Shape(size=(VM_SIZE,)), kind="azure:virtual-machine", api_version="2024-07-01",
         sdk=("azure-mgmt-compute: virtual_machines.begin_create_or_update",
              "azure-mgmt-compute: virtual_machines.begin_update"),
+        actions={"start": ("VirtualMachines_Start", "azure-mgmt-compute: virtual_machines.begin_start"),
+                 "restart": ("VirtualMachines_Restart", "azure-mgmt-compute: virtual_machines.begin_restart")},
     ),
     AzureOperation(
         resource="virtualMachineScaleSets", service=CR,
@@ -155,6 +182,10 @@ OPERATIONS: tuple[AzureOperation, ...] = (
         kind="azure:scale-set", api_version="2024-07-01",
         sdk=("azure-mgmt-compute: virtual_machine_scale_sets.begin_create_or_update",
              "azure-mgmt-compute: virtual_machine_scale_sets.begin_update"),
+        actions={"start": ("VirtualMachineScaleSets_Start",
+                           "azure-mgmt-compute: virtual_machine_scale_sets.begin_start"),
+                 "restart": ("VirtualMachineScaleSets_Restart",
+                             "azure-mgmt-compute: virtual_machine_scale_sets.begin_restart")},
     ),
     AzureOperation(
         # A scale-set VM resized on its own (Flexible orchestration, or a single-instance resize).
@@ -224,6 +255,9 @@ OPERATIONS: tuple[AzureOperation, ...] = (
                     default_count=1,
                     when=("properties.computeType", frozenset({"amlcompute", "computeinstance"}))),
         patch_properties="properties.properties", kind="azure:ml-compute", api_version="2021-07-01",
+        actions={"start": ("Compute_Start", "azure-mgmt-machinelearningservices: machine_learning_compute.start"),
+                 "restart": ("Compute_Restart",
+                             "azure-mgmt-machinelearningservices: machine_learning_compute.restart")},
         sdk=("azure-mgmt-machinelearningservices: machine_learning_compute.begin_create_or_update",
              "azure-mgmt-machinelearningservices: machine_learning_compute.begin_update"),
         note="AmlCompute (maxNodeCount) and ComputeInstance (one VM); an attached Kubernetes cluster "
@@ -300,7 +334,7 @@ BATCH_OPERATION = Operation("Microsoft.Resources", "batch", note=(
 
 
 def _spec() -> ProviderSpec:
-    ops = [op.spec for op in OPERATIONS]
+    ops = [op.spec for op in OPERATIONS] + [a for op in OPERATIONS for a in op.action_specs]
     ops += [t.spec for t in DEPLOYMENTS if t.action == "" or t.resource == "deployments"]
     ops.append(BATCH_OPERATION)
     return ProviderSpec("azure", tuple(dict((o.key, o) for o in ops).values()))
@@ -322,6 +356,12 @@ def recognise(method: str, path: str, operations: tuple[AzureOperation, ...] = O
     """The operation a request is, or None when it provisions nothing (a GET, a delete, another resource)."""
     m = method.upper()
     for op in operations:
+        if m == "POST" and op.actions:
+            act = op.action_pattern.match(path)
+            if act and unquote(act.group("action")).lower() in op.actions:
+                params = {k: unquote(v) for k, v in act.groupdict().items()}
+                return Recognised(op, m, params, path[:act.start("action") - 1])
+            continue
         if m not in op.methods:
             continue
         found = op.pattern.match(path)

@@ -87,6 +87,19 @@ def _aks_pool(arm: ArmStandIn, sub: str, size: str) -> None:
     containers(arm, sub).agent_pools.begin_create_or_update("rg", "aks1", "gpu", pool).result()
 
 
+def _vm_start(arm: ArmStandIn, sub: str, size: str) -> None:
+    # A stopped (deallocated) VM started again: what it is, read through the pipeline, is decided.
+    arm.seed(rid(sub, COMPUTE, "virtualMachines", "vm1"),
+             {"location": "eastus", "properties": {"hardwareProfile": {"vmSize": size}}})
+    compute(arm, sub).virtual_machines.begin_start("rg", "vm1").result()
+
+
+def _vmss_start(arm: ArmStandIn, sub: str, size: str) -> None:
+    arm.seed(rid(sub, COMPUTE, "virtualMachineScaleSets", "ss1"), {"location": "eastus", "sku": {"name": size,
+                                                                                                 "capacity": 3}})
+    compute(arm, sub).virtual_machine_scale_sets.begin_start("rg", "ss1").result()
+
+
 def _aks_pool_scale(arm: ArmStandIn, sub: str, size: str) -> None:
     # An existing pool scaled out and moved to another size: the SDK sends the whole pool again.
     arm.seed(rid(sub, AKS, "managedClusters", "aks1"), {"location": "westeurope", "properties": {}})
@@ -250,6 +263,8 @@ OPS = (
     Op("aks-managed-cluster", lambda s: rid(s, AKS, "managedClusters", "aks1"), _aks_cluster, 2),
     Op("aks-agent-pool-scale-and-resize", lambda s: rid(s, AKS, "managedClusters", "aks1", "agentPools", "gpu"),
        _aks_pool_scale, 5),
+    Op("vm-start", lambda s: rid(s, COMPUTE, "virtualMachines", "vm1") + "/start", _vm_start, 1),
+    Op("vmss-start", lambda s: rid(s, COMPUTE, "virtualMachineScaleSets", "ss1") + "/start", _vmss_start, 3),
     Op("capacity-reservation", lambda s: rid(s, COMPUTE, "capacityReservationGroups", "crg", "capacityReservations",
                                              "res1"), _reservation, 4),
     Op("batch-pool", lambda s: rid(s, "Microsoft.Batch", "batchAccounts", "acct", "pools", "pool1"), _batch_pool, 5),
