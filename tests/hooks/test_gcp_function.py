@@ -297,3 +297,16 @@ def test_malformed_counts_are_audited_errors_not_exceptions(gk: Gatekeeper, gcp:
     out = make_hook(gk, gcp).handle(event)
     assert out["decision"] == "deny" and out["request"]["unresolved"], out
     assert len(json.dumps(out)) < 20000  # the number is never carried whole into the record
+
+
+def test_a_start_after_the_hooks_stop_is_decided_and_stopped_again(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    gcp.seed(f"{ZONE_PATH.format(GCP_CHINA_HQ)}/instances/trainer-0",
+             {"name": "trainer-0", "machineType": f"zones/us-central1-a/machineTypes/{GPU}", "status": "TERMINATED"})
+    hook = make_hook(gk, gcp)
+    event = insert_event(GCP_CHINA_HQ)
+    event["data"]["protoPayload"]["methodName"] = "v1.compute.instances.start"
+    event["data"]["protoPayload"]["request"] = {"@type": "type.googleapis.com/compute.instances.start"}
+    out = hook.handle(event)
+    assert out["status"] == "remediated" and out["request"]["operation"] == "compute.instances.start"
+    assert out["request"]["items"][0]["count"] == 1 and out["decision"] == "pending"
+    assert len(gcp.arrived("POST", "/trainer-0/stop")) == 1

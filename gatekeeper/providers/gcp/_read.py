@@ -168,6 +168,20 @@ class _Translator:
         count = _number(get(req, op.count), op.count) if op.count else 1
         return (ComputeItem(instance_type=str(machine_type), count=count, attached=accs, path=f"{op.at}.machine_type"),)
 
+    def instance_start(self) -> tuple[ComputeItem, ...] | None:
+        name, zone = self.req.get("instance"), self.req.get("zone")
+        if not (isinstance(name, str) and name and isinstance(zone, str) and zone and self.project):
+            raise TranslationError("the instance is not named (project, zone, instance)")
+        ref = f"projects/{self.project}/zones/{zone}/instances/{name}"
+        current = self.resolver.compute(ref, self.project, "instance")
+        if current is None:
+            raise TranslationError(f"{ref} does not exist")
+        machine_type = current.get("machine_type") or ""
+        if not machine_type:
+            raise TranslationError(f"{ref} names no machine type")
+        accs = _accelerators(current.get("guest_accelerators"), f"{ref}: guest_accelerators")
+        return (ComputeItem(instance_type=str(machine_type), count=1, attached=accs, path=f"{ref}.machine_type"),)
+
     # -- managed instance groups -----------------------------------------------------------------
     def _template_items(self, refs: list[tuple[str, str]], count: int) -> tuple[ComputeItem, ...]:
         """The machine type of each instance template, ``count`` machines each (alternatives when several)."""

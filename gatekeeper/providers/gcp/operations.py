@@ -10,6 +10,7 @@ detective hook alike; adding a call is adding a row. ``SPEC`` is the same rows i
 vocabulary of :mod:`gatekeeper.providers._spec` (generated docs, parity tests).
 
 ``reads``:
+  instance_start  a start / resume of an existing instance: the instance as it is, read
   instance     an Instance / InstanceProperties-like message at ``at``: ``machine_type`` and
                ``guest_accelerators``; ``template`` / ``image`` / ``source_instance`` name where the
                machine type comes from when the message has none
@@ -121,6 +122,13 @@ OPERATIONS: tuple[GcpOperation, ...] = (
     _compute("InstancesClient", "set_machine_resources", "compute.instances.setMachineResources",
              reads="instance", at="instances_set_machine_resources_request_resource", machine_type_required=False,
              body="instances_set_machine_resources_request_resource", kind="gcp:instance"),
+    # A stopped instance started again (perhaps stopped by the hook): decided on what it is, read.
+    _compute("InstancesClient", "start", "compute.instances.start", reads="instance_start", kind="gcp:instance",
+             note="the instance as it is, read through the transport"),
+    _compute("InstancesClient", "start_with_encryption_key", "compute.instances.startWithEncryptionKey",
+             reads="instance_start", kind="gcp:instance", note="the instance as it is, read through the transport"),
+    _compute("InstancesClient", "resume", "compute.instances.resume", reads="instance_start", kind="gcp:instance",
+             note="a suspended instance resumed: the instance as it is"),
     _compute("InstancesClient", "bulk_insert", "compute.instances.bulkInsert", reads="instance",
              at=f"{BULK}.instance_properties", count=f"{BULK}.count", template=f"{BULK}.source_instance_template",
              body=BULK, kind="gcp:bulk-insert"),

@@ -184,8 +184,23 @@ def _persistent(server: GcpStandIn, p: str, gpu: bool) -> None:
                 min_replica_count=1, max_replica_count=4))]))
 
 
+def _start(server: GcpStandIn, p: str, gpu: bool) -> None:
+    server.seed(f"/compute/v1/projects/{p}/zones/{ZONE}/instances/vm1",
+                {"name": "vm1", "machineType": f"zones/{ZONE}/machineTypes/{GPU if gpu else PLAIN}",
+                 "status": "TERMINATED"})
+    _client(c.InstancesClient, server).start(project=p, zone=ZONE, instance="vm1")
+
+
+def _resume(server: GcpStandIn, p: str, gpu: bool) -> None:
+    server.seed(f"/compute/v1/projects/{p}/zones/{ZONE}/instances/vm1",
+                {"name": "vm1", "machineType": GPU if gpu else PLAIN, "status": "SUSPENDED"})
+    _client(c.InstancesClient, server).resume(project=p, zone=ZONE, instance="vm1")
+
+
 MIG = f"/zones/{ZONE}/instanceGroupManagers"
 OPS = (
+    Op("instances.start", "/instances/vm1/start", _start, (GPU, 1)),
+    Op("instances.resume", "/instances/vm1/resume", _resume, (GPU, 1)),
     Op("instanceGroupManagers.insert", MIG, _mig_insert, (GPU, 3)),
     Op("regionInstanceGroupManagers.insert", f"/regions/{REGION}/instanceGroupManagers", _region_mig_insert, (GPU, 3)),
     Op("instanceGroupManagers.resize", f"{MIG}/m1/resize", _mig_resize, (GPU, 4)),
