@@ -155,6 +155,36 @@ class EventHook:
                        dry_run=self.dry_run)
 
 
+class ReadingHook(EventHook):
+    """A hook that reads the cloud through its clients (made on first use by :meth:`new_clients`, or
+    given) and ignores writes by its own identity (found once: :func:`self_principals`). ``read=False``
+    reads nothing (``gatekeeper hooks test`` without ``--resolve``)."""
+
+    def __init__(self, gk: Any = None, *, clients: Any = None, markers: Any = None, dry_run: bool = False,
+                 read: bool = True) -> None:
+        super().__init__(gk, markers=markers, dry_run=dry_run)
+        self.read = read
+        self._clients = clients
+        self._own: frozenset[str] | None = None
+
+    def new_clients(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def clients(self) -> Any:
+        if self._clients is None:
+            self._clients = self.new_clients()
+        return self._clients
+
+    def identity(self) -> frozenset[str]:
+        """Principals whose writes the hook ignores: its own (from its credentials, found once), the
+        ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
+        if self._own is None:
+            find = self.clients.own_ids if self.read and not self.dry_run else None
+            self._own = self_principals(find, self.hook)
+        return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
+
+
 class HookRun:
     """One hook's event processing over a Gatekeeper runtime, its markers and an action executor."""
 

@@ -231,31 +231,13 @@ def state_key(uri: str, request: ProvisioningRequest) -> str:
     return "azure-state:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-class AzureHook(_core.EventHook):
+class AzureHook(_core.ReadingHook):
     """Handles one Event Grid event at a time over a Gatekeeper runtime and :class:`AzureClients`."""
 
     hook = HOOK
 
-    def __init__(self, gk: Any = None, *, clients: AzureClients | None = None, markers: Any = None,
-                 dry_run: bool = False, read: bool = True) -> None:
-        super().__init__(gk, markers=markers, dry_run=dry_run)
-        self.read = read
-        self._clients = clients
-        self._own: frozenset[str] | None = None
-
-    @property
-    def clients(self) -> AzureClients:
-        if self._clients is None:
-            self._clients = AzureClients()
-        return self._clients
-
-    def identity(self) -> frozenset[str]:
-        """Principals whose writes the hook ignores: its own (found once, from its token), the
-        ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
-        if self._own is None:
-            self._own = _core.self_principals(self.clients.own_ids if self.read and not self.dry_run else None,
-                                              self.hook)
-        return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
+    def new_clients(self) -> AzureClients:
+        return AzureClients()
 
     # -- the event -------------------------------------------------------------------------------
     def handle(self, event: Any) -> dict[str, Any]:

@@ -269,31 +269,13 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
     return ()
 
 
-class GcpHook(_core.EventHook):
+class GcpHook(_core.ReadingHook):
     """Handles one Cloud Audit Logs entry (an Eventarc CloudEvent, or the LogEntry itself)."""
 
     hook = HOOK
 
-    def __init__(self, gk: Any = None, *, clients: GcpClients | None = None, markers: Any = None,
-                 dry_run: bool = False, read: bool = True) -> None:
-        super().__init__(gk, markers=markers, dry_run=dry_run)
-        self.read = read
-        self._clients = clients
-        self._own: frozenset[str] | None = None
-
-    @property
-    def clients(self) -> GcpClients:
-        if self._clients is None:
-            self._clients = GcpClients()
-        return self._clients
-
-    def identity(self) -> frozenset[str]:
-        """Principals whose calls the hook ignores: its own service account (found once), the
-        ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
-        if self._own is None:
-            self._own = _core.self_principals(self.clients.own_ids if self.read and not self.dry_run else None,
-                                              self.hook)
-        return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
+    def new_clients(self) -> GcpClients:
+        return GcpClients()
 
     def handle(self, event: Any) -> dict[str, Any]:
         run = self.new_run(self._execute)
