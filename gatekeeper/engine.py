@@ -250,8 +250,8 @@ class Engine:
         hint = f"; the closest known region is {closest}" if closest else ""
         return RuleMatch(UNKNOWN_REGION_RULE, ENGINE_PACK, "1", Outcome.PENDING,
                          "gatekeeper fail-closed: unknown region",
-                         f"region {request.region!r} is not a {request.provider} region gatekeeper knows, so the "
-                         f"country the compute would run in is unknown{hint}; held for review")
+                         f"region {request.region!r} is not one of the {request.provider} regions gatekeeper knows, "
+                         f"so the country the compute would run in is unknown{hint}; held for review")
 
     def _unresolved(self, request: ProvisioningRequest) -> RuleMatch:
         what = "; ".join(request.unresolved)

@@ -51,8 +51,14 @@ class Jurisdictions:
         """The known region of ``provider`` nearest in spelling to ``region`` (for a suggestion), or None."""
         import difflib
 
-        found = difflib.get_close_matches(region.strip().lower(), list(self.regions.get(provider, {})), n=1,
-                                          cutoff=0.6)
+        key = region.strip().lower()
+        known = list(self.regions.get(provider, {}))
+        # Two letters swapped (us-esat-1) first: difflib alone prefers us-west-1 there.
+        swapped = [r for r in known if len(r) == len(key) and sorted(r) == sorted(key)
+                   and sum(a != b for a, b in zip(r, key, strict=True)) == 2]
+        if swapped:
+            return sorted(swapped)[0]
+        found = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         return found[0] if found else None
 
     def region_country(self, provider: str, region: str) -> str | None:

@@ -246,3 +246,22 @@ def test_engine_not_fail_closed_flags_unresolved() -> None:
     req = ProvisioningRequest("aws", "acct", (), unresolved=("boom",))
     ev = engine.evaluate(req, CustomerProfile("aws", "acct", country="US", kyc_status="verified"), on=date.today())
     assert ev.outcome == Outcome.FLAG and "allowed by configuration" in ev.matches[0].reason
+
+
+def test_a_provider_account_is_never_decided_as_the_subject_in_any_cloud() -> None:
+    from gatekeeper.engine import PROVIDER_ACCOUNT_RULE
+
+    engine = Engine(load_policies([shipped_policies_dir()]), provider_accounts={
+        "aws": frozenset({"123456789012"}), "azure": frozenset({"5a5a5a5a-0000-4000-8000-00000000000a"}),
+        "gcp": frozenset({"provider-infra"})})
+    us = CustomerProfile("aws", "x", "Provider Inc.", "US", "US", "US", "verified")
+    for provider, account, itype, plain in (
+            ("aws", "123456789012", "p5.48xlarge", "t3.micro"),
+            ("azure", "5A5A5A5A-0000-4000-8000-00000000000A", "Standard_ND96isr_H100_v5", "Standard_D2s_v5"),
+            ("gcp", "provider-infra", "a3-highgpu-8g", "e2-medium")):
+        req = ProvisioningRequest(provider, account, (ComputeItem(itype, 1),))
+        ev = engine.evaluate(req, us, on=date(2026, 12, 1))
+        assert ev.outcome == Outcome.DENY and PROVIDER_ACCOUNT_RULE in [m.rule_id for m in ev.matches], provider
+        assert "acting_for" in next(m.reason for m in ev.matches if m.rule_id == PROVIDER_ACCOUNT_RULE)
+        ok = engine.evaluate(ProvisioningRequest(provider, account, (ComputeItem(plain, 1),)), us, on=date(2026, 12, 1))
+        assert ok.outcome == Outcome.ALLOW  # plain compute from the provider's own account is not held up

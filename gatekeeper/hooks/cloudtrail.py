@@ -13,9 +13,11 @@ Rules of the translation:
 - References (launch templates, groups, instances, endpoint configs ...) are followed through the
   read-only :class:`Reader`; one that cannot be followed lands in ``unresolved`` and the request is
   decided fail-closed.
-- Counts are upper bounds, as in the adapter. A count that is not a whole number in range is an
-  input error naming the field (the hook records it and applies the error remediation), never a
-  traceback and never a guess.
+- Counts are upper bounds, as in the adapter. A malformed field (a count that is not a whole number
+  in range, two spellings of one member with different values) is never a traceback and never a
+  guess: the request is decided fail-closed with the field named in ``unresolved``, so the decision
+  record says what was wrong and the hook applies its error remediation (``[hooks] on_error``) to
+  the resources the event names.
 """
 
 from __future__ import annotations
@@ -116,19 +118,23 @@ def translate(op: Operation, detail: Mapping[str, Any], region: str, reader: Rea
     if params is not None and not isinstance(params, Mapping):
         raise InvalidInputError(f"{audit.root.split('|')[-1]} is not an object", field="requestParameters")
     params = params or {}
-    _counts(audit.response, detail, "")
+    resources = tuple(_resources(op, detail, region))
     items: tuple[ComputeItem, ...] = ()
     unresolved: tuple[str, ...] = ()
-    if audit.response:
-        out = read_spec(op, detail, lookup, catalog, slots=audit.response, extra=(), mode=EVENT_MODE)
-        items, unresolved = _merge(out.items), out.unresolved
-    if not items:
-        slots = SPEC.event_slots(op)
+    slots = SPEC.event_slots(op)
+    try:
+        _counts(audit.response, detail, "")  # every count of the record, also where the response wins
         _counts(slots, params, "")
-        out = read_spec(op, params, lookup, catalog, slots=slots, base=SPEC.event_base(op),
-                        extra=SPEC.event_extra(op), mode=EVENT_MODE)
-        items, unresolved = out.items, out.unresolved
-    return Translation(op, items, unresolved, tuple(_resources(op, detail, region)))
+        if audit.response:
+            out = read_spec(op, detail, lookup, catalog, slots=audit.response, extra=(), mode=EVENT_MODE)
+            items, unresolved = _merge(out.items), out.unresolved
+        if not items:
+            out = read_spec(op, params, lookup, catalog, slots=slots, base=SPEC.event_base(op),
+                            extra=SPEC.event_extra(op), mode=EVENT_MODE)
+            items, unresolved = out.items, out.unresolved
+    except InvalidInputError as exc:  # a malformed field: decided fail-closed, the field named
+        return Translation(op, (), (f"malformed {exc.field or 'field'} in the record: {exc.detail}",), resources)
+    return Translation(op, items, unresolved, resources)
 
 
 def _resources(op: Operation, detail: Mapping[str, Any], region: str) -> list[Resource]:

@@ -44,6 +44,7 @@ from gatekeeper.errors import InvalidInputError
 # they are read as malformed rather than carried into arithmetic and records.
 MAX_COUNT = 1_000_000_000
 _MAX_DIGITS = 32  # longer digit strings are rejected before int() (which refuses > 4300 digits anyway)
+_BIG = 10 ** _MAX_DIGITS
 
 
 class AmbiguousPath(InvalidInputError):
@@ -179,7 +180,8 @@ def first(scope: Any, path: str, root: Any = None, mode: Mode = EXACT) -> Any:
             if iterate:
                 found = _read_one(p, scope, root, "", mode)
                 return found[0][1] if found else None
-            node = child(node, name, mode)
+            # The hot path (SDK parameters are plain dicts, read exactly): no call per member.
+            node = node.get(name) if node.__class__ is dict and mode is EXACT else child(node, name, mode)
             if node is None:
                 return None
         return node
@@ -233,10 +235,12 @@ def number(value: Any) -> float | None:
 
     Never raises: bools, NaN, infinities, over-long digit strings and overflowing values are None.
     """
+    if value.__class__ is int:  # the usual count: no other check needed
+        return float(value) if -_BIG <= value <= _BIG else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return float(value) if abs(value) <= 10 ** _MAX_DIGITS else None
+        return float(value) if abs(value) <= _BIG else None
     if isinstance(value, str):
         s = value.strip()
         if not s or len(s) > _MAX_DIGITS + 8:
@@ -264,7 +268,7 @@ def whole(value: Any, field: str, limit: int = MAX_COUNT) -> int:
 
 def shown(value: Any, limit: int = 40) -> str:
     """``value`` for a message, cut short (never the 5,000 digits, and never raising on them)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** _MAX_DIGITS:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _BIG:
         return f"a number of about {int(value.bit_length() * 0.30103)} digits"
     try:
         text = repr(value)

@@ -4,13 +4,16 @@ malformed CloudTrail input is a clear, audited error (never a traceback), also u
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
+import boto3
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.adapters.aws import _install
-from gatekeeper.hooks import _aws, _core
+from gatekeeper.hooks import _aws, _core, aws_lambda
 from gatekeeper.hooks.aws_lambda import AwsHook
 from gatekeeper.hooks.remediation import KINDS
 from gatekeeper.providers.aws import SPEC, event_pattern
@@ -51,12 +54,25 @@ def _run_instances(**request: Any) -> dict[str, Any]:
     return event
 
 
-def test_a_count_of_five_thousand_digits_is_an_audited_error(gk: Gatekeeper) -> None:
-    hook = AwsHook(gk, reader=_aws.NoReader(), dry_run=True)
-    for bad in ("9" * 5000, 1e308, -3, "lots"):
-        out = hook.handle(_run_instances(instanceType="p5.48xlarge", instancesSet={"items": [{"maxCount": bad}]}))
-        assert out["status"] == _core.ERROR, out
-        assert "maxCount" in str(out) and len(str(out)) < 4000
+@pytest.mark.parametrize("bad", ["9" * 5000, 1e308, -3, "lots", {"n": 1}], ids=["digits", "1e308", "neg", "word",
+                                                                               "object"])
+def test_a_malformed_count_is_decided_fail_closed_and_the_instance_stopped(moto: None, gk: Gatekeeper,
+                                                                           bad: Any) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    iid = ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=1,
+                            MaxCount=1)["Instances"][0]["InstanceId"]
+    event = _event()
+    event["detail"]["requestParameters"]["instancesSet"]["items"][0]["maxCount"] = bad
+    event["detail"]["responseElements"]["instancesSet"]["items"][0]["instanceId"] = iid
+    event["detail"]["responseElements"]["instancesSet"]["items"][0]["instanceType"] = {"bad": "shape"} \
+        if isinstance(bad, dict) else "t3.micro"
+    out = aws_lambda.handler(event, None)
+    assert out["decision"] == "deny", out
+    unresolved = " ".join(out["request"]["unresolved"])
+    assert "malformed" in unresolved and len(json.dumps(out)) < 20_000
+    assert out["plan"]["verb"] == "stop"  # [hooks] on_error: the safe, reversible remediation
+    state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state in ("stopping", "stopped")
 
 
 _scalar = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | \

@@ -474,7 +474,8 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
             overlay = value if isinstance(value, Mapping) else {}
         drafts = t.slots(op_slots, params) if op_slots else t.slots(op_base.slots, overlay, params)
         gated = not op_base.when or any(_read(params, p, None, "", mode) for p in op_base.when)
-        if gated and (not drafts or (any(d.capacity is None for d in drafts) and t.accelerated(drafts))):
+        if gated and (op_base.always or not drafts
+                      or (any(d.capacity is None for d in drafts) and t.accelerated(drafts))):
             described = t.resource(op_base, params)
             if described is not None:
                 if mode.ignore_case:  # an event's lowerCamel members applied over the SDK-shape description

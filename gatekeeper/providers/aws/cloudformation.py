@@ -24,6 +24,7 @@ CDK, SAM and much provider tooling provision through stacks, so ``CreateStack``,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,11 +59,11 @@ class Row:
 
 
 def _row(service: str, name: str) -> Row:
-    op = ops_by_name[(service, name)]
+    op = _OPS[(service, name)]
     return Row(op.slots, op.base)
 
 
-ops_by_name: dict[tuple[str, str], Operation] = {op.key: op for op in ops.OPERATIONS}
+_OPS: dict[tuple[str, str], Operation] = {op.key: op for op in ops.OPERATIONS}
 
 RESOURCES: dict[str, Row] = {
     "AWS::EC2::Instance": _row("ec2", "RunInstances"),
@@ -286,8 +287,6 @@ class _Resolver:
             len(arg) == 2 and isinstance(arg[1], Mapping) else (None, {})
         if not isinstance(text, str):
             return _unknown("Sub of a non-string")
-        import re
-
         def one(m: re.Match[str]) -> str:
             name = m.group(1)
             v = self.value(extra[name], depth + 1) if name in extra else self._ref(name)

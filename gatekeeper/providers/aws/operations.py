@@ -249,6 +249,13 @@ def _sm(name: str, slots: tuple[Slot, ...], kind: str, noun: str, **kw: object) 
                **kw)
 
 
+_CFN = "cloudformation.amazonaws.com"
+# Deploying a template: its compute resources are decided (gatekeeper.providers.aws.cloudformation).
+_STACK_SET = _STACK_NEW = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters")
+_STACK = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters", previous="UsePreviousTemplate",
+                  stack="StackName")
+
+
 # --------------------------------------------------------------------------------------------------
 # The table
 
@@ -482,16 +489,7 @@ OPERATIONS: tuple[Operation, ...] = (
                         overlay=None, when=("autoScalingGroupProvider.autoScalingGroupArn",)),),
         ids=("name",), affected=_ECS_AFFECTED),
     _on("ecs", ECS, "UpdateCapacityProvider", _ECS_MANAGED, ids=("name",), affected=_ECS_AFFECTED),
-)
-
-_CFN = "cloudformation.amazonaws.com"
-# Deploying a template: its compute resources are decided (gatekeeper.providers.aws.cloudformation).
-_STACK_SET = _STACK_NEW = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters")
-_STACK = Template(body="TemplateBody", url="TemplateURL", parameters="Parameters", previous="UsePreviousTemplate",
-                  stack="StackName")
-
-OPERATIONS = (
-    *OPERATIONS,
+    # ------------------------------------------------------------------------------ CloudFormation
     _on("cloudformation", _CFN, "CreateStack", template=_STACK_NEW, ids=("StackName",),
         affected=(Affected("cloudformation:stack", _any(f"{RE}.stackId", f"{RP}.stackName")),)),
     _on("cloudformation", _CFN, "UpdateStack", template=_STACK, ids=("StackName",),

@@ -79,12 +79,18 @@ def test_capacity_blocks_hosts_scheduled_and_imported_instances(http: Aws) -> No
     assert outcome(http, "ec2", CN_HQ, lambda c: c.import_instance(**imported)) == ("blocked", [])
 
 
-def test_capacity_reservation_changes_that_cannot_be_read_fail_closed(http: Aws) -> None:
+@pytest.mark.parametrize("call", [
+    lambda c: c.modify_capacity_reservation(CapacityReservationId="cr-0123456789abcdef0", InstanceCount=8),
+    lambda c: c.modify_capacity_reservation_fleet(CapacityReservationFleetId="crf-0123456789abcdef0",
+                                                  TotalTargetCapacity=8),
+    lambda c: c.purchase_capacity_block_extension(CapacityBlockExtensionOfferingId="cbe-1",
+                                                  CapacityReservationId="cr-0123456789abcdef0"),
+], ids=["ModifyCapacityReservation", "ModifyCapacityReservationFleet", "PurchaseCapacityBlockExtension"])
+def test_capacity_changes_that_cannot_be_read_fail_closed(http: Aws, call: Callable[[Any], Any]) -> None:
     # moto has no capacity reservations: the reservation cannot be read, so the change is blocked
     # (fail-closed, for every customer) before it leaves the process.
     for account in (CN_HQ, US):
-        assert outcome(http, "ec2", account, lambda c: c.modify_capacity_reservation(
-            CapacityReservationId="cr-0123456789abcdef0", InstanceCount=8)) == ("blocked", [])
+        assert outcome(http, "ec2", account, call) == ("blocked", [])
 
 
 def _group(aws: Aws, name: str, itype: str) -> None:
