@@ -71,3 +71,27 @@ def gcp_operations() -> str:
         rows.append(f"| `{op.sdk}` | {op.reads} | {_cell(where)} | {_cell(count)} | `{op.audit}` | "
                     f"{_remedy(op.kind)} |")
     return "\n".join(rows)
+
+
+def azure_summary() -> str:
+    """One line per resource provider, for the README."""
+    from gatekeeper.providers.azure import DEPLOYMENTS, OPERATIONS
+
+    by_service: dict[str, list[str]] = {}
+    for op in OPERATIONS:
+        verbs = "/".join([*op.methods, *(a for a in op.actions)])
+        by_service.setdefault(op.service, []).append(f"{op.resource} ({verbs})")
+    lines = [f"- **{s}** ({len(v)}): {', '.join(v)}" for s, v in by_service.items()]
+    calls = ", ".join(dict.fromkeys(f"{c.resource}{'/' + c.action if c.action else ''}" for c in DEPLOYMENTS))
+    lines.append(f"- **Microsoft.Resources**: {calls} at every scope, each template resource decided; `/batch`")
+    return "\n".join(lines)
+
+
+def gcp_summary() -> str:
+    """One line per service, for the README."""
+    from gatekeeper.providers.gcp import OPERATIONS
+
+    by_service: dict[str, list[str]] = {}
+    for op in OPERATIONS:
+        by_service.setdefault(op.service, []).append(op.operation.split(".", 1)[1])
+    return "\n".join(f"- **{s}** ({len(v)}): {', '.join(v)}" for s, v in by_service.items())
