@@ -260,7 +260,7 @@ OPERATIONS: tuple[AzureOperation, ...] = (
                              "azure-mgmt-machinelearningservices: machine_learning_compute.restart")},
         sdk=("azure-mgmt-machinelearningservices: machine_learning_compute.begin_create_or_update",
              "azure-mgmt-machinelearningservices: machine_learning_compute.begin_update"),
-        note="AmlCompute (maxNodeCount) and ComputeInstance (one VM); an attached Kubernetes cluster "
+        note="AmlCompute (maxNodeCount) and ComputeInstance (one VM); an attached cluster (AKS, Kubernetes) "
              "provisions nothing itself",
     ),
 )

@@ -323,3 +323,29 @@ def test_plain_size_arrives_for_china_owned_customer(gk: Gatekeeper, audit: TeeA
     op.call(arm, CN_SUB, PLAIN)
     assert len(writes(arm, op.target(CN_SUB))) == 1
     assert all(r["decision"] == "allow" for r in audit.decisions)  # plain compute: nothing held
+
+
+def test_a_batch_pool_sized_by_an_autoscale_formula_is_held_with_the_reason(gk: Gatekeeper, audit: TeeAudit,
+                                                                            arm: ArmStandIn) -> None:
+    arm.seed(f"/subscriptions/{US_SUB}/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct",
+             {"location": "eastus"})
+    pool = {"properties": {"vmSize": GPU, "scaleSettings": {"autoScale": {"formula": "$TargetDedicatedNodes=8"}}}}
+    with pytest.raises(HttpResponseError):
+        mgmt(BatchManagementClient, arm, US_SUB).pool.create("rg", "acct", "auto", pool)
+    assert any("autoscale formula" in u for u in audit.decisions[-1]["request"]["unresolved"])
+    plain = {"properties": {"vmSize": PLAIN, "scaleSettings": {"autoScale": {"formula": "$TargetDedicatedNodes=8"}}}}
+    mgmt(BatchManagementClient, arm, US_SUB).pool.create("rg", "acct", "plain", plain)  # plain: no count needed
+    assert len(writes(arm, rid(US_SUB, "Microsoft.Batch", "batchAccounts", "acct", "pools", "plain"))) == 1
+
+
+def test_an_attached_cluster_compute_provisions_nothing_itself(gk: Gatekeeper, audit: TeeAudit,
+                                                                  arm: ArmStandIn) -> None:
+    # An existing AKS cluster attached to the workspace (computeType AKS; Kubernetes in later API versions):
+    # its pools are decided as pools, the attachment runs nothing.
+    attached = mlm.ComputeResource(location="eastus", properties=mlm.AKS(
+        resource_id=rid(CN_SUB, AKS, "managedClusters", "aks1")))
+    client = mgmt(MachineLearningServicesMgmtClient, arm, CN_SUB)
+    client.machine_learning_compute.begin_create_or_update("rg", "ws", "k8s", attached).result()
+    assert len(writes(arm, rid(CN_SUB, "Microsoft.MachineLearningServices", "workspaces", "ws", "computes",
+                               "k8s"))) == 1
+    assert audit.decisions == []
