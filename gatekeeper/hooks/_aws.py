@@ -437,7 +437,8 @@ IAM_ACTIONS: tuple[str, ...] = (
     # the spec's other reads (gatekeeper.providers.aws.FETCHES) and the newer remediations
     "ec2:DescribeFleets", "ec2:DescribeSpotFleetRequests", "ec2:DescribeCapacityReservations",
     "ec2:DescribeCapacityReservationFleets", "batch:DescribeComputeEnvironments",
-    "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeDomain", "elasticmapreduce:ListInstanceGroups",
+    "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeDomain", "sagemaker:DescribeSpace",
+    "sagemaker:DescribeUserProfile", "elasticmapreduce:ListInstanceGroups",
     "ec2:CancelCapacityReservation", "ec2:CancelCapacityReservationFleets", "ec2:ReleaseHosts",
     "autoscaling:DeleteLaunchConfiguration", "sagemaker:DeleteEndpoint", "sagemaker:StopHyperParameterTuningJob",
     "sagemaker:StopOptimizationJob", "sagemaker:StopInferenceRecommendationsJob", "sagemaker:StopMonitoringSchedule",

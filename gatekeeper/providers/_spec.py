@@ -186,6 +186,9 @@ class Existing:
     when: tuple[str, ...] = ()  # read only when one of these parameters is present (empty: always)
     # Read even when the request names compute with a count (the count is a delta on the resource).
     always: bool = False
+    # (in ``extra``) Read only when the request itself names no compute: a default it inherits
+    # (a SageMaker app without a ResourceSpec takes its space's or user profile's default).
+    fallback: bool = False
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from gatekeeper.hooks.aws_lambda import AwsHook
 from gatekeeper.providers.aws import SPEC
 from gatekeeper.service import Gatekeeper
 from tests.hooks.conftest import CHINA_HQ, load_event
-from tests.providers.aws_samples import SAMPLES, plain
+from tests.providers.aws_samples import NO_PLAIN, SAMPLES, plain
 
 ROWS = sorted(SAMPLES)
-NO_PLAIN = {("sagemaker", "CreateTrainingPlan"), ("ec2", "PurchaseCapacityBlock")}
 
 
 def camel(node: Any) -> Any:

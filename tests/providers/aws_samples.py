@@ -112,6 +112,10 @@ READS_EXISTING = {op for op in (
     ("batch", "UpdateComputeEnvironment"), ("emr", "ModifyInstanceGroups"))}
 
 
+# Only accelerated capacity is sold this way: there is no plain request to make.
+NO_PLAIN = {("sagemaker", "CreateTrainingPlan"), ("ec2", "PurchaseCapacityBlock")}
+
+
 def plain(params: Any) -> Any:
     """The same request on plain compute (every accelerated type, family or filter replaced)."""
     text = json.dumps(params)

@@ -55,3 +55,36 @@ def test_an_endpoint_is_decided_on_the_configuration_it_names() -> None:
     unread = translate(BY_NAME[("sagemaker", "CreateEndpoint")], {"EndpointName": "e", "EndpointConfigName": "c"},
                        None, default_catalog())
     assert unread.items == () and "endpoint_config name=c cannot be read" in unread.unresolved[0]
+
+
+class ByKind:
+    def __init__(self, answers: Mapping[str, Mapping[str, Any]]) -> None:
+        self.answers, self.kinds = answers, []
+
+    def describe(self, kind: str, key: Mapping[str, str]) -> Mapping[str, Any]:
+        self.kinds.append(kind)
+        return self.answers[kind]
+
+
+def _spec(itype: str, app: str = "JupyterLabAppSettings") -> dict[str, Any]:
+    return {app: {"DefaultResourceSpec": {"InstanceType": itype}}}
+
+
+def test_an_app_naming_no_instance_inherits_its_space_user_and_domain_defaults() -> None:
+    from gatekeeper.providers.aws import BY_NAME
+
+    op = BY_NAME[("sagemaker", "CreateApp")]
+    lookup = ByKind({"domain": {"DefaultUserSettings": _spec("ml.t3.medium")},
+                     "space": {"SpaceSettings": _spec("ml.p4d.24xlarge")},
+                     "user_profile": {"UserSettings": _spec("ml.g5.xlarge", "KernelGatewayAppSettings")}})
+    out = translate(op, {"DomainId": "d-1", "AppType": "JupyterLab", "AppName": "a", "SpaceName": "s"}, lookup,
+                    default_catalog())
+    assert sorted(lookup.kinds) == ["domain", "space"]
+    assert {i.instance_type for i in out.items} == {"ml.t3.medium", "ml.p4d.24xlarge"}
+    lookup.kinds.clear()
+    named = translate(op, {"DomainId": "d-1", "AppType": "JupyterLab", "AppName": "a", "SpaceName": "s",
+                           "ResourceSpec": {"InstanceType": "ml.t3.medium"}}, lookup, default_catalog())
+    assert lookup.kinds == [] and [i.instance_type for i in named.items] == ["ml.t3.medium"]
+    user = translate(op, {"DomainId": "d-1", "AppType": "KernelGateway", "AppName": "a", "UserProfileName": "u"},
+                     lookup, default_catalog())
+    assert "ml.g5.xlarge" in {i.instance_type for i in user.items}

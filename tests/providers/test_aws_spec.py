@@ -37,6 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     "domain": "",
     "emr_instance_group": "InstanceGroups[]",
     "template_url": "",
+    "space": "",
+    "user_profile": "",
     "stack_template": "",
 }
 NUMBERS = ("integer", "long", "double", "float", "string")

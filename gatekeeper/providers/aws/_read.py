@@ -466,6 +466,7 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
     op_extra = op.extra if extra is None else extra
     if op_base is None:
         drafts = t.slots(op_slots, params)
+        named = bool(drafts)
     else:
         if op_base.overlay is None:
             overlay: Mapping[str, Any] = {}
@@ -473,6 +474,7 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
             value = _first(params, op_base.overlay, None, mode) if op_base.overlay else params
             overlay = value if isinstance(value, Mapping) else {}
         drafts = t.slots(op_slots, params) if op_slots else t.slots(op_base.slots, overlay, params)
+        named = bool(drafts)
         gated = not op_base.when or any(_read(params, p, None, "", mode) for p in op_base.when)
         if gated and (op_base.always or not drafts
                       or (any(d.capacity is None for d in drafts) and t.accelerated(drafts))):
@@ -490,6 +492,8 @@ def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | 
     for res in op_extra:
         if res.when and not any(_read(params, p, None, "", mode) for p in res.when):
             continue
+        if res.fallback and named:
+            continue  # the request names its own compute: the inherited default does not apply
         described = t.resource(res, params)
         if described is not None:
             saved, t.mode = t.mode, EXACT

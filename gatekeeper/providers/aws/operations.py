@@ -430,9 +430,16 @@ OPERATIONS: tuple[Operation, ...] = (
         affected=(Affected("sagemaker:domain", f"{RP}.domainId", arn=f"{RE}.domainArn"),)),
     _sm("CreateSpace", _studio_defaults("SpaceSettings", (*_SPACE_APPS, "CodeEditorAppSettings")),
         "sagemaker:space", "space"),
-    # Studio apps run on ml.* instances; an app naming none inherits its domain's defaults.
+    # Studio apps run on ml.* instances; an app naming none inherits its space's or user profile's
+    # default, else its domain's (all that apply are decided, as alternatives).
     _on("sagemaker", SAGEMAKER, "CreateApp", (Slot(at="ResourceSpec", sources=(Source(type=("InstanceType",)),)),),
         base=Existing("domain", (("id", "DomainId"),), _DOMAIN_DEFAULTS, overlay=None),
+        extra=(Existing("space", (("domain", "DomainId"), ("name", "SpaceName")),
+                        _studio_defaults("SpaceSettings", (*_SPACE_APPS, "CodeEditorAppSettings")), overlay=None,
+                        when=("SpaceName",), fallback=True),
+               Existing("user_profile", (("domain", "DomainId"), ("name", "UserProfileName")),
+                        _studio_defaults("UserSettings", _USER_APPS), overlay=None, when=("UserProfileName",),
+                        fallback=True)),
         ids=("DomainId", "AppName"),
         affected=(Affected("sagemaker:app", f"{RP}.appName", arn=f"{RE}.appArn", parent=f"{RP}.domainId"),)),
     # ---------------------------------------------------------------------------------------- EKS

@@ -14,11 +14,9 @@ from gatekeeper.providers.aws import SPEC
 from gatekeeper.service import Gatekeeper
 from tests.adapters.aws.conftest import CN_HQ, US, Aws, _reset
 from tests.adapters.aws.test_new_paths import outcome
-from tests.providers.aws_samples import READS_EXISTING, SAMPLES, plain
+from tests.providers.aws_samples import NO_PLAIN, READS_EXISTING, SAMPLES, plain
 
 ROWS = sorted(SAMPLES)
-# Only accelerated capacity is sold this way: there is no plain request to make.
-NO_PLAIN = {("sagemaker", "CreateTrainingPlan"), ("ec2", "PurchaseCapacityBlock")}
 
 
 def test_every_row_has_a_sample_or_its_own_test() -> None:
