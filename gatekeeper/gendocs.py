@@ -1,4 +1,4 @@
-"""``python -m gatekeeper.gendocs [--check]``: the generated blocks of docs/aws.md and README.md.
+"""``python -m gatekeeper.gendocs [--check]``: the generated blocks of docs/aws.md, docs/azure-gcp.md and README.md.
 
 Each block sits between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END generated: NAME -->`` and is
 rendered from the provider specs (``gatekeeper.providers.docs``) with the remediation each resource
@@ -15,6 +15,13 @@ from pathlib import Path
 from gatekeeper.hooks.remediation import KINDS
 from gatekeeper.providers.aws import SPEC
 from gatekeeper.providers.docs import operations_table, summary
+from gatekeeper.providers.docs_azure_gcp import (
+    azure_operations,
+    azure_summary,
+    azure_templates,
+    gcp_operations,
+    gcp_summary,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +31,11 @@ def blocks() -> dict[Path, dict[str, str]]:
     remedies = {k: (v.stop, v.terminate) for k, v in KINDS.items()}
     return {
         ROOT / "docs" / "aws.md": {"aws operations": operations_table(SPEC, remedies) + "\n"},
-        ROOT / "README.md": {"aws operations": summary(SPEC) + "\n"},
+        ROOT / "README.md": {"aws operations": summary(SPEC) + "\n", "azure operations": azure_summary() + "\n",
+                             "gcp operations": gcp_summary() + "\n"},
+        ROOT / "docs" / "azure-gcp.md": {"azure operations": azure_operations() + "\n",
+                                         "azure templates": azure_templates() + "\n",
+                                         "gcp operations": gcp_operations() + "\n"},
     }
 
 

@@ -1,7 +1,8 @@
 """``gatekeeper hooks``: replay a recorded hook event locally, as a dry run.
 
 ``gatekeeper hooks test EVENT.json`` reads an EventBridge event (CloudTrail API call, EC2 state
-change) or an Event Grid event (a JSON object, or an array of them as Event Grid delivers), decides it
+change), an Event Grid event (a JSON object, or an array of them as Event Grid delivers) or a Cloud
+Audit Logs entry (the LogEntry, or the Eventarc CloudEvent carrying it), decides it
 with ``dry_run=True`` (no case opened, nothing recorded) and prints the decision and the remediation
 plan the hook would carry out. No cloud is called: references the event does not spell out (a
 launch template, the VM behind a resource id) stay unresolved, and the decision is the fail-closed one,
@@ -33,7 +34,8 @@ from gatekeeper.cli._common import (
     opened,
 )
 
-app = typer.Typer(help="Detective hooks (AWS Lambda, Azure Function): replay recorded events offline.",
+app = typer.Typer(help="Detective hooks (AWS Lambda, Azure Function, Google Cloud function): replay recorded "
+                       "events offline.",
                   no_args_is_help=True)
 
 _EXIT = {"allow": EXIT_OK, "flag": EXIT_OK, "pending": EXIT_PENDING, "deny": EXIT_DENY}
@@ -41,8 +43,12 @@ _COLOURS = {"allow": "green", "flag": "yellow", "pending": "magenta", "deny": "r
 
 
 def kind_of(event: Any) -> str:
-    """``aws`` for an EventBridge event, ``azure`` for an Event Grid one, "" when neither."""
+    """``aws`` for an EventBridge event, ``gcp`` for a Cloud Audit Logs entry (or its Eventarc CloudEvent),
+    ``azure`` for an Event Grid one, "" when none of these."""
     if isinstance(event, dict):
+        data = event.get("data")
+        if "protoPayload" in event or (isinstance(data, dict) and "protoPayload" in data):
+            return "gcp"
         if "detail-type" in event or "detail" in event:
             return "aws"
         if "eventType" in event or ("type" in event and "specversion" in event) or "data" in event:
@@ -66,14 +72,19 @@ def replay(gk: Any, event: Any, *, resolve: bool = False) -> dict[str, Any]:
         from gatekeeper.hooks.azure_function import AzureHook
 
         return AzureHook(gk, dry_run=True, read=resolve).handle(event) | {"hook": "azure-function"}
+    if kind == "gcp":
+        from gatekeeper.hooks.gcp_function import GcpHook
+
+        return GcpHook(gk, dry_run=True, read=resolve).handle(event) | {"hook": "gcp-function"}
     return {"status": "error", "event_id": "", "hook": "",
-            "reason": "not an EventBridge event (detail-type, detail) nor an Event Grid event (eventType, data)"}
+            "reason": "not an EventBridge event (detail-type, detail), an Event Grid event (eventType, data) nor a "
+                      "Cloud Audit Logs entry (protoPayload)"}
 
 
 @app.command("test")
 def test(
     event_file: Annotated[Path, typer.Argument(metavar="EVENT.json",
-                                               help="A recorded EventBridge or Event Grid event.")],
+                                               help="A recorded EventBridge, Event Grid or Cloud Audit Logs event.")],
     resolve: Annotated[bool, typer.Option("--resolve",
                                           help="Allow read-only cloud look-ups (Describe*, GET).")] = False,
     config: ConfigOpt = None,

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,28 @@ def bootstrap_config() -> None:
     path = home / "gatekeeper.toml"
     path.write_text(text, encoding="utf-8")
     os.environ["GATEKEEPER_CONFIG"] = str(path)
+
+
+def self_principals(find: Callable[[], Iterable[str]] | None, hook: str) -> frozenset[str]:
+    """The hook's own identity, so that it ignores its own writes: what ``find`` reports (the ids in its
+    token, its service account), plus ``GATEKEEPER_SELF_PRINCIPAL_ID`` (comma-separated), lower-cased.
+    A ``find`` that fails is logged: the hook's other loop guards still hold."""
+    own: set[str] = set()
+    if find is not None:
+        try:
+            own.update(p.strip().lower() for p in find() if p.strip())
+        except Exception as exc:
+            log.warning("hook.identity_unknown", hook=hook, error=short_error(exc))
+    env = os.environ.get("GATEKEEPER_SELF_PRINCIPAL_ID", "")
+    own.update(p.strip().lower() for p in env.split(",") if p.strip())
+    return frozenset(own)
+
+
+def raising(exc: InvalidInputError) -> Callable[[], Prepared]:
+    """A ``prepare`` step that reports ``exc`` (a malformed event, recorded once as hook.error)."""
+    def prepare() -> Prepared:
+        raise exc
+    return prepare
 
 
 def event_digest(event: Any) -> str:
@@ -131,6 +153,36 @@ class EventHook:
         """The processing of one event, executing remediation actions with ``execute``."""
         return HookRun(self.gk, markers=None if self.dry_run else self.markers, execute=execute, hook=self.hook,
                        dry_run=self.dry_run)
+
+
+class ReadingHook(EventHook):
+    """A hook that reads the cloud through its clients (made on first use by :meth:`new_clients`, or
+    given) and ignores writes by its own identity (found once: :func:`self_principals`). ``read=False``
+    reads nothing (``gatekeeper hooks test`` without ``--resolve``)."""
+
+    def __init__(self, gk: Any = None, *, clients: Any = None, markers: Any = None, dry_run: bool = False,
+                 read: bool = True) -> None:
+        super().__init__(gk, markers=markers, dry_run=dry_run)
+        self.read = read
+        self._clients = clients
+        self._own: frozenset[str] | None = None
+
+    def new_clients(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def clients(self) -> Any:
+        if self._clients is None:
+            self._clients = self.new_clients()
+        return self._clients
+
+    def identity(self) -> frozenset[str]:
+        """Principals whose writes the hook ignores: its own (from its credentials, found once), the
+        ``GATEKEEPER_SELF_PRINCIPAL_ID`` override and ``[hooks] ignore_principals``."""
+        if self._own is None:
+            find = self.clients.own_ids if self.read and not self.dry_run else None
+            self._own = self_principals(find, self.hook)
+        return self._own | {p.lower() for p in self.gk.config.hooks.ignore_principals}
 
 
 class HookRun:

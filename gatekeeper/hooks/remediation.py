@@ -135,6 +135,30 @@ KINDS: Mapping[str, KindSpec] = {
     "azure:virtual-machine": KindSpec(stop="deallocate", terminate="delete"),
     "azure:scale-set": KindSpec(stop="scale_to_zero", terminate="delete"),
     "azure:agent-pool": KindSpec(stop="scale_to_zero", terminate="delete"),
+    # Scale-set VMs take their tags from the scale set; Batch pools have none in ARM.
+    "azure:scale-set-vm": KindSpec(stop="deallocate", terminate="delete", taggable=False),
+    "azure:batch-pool": KindSpec(stop="scale_to_zero", terminate="delete", taggable=False),
+    # An AmlCompute cluster is scaled to zero nodes; a ComputeInstance is stopped (the executor tells them apart).
+    "azure:ml-compute": KindSpec(stop="scale_to_zero", terminate="delete"),
+    "azure:capacity-reservation": KindSpec(stop="scale_to_zero", terminate="delete"),
+    # Google Cloud (labels where the resource has them: instances; the others are acted on only)
+    "gcp:instance": KindSpec(stop="stop", terminate="delete"),
+    "gcp:instance-template": KindSpec(terminate="delete", taggable=False,
+                                      note="a template runs nothing; groups using it are decided as groups"),
+    "gcp:bulk-insert": KindSpec(taggable=False, note="the entry names no instance; the instances it creates are "
+                                                     "found by its name pattern and remediated as instances"),
+    "gcp:instance-group": KindSpec(stop="scale_to_zero", terminate="delete", taggable=False),
+    "gcp:reservation": KindSpec(stop="delete", terminate="delete", taggable=False,
+                                note="a reservation holds capacity while it exists"),
+    "gcp:future-reservation": KindSpec(stop="delete", terminate="delete", taggable=False),
+    "gcp:node-pool": KindSpec(stop="scale_to_zero", terminate="delete", taggable=False),
+    "gcp:tpu-node": KindSpec(stop="stop", terminate="delete", taggable=False),
+    "gcp:queued-resource": KindSpec(stop="delete", terminate="delete", taggable=False),
+    "gcp:custom-job": KindSpec(stop="cancel", terminate="cancel", taggable=False),
+    "gcp:tuning-job": KindSpec(stop="cancel", terminate="cancel", taggable=False),
+    "gcp:persistent-resource": KindSpec(stop="delete", terminate="delete", taggable=False),
+    "azure:dedicated-host": KindSpec(terminate="delete", note="a host cannot be stopped: stop tags it; its VMs "
+                                                              "are remediated as VMs"),
 }
 
 

@@ -180,7 +180,8 @@ def test_check_pending_opens_a_case_and_dry_run_does_not(cfg: Path) -> None:
 
 def test_accounts_import_with_owners(tmp_path: Path) -> None:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                 '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
                  encoding="utf-8")
     owners = tmp_path / "owners.csv"
     owners.write_text("provider,account_id,owner_name,owner_country,share,screening_lists\n"

@@ -66,7 +66,8 @@ def test_config_before_the_command(cfg: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     empty = other / "g.toml"
-    empty.write_text('[store]\nurl = "sqlite:///s.db"\ncreate = true\n[audit]\nurl = "file://audit"\n', encoding="utf-8")
+    empty.write_text('[store]\nurl = "sqlite:///s.db"\ncreate = true\n[audit]\nurl = "file://audit"\n',
+                     encoding="utf-8")
     out = runner.invoke(app, ["--config", str(cfg), "accounts", "list", "--json", "--config", str(empty)])
     assert out.exit_code == 0 and json.loads(out.stdout) == []
     # Nothing after it: a usage error, not a crash.

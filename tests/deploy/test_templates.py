@@ -16,7 +16,13 @@ import pytest
 
 from gatekeeper.config import Config
 from gatekeeper.hooks._aws import IAM_ACTIONS
-from gatekeeper.hooks.azure_function import OPERATION_NAMES, RBAC_ACTIONS, WRITE_SUCCESS
+from gatekeeper.hooks.azure_function import (
+    ACTION_NAMES,
+    ACTION_SUCCESS,
+    OPERATION_NAMES,
+    RBAC_ACTIONS,
+    WRITE_SUCCESS,
+)
 from gatekeeper.hooks.cloudtrail import event_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,9 +272,9 @@ def test_the_event_grid_subscription_filters_to_the_covered_writes() -> None:
     assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
     [sub] = [r for r in inner["resources"] if r["type"] == "Microsoft.EventGrid/systemTopics/eventSubscriptions"]
     f = sub["properties"]["filter"]
-    assert f["includedEventTypes"] == [WRITE_SUCCESS]
+    assert f["includedEventTypes"] == [WRITE_SUCCESS, ACTION_SUCCESS]
     [adv] = f["advancedFilters"]
-    assert adv["key"] == "data.operationName" and sorted(adv["values"]) == sorted(OPERATION_NAMES)
+    assert adv["key"] == "data.operationName" and sorted(adv["values"]) == sorted(OPERATION_NAMES + ACTION_NAMES)
     assert sub["properties"]["destination"]["properties"]["resourceId"].endswith("/functions/gatekeeper_hook')]")
     [site] = [r for r in inner["resources"] if r["type"] == "Microsoft.Web/sites"]
     assert site["identity"] == {"type": "SystemAssigned"}

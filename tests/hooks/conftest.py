@@ -26,12 +26,16 @@ IRAN = "444444444444"         # embargoed
 CHINA_HQ = "555555555555"     # headquartered in China
 AZ_CHINA_HQ = "5a5a5a5a-0000-4000-8000-000000000001"
 AZ_US = "1a1a1a1a-0000-4000-8000-000000000002"
+GCP_CHINA_HQ = "hz-cloud-models"
+GCP_US = "acme-analytics-prod"
 
 HOOK_PROFILES = (
     *SAMPLE_PROFILES,
     CustomerProfile("aws", CHINA_HQ, "Shenzhen Dragon Compute Ltd.", "SG", "CN", "CN", "verified"),
     CustomerProfile("azure", AZ_CHINA_HQ, "Hangzhou Cloud Models Co.", "HK", "CN", "CN", "verified"),
     CustomerProfile("azure", AZ_US, "Acme Analytics Inc.", "US", "US", "US", "verified"),
+    CustomerProfile("gcp", GCP_CHINA_HQ, "Hangzhou Cloud Models Co.", "HK", "CN", "CN", "verified"),
+    CustomerProfile("gcp", GCP_US, "Acme Analytics Inc.", "US", "US", "US", "verified"),
 )
 
 

@@ -17,7 +17,8 @@ CSV = Path(__file__).resolve().parents[2] / "gatekeeper" / "demo" / "data" / "cu
 
 def _config(tmp_path: Path, url: str) -> Path:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n'
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                 '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n'
                  '[notify]\nconsole_url = "http://127.0.0.1:8765/"\ncase_deadline_hours = 0.01\n'
                  'case_warning_hours = 1\nretries = 0\n'
                  f'[[notify.webhooks]]\nurl = "{url}"\nsecret = "s3cr3t-for-tests"\n', encoding="utf-8")

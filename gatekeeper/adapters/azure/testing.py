@@ -3,8 +3,9 @@
 ``ArmStandIn`` serves HTTPS on 127.0.0.1 (a throw-away self-signed certificate, so the SDK's bearer
 token policy runs exactly as against ARM) and keeps resources in memory by resource id: PUT stores
 and answers the resource with ``provisioningState: Succeeded`` (so ``begin_create_or_update``'s
-poller finishes at once), PATCH merges into the stored resource, GET answers it or an ARM 404.
-Every request is recorded. ``StaticToken`` is a minimal ``TokenCredential``.
+poller finishes at once), PATCH merges into the stored resource, GET answers it or an ARM 404, POST
+actions (``deallocate``, ``validate``, ``whatIf``) succeed at once, and ARM's ``POST /batch`` answers each
+inner request as if sent alone. Every request is recorded. ``StaticToken`` is a minimal ``TokenCredential``.
 
     with ArmStandIn() as arm:
         client = ComputeManagementClient(StaticToken(), SUB, base_url=arm.url,
@@ -20,7 +21,7 @@ from typing import Any
 from azure.core.credentials import AccessToken
 
 from gatekeeper.adapters._standin import Answer, Recorded, StandIn
-from gatekeeper.adapters.azure._operations import merge
+from gatekeeper.providers.azure.operations import merge
 
 __all__ = ["ArmStandIn", "Recorded", "StaticToken"]
 
@@ -79,4 +80,15 @@ class ArmStandIn(StandIn):
         if method == "DELETE":
             self.resources.pop(key, None)
             return Answer(200)
+        if method == "POST":
+            if key.endswith("/batch"):
+                return Answer(200, {"responses": [self._inner(r) for r in (body or {}).get("requests", [])]})
+            # Actions (deallocate, stop, validate, whatIf): done at once.
+            return Answer(200, {"status": "Succeeded", "properties": {"provisioningState": "Succeeded"}})
         return Answer(405, {"error": {"code": "MethodNotAllowed", "message": method}})
+
+    def _inner(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """One request of ARM's ``/batch``, answered as if sent on its own."""
+        url = str(request.get("url", "")).split("?", 1)[0]
+        answer = self.answer(str(request.get("httpMethod", "GET")).upper(), url, {}, request.get("content"))
+        return {"name": request.get("name"), "httpStatusCode": answer.status, "content": answer.body}

@@ -28,11 +28,11 @@ from typing import Any
 from gatekeeper._log import get_logger
 from gatekeeper.adapters._explain import unavailable_decision
 from gatekeeper.adapters.gcp._errors import ExportControlPermissionDenied
-from gatekeeper.adapters.gcp._operations import OPERATIONS, GcpOperation
 from gatekeeper.adapters.gcp._resolve import TransportResolver
-from gatekeeper.adapters.gcp._translate import location_of, project_of, region_of, translate
 from gatekeeper.context import current_subject
 from gatekeeper.model import Decision, ProvisioningRequest
+from gatekeeper.providers.gcp._read import location_of, project_of, region_of, translate
+from gatekeeper.providers.gcp.operations import OPERATIONS, GcpOperation
 from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.gcp")
@@ -43,7 +43,7 @@ _MARK = "__gatekeeper_guard__"
 def _client_class(op: GcpOperation) -> type[Any] | None:
     try:
         module = importlib.import_module(op.module)
-    except ImportError:  # google-cloud-container is optional
+    except ImportError:  # google-cloud-container, -tpu, -aiplatform are optional
         return None
     cls = getattr(module, op.client, None)
     return cls if isinstance(cls, type) else None
@@ -53,7 +53,8 @@ def _as_dict(message: Any) -> Mapping[str, Any]:
     to_dict = getattr(type(message), "to_dict", None)
     if to_dict is None:
         raise TypeError(f"{type(message).__name__} is not a proto-plus message")
-    result: Mapping[str, Any] = to_dict(message, preserving_proto_field_name=True)
+    # Enums by name (Vertex's NVIDIA_TESLA_A100), as Cloud Audit Logs record them too.
+    result: Mapping[str, Any] = to_dict(message, preserving_proto_field_name=True, use_integers_for_enums=False)
     return result
 
 

@@ -1,6 +1,7 @@
 """Read-only look-ups a translation needs, made through the caller's own transport.
 
-Compute Engine: an instance template, machine image or instance named by reference, fetched with
+Compute Engine: an instance template, machine image, instance, managed instance group or reservation
+named by reference, fetched with
 the REST transport's authorised session from the transport's host (so the same credentials, the
 same endpoint, the same mTLS settings). GKE: a node pool, through the transport's own (unguarded)
 ``get_node_pool`` method, so it works over gRPC and REST alike. Any failure other than "not found"
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gatekeeper.adapters.gcp._translate import TranslationError
+from gatekeeper.providers.gcp._read import TranslationError
 
-_KINDS = {"template": "instanceTemplates", "image": "machineImages", "instance": "instances"}
+_KINDS = {"template": "instanceTemplates", "image": "machineImages", "instance": "instances",
+          "mig": "instanceGroupManagers", "reservation": "reservations"}
 TIMEOUT_SECONDS = 30.0
 
 
@@ -48,8 +50,10 @@ def _instance_like(kind: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         d = compute_v1.MachineImage.to_dict(msg, preserving_proto_field_name=True)
         props = d.get("instance_properties") or {}
         return props if props.get("machine_type") else (d.get("source_instance_properties") or props)
-    msg = compute_v1.Instance.from_json(_dumps(body), ignore_unknown_fields=True)
-    result: Mapping[str, Any] = compute_v1.Instance.to_dict(msg, preserving_proto_field_name=True)
+    cls: Any = {"mig": compute_v1.InstanceGroupManager, "reservation": compute_v1.Reservation}.get(
+        kind, compute_v1.Instance)
+    msg = cls.from_json(_dumps(body), ignore_unknown_fields=True)
+    result: Mapping[str, Any] = cls.to_dict(msg, preserving_proto_field_name=True)
     return result
 
 
@@ -84,6 +88,9 @@ class TransportResolver:
         if not isinstance(body, Mapping):
             raise TranslationError(f"reading {path} returned no object")
         return _instance_like(kind, body)
+
+    def resource(self, ref: str, project: str, kind: str) -> Mapping[str, Any] | None:
+        return self.compute(ref, project, kind)
 
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
         from google.api_core.exceptions import NotFound

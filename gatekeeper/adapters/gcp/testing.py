@@ -23,7 +23,8 @@ from gatekeeper.adapters._standin import Answer, Recorded, StandIn
 __all__ = ["GcpStandIn", "Recorded"]
 
 # Compute Engine collections that an insert (POST with a body naming the resource) adds to.
-_COLLECTIONS = {"instances", "instanceTemplates", "machineImages", "nodePools", "clusters"}
+_COLLECTIONS = {"instances", "instanceTemplates", "machineImages", "nodePools", "clusters", "instanceGroupManagers",
+                "reservations", "futureReservations", "resizeRequests"}
 # Request bodies that wrap the resource (GKE: {"nodePool": {...}}, {"cluster": {...}}).
 _WRAPPERS = ("nodePool", "cluster")
 
@@ -82,6 +83,11 @@ class GcpStandIn(StandIn):
             target = path.rsplit(":", 1)[0] if ":" in last else path.rsplit("/", 1)[0]
             if verb == "setMachineType" and target in self.resources and "machineType" in data:
                 self.resources[target]["machineType"] = data["machineType"]
+            if verb == "resize" and target in self.resources and "size" in query:
+                self.resources[target]["targetSize"] = int(query["size"][0])
+            if verb in ("stop", "setLabels") and target in self.resources:
+                self.resources[target].update({"status": "TERMINATED"} if verb == "stop" else
+                                              {"labels": data.get("labels", {})})
             return Answer(200, self._operation(path, verb))
         if method == "DELETE":
             self.resources.pop(path, None)

@@ -57,10 +57,16 @@ def containers(arm: ArmStandIn, sub: str) -> ContainerServiceClient:
                                   per_call_policies=[gatekeeper.azure.policy()], polling_interval=0)
 
 
+def mgmt(cls: Any, arm: ArmStandIn, sub: str) -> Any:
+    """Any azure-mgmt client class, protected, against the stand-in."""
+    return cls(StaticToken(), sub, base_url=arm.url, connection_verify=arm.ca_file,
+               per_call_policies=[gatekeeper.azure.policy()], polling_interval=0)
+
+
 def rid(sub: str, provider: str, *parts: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/rg/providers/{provider}/" + "/".join(parts)
 
 
 def writes(arm: ArmStandIn, path: str) -> list[str]:
-    """PUT/PATCH requests that reached the stand-in for exactly ``path``."""
-    return [r.method for r in arm.arrived() if r.method in ("PUT", "PATCH") and r.path.lower() == path.lower()]
+    """PUT/PATCH/POST requests that reached the stand-in for exactly ``path``."""
+    return [r.method for r in arm.arrived() if r.method in ("PUT", "PATCH", "POST") and r.path.lower() == path.lower()]

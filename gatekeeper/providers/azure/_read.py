@@ -1,4 +1,7 @@
-"""An ARM request (method, resource path, JSON body) -> one ProvisioningRequest, or None.
+"""The one reader of the Azure spec: an ARM request or resource body -> one ProvisioningRequest, or None.
+
+Read by the SDK adapter (the request body of a PUT/PATCH, completed from the current resource) and by
+the Event Grid hook (the resource as it is after the write, read as a PUT of itself).
 
 None means the call provisions nothing (a GET, a tags-only PATCH, a resource we do not decide).
 
@@ -15,11 +18,14 @@ accelerated size has no count or location. A plain resize never pays for it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gatekeeper.adapters.azure._operations import (
+from gatekeeper.model import ComputeItem, ProvisioningRequest
+from gatekeeper.providers._paths import MAX_COUNT, shown
+from gatekeeper.providers.azure.operations import (
     AmbiguousBodyError,
     Recognised,
     Shape,
@@ -27,7 +33,7 @@ from gatekeeper.adapters.azure._operations import (
     has_path,
     merge,
 )
-from gatekeeper.model import ComputeItem, ProvisioningRequest
+from gatekeeper.providers.azure.templates import Found, Links, Unknown, evaluate
 
 # path of a resource -> its current body, or None when it does not exist (404); raises FetchError.
 Fetch = Callable[[str], Mapping[str, Any] | None]
@@ -53,25 +59,66 @@ class _Reading:
 
 def _count(value: Any, path: str) -> int:
     # JSON numbers only (and digit strings, which ARM coerces); a bool is not a count.
+    if isinstance(value, Unknown):
+        raise TranslationError(f"{path}: {value.reason}")
     if isinstance(value, bool):
-        raise TranslationError(f"{path} is not a count: {value!r}")
+        raise TranslationError(f"{path} is not a count: {shown(value)}")
     if isinstance(value, int):
         n = value
-    elif isinstance(value, float) and value.is_integer():
+    elif isinstance(value, float) and value.is_integer() and abs(value) <= MAX_COUNT:
         n = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
         n = int(value.strip())
     else:
-        raise TranslationError(f"{path} is not a count: {value!r}")
+        raise TranslationError(f"{path} is not a count: {shown(value)}")
     if n < 0:
         raise TranslationError(f"{path} is negative: {n}")
+    if n > MAX_COUNT:
+        raise TranslationError(f"{path} is out of range (0 to {MAX_COUNT}): {shown(n)}")
     return n
 
 
-def _size(value: Any, path: str) -> str:
+def _size(value: Any, path: str, hosts: bool = False) -> str:
+    if isinstance(value, Unknown):
+        raise TranslationError(f"{path}: {value.reason}")
     if not isinstance(value, str) or not value.strip():
-        raise TranslationError(f"{path} is not a size name: {value!r}")
-    return value.strip()
+        raise TranslationError(f"{path} is not a size name: {shown(value)}")
+    return host_size(value.strip()) if hosts else value.strip()
+
+
+def host_size(sku: str) -> str:
+    """The VM size family a dedicated-host SKU hosts: ``NDamsrA100v4-Type1`` -> ``Standard_NDamsrA100v4``.
+
+    Hosts are sold per VM family; the family name is decided as a size, so an N-series (GPU) host is an
+    accelerated family (decided as its known sizes, or fail-closed as an unknown accelerator) and a
+    D- or E-series host a plain one.
+    """
+    family = re.sub(r"-type\d+$", "", sku, flags=re.IGNORECASE)
+    return family if family.lower().startswith("standard_") else f"Standard_{family}"
+
+
+def _counts(shape: Shape, body: Mapping[str, Any], prefix: str) -> list[int]:
+    out = []
+    for path in shape.counts:
+        parts = [(q, get_path(body, q)) for q in path.split("+")]
+        present = [(q, v) for q, v in parts if v is not None]
+        if present:
+            out.append(sum(_count(v, prefix + q) for q, v in present))
+    return out
+
+
+def applies(shape: Shape, body: Mapping[str, Any]) -> bool | None:
+    """Whether a body of this shape carries compute (``Shape.when``); None when the body does not say."""
+    if shape.when is None:
+        return True
+    value = get_path(body, shape.when[0])
+    if value is None:
+        return None
+    return isinstance(value, str) and value.strip().lower() in shape.when[1]
+
+
+def _opaque(shape: Shape, body: Mapping[str, Any]) -> str:
+    return next((why for path, why in shape.opaque if get_path(body, path) is not None), "")
 
 
 def _read(shape: Shape, body: Mapping[str, Any], prefix: str = "") -> _Reading:
@@ -80,7 +127,7 @@ def _read(shape: Shape, body: Mapping[str, Any], prefix: str = "") -> _Reading:
     for path in shape.size:
         value = get_path(body, path)
         if value is not None:
-            size = _size(value, prefix + path)
+            size = _size(value, prefix + path, shape.hosts)
             if size.lower() in shape.placeholders:
                 placeholder_only = True
             else:
@@ -97,8 +144,10 @@ def _read(shape: Shape, body: Mapping[str, Any], prefix: str = "") -> _Reading:
                 sizes.append((_size(name, f"{group}[{n}].name"), f"{group}[{n}]", group))
             if sizes and placeholder_only:
                 placeholder_only = False
-    counts = [_count(v, prefix + p) for p in shape.counts if (v := get_path(body, p)) is not None]
+    counts = _counts(shape, body, prefix)
     location = get_path(body, shape.location)
+    if isinstance(location, Unknown):
+        raise TranslationError(f"{prefix}{shape.location}: {location.reason}")
     if location is not None and not isinstance(location, str):
         raise TranslationError(f"{prefix}{shape.location} is not a region: {location!r}")
     return _Reading(tuple(sizes), max(counts) if counts else None, location or None, placeholder_only)
@@ -128,21 +177,26 @@ class _Single:
                 missing.append("the location")
         return missing
 
-    def items(self, body: Mapping[str, Any]) -> tuple[tuple[ComputeItem, ...], str | None]:
+    def items(self, body: Mapping[str, Any]) -> tuple[tuple[ComputeItem, ...], str | None] | None:
         shape = self.shape
         r = _read(shape, body)
         missing = self._needs_more(r)
+        current: Mapping[str, Any] | None = None
         if missing:
             current = self.fetch(self.rec.path)
             if current is None:
                 raise TranslationError(f"{' and '.join(missing)} of {self.rec.path} is not in the request "
                                        "and the resource does not exist yet")
+            if applies(shape, merge(current, body)) is False:
+                return None
             r = _read(shape, merge(current, body))
             missing = self._needs_more(r)
             if missing:
                 raise TranslationError(f"{' and '.join(missing)} of {self.rec.path} is neither in the request "
                                        "nor on the current resource")
         accelerated = any(self.accelerated(s) for s, _, _ in r.sizes)
+        if accelerated and (why := _opaque(shape, merge(current, body) if current is not None else body)):
+            raise TranslationError(f"{self.rec.path}: {why}")
         count = r.count if r.count is not None else (shape.default_count if shape.counts else 1)
         location = r.location
         if location is None and accelerated and self.rec.operation.location_from == "parent":
@@ -213,6 +267,18 @@ class _Pools:
         return tuple(out), location
 
 
+def _renest(body: Mapping[str, Any], at: str) -> Mapping[str, Any]:
+    """A PATCH body whose ``properties`` apply at ``at`` in the resource, in the resource's shape."""
+    inner = get_path(body, "properties")
+    out = {k: v for k, v in body.items() if k.lower() != "properties"}
+    if inner is None:
+        return out
+    for key in reversed(at.split(".")):
+        inner = {key: inner}
+    merged: Mapping[str, Any] = merge(out, inner)
+    return merged
+
+
 def translate(
     rec: Recognised,
     body: Any,
@@ -224,27 +290,104 @@ def translate(
 ) -> ProvisioningRequest | None:
     """The ProvisioningRequest for a recognised ARM call; None when it changes no compute."""
     op = rec.operation
+    opname = op.operation_id(rec.method, rec.params.get("action", ""))
     account = (subject or rec.params.get("subscription", "")).strip().lower()
 
     def request(items: tuple[ComputeItem, ...], region: str = "", unresolved: tuple[str, ...] = ()) -> (
             ProvisioningRequest):
         return ProvisioningRequest(provider="azure", account_id=account, items=items, region=region,
-                                   service=op.service, operation=op.methods[rec.method], principal=principal,
+                                   service=op.service, operation=opname, principal=principal,
                                    resource_ids=(rec.path,), unresolved=unresolved)
 
     try:
+        if rec.method == "POST":
+            body = {}  # an action (start) runs the resource as it is: read it whole
         if not isinstance(body, Mapping):
             raise TranslationError("the request body is not a JSON object")
+        if rec.method == "PATCH" and op.patch_properties:
+            body = _renest(body, op.patch_properties)
         if rec.method == "PATCH" and not op.pools and not any(
                 has_path(body, p) for p in op.shape.provisioning_paths()):
             return None  # tags, extensions, anything but size and count: not a provisioning change
-        if op.pools:
-            found = _Pools(rec, fetch, accelerated).items(body)
-            if found is None:
-                return None
-            items, location = found
-        else:
-            items, location = _Single(rec, fetch, accelerated).items(body)
+        if applies(op.shape, body) is False:
+            return None  # e.g. an Azure ML compute that attaches an existing cluster
+        found = (_Pools if op.pools else _Single)(rec, fetch, accelerated).items(body)
+        if found is None:
+            return None
+        items, location = found
     except (TranslationError, AmbiguousBodyError) as exc:
-        return request((), unresolved=(f"{op.methods[rec.method]} {rec.path}: {exc}",))
+        return request((), unresolved=(f"{opname} {rec.path}: {exc}",))
     return request(items, _region(location))
+
+
+def _found_items(found: Found, accelerated: Accelerated) -> tuple[list[ComputeItem], str]:
+    """What one compute resource of a template runs, read with its row's shape (no look-ups: a template
+    resource is decided on what the template says)."""
+    op, body, where = found.operation, found.body, found.where
+    if applies(op.shape, body) is False:
+        return [], ""
+    bodies: list[tuple[Mapping[str, Any], str]] = [(body, where)]
+    if op.pools:
+        pools = get_path(body, op.pools)
+        if isinstance(pools, Unknown):
+            raise TranslationError(f"{where}.{op.pools}: {pools.reason}")
+        if pools is None:
+            return [], ""
+        if not isinstance(pools, list) or not all(isinstance(p, Mapping) for p in pools):
+            raise TranslationError(f"{where}.{op.pools} is not a list of objects")
+        bodies = [(p, f"{where}.{op.pools}[{n}]") for n, p in enumerate(pools)]
+    items: list[ComputeItem] = []
+    for one, at in bodies:
+        r = _read(op.shape, one, at + ".")
+        if not r.sizes:
+            raise TranslationError(f"{at} ({op.type}) names no size")
+        if any(accelerated(s) for s, _, _ in r.sizes) and (why := _opaque(op.shape, one)):
+            raise TranslationError(f"{at}: {why}")
+        per = r.count if r.count is not None else (op.shape.default_count if op.shape.counts else 1)
+        if per is None:
+            raise TranslationError(f"{at} ({op.type}) names no count")
+        items += [ComputeItem(instance_type=s, count=per * found.copies, choice=c, path=p) for s, p, c in r.sizes]
+    location = get_path(body, "location")
+    return items, location if isinstance(location, str) else ""
+
+
+def translate_template(
+    properties: Any,
+    *,
+    operation: str,
+    path: str,
+    subscription: str,
+    group: str,
+    links: Links | None,
+    accelerated: Accelerated,
+    subject: str | None = None,
+    principal: str = "",
+) -> tuple[ProvisioningRequest, ...]:
+    """The ProvisioningRequests of a deployment's ``properties`` (one per region its compute is in);
+    empty when the template writes no compute. What cannot be read is ``unresolved`` (fail closed)."""
+    account = (subject or subscription).strip().lower()
+    evaluation = evaluate(properties, subscription=subscription, group=group, links=links)
+    by_region: dict[str, list[ComputeItem]] = {}
+    unresolved = list(evaluation.unresolved)
+    for found in evaluation.found:
+        try:
+            items, location = _found_items(found, accelerated)
+        except (TranslationError, AmbiguousBodyError) as exc:
+            unresolved.append(str(exc))
+            continue
+        if items:
+            by_region.setdefault(_region(location), []).extend(items)
+    if not account and (by_region or unresolved):
+        unresolved.append("the deployment names no subscription (management-group or tenant scope): name the "
+                          "customer with gatekeeper.acting_for(provider='azure', ...)")
+
+    def request(items: list[ComputeItem], region: str, why: tuple[str, ...]) -> ProvisioningRequest:
+        return ProvisioningRequest(provider="azure", account_id=account, items=tuple(items), region=region,
+                                   service="Microsoft.Resources", operation=operation, principal=principal,
+                                   resource_ids=(path,), unresolved=why)
+
+    out = [request(items, region, ()) for region, items in by_region.items()]
+    if unresolved:
+        reasons = tuple(f"{operation} {path}: {u}" for u in unresolved)
+        out = [request([], "", reasons), *out]
+    return tuple(out)
