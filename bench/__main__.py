@@ -11,9 +11,11 @@
 
 Sections: engine (the pure engine beside cedarpy, and Gatekeeper.decide()), wrapper (boto3 through
 moto with and without gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold
-start beside Cloud Custodian), screening. The table goes to stdout, progress to stderr, the JSON to
-bench/results/latest.json. No goal is asserted: a missed goal shows as "no" in the table. The exit
-status is 1 only when a section could not be measured.
+start beside Cloud Custodian), screening, scaling (the engine with 13/130/1,300 rules, decide() with
+1k/100k/1M profiles, audit summary and query over 1M and 5M records with their peak memory) and bulk
+(accounts import of 100k and 1M rows, screening load over 1M profiles). The table goes to stdout,
+progress to stderr, the JSON to bench/results/latest.json. No goal is asserted: a missed goal shows
+as "no" in the table. The exit status is 1 only when a section could not be measured.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if str(ROOT) not in sys.path:  # ``python bench/__main__.py`` as well as ``pytho
 from bench._common import RESULTS, Row, Timer, machine  # noqa: E402
 from bench.report import markdown, write_readme  # noqa: E402
 
-SECTIONS = ("engine", "wrapper", "audit", "hook", "screening")
+SECTIONS = ("engine", "wrapper", "audit", "hook", "screening", "scaling", "bulk")
 
 
 def _quiet_logs() -> None:
@@ -51,7 +53,7 @@ def _log(msg: str) -> None:
 
 
 def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tuple[dict[str, Any], list[Row], bool]:
-    from bench import audit, engine, hook, screening, wrapper
+    from bench import audit, bulk, engine, hook, scaling, screening, wrapper
 
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -68,8 +70,12 @@ def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tupl
             elif name == "audit":
                 d, r = audit.run(mode, _log, cache)
                 raw[name] = d
+            elif name == "scaling":
+                timer = timer or Timer()
+                d, r = scaling.run(timer, mode, _log, cache)
+                raw[name] = d
             else:
-                module = {"wrapper": wrapper, "hook": hook, "screening": screening}[name]
+                module = {"wrapper": wrapper, "hook": hook, "screening": screening, "bulk": bulk}[name]
                 d, r = module.run(mode, _log)
                 raw[name] = d
             rows.extend(r)
