@@ -50,8 +50,9 @@ def readme_block(report: dict[str, Any]) -> str:
     return f"{BEGIN}\nRun of {report['started']} ({report['mode']}):\n\n{table}{END}"
 
 
-def write_readme(report: dict[str, Any], readme: Path = README, published: Path = PUBLISHED) -> None:
+def write_readme(report: dict[str, Any], readme: Path | None = None, published: Path | None = None) -> None:
     """Publish ``report`` (docs/bench-latest.json) and render it into the README between the markers."""
+    readme, published = readme or README, published or PUBLISHED
     text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):

@@ -139,6 +139,10 @@ def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
     assert v["records"] >= 120 and v["per_second"] > 0
     h = audit.measure_hash_floor(directory)
     assert h["records"] == v["records"] and h["bytes"] == v["bytes"]  # every line of the log, hashed
+    assert h["processes"] == v["processes"] == 1  # a small log: verify checks it in one process, and so the peer
+    h2 = audit.measure_hash_floor(directory, processes=2)  # a big log's way: forked processes, same lines
+    assert (h2["records"], h2["bytes"], h2["processes"]) == (h["records"], h["bytes"], 2)
+    assert h2["per_second_per_process"] == pytest.approx(h2["per_second"] / 2)
     s = audit.measure_summary(directory)
     assert s["records"] == 120 and s["library_seconds"] > 0
     scan = audit.measure_duckdb_scan(directory)
