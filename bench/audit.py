@@ -33,9 +33,10 @@ from bench._common import RESULTS, ROOT, Row, fmt_rate, percentile
 APPEND_GOAL = 50_000  # records/s with 8 threads
 VERIFY_GOAL = 500_000  # records/s
 SUMMARY_GOAL_S = 1.0
-CACHE_VERSION = 2  # 2: record v2, with the Parquet sidecars of the closed segments
+CACHE_VERSION = 3  # 2: record v2 with the sidecars of the closed segments; 3: in time order
 # Appending threads while generating the big log: the more are waiting, the more records one fsync covers.
 GENERATE_THREADS = 256
+GENERATE_BATCH = 100_000  # records appended per round while generating (each round its share of the 30 days)
 
 
 def decision_templates() -> list[dict[str, Any]]:
@@ -114,8 +115,9 @@ def _append_all(log: Any, records: list[dict[str, Any]], threads: int,
     return sum(done), elapsed
 
 
-def _records(templates: list[dict[str, Any]], n: int, start: datetime) -> list[dict[str, Any]]:
-    span = 30 * 24 * 3600 / max(n, 1)
+def _records(templates: list[dict[str, Any]], n: int, start: datetime, days: float = 30) -> list[dict[str, Any]]:
+    """``n`` records spread evenly over ``days`` from ``start``, in time order."""
+    span = days * 24 * 3600 / max(n, 1)
     return [{**templates[i % len(templates)], "decision_id": f"dec-{i:016x}",
              "ts": (start + timedelta(seconds=i * span)).isoformat(timespec="microseconds")} for i in range(n)]
 
@@ -160,6 +162,7 @@ def measure_appends(single: int, multi: int, seconds: float | None = None) -> di
                     count, elapsed = _append_all(log, [rec] * n, threads, seconds)
             finally:
                 log.close()
+                wait_for_sidecars()  # before the temporary directory goes
             n_sync = len(fsyncs.times_us)
             out[f"threads_{threads}"] = {
                 "records": count, "seconds": elapsed, "per_second": count / elapsed, "fsyncs": n_sync,
@@ -188,9 +191,12 @@ def cached_log(n: int, log: Callable[[str], None], cache: Path = RESULTS / "cach
     t0 = time.perf_counter()
     try:
         start = datetime(2026, 1, 1, tzinfo=UTC)
-        step = 100_000
+        step = GENERATE_BATCH
         for lo in range(0, n, step):
-            batch = _records(templates, min(step, n - lo), start + timedelta(days=30 * lo / n))
+            size = min(step, n - lo)
+            # Each batch covers its share of the 30 days: the log is in time order, as a real one is
+            # (version 2 had every batch span 30 days, so each segment covered half the log's range).
+            batch = _records(templates, size, start + timedelta(days=30 * lo / n), days=30 * size / n)
             for r in batch:
                 r["decision_id"] = f"dec-{lo:08x}{r['decision_id'][-8:]}"
             _append_all(audit, batch, GENERATE_THREADS)

@@ -214,3 +214,18 @@ def test_a_failing_section_is_reported_and_the_others_still_run(tmp_path: Path,
     assert "moto would not start" in report["results"]["wrapper"]["error"]
     assert [r["section"] for r in report["rows"]] == ["error", "screening"]
     assert "not in this checkout" in report["rows"][1]["note"]
+
+
+def test_generated_log_is_in_time_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each generating round covers its own share of the 30 days (as a real log: later records, later times)."""
+    from gatekeeper.audit.review import AuditReader, Filters
+
+    monkeypatch.setattr(audit, "GENERATE_BATCH", 100)
+    directory = audit.cached_log(300, _log, tmp_path)
+    with AuditReader(directory) as reader:
+        rows = reader.query(Filters(), limit=None)
+    assert len(rows) == 300
+    rounds = [sorted(str(r["ts"]) for r in rows if int(r["decision_id"][4:12], 16) == lo) for lo in (0, 100, 200)]
+    assert [len(x) for x in rounds] == [100, 100, 100]
+    assert rounds[0][-1] < rounds[1][0] and rounds[1][-1] < rounds[2][0]  # the rounds do not overlap in time
+    assert rounds[0][0].startswith("2026-01-01") and rounds[2][-1] < "2026-01-31"

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import __main__ as bench_main  # noqa: E402
-from bench import report  # noqa: E402
+from bench import report, screening  # noqa: E402
 from bench._common import Row, machine  # noqa: E402
 
 
@@ -83,6 +83,7 @@ def test_readme_refuses_a_smoke_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     readme.write_text(f"{report.BEGIN}\n{report.END}\n", encoding="utf-8")
     monkeypatch.setattr(report, "README", readme)
     monkeypatch.setattr(report, "PUBLISHED", tmp_path / "p.json")
-    assert bench_main.main(["--smoke", "--only", "engine", "--readme", "--out", str(tmp_path / "r.json")]) == 1
+    monkeypatch.setattr(screening, "SCRIPT", tmp_path / "missing.py")  # a section that runs at once
+    assert bench_main.main(["--smoke", "--only", "screening", "--readme", "--out", str(tmp_path / "r.json")]) == 1
     assert readme.read_text(encoding="utf-8") == f"{report.BEGIN}\n{report.END}\n"
     assert (tmp_path / "r.json").exists() and not (tmp_path / "p.json").exists()
