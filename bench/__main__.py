@@ -1,6 +1,6 @@
 """``python -m bench``: every benchmark side by side with its peer, one Markdown table, one JSON file.
 
-    python -m bench                 the full run (a few minutes on 2 cores)
+    python -m bench                 the full run (about 14 minutes on 2 cores; the first: + ~12 min)
     python -m bench --quick         small counts, for a fast pass
     python -m bench --smoke         tiny counts: does every benchmark run? (the smoke test's mode)
     python -m bench --only engine,audit
