@@ -1,6 +1,6 @@
 """``python -m bench``: every benchmark side by side with its peer, one Markdown table, one JSON file.
 
-    python -m bench                 the full run (a few minutes on 2 cores)
+    python -m bench                 the full run (about 14 minutes on 2 cores; the first: + ~12 min)
     python -m bench --quick         small counts, for a fast pass
     python -m bench --smoke         tiny counts: does every benchmark run? (the smoke test's mode)
     python -m bench --only engine,audit
@@ -10,11 +10,13 @@
     python -m bench --readme-from FILE   re-render the README's table from a saved report, no run
 
 Sections: engine (the pure engine beside cedarpy, and Gatekeeper.decide()), stores (decide() with the
-SQLite, PostgreSQL and DynamoDB stores side by side), wrapper (boto3 through moto with and without
-gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold start beside Cloud
-Custodian), screening. The table goes to stdout, progress to stderr, the JSON to
-bench/results/latest.json. No goal is asserted: a missed goal shows as "no" in the table. The exit
-status is 1 only when a section could not be measured.
+SQLite, PostgreSQL and DynamoDB stores side by side), wrapper (boto3 through
+moto with and without gatekeeper.aws), audit (durable appends, verify, summary), hook (Lambda cold
+start beside Cloud Custodian), screening, scaling (the engine with 13/130/1,300 rules, decide() with
+1k/100k/1M profiles, audit summary and query over 1M and 5M records with their peak memory) and bulk
+(accounts import of 100k and 1M rows, screening load over 1M profiles). The table goes to stdout,
+progress to stderr, the JSON to bench/results/latest.json. No goal is asserted: a missed goal shows
+as "no" in the table. The exit status is 1 only when a section could not be measured.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if str(ROOT) not in sys.path:  # ``python bench/__main__.py`` as well as ``pytho
 from bench._common import RESULTS, Row, Timer, machine  # noqa: E402
 from bench.report import markdown, write_readme  # noqa: E402
 
-SECTIONS = ("engine", "stores", "wrapper", "audit", "hook", "screening")
+SECTIONS = ("engine", "stores", "wrapper", "audit", "hook", "screening", "scaling", "bulk")
 
 
 def _quiet_logs() -> None:
@@ -52,7 +54,7 @@ def _log(msg: str) -> None:
 
 
 def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tuple[dict[str, Any], list[Row], bool]:
-    from bench import audit, engine, hook, screening, stores, wrapper
+    from bench import audit, bulk, engine, hook, scaling, screening, stores, wrapper
 
     raw: dict[str, Any] = {}
     rows: list[Row] = []
@@ -69,8 +71,13 @@ def run(sections: list[str], mode: str, cache: Path = RESULTS / "cache") -> tupl
             elif name == "audit":
                 d, r = audit.run(mode, _log, cache)
                 raw[name] = d
+            elif name == "scaling":
+                timer = timer or Timer()
+                d, r = scaling.run(timer, mode, _log, cache)
+                raw[name] = d
             else:
-                module = {"wrapper": wrapper, "hook": hook, "screening": screening, "stores": stores}[name]
+                module = {"wrapper": wrapper, "hook": hook, "screening": screening, "stores": stores,
+                          "bulk": bulk}[name]
                 d, r = module.run(mode, _log)
                 raw[name] = d
             rows.extend(r)

@@ -15,7 +15,9 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -192,3 +194,48 @@ def _has_dist(md: Any, name: str) -> bool:
     except md.PackageNotFoundError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One command run in a child process: its wall time, its own peak resident memory, its output."""
+
+    seconds: float
+    peak_rss_mb: float
+    exit: int
+    stdout: str
+    stderr: str
+
+    def data(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "peak_rss_mb": self.peak_rss_mb, "exit": self.exit}
+
+
+def run_child(module: str, args: list[str], *, env: dict[str, str] | None = None, cwd: Path = ROOT,
+              timeout: float = 3600.0) -> ChildRun:
+    """Run ``python -m module args`` in a child process: its wall time and its own peak RSS.
+
+    The child runs under ``bench/_peak.py``, which reports the command's peak resident memory
+    (VmHWM) as it exits. Output goes to temporary files (no pipe to drain while waiting); a child
+    past ``timeout`` seconds is killed (exit -9, no peak).
+    """
+    with tempfile.TemporaryDirectory(prefix="gk-bench-child-") as tmp:
+        peak, out_path, err_path = Path(tmp, "peak"), Path(tmp, "out"), Path(tmp, "err")
+        cmd = [sys.executable, str(ROOT / "bench" / "_peak.py"), str(peak), module, *args]
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=env)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            seconds = time.perf_counter() - t0
+        kb = int(peak.read_text(encoding="ascii") or 0) if peak.exists() else 0
+        return ChildRun(seconds, kb / 1024, proc.returncode, out_path.read_text(encoding="utf-8", errors="replace"),
+                        err_path.read_text(encoding="utf-8", errors="replace"))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a measured child: this checkout's package first on the path, no stray config."""
+    path = os.pathsep.join(x for x in (str(ROOT), os.environ.get("PYTHONPATH", "")) if x)
+    return {**os.environ, "PYTHONPATH": path, "GATEKEEPER_CONFIG": "", **extra}

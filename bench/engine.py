@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import Latency, Row, Timer, fmt_us
+from bench.audit import wait_for_sidecars
 
 PLAIN_TYPE = "t3.micro"
 CONTROLLED_TYPE = "p4d.24xlarge"  # 8 x A100: 3A090.a
@@ -191,6 +192,7 @@ def measure_decide(timer: Timer, n_plain: int, n_controlled: int) -> dict[str, A
                     out["controlled_pending_error"] = f"decided {first.outcome.label}: {first.error}"
         finally:
             gk.close()
+            wait_for_sidecars()  # the writer's background sidecar, before the directory goes
         out["audit_bytes"] = sum(p.stat().st_size for p in Path(tmp, "audit").glob("*.jsonl"))
     return out
 

@@ -152,6 +152,10 @@ def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
     assert v["records"] >= 120 and v["per_second"] > 0
     h = audit.measure_hash_floor(directory)
     assert h["records"] == v["records"] and h["bytes"] == v["bytes"]  # every line of the log, hashed
+    assert h["processes"] == v["processes"] == 1  # a small log: verify checks it in one process, and so the peer
+    h2 = audit.measure_hash_floor(directory, processes=2)  # a big log's way: forked processes, same lines
+    assert (h2["records"], h2["bytes"], h2["processes"]) == (h["records"], h["bytes"], 2)
+    assert h2["per_second_per_process"] == pytest.approx(h2["per_second"] / 2)
     s = audit.measure_summary(directory)
     assert s["records"] == 120 and s["library_seconds"] > 0
     scan = audit.measure_duckdb_scan(directory)
@@ -223,3 +227,18 @@ def test_a_failing_section_is_reported_and_the_others_still_run(tmp_path: Path,
     assert "moto would not start" in report["results"]["wrapper"]["error"]
     assert [r["section"] for r in report["rows"]] == ["error", "screening"]
     assert "not in this checkout" in report["rows"][1]["note"]
+
+
+def test_generated_log_is_in_time_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each generating round covers its own share of the 30 days (as a real log: later records, later times)."""
+    from gatekeeper.audit.review import AuditReader, Filters
+
+    monkeypatch.setattr(audit, "GENERATE_BATCH", 100)
+    directory = audit.cached_log(300, _log, tmp_path)
+    with AuditReader(directory) as reader:
+        rows = reader.query(Filters(), limit=None)
+    assert len(rows) == 300
+    rounds = [sorted(str(r["ts"]) for r in rows if int(r["decision_id"][4:12], 16) == lo) for lo in (0, 100, 200)]
+    assert [len(x) for x in rounds] == [100, 100, 100]
+    assert rounds[0][-1] < rounds[1][0] and rounds[1][-1] < rounds[2][0]  # the rounds do not overlap in time
+    assert rounds[0][0].startswith("2026-01-01") and rounds[2][-1] < "2026-01-31"
