@@ -29,10 +29,11 @@ def _block(text: str) -> str:
 def test_readme_table_is_the_published_report() -> None:
     published = json.loads(report.PUBLISHED.read_text(encoding="utf-8"))
     assert _block(report.README.read_text(encoding="utf-8")) == report.readme_block(published)
-    # The published run is named with its mode and covers every section of the bench.
+    # The published run is named with its mode and covers sections of the bench (the stores section,
+    # which needs a PostgreSQL server, is published apart in docs/benchmarks.md).
     assert published["mode"] in ("full", "quick")
     assert f"({published['mode']})" in _block(report.README.read_text(encoding="utf-8"))
-    assert set(published["sections"]) == set(bench_main.SECTIONS)
+    assert set(published["sections"]) <= set(bench_main.SECTIONS)
     assert {r["section"] for r in published["rows"]} >= {"engine", "audit", "scaling", "bulk"}
 
 
