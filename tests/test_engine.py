@@ -130,7 +130,7 @@ def reference(packs: list[Pack], req: ProvisioningRequest, profile: CustomerProf
     plain = not req.unresolved and not any(i.accelerated for i in items)
     region_country = J.region_country(req.provider, req.region) if req.region else None
     outcomes, ids = [Outcome.DENY] if req.unresolved else [], ["gatekeeper.unresolved"] if req.unresolved else []
-    if req.region and region_country is None:  # an unknown region holds what may be controlled (fail-closed)
+    if req.region and region_country is None and not plain:  # an unknown region holds accelerated compute
         outcomes.append(Outcome.PENDING)
         ids.append("gatekeeper.unknown-region")
     for pack in packs:

@@ -75,10 +75,17 @@ def run(ctx: DemoContext) -> None:
 
     from gatekeeper.audit import local_directory
     from gatekeeper.audit.verify import verify_log
+    from gatekeeper.stores.audit_trust import trust_from_config
 
     gk.close_audit()  # seal the open segment with its signed checkpoint, as a restart would
-    report = verify_log(local_directory(gk.config.audit.url, Path(gk.config.base_dir)))
-    state = "[green]intact[/]" if report.ok else f"[red]FAILED[/]: {report.problem}"
+    # Verified as `gatekeeper audit verify` does: against the key pinned in the store and the witness.
+    trust = trust_from_config(gk.config)
+    try:
+        report = verify_log(local_directory(gk.config.audit.url, Path(gk.config.base_dir)), trust=trust)
+    finally:
+        trust.close()
+    state = ("[green]intact[/]" if report.ok else f"[red]FAILED[/]: {report.problem}" if report.problem
+             else f"[yellow]unverified[/]: {report.unverified_because}")
     out.print(f"e) the audit log, each record written before its step took effect: {state}, "
               f"{report.records} records, signed.", highlight=False)
     out.print(f"\n[dim]Work this case in the console: gatekeeper serve --config {ctx.config_path}, then open "
