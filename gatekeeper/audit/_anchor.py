@@ -169,6 +169,14 @@ class AnchoredLog:
         result: dict[str, Any] = self.inner.append(record)
         return result
 
+    def unavailable(self) -> str | None:
+        """The wrapped log's reason it cannot keep records safe now (e.g. an object store refusing
+        segments past ``max_unshipped_seconds``), or None: the service fails closed on it, so the
+        anchoring must not hide it."""
+        inner = getattr(self.inner, "unavailable", None)
+        why: str | None = inner() if inner is not None else None
+        return why
+
     def publish(self) -> Digest | None:
         """Publish a digest of the newest durable record now (tests, and hosts about to freeze)."""
         return self.anchor.publish()

@@ -23,13 +23,14 @@ import pytest
 from typer.testing import CliRunner
 
 from gatekeeper.audit import local_directory, open_audit_log, remote_sink
+from gatekeeper.audit._anchor import AnchoredLog
 from gatekeeper.audit._azblob import parse_azblob_url
 from gatekeeper.audit._gcs import parse_gcs_url
 from gatekeeper.audit._shipper import ShippingAuditLog, download
 from gatekeeper.audit.testing import EmulatorUnavailable, LocalAzurite, LocalGCS
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.errors import AuditError
-from tests.audit.conftest import read_records
+from tests.audit.conftest import read_records, trust_of
 
 STORES = ("azblob", "gs")
 
@@ -98,9 +99,14 @@ def store(request: pytest.FixtureRequest) -> Store:
     return Store(request.param, request.getfixturevalue("azurite" if request.param == "azblob" else "gcs"))
 
 
-def open_store_log(tmp_path: Path, url: str, max_bytes: int = 2000) -> ShippingAuditLog:
+def open_store_log(tmp_path: Path, url: str, max_bytes: int = 2000, *, trust: bool = False) -> ShippingAuditLog:
+    """The log at ``url``; with ``trust``, its key pinned and digests published in ``tmp_path``'s state
+    store, as the service and ``gatekeeper audit verify`` use them (an AnchoredLog around the shipper)."""
     log = open_audit_log(url, signing_key=tmp_path / "key.pem", segment_max_bytes=max_bytes,
-                         segment_max_seconds=3600, base_dir=tmp_path)
+                         segment_max_seconds=3600, base_dir=tmp_path, trust=trust_of(tmp_path) if trust else None)
+    if trust:
+        assert isinstance(log, AnchoredLog) and isinstance(log.inner, ShippingAuditLog)
+        return log  # type: ignore[return-value]  # same append/close/directory
     assert isinstance(log, ShippingAuditLog)
     return log
 
@@ -131,7 +137,7 @@ def test_cli_verify_remote_reads_the_store_and_catches_an_edit(store: Store, tmp
 
     cfg = tmp_path / "gatekeeper.toml"
     cfg.write_text(f'[audit]\nurl = "{store.url()}"\nsigning_key = "key.pem"\n')
-    log = open_store_log(tmp_path, store.url())
+    log = open_store_log(tmp_path, store.url(), trust=True)
     for i in range(12):
         log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 80}})
     log.close()
@@ -211,7 +217,7 @@ def test_an_outage_loses_nothing_and_the_spool_is_shipped_when_the_store_is_back
             log.close()
     finally:
         store.server.start()
-    assert verify_log(log.directory).ok  # durable locally all along
+    assert verify_log(log.directory).consistent  # durable locally all along
     open_store_log(tmp_path, store.url()).close()  # leftovers go up at the next open
     copy = tmp_path / "copy"
     download(remote_sink(store.url(), tmp_path), copy)
@@ -413,7 +419,7 @@ def test_a_store_down_too_long_fails_controlled_compute_closed_and_recovers(
     wait = time.sleep  # the shipper's back-off (the same time module) is made instant below
     monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
     monkeypatch.setattr(_shipper, "RETRY_INTERVAL_S", 0.2)
-    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db"), audit=AuditConfig(
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/state.db", create=True), audit=AuditConfig(
         url=store.url(max_unshipped_seconds="0.5"), signing_key=str(tmp_path / "key.pem"), segment_max_bytes=1500))
     gk = Gatekeeper(cfg)
     us = "111111111111"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -78,6 +79,27 @@ def test_upload_failure_is_reported_and_retried_at_next_open(aws: None, tmp_path
     closed = [n for n in local if (spool / n.replace(".jsonl", ".checkpoint.json")).exists()]
     assert closed and all(f"gk/audit/{name}" in keys for name in closed)
     assert len(list(spool.glob("*.uploaded"))) == len(list(spool.glob("*.checkpoint.json")))
+
+
+def test_an_anchored_log_still_reports_a_store_refusing_segments(aws: None, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the audit trust on (the service's default), the AnchoredLog around the shipper passes on
+    ``unavailable()``: hiding it would let controlled compute through while nothing reaches the store."""
+    from gatekeeper.audit import _shipper
+
+    wait = time.sleep  # the shipper's back-off (the same time module) is made instant below
+    monkeypatch.setattr(_shipper.time, "sleep", lambda s: None)
+    log = open_s3(tmp_path, url=f"s3://{BUCKET}/gk/audit?max_unshipped_seconds=0.01", max_bytes=500, trust=True)
+    assert log.unavailable() is None  # type: ignore[attr-defined]
+    for i in range(5):  # the bucket does not exist: every closed segment is refused
+        log.append({"kind": "x.y", "data": {"i": i, "pad": "p" * 200}})
+    deadline = time.monotonic() + 10
+    while not log.unavailable() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        wait(0.05)
+    why = log.unavailable()  # type: ignore[attr-defined]
+    assert why and "not shipped" in why and "max_unshipped_seconds=0.01" in why
+    with pytest.raises(AuditError, match="not uploaded"):
+        log.close()
 
 
 def test_s3_url_parsing(tmp_path: Path) -> None:

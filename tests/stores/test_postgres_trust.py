@@ -1,8 +1,5 @@
-"""The audit trust (pinned keys, the witness's digest) in PostgreSQL, with the audit-trust types.
-
-``gatekeeper.audit.witness`` comes with the audit-trust work (branch audit-trust); until it is
-merged these tests are skipped, with that reason. The tables exist from migration 1 either way.
-"""
+"""The audit trust (pinned keys, the witness's digest) in PostgreSQL, with the audit-trust types
+(``gatekeeper.audit.witness``). The tables exist from migration 1."""
 
 from __future__ import annotations
 
@@ -11,13 +8,11 @@ from typing import Any
 
 import pytest
 
+from gatekeeper.audit import witness
 from gatekeeper.stores import open_store
 from gatekeeper.stores.postgres_trust import open_postgres_trust
 from gatekeeper.stores.testing import LocalPostgres
 from tests.stores.backends import postgres_url
-
-witness = pytest.importorskip("gatekeeper.audit.witness",
-                              reason="gatekeeper.audit.witness (the audit-trust branch) is not merged yet")
 
 
 @pytest.fixture
