@@ -44,8 +44,8 @@ SARIF_SUBSET = {
 @pytest.fixture
 def cfg(tmp_path: Path) -> Path:
     f = tmp_path / "gatekeeper.toml"
-    f.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n',
-                 encoding="utf-8")
+    f.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n'
+                 '[audit]\nurl = "file://audit"\nsigning_key = "k.pem"\n', encoding="utf-8")
     result = runner.invoke(app, ["accounts", "import", str(CSV), "--config", str(f)])
     assert result.exit_code == 0, result.output
     return f
@@ -184,7 +184,8 @@ def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str)
     only.write_text("provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status\n"
                     f"aws,{acct},Lion City AI Pte. Ltd.,SG,SG,CN,verified\n", encoding="utf-8")
     cfg2 = tmp_path / "org.toml"
-    cfg2.write_text('[store]\nurl = "sqlite:///org.db"\n[audit]\nurl = "file://audit2"\nsigning_key = "k2.pem"\n')
+    cfg2.write_text('[store]\nurl = "sqlite:///org.db"\ncreate = true\n'
+                    '[audit]\nurl = "file://audit2"\nsigning_key = "k2.pem"\n')
     assert runner.invoke(app, ["accounts", "import", str(only), "--config", str(cfg2)]).exit_code == 0
     r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--apply", "--endpoint", moto_server,
                             "--out", str(tmp_path / "g"), "--config", str(cfg2), "--json"])

@@ -18,9 +18,10 @@ from typing import Any
 from gatekeeper.catalog import Catalog
 from gatekeeper.errors import InvalidInputError
 from gatekeeper.gates.plan._reader import Plan, PlanResource
-from gatekeeper.gates.plan._types import RESOURCE_TYPES, TPU_GENERATIONS, ResourceType, Slot
+from gatekeeper.gates.plan._types import RESOURCE_TYPES, ResourceType, Slot
 from gatekeeper.model import AttachedAccelerator, ComputeItem
 from gatekeeper.providers._paths import MAX_COUNT, number, read, shown
+from gatekeeper.providers.gcp.vocabulary import tpu_slice
 
 # INVARIANT: this name is in no catalog and matches no plain family: it classifies as an unknown
 # accelerator (tests/gates/plan/test_extract.py holds it to that for every provider).
@@ -181,13 +182,9 @@ class _Extractor:
         for where, value in read(elem, slot.tpu, where=loc):
             if not isinstance(value, str) or not value.strip():
                 continue
-            gen, _, cores = value.strip().lower().rpartition("-")
-            known = TPU_GENERATIONS.get(gen)
-            n = number(cores)
-            if known is None or n is None or n <= 0:
-                acc = AttachedAccelerator(value.strip(), 1)
-            else:
-                acc = AttachedAccelerator(known[0], max(n / known[1], 1))
+            # the one Cloud TPU vocabulary (also the Google Cloud adapters'); not VERSION-SIZE -> unknown
+            known = tpu_slice(value)
+            acc = AttachedAccelerator(*known) if known is not None else AttachedAccelerator(value.strip(), 1)
             out.append(ComputeItem("", count, (acc,), choice, f"{res.address}.{where}"))
         if _unknown_at(res.unknown, loc, slot.tpu):
             out.append(self.unknown_item(f"{res.address}.{_join(loc, slot.tpu)}", "is known only after apply",

@@ -14,7 +14,7 @@ attributes, ``[]`` over a nested block (Terraform's JSON gives every block as a 
            instance template) whose own row says what they run; ``count`` paths give the number of
            machines (the largest; ``A+B`` sums two; none: 1). ``families``: values may be bare
            families or AWS Batch keywords (``p4d``, ``optimal``). ``tpu``: a Cloud TPU accelerator type
-           (``v5litepod-8``), read through :data:`TPU_GENERATIONS`.
+           (``v5litepod-8``), read through :func:`gatekeeper.providers.gcp.vocabulary.tpu_slice`.
            ``requirements``: EC2 attribute-based selection (``instance_requirements``), expanded by
            the AWS spec's own reader into every catalog type it admits (each an alternative).
 ``Ref``    where a reference is (relative to the slot's element), the resource types it may name, and the
@@ -248,13 +248,3 @@ GCP: tuple[ResourceType, ...] = (
 )
 
 RESOURCE_TYPES: dict[str, ResourceType] = {r.type: r for r in (*AWS, *AZURE, *GCP)}
-
-# Cloud TPU VM accelerator types (``v5litepod-8``): generation prefix -> (catalog chip, cores per chip).
-# v2-v4 and v5p count TensorCores (two per chip); v5e and v6e count chips.
-# Source: https://cloud.google.com/tpu/docs/system-architecture-tpu-vm#versions
-TPU_GENERATIONS: dict[str, tuple[str, int]] = {
-    "v4": ("TPU-v4", 2),
-    "v5litepod": ("TPU-v5e", 1),
-    "v5p": ("TPU-v5p", 2),
-    "v6e": ("TPU-v6e", 1),
-}

@@ -102,8 +102,9 @@ def _gcp_template_group(t: str, template: str, loc: dict[str, Any]) -> Build:
 
 
 def _tpu(m: Machine) -> list[Res]:
-    # The TPU row reads an accelerator type, not a machine type: controlled = v5e, plain has no TPU.
-    acc = None if m is None else ("v5litepod-8" if m == CONTROLLED["gcp"] else "")
+    # The TPU row reads an accelerator type, not a machine type: controlled = v5p (its TPP alone decides
+    # 3A090.a; v5e's class rests on an unconfirmed die area, so it is flagged for review), plain has no TPU.
+    acc = None if m is None else ("v5p-8" if m == CONTROLLED["gcp"] else "")
     return [Res("google_tpu_v2_vm", "x", {"zone": "us-central1-a", "accelerator_type": acc or None},
                 unknown={"accelerator_type": True} if m is None else {})]
 
