@@ -6,7 +6,7 @@ import dataclasses
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.catalog import default_catalog
@@ -190,6 +190,12 @@ dates = st.dates(min_value=date(2023, 1, 1), max_value=date(2027, 12, 31))
 
 @settings(max_examples=400, deadline=None)
 @given(requests(), profiles(), dates)
+# Found by hypothesis once the unknown-region rule and the embargo of plain requests met: a plain type
+# in an unknown region, for an embargoed customer and for an unknown one.
+@example(ProvisioningRequest("aws", "acct", (ComputeItem("c5.12xlarge", 0, path="item0"),), region="nowhere-1"),
+         CustomerProfile("aws", "acct", "Customer", "US", "US", "IR", "verified"), date(2023, 1, 1))
+@example(ProvisioningRequest("aws", "acct", (ComputeItem("c5.12xlarge", 0, path="item0"),), region="nowhere-1"),
+         CustomerProfile("aws", "acct", known=False), date(2023, 1, 1))
 def test_engine_agrees_with_reference(req: ProvisioningRequest, profile: CustomerProfile, on: date) -> None:
     ev = ENGINE.evaluate(req, profile, on=on)
     expected, ids = reference(PACKS, req, profile, on)
