@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+
+from gatekeeper.audit.record import decision_reasons
 from azure.mgmt.compute import models as cm
 from google.api_core.exceptions import PermissionDenied
 from google.cloud import compute_v1
@@ -51,7 +53,7 @@ def test_azure_provider_subscription_needs_a_named_customer(tee: _support.TeeAud
         with pytest.raises(HttpResponseError) as info:
             _vm(arm, PROVIDER_SUB)
         assert info.value.error is not None and info.value.error.code == "ExportControlDenied"
-        assert "provider_accounts" in " ".join(tee.decisions[-1]["reasons"])
+        assert "provider_accounts" in " ".join(decision_reasons(tee.decisions[-1]))
         with gatekeeper.acting_for(provider="azure", account_id=az.US_SUB):
             _vm(arm, PROVIDER_SUB)
         assert tee.decisions[-1]["account_id"] == az.US_SUB and tee.decisions[-1]["decision"] == "allow"

@@ -263,7 +263,7 @@ def test_hooks_test_replays_a_recorded_audit_entry(tmp_path: Path, aws_credentia
     from tests.hooks.conftest import HOOK_PROFILES
 
     cfg = tmp_path / "gatekeeper.toml"
-    cfg.write_text('[store]\nurl = "sqlite:///state.db"\n[audit]\nurl = "file://audit"\n'
+    cfg.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\n'
                    'signing_key = "audit-key.pem"\n', encoding="utf-8")
     runtime = Runtime(load_config(cfg))
     runtime.store.profiles.put_profiles(list(HOOK_PROFILES))
