@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-
-from gatekeeper.audit.record import decision_reasons
 from azure.mgmt.compute import models as cm
 from google.api_core.exceptions import PermissionDenied
 from google.cloud import compute_v1
@@ -20,6 +18,7 @@ import gatekeeper
 from gatekeeper import runtime
 from gatekeeper.adapters.azure.testing import ArmStandIn
 from gatekeeper.adapters.gcp.testing import GcpStandIn
+from gatekeeper.audit.record import decision_reasons
 from gatekeeper.config import AzureConfig, GcpConfig
 from tests.adapters import _support
 from tests.adapters.azure import conftest as az

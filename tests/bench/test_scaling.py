@@ -33,9 +33,9 @@ def timer() -> Timer:
 
 # -- rules ----------------------------------------------------------------------------------------------
 def test_replicated_packs_load_through_the_real_loader(tmp_path: Path) -> None:
-    from gatekeeper.policy import load_policies, shipped_policies_dir
-
     import yaml
+
+    from gatekeeper.policy import load_policies, shipped_policies_dir
 
     shipped = load_policies([shipped_policies_dir()])
     files = scaling.replicated_packs(3, tmp_path)
