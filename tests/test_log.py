@@ -78,7 +78,11 @@ def test_importing_the_hook_modules_does_not_import_structlog() -> None:
 
 
 def _child(code: str, **env: str) -> dict[str, object]:
-    base = {k: v for k, v in os.environ.items() if k not in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME")}
+    from gatekeeper._log import FUNCTION_HOST_VARS
+
+    # Whatever another test left in this process's environment (functions-framework sets FUNCTION_TARGET)
+    # must not make the child a function host.
+    base = {k: v for k, v in os.environ.items() if k not in FUNCTION_HOST_VARS}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**base, **env})
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     result["stdout"] = out.stdout
