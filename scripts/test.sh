@@ -18,9 +18,10 @@ if [ "${#need[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Azurite, the Azure Storage emulator (npm), for the Azure Blob audit sink tests.
+# Azurite, the Azure Storage emulator (npm), for the Azure Blob audit sink tests. Pinned: 3.36 and
+# later need Node.js 22, and Debian 12's is 20.
 if ! command -v azurite-blob >/dev/null 2>&1 && [ ! -x node_modules/.bin/azurite-blob ]; then
-  npm install --no-save --no-audit --no-fund --silent azurite >/dev/null
+  npm install --no-save --no-audit --no-fund --silent azurite@3.35.0 >/dev/null
 fi
 
 PY=${PYTHON:-python3}
