@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -31,6 +31,24 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PENDING = 3
 EXIT_DENY = 4
+# The one rule every command that decides follows (check, plan check, hooks test): 0 allow or flag,
+# 3 pending, 4 deny, and 1 when gatekeeper could not decide (the decision carries an error and was
+# denied fail-closed). Several decisions exit with the most restrictive; an error shows when nothing
+# else stopped the caller.
+_EXIT_BY_LABEL = {"allow": EXIT_OK, "flag": EXIT_OK, "pending": EXIT_PENDING, "deny": EXIT_DENY}
+_EXIT_RANK = (EXIT_OK, EXIT_ERROR, EXIT_PENDING, EXIT_DENY)
+
+
+def decision_exit_code(outcome: str, error: object = None) -> int:
+    """The exit code of one decision given by its outcome label and its ``error`` (None when decided)."""
+    if error and outcome not in ("allow", "flag"):
+        return EXIT_ERROR
+    return _EXIT_BY_LABEL.get(outcome, EXIT_ERROR)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit code of several decisions: the most restrictive (deny, pending, error, ok)."""
+    return max(codes, key=_EXIT_RANK.index, default=EXIT_OK)
 
 ConfigOpt = Annotated[
     Path | None,

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from gatekeeper.cli._common import (
     EXIT_DENY,
-    EXIT_ERROR,
     EXIT_OK,
     EXIT_PENDING,
     ConfigOpt,
     JsonOpt,
     console,
+    decision_exit_code,
     emit_json,
     fail,
     opened,
@@ -31,9 +31,7 @@ def exit_code(decision: Decision) -> int:
     """0 allow or flag, 3 pending, 4 deny, and 1 when gatekeeper could not decide: the decision carries
     ``error`` (a store or audit failure, say) and was denied fail-closed. Shell tooling can tell "no" from
     "could not ask" (DESIGN: distinct codes for pending, deny and errors); both stop the caller."""
-    if decision.error and decision.outcome not in (Outcome.ALLOW, Outcome.FLAG):
-        return EXIT_ERROR
-    return EXIT_BY_OUTCOME[decision.outcome]
+    return decision_exit_code(decision.outcome.label, decision.error)
 
 
 COLOURS = {Outcome.ALLOW: "green", Outcome.FLAG: "yellow", Outcome.PENDING: "magenta", Outcome.DENY: "red"}

@@ -22,23 +22,21 @@ import typer
 from rich.table import Table
 
 from gatekeeper.cli._common import (
-    EXIT_DENY,
     EXIT_ERROR,
-    EXIT_OK,
-    EXIT_PENDING,
     ConfigOpt,
     JsonOpt,
     console,
+    decision_exit_code,
     emit_json,
     fail,
     opened,
+    worst_exit_code,
 )
 
 app = typer.Typer(help="Detective hooks (AWS Lambda, Azure Function, Google Cloud function): replay recorded "
                        "events offline.",
                   no_args_is_help=True)
 
-_EXIT = {"allow": EXIT_OK, "flag": EXIT_OK, "pending": EXIT_PENDING, "deny": EXIT_DENY}
 _COLOURS = {"allow": "green", "flag": "yellow", "pending": "magenta", "deny": "red"}
 
 
@@ -111,11 +109,10 @@ def test(
 
 
 def exit_code(answers: list[dict[str, Any]]) -> int:
-    """1 if any event was an error, else the most restrictive decision's code (as ``gatekeeper check``)."""
-    if any(a.get("status") == "error" for a in answers):
-        return EXIT_ERROR
-    codes = [_EXIT.get(str(a.get("decision")), EXIT_OK) for a in answers]
-    return max(codes, key=[EXIT_OK, EXIT_PENDING, EXIT_DENY].index)
+    """The most restrictive decision's code, as ``gatekeeper check`` gives it (1 for an event that could
+    not be decided, or a decision denied fail-closed on an error)."""
+    return worst_exit_code(EXIT_ERROR if a.get("status") == "error"
+                           else decision_exit_code(str(a.get("decision")), a.get("error")) for a in answers)
 
 
 def show(a: dict[str, Any]) -> None:

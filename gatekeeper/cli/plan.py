@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from gatekeeper.cli._common import EXIT_ERROR, EXIT_OK, ConfigOpt, JsonOpt, console, fail, opened
+from gatekeeper.cli._common import (
+    EXIT_ERROR,
+    ConfigOpt,
+    JsonOpt,
+    console,
+    decision_exit_code,
+    fail,
+    opened,
+    worst_exit_code,
+)
 
 if TYPE_CHECKING:
     from gatekeeper.gates.plan import PlanReport
@@ -44,7 +53,6 @@ def check(
     json_out: JsonOpt = False,
 ) -> None:
     """Decide every compute resource of a plan: exit 0 allow/flag, 3 pending, 4 deny, 1 error."""
-    from gatekeeper.cli.check import EXIT_BY_OUTCOME
     from gatekeeper.errors import InvalidInputError
     from gatekeeper.gates.plan import check_plan, load_plan, report_json, report_junit, report_sarif
 
@@ -72,11 +80,9 @@ def check(
         _table(report)
     else:
         typer.echo(text, nl=False)
-    worst = report.worst
-    code = EXIT_BY_OUTCOME[worst] if worst is not None else EXIT_OK
-    if report.errors and code == EXIT_OK:
-        code = EXIT_ERROR
-    raise typer.Exit(code)
+    raise typer.Exit(worst_exit_code(
+        decision_exit_code(f.decision.outcome.label, f.decision.error) if f.decision is not None else EXIT_ERROR
+        for f in report.findings))
 
 
 def _table(report: PlanReport) -> None:
