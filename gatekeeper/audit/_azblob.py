@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._keys import Signer
-from gatekeeper.audit._shipper import ShippingAuditLog, max_unshipped, open_shipping_log, query_params, spool_dir
-from gatekeeper.audit._writer import SegmentClosed
+from gatekeeper.audit._shipper import max_unshipped, object_store_opener, query_params, spool_dir
 from gatekeeper.errors import AuditError
 
 _PARAMS = {"endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
@@ -125,20 +123,4 @@ class AzureBlobSink:
                 f"a time-based retention policy or a legal hold)")
 
 
-def open_azblob_log(
-    url: str,
-    *,
-    signer: Signer | None,
-    segment_max_bytes: int,
-    segment_max_seconds: int,
-    base_dir: Path,
-    witness_head: tuple[int, str] | None = None,
-    on_segment_closed: SegmentClosed | None = None,
-    client: Any | None = None,
-) -> ShippingAuditLog:
-    location = parse_azblob_url(url, base_dir)
-    shipper = ShippingAuditLog(location.spool, AzureBlobSink(location, client),
-                               max_unshipped_seconds=location.max_unshipped_seconds)
-    return open_shipping_log(shipper, signer=signer, segment_max_bytes=segment_max_bytes,
-                             segment_max_seconds=segment_max_seconds, immutability=location.immutability,
-                             witness_head=witness_head, on_segment_closed=on_segment_closed)
+open_azblob_log = object_store_opener(parse_azblob_url, AzureBlobSink)

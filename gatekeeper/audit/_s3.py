@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._keys import Signer
 from gatekeeper.audit._shipper import (
     ShippingAuditLog,
     download,
     max_unshipped,
-    open_shipping_log,
+    object_store_opener,
     query_params,
     spool_dir,
     upload_keys,
     upload_segment,
 )
-from gatekeeper.audit._writer import SegmentClosed
 from gatekeeper.errors import AuditError
 
 _PARAMS = {"region", "endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
@@ -128,20 +126,4 @@ class S3AuditLog(ShippingAuditLog):
         self.location = location
 
 
-def open_s3_log(
-    url: str,
-    *,
-    signer: Signer | None,
-    segment_max_bytes: int,
-    segment_max_seconds: int,
-    base_dir: Path,
-    witness_head: tuple[int, str] | None = None,
-    on_segment_closed: SegmentClosed | None = None,
-    client: Any | None = None,
-) -> S3AuditLog:
-    location = parse_s3_url(url, base_dir)
-    shipper = S3AuditLog(location, S3Sink(location, client))
-    open_shipping_log(shipper, signer=signer, segment_max_bytes=segment_max_bytes,
-                      segment_max_seconds=segment_max_seconds, immutability=location.immutability,
-                      witness_head=witness_head, on_segment_closed=on_segment_closed)
-    return shipper
+open_s3_log = object_store_opener(parse_s3_url, S3Sink, S3AuditLog)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -336,3 +336,38 @@ def open_shipping_log(
             log.error("audit.key_upload_failed", where=sink.where, error=f"{type(exc).__name__}: {exc}")
     shipper.enqueue_leftovers()
     return shipper
+
+
+class ObjectStoreLocation(Protocol):
+    """What the opener needs of a parsed object-store URL (``S3Location``, ``AzureBlobLocation``, ...)."""
+
+    @property
+    def spool(self) -> Path: ...
+    @property
+    def immutability(self) -> str: ...
+    @property
+    def max_unshipped_seconds(self) -> float | None: ...
+
+
+def _plain_shipper(location: Any, sink: ObjectSink) -> ShippingAuditLog:
+    return ShippingAuditLog(location.spool, sink, max_unshipped_seconds=location.max_unshipped_seconds)
+
+
+def object_store_opener(
+    parse: Callable[[str, Path], Any],
+    make_sink: Callable[[Any, Any], ObjectSink],
+    make_shipper: Callable[[Any, Any], ShippingAuditLog] = _plain_shipper,
+) -> Callable[..., ShippingAuditLog]:
+    """The ``open_audit_log`` backend of one object store (``gatekeeper.audit.AuditOpener``): parse the URL,
+    build the store's sink and shipper, open the spool log with the audit trust's parameters."""
+
+    def open_log(url: str, *, signer: Signer | None, segment_max_bytes: int, segment_max_seconds: int,
+                 base_dir: Path, witness_head: tuple[int, str] | None = None,
+                 on_segment_closed: SegmentClosed | None = None, client: Any | None = None) -> ShippingAuditLog:
+        location: ObjectStoreLocation = parse(url, base_dir)
+        shipper = make_shipper(location, make_sink(location, client))
+        return open_shipping_log(shipper, signer=signer, segment_max_bytes=segment_max_bytes,
+                                 segment_max_seconds=segment_max_seconds, immutability=location.immutability,
+                                 witness_head=witness_head, on_segment_closed=on_segment_closed)
+
+    return open_log
