@@ -1,4 +1,4 @@
-"""Audit log throughput: durable appends (1 and 8 threads), verification, and ``audit summary``.
+"""Audit log throughput: durable appends (1, 8 and 64 threads), verification, and ``audit summary``.
 
 - appends: ``gatekeeper.audit.open_audit_log(...).append(record)`` returns once the record is
   fsynced. One thread pays one fsync per record; with 8 threads the writer's group commit covers
@@ -30,7 +30,11 @@ from typing import Any
 
 from bench._common import RESULTS, ROOT, Row, fmt_rate, percentile
 
-APPEND_GOAL = 50_000  # records/s with 8 threads
+# Issue 19's goals for appends: with 8 threads, 85 % of the ceiling 8 / (median fsync) (8 appenders that
+# each wait for durability cannot beat 8 records an fsync); with 64 threads, 50,000 records/s.
+APPEND_CEILING_SHARE = 0.85
+APPEND_GOAL = 50_000  # records/s with 64 threads
+APPEND_THREADS = (1, 8, 64)
 VERIFY_GOAL = 500_000  # records/s
 SUMMARY_GOAL_S = 1.0
 CACHE_VERSION = 3  # 2: record v2 with the sidecars of the closed segments; 3: in time order
@@ -146,13 +150,13 @@ class _FsyncCounter:
 
 
 def measure_appends(single: int, multi: int, seconds: float | None = None) -> dict[str, Any]:
-    """Durable appends with 1 and with 8 threads: at most ``single``/``multi`` records, or ``seconds`` each."""
+    """Durable appends with 1, 8 and 64 threads: at most ``single`` (1 thread) or ``multi`` records, or ``seconds``."""
     templates = decision_templates()
     rec = max(templates, key=lambda r: len(json.dumps(r)))
     out: dict[str, Any] = {"record_bytes": len(json.dumps(rec, separators=(",", ":")))}
     with tempfile.TemporaryDirectory(prefix="gk-bench-audit-") as tmp:
         base = Path(tmp)
-        for threads, n in ((1, single), (8, multi)):
+        for threads, n in ((t, single if t == 1 else multi) for t in APPEND_THREADS):
             d = base / f"log-{threads}"
             log = _open(d, base / "key.pem")
             try:
@@ -348,17 +352,25 @@ def rows(d: dict[str, Any]) -> list[Row]:
     one, eight = a["threads_1"], a["threads_8"]
     fsync = eight["fsync_p50_us"] or 0.0
     ceiling = 8 / (fsync / 1e6) if fsync else 0.0
+    share = eight["per_second"] / ceiling if ceiling else 0.0
     r = [
         Row("audit", f"durable appends, 1 thread ({a['record_bytes']:,}-byte decision record)",
             fmt_rate(one["per_second"]), note=f"one fsync a record: {one['fsync_p50_us'] or 0:,.0f} us median, "
             f"{one['fsync_p10_us'] or 0:,.0f} us 10th percentile, on this disk during the run", data=one),
         Row("audit", "durable appends, 8 threads (group commit)",
-            f"{fmt_rate(eight['per_second'])} ({eight['records_per_fsync'] or 0:.1f} records an fsync)",
-            goal=f">= {APPEND_GOAL:,}/s", met=eight["per_second"] >= APPEND_GOAL,
+            f"{fmt_rate(eight['per_second'])} ({eight['records_per_fsync'] or 0:.1f} records an fsync), "
+            f"{share:.0%} of the ceiling",
+            goal=f">= {APPEND_CEILING_SHARE:.0%} of 8 / (median fsync)", met=share >= APPEND_CEILING_SHARE,
             note=f"8 appenders that each wait for durability cannot beat 8 records an fsync: "
                  f"{fmt_rate(ceiling)} at this run's median fsync of {fsync:,.0f} us",
-            data={**eight, "ceiling_per_second": ceiling}),
+            data={**eight, "ceiling_per_second": ceiling, "ceiling_share": share}),
     ]
+    many = a.get("threads_64")
+    if many:
+        r.append(Row("audit", "durable appends, 64 threads (group commit)",
+                     f"{fmt_rate(many['per_second'])} ({many['records_per_fsync'] or 0:.1f} records an fsync)",
+                     goal=f">= {APPEND_GOAL:,}/s", met=many["per_second"] >= APPEND_GOAL,
+                     note=f"median fsync {many['fsync_p50_us'] or 0:,.0f} us during the run", data=many))
     v, h = d.get("verify"), d.get("hash_floor")
     if v:
         procs = v.get("processes", 1)
@@ -386,7 +398,7 @@ def rows(d: dict[str, Any]) -> list[Row]:
     return r
 
 
-# (appends with 1 thread, appends with 8 threads, seconds at most for each, records in the
+# (appends with 1 thread, appends with 8 and with 64 threads, seconds at most for each, records in the
 # verified/summarized log) per mode
 COUNTS: dict[str, tuple[int, int, float | None, int]] = {
     "full": (20_000, 400_000, 5.0, 1_000_000), "quick": (5_000, 100_000, 1.5, 100_000),
@@ -395,7 +407,7 @@ COUNTS: dict[str, tuple[int, int, float | None, int]] = {
 
 def run(mode: str, log: Callable[[str], None], cache: Path = RESULTS / "cache") -> tuple[dict[str, Any], list[Row]]:
     single, multi, seconds, n = COUNTS[mode]
-    log("audit: durable appends, 1 and 8 threads")
+    log("audit: durable appends, 1, 8 and 64 threads")
     d: dict[str, Any] = {"appends": measure_appends(single, multi, seconds)}
     directory = cached_log(n, log, cache)
     log(f"audit: verify {n:,} records, beside plain hashing of the same lines")

@@ -144,6 +144,7 @@ def test_wrapper_through_moto_server() -> None:
 def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
     a = audit.measure_appends(3, 16)
     assert a["threads_1"]["records"] == 3 and a["threads_8"]["records"] == 16
+    assert a["threads_64"]["records"] == 16 and a["threads_64"]["fsyncs"] >= 1
     assert a["threads_8"]["per_second"] > 0 and a["record_bytes"] > 500
     assert a["threads_8"]["fsyncs"] >= 1 and a["threads_8"]["records_per_fsync"] >= 1
     assert 0 < a["threads_1"]["fsync_p10_us"] <= a["threads_1"]["fsync_p50_us"]
@@ -160,8 +161,16 @@ def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
     assert s["records"] == 120 and s["library_seconds"] > 0
     scan = audit.measure_duckdb_scan(directory)
     assert scan["records"] == 120
-    _well_formed_rows(audit.rows({"appends": a, "verify": v, "hash_floor": h, "summary": s, "duckdb_scan": scan}),
-                      "audit")
+    rows = audit.rows({"appends": a, "verify": v, "hash_floor": h, "summary": s, "duckdb_scan": scan})
+    _well_formed_rows(rows, "audit")
+    by_name = {r.name: r for r in rows}
+    eight = by_name["durable appends, 8 threads (group commit)"]
+    # The 8-thread goal is a share of the run's own ceiling, 8 records an fsync.
+    assert eight.data["ceiling_share"] == pytest.approx(
+        a["threads_8"]["per_second"] / (8e6 / a["threads_8"]["fsync_p50_us"]))
+    assert eight.met == (eight.data["ceiling_share"] >= audit.APPEND_CEILING_SHARE)
+    assert by_name["durable appends, 64 threads (group commit)"].met == (
+        a["threads_64"]["per_second"] >= audit.APPEND_GOAL)
 
 
 def test_generated_log_is_cached_between_runs(tmp_path: Path) -> None:
