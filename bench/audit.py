@@ -126,14 +126,14 @@ def _records(templates: list[dict[str, Any]], n: int, start: datetime, days: flo
              "ts": (start + timedelta(seconds=i * span)).isoformat(timespec="microseconds")} for i in range(n)]
 
 
-class _FsyncCounter:
+class FsyncCounter:
     """Counts and times the syncs made while it is active (the writer calls os.fdatasync after each batch)."""
 
     def __init__(self) -> None:
         self.times_us: list[float] = []
         self._real = os.fdatasync
 
-    def __enter__(self) -> _FsyncCounter:
+    def __enter__(self) -> FsyncCounter:
         real, times = self._real, self.times_us
 
         def timed(fd: Any) -> None:
@@ -162,7 +162,7 @@ def measure_appends(single: int, multi: int, seconds: float | None = None) -> di
             try:
                 # The same dict every time: append() copies what it writes and never changes its argument.
                 _append_all(log, [rec] * min(100, n), threads)  # warm-up
-                with _FsyncCounter() as fsyncs:
+                with FsyncCounter() as fsyncs:
                     count, elapsed = _append_all(log, [rec] * n, threads, seconds)
             finally:
                 log.close()

@@ -138,7 +138,15 @@ def test_wrapper_through_moto_server() -> None:
         lo, hi = m["ratio_ci95"]
         assert lo <= hi and m["ratio_from_gatekeeper_time"] >= 1.0
     assert d["controlled"]["gatekeeper_median_us"] > 0
-    _well_formed_rows(wrapper.rows(d), "wrapper")
+    # Each allowed controlled call is recorded durably: at least one sync for the calls measured.
+    assert d["controlled"]["fsyncs"] >= 1 and d["controlled"]["fsync_p50_us"] > 0
+    assert d["plain"]["fsyncs"] == 0  # a plain call is not recorded (record_all = false)
+    rows = wrapper.rows(d)
+    _well_formed_rows(rows, "wrapper")
+    controlled = next(r for r in rows if "controlled" in r.name)
+    assert "own time <= 2 fsyncs" in controlled.goal
+    if controlled.data["guard_in_fsyncs"] > wrapper.GUARD_FSYNCS_GOAL:
+        assert controlled.met is False
 
 
 def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
