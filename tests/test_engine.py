@@ -325,3 +325,25 @@ def test_a_provider_account_is_never_decided_as_the_subject_in_any_cloud() -> No
         assert "acting_for" in next(m.reason for m in ev.matches if m.rule_id == PROVIDER_ACCOUNT_RULE)
         ok = engine.evaluate(ProvisioningRequest(provider, account, (ComputeItem(plain, 1),)), us, on=date(2026, 12, 1))
         assert ok.outcome == Outcome.ALLOW  # plain compute from the provider's own account is not held up
+
+
+DISPATCH_ENGINE = Engine(load_policies([shipped_policies_dir()]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests(), profiles(), dates)
+def test_engine_dispatching_on_countries_agrees_with_reference(req: ProvisioningRequest, profile: CustomerProfile,
+                                                               on: date) -> None:
+    """The matcher large rule sets get (rules narrowed by the subject's countries first) decides as the
+    reference does, here forced on the shipped packs."""
+    from gatekeeper.policy import compiled
+
+    before, compiled.DISPATCH_MIN_RULES = compiled.DISPATCH_MIN_RULES, 0
+    try:
+        ev = DISPATCH_ENGINE.evaluate(req, profile, on=on)
+        assert all(fn.__closure__ is not None for _, fn in DISPATCH_ENGINE.policies._by_rules.values())
+    finally:
+        compiled.DISPATCH_MIN_RULES = before
+    expected, ids = reference(PACKS, req, profile, on)
+    assert ev.outcome == expected
+    assert [m.rule_id for m in ev.matches] == ids

@@ -133,6 +133,9 @@ class CompiledRule:
     rule_from: date | None = None
     rule_until: date | None = None
     suspended: tuple[tuple[date, date], ...] = ()  # the pack's suspensions (end exclusive)
+    # A set one of the subject's countries must be in for the customer condition to hold (the smallest
+    # of its positive country conditions; None: none), by which a large rule set is dispatched.
+    customer_countries: frozenset[str] | None = None
 
     def in_force(self, on: date) -> bool:
         if not self.start <= on < self.end:
@@ -352,17 +355,69 @@ def _match_lines(customer: str | None, region: str | None, item: str | None, hit
     return lines
 
 
+# From this many rules in force, the set matcher first narrows them by the subject's countries.
+DISPATCH_MIN_RULES = 40
+_DISPATCH_CACHE_MAX = 4096  # distinct (country, headquarters, parent) triples kept per matcher
+
+
 def _set_matcher(rules: Sequence[CompiledRule]) -> SetMatcher:
     """One function trying every rule of ``rules`` in order; returns the indexes of those that match."""
+    if len(rules) < DISPATCH_MIN_RULES:
+        return _straight_matcher(rules, range(len(rules)))
+    return _country_dispatch(rules)
+
+
+def _straight_matcher(rules: Sequence[CompiledRule], indexes: Iterable[int]) -> SetMatcher:
+    """One generated function trying ``rules[k]`` for each ``k`` of ``indexes`` in order; returns the ``k`` matched."""
     constants: dict[str, object] = {}
     lines = ["    out = []"]
-    for k, rule in enumerate(rules):
-        customer, region, item, named = rule.source.renamed(f"_r{k}")
+    for k in indexes:
+        customer, region, item, named = rules[k].source.renamed(f"_r{k}")
         constants.update(named)
         lines += _match_lines(customer, region, item, f"out.append({k})", "    ")
     lines.append("    return out")
     fn: SetMatcher = _define("match_all", "s, c, items", "\n".join(lines) + "\n", constants)
     return fn
+
+
+def _country_dispatch(rules: Sequence[CompiledRule]) -> SetMatcher:
+    """A set matcher that tries only the rules a subject's countries leave possible.
+
+    A rule with a positive country condition (``country_in``, ``any_country_in``...) cannot match a
+    subject none of whose countries is in that set, so it is skipped without being tried. The rules
+    left for a subject's countries are compiled into one straight matcher, kept per countries triple
+    (a few hundred in practice, bounded) and shared by triples that leave the same rules. The result
+    is the straight matcher's over all the rules: the same indexes, in the same order.
+    """
+    always = [k for k, r in enumerate(rules) if r.customer_countries is None]
+    by_country: dict[str, list[int]] = {}
+    for k, r in enumerate(rules):
+        for country in r.customer_countries or ():
+            by_country.setdefault(country, []).append(k)
+    by_triple: dict[tuple[str, ...], SetMatcher] = {}
+    by_rules: dict[tuple[int, ...], SetMatcher] = {}
+
+    def compiled_for(countries: tuple[str, ...]) -> SetMatcher:
+        chosen = set(always)
+        for country in countries:
+            chosen.update(by_country.get(country, ()))
+        key = tuple(sorted(chosen))
+        fn = by_rules.get(key)
+        if fn is None:
+            if len(by_rules) >= _DISPATCH_CACHE_MAX:
+                by_rules.clear()
+            fn = by_rules[key] = _straight_matcher(rules, key)
+        if len(by_triple) >= _DISPATCH_CACHE_MAX:
+            by_triple.clear()
+        by_triple[countries] = fn
+        return fn
+
+    def match_all(s: Subject, c: str | None, items: tuple[ClassifiedItem, ...]) -> list[int]:
+        fn = by_triple.get(s.countries)
+        if fn is None:
+            fn = compiled_for(s.countries)
+        return fn(s, c, items)
+    return match_all
 
 
 def _item_terms(cond: ItemCondition, catalog: Catalog, src: _Source) -> list[str]:
@@ -519,7 +574,18 @@ def compile_rule(pack: Pack, rule: Rule, catalog: Catalog, j: Jurisdictions,
         rule_from=start,
         rule_until=min(ends) if ends else None,
         suspended=tuple((x.effective_from, x.effective_until) for x in pack.suspended),
+        customer_countries=_needed_countries(rule.when.customer, j, on),
     )
+
+
+def _needed_countries(cond: CustomerCondition | None, j: Jurisdictions, on: date | None) -> frozenset[str] | None:
+    """The smallest of a customer condition's positive country sets: its terms are all required, so a
+    subject that matches has a country in each of them (None: the condition names no such set)."""
+    if cond is None:
+        return None
+    sets = [j.expand(v, on) for v in (cond.country_in, cond.headquarters_in, cond.parent_in, cond.any_country_in)
+            if v is not None]
+    return min(sets, key=len) if sets else None
 
 
 def _plain_sets(rule: Rule, j: Jurisdictions, on: date | None) -> tuple[frozenset[str] | None, frozenset[str] | None]:
