@@ -127,14 +127,22 @@ def _records(templates: list[dict[str, Any]], n: int, start: datetime, days: flo
 
 
 class FsyncCounter:
-    """Counts and times the syncs made while it is active (the writer calls os.fdatasync after each batch)."""
+    """Counts and times the syncs made while it is active (the writer calls os.fdatasync after each batch).
 
-    def __init__(self) -> None:
+    ``noop``: the sync does nothing (nothing is durable): what the writer costs without the disk, the
+    CPU ceiling of the appends beside which the durable figure is read.
+    """
+
+    def __init__(self, *, noop: bool = False) -> None:
         self.times_us: list[float] = []
         self._real = os.fdatasync
+        self._noop = noop
 
     def __enter__(self) -> FsyncCounter:
         real, times = self._real, self.times_us
+        if self._noop:
+            def real(fd: Any) -> None:
+                return None
 
         def timed(fd: Any) -> None:
             t0 = time.perf_counter_ns()
@@ -157,22 +165,31 @@ def measure_appends(single: int, multi: int, seconds: float | None = None) -> di
     with tempfile.TemporaryDirectory(prefix="gk-bench-audit-") as tmp:
         base = Path(tmp)
         for threads, n in ((t, single if t == 1 else multi) for t in APPEND_THREADS):
-            d = base / f"log-{threads}"
-            log = _open(d, base / "key.pem")
-            try:
-                # The same dict every time: append() copies what it writes and never changes its argument.
-                _append_all(log, [rec] * min(100, n), threads)  # warm-up
-                with FsyncCounter() as fsyncs:
-                    count, elapsed = _append_all(log, [rec] * n, threads, seconds)
-            finally:
-                log.close()
-                wait_for_sidecars()  # before the temporary directory goes
+            runs: dict[bool, tuple[int, float, FsyncCounter]] = {}
+            for noop in (False, True):
+                d = base / f"log-{threads}{'-noop' if noop else ''}"
+                log = _open(d, base / "key.pem")
+                try:
+                    # The same dict every time: append() copies what it writes and never changes its argument.
+                    _append_all(log, [rec] * min(100, n), threads)  # warm-up
+                    with FsyncCounter(noop=noop) as fsyncs:
+                        count, elapsed = _append_all(log, [rec] * n, threads, seconds and seconds / (2 if noop else 1))
+                finally:
+                    log.close()
+                    wait_for_sidecars()  # before the temporary directory goes
+                runs[noop] = (count, elapsed, fsyncs)
+            count, elapsed, fsyncs = runs[False]
             n_sync = len(fsyncs.times_us)
+            cpu_count, cpu_elapsed, cpu_syncs = runs[True]
             out[f"threads_{threads}"] = {
                 "records": count, "seconds": elapsed, "per_second": count / elapsed, "fsyncs": n_sync,
                 "records_per_fsync": count / n_sync if n_sync else None,
                 "fsync_p50_us": percentile(sorted(fsyncs.times_us), 50) if n_sync else None,
-                "fsync_p10_us": percentile(sorted(fsyncs.times_us), 10) if n_sync else None}
+                "fsync_p10_us": percentile(sorted(fsyncs.times_us), 10) if n_sync else None,
+                # The same appends with the sync a no-op: the writer's own (CPU) ceiling on this machine.
+                "cpu_ceiling_per_second": cpu_count / cpu_elapsed,
+                "cpu_us_per_record": cpu_elapsed / cpu_count * 1e6,
+                "cpu_records_per_sync": cpu_count / len(cpu_syncs.times_us) if cpu_syncs.times_us else None}
     return out
 
 
@@ -347,6 +364,14 @@ def _size(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.glob("segment-*.jsonl"))
 
 
+def _cpu_peer(run: dict[str, Any]) -> str:
+    """The same appends with the sync a no-op: what the writer itself allows on this machine."""
+    if "cpu_ceiling_per_second" not in run:
+        return ""
+    return (f"the same appends with the sync a no-op (the writer's CPU ceiling): "
+            f"{fmt_rate(run['cpu_ceiling_per_second'])}, {run['cpu_us_per_record']:.1f} us a record")
+
+
 def rows(d: dict[str, Any]) -> list[Row]:
     a = d["appends"]
     one, eight = a["threads_1"], a["threads_8"]
@@ -355,11 +380,12 @@ def rows(d: dict[str, Any]) -> list[Row]:
     share = eight["per_second"] / ceiling if ceiling else 0.0
     r = [
         Row("audit", f"durable appends, 1 thread ({a['record_bytes']:,}-byte decision record)",
-            fmt_rate(one["per_second"]), note=f"one fsync a record: {one['fsync_p50_us'] or 0:,.0f} us median, "
+            fmt_rate(one["per_second"]), _cpu_peer(one),
+            note=f"one fsync a record: {one['fsync_p50_us'] or 0:,.0f} us median, "
             f"{one['fsync_p10_us'] or 0:,.0f} us 10th percentile, on this disk during the run", data=one),
         Row("audit", "durable appends, 8 threads (group commit)",
             f"{fmt_rate(eight['per_second'])} ({eight['records_per_fsync'] or 0:.1f} records an fsync), "
-            f"{share:.0%} of the ceiling",
+            f"{share:.0%} of the ceiling", _cpu_peer(eight),
             goal=f">= {APPEND_CEILING_SHARE:.0%} of 8 / (median fsync)", met=share >= APPEND_CEILING_SHARE,
             note=f"8 appenders that each wait for durability cannot beat 8 records an fsync: "
                  f"{fmt_rate(ceiling)} at this run's median fsync of {fsync:,.0f} us",
@@ -369,7 +395,7 @@ def rows(d: dict[str, Any]) -> list[Row]:
     if many:
         r.append(Row("audit", "durable appends, 64 threads (group commit)",
                      f"{fmt_rate(many['per_second'])} ({many['records_per_fsync'] or 0:.1f} records an fsync)",
-                     goal=f">= {APPEND_GOAL:,}/s", met=many["per_second"] >= APPEND_GOAL,
+                     _cpu_peer(many), goal=f">= {APPEND_GOAL:,}/s", met=many["per_second"] >= APPEND_GOAL,
                      note=f"median fsync {many['fsync_p50_us'] or 0:,.0f} us during the run", data=many))
     v, h = d.get("verify"), d.get("hash_floor")
     if v:

@@ -153,6 +153,9 @@ def test_audit_appends_verify_and_summary(tmp_path: Path) -> None:
     a = audit.measure_appends(3, 16)
     assert a["threads_1"]["records"] == 3 and a["threads_8"]["records"] == 16
     assert a["threads_64"]["records"] == 16 and a["threads_64"]["fsyncs"] >= 1
+    for t in (1, 8, 64):  # the same appends with a no-op sync: the writer's CPU ceiling
+        run = a[f"threads_{t}"]
+        assert run["cpu_ceiling_per_second"] > 0 and run["cpu_us_per_record"] > 0
     assert a["threads_8"]["per_second"] > 0 and a["record_bytes"] > 500
     assert a["threads_8"]["fsyncs"] >= 1 and a["threads_8"]["records_per_fsync"] >= 1
     assert 0 < a["threads_1"]["fsync_p10_us"] <= a["threads_1"]["fsync_p50_us"]
