@@ -14,9 +14,10 @@ the CLI, the web API and console, and the library all go through it):
 
 So there is no state change without a durable record, and a record whose change did not happen is
 marked as failed. Only a crash (or an audit log that fails) between steps 2 and 4 can leave a record
-without its change and without its follow-up; every such record carries ``at``, the time its change
-carries in the store (a case's history entry, a licence's ``revoked_at``, a hit's ``cleared_at``),
-so comparing the two finds it. See docs/audit.md ("Reviewers' actions").
+without its change and without its follow-up; every such record carries ``at`` and its actor, which
+its change carries in the store too (a case's history entry, a licence's ``revoked_at`` and
+``revoked_by``, a hit's ``cleared_at`` and ``cleared_by``), so comparing the two finds it. See
+docs/audit.md ("Reviewers' actions: recorded before they are committed").
 
 This module is a lower layer: it receives the recorder (``Gatekeeper.record_event`` or any callable
 of that shape) instead of importing the runtime.
