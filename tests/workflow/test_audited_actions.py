@@ -282,3 +282,26 @@ def test_a_lost_race_voids_the_record_and_the_action_is_recorded_again(
     case = workflow_of(gk).get_case(case_id)
     assert case.status == ("denied" if action == "deny" else "approved") and case.request_count == 2
     assert new[-len(kinds)]["data"]["at"] == case.history[-1].at.isoformat()  # type: ignore[index]
+
+
+class _FullDisk:
+    """A sink whose disk is full: appends fail with the OSError the kernel gives, not an AuditError."""
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_any_failure_of_the_sink_is_an_audit_error_naming_the_action(make: Callable[[int], Gatekeeper]) -> None:
+    gk = make(1)
+    case_id, act = _prepare(gk, "deny")
+    before = _state(gk, case_id)
+    gk._audit = _FullDisk()
+    with pytest.raises(AuditError, match=r"was not denied: .*OSError: \[Errno 28\] No space left on device"):
+        act()
+    with pytest.raises(AuditError, match="the audit log could not be written: OSError"):
+        gk.record_event("case.denied", "carol", {})  # the runtime's own contract: AuditError on failure
+    assert _state(gk, case_id) == before
