@@ -303,7 +303,13 @@ class Gatekeeper:
         """Append a workflow/remediation event to the audit log, durably; raises AuditError on failure."""
         from gatekeeper.audit.record import event_record
 
-        return self.audit.append(event_record(kind, actor, data))
+        record = event_record(kind, actor, data)
+        try:
+            return self.audit.append(record)
+        except AuditError:
+            raise
+        except Exception as exc:  # a sink that fails with OSError (disk full) or opens with a bad key
+            raise AuditError(f"the audit log could not be written: {type(exc).__name__}: {exc}") from exc
 
     # -- lifecycle ---------------------------------------------------------------------------
     def reload_policies(self, paths: list[str] | None = None) -> PolicySet:

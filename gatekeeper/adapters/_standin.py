@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -66,9 +66,11 @@ class StandIn:
                     body = raw.decode("utf-8", errors="replace")
                 path = unquote(parts.path)
                 query = parse_qs(parts.query)
+                headers = dict(self.headers)
                 with stand_in.lock:
-                    stand_in.requests.append(Recorded(self.command, path, query, body, dict(self.headers)))
-                    answer = stand_in.answer(self.command, path, query, body)
+                    stand_in.requests.append(Recorded(self.command, path, query, body, headers))
+                    answer = (stand_in.refusal(self.command, path, headers)
+                              or stand_in.answer(self.command, path, query, body))
                 data = b"" if answer.body is None else json.dumps(answer.body).encode("utf-8")
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
@@ -120,13 +122,17 @@ class StandIn:
     def answer(self, method: str, path: str, query: Mapping[str, list[str]], body: Any) -> Answer:
         raise NotImplementedError
 
+    def refusal(self, method: str, path: str, headers: Mapping[str, str]) -> Answer | None:
+        """An answer given instead of ``answer`` (a bad token, a failure a test asked for); None: none."""
+        return None
+
     # -- lifecycle ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
         port = self._server.server_address[1]
         return f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
 
-    def start(self) -> StandIn:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -137,7 +143,7 @@ class StandIn:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

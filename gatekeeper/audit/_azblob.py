@@ -23,27 +23,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._shipper import max_unshipped, object_store_opener, query_params, spool_dir
+from gatekeeper.audit._objurl import ObjectLocation, parse_object_url
+from gatekeeper.audit._shipper import object_store_opener
 from gatekeeper.errors import AuditError
 
-_PARAMS = {"endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30, "retry_total": 2}
 
 
-@dataclass(frozen=True)
-class AzureBlobLocation:
+@dataclass(frozen=True, kw_only=True)
+class AzureBlobLocation(ObjectLocation):
     account: str
     container: str
-    prefix: str
-    spool: Path
-    endpoint_url: str | None = None
-    immutability: str = "warn"
-    max_unshipped_seconds: float | None = None
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
 
     @property
     def account_url(self) -> str:
@@ -51,15 +42,8 @@ class AzureBlobLocation:
 
 
 def parse_azblob_url(url: str, base_dir: Path) -> AzureBlobLocation:
-    parts = urlsplit(url)
-    container, _, prefix = unquote(parts.path).strip("/").partition("/")
-    if parts.scheme != "azblob" or not parts.netloc or not container:
-        raise AuditError(f"not an azblob://ACCOUNT/CONTAINER/PREFIX URL: {url!r}")
-    one = query_params(parts.query, _PARAMS, url)
-    prefix = prefix.strip("/")
-    spool = spool_dir(one, Path(parts.netloc) / container / prefix, base_dir)
-    return AzureBlobLocation(parts.netloc, container, prefix, spool, one.get("endpoint_url") or None,
-                             one.get("immutability", "warn"), max_unshipped(one, url))
+    u = parse_object_url(url, base_dir, scheme="azblob", shape="an azblob://ACCOUNT/CONTAINER/PREFIX", container=True)
+    return AzureBlobLocation(**u.common(), account=u.host, container=u.container)
 
 
 def _container_client(location: AzureBlobLocation) -> Any:

@@ -21,39 +21,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from gatekeeper.audit._shipper import max_unshipped, object_store_opener, query_params, spool_dir
+from gatekeeper.audit._objurl import BucketLocation, parse_bucket_url
+from gatekeeper.audit._shipper import object_store_opener
 from gatekeeper.errors import AuditError
 
-_PARAMS = {"project", "endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 TIMEOUT = 30.0  # seconds per request
 RETRY_FOR = 20.0  # seconds of retries per call (the shipper retries on top)
 
 
-@dataclass(frozen=True)
-class GCSLocation:
-    bucket: str
-    prefix: str
-    spool: Path
+@dataclass(frozen=True, kw_only=True)
+class GCSLocation(BucketLocation):
     project: str | None = None
-    endpoint_url: str | None = None
-    immutability: str = "warn"
-    max_unshipped_seconds: float | None = None
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
 
 
 def parse_gcs_url(url: str, base_dir: Path) -> GCSLocation:
-    parts = urlsplit(url)
-    if parts.scheme != "gs" or not parts.netloc:
-        raise AuditError(f"not a gs://BUCKET/PREFIX URL: {url!r}")
-    one = query_params(parts.query, _PARAMS, url)
-    prefix = unquote(parts.path).strip("/")
-    spool = spool_dir(one, Path(parts.netloc) / prefix, base_dir)
-    return GCSLocation(parts.netloc, prefix, spool, one.get("project") or None, one.get("endpoint_url") or None,
-                       one.get("immutability", "warn"), max_unshipped(one, url))
+    return parse_bucket_url(GCSLocation, url, base_dir, scheme="gs", shape="a gs://BUCKET/PREFIX", option="project")
 
 
 def _client(location: GCSLocation) -> Any:

@@ -16,47 +16,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+from gatekeeper.audit._objurl import BucketLocation, parse_bucket_url
 from gatekeeper.audit._shipper import (
     ShippingAuditLog,
     download,
-    max_unshipped,
     object_store_opener,
-    query_params,
-    spool_dir,
     upload_keys,
     upload_segment,
 )
-from gatekeeper.errors import AuditError
-
-_PARAMS = {"region", "endpoint_url", "spool", "immutability", "max_unshipped_seconds"}
 
 
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    prefix: str
-    spool: Path
+@dataclass(frozen=True, kw_only=True)
+class S3Location(BucketLocation):
     region: str | None = None
-    endpoint_url: str | None = None
-    immutability: str = "warn"
-    max_unshipped_seconds: float | None = None
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
 
 
 def parse_s3_url(url: str, base_dir: Path) -> S3Location:
-    parts = urlsplit(url)
-    if parts.scheme != "s3" or not parts.netloc:
-        raise AuditError(f"not an s3://BUCKET/PREFIX URL: {url!r}")
-    one = query_params(parts.query, _PARAMS, url)
-    bucket = parts.netloc
-    prefix = unquote(parts.path).strip("/")
-    spool = spool_dir(one, Path(bucket) / prefix, base_dir)
-    return S3Location(bucket, prefix, spool, one.get("region") or None, one.get("endpoint_url") or None,
-                      one.get("immutability", "warn"), max_unshipped(one, url))
+    return parse_bucket_url(S3Location, url, base_dir, scheme="s3", shape="an s3://BUCKET/PREFIX", option="region")
 
 
 class S3Sink:

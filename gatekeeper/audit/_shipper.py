@@ -30,18 +30,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import parse_qs
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import CHECKPOINT_RE, SEGMENT_RE, list_segments
 from gatekeeper.audit._keys import KEYS_DIR, Signer, publish_public_key
+from gatekeeper.audit._objurl import ObjectLocation
 from gatekeeper.audit._writer import FileAuditLog, SegmentClosed
 from gatekeeper.errors import AuditError
 
 log = get_logger("gatekeeper.audit")
 
 RETRIES = 3
-IMMUTABILITY_MODES = ("require", "warn", "off")
 # How often segments whose upload failed are tried again while the log is open.
 RETRY_INTERVAL_S = 30.0
 
@@ -69,41 +68,6 @@ class ObjectSink(Protocol):
     def immutability(self) -> str | None:
         """None when the store keeps what is written from being changed or deleted; else what is missing."""
         ...
-
-
-def query_params(query: str, allowed: set[str], url: str) -> dict[str, str]:
-    """The URL's parameters (last value wins); AuditError naming any that is not ``allowed``."""
-    parsed = parse_qs(query, keep_blank_values=True)
-    unknown = set(parsed) - allowed
-    if unknown:
-        raise AuditError(f"unknown parameter(s) {', '.join(sorted(unknown))} in audit URL {url!r}; "
-                         f"expected {', '.join(sorted(allowed))}")
-    params = {k: v[-1] for k, v in parsed.items()}
-    mode = params.get("immutability", "warn")
-    if "immutability" in allowed and mode not in IMMUTABILITY_MODES:
-        raise AuditError(f"audit URL {url!r}: immutability must be one of {', '.join(IMMUTABILITY_MODES)}")
-    return params
-
-
-def max_unshipped(params: dict[str, str], url: str) -> float | None:
-    """``max_unshipped_seconds=N``: how long a closed segment may wait for the store before the log
-    reports itself unavailable (controlled compute then fails closed); absent: never."""
-    raw = params.get("max_unshipped_seconds")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise AuditError(f"audit URL {url!r}: max_unshipped_seconds must be a positive number of seconds")
-    return value
-
-
-def spool_dir(params: dict[str, str], default: Path, base_dir: Path) -> Path:
-    """``spool=DIR`` or the default under ``.gatekeeper/audit-spool/``, relative to ``base_dir``."""
-    spool = Path(params["spool"]) if params.get("spool") else Path(".gatekeeper/audit-spool") / default
-    return spool if spool.is_absolute() else Path(base_dir) / spool
 
 
 def upload_segment(sink: ObjectSink, segment: Path, checkpoint: Path) -> None:
@@ -338,18 +302,7 @@ def open_shipping_log(
     return shipper
 
 
-class ObjectStoreLocation(Protocol):
-    """What the opener needs of a parsed object-store URL (``S3Location``, ``AzureBlobLocation``, ...)."""
-
-    @property
-    def spool(self) -> Path: ...
-    @property
-    def immutability(self) -> str: ...
-    @property
-    def max_unshipped_seconds(self) -> float | None: ...
-
-
-def _plain_shipper(location: Any, sink: ObjectSink) -> ShippingAuditLog:
+def _plain_shipper(location: ObjectLocation, sink: ObjectSink) -> ShippingAuditLog:
     return ShippingAuditLog(location.spool, sink, max_unshipped_seconds=location.max_unshipped_seconds)
 
 
@@ -364,7 +317,7 @@ def object_store_opener(
     def open_log(url: str, *, signer: Signer | None, segment_max_bytes: int, segment_max_seconds: int,
                  base_dir: Path, witness_head: tuple[int, str] | None = None,
                  on_segment_closed: SegmentClosed | None = None, client: Any | None = None) -> ShippingAuditLog:
-        location: ObjectStoreLocation = parse(url, base_dir)
+        location: ObjectLocation = parse(url, base_dir)
         shipper = make_shipper(location, make_sink(location, client))
         return open_shipping_log(shipper, signer=signer, segment_max_bytes=segment_max_bytes,
                                  segment_max_seconds=segment_max_seconds, immutability=location.immutability,

@@ -70,10 +70,7 @@ def export_cmd(
         written = write(bundle, folder)
         applied: list[str] = []
         if apply and not bundle.problems:
-            applied = _apply(bundle, previous, endpoint)
-            gk.record_event("guardrails.applied", f"cli:{_user()}", {
-                "cloud": bundle.cloud, "on": bundle.on, "changes": applied,
-                "artifacts": [a.name for a in bundle.artifacts]})
+            applied = _apply_audited(gk, bundle, previous, endpoint, changes)
     if json_out:
         emit_json({**bundle.as_dict(), "folder": str(written), "diff": changes, "applied": applied})
     else:
@@ -153,6 +150,27 @@ def _show(bundle: Bundle, folder: Path, changes: dict[str, Any]) -> None:
                       f"{', '.join(bundle.uncovered)}[/]", highlight=False)
     for p in bundle.problems:
         console.print(f"  [red]problem:[/] {p}", highlight=False)
+
+
+def _apply_audited(gk: Any, bundle: Bundle, previous: dict[str, Any] | None, endpoint: str,
+                   changes: dict[str, Any]) -> list[str]:
+    """Apply, recorded before and after (``gatekeeper.audited``): ``guardrails.applying`` (what is about
+    to change) is durable before the cloud is touched, so an audit log that cannot be written leaves
+    the cloud as it was; ``guardrails.applied`` says what was done, ``guardrails.apply_failed`` what
+    stopped it (the cloud may then be partly changed: the record says so)."""
+    from gatekeeper.audited import record_failure, record_intent
+
+    actor = f"cli:{_user()}"
+    about = {"cloud": bundle.cloud, "on": bundle.on, "artifacts": [a.name for a in bundle.artifacts]}
+    intent = record_intent(gk.record_event, "guardrails.applying", actor, {**about, "diff": changes},
+                           what=f"the {bundle.cloud} guardrails were not applied")
+    try:
+        applied = _apply(bundle, previous, endpoint)
+    except BaseException as exc:
+        record_failure(gk.record_event, "guardrails.apply_failed", actor, about, [intent], exc)
+        raise
+    gk.record_event("guardrails.applied", actor, {**about, "changes": applied, "intent": intent.get("seq")})
+    return applied
 
 
 def _apply(bundle: Bundle, previous: dict[str, Any] | None, endpoint: str) -> list[str]:

@@ -324,8 +324,14 @@ def clear_hit(
             f"account {account_id!r} has hits on entry {entry_id!r} under several providers "
             f"({', '.join(sorted(h.provider for h in found))}); write PROVIDER:{account_id}", field="account")
     hit = found[0]
+    recorder = record_event or t.record_event
+    if recorder is not None:  # the store records before it commits; any failure there is an AuditError
+        from gatekeeper.audited import intent_recorder
+
+        recorder = intent_recorder(recorder, f"the hit of {hit.provider}:{hit.account_id} on entry "
+                                             f"{hit.entry_id!r} was not cleared")
     return t.store.clear(hit.provider, hit.account_id, hit.entry_id, by=by.strip(), reason=reason.strip(),
-                         at=utcnow().isoformat(), record_event=record_event or t.record_event)
+                         at=utcnow().isoformat(), record_event=recorder)
 
 
 def list_hits(target: Any, *, include_all: bool = False, base_dir: str | Path = ".") -> list[StoredHit]:

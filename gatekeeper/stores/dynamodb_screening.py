@@ -61,6 +61,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gatekeeper._log import get_logger
+from gatekeeper.audited import record_failure
 from gatekeeper.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, WorkflowError
 from gatekeeper.model import PROVIDERS, CustomerProfile, ScreeningHit
 from gatekeeper.stores.dynamodb import (
@@ -679,11 +680,10 @@ class DynamoDBScreeningStore:
                                     f"cleared by {hit.cleared_by} at {hit.cleared_at}")
             data = {"provider": provider, "account_id": account_id, "legal_name": hit.legal_name,
                     "list": hit.list_code, "entry_id": entry_id, "entry_name": hit.entry_name,
-                    "score": hit.score, "reason": reason, "summary": hit.summary}
+                    "score": hit.score, "reason": reason, "summary": hit.summary, "at": at}
             # The audit record is durable before the clearance commits: a clearance that could not
             # be audited does not take effect.
-            if record_event is not None:
-                record_event("screening.hit_cleared", by, data)
+            intent = record_event("screening.hit_cleared", by, data) if record_event is not None else None
             values = {":cleared_by": S(by), ":cleared_reason": S(reason), ":cleared_at": S(at),
                       ":cleared_fingerprint": item["fingerprint"]}
             update = {"TableName": self.hits_table, "Key": {"pk": item["pk"], "sk": item["sk"]},
@@ -698,7 +698,7 @@ class DynamoDBScreeningStore:
                                "clearing a hit")
             except BaseException as exc:
                 if record_event is not None:
-                    _record_failure(record_event, "screening.hit_clear_failed", by, data, exc)
+                    record_failure(record_event, "screening.hit_clear_failed", by, data, [intent or {}], exc)
                 raise
             updated = self._get_hit(provider, account_id, entry_id)
         if updated is None:
@@ -713,10 +713,7 @@ class DynamoDBScreeningStore:
 def _record_failure(record_event: EventRecorder, kind: str, actor: str, data: dict[str, Any],
                     exc: BaseException) -> None:
     """After an audited change failed to commit: say so in the audit log too (best effort)."""
-    try:
-        record_event(kind, actor, {**data, "error": f"{type(exc).__name__}: {exc}"})
-    except Exception as again:
-        log.error("screening.failure_not_audited", kind=kind, error=str(again))
+    record_failure(record_event, kind, actor, data, [], exc)
 
 
 __all__ = ["HITS_TABLE", "LISTS_TABLE", "DynamoDBScreeningStore", "profiles_for_screening", "register",

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gatekeeper.audited import record_failure
 from gatekeeper.errors import InvalidInputError, NotFoundError, StoreError, WorkflowError
 from gatekeeper.model import ScreeningHit
 from gatekeeper.stores.base import SQLDatabase
@@ -325,6 +326,18 @@ class SQLScreeningStore:
 
     def clear(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str, at: str,
               record_event: EventRecorder | None = None) -> StoredHit:
+        intent: dict[str, Any] = {}
+        try:
+            return self._clear(provider, account_id, entry_id, by=by, reason=reason, at=at,
+                               record_event=record_event, intent=intent)
+        except BaseException as exc:
+            if intent and record_event is not None:  # recorded, then the commit failed: say so
+                record_failure(record_event, "screening.hit_clear_failed", by, intent["data"], [intent["record"]],
+                               exc)
+            raise
+
+    def _clear(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str, at: str,
+               record_event: EventRecorder | None, intent: dict[str, Any]) -> StoredHit:
         with self._write() as conn:
             row = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM screening_hits WHERE provider = ? AND account_id = ? "
@@ -343,12 +356,12 @@ class SQLScreeningStore:
                 (by, reason, at, provider, account_id, entry_id))
             data = {"provider": provider, "account_id": account_id, "legal_name": row["legal_name"],
                     "list": row["list_code"], "entry_id": entry_id, "entry_name": row["entry_name"],
-                    "score": row["score"], "reason": reason, "summary": row["summary"]}
+                    "score": row["score"], "reason": reason, "summary": row["summary"], "at": at}
             self._event(conn, at, "screening.hit_cleared", by, data)
             # The audit record is durable before the clearance commits: a clearance that could not
-            # be audited does not take effect.
+            # be audited does not take effect (the transaction rolls back).
             if record_event is not None:
-                record_event("screening.hit_cleared", by, data)
+                intent.update(data=data, record=record_event("screening.hit_cleared", by, data))
             updated = conn.execute(
                 f"SELECT {_HIT_COLUMNS} FROM screening_hits WHERE provider = ? AND account_id = ? "
                 "AND entry_id = ?", (provider, account_id, entry_id)).fetchone()

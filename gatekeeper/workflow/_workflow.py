@@ -7,9 +7,12 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 # INVARIANT: every state change (case.opened, case.joined, case.approval, case.approved, case.denied,
 # licence.issued, licence.drawn, licence.exhausted, licence.revoked) is appended to the audit log
 # through ``Gatekeeper.record_event``. A request joins or opens a case only after its
-# ``case.requested`` record is durable (an audit failure leaves the case as it was); the reviewers'
-# changes are recorded right after the store committed them; a draw whose event cannot be written
-# is given back and the error propagates (the decision then fails closed).
+# ``case.requested`` record is durable (an audit failure leaves the case as it was). A reviewer's
+# change is recorded durably *before* the store commits it (``gatekeeper.audited``): a record that
+# cannot be written leaves the store unchanged, and a commit that fails after its record is followed
+# by a ``case.approve_failed`` / ``case.deny_failed`` / ``licence.revoke_failed`` record voiding it.
+# A draw whose event cannot be written is given back and the error propagates (the decision then
+# fails closed).
 # INVARIANT: the reviewer of a case is never one of the principals who made its requests, and with
 # ``workflow.approvals_required = 2`` a licence is issued only after two distinct reviewers approved
 # the same terms. These checks run against the version of the case that the store then changes
@@ -19,12 +22,15 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gatekeeper import notify
 from gatekeeper._log import get_logger
-from gatekeeper.errors import AuditError, ConflictError, InvalidInputError, NotFoundError, WorkflowError
+from gatekeeper.audited import Intent, audited
+from gatekeeper.errors import ConflictError, InvalidInputError, NotFoundError, WorkflowError
 from gatekeeper.model import Decision, Outcome, new_id
 from gatekeeper.permits import Settlement
 from gatekeeper.workflow.model import (
@@ -51,6 +57,7 @@ log = get_logger("gatekeeper.workflow")
 LICENCE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 MAX_RETRIES = 50
 SYSTEM_ACTOR = "gatekeeper"
+T = TypeVar("T")
 
 
 def _same(a: str, b: str) -> bool:
@@ -99,6 +106,19 @@ class Workflow:
     def _event(self, kind: str, actor: str, data: dict[str, Any]) -> None:
         self.gk.record_event(kind, actor or SYSTEM_ACTOR, data)
         notify.on_workflow_event(self.gk, kind, data)  # queued; sent off this call's path
+
+    def _audited(self, intents: list[Intent], commit: Callable[[], T], *, failed: str, ids: dict[str, Any],
+                 what: str) -> T:
+        """A reviewer's change: ``intents`` recorded durably, then ``commit()`` (see ``gatekeeper.audited``).
+
+        A ConflictError (another change to the case won) is recorded as voiding the records, with
+        ``retried``: the caller re-reads, re-checks and records afresh.
+        """
+        result = audited(self.gk.record_event, intents, commit, failed=failed, ids=ids, what=what,
+                         retried=lambda exc: isinstance(exc, ConflictError))
+        for kind, _, data in intents:
+            notify.on_workflow_event(self.gk, kind, data)  # only once the change is committed
+        return result
 
     # -- Permits.settle: the decision path --------------------------------------------------------
     def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
@@ -290,33 +310,38 @@ class Workflow:
             change = CaseChange(status="approved" if final else "open", approvals=approvals,
                                 history=tuple(entries), licence=licence, at=now)
             try:
-                updated = self.cases.apply(case.case_id, case.version, change)
+                updated = self._audited(
+                    self._approval_records(case, approvals, licence, now),
+                    partial(self.cases.apply, case.case_id, case.version, change), failed="case.approve_failed",
+                    ids={"case_id": case.case_id, "reviewer": reviewer, "licence_number": number},
+                    what=f"case {case.case_id} was not approved")
             except ConflictError:
                 continue
-            self._approved_events(updated, approval, licence)
             return updated, licence
         raise WorkflowError(f"case {case_id} kept changing while it was being approved; try again")
 
-    def _approved_events(self, case: Case, approval: Approval, licence: Licence | None) -> None:
+    def _approval_records(self, case: Case, approvals: tuple[Approval, ...], licence: Licence | None,
+                          now: datetime) -> list[Intent]:
+        """What an approval writes before it is committed: ``case.approval`` (not the last one), or
+        ``case.approved`` and ``licence.issued``. ``at`` is the time the case's history entry carries."""
+        approval = approvals[-1]
         terms = approval.model_dump(mode="json")
-        try:
-            if licence is None:
-                self._event("case.approval", approval.reviewer, {
-                    "case_id": case.case_id, "reviewer": approval.reviewer, "approvals": len(case.approvals),
-                    "required": self.approvals_required, "terms": terms})
-                return
-            self._event("case.approved", approval.reviewer, {
-                "case_id": case.case_id, "approvers": [a.reviewer for a in case.approvals],
-                "licence_number": licence.number, "terms": terms})
-            self._event("licence.issued", approval.reviewer, {
+        at = now.isoformat()
+        if licence is None:
+            return [("case.approval", approval.reviewer, {
+                "case_id": case.case_id, "reviewer": approval.reviewer, "approvals": len(approvals),
+                "required": self.approvals_required, "terms": terms, "at": at})]
+        return [
+            ("case.approved", approval.reviewer, {
+                "case_id": case.case_id, "approvers": [a.reviewer for a in approvals],
+                "licence_number": licence.number, "terms": terms, "at": at}),
+            ("licence.issued", approval.reviewer, {
                 "licence_number": licence.number, "case_id": case.case_id, "provider": licence.provider,
                 "account_id": licence.account_id, "customer": licence.customer,
                 "scope": licence.scope.model_dump(mode="json"), "quantity": licence.quantity,
                 "valid_from": licence.valid_from.isoformat(), "valid_until": licence.valid_until.isoformat(),
-                "conditions": licence.conditions, "approvers": list(licence.approvers)})
-        except AuditError as exc:
-            raise AuditError(f"case {case.case_id} was approved in the store but its audit event could not be "
-                             f"written: {exc}") from exc
+                "conditions": licence.conditions, "approvers": list(licence.approvers), "at": at}),
+        ]
 
     def deny(self, case_id: str, *, reviewer: str, reason: str) -> Case:
         reviewer, reason = reviewer.strip(), reason.strip()
@@ -330,17 +355,15 @@ class Workflow:
             now = self.gk.clock()
             change = CaseChange(status="denied", approvals=case.approvals, denial_reason=reason, at=now,
                                 history=(HistoryEntry(at=now, actor=reviewer, action="denied", detail=reason),))
+            record = {"case_id": case.case_id, "reviewer": reviewer, "reason": reason, "provider": case.provider,
+                      "account_id": case.account_id, "at": now.isoformat()}
             try:
-                updated = self.cases.apply(case.case_id, case.version, change)
+                updated = self._audited(
+                    [("case.denied", reviewer, record)],
+                    partial(self.cases.apply, case.case_id, case.version, change), failed="case.deny_failed",
+                    ids={"case_id": case.case_id, "reviewer": reviewer}, what=f"case {case.case_id} was not denied")
             except ConflictError:
                 continue
-            try:
-                self._event("case.denied", reviewer, {"case_id": updated.case_id, "reviewer": reviewer,
-                                                      "reason": reason, "provider": updated.provider,
-                                                      "account_id": updated.account_id})
-            except AuditError as exc:
-                raise AuditError(f"case {updated.case_id} was denied in the store but its audit event could not "
-                                 f"be written: {exc}") from exc
             return updated
         raise WorkflowError(f"case {case_id} kept changing while it was being denied; try again")
 
@@ -350,16 +373,18 @@ class Workflow:
             raise InvalidInputError("who revokes the licence must be named", field="by")
         if not reason:
             raise InvalidInputError("a reason must say why the licence is revoked", field="reason")
-        self.get_licence(number)
-        lic = self.licences.revoke(number.strip(), by=by, reason=reason, at=self.gk.clock())
-        try:
-            self._event("licence.revoked", by, {"licence_number": lic.number, "by": by, "reason": reason,
-                                                "provider": lic.provider, "account_id": lic.account_id,
-                                                "remaining": lic.remaining})
-        except AuditError as exc:
-            raise AuditError(f"licence {lic.number} was revoked in the store but its audit event could not be "
-                             f"written: {exc}") from exc
-        return lic
+        lic = self.get_licence(number)
+        if lic.status == "revoked":  # refused before anything is recorded (the store refuses it too)
+            raise WorkflowError(f"licence {lic.number} was already revoked on {lic.revoked_at} by {lic.revoked_by}")
+        now = self.gk.clock()
+        # ``remaining`` as read now: a draw committed between this read and the revocation has its own
+        # licence.drawn record with what it left.
+        record = {"licence_number": lic.number, "by": by, "reason": reason, "provider": lic.provider,
+                  "account_id": lic.account_id, "remaining": lic.remaining, "at": now.isoformat()}
+        return self._audited(
+            [("licence.revoked", by, record)], partial(self.licences.revoke, lic.number, by=by, reason=reason, at=now),
+            failed="licence.revoke_failed", ids={"licence_number": lic.number, "by": by},
+            what=f"licence {lic.number} was not revoked")
 
     # -- checks -------------------------------------------------------------------------------------
     def _check_terms(self, reviewer: str, number: str, expires: date, quantity: float | None,

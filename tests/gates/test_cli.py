@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -173,7 +174,9 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.stop()
 
 
-def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str) -> None:
+def _organization(moto_server: str, tmp_path: Path) -> tuple[Any, str, Path]:
+    """An AWS organization on moto with one member account, and a config (store, audit log under
+    ``tmp_path/audit2``) whose one customer is that account: the client, the account id, the config."""
     import boto3
 
     org = boto3.client("organizations", endpoint_url=moto_server)
@@ -187,6 +190,11 @@ def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str)
     cfg2.write_text('[store]\nurl = "sqlite:///org.db"\ncreate = true\n'
                     '[audit]\nurl = "file://audit2"\nsigning_key = "k2.pem"\n')
     assert runner.invoke(app, ["accounts", "import", str(only), "--config", str(cfg2)]).exit_code == 0
+    return org, acct, cfg2
+
+
+def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str) -> None:
+    org, acct, cfg2 = _organization(moto_server, tmp_path)
     r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--apply", "--endpoint", moto_server,
                             "--out", str(tmp_path / "g"), "--config", str(cfg2), "--json"])
     assert r.exit_code == 0, r.output
@@ -194,8 +202,27 @@ def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str)
     assert any(line.startswith("attached") for line in doc["applied"])
     pols = org.list_policies_for_target(TargetId=acct, Filter="SERVICE_CONTROL_POLICY")["Policies"]
     assert any(p["Name"].startswith("gatekeeper-export-control-") for p in pols)
-    logged = "".join(f.read_text(encoding="utf-8") for f in (tmp_path / "audit2").rglob("*.jsonl"))
-    assert "guardrails.applied" in logged and acct in logged  # the change is audited
+    records = [json.loads(line) for f in sorted((tmp_path / "audit2").glob("segment-*.jsonl"))
+               for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # The change is audited: what is about to be applied before the cloud is touched, then what was done.
+    [applying, applied] = [r for r in records if r["kind"].startswith("guardrails.")]
+    assert applying["kind"] == "guardrails.applying" and applied["kind"] == "guardrails.applied"
+    assert applied["data"]["intent"] == applying["seq"] and acct in json.dumps(applied["data"]["changes"])
+    assert applying["data"]["cloud"] == "aws" and applying["data"]["diff"] == doc["diff"]
+
+
+def test_guardrails_are_not_applied_when_the_audit_log_cannot_be_written(cfg: Path, tmp_path: Path,
+                                                                        moto_server: str) -> None:
+    org, _, cfg2 = _organization(moto_server, tmp_path)
+    (tmp_path / "audit2").write_text("not a folder\n", encoding="utf-8")  # the log cannot be opened
+    r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--apply", "--endpoint", moto_server,
+                            "--out", str(tmp_path / "g"), "--config", str(cfg2), "--json"])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit)
+    out = json.loads(r.stdout)
+    assert out["type"] == "AuditError" and out["error"].startswith(
+        "the aws guardrails were not applied: its audit record (guardrails.applying) could not be written")
+    names = [p["Name"] for p in org.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]]
+    assert not any(n.startswith("gatekeeper-export-control-") for n in names)
 
 
 def test_guardrails_over_the_limits_are_written_but_never_applied(cfg: Path, tmp_path: Path, moto_server: str,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from gatekeeper.adapters.azure.testing import ArmStandIn, StaticToken
 from gatekeeper.hooks import azure_function
 from gatekeeper.hooks.azure_function import AzureClients, AzureHook, parse_resource_id
 from gatekeeper.hooks.remediation import TAG_CASE_ID, TAG_DECISION
 from gatekeeper.service import Gatekeeper
-from tests.hooks.arm_standin import ArmStandIn, StaticToken
 from tests.hooks.conftest import AZ_CHINA_HQ, AZ_US, MakeGk, audit_records, load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,10 +36,15 @@ def cluster_id(sub: str, name: str) -> str:
 
 
 @pytest.fixture
-def arm(tmp_path: Path) -> Iterator[ArmStandIn]:
-    server = ArmStandIn(tmp_path).start()
-    yield server
-    server.stop()
+def arm() -> Iterator[ArmStandIn]:
+    """The product's ARM stand-in, requiring the bearer token (so the SDK's authentication policy runs)."""
+    with ArmStandIn(token=StaticToken().token) as server:
+        yield server
+
+
+def resource(arm: ArmStandIn, rid: str) -> dict[str, Any] | None:
+    """The resource as the stand-in holds it now (None once deleted)."""
+    return arm.resources.get(rid.lower())
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def hook(gk: Gatekeeper, arm: ArmStandIn) -> AzureHook:
 
 
 def make_hook(gk: Gatekeeper, arm: ArmStandIn) -> AzureHook:
-    clients = AzureClients(credential=StaticToken(), base_url=arm.url, connection_verify=str(arm.cert),
+    clients = AzureClients(credential=StaticToken(), base_url=arm.url, connection_verify=arm.ca_file,
                            retry_total=0)
     return AzureHook(gk, clients=clients)
 
@@ -61,7 +66,7 @@ def vm_event(sub: str, name: str, *, oid: str = USER_OID) -> dict[str, Any]:
 def add_vm(arm: ArmStandIn, sub: str, name: str, size: str, tags: dict[str, str] | None = None,
            location: str = "eastasia") -> str:
     rid = vm_id(sub, name)
-    arm.put(rid, {"type": "Microsoft.Compute/virtualMachines", "location": location, "tags": tags or {},
+    arm.seed(rid, {"type": "Microsoft.Compute/virtualMachines", "location": location, "tags": tags or {},
                   "properties": {"hardwareProfile": {"vmSize": size}}})
     return rid
 
@@ -79,12 +84,12 @@ def test_a_vm_of_a_china_hq_customer_is_deallocated_and_tagged_with_its_case(
     assert out["status"] == "remediated" and out["decision"] == "pending"
     assert out["request"]["region"] == "eastasia" and out["request"]["principal"] == "wang.fang@example.cn"
     assert gk.store.cases.get_case(out["case_id"]) is not None
-    vm = arm.get(rid)
-    assert vm is not None and vm["properties"]["powerState"] == "deallocated"
+    vm = resource(arm, rid)
+    assert vm is not None
     # Tags merged into the VM's own (the owner's tag is kept), through a PATCH of the SDK.
     assert vm["tags"]["owner"] == "ml-team" and vm["tags"][TAG_CASE_ID] == out["case_id"]
-    assert [r.body for r in arm.seen("PATCH", "trainer-0")] == [{"tags": vm["tags"]}]
-    assert len(arm.seen("POST", "trainer-0/deallocate")) == 1
+    assert [r.body for r in arm.arrived("PATCH", "trainer-0")] == [{"tags": vm["tags"]}]
+    assert len(arm.arrived("POST", "trainer-0/deallocate")) == 1
     assert [r["kind"] for r in remediations(tmp_path)] == ["remediation.tag", "remediation.deallocate"]
 
 
@@ -93,21 +98,21 @@ def test_the_same_event_twice_acts_once(hook: AzureHook, arm: ArmStandIn, tmp_pa
     event = vm_event(AZ_CHINA_HQ, "trainer-0")
     assert hook.handle(event)["status"] == "remediated"
     assert hook.handle(event)["status"] == "duplicate"
-    assert len(arm.seen("POST", "/deallocate")) == 1 and len(remediations(tmp_path)) == 2
+    assert len(arm.arrived("POST", "/deallocate")) == 1 and len(remediations(tmp_path)) == 2
 
 
 def test_a_plain_vm_is_left_alone(hook: AzureHook, arm: ArmStandIn, tmp_path: Path) -> None:
     rid = add_vm(arm, AZ_CHINA_HQ, "web-0", "Standard_D2s_v5")
     out = hook.handle(vm_event(AZ_CHINA_HQ, "web-0"))
     assert out["decision"] == "allow" and out["status"] == "decided"
-    assert arm.seen("PATCH") == [] and arm.seen("POST") == [] and arm.get(rid)["tags"] == {}  # type: ignore[index]
+    assert arm.arrived("PATCH") == [] and arm.arrived("POST") == [] and resource(arm, rid)["tags"] == {}  # type: ignore[index]
     assert audit_records(tmp_path) == []
 
 
 def test_a_verified_us_customer_is_allowed(hook: AzureHook, arm: ArmStandIn) -> None:
     add_vm(arm, AZ_US, "trainer-0", "Standard_ND96isr_H100_v5", location="eastus")
     out = hook.handle(vm_event(AZ_US, "trainer-0"))
-    assert out["decision"] == "allow" and arm.seen("POST") == []
+    assert out["decision"] == "allow" and arm.arrived("POST") == []
 
 
 def test_account_map_maps_a_subscription_to_its_customer(make_gk: MakeGk, arm: ArmStandIn) -> None:
@@ -127,18 +132,18 @@ def test_a_deny_deletes_when_configured(make_gk: MakeGk, arm: ArmStandIn) -> Non
     rid = add_vm(arm, AZ_CHINA_HQ, "trainer-0", "Standard_NC4as_T4_v3")
     out = make_hook(gk, arm).handle(vm_event(AZ_CHINA_HQ, "trainer-0"))
     assert out["decision"] == "deny" and [a["action"] for a in out["actions"]] == ["tag", "delete"]
-    assert arm.get(rid) is None and len(arm.seen("DELETE", "trainer-0")) == 1
+    assert resource(arm, rid) is None and len(arm.arrived("DELETE", "trainer-0")) == 1
 
 
 # -- scale sets and AKS ------------------------------------------------------------------------------
 def test_a_scale_set_is_scaled_to_capacity_zero(hook: AzureHook, arm: ArmStandIn) -> None:
     rid = vmss_id(AZ_CHINA_HQ, "trainers")
-    arm.put(rid, {"location": "eastasia", "sku": {"name": "Standard_ND96isr_H100_v5", "tier": "Standard",
+    arm.seed(rid, {"location": "eastasia", "sku": {"name": "Standard_ND96isr_H100_v5", "tier": "Standard",
                                                   "capacity": 4}, "properties": {}})
     out = hook.handle(load_event("azure-vmss-write.json", SUBSCRIPTION=AZ_CHINA_HQ, GROUP=GROUP, NAME="trainers",
                                  PRINCIPAL_OID=USER_OID))
     assert out["decision"] == "pending" and out["request"]["items"][0]["count"] == 4
-    ss = arm.get(rid)
+    ss = resource(arm, rid)
     assert ss is not None and ss["sku"]["capacity"] == 0 and ss["sku"]["name"] == "Standard_ND96isr_H100_v5"
     assert ss["tags"][TAG_DECISION] == "pending"
     # The write of capacity 0 that follows (ours) provisions nothing: ignored, not decided again.
@@ -149,26 +154,26 @@ def test_a_scale_set_is_scaled_to_capacity_zero(hook: AzureHook, arm: ArmStandIn
 
 def test_an_aks_agent_pool_from_a_cloud_event_is_scaled_to_zero(hook: AzureHook, arm: ArmStandIn) -> None:
     cluster = cluster_id(AZ_CHINA_HQ, "aks-ml")
-    arm.put(cluster, {"location": "eastasia", "properties": {"agentPoolProfiles": []}})
+    arm.seed(cluster, {"location": "eastasia", "properties": {"agentPoolProfiles": []}})
     pool = f"{cluster}/agentPools/gpu"
-    arm.put(pool, {"properties": {"vmSize": "Standard_ND96isr_H100_v5", "count": 2, "enableAutoScaling": True,
+    arm.seed(pool, {"properties": {"vmSize": "Standard_ND96isr_H100_v5", "count": 2, "enableAutoScaling": True,
                                   "minCount": 1, "maxCount": 5, "mode": "User"}})
     out = hook.handle(load_event("azure-agentpool-write.cloudevent.json", SUBSCRIPTION=AZ_CHINA_HQ, GROUP=GROUP,
                                  CLUSTER="aks-ml", NAME="gpu", PRINCIPAL_OID=USER_OID,
                                  PRINCIPAL_UPN="wang.fang@example.cn"))
     assert out["decision"] == "pending" and out["request"]["items"][0]["count"] == 5
-    props = arm.get(pool)["properties"]  # type: ignore[index]
+    props = resource(arm, pool)["properties"]  # type: ignore[index]
     assert props["count"] == 0 and props["enableAutoScaling"] is False and "maxCount" not in props
     assert props["tags"][TAG_CASE_ID] == out["case_id"]
 
 
 def test_a_managed_cluster_write_remediates_its_accelerated_pools_only(hook: AzureHook, arm: ArmStandIn) -> None:
     cluster = cluster_id(AZ_CHINA_HQ, "aks-ml")
-    arm.put(cluster, {"location": "eastasia", "properties": {"agentPoolProfiles": [
+    arm.seed(cluster, {"location": "eastasia", "properties": {"agentPoolProfiles": [
         {"name": "system", "vmSize": "Standard_D4s_v5", "count": 3, "mode": "System"},
         {"name": "gpu", "vmSize": "Standard_ND96isr_H100_v5", "count": 2, "mode": "User"}]}})
     for name, size, count in (("system", "Standard_D4s_v5", 3), ("gpu", "Standard_ND96isr_H100_v5", 2)):
-        arm.put(f"{cluster}/agentPools/{name}", {"properties": {"vmSize": size, "count": count}})
+        arm.seed(f"{cluster}/agentPools/{name}", {"properties": {"vmSize": size, "count": count}})
     event = load_event("azure-vm-write.json", SUBSCRIPTION=AZ_CHINA_HQ, GROUP=GROUP, NAME="x",
                        PRINCIPAL_OID=USER_OID, PRINCIPAL_UPN="wang.fang@example.cn")
     event["data"]["resourceUri"] = event["subject"] = cluster
@@ -176,8 +181,8 @@ def test_a_managed_cluster_write_remediates_its_accelerated_pools_only(hook: Azu
     out = hook.handle(event)
     assert out["decision"] == "pending" and len(out["request"]["items"]) == 2
     assert {a["resource"]["id"].rsplit("/", 1)[-1] for a in out["actions"]} == {"gpu"}
-    assert arm.get(f"{cluster}/agentPools/gpu")["properties"]["count"] == 0  # type: ignore[index]
-    assert arm.get(f"{cluster}/agentPools/system")["properties"]["count"] == 3  # type: ignore[index]
+    assert resource(arm, f"{cluster}/agentPools/gpu")["properties"]["count"] == 0  # type: ignore[index]
+    assert resource(arm, f"{cluster}/agentPools/system")["properties"]["count"] == 3  # type: ignore[index]
 
 
 # -- what the hook leaves alone ----------------------------------------------------------------------
@@ -211,7 +216,7 @@ def test_other_events_are_left_alone(hook: AzureHook, arm: ArmStandIn, tmp_path:
 def test_a_vanished_resource_is_ignored(hook: AzureHook, arm: ArmStandIn, tmp_path: Path) -> None:
     out = hook.handle(vm_event(AZ_CHINA_HQ, "deleted-since"))
     assert out["status"] == "ignored" and "no longer exists" in out["reason"]
-    assert len(arm.seen("GET")) == 1 and audit_records(tmp_path) == []
+    assert len(arm.arrived("GET")) == 1 and audit_records(tmp_path) == []
 
 
 @pytest.mark.parametrize("event, why", [
@@ -271,4 +276,4 @@ def test_the_function_app_binds_event_grid_and_runs_the_hook(gk: Gatekeeper, arm
     event = func.EventGridEvent(id=raw["id"], data=raw["data"], topic=raw["topic"], subject=raw["subject"],
                                 event_type=raw["eventType"], event_time=None, data_version=raw["dataVersion"])
     module.gatekeeper_hook(event)
-    assert len(arm.seen("POST", "trainer-0/deallocate")) == 1
+    assert len(arm.arrived("POST", "trainer-0/deallocate")) == 1

@@ -6,6 +6,8 @@ and answers the resource with ``provisioningState: Succeeded`` (so ``begin_creat
 poller finishes at once), PATCH merges into the stored resource, GET answers it or an ARM 404, POST
 actions (``deallocate``, ``validate``, ``whatIf``) succeed at once, and ARM's ``POST /batch`` answers each
 inner request as if sent alone. Every request is recorded. ``StaticToken`` is a minimal ``TokenCredential``.
+``ArmStandIn(token=...)`` answers 401 to a request without that bearer token, as ARM does; ``fail``
+maps (method, path suffix) to an HTTP status answered with ARM's error shape, until removed.
 
     with ArmStandIn() as arm:
         client = ComputeManagementClient(StaticToken(), SUB, base_url=arm.url,
@@ -36,12 +38,33 @@ class StaticToken:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
+# The ARM error code of a status a test makes the stand-in answer.
+ERROR_CODES = {400: "BadRequest", 404: "ResourceNotFound", 409: "Conflict", 429: "TooManyRequests",
+               500: "InternalServerError", 503: "ServiceUnavailable"}
+
+
 class ArmStandIn(StandIn):
-    def __init__(self) -> None:
+    def __init__(self, *, token: str | None = None) -> None:
         super().__init__(tls=True)
         self.resources: dict[str, dict[str, Any]] = {}
         # Answer every GET with HTTP 500 (to test what happens when a resource cannot be read).
         self.fail_reads = False
+        self.token = token  # when set: the bearer token every request must carry
+        # (method, path suffix) -> HTTP status: matching requests fail (case-insensitive suffix).
+        self.fail: dict[tuple[str, str], int] = {}
+
+    def refusal(self, method: str, path: str, headers: Mapping[str, str]) -> Answer | None:
+        if self.token is not None:
+            given = {k.lower(): v for k, v in headers.items()}.get("authorization")
+            if given != f"Bearer {self.token}":
+                return Answer(401, {"error": {"code": "AuthenticationFailed",
+                                              "message": "the bearer token is missing or not the stand-in's"}})
+        key = path.rstrip("/").lower()
+        for (verb, suffix), status in self.fail.items():
+            if verb.upper() == method and key.endswith(suffix.rstrip("/").lower()):
+                return Answer(status, {"error": {"code": ERROR_CODES.get(status, "Failed"),
+                                                 "message": "stand-in told to fail"}})
+        return None
 
     def seed(self, resource_id: str, body: Mapping[str, Any]) -> None:
         """Make a resource exist (as if created earlier), without recording a request."""
