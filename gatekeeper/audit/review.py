@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import duckdb
 
-from gatekeeper.audit._format import list_segments
 from gatekeeper._log import get_logger
+from gatekeeper.audit._format import list_segments
 from gatekeeper.audit._sidecar import (
     COLUMNS,
     footer_groups,
@@ -82,9 +82,11 @@ class Filters:
         clauses, params = self.clauses()
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def clauses(self, lo: str | None = "ts_utc", hi: str | None = "ts_utc") -> tuple[list[str], list[Any]]:
+    def clauses(self, lo: str | None = "ts_utc", hi: str | None = "ts_utc", *,
+                customer: bool = True) -> tuple[list[str], list[Any]]:
         """The SQL conditions (with ``?`` parameters); ``since`` is tested on column ``lo`` and ``until`` on
-        ``hi`` (a footer group's ``ts_min`` and ``ts_max``: all its records in range), neither when None."""
+        ``hi`` (a footer group's ``ts_min`` and ``ts_max``: all its records in range), neither when None;
+        the customer only with ``customer``."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.kind != "all":
@@ -99,7 +101,7 @@ class Filters:
         if self.decision:
             clauses.append("decision = ?")
             params.append(self.decision.lower())
-        if self.customer:
+        if self.customer and customer:
             clauses.append("(account_id = ? OR legal_name ILIKE ?)")
             params += [self.customer, f"%{self.customer}%"]
         if self.country:
@@ -281,31 +283,37 @@ class AuditReader:
 
     def _plan(self, f: Filters) -> tuple[list[_Part], list[_Part]]:
         """The segments that may hold records matching ``f``: (those whose footer's groups answer for
-        them, those whose rows must be read)."""
+        them, those whose rows must be read).
+
+        A segment is left out when its footer's time range misses ``f``'s, or when none of its groups
+        can hold a match (tested on everything but the customer, which groups do not keep). Its groups
+        answer for it unless ``f`` names a customer or a bound of ``f``'s range cuts a matching group
+        (records on both sides): then its rows are read.
+        """
         parts = [p for p in self._parts if p.may_match(f)]
-        if f.customer is not None or not any(p.grouped for p in parts) or not self._load_groups():
+        if not any(p.grouped for p in parts) or not self._load_groups():
             return [], parts
         grouped = [p for p in parts if p.grouped]
+        clauses, params = f.clauses(lo=None, hi=None, customer=False)
+        cut = "false"
         if f.since is not None or f.until is not None:
-            # A group cut by a bound of the range holds records on both sides: read that segment's rows.
-            cut = {src for (src,) in self._run(*self._cut(f, grouped))}
-            grouped = [p for p in grouped if p.path not in cut]
-        answered = {p.path for p in grouped}
-        return grouped, [p for p in parts if p.path not in answered]
-
-    @staticmethod
-    def _cut(f: Filters, parts: Sequence[_Part]) -> tuple[str, list[Any]]:
-        clauses, params = f.clauses(lo=None, hi=None)
-        inside, outside, p_in, p_out = [], [], [], []
-        for bound, lo, hi in ((f.since, "ts_min >= ?", "ts_max < ?"), (f.until, "ts_max < ?", "ts_min >= ?")):
-            if bound is not None:
-                inside.append(lo)
-                outside.append(hi)
-                p_in.append(bound)
-                p_out.append(bound)
-        clauses += ["ts_min IS NOT NULL", f"NOT ({' AND '.join(inside)})", f"NOT ({' OR '.join(outside)})"]
-        return (f"SELECT DISTINCT src FROM groups WHERE src IN {_tuple(p.path for p in parts)} AND "
-                + " AND ".join(clauses), [*params, *p_in, *p_out])
+            inside, outside, p_in, p_out = [], [], [], []
+            for bound, lo, hi in ((f.since, "ts_min >= ?", "ts_max < ?"), (f.until, "ts_max < ?", "ts_min >= ?")):
+                if bound is not None:
+                    inside.append(lo)
+                    outside.append(hi)
+                    p_in.append(bound)
+                    p_out.append(bound)
+            clauses += ["ts_min IS NOT NULL", f"NOT ({' OR '.join(outside)})"]  # the group meets the range
+            params += p_out
+            cut = f"NOT ({' AND '.join(inside)})"
+            params = [*p_in, *params]
+        sql = (f"SELECT src, bool_or({cut}) FROM groups WHERE src IN {_tuple(p.path for p in grouped)} AND "
+               f"{' AND '.join(clauses) or 'true'} GROUP BY src")
+        found = dict(self._run(sql, params))
+        answered = {p.path for p in grouped if p.path in found and not found[p.path] and f.customer is None}
+        keep = [p for p in parts if not p.grouped or p.path in found]
+        return [p for p in keep if p.path in answered], [p for p in keep if p.path not in answered]
 
     @staticmethod
     def _groups_where(f: Filters, parts: Sequence[_Part]) -> tuple[str, list[Any]]:
