@@ -46,13 +46,15 @@ class _Gatekeeper(TyperGroup):
 
 def _load(name: str) -> Any:
     """The click command of top-level command or group ``name``, its module imported now."""
+    command: Any
     if name in GROUPS:
-        sub = importlib.import_module(GROUPS[name]).app
+        # Always a group (as add_typer makes it), even for a group of one command (``store init``).
+        command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
     else:
         module, func = COMMANDS[name]
         sub = typer.Typer()
         sub.command(name)(getattr(importlib.import_module(module), func))
-    command = typer.main.get_command(sub)
+        command = typer.main.get_command(sub)
     command.name = name
     return command
 
