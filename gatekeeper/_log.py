@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -39,9 +40,32 @@ def in_function_host() -> bool:
     return any(os.environ.get(v) for v in FUNCTION_HOST_VARS)
 
 
+# What configures structlog for this process, run when structlog is first imported (see configure_structlog).
+_setup: Callable[[ModuleType], None] | None = None
+
+
+def configure_structlog(setup: Callable[[ModuleType], None]) -> None:
+    """Run ``setup(structlog)`` now if structlog is imported, else when a logger first needs it.
+
+    The CLI configures its logging this way, so a command that writes no log line never imports
+    structlog (and rich.pretty, asyncio... with it).
+    """
+    global _setup
+    module = sys.modules.get("structlog")
+    if module is not None:
+        _setup = None
+        setup(module)
+    else:
+        _setup = setup
+
+
 def _import_structlog() -> ModuleType:
+    global _setup
     import structlog
 
+    setup, _setup = _setup, None
+    if setup is not None:
+        setup(structlog)
     return structlog
 
 

@@ -6,6 +6,19 @@ summary then reads a few compressed columns instead of parsing gigabytes of JSON
 time range skips every row group (Parquet keeps each column's min and max) outside the range. Only
 the open segment is parsed as JSON.
 
+The footer (Parquet key-value metadata, read without any row) also keeps what lets a reader skip the
+rows altogether (schema v2):
+
+- ``ts_min`` / ``ts_max``: the earliest and latest record time of the segment, so that a query or a
+  summary for a time range skips every segment outside it without opening it further;
+- ``groups``: the segment's records grouped by ``_summary.GROUP_KEYS`` and UTC day (with each group's
+  count and time range), so that a summary or a count filtered on anything but the customer reads
+  the groups instead of the rows (``_summary``); a segment with more than ``GROUPS_MAX`` groups keeps
+  none, and its rows are read.
+
+A v1 sidecar (written before the footer had these) is still read for its rows, which are the same;
+``gatekeeper audit index`` rewrites it as v2.
+
 A sidecar is a derived copy, never a source of truth:
 
 - it names, in its Parquet key-value metadata, the segment's ``head_hash`` and record ``count`` from
@@ -26,14 +39,20 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gatekeeper._log import get_logger
+from gatekeeper.audit._summary import GROUP_KEYS, group_rows
 
 log = get_logger("gatekeeper.audit")
 
-SIDECAR_SCHEMA = "gatekeeper.audit.columns/v1"
+SIDECAR_SCHEMA = "gatekeeper.audit.columns/v2"
+# Sidecars whose rows the reader uses: v1 has the same columns, without ts_min/ts_max/groups.
+READABLE_SCHEMAS = frozenset({"gatekeeper.audit.columns/v1", SIDECAR_SCHEMA})
+# A segment with more groups than this keeps none in its footer (its rows are read instead).
+GROUPS_MAX = 4096
 # The columns read from every record; other members are ignored by the reader.
 COLUMNS: dict[str, str] = {
     "seq": "BIGINT", "ts": "VARCHAR", "kind": "VARCHAR", "schema": "VARCHAR", "hash": "VARCHAR",
@@ -45,6 +64,10 @@ COLUMNS: dict[str, str] = {
     "error": "VARCHAR", "actor": "VARCHAR", "items": "JSON", "rules": "JSON", "subject": "JSON", "request": "JSON",
     "data": "JSON",
 }
+# A footer group's members and their types (the JSON schema DuckDB parses a footer's groups with).
+GROUP_TYPES = {**GROUP_KEYS, "day": "DATE", "n": "BIGINT", "ts_min": "TIMESTAMPTZ", "ts_max": "TIMESTAMPTZ"}
+_GROUPS_JSON = "[{" + ", ".join(f'"{k}": ' + (f'["{v[:-2]}"]' if v.endswith("[]") else f'"{v}"')
+                                for k, v in GROUP_TYPES.items()) + "}]"
 # Row groups small enough that a time-range query skips most of a segment, large enough to compress.
 ROW_GROUP_SIZE = 16_384
 
@@ -73,8 +96,7 @@ def _select(segment: Path, columns: dict[str, str]) -> str:
 def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, str]) -> Path:
     """Write the sidecar of a closed ``segment`` described by its ``checkpoint``; its path.
 
-    The footer also keeps the segment's unfiltered summary (its decisions' counts), so that an
-    unfiltered ``audit summary`` reads footers instead of rows.
+    The footer also keeps the segment's time range and its groups (see the module's docstring).
     """
     import duckdb
 
@@ -84,9 +106,8 @@ def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, 
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
-        summary = _segment_summary(con, "seg")
         meta = {"schema": SIDECAR_SCHEMA, "head_hash": str(checkpoint["head_hash"]),
-                "count": str(checkpoint["count"]), "summary": json.dumps(summary, sort_keys=True)}
+                "count": str(checkpoint["count"]), **_footer_index(con, "seg")}
         kv = "{" + ", ".join(f"{k}: {_sql_str(v)}" for k, v in meta.items()) + "}"
         con.execute(f"COPY (SELECT * FROM seg ORDER BY seq) TO {_sql_str(str(tmp))} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, KV_METADATA {kv})")
@@ -97,12 +118,31 @@ def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, 
     return target
 
 
-def _segment_summary(con: Any, table: str) -> dict[str, Any]:
-    """The unfiltered summary (decision records only, as ``audit summary`` counts) of ``table``."""
-    from gatekeeper.audit._summary import summarize
+def _footer_index(con: Any, table: str) -> dict[str, str]:
+    """The footer's ``ts_min``, ``ts_max`` ("" when no record has a readable time) and ``groups``
+    (absent beyond ``GROUPS_MAX``) of the records in ``table``."""
+    lo, hi = con.execute(f"SELECT min(ts_utc), max(ts_utc) FROM {table}").fetchone()
+    out = {"ts_min": lo.isoformat() if lo else "", "ts_max": hi.isoformat() if hi else ""}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE footer_groups AS {group_rows(table, tuple(GROUP_KEYS))}")
+    (n,) = con.execute("SELECT count(*) FROM footer_groups").fetchone()
+    if n <= GROUPS_MAX:
+        struct = ", ".join(f"{k}: {k}" for k in GROUP_TYPES)
+        (text,) = con.execute(f"SELECT to_json(coalesce(list({{{struct}}}), [])) FROM footer_groups").fetchone()
+        out["groups"] = str(text)
+    con.execute("DROP TABLE footer_groups")
+    return out
 
-    con.execute(f"CREATE OR REPLACE TEMP VIEW decisions AS SELECT * FROM {table} WHERE kind LIKE 'decision'")
-    return summarize(lambda sql: con.execute(sql).fetchall(), "decisions")
+
+def footer_groups(sidecars: Sequence[str]) -> str:
+    """SQL: the groups kept in the footers of ``sidecars``, one row a group, with ``src`` (the file).
+
+    Parsed by DuckDB from the footers themselves (``parquet_kv_metadata``): nothing goes through
+    Python. A sidecar without groups contributes no row.
+    """
+    files = "[" + ", ".join(_sql_str(f) for f in sidecars) + "]"
+    return (f"SELECT src, {', '.join(f'g.{k} AS {k}' for k in GROUP_TYPES)} FROM ("
+            f"SELECT file_name AS src, unnest(from_json(decode(value), {_sql_str(_GROUPS_JSON)})) AS g "
+            f"FROM parquet_kv_metadata({files}) WHERE decode(key) = 'groups')")
 
 
 def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[str, str]]:
@@ -135,29 +175,32 @@ def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[st
     return out
 
 
-def footer_matches(meta: dict[str, str], checkpoint: dict[str, Any]) -> bool:
-    """True when a sidecar's footer ``meta`` claims the segment ``checkpoint`` describes."""
-    return (meta.get("schema") == SIDECAR_SCHEMA and meta.get("head_hash") == checkpoint.get("head_hash")
+def footer_matches(meta: dict[str, str], checkpoint: dict[str, Any], *, current: bool = False) -> bool:
+    """True when a sidecar's footer ``meta`` claims the segment ``checkpoint`` describes (and, with
+    ``current``, is of the schema written today)."""
+    schemas = {SIDECAR_SCHEMA} if current else READABLE_SCHEMAS
+    return (meta.get("schema") in schemas and meta.get("head_hash") == checkpoint.get("head_hash")
             and meta.get("count") == str(checkpoint.get("count")))
 
 
-def footer_summary(meta: dict[str, str]) -> dict[str, Any] | None:
-    """The unfiltered summary kept in a sidecar's footer, or None (an older sidecar, unreadable)."""
-    raw = meta.get("summary")
+def footer_range(meta: dict[str, str]) -> tuple[datetime | None, datetime | None] | None:
+    """A v2 footer's time range: (None, None) when no record has a readable time; None when unknown
+    (a v1 footer, a value that does not parse)."""
+    if meta.get("schema") != SIDECAR_SCHEMA or "ts_min" not in meta or "ts_max" not in meta:
+        return None
     try:
-        summary = json.loads(raw) if raw else None
+        lo = datetime.fromisoformat(meta["ts_min"]) if meta["ts_min"] else None
+        hi = datetime.fromisoformat(meta["ts_max"]) if meta["ts_max"] else None
     except ValueError:
         return None
-    return summary if isinstance(summary, dict) else None
+    if (lo is None) != (hi is None) or any(t is not None and t.tzinfo is None for t in (lo, hi)):
+        return None
+    return lo, hi
 
 
-def sidecar_summary(sidecar: Path) -> dict[str, Any] | None:
-    return footer_summary(read_footers([sidecar])[str(sidecar)])
-
-
-def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any]) -> bool:
+def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any], *, current: bool = False) -> bool:
     """True when ``sidecar`` claims the segment ``checkpoint`` describes (footer only, no rows read)."""
-    return footer_matches(read_footers([sidecar])[str(sidecar)], checkpoint)
+    return footer_matches(read_footers([sidecar])[str(sidecar)], checkpoint, current=current)
 
 
 def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str | None:
@@ -175,9 +218,24 @@ def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str 
         assert diff is not None
         if diff[0]:
             return f"{diff[0]} row(s) differ from the segment, first at seq {diff[1]}"
+        meta = read_footers([sidecar], con)[str(sidecar)]
+        if meta.get("schema") != SIDECAR_SCHEMA:
+            return None  # a v1 footer holds nothing the reader trusts beyond the rows
         con.execute(f"CREATE TEMP TABLE seg AS {_select(segment, columns)}")
-        if sidecar_summary(sidecar) != _segment_summary(con, "seg"):
-            return "its precomputed summary differs from the segment's records"
+        derived_meta = {**_footer_index(con, "seg"), "schema": SIDECAR_SCHEMA}
+        if footer_range(meta) != footer_range(derived_meta):
+            return "its footer's time range differs from the segment's records"
+        if ("groups" in meta) != ("groups" in derived_meta):
+            return "its footer's groups differ from the segment's records"
+        if "groups" in meta:
+            keys = ", ".join(GROUP_TYPES)
+            con.execute(f"CREATE TEMP TABLE derived AS {group_rows('seg', tuple(GROUP_KEYS))}")
+            stored = f"(SELECT {keys} FROM ({footer_groups([str(sidecar)])}))"
+            fresh = f"(SELECT {keys} FROM derived)"
+            bad = con.execute(f"SELECT count(*) FROM (({stored} EXCEPT ALL {fresh}) "
+                              f"UNION ALL ({fresh} EXCEPT ALL {stored}))").fetchone()
+            if bad is None or bad[0]:
+                return "its footer's groups differ from the segment's records"
     except duckdb.Error as exc:
         return f"unreadable: {exc}"
     finally:
@@ -202,7 +260,7 @@ def write_missing(directory: Path, columns: dict[str, str],
         if cp is None:
             continue
         side = sidecar_path(segment)
-        if side.exists() and sidecar_matches(side, cp):
+        if side.exists() and sidecar_matches(side, cp, current=True):
             continue
         written.append(write_sidecar(segment, cp, columns))
     return written

@@ -1,52 +1,69 @@
-"""The audit summary's counts: computed over a table of records, and merged across segments.
+"""The audit summary's counts, computed over *groups* of records wherever the records come from.
 
-One function computes a summary (``summarize``) wherever the records are: ``audit summary`` over a
-scan, and the sidecar writer over one closed segment, whose result it keeps in the sidecar's footer.
-``merge_summaries`` adds per-segment summaries up, so an unfiltered summary of a long log reads a few
-footers and the open segment only; it gives exactly what one scan over all the records gives (a test
-holds the two equal).
+A group is a set of records that agree on everything the summary counts and every filter but the
+customer one can test: ``day`` (the UTC date of ``ts_utc``), ``decision``, ``countries``, ``chips``,
+``rule_ids`` (and, in a sidecar's footer, ``kind`` and ``provider``), with ``n`` records whose
+times run from ``ts_min`` to ``ts_max``. ``summarize`` counts over such a table; it gives exactly
+what counting the records one by one gives, because every count it makes is a sum of ``n`` over
+groups that a record-level count would have split the same way.
+
+The groups come from two places, merged in one table before ``summarize`` runs once:
+
+- a closed segment's sidecar keeps its segment's groups in its footer (``GROUP_KEYS`` plus ``n``,
+  ``ts_min`` and ``ts_max``), so a summary filtered on kind, decision, country, chip, rule,
+  provider, or a time range that does not cut a group, reads footers instead of rows;
+- the other records (the open segment, a segment without a usable sidecar, a group cut by
+  ``--since``/``--until``, any ``--customer`` filter) are grouped by ``group_rows`` from a scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 DECISIONS = ("allow", "flag", "pending", "deny")
-# The count lists of a summary and the name of each one's key.
-COUNTED = (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"), ("by_rule", "rule"))
+# What a sidecar footer's groups are keyed by (with the UTC day), and their SQL types.
+GROUP_KEYS: dict[str, str] = {"kind": "VARCHAR", "decision": "VARCHAR", "provider": "VARCHAR",
+                              "countries": "VARCHAR[]", "chips": "VARCHAR[]", "rule_ids": "VARCHAR[]"}
+# The columns of the table ``summarize`` reads.
+SUMMARY_GROUP = ("day", "decision", "countries", "chips", "rule_ids", "n", "ts_min", "ts_max")
 
 Run = Callable[[str], list[tuple[Any, ...]]]
 
 
+def group_rows(source: str, keys: tuple[str, ...] = ("decision", "countries", "chips", "rule_ids")) -> str:
+    """SQL grouping the records of ``source`` (a relation with ``ts_utc`` and ``keys``) into groups."""
+    cols = ", ".join(keys)
+    return (f"SELECT CAST(ts_utc AS DATE) AS day, {cols}, count(*) AS n, min(ts_utc) AS ts_min, "
+            f"max(ts_utc) AS ts_max FROM {source} GROUP BY ALL")
+
+
 def summarize(run: Run, table: str) -> dict[str, Any]:
-    """The summary's groupings over ``table`` (one row a record: ts_utc, decision, countries, chips,
-    rule_ids), each a query through ``run``."""
+    """The summary's groupings over ``table`` (one row a group: ``SUMMARY_GROUP``), each a query through
+    ``run``."""
 
     def counts(values: str, alias: str) -> list[dict[str, Any]]:
-        """How often each value of the one-column query ``values`` occurs, most frequent first."""
-        rows = run(f"SELECT k, count(*) AS n FROM ({values}) AS v(k) GROUP BY k ORDER BY n DESC, k")
-        return [{alias: k, "count": n} for k, n in rows if k is not None]
+        """How many records hold each value of the query ``values`` (value, n), most frequent first."""
+        rows = run(f"SELECT k, sum(n) AS c FROM ({values}) AS v(k, n) GROUP BY k ORDER BY c DESC, k")
+        return [{alias: k, "count": int(c)} for k, c in rows if k is not None]
 
     def list_counts(column: str, alias: str) -> list[dict[str, Any]]:
         # A record counts once per distinct value. Most lists hold one value, and list_distinct on
         # every row cost more than the unnest and count: dedupe only the longer lists.
-        return counts(f"SELECT unnest({column}) FROM {table} WHERE len({column}) < 2 UNION ALL "
-                      f"SELECT unnest(list_distinct({column})) FROM {table} WHERE len({column}) >= 2", alias)
+        return counts(f"SELECT unnest({column}), n FROM {table} WHERE len({column}) < 2 UNION ALL "
+                      f"SELECT unnest(list_distinct({column})), n FROM {table} WHERE len({column}) >= 2", alias)
 
-    # Grouped by DATE (UTC: the session's time zone) and named in Python: strftime on every row
-    # cost more than all the other groupings together.
-    day_rows = run(f"SELECT CAST(ts_utc AS DATE) AS d, decision, count(*) FROM {table} GROUP BY d, decision ORDER BY d")
+    # Grouped by DATE (UTC: the session's time zone) and named in Python.
+    day_rows = run(f"SELECT day, decision, sum(n) FROM {table} GROUP BY day, decision ORDER BY day")
     days: dict[str, dict[str, Any]] = {}
     for d, decision, n in day_rows:
-        _add_day(days, d.isoformat() if d is not None else "unknown", decision, n)
-    total = run(f"SELECT count(*), min(ts_utc), max(ts_utc) FROM {table}")[0]
+        _add_day(days, d.isoformat() if d is not None else "unknown", decision, int(n))
+    total = run(f"SELECT coalesce(sum(n), 0), min(ts_min), max(ts_max) FROM {table}")[0]
     return {
         "total": int(total[0]),
         "first": total[1].isoformat() if total[1] else None,
         "last": total[2].isoformat() if total[2] else None,
-        "by_decision": counts(f"SELECT decision FROM {table}", "decision"),
+        "by_decision": counts(f"SELECT decision, n FROM {table}", "decision"),
         "by_country": list_counts("countries", "country"),
         "by_chip": list_counts("chips", "chip"),
         "by_rule": list_counts("rule_ids", "rule"),
@@ -59,31 +76,3 @@ def _add_day(days: dict[str, dict[str, Any]], day: str, decision: str | None, n:
     if decision in DECISIONS:
         row[decision] += n
     row["total"] += n
-
-
-def _bound(values: Iterable[str | None], pick: Callable[[Sequence[datetime]], datetime]) -> str | None:
-    present = [datetime.fromisoformat(v) for v in values if v]
-    return pick(present).isoformat() if present else None
-
-
-def merge_summaries(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One summary of the records of all ``parts`` (each a ``summarize`` result), ordered as it orders."""
-    out: dict[str, Any] = {"total": sum(p["total"] for p in parts),
-                           "first": _bound((p["first"] for p in parts), min),
-                           "last": _bound((p["last"] for p in parts), max)}
-    for name, key in COUNTED:
-        counts: dict[str, int] = {}
-        for p in parts:
-            for row in p[name]:
-                counts[row[key]] = counts.get(row[key], 0) + row["count"]
-        out[name] = [{key: k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    days: dict[str, dict[str, Any]] = {}
-    for p in parts:
-        for row in p["by_day"]:
-            merged = days.setdefault(row["day"], {"day": row["day"], **dict.fromkeys(DECISIONS, 0), "total": 0})
-            for k in (*DECISIONS, "total"):
-                merged[k] += row[k]
-    # Dates in order, records without a time last (as the scan's ORDER BY puts NULL last).
-    out["by_day"] = [days[d] for d in sorted(days, key=lambda d: (d == "unknown", d))]
-    return {k: out[k] for k in ("total", "first", "last", "by_decision", "by_country", "by_chip", "by_rule",
-                                "by_day")}

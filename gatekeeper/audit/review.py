@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -21,17 +21,21 @@ from typing import Any, Literal
 
 import duckdb
 
+from gatekeeper._log import get_logger
 from gatekeeper.audit._format import list_segments
 from gatekeeper.audit._sidecar import (
     COLUMNS,
+    footer_groups,
     footer_matches,
-    footer_summary,
+    footer_range,
     read_checkpoint,
     read_footers,
     sidecar_path,
 )
-from gatekeeper.audit._summary import merge_summaries, summarize
+from gatekeeper.audit._summary import SUMMARY_GROUP, group_rows, summarize
 from gatekeeper.errors import AuditError, InvalidInputError
+
+log = get_logger("gatekeeper.audit")
 
 DECISIONS = ("allow", "flag", "pending", "deny")
 
@@ -44,6 +48,8 @@ _LISTS = {"countries", "chips", "export_classes", "rule_ids"}
 # What ``summary`` reads: the fields it counts and every field a Filters clause can name.
 _SUMMARY_COLUMNS = {k: COLUMNS[k] for k in ("kind", "ts", "decision", "countries", "chips", "rule_ids",
                                             "account_id", "legal_name", "provider")}
+# What ``query`` reads (ROW_FIELDS holds every field a Filters clause can name).
+_ROW_COLUMNS = {k: COLUMNS[k] for k in ROW_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -73,21 +79,29 @@ class Filters:
 
     def where(self) -> tuple[str, list[Any]]:
         """A SQL WHERE clause (with ``?`` parameters) over the ``records`` view."""
+        clauses, params = self.clauses()
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def clauses(self, lo: str | None = "ts_utc", hi: str | None = "ts_utc", *,
+                customer: bool = True) -> tuple[list[str], list[Any]]:
+        """The SQL conditions (with ``?`` parameters); ``since`` is tested on column ``lo`` and ``until`` on
+        ``hi`` (a footer group's ``ts_min`` and ``ts_max``: all its records in range), neither when None;
+        the customer only with ``customer``."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.kind != "all":
             clauses.append("kind LIKE ?")
             params.append(self.kind.replace("*", "%"))
-        if self.since:
-            clauses.append("ts_utc >= ?")
+        if self.since and lo is not None:
+            clauses.append(f"{lo} >= ?")
             params.append(self.since)
-        if self.until:
-            clauses.append("ts_utc < ?")
+        if self.until and hi is not None:
+            clauses.append(f"{hi} < ?")
             params.append(self.until)
         if self.decision:
             clauses.append("decision = ?")
             params.append(self.decision.lower())
-        if self.customer:
+        if self.customer and customer:
             clauses.append("(account_id = ? OR legal_name ILIKE ?)")
             params += [self.customer, f"%{self.customer}%"]
         if self.country:
@@ -104,11 +118,19 @@ class Filters:
         if self.provider:
             clauses.append("provider = ?")
             params.append(self.provider.lower())
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+        return clauses, params
 
 
 def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
+
+
+def _list(paths: Iterable[str]) -> str:
+    return "[" + ", ".join(_quote(p) for p in paths) + "]"
+
+
+def _tuple(paths: Iterable[str]) -> str:
+    return "(" + ", ".join(_quote(p) for p in paths) + ")"
 
 
 def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
@@ -125,8 +147,39 @@ def parse_when(value: str | None, *, end: bool = False) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One segment as the reader reads it: its sidecar (``parquet``) or its JSON, and what its footer says."""
+
+    index: int
+    path: str
+    parquet: bool
+    # The footer's time range: (None, None) when no record has a readable time; None when unknown.
+    span: tuple[datetime | None, datetime | None] | None = None
+    grouped: bool = False  # the footer keeps the segment's groups
+
+    def may_match(self, f: Filters) -> bool:
+        """False when no record of the segment can fall in ``f``'s time range (known from the footer)."""
+        if self.span is None or (f.since is None and f.until is None):
+            return True
+        lo, hi = self.span
+        if lo is None or hi is None:  # no readable time: no record passes a time filter
+            return False
+        return not ((f.since is not None and hi < _aware(f.since)) or (f.until is not None and lo >= _aware(f.until)))
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # DuckDB reads a naive time in the session's zone, UTC
+
+
 class AuditReader:
-    """A DuckDB view (``records``) over the segment files of one log directory."""
+    """The segment files of one log directory, read with DuckDB (``records``: a view over all of them).
+
+    Each review reads only the segments it needs: a segment whose footer's time range misses the
+    filter's is never opened; a summary or a count takes a closed segment's counts from its footer's
+    groups when the filter allows (see ``_summary``), and reads rows only for the others; a query with
+    a limit reads segments in order and stops once it has enough.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -137,45 +190,50 @@ class AuditReader:
         # the others (the open segment, logs written before sidecars) from their JSON.
         self.sidecars: list[str] = []
         self.files: list[str] = []
+        self._parts: list[_Part] = []
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         candidates = {i: sidecar_path(segments[i]) for i in segments if i in checkpoints}
         footers = read_footers([p for p in candidates.values() if p.exists()], self.con)
-        self._footers: dict[str, dict[str, str]] = {}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        open_index = max(segments) if segments and max(segments) not in checkpoints else None
         for i in sorted(segments):
             side = candidates.get(i)
             meta = footers.get(str(side)) if side is not None else None
             cp = read_checkpoint(checkpoints[i]) if meta else None
             if meta and cp is not None and footer_matches(meta, cp):
                 self.sidecars.append(str(side))
-                self._footers[str(side)] = meta
+                self._parts.append(_Part(i, str(side), True, footer_range(meta), "groups" in meta))
+            elif i == open_index:
+                # The open segment may end in a torn line (a crash not yet repaired, or a write landing
+                # while we read): read a snapshot of it up to its last complete line.
+                self.files.append(self._snapshot(segments[i]))
+                self._parts.append(_Part(i, self.files[-1], False))
             else:
                 self.files.append(str(segments[i]))
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if segments and max(segments) not in checkpoints:
-            # The open segment may end in a torn line (a crash not yet repaired, or a write landing
-            # while we read): read a snapshot of it up to its last complete line.
-            self.files[-1] = self._snapshot(Path(self.files[-1]))
+                self._parts.append(_Part(i, self.files[-1], False))
+        self._groups: bool | None = None  # the footers' groups loaded (None: not yet tried)
         self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
         self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
-    def _source(self, columns: dict[str, str], *, sidecars: bool = True) -> str:
-        """``columns`` and ``ts_utc`` of every record: sidecars' columns, the rest's JSON (declared, never
-        sniffed), one relation."""
-        parts = []
-        if self.sidecars and sidecars:
+    def _source(self, columns: dict[str, str], parts: Sequence[_Part] | None = None) -> str:
+        """``columns`` and ``ts_utc`` of every record of ``parts`` (all by default): sidecars' columns,
+        the rest's JSON (declared, never sniffed), one relation."""
+        parts = self._parts if parts is None else parts
+        sidecars = [p.path for p in parts if p.parquet]
+        files = [p.path for p in parts if not p.parquet]
+        out = []
+        if sidecars:
             cols = ", ".join(f"CAST({k} AS JSON) AS {k}" if v == "JSON" else k for k, v in columns.items())
-            parquet = "[" + ", ".join(_quote(f) for f in self.sidecars) + "]"
-            parts.append(f"SELECT {cols}, ts_utc FROM read_parquet({parquet})")
-        if self.files:
+            out.append(f"SELECT {cols}, ts_utc FROM read_parquet({_list(sidecars)})")
+        if files:
             cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
-            files = "[" + ", ".join(_quote(f) for f in self.files) + "]"
-            parts.append(f"SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
-                         f"FROM read_json({files}, format='newline_delimited', columns={cols})")
-        if not parts:  # an empty log: the same columns, no rows
+            out.append(f"SELECT *, TRY_CAST(ts AS TIMESTAMPTZ) AS ts_utc "
+                       f"FROM read_json({_list(files)}, format='newline_delimited', columns={cols})")
+        if not out:  # no segment: the same columns, no rows
             return ("(SELECT " + ", ".join(f"NULL::{v} AS {k}" for k, v in columns.items())
                     + ", NULL::TIMESTAMPTZ AS ts_utc WHERE false)")
-        return "(" + " UNION ALL BY NAME ".join(parts) + ")"
+        return "(" + " UNION ALL BY NAME ".join(out) + ")"
 
     def _snapshot(self, path: Path) -> str:
         with open(path, "rb") as f:
@@ -205,45 +263,144 @@ class AuditReader:
         except duckdb.Error as exc:
             raise AuditError(f"cannot read the audit log at {self.directory}: {exc}") from exc
 
-    def query(self, filters: Filters, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Matching records, oldest first (by seq), as flat dicts (lists stay lists)."""
+    # -- which segments a review reads, and how ------------------------------------------------------
+    def _in_range(self, f: Filters) -> str:
+        """Every record of the segments whose footer's time range meets ``f``'s (``records``, pruned)."""
+        return self._source(COLUMNS, [p for p in self._parts if p.may_match(f)])
+
+    def _load_groups(self) -> bool:
+        """The footers' groups as table ``groups`` (once); False when there are none to use."""
+        if self._groups is None:
+            grouped = [p.path for p in self._parts if p.grouped]
+            self._groups = False
+            if grouped:
+                try:
+                    self.con.execute(f"CREATE TEMP TABLE groups AS {footer_groups(grouped)}")
+                    self._groups = True
+                except duckdb.Error as exc:  # a footer that does not parse: its rows are read instead
+                    log.warning("audit.footer_groups_unreadable", directory=str(self.directory), error=str(exc))
+        return self._groups
+
+    def _plan(self, f: Filters) -> tuple[list[_Part], list[_Part]]:
+        """The segments that may hold records matching ``f``: (those whose footer's groups answer for
+        them, those whose rows must be read).
+
+        A segment is left out when its footer's time range misses ``f``'s, or when none of its groups
+        can hold a match (tested on everything but the customer, which groups do not keep). Its groups
+        answer for it unless ``f`` names a customer or a bound of ``f``'s range cuts a matching group
+        (records on both sides): then its rows are read.
+        """
+        parts = [p for p in self._parts if p.may_match(f)]
+        if not any(p.grouped for p in parts) or not self._load_groups():
+            return [], parts
+        grouped = [p for p in parts if p.grouped]
+        clauses, params = f.clauses(lo=None, hi=None, customer=False)
+        cut = "false"
+        if f.since is not None or f.until is not None:
+            inside, outside, p_in, p_out = [], [], [], []
+            for bound, lo, hi in ((f.since, "ts_min >= ?", "ts_max < ?"), (f.until, "ts_max < ?", "ts_min >= ?")):
+                if bound is not None:
+                    inside.append(lo)
+                    outside.append(hi)
+                    p_in.append(bound)
+                    p_out.append(bound)
+            clauses += ["ts_min IS NOT NULL", f"NOT ({' OR '.join(outside)})"]  # the group meets the range
+            params += p_out
+            cut = f"NOT ({' AND '.join(inside)})"
+            params = [*p_in, *params]
+        sql = (f"SELECT src, bool_or({cut}) FROM groups WHERE src IN {_tuple(p.path for p in grouped)} AND "
+               f"{' AND '.join(clauses) or 'true'} GROUP BY src")
+        found = dict(self._run(sql, params))
+        answered = {p.path for p in grouped if p.path in found and not found[p.path] and f.customer is None}
+        keep = [p for p in parts if not p.grouped or p.path in found]
+        return [p for p in keep if p.path in answered], [p for p in keep if p.path not in answered]
+
+    @staticmethod
+    def _groups_where(f: Filters, parts: Sequence[_Part]) -> tuple[str, list[Any]]:
+        """WHERE over ``groups``: the groups of ``parts`` whose every record matches ``f``."""
+        clauses, params = f.clauses(lo="ts_min", hi="ts_max")
+        return " WHERE " + " AND ".join([f"src IN {_tuple(p.path for p in parts)}", *clauses]), params
+
+    # -- reviews --------------------------------------------------------------------------------------
+    def query(self, filters: Filters, limit: int | None = 100, *, newest: bool = False) -> list[dict[str, Any]]:
+        """Matching records as flat dicts (lists stay lists): the first ``limit`` by seq (oldest first),
+        or with ``newest`` the last ``limit``, newest first.
+
+        Segments are read in order, a few at a time, until ``limit`` records are found; a segment
+        whose footer shows no match is skipped.
+        """
+        if limit is not None and limit < 1:
+            raise InvalidInputError("--limit must be at least 1", field="limit")
+        grouped, scanned = self._plan(filters)
+        known: dict[str, int] = dict.fromkeys((p.path for p in grouped), 0)
+        if grouped:
+            where, params = self._groups_where(filters, grouped)
+            known.update({src: int(n) for src, n in self._run(f"SELECT src, sum(n) FROM groups{where} GROUP BY src",
+                                                               params)})
+        parts = sorted([p for p in grouped if known[p.path]] + scanned, key=lambda p: p.index, reverse=newest)
+        rows: list[dict[str, Any]] = []
+        unknown_max, i = 1, 0
+        while i < len(parts) and (limit is None or len(rows) < limit):
+            need = None if limit is None else limit - len(rows)
+            batch: list[_Part] = []
+            sure = unknown = 0
+            # Enough segments to hold ``need`` records by their footers' counts; segments of unknown
+            # count a few at a time (1, 2, 4 ...), so a sparse match does not cost a query a segment.
+            while i + len(batch) < len(parts) and (need is None or (sure < need and unknown < unknown_max)):
+                p = parts[i + len(batch)]
+                batch.append(p)
+                if p.path in known:
+                    sure += known[p.path]
+                else:
+                    unknown += 1
+            if unknown:
+                unknown_max *= 2
+            i += len(batch)
+            rows += self._select(filters, batch, need, newest)
+        return rows
+
+    def _select(self, filters: Filters, parts: Sequence[_Part], limit: int | None,
+                newest: bool) -> list[dict[str, Any]]:
         where, params = filters.where()
         cols = ", ".join("CAST(ts_utc AS VARCHAR) AS ts" if f == "ts" else f for f in ROW_FIELDS)
-        sql = f"SELECT {cols} FROM records{where} ORDER BY seq"
-        if limit is not None:
-            if limit < 1:
-                raise InvalidInputError("--limit must be at least 1", field="limit")
-            sql += f" LIMIT {int(limit)}"
+        sql = (f"SELECT {cols} FROM {self._source(_ROW_COLUMNS, parts)}{where} ORDER BY seq"
+               + (" DESC" if newest else "") + (f" LIMIT {int(limit)}" if limit is not None else ""))
         return [dict(zip(ROW_FIELDS, row, strict=True)) for row in self._run(sql, params)]
 
     def count(self, filters: Filters) -> int:
-        where, params = filters.where()
-        return int(self._run(f"SELECT count(*) FROM records{where}", params)[0][0])
+        grouped, scanned = self._plan(filters)
+        n = 0
+        if grouped:
+            where, params = self._groups_where(filters, grouped)
+            n += int(self._run(f"SELECT coalesce(sum(n), 0) FROM groups{where}", params)[0][0])
+        if scanned:
+            where, params = filters.where()
+            n += int(self._run(f"SELECT count(*) FROM {self._source(_SUMMARY_COLUMNS, scanned)}{where}", params)[0][0])
+        return n
 
     def summary(self, filters: Filters) -> dict[str, Any]:
         """Counts by decision, country, chip, rule, and by day (per decision).
 
-        Unfiltered, each closed segment's counts come precomputed from its sidecar's footer and only
-        the open segment is read, so the cost does not grow with the log. Otherwise the JSON (or the
-        sidecars' columns) is read once: the few flat fields that the summary and the filters use go
-        into a temporary table, and every count runs on that.
+        The counts come from groups of records (``_summary``): a closed segment's from its footer
+        when the filter allows, the others' from their rows (the sidecar's columns or the JSON) in
+        range only. With no filter, or one on decision, country, chip, rule, provider or whole days,
+        only the open segment's rows are read, so the cost does not grow with the log.
         """
-        if filters == Filters() and self.sidecars:
-            parts = [footer_summary(self._footers[p]) for p in self.sidecars]
-            if all(p is not None for p in parts):
-                rest = self._scan_summary(filters, self._source(_SUMMARY_COLUMNS, sidecars=False)) \
-                    if self.files else None
-                return merge_summaries([p for p in (*parts, rest) if p is not None])
-        return self._scan_summary(filters, self._source(_SUMMARY_COLUMNS))
-
-    def _scan_summary(self, filters: Filters, source: str) -> dict[str, Any]:
-        where, params = filters.where()
-        self._run("CREATE OR REPLACE TEMP TABLE summary_rows AS SELECT ts_utc, decision, countries, chips, rule_ids "
-                  f"FROM {source}{where}", params)
+        grouped, scanned = self._plan(filters)
+        self._run("CREATE OR REPLACE TEMP TABLE summary_groups (day DATE, decision VARCHAR, countries VARCHAR[], "
+                  "chips VARCHAR[], rule_ids VARCHAR[], n BIGINT, ts_min TIMESTAMPTZ, ts_max TIMESTAMPTZ)")
         try:
-            return summarize(self._run, "summary_rows")
+            if grouped:
+                where, params = self._groups_where(filters, grouped)
+                self._run(f"INSERT INTO summary_groups BY NAME SELECT {', '.join(SUMMARY_GROUP)} FROM groups{where}",
+                          params)
+            if scanned:
+                where, params = filters.where()
+                rows = f"(SELECT * FROM {self._source(_SUMMARY_COLUMNS, scanned)}{where})"
+                self._run(f"INSERT INTO summary_groups BY NAME {group_rows(rows)}", params)
+            return summarize(self._run, "summary_groups")
         finally:
-            self._run("DROP TABLE IF EXISTS summary_rows")
+            self._run("DROP TABLE IF EXISTS summary_groups")
 
     def export(self, filters: Filters, fmt: Literal["csv", "parquet"], output: Path) -> int:
         """Write matching records to ``output``; the number of rows written."""
@@ -268,9 +425,10 @@ class AuditReader:
         target = "'" + str(tmp).replace("'", "''") + "'"
         try:
             if fmt == "csv":
-                self._csv(f"SELECT {cols} FROM records{where} ORDER BY seq", params, tmp)
+                self._csv(f"SELECT {cols} FROM {self._in_range(filters)}{where} ORDER BY seq", params, tmp)
             else:
-                self._run(f"COPY (SELECT {cols} FROM records{where} ORDER BY seq) TO {target} ({options})", params)
+                self._run(f"COPY (SELECT {cols} FROM {self._in_range(filters)}{where} ORDER BY seq) TO {target} "
+                          f"({options})", params)
             tmp.replace(output)
         finally:
             tmp.unlink(missing_ok=True)
@@ -304,7 +462,7 @@ class AuditReader:
                 "legal_name", "country")
         sql = (f"SELECT seq, ts, decision_id, decision, policy_decision, CAST(request AS VARCHAR), "
                f"CAST(subject AS VARCHAR), CAST(items AS VARCHAR), CAST(rules AS VARCHAR), {', '.join(flat)} "
-               f"FROM records{where} ORDER BY seq")
+               f"FROM {self._in_range(filters)}{where} ORDER BY seq")
         out = []
         for seq, ts, did, dec, pdec, request, subject, items, rules, *values in self._run(sql, params):
             out.append({"seq": seq, "ts": ts, "kind": "decision", "decision_id": did, "decision": dec,

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from gatekeeper.config import Config, load_config
 from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
+    from gatekeeper.config import Config
     from gatekeeper.service import Gatekeeper
 
 EXIT_OK = 0
@@ -62,6 +62,10 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def config(path: Path | None) -> Config:
+    # Imported here: the configuration's models (pydantic) cost more than many commands' own work,
+    # and a command given --from never loads them.
+    from gatekeeper.config import load_config
+
     try:
         return load_config(path)
     except GatekeeperError as exc:
@@ -70,6 +74,7 @@ def config(path: Path | None) -> Config:
 
 def runtime(path: Path | None, *, as_json: bool = False) -> Any:
     """A Gatekeeper built from the config (not the process-wide one: a CLI run is its own process)."""
+    from gatekeeper.config import load_config
     from gatekeeper.service import Gatekeeper
 
     try:

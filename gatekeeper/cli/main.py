@@ -1,7 +1,11 @@
-"""The ``gatekeeper`` command: groups registered from an explicit table, each module imported at start.
+"""The ``gatekeeper`` command: commands and groups registered from an explicit table.
 
-Group modules import only what their commands need inside the command functions, so ``gatekeeper
---help`` stays fast and no SDK is imported for a command that does not use it.
+A command's module is imported when that command runs (or when ``gatekeeper --help`` lists it), not
+at start: ``gatekeeper audit summary`` never imports the modules of ``cases`` or ``check`` (the
+configuration's models, the workflow), which cost more than a footer-only summary itself. Group
+modules also import only what their commands need inside the command functions, so no SDK is
+imported for a command that does not use it. Logging is configured when the first log line is
+written (``gatekeeper._log``), so a command that logs nothing never imports structlog.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from types import ModuleType
 from typing import Annotated, Any
 
-import structlog
 import typer
+import typer.main
 from typer.core import TyperGroup
 
+from gatekeeper import _log
 from gatekeeper.cli import _help
 
 
@@ -28,6 +34,29 @@ class _Gatekeeper(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_config(args))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *GROUPS, *(n for n in super().list_commands(ctx) if n not in COMMANDS and n not in GROUPS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and (cmd_name in COMMANDS or cmd_name in GROUPS):
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str) -> Any:
+    """The click command of top-level command or group ``name``, its module imported now."""
+    command: Any
+    if name in GROUPS:
+        # Always a group (as add_typer makes it), even for a group of one command (``store init``).
+        command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
+    else:
+        module, func = COMMANDS[name]
+        sub = typer.Typer()
+        sub.command(name)(getattr(importlib.import_module(module), func))
+        command = typer.main.get_command(sub)
+    command.name = name
+    return command
 
 
 def hoist_config(args: list[str]) -> list[str]:
@@ -80,10 +109,6 @@ GROUPS: dict[str, str] = {
 }
 
 _help.install()
-for _name, (_module, _func) in COMMANDS.items():
-    app.command(_name)(getattr(importlib.import_module(_module), _func))
-for _name, _module in GROUPS.items():
-    app.add_typer(importlib.import_module(_module).app, name=_name)
 
 
 class _Stderr:
@@ -97,12 +122,17 @@ class _Stderr:
 
 
 def _configure_logging() -> None:
+    # When structlog is first imported (by the first log line), or now if it already is.
+    _log.configure_structlog(_setup_structlog)
+
+
+def _setup_structlog(structlog: ModuleType) -> None:
     # Logs go to stderr so that --json output on stdout stays machine-readable.
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
                     structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
     )
 
 

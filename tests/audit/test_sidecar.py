@@ -14,6 +14,7 @@ from gatekeeper.audit import decision_record, event_record
 from gatekeeper.audit._format import list_segments
 from gatekeeper.audit._sidecar import (
     COLUMNS,
+    SIDECAR_SCHEMA,
     check_sidecar,
     read_checkpoint,
     sidecar_matches,
@@ -159,18 +160,45 @@ def test_cli_index_writes_missing_sidecars_and_check_reports_forgery(two_logs: t
     assert seg.name in json.loads(checked.stdout)["problems"]
 
 
-def test_the_footer_summary_is_checked(two_logs: tuple[Path, Path]) -> None:
+def _refooter(side: Path, target: Path, **changes: str | None) -> None:
+    """Copy sidecar ``side`` to ``target`` with its footer's keys changed (None: removed), rows kept."""
+    con = duckdb.connect()
+    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
+    meta.update(changes)
+    kv = ", ".join(f"{k}: '{v.replace(chr(39), chr(39) * 2)}'" for k, v in meta.items() if v is not None)
+    con.execute(f"COPY (SELECT * FROM read_parquet('{side}')) TO '{target}' (FORMAT parquet, KV_METADATA {{{kv}}})")
+    con.close()
+
+
+def _footer(side: Path) -> dict[str, str]:
+    con = duckdb.connect()
+    try:
+        return dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
+    finally:
+        con.close()
+
+
+def test_the_footer_groups_and_time_range_are_checked(two_logs: tuple[Path, Path]) -> None:
     _, with_sidecars = two_logs
     seg, _ = _closed(with_sidecars)[0]
     side = sidecar_path(seg)
-    con = duckdb.connect()
-    meta = dict(con.execute(f"SELECT decode(key), decode(value) FROM parquet_kv_metadata('{side}')").fetchall())
-    summary = json.loads(meta["summary"])
-    summary["total"] += 1
-    meta["summary"] = json.dumps(summary).replace("'", "''")
-    kv = ", ".join(f"{k}: '{v}'" for k, v in meta.items())
-    forged = side.with_name("y.parquet")
-    con.execute(f"COPY (SELECT * FROM read_parquet('{side}')) TO '{forged}' (FORMAT parquet, KV_METADATA {{{kv}}})")
-    con.close()
-    problem = check_sidecar(seg, forged, COLUMNS)
-    assert problem is not None and "summary" in problem
+    meta = _footer(side)
+    assert meta["schema"] == SIDECAR_SCHEMA and meta["ts_min"] and meta["ts_max"]
+    groups = json.loads(meta["groups"])
+    assert sum(g["n"] for g in groups) == int(meta["count"])  # every record in one group
+    more = [{**groups[0], "n": groups[0]["n"] + 1}, *groups[1:]]
+    moved = [{**groups[0], "decision": "allow" if groups[0]["decision"] != "allow" else "deny"}, *groups[1:]]
+    forged: dict[str, dict[str, str | None]] = {
+        "a group's count": {"groups": json.dumps(more)},
+        "a group's decision": {"groups": json.dumps(moved)},
+        "a group dropped": {"groups": json.dumps(groups[1:])},
+        "the groups dropped": {"groups": None},
+        "the groups unparseable": {"groups": "[{not json"},
+        "the time range": {"ts_max": "2025-03-01T00:00:00+00:00"},
+    }
+    for what, change in forged.items():
+        target = side.with_name(f"forged-{len(what)}.parquet")
+        _refooter(side, target, **change)
+        problem = check_sidecar(seg, target, COLUMNS)
+        assert problem is not None, what
+        assert "groups" in problem or "time range" in problem or "unreadable" in problem, (what, problem)
