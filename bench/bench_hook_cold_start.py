@@ -16,8 +16,8 @@ written by the uncounted run 0, as a deployed package has it (``pip install -t``
 files; Lambda's /var/task is read-only, so a package without them compiles every module on every cold
 start). Without it gatekeeper's modules, run from a source tree, were compiled on every run (the
 environment may set ``PYTHONDONTWRITEBYTECODE``) while c7n's came from site-packages' ``.pyc``. CPU
-time (``time.process_time``) is reported beside wall time: less disturbed on a shared machine. Prints one line and writes JSON (``--out``); ``python -m bench``
-folds the JSON into its report.
+time (``time.process_time``) is reported beside wall time: less disturbed on a shared machine.
+Prints one line and writes JSON (``--out``); ``python -m bench`` folds the JSON into its report.
 
     python bench/bench_hook_cold_start.py [--runs 7] [--out bench/results/hook_cold_start.json]
 """
@@ -46,7 +46,8 @@ t1 = time.perf_counter()
 answer = handler(json.loads(sys.argv[1]), None)
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "first_decision_s": t2 - t1, "total_s": t2 - t0,
-                  "cpu_s": time.process_time() - c0, "modules": len(sys.modules), "boto3_imported": "boto3" in sys.modules,
+                  "cpu_s": time.process_time() - c0, "modules": len(sys.modules),
+                  "boto3_imported": "boto3" in sys.modules,
                   "status": answer["status"], "decision": answer.get("decision")}))
 """
 
@@ -105,7 +106,8 @@ def home(tmp: Path) -> dict[str, str]:
                                                      "verified")])
     finally:
         store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEKEEPER_", "AWS_", "PYTHONDONTWRITEBYTECODE"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GATEKEEPER_", "AWS_", "PYTHONDONTWRITEBYTECODE"))}
     # AWS_LAMBDA_FUNCTION_NAME: what the Lambda runtime sets, and what gatekeeper knows a function host by.
     env.update({"GATEKEEPER_CONFIG": str(cfg_path), "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_LAMBDA_FUNCTION_NAME": "gatekeeper-bench",
@@ -180,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
           f"+ first decision {d['gatekeeper_first_decision_s'] * 1000:.0f} ms = {d['gatekeeper_s'] * 1000:.0f} ms "
           f"(boto3 imported: {'yes' if d['gatekeeper_boto3_imported'] else 'no'}); "
           f"c7n load_resources aws.ec2 + policy: {d['c7n_s'] * 1000:.0f} ms; ratio {d['ratio']:.2f} "
-          f"(CPU: {d['gatekeeper_cpu_s'] * 1000:.0f} / {d['c7n_cpu_s'] * 1000:.0f} ms, {d['cpu_ratio']:.2f}) -> {args.out}")
+          f"(CPU: {d['gatekeeper_cpu_s'] * 1000:.0f} / {d['c7n_cpu_s'] * 1000:.0f} ms, {d['cpu_ratio']:.2f}) "
+          f"-> {args.out}")
     return 0
 
 
