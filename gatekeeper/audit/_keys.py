@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gatekeeper._log import get_logger
@@ -34,9 +33,19 @@ KEYS_DIR = "keys"
 
 FINGERPRINT_PREFIX = "ed25519:"
 
+# The key files this module writes: PEM of the PKCS#8 (RFC 8410, version 1) encoding of an Ed25519
+# private key, and of the SubjectPublicKeyInfo of its public key; each is a fixed DER prefix and the
+# raw 32 bytes. Written (and the private key read) here without
+# ``cryptography.hazmat.primitives.serialization``, whose import (with its SSH, DSA, RSA and EC modules)
+# costs more than the rest of the signing in a Lambda cold start; any other PEM goes through that
+# general parser. tests/audit/test_keys_pem.py holds the bytes equal to cryptography's own encoding.
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
+_SPKI_ED25519 = bytes.fromhex("302a300506032b6570032100")
+_PEM_BEGIN, _PEM_END = b"-----BEGIN PRIVATE KEY-----", b"-----END PRIVATE KEY-----"
+
 
 def raw_public(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return public_key.public_bytes_raw()
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
@@ -59,8 +68,34 @@ def public_from_raw(raw_b64: str) -> Ed25519PublicKey:
         raise AuditError(f"not a base64 raw Ed25519 public key: {exc}") from exc
 
 
+def _pem(label: bytes, der: bytes) -> bytes:
+    return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, base64.b64encode(der), label)
+
+
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    """PEM, SubjectPublicKeyInfo: the bytes ``public_bytes(PEM, SubjectPublicKeyInfo)`` gives."""
+    return _pem(b"PUBLIC KEY", _SPKI_ED25519 + public_key.public_bytes_raw())
+
+
+def private_pem(key: Ed25519PrivateKey) -> bytes:
+    """PEM, PKCS#8, unencrypted: the bytes ``private_bytes(PEM, PKCS8, NoEncryption())`` gives."""
+    return _pem(b"PRIVATE KEY", _PKCS8_ED25519 + key.private_bytes_raw())
+
+
+def load_private_pem(data: bytes) -> object:
+    """The private key in PEM ``data``: one written by :func:`private_pem` directly, any other through
+    ``cryptography``'s PEM parser (ValueError or TypeError for what is not an unencrypted private key)."""
+    lines = data.strip().splitlines()
+    if len(lines) >= 3 and lines[0].strip() == _PEM_BEGIN and lines[-1].strip() == _PEM_END:
+        try:
+            der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+        except binascii.Error:
+            der = b""
+        if len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519):
+            return Ed25519PrivateKey.from_private_bytes(der[len(_PKCS8_ED25519):])
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(data, password=None)
 
 
 @dataclass(frozen=True)
@@ -82,8 +117,7 @@ class Signer:
 
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
     """Write ``key`` (PEM, PKCS#8, unencrypted) to a new file ``path``, mode 0600, fsynced."""
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = private_pem(key)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, pem)
@@ -126,7 +160,7 @@ def load_or_create_signer(path: Path) -> Signer:
         log.warning("audit.key_permissions", path=str(path), mode=oct(mode & 0o777),
                     advice="the signing key should be readable by its owner only (chmod 600)")
     try:
-        private = serialization.load_pem_private_key(data, password=None)
+        private = load_private_pem(data)
     except (ValueError, TypeError) as exc:
         raise AuditError(f"{path}: not an unencrypted PEM private key: {exc}") from exc
     if not isinstance(private, Ed25519PrivateKey):
@@ -153,6 +187,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         data = path.read_bytes()
     except OSError as exc:
         raise AuditError(f"cannot read public key {path}: {exc.strerror or exc}") from exc
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:

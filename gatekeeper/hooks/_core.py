@@ -17,16 +17,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gatekeeper._log import get_logger
+from gatekeeper._log import get_logger, in_function_host
 from gatekeeper.errors import InvalidInputError, RemediationError
 from gatekeeper.hooks.remediation import Action, Plan, Resource, plan_remediation
 from gatekeeper.model import Decision, ProvisioningRequest
@@ -71,6 +73,29 @@ def bootstrap_config() -> None:
     path = home / "gatekeeper.toml"
     path.write_text(text, encoding="utf-8")
     os.environ["GATEKEEPER_CONFIG"] = str(path)
+
+
+@contextlib.contextmanager
+def cold_start() -> Iterator[None]:
+    """Build a function host's runtime and handle its first event with the cyclic garbage collector paused.
+
+    A cold start allocates some 65,000 long-lived objects (modules, classes, the packs, the catalog),
+    which the collector would traverse about a hundred times on the way (a tenth of the cold start)
+    and find almost nothing to free. Afterwards ``gc.freeze()`` moves everything that exists into the
+    permanent generation, so that later collections do not traverse the runtime either, and the
+    collector's previous state is restored. The price is the little cyclic garbage of the start-up
+    (about a thousand objects), which is kept. Only in a function host (``_log.in_function_host``):
+    elsewhere (tests, an application importing a hook) nothing changes.
+    """
+    if not in_function_host() or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def self_principals(find: Callable[[], Iterable[str]] | None, hook: str) -> frozenset[str]:

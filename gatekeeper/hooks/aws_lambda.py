@@ -245,6 +245,7 @@ def _raise(exc: InvalidInputError) -> Any:
 # -- the Lambda entry point ------------------------------------------------------------------------
 _lock = threading.Lock()
 _hook: AwsHook | None = None
+_started = False  # the container's first event was handled (or is being handled)
 
 
 def _container_hook() -> AwsHook:
@@ -268,6 +269,15 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     the log is closed after every event, so that its records are in S3 before the invocation ends
     (an upload failure raises, and the invocation is retried).
     """
+    global _started
+    if _started:
+        return _handle(event)
+    with _core.cold_start():  # the container's first event: the runtime is built on the way
+        _started = True
+        return _handle(event)
+
+
+def _handle(event: Any) -> dict[str, Any]:
     hook = _container_hook()
     try:
         return emf.measured(HOOK, hook.handle, event)  # CloudWatch embedded metrics (hooks/emf.py)
