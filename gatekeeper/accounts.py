@@ -19,10 +19,11 @@ import csv
 import json
 import re
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import lru_cache
 from itertools import pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -210,7 +211,7 @@ def _valid_countries() -> frozenset[str]:
 _KYC = frozenset(("verified", "pending", "unverified"))
 
 
-def _fast_row(cells: list[str], at: tuple[int, ...]) -> CustomerProfile | None:
+def _fast_row(cells: list[str], at: Callable[[list[str]], tuple[str, ...]]) -> CustomerProfile | None:
     """The profile of a row already in canonical form (what ``ProfileRow`` would return unchanged),
     without pydantic; None for anything else, which then goes through ``_row`` and its messages.
 
@@ -219,7 +220,7 @@ def _fast_row(cells: list[str], at: tuple[int, ...]) -> CustomerProfile | None:
     makes the two paths agree by construction: the fast one never accepts what the model rejects,
     and never changes a value the model would change.
     """
-    provider, account, name, country, hq, parent, kyc = (cells[i] for i in at)
+    provider, account, name, country, hq, parent, kyc = at(cells)
     form = ACCOUNT_ID_FORMS.get(provider)
     countries = _valid_countries()
     if (form is None or kyc not in _KYC or country not in countries or hq not in countries
@@ -243,7 +244,7 @@ def _csv_profiles(rows: Iterator[list[str]]) -> Iterator[tuple[int, CustomerProf
         raise InvalidInputError(f"header must be {','.join(CSV_HEADER)} (missing {missing}, unexpected {extra})",
                                 row=1)
     width = len(header)
-    at = tuple(header.index(h) for h in CSV_HEADER)
+    at = itemgetter(*(header.index(h) for h in CSV_HEADER))
     for n, cells in enumerate(rows, start=2):
         if len(cells) != width:
             if not cells or all(not c.strip() for c in cells):

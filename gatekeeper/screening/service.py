@@ -288,6 +288,8 @@ def import_profiles(
     def screen(generation: str, load_entries: Callable[[], list[ListEntry]],
                batch: Sequence[CustomerProfile]) -> list[SubjectResult]:
         index = _index(t.store, generation, load_entries)
+        if not len(index):  # no list loaded: no profile can match (the usual first import)
+            return [SubjectResult(p.provider, p.account_id, p.legal_name, ()) for p in batch]
         return [screen_one(index, p, limit) for p in batch]
 
     summary = bulk(batches, screen, at=utcnow().isoformat())
