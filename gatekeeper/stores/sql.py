@@ -160,10 +160,11 @@ class SQLStore:
     def count_profiles(self) -> int:
         return int(self.db.query("SELECT COUNT(*) AS n FROM profiles")[0]["n"])
 
-    def iter_screening_subjects(self, page: int = SUBJECT_PAGE) -> Iterator[list[CustomerProfile]]:
+    def iter_screening_subjects(self, page: int | None = None) -> Iterator[list[CustomerProfile]]:
         """Every profile (names and countries only), ``page`` at a time in key order, so that a
         re-screening of a million profiles never holds them all (keyset pagination: each page is an
         index range scan, not an OFFSET)."""
+        page = page or SUBJECT_PAGE
         rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id LIMIT ?", (page,))
         while rows:
             yield [_profile(r, ()) for r in rows]
