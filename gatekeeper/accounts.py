@@ -1,7 +1,9 @@
 """Reading customer profiles from CSV or JSON (``gatekeeper accounts import``).
 
-The whole file is validated before anything is stored; the first bad row is reported with its row
-number (the header is row 1) and field, and nothing is imported. A file that is not UTF-8 is
+Every row is validated before the import commits; the first bad row is reported with its row number
+(the header is row 1) and field, and nothing is imported. A CSV is streamed (``profile_batches``):
+``accounts import`` stores and screens it batch by batch in one transaction that a bad row, or an
+account appearing twice, rolls back, so memory stays flat whatever the file's size. A file that is not UTF-8 is
 refused naming the row of the first bad byte; account ids must have their provider's form
 (``account_id_problem``).
 CSV header: ``provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status``.
