@@ -1,7 +1,9 @@
 """Reading customer profiles from CSV or JSON (``gatekeeper accounts import``).
 
-The whole file is validated before anything is stored; the first bad row is reported with its row
-number (the header is row 1) and field, and nothing is imported. A file that is not UTF-8 is
+Every row is validated before the import commits; the first bad row is reported with its row number
+(the header is row 1) and field, and nothing is imported. A CSV is streamed (``profile_batches``):
+``accounts import`` stores and screens it batch by batch in one transaction that a bad row, or an
+account appearing twice, rolls back, so memory stays flat whatever the file's size. A file that is not UTF-8 is
 refused naming the row of the first bad byte; account ids must have their provider's form
 (``account_id_problem``).
 CSV header: ``provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status``.
@@ -18,8 +20,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import lru_cache
+from itertools import pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -171,10 +177,11 @@ def decode_text(raw: bytes, path: Path) -> str:
                                 "save the file as UTF-8", row=row) from None
 
 
-def csv_rows(text: str) -> Iterator[list[str]]:
-    """The CSV's rows; a row the csv module cannot read (a field over its size limit, say) is an
-    InvalidInputError naming it rather than a ``csv.Error``."""
-    reader = csv.reader(text.splitlines())
+def csv_rows(text: str | Iterable[str]) -> Iterator[list[str]]:
+    """The CSV's rows (from a text, or an iterable of lines such as a file opened with ``newline=""``);
+    a row the csv module cannot read (a field over its size limit, say) is an InvalidInputError naming
+    it rather than a ``csv.Error``."""
+    reader = csv.reader(text.splitlines() if isinstance(text, str) else text)
     while True:
         try:
             row = next(reader)
@@ -198,10 +205,39 @@ def _row(data: dict[str, Any], row: int) -> CustomerProfile:
     return parsed.profile()
 
 
-def parse_csv(text: str) -> list[CustomerProfile]:
-    reader = csv_rows(text)
+@lru_cache(maxsize=1)
+def _valid_countries() -> frozenset[str]:
+    return frozenset(c for c in default_jurisdictions().countries if re.fullmatch(r"[A-Z]{2}", c))
+
+
+_KYC = frozenset(("verified", "pending", "unverified"))
+
+
+def _fast_row(cells: list[str], at: Callable[[list[str]], tuple[str, ...]]) -> CustomerProfile | None:
+    """The profile of a row already in canonical form (what ``ProfileRow`` would return unchanged),
+    without pydantic; None for anything else, which then goes through ``_row`` and its messages.
+
+    Accepting only values that ``ProfileRow`` maps to themselves (no whitespace to strip, lower-case
+    provider and KYC status, upper-case known country codes, an account id of the provider's form)
+    makes the two paths agree by construction: the fast one never accepts what the model rejects,
+    and never changes a value the model would change.
+    """
+    provider, account, name, country, hq, parent, kyc = at(cells)
+    form = ACCOUNT_ID_FORMS.get(provider)
+    countries = _valid_countries()
+    if (form is None or kyc not in _KYC or country not in countries or hq not in countries
+            or parent not in countries or not name or name[0].isspace() or name[-1].isspace()
+            or not form[0].fullmatch(account)):
+        return None
+    return CustomerProfile(provider=provider, account_id=account.lower() if provider == "azure" else account,
+                           legal_name=name, country=country, headquarters_country=hq,
+                           ultimate_parent_country=parent, kyc_status=kyc)
+
+
+def _csv_profiles(rows: Iterator[list[str]]) -> Iterator[tuple[int, CustomerProfile]]:
+    """(row number, profile) of every non-blank row after the header; the first bad row raises."""
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [h.strip().lower() for h in next(rows)]
     except StopIteration:
         raise InvalidInputError("empty file; expected the header " + ",".join(CSV_HEADER), row=1) from None
     missing = [h for h in CSV_HEADER if h not in header]
@@ -209,14 +245,23 @@ def parse_csv(text: str) -> list[CustomerProfile]:
     if missing or extra:
         raise InvalidInputError(f"header must be {','.join(CSV_HEADER)} (missing {missing}, unexpected {extra})",
                                 row=1)
-    out: list[tuple[int, CustomerProfile]] = []
-    for n, cells in enumerate(reader, start=2):
-        if not cells or all(not c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise InvalidInputError(f"expected {len(header)} columns, found {len(cells)}", row=n)
-        out.append((n, _row(dict(zip(header, cells, strict=True)), n)))
-    return _unique(out)
+    width = len(header)
+    at = itemgetter(*(header.index(h) for h in CSV_HEADER))
+    for n, cells in enumerate(rows, start=2):
+        if len(cells) != width:
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            raise InvalidInputError(f"expected {width} columns, found {len(cells)}", row=n)
+        profile = _fast_row(cells, at)
+        if profile is None:
+            if all(not c.strip() for c in cells):
+                continue
+            profile = _row(dict(zip(header, cells, strict=True)), n)
+        yield n, profile
+
+
+def parse_csv(text: str) -> list[CustomerProfile]:
+    return _unique(list(_csv_profiles(csv_rows(text))))
 
 
 def parse_json(text: str) -> list[CustomerProfile]:
@@ -300,7 +345,47 @@ def _read_text(p: Path) -> str:
 
 def read_profiles(path: str | Path, owners: str | Path | None = None) -> list[CustomerProfile]:
     """Profiles from a .csv or .json file, with the owners of an owners CSV; InvalidInputError names the row."""
+    return [p for batch in profile_batches(path, owners) for p in batch]
+
+
+# -- streaming (``accounts import`` of a large file) ------------------------------------------------
+BATCH_ROWS = 10_000
+
+
+def profile_batches(path: str | Path, owners: str | Path | None = None, *,
+                    size: int = BATCH_ROWS) -> Iterator[list[CustomerProfile]]:
+    """The file's profiles in batches of ``size``, validated as ``read_profiles`` validates them.
+
+    A CSV without an owners file is streamed: memory holds one batch (plus 8 bytes a row to find
+    duplicate accounts), so a bad row or a duplicate may raise after earlier batches were yielded:
+    the consumer writes them in one transaction and rolls it back (``SQLStore.import_profiles``).
+    The duplicate check runs after the last row, as it does when the file is read whole, so which
+    error a file gets does not depend on the batch size. JSON, and a CSV with owners (every owner
+    row must name an account of the file), are read whole first.
+    """
     p = Path(path)
+    if owners is not None or p.suffix.lower() == ".json":
+        profiles = _read_whole(p, owners)
+        for i in range(0, len(profiles), size):
+            yield profiles[i:i + size]
+        return
+    seen = _KeyHashes()
+    batch: list[CustomerProfile] = []
+    for _, profile in _stream_csv(p):
+        seen.add(profile.provider, profile.account_id)
+        batch.append(profile)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    repeated = seen.repeated()
+    if repeated:
+        # Rare: find the rows again, exactly (and rule out two accounts that only share a hash).
+        _unique_among(_stream_csv(p), repeated)
+    if batch:
+        yield batch
+
+
+def _read_whole(p: Path, owners: str | Path | None) -> list[CustomerProfile]:
     text = _read_text(p)
     profiles = parse_json(text) if p.suffix.lower() == ".json" else parse_csv(text)
     if owners is None:
@@ -309,3 +394,56 @@ def read_profiles(path: str | Path, owners: str | Path | None = None) -> list[Cu
         return parse_owners_csv(_read_text(Path(owners)), profiles)
     except InvalidInputError as exc:
         raise InvalidInputError(f"{owners}: {exc.detail}", row=exc.row, field=exc.field) from None
+
+
+def _stream_csv(p: Path) -> Iterator[tuple[int, CustomerProfile]]:
+    try:
+        with p.open(encoding="utf-8-sig", newline="") as fh:
+            yield from _csv_profiles(csv_rows(fh))
+    except UnicodeDecodeError:
+        _raise_bad_byte(p)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {p}: {exc.strerror or exc}") from None
+
+
+def _raise_bad_byte(p: Path) -> None:
+    """The error ``decode_text`` gives for the first byte of ``p`` that is not UTF-8, found line by line
+    (a UTF-8 sequence never holds a newline byte), so the file is not read whole."""
+    offset = 0
+    with p.open("rb") as fh:
+        for row, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = offset + exc.start
+                raise InvalidInputError(f"{p}: not UTF-8 text (byte 0x{line[exc.start]:02x} at offset {at}); "
+                                        "save the file as UTF-8", row=row) from None
+            offset += len(line)
+    raise InvalidInputError(f"{p}: not UTF-8 text; save the file as UTF-8")  # pragma: no cover - changed under us
+
+
+class _KeyHashes:
+    """Which (provider, account id) keys may repeat, in 8 bytes a row: the keys' hashes in arrays
+    (16 of them, by the hash's low bits, so that each sorts on its own without a large temporary
+    list). A repeated hash is only a candidate: ``_unique_among`` checks the keys themselves."""
+
+    _PARTS = 16
+
+    def __init__(self) -> None:
+        self._parts = [array("q") for _ in range(self._PARTS)]
+
+    def add(self, provider: str, account_id: str) -> None:
+        h = hash((provider, account_id))
+        self._parts[h & (self._PARTS - 1)].append(h)
+
+    def repeated(self) -> frozenset[int]:
+        out: set[int] = set()
+        for part in self._parts:
+            ordered = sorted(part)
+            out.update(a for a, b in pairwise(ordered) if a == b)
+        return frozenset(out)
+
+
+def _unique_among(rows: Iterable[tuple[int, CustomerProfile]], hashes: frozenset[int]) -> None:
+    """``_unique``'s error for the first account that appears twice, among keys with these hashes."""
+    _unique([(n, p) for n, p in rows if hash((p.provider, p.account_id)) in hashes])

@@ -14,7 +14,6 @@ from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail,
 
 if TYPE_CHECKING:
     from gatekeeper.model import CustomerProfile
-    from gatekeeper.service import Gatekeeper
 
 app = typer.Typer(help="Customer profiles (who is behind an account, subscription or project).",
                   no_args_is_help=True)
@@ -30,31 +29,32 @@ def import_(
     json_out: JsonOpt = False,
 ) -> None:
     """Import profiles (and their owners): all rows or none; a bad row is named with its number."""
-    from gatekeeper.accounts import read_profiles
-    from gatekeeper.errors import GatekeeperError
+    from itertools import chain
 
+    from gatekeeper.accounts import profile_batches
+    from gatekeeper.errors import GatekeeperError, InvalidInputError
+    from gatekeeper.screening import import_profiles
+
+    batches = profile_batches(file, owners)
     try:
-        profiles = read_profiles(file, owners)
+        # The first batch (a whole file of up to BATCH_ROWS rows, duplicates checked) is read before
+        # the store is opened: most bad files are refused without touching it.
+        first = list(next(batches, []))
     except GatekeeperError as exc:
         fail(f"{file}: {exc}", as_json=json_out)
     with opened(config, as_json=json_out) as gk:
-        # Screen first: if screening fails, nothing is stored, so no listed customer sits unscreened.
-        _screen(gk, profiles)
-        gk.store.profiles.put_profiles(profiles)
-        # Again once stored: a list loaded between the two steps re-screened the old names.
-        screened = _screen(gk, profiles)
+        try:
+            # One transaction: the rest of the file is read, stored and screened batch by batch; a
+            # bad row further on rolls back everything.
+            run = import_profiles(gk, chain([first], batches))
+        except InvalidInputError as exc:
+            fail(f"{file}: {exc}", as_json=json_out)
+    screened = int(run)
     if json_out:
-        emit_json({"imported": len(profiles), "screening_hits": screened})
+        emit_json({"imported": run.profiles, "screening_hits": screened})
     else:
-        console.print(f"[green]imported {len(profiles)} profiles[/] from {file}"
+        console.print(f"[green]imported {run.profiles} profiles[/] from {file}"
                       + (f"; {screened} screening hits to review (gatekeeper screening hits)" if screened else ""))
-
-
-def _screen(gk: Gatekeeper, profiles: Sequence[CustomerProfile]) -> int:
-    """Screen the imported profiles against the loaded restricted-party lists; the number of open hits."""
-    from gatekeeper.screening import screen_profiles
-
-    return int(screen_profiles(gk, profiles))
 
 
 @app.command("show")

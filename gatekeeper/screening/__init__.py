@@ -12,7 +12,8 @@ Layers, one module each:
 
 What the rest of gatekeeper calls:
 
-    screen_profiles(gk, profiles)                      after ``accounts import`` (int(run) = open hits)
+    screen_profiles(gk, profiles)                      screen given profiles (int(run) = open hits)
+    import_profiles(gk, batches)                       ``gatekeeper accounts import``: store and screen
     hits_for_profile(db, provider, account_id)         from the SQL profile store
     load_list(gk, path, list_date=...)                 ``gatekeeper screening load``
 """
@@ -29,6 +30,7 @@ from gatekeeper.screening.service import (
     check_name,
     clear_hit,
     current_index,
+    import_profiles,
     list_hits,
     load_list,
     screen_profiles,
@@ -63,6 +65,7 @@ __all__ = [
     "clear_hit",
     "current_index",
     "hits_for_profile",
+    "import_profiles",
     "list_hits",
     "load_list",
     "normalize_name",

@@ -18,8 +18,8 @@ import getpass
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from gatekeeper.stores.screening_base import (
     HitCandidate,
     ListEntry,
     ParsedList,
+    ScreenFn,
     ScreeningStore,
     StoredHit,
     SubjectResult,
@@ -98,12 +99,17 @@ class CheckResult:
 
 # -- targets -----------------------------------------------------------------------------------
 
+Pages = Callable[[], Iterable[Sequence[CustomerProfile]]]
+
+
 @dataclass(slots=True)
 class _Target:
     store: ScreeningStore
-    list_profiles: Callable[[], Sequence[CustomerProfile]] | None
+    subject_pages: Pages | None  # every stored profile, a page at a time
     threshold: float | None
     record_event: EventRecorder | None
+    main: Any = None  # the main store (StateStore), when known
+    count: Callable[[], int] | None = None  # how many profiles subject_pages yields, when cheap to know
 
 
 def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
@@ -124,7 +130,9 @@ def _resolve(target: Any, base_dir: str | Path = ".") -> _Target:
     screening = getattr(target, "screening", None)  # the main store (StateStore)
     subjects = getattr(target, "screening_subjects", None)
     if screening is not None and subjects is not None:
-        return _Target(screening, subjects, None, None)
+        paged = getattr(target, "iter_screening_subjects", None)
+        pages: Pages = paged if paged is not None else (lambda: [subjects()])
+        return _Target(screening, pages, None, None, target, getattr(target, "count_profiles", None))
     raise StoreError(f"restricted-party screening needs a state store (SQLite, PostgreSQL or DynamoDB); "
                      f"{type(target).__name__} has no screening store")
 
@@ -195,16 +203,26 @@ def _check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
-def _screen_fn(store: ScreeningStore, profiles: Callable[[], Sequence[CustomerProfile]],
-               threshold: float, progress: Progress | None, sink: list[SubjectResult]) -> Any:
-    def run(generation: str, load_entries: Callable[[], list[ListEntry]]) -> Sequence[SubjectResult]:
+def _screen_fn(store: ScreeningStore, pages: Pages, threshold: float, progress: Progress | None,
+               total: Callable[[], int] | None, sink: list[SubjectResult] | None) -> ScreenFn:
+    """What the store calls inside its transaction: the results of every profile of ``pages``, as a
+    generator (the store writes them in batches as they come, so a million profiles are never all
+    in memory unless ``sink`` keeps them)."""
+    def run(generation: str, load_entries: Callable[[], list[ListEntry]]) -> Iterator[SubjectResult]:
         index = _index(store, generation, load_entries)
-        chosen = list(profiles())
-        for n, p in enumerate(chosen, start=1):
-            sink.append(screen_one(index, p, threshold))
-            if progress is not None and (n % 200 == 0 or n == len(chosen)):
-                progress(n, len(chosen))
-        return sink
+        expected = total() if total is not None else 0
+        n = 0
+        for page in pages():
+            for p in page:
+                result = screen_one(index, p, threshold)
+                if sink is not None:
+                    sink.append(result)
+                yield result
+                n += 1
+                if progress is not None and n % 200 == 0:
+                    progress(n, max(expected, n))
+        if progress is not None:
+            progress(n, n)
     return run
 
 
@@ -232,11 +250,52 @@ def screen_profiles(
     chosen = list(profiles)
     limit = _check_threshold(threshold if threshold is not None else _default(t))
     results: list[SubjectResult] = []
-    summary = t.store.screen(_screen_fn(t.store, lambda: chosen, limit, progress, results),
+    summary = t.store.screen(_screen_fn(t.store, lambda: [chosen], limit, progress, lambda: len(chosen), results),
                              at=utcnow().isoformat())
     log.info("screening.screened", profiles=summary.subjects, open_hits=summary.open_hits,
              new_hits=summary.new_hits)
     return _run(summary, limit, results)
+
+
+def import_profiles(
+    target: Any,
+    batches: Iterable[Sequence[CustomerProfile]],
+    *,
+    threshold: float | None = None,
+    base_dir: str | Path = ".",
+) -> ScreeningRun:
+    """Store ``batches`` of profiles and screen them: all or nothing (``gatekeeper accounts import``).
+
+    On a SQL store (SQLite, PostgreSQL) this is one transaction written batch by batch, each batch
+    screened as it is stored, so memory holds one batch whatever the file's size; an error raised by
+    ``batches`` (a bad row further on in the file) or by screening rolls back everything. DynamoDB
+    has no transaction that spans an import: there the batches are gathered, screened, stored (its
+    own all-or-nothing write with undo) and screened again against any list loaded in between.
+    ``ScreeningRun.profiles`` is the number of profiles imported; its ``results`` are not kept.
+    """
+    t = _resolve(target, base_dir)
+    limit = _check_threshold(threshold if threshold is not None else _default(t))
+    bulk = getattr(t.main, "import_profiles", None)
+    if bulk is None:
+        profiles = [p for batch in batches for p in batch]
+        if t.main is None:
+            raise ConfigError("importing profiles needs a state store")
+        # Screen first: if screening fails, nothing is stored, so no listed customer sits unscreened.
+        screen_profiles(target, profiles, threshold=limit, base_dir=base_dir)
+        t.main.profiles.put_profiles(profiles)
+        return replace(screen_profiles(target, profiles, threshold=limit, base_dir=base_dir), results=())
+
+    def screen(generation: str, load_entries: Callable[[], list[ListEntry]],
+               batch: Sequence[CustomerProfile]) -> list[SubjectResult]:
+        index = _index(t.store, generation, load_entries)
+        if not len(index):  # no list loaded: no profile can match (the usual first import)
+            return [SubjectResult(p.provider, p.account_id, p.legal_name, ()) for p in batch]
+        return [screen_one(index, p, limit) for p in batch]
+
+    summary = bulk(batches, screen, at=utcnow().isoformat())
+    log.info("screening.imported", profiles=summary.subjects, open_hits=summary.open_hits,
+             new_hits=summary.new_hits)
+    return _run(summary, limit, [])
 
 
 def load_list(
@@ -259,18 +318,18 @@ def load_list(
     """
     parsed = source if isinstance(source, ParsedList) else parse_file(source, list_date=list_date)
     t = _resolve(target, base_dir)
-    source_of_profiles = profiles or t.list_profiles
-    if source_of_profiles is None:
+    pages = (lambda: [profiles()]) if profiles is not None else t.subject_pages
+    if pages is None:
         raise ConfigError("loading a list re-screens the stored profiles: pass profiles= or a target "
                           "with a profile store")
     limit = _check_threshold(threshold if threshold is not None else _default(t))
     who = actor or _os_user()
-    results: list[SubjectResult] = []
-    summary = t.store.load(parsed, _screen_fn(t.store, source_of_profiles, limit, progress, results),
+    # The results are written as they come and not kept: a re-screening may cover a million profiles.
+    summary = t.store.load(parsed, _screen_fn(t.store, pages, limit, progress, None if profiles else t.count, None),
                            at=utcnow().isoformat(), actor=who, record_event=record_event or t.record_event)
     log.info("screening.list_loaded", lists=parsed.counts(), list_date=parsed.list_date.isoformat(),
              profiles=summary.subjects, open_hits=summary.open_hits, new_hits=summary.new_hits)
-    return LoadResult(parsed, _run(summary, limit, results))
+    return LoadResult(parsed, _run(summary, limit, []))
 
 
 def _os_user() -> str:

@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -578,8 +578,9 @@ class DynamoDBScreeningStore:
             items = list(self.db.pages("scan", TableName=self.hits_table, ConsistentRead=True))
         return {(get_s(i, "pk"), get_s(i, "sk")): i for i in items}
 
-    def _plan(self, results: Sequence[SubjectResult], at: str) -> _Plan:
+    def _plan(self, results: Iterable[SubjectResult], at: str) -> _Plan:
         """What storing ``results`` writes, and the summary, as SQLite's ``_write_results`` counts it."""
+        results = list(results)  # a generator from the service; DynamoDB plans the whole run at once
         latest = {(r.provider, r.account_id): r for r in results}  # an account twice: the last one wins
         stored = self._stored_hits(set(latest))
         before: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}

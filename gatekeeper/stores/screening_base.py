@@ -9,12 +9,12 @@ so that the stores never import the screening service that uses them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
-from gatekeeper.model import ScreeningHit
+from gatekeeper.model import CustomerProfile, ScreeningHit
 
 # The 13 lists of the Consolidated Screening List, by the code in parentheses in ``source``.
 LIST_NAMES: dict[str, str] = {
@@ -213,10 +213,22 @@ class WriteSummary:
     new_hits: int  # open hits that were not open before this run
     lapsed_hits: int  # hits that matched before and no longer do
 
+    def plus(self, other: WriteSummary) -> WriteSummary:
+        """Both together (a run written in batches)."""
+        return WriteSummary(self.subjects + other.subjects, self.active_hits + other.active_hits,
+                            self.open_hits + other.open_hits, self.new_hits + other.new_hits,
+                            self.lapsed_hits + other.lapsed_hits)
+
+
+NO_WRITES = WriteSummary(0, 0, 0, 0, 0)
+
 
 # ``screen(generation, load_entries)`` -> results; called inside the write transaction so that what
-# it reads (entries, profiles) and what is written are one consistent state.
-ScreenFn = Callable[[str, Callable[[], list[ListEntry]]], Sequence[SubjectResult]]
+# it reads (entries, profiles) and what is written are one consistent state. The results may be a
+# generator: the SQL store writes them in batches as they come (a re-screening of a million profiles).
+ScreenFn = Callable[[str, Callable[[], list[ListEntry]]], Iterable[SubjectResult]]
+# ``screen_batch(generation, load_entries, profiles)`` -> their results: an import's screening, batch by batch.
+BatchScreenFn = Callable[[str, Callable[[], list[ListEntry]], Sequence[CustomerProfile]], Sequence[SubjectResult]]
 
 
 @runtime_checkable

@@ -8,14 +8,16 @@ the database (connections, transactions, schema) and nothing else.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gatekeeper.errors import StoreError
 from gatekeeper.model import CustomerProfile, Owner, ScreeningHit
 from gatekeeper.stores.base import SQLDatabase
-from gatekeeper.stores.screening_base import ScreeningStore
+from gatekeeper.stores.screening_base import NO_WRITES, BatchScreenFn, ScreeningStore, WriteSummary
 from gatekeeper.stores.sql_screening import SCHEMA as SCREENING_SCHEMA
 from gatekeeper.stores.sql_screening import SQLScreeningStore, hits_by_profile, hits_for_profile
 from gatekeeper.stores.sql_workflow import SQLCaseStore, SQLLicenceStore
@@ -35,6 +37,13 @@ CREATE TABLE IF NOT EXISTS profiles (
 );
 """
 _PROFILE_CACHE_MAX = 65_536
+_UPSERT = ("INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
+           " ultimate_parent_country, kyc_status, updated_at, owners) VALUES (?,?,?,?,?,?,?,?,?)"
+           " ON CONFLICT(provider, account_id) DO UPDATE SET legal_name=excluded.legal_name,"
+           " country=excluded.country, headquarters_country=excluded.headquarters_country,"
+           " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
+           " updated_at=excluded.updated_at, owners=excluded.owners")
+SUBJECT_PAGE = 10_000  # profiles read per query when re-screening all of them
 
 
 def _profile(row: Any, hits: tuple[ScreeningHit, ...]) -> CustomerProfile:
@@ -87,19 +96,16 @@ class SQLProfileStore:
         return _profile(rows[0], self.screening_hits(provider, account_id))
 
     def put_profiles(self, profiles: Sequence[CustomerProfile]) -> None:
-        now = datetime.now(UTC).isoformat()
         with self.db.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
-                " ultimate_parent_country, kyc_status, updated_at, owners) VALUES (?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(provider, account_id) DO UPDATE SET legal_name=excluded.legal_name,"
-                " country=excluded.country, headquarters_country=excluded.headquarters_country,"
-                " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
-                " updated_at=excluded.updated_at, owners=excluded.owners",
-                [(p.provider, p.account_id, p.legal_name, p.country, p.headquarters_country,
-                  p.ultimate_parent_country, p.kyc_status, now, json.dumps([o.as_dict() for o in p.owners]))
-                 for p in profiles],
-            )
+            self.write(conn, profiles, datetime.now(UTC).isoformat())
+
+    @staticmethod
+    def write(conn: Any, profiles: Sequence[CustomerProfile], now: str) -> None:
+        """Insert or replace ``profiles`` inside the caller's transaction ``conn``."""
+        conn.executemany(_UPSERT, [(p.provider, p.account_id, p.legal_name, p.country, p.headquarters_country,
+                                    p.ultimate_parent_country, p.kyc_status, now,
+                                    json.dumps([o.as_dict() for o in p.owners]) if p.owners else "[]")
+                                   for p in profiles])
 
     def accounts_in(self, countries: frozenset[str]) -> frozenset[tuple[str, str]]:
         """(provider, account id) of every profile located in, headquartered in or owned from ``countries``:
@@ -150,6 +156,48 @@ class SQLStore:
 
     def screening_subjects(self) -> list[CustomerProfile]:
         return self.profiles.without_hits()
+
+    def count_profiles(self) -> int:
+        return int(self.db.query("SELECT COUNT(*) AS n FROM profiles")[0]["n"])
+
+    def iter_screening_subjects(self, page: int | None = None) -> Iterator[list[CustomerProfile]]:
+        """Every profile (names and countries only), ``page`` at a time in key order, so that a
+        re-screening of a million profiles never holds them all (keyset pagination: each page is an
+        index range scan, not an OFFSET)."""
+        page = page or SUBJECT_PAGE
+        rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id LIMIT ?", (page,))
+        while rows:
+            yield [_profile(r, ()) for r in rows]
+            last = rows[-1]
+            rows = self.db.query("SELECT * FROM profiles WHERE provider > ? OR (provider = ? AND account_id > ?)"
+                                 " ORDER BY provider, account_id LIMIT ?",
+                                 (last["provider"], last["provider"], last["account_id"], page))
+
+    def import_profiles(self, batches: Iterable[Sequence[CustomerProfile]], screen: BatchScreenFn, *,
+                        at: str) -> WriteSummary:
+        """Store the profiles and their screening results, batch by batch, in ONE transaction.
+
+        ``screen(generation, load_entries, batch)`` screens each batch against the lists as this
+        transaction sees them (it is serial: no list load can come between). Anything raised (a bad
+        row further on in the file, a screening failure) rolls everything back: all or nothing,
+        with memory bounded by a batch.
+        """
+        screening = self.screening
+        assert isinstance(screening, SQLScreeningStore)
+        summary = NO_WRITES
+        now = datetime.now(UTC).isoformat()
+        try:
+            with self.db.transaction() as conn:
+                generation = screening.generation_in(conn)
+                entries = screening.entries_in(conn)
+                any_stored = conn.execute("SELECT 1 FROM screening_hits LIMIT 1").fetchone() is not None
+                for batch in batches:
+                    self.profiles.write(conn, batch, now)
+                    summary = summary.plus(screening.write_subjects(conn, screen(generation, entries, batch), at,
+                                                                    any_stored=any_stored))
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.db.name}: {exc}") from exc
+        return summary
 
     def close(self) -> None:
         self.db.close()

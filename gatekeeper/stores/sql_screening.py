@@ -24,10 +24,11 @@ country, or the entry, changes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from gatekeeper.errors import InvalidInputError, NotFoundError, StoreError, Work
 from gatekeeper.model import ScreeningHit
 from gatekeeper.stores.base import SQLDatabase
 from gatekeeper.stores.screening_base import (
+    NO_WRITES,
     STATUSES,
     EventRecorder,
     ListEntry,
@@ -147,6 +149,37 @@ def hits_by_profile(db: SQLDatabase, provider: str | None = None) -> dict[tuple[
     return {k: tuple(v) for k, v in out.items()}
 
 
+WRITE_BATCH = 10_000  # subjects whose hits are written by one executemany
+_KEYS_PER_QUERY = 400  # (provider, account) pairs per look-up: 800 parameters, under SQLite's old 999
+
+
+def _batched(items: Iterable[SubjectResult]) -> Iterator[tuple[SubjectResult, ...]]:
+    """Tuples of ``WRITE_BATCH`` items (``itertools.batched`` from Python 3.12)."""
+    it = iter(items)
+    while chunk := tuple(itertools.islice(it, WRITE_BATCH)):
+        yield chunk
+
+
+def _hits_before(conn: Any, subjects: Sequence[tuple[str, str]] | None = None
+                 ) -> dict[tuple[str, str], dict[str, tuple[str, str]]]:
+    """What is stored now, (provider, account) -> entry -> (status, cleared fingerprint): every hit,
+    or those of ``subjects`` only."""
+    sql = f"SELECT provider, account_id, entry_id, cleared_fingerprint, {_STATUS_SQL} AS status FROM screening_hits"
+    if subjects is None:
+        chunks: list[tuple[Any, ...]] = [()]
+    else:
+        chunks = [tuple(x for key in subjects[i:i + _KEYS_PER_QUERY] for x in key)
+                  for i in range(0, len(subjects), _KEYS_PER_QUERY)]
+    before: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+    for params in chunks:
+        where = (" WHERE (provider, account_id) IN (" + ",".join(["(?, ?)"] * (len(params) // 2)) + ")"
+                 if subjects is not None else "")
+        for row in conn.execute(sql + where, params):
+            before.setdefault((row["provider"], row["account_id"]), {})[row["entry_id"]] = (
+                row["status"], row["cleared_fingerprint"])
+    return before
+
+
 class SQLScreeningStore:
     """Screening tables in the main store's database (SQLite file or PostgreSQL schema)."""
 
@@ -231,13 +264,13 @@ class SQLScreeningStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _entries_in(self, conn: Any) -> Callable[[], list[ListEntry]]:
+    def entries_in(self, conn: Any) -> Callable[[], list[ListEntry]]:
         def load() -> list[ListEntry]:
             rows = conn.execute("SELECT data FROM screening_entries ORDER BY list_code, entry_id").fetchall()
             return [entry_from_dict(json.loads(r["data"])) for r in rows]
         return load
 
-    def _generation_in(self, conn: Any) -> str:
+    def generation_in(self, conn: Any) -> str:
         row = conn.execute("SELECT value FROM screening_meta WHERE key = 'generation'").fetchone()
         return str(row["value"]) if row else ""
 
@@ -268,7 +301,7 @@ class SQLScreeningStore:
             generation = uuid.uuid4().hex
             conn.execute("INSERT INTO screening_meta (key, value) VALUES ('generation', ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (generation,))
-            results = screen(generation, self._entries_in(conn))
+            results = screen(generation, self.entries_in(conn))
             summary = self._write_results(conn, results, at)
             data = {"lists": counts, "list_date": parsed.list_date.isoformat(), "format": parsed.format,
                     "source_file": parsed.source_file, "sha256": parsed.sha256,
@@ -281,46 +314,59 @@ class SQLScreeningStore:
 
     def screen(self, screen: ScreenFn, *, at: str) -> WriteSummary:
         with self._write() as conn:
-            results = screen(self._generation_in(conn), self._entries_in(conn))
+            results = screen(self.generation_in(conn), self.entries_in(conn))
             return self._write_results(conn, results, at)
 
-    def _write_results(self, conn: Any, results: Sequence[SubjectResult],
-                       at: str) -> WriteSummary:
-        # What is stored now, read once: (provider, account) -> entry -> (status, cleared fingerprint).
-        before: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
-        for row in conn.execute(f"SELECT provider, account_id, entry_id, cleared_fingerprint, {_STATUS_SQL}"
-                                " AS status FROM screening_hits"):
-            before.setdefault((row["provider"], row["account_id"]), {})[row["entry_id"]] = (
-                row["status"], row["cleared_fingerprint"])
+    def _write_results(self, conn: Any, results: Iterable[SubjectResult], at: str) -> WriteSummary:
+        """Store every subject's results; ``results`` is consumed in batches (it may be a generator)."""
+        before = _hits_before(conn)
+        summary = NO_WRITES
+        for batch in _batched(results):
+            summary = summary.plus(self._write_batch(conn, batch, at, before))
+        return summary
+
+    def write_subjects(self, conn: Any, results: Sequence[SubjectResult], at: str, *,
+                       any_stored: bool = True) -> WriteSummary:
+        """Store the results of these subjects only (an import's batch), inside the caller's transaction
+        ``conn``; what is stored for them is read first (nothing, when ``any_stored`` says no hit exists)."""
+        before = _hits_before(conn, [(r.provider, r.account_id) for r in results]) if any_stored else {}
+        return self._write_batch(conn, results, at, before)
+
+    @staticmethod
+    def _write_batch(conn: Any, results: Sequence[SubjectResult], at: str,
+                     before: dict[tuple[str, str], dict[str, tuple[str, str]]]) -> WriteSummary:
         lapse: list[tuple[str, str, str, str]] = []
         upserts: list[tuple[Any, ...]] = []
         active = open_ = new = 0
         for r in results:
-            old = before.get((r.provider, r.account_id), {})
-            now_ids = {h.entry_id for h in r.hits}
-            lapse += [(at, r.provider, r.account_id, eid) for eid, (status, _) in old.items()
-                      if status != "lapsed" and eid not in now_ids]
+            old = before.get((r.provider, r.account_id))
+            if old:
+                now_ids = {h.entry_id for h in r.hits}
+                lapse += [(at, r.provider, r.account_id, eid) for eid, (status, _) in old.items()
+                          if status != "lapsed" and eid not in now_ids]
             for h in r.hits:
                 upserts.append((r.provider, r.account_id, h.entry_id, h.list_code, h.entry_name, r.legal_name,
                                 h.score, json.dumps(h.explanation, sort_keys=True), h.summary, h.fingerprint,
                                 at, at))
-                prev_status, cleared_fp = old.get(h.entry_id, ("", ""))
+                prev_status, cleared_fp = old.get(h.entry_id, ("", "")) if old else ("", "")
                 active += 1
                 if cleared_fp != h.fingerprint:  # a clearance holds only for the same names/countries
                     open_ += 1
                     new += prev_status != "open"
-        conn.executemany("UPDATE screening_hits SET active = 0, last_screened_at = ? "
-                         "WHERE provider = ? AND account_id = ? AND entry_id = ?", lapse)
-        conn.executemany(
-            "INSERT INTO screening_hits (provider, account_id, entry_id, list_code, entry_name,"
-            " legal_name, score, explanation, summary, fingerprint, active, first_seen_at,"
-            " last_screened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
-            " ON CONFLICT(provider, account_id, entry_id) DO UPDATE SET"
-            " list_code = excluded.list_code, entry_name = excluded.entry_name,"
-            " legal_name = excluded.legal_name, score = excluded.score,"
-            " explanation = excluded.explanation, summary = excluded.summary,"
-            " fingerprint = excluded.fingerprint, active = 1,"
-            " last_screened_at = excluded.last_screened_at", upserts)
+        if lapse:
+            conn.executemany("UPDATE screening_hits SET active = 0, last_screened_at = ? "
+                             "WHERE provider = ? AND account_id = ? AND entry_id = ?", lapse)
+        if upserts:
+            conn.executemany(
+                "INSERT INTO screening_hits (provider, account_id, entry_id, list_code, entry_name,"
+                " legal_name, score, explanation, summary, fingerprint, active, first_seen_at,"
+                " last_screened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT(provider, account_id, entry_id) DO UPDATE SET"
+                " list_code = excluded.list_code, entry_name = excluded.entry_name,"
+                " legal_name = excluded.legal_name, score = excluded.score,"
+                " explanation = excluded.explanation, summary = excluded.summary,"
+                " fingerprint = excluded.fingerprint, active = 1,"
+                " last_screened_at = excluded.last_screened_at", upserts)
         return WriteSummary(subjects=len(results), active_hits=active, open_hits=open_, new_hits=new,
                             lapsed_hits=len(lapse))
 
