@@ -24,8 +24,9 @@ A sidecar is a derived copy, never a source of truth:
 - it names, in its Parquet key-value metadata, the segment's ``head_hash`` and record ``count`` from
   the checkpoint; the reader uses it only while both match the checkpoint on disk (a cheap footer
   read), so a sidecar left over from another log, or one whose segment was replaced, is ignored;
-- ``check_sidecar`` re-derives the columns from the segment and compares every row: ``audit verify``
-  and ``audit index --check`` run it, so a forged sidecar (rows altered, metadata kept) is caught;
+- ``check_sidecar`` re-derives the columns from the segment and compares every row: ``audit index
+  --check`` runs it (``audit verify`` checks the segments, not these copies of them), so a forged
+  sidecar (rows altered, metadata kept) is caught;
 - a missing or rejected sidecar only costs time: the reader falls back on the segment's JSON.
 
 Sidecars are written after the checkpoint, off the append path (a background thread of the writer,
