@@ -22,6 +22,16 @@ from tests.conftest import SAMPLE_PROFILES
 from tests.web._server import Served, serve, write_config
 from tests.web.conftest import AUDITOR, REQUESTER, REVIEWER, SG_CN, UNVERIFIED, auth, future, pending_body
 
+
+def shown(locator: Any) -> bool:
+    """True once ``locator`` is visible: after a click that navigates, the next page may not be
+    rendered yet when the click returns (``is_visible`` does not wait; this waits up to 10 s)."""
+    try:
+        locator.first.wait_for(state="visible", timeout=10_000)
+    except Exception:
+        return False
+    return True
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -93,7 +103,7 @@ def test_reviewer_works_a_pending_case_and_the_next_decision_is_allowed(server: 
     # Sign in with the token once in the address; the console drops it from the address at once.
     page.goto(f"{server.url}/?token={REVIEWER}")
     assert "token=" not in page.url
-    assert page.get_by_role("heading", name="Pending cases").is_visible()
+    assert shown(page.get_by_role("heading", name="Pending cases"))
     row = page.get_by_role("row").filter(has_text=case_id)
     assert row.count() == 1
     assert "Lion City AI Pte. Ltd." in row.inner_text() and "A100" in row.inner_text()
@@ -101,7 +111,7 @@ def test_reviewer_works_a_pending_case_and_the_next_decision_is_allowed(server: 
     shot(page, "01-queue")
 
     page.get_by_role("link", name=case_id).click()
-    assert page.get_by_role("heading", name=re.compile(f"Case {case_id}")).is_visible()
+    assert shown(page.get_by_role("heading", name=re.compile(f"Case {case_id}")))
     facts = page.locator("section", has=page.get_by_role("heading", name="Customer (as at the request)"))
     assert re.search(r"Ultimate parent\s+CN", facts.inner_text())
     rules = page.locator("section", has=page.get_by_role("heading", name=re.compile("rules and citations")))
@@ -113,9 +123,9 @@ def test_reviewer_works_a_pending_case_and_the_next_decision_is_allowed(server: 
     page.get_by_label("Quantity").fill("16")
     page.get_by_label("Conditions").fill("No re-export; end use: model training only.")
     page.get_by_role("button", name="Approve and record licence").click()
-    assert page.get_by_role("status").filter(has_text="Approved").is_visible()
+    assert shown(page.get_by_role("status").filter(has_text="Approved"))
     assert page.locator("h1 .badge").inner_text() == "approved"
-    assert page.get_by_role("link", name="D-2025-0042").is_visible()
+    assert shown(page.get_by_role("link", name="D-2025-0042"))
     shot(page, "03-approved")
 
     # The same request again: now allowed, under the licence the reviewer recorded.
@@ -151,16 +161,16 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
     assert "/login" in page.url  # not signed in
     page.get_by_label("Access token").fill("wrong-token")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").filter(has_text="not recognised").is_visible()
+    assert shown(page.get_by_role("alert").filter(has_text="not recognised"))
     page.get_by_label("Access token").fill(REVIEWER)
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="Pending cases").is_visible()
+    assert shown(page.get_by_role("heading", name="Pending cases"))
 
     assert held["decision"] == "pending", held  # an unverified foreign customer asking for A100s is held
     page.get_by_role("link", name=held["case_id"]).click()
     page.get_by_label("Reason").fill("Customer could not evidence its end use.")
     page.get_by_role("button", name="Deny").click()
-    assert page.get_by_role("status").filter(has_text="Denied").is_visible()
+    assert shown(page.get_by_role("status").filter(has_text="Denied"))
     assert page.locator("h1 .badge").inner_text() == "denied"
     assert "Customer could not evidence its end use." in page.locator("main").inner_text()
     shot(page, "07-denied")
@@ -170,7 +180,7 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
     assert again["decision"] == "pending" and again["case_id"] != held["case_id"]
 
     page.goto(f"{server.url}/audit")
-    assert page.get_by_role("heading", name="Audit log").is_visible()
+    assert shown(page.get_by_role("heading", name="Audit log"))
     page.get_by_label("Decision").select_option("deny")
     page.get_by_role("button", name="Search").click()
     body_rows = page.locator("table tbody tr")
@@ -183,7 +193,7 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
     shot(page, "09-summary")
 
     page.goto(f"{server.url}/audit/verify")
-    assert page.get_by_role("status").filter(has_text="The audit log verifies").is_visible()
+    assert shown(page.get_by_role("status").filter(has_text="The audit log verifies"))
     shot(page, "10-verify")
 
     page.get_by_role("button", name="Sign out").click()
@@ -195,7 +205,7 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
 def test_an_auditor_reads_but_cannot_decide(server: Served, page: Any) -> None:
     case_id = decide(server, pending_body())["case_id"]
     page.goto(f"{server.url}/cases/{case_id}?token={AUDITOR}")
-    assert page.get_by_role("heading", name=re.compile(f"Case {case_id}")).is_visible()
+    assert shown(page.get_by_role("heading", name=re.compile(f"Case {case_id}")))
     assert page.get_by_role("button", name="Approve and record licence").count() == 0
     assert "can read cases but not decide them" in page.content()
     shot(page, "11-auditor-case")
@@ -203,7 +213,7 @@ def test_an_auditor_reads_but_cannot_decide(server: Served, page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 760
     shot(page, "12-case-narrow")
     page.goto(f"{server.url}/?token={REQUESTER}")
-    assert page.get_by_role("heading", name="Not allowed").is_visible()
+    assert shown(page.get_by_role("heading", name="Not allowed"))
 
 
 @pytest.fixture
@@ -237,13 +247,13 @@ def test_forms_on_another_origin_cannot_sign_in_or_decide(server: Served, page: 
         encoding="utf-8")
     page.goto(f"{evil}/login.html")
     page.get_by_role("button", name="Win a prize").click()
-    assert page.get_by_role("alert").filter(has_text="sent from another site").is_visible()
+    assert shown(page.get_by_role("alert").filter(has_text="sent from another site"))
     page.goto(f"{server.url}/")
     assert "/login" in page.url  # the browser was not signed in as the attacker's auditor
 
     page.get_by_label("Access token").fill(REVIEWER)  # the reviewer signs in, properly
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="Pending cases").is_visible()
+    assert shown(page.get_by_role("heading", name="Pending cases"))
     (root / "deny.html").write_text(
         f'<form method="post" action="{server.url}/cases/{case_id}/deny"><input name="reason" value="forged">'
         '<input name="csrf_token" value="guess"><button>Claim</button></form>', encoding="utf-8")
