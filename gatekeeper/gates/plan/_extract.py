@@ -240,36 +240,43 @@ def _join(a: str, b: str) -> str:
     return f"{a}.{b}" if a and b else (a or b)
 
 
-def _unknown_at(tree: Any, loc: str, rel: str) -> bool:
-    """True when ``rel`` under the concrete location ``loc`` is (or lies under) ``true`` in after_unknown."""
+_UNKNOWN = object()  # what _walk returns when an ancestor of the location is unknown as a whole
+
+
+def _walk(tree: Any, loc: str) -> Any:
+    """The node of ``after_unknown`` at the concrete location ``loc``: None when the location is
+    absent, ``_UNKNOWN`` when one of its ancestors is ``true`` (unknown with all it holds)."""
     node = tree
-    if rel.startswith("$."):
-        rel, loc = rel[2:], ""
     for name, index in _LOC.findall(loc):
         if node is True:
-            return True
+            return _UNKNOWN
         if name:
             node = node.get(name) if isinstance(node, Mapping) else None
         else:
             node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
         if node is None:
-            return False
+            return None
+    return node
+
+
+def _unknown_at(tree: Any, loc: str, rel: str) -> bool:
+    """True when ``rel`` under the concrete location ``loc`` is (or lies under) ``true`` in after_unknown."""
+    if rel.startswith("$."):
+        rel, loc = rel[2:], ""
+    node = _walk(tree, loc)
+    if node is _UNKNOWN:
+        return True
+    if node is None:
+        return False
     return _under(node, [s for s in rel.split(".") if s]) if rel else node is True
 
 
 def _any_unknown(tree: Any, loc: str) -> bool:
     """True when anything at or under the concrete location ``loc`` is unknown until apply."""
-    node = tree
-    for name, index in _LOC.findall(loc):
-        if node is True:
-            return True
-        if name:
-            node = node.get(name) if isinstance(node, Mapping) else None
-        else:
-            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
-        if node is None:
-            return False
-    return _has_true(node)
+    node = _walk(tree, loc)
+    if node is _UNKNOWN:
+        return True
+    return node is not None and _has_true(node)
 
 
 def _has_true(node: Any) -> bool:
