@@ -110,3 +110,13 @@ def fail(exc: BaseException | str, *, as_json: bool = False, code: int = EXIT_ER
     else:
         err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def cli_actor() -> str:
+    """Who runs this command, as the audit log names a CLI user: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"

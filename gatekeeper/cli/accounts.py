@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gatekeeper.cli._common import ConfigOpt, JsonOpt, console, emit_json, fail, opened
+from gatekeeper.cli._common import ConfigOpt, JsonOpt, cli_actor, console, emit_json, fail, opened
 
 if TYPE_CHECKING:
     from gatekeeper.model import CustomerProfile
@@ -32,6 +32,7 @@ def import_(
     from itertools import chain
 
     from gatekeeper.accounts import profile_batches
+    from gatekeeper.audited import audited
     from gatekeeper.errors import GatekeeperError, InvalidInputError
     from gatekeeper.screening import import_profiles
 
@@ -42,11 +43,20 @@ def import_(
         first = list(next(batches, []))
     except GatekeeperError as exc:
         fail(f"{file}: {exc}", as_json=json_out)
+    try:
+        source = {"file": str(file), "sha256": _sha256(file)}
+        if owners is not None:
+            source.update(owners_file=str(owners), owners_sha256=_sha256(owners))
+    except OSError as exc:
+        fail(f"{exc.filename}: {exc.strerror or exc}", as_json=json_out)
     with opened(config, as_json=json_out) as gk:
         try:
-            # One transaction: the rest of the file is read, stored and screened batch by batch; a
-            # bad row further on rolls back everything.
-            run = import_profiles(gk, chain([first], batches))
+            # Customer profiles decide requests: the import is recorded before it is committed (one
+            # transaction: the rest of the file is read, stored and screened batch by batch; a bad
+            # row further on rolls back everything and an accounts.import_failed record voids it).
+            run = audited(gk.record_event, [("accounts.import", cli_actor(), source)],
+                          lambda: import_profiles(gk, chain([first], batches)), failed="accounts.import_failed",
+                          ids=source, what=f"{file} was not imported")
         except InvalidInputError as exc:
             fail(f"{file}: {exc}", as_json=json_out)
     screened = int(run)
@@ -55,6 +65,14 @@ def import_(
     else:
         console.print(f"[green]imported {run.profiles} profiles[/] from {file}"
                       + (f"; {screened} screening hits to review (gatekeeper screening hits)" if screened else ""))
+
+
+def _sha256(path: Path) -> str:
+    """The file's SHA-256 (hex): the import's record names exactly what was imported."""
+    import hashlib
+
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @app.command("show")

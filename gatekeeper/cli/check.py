@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from gatekeeper.cli._common import (
     EXIT_PENDING,
     ConfigOpt,
     JsonOpt,
+    cli_actor,
     console,
     decision_exit_code,
     emit_json,
@@ -78,7 +78,7 @@ def check(
         fail(exc, as_json=json_out)
     request = ProvisioningRequest(
         provider=p, account_id=account.strip(), items=(ComputeItem(instance_type, count, attached),),
-        region=region.strip(), service="cli", operation="check", principal=principal or _user(), source="cli",
+        region=region.strip(), service="cli", operation="check", principal=principal or cli_actor(), source="cli",
     )
     with opened(config, as_json=json_out) as gk:
         decision = gk.with_profile(gk.decide(request, dry_run=dry_run))
@@ -95,11 +95,6 @@ def check(
     raise typer.Exit(exit_code(decision))
 
 
-def _user() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def show(d: Decision, *, dry_run: bool = False) -> None:
