@@ -4,6 +4,7 @@ formats, exit codes, bad input, and --apply over HTTP against moto's server."""
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,7 +215,8 @@ def test_guardrails_apply_over_http(cfg: Path, tmp_path: Path, moto_server: str)
 def test_guardrails_are_not_applied_when_the_audit_log_cannot_be_written(cfg: Path, tmp_path: Path,
                                                                         moto_server: str) -> None:
     org, _, cfg2 = _organization(moto_server, tmp_path)
-    (tmp_path / "audit2").write_text("not a folder\n", encoding="utf-8")  # the log cannot be opened
+    shutil.rmtree(tmp_path / "audit2")  # the import's record made it; now the log cannot be opened
+    (tmp_path / "audit2").write_text("not a folder\n", encoding="utf-8")
     r = runner.invoke(app, ["guardrails", "export", "--cloud", "aws", "--apply", "--endpoint", moto_server,
                             "--out", str(tmp_path / "g"), "--config", str(cfg2), "--json"])
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit)
