@@ -20,8 +20,6 @@ from gatekeeper.workflow import Case, Licence, Workflow
 from gatekeeper.workflow.model import CASE_STATUSES
 
 MAX_QUEUE = 500
-# Up to this many matching records a query is read whole and the newest kept; above, DuckDB sorts.
-NEWEST_BY_SCAN = 20_000
 BUCKETS = ("day", "week", "month")
 
 
@@ -143,12 +141,9 @@ class Review:
         from gatekeeper.audit.review import AuditReader
 
         with AuditReader(self.audit_directory()) as reader:
-            total = reader.count(filters)
-            if total <= NEWEST_BY_SCAN:
-                records = reader.query(filters, limit=None)[-limit:]
-            else:  # a large match: let DuckDB pick the newest rather than materialising every row
-                records = _newest(reader, filters, limit)
-        records.reverse()
+            total = reader.count(filters)  # from the segments' footers where the filter allows
+            # Segments read newest first until ``limit`` records are found; older ones never opened.
+            records = reader.query(filters, limit=limit, newest=True)
         for rec in records:
             rec["ts"] = _iso_ts(rec.get("ts"))
         return {"total": total, "records": records}
@@ -197,20 +192,6 @@ def _provider(value: str) -> str:
     if p not in PROVIDERS:
         raise InvalidInputError(f"provider must be one of {', '.join(PROVIDERS)}, not {value!r}", field="provider")
     return p
-
-
-def _newest(reader: Any, filters: Filters, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` matches, oldest first, through the reader's own view and filter clause.
-
-    Selects the record's own columns (``ROW_FIELDS``, ``ts`` as written) so that it depends only on
-    the record schema, not on how the reader derives its typed time column.
-    """
-    from gatekeeper.audit.review import ROW_FIELDS
-
-    where, params = filters.where()
-    rows = reader.con.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM records{where} ORDER BY seq DESC "
-                              f"LIMIT {int(limit)}", params).fetchall()
-    return [dict(zip(ROW_FIELDS, row, strict=True)) for row in reversed(rows)]
 
 
 def _iso_ts(value: Any) -> Any:
