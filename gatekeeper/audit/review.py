@@ -453,6 +453,16 @@ class AuditReader:
         except OSError as exc:
             raise AuditError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
+    def event_records(self, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Every record of ``kinds`` (exact kinds) with its ``data`` parsed, oldest first: ``seq``,
+        ``ts``, ``kind``, ``actor``, ``data``. What reconciliation reads (``gatekeeper.reconcile``)."""
+        if not kinds:
+            return []
+        sql = (f"SELECT seq, CAST(ts_utc AS VARCHAR), kind, actor, CAST(data AS VARCHAR) FROM "
+               f"{self._in_range(Filters(kind='all'))} WHERE kind IN ({', '.join('?' * len(kinds))}) ORDER BY seq")
+        return [{"seq": seq, "ts": ts, "kind": kind, "actor": actor, "data": json.loads(data) if data else {}}
+                for seq, ts, kind, actor, data in self._run(sql, list(kinds))]
+
     def decision_records(self, filters: Filters) -> list[dict[str, Any]]:
         """Whole decision records (nested parts parsed), oldest first: what replay needs."""
         where, params = filters.where()
