@@ -406,3 +406,36 @@ def replay(
                   + (f" ({moves})" if moves else ""), highlight=False)
     for did, why in report.errors:
         err_console.print(f"[yellow]not replayed[/] {did}: {why}", highlight=False)
+
+
+@app.command("reconcile")
+def reconcile(
+    from_: FromOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reviewer records whose change is not in the state store (nor voided by a failure record).
+
+    Exit 1 when any is found: a crash between a reviewer's record and its commit left it.
+    """
+    from gatekeeper.cli._common import opened
+    from gatekeeper.reconcile import reconcile_log
+
+    with opened(config, as_json=json_out) as gk:
+        directory = _log_dir(config, from_)
+        result = reconcile_log(directory, gk.store)
+    if json_out:
+        emit_json(result.as_dict())
+    else:
+        t = Table(title=f"reviewer records without their change ({directory})")
+        for col in ("seq", "kind", "actor", "at", "about", "store holds"):
+            t.add_column(col, overflow="fold")
+        for u in result.unmatched:
+            t.add_row(str(u.seq), u.kind, u.actor, u.at, u.about, u.why)
+        if result.unmatched:
+            console.print(t)
+        console.print(f"[bold]{result.checked:,} reviewer records checked against the store, {result.voided:,} "
+                      f"voided by a failure record, {len(result.unmatched):,} without their change[/]",
+                      highlight=False)
+    if result.unmatched:
+        raise typer.Exit(1)
