@@ -181,6 +181,12 @@ class Review:
             trust.close()
         return report
 
+    def reconcile(self) -> dict[str, Any]:
+        """``gatekeeper audit reconcile``: reviewer records whose change is not in the state store."""
+        from gatekeeper.reconcile import reconcile_log
+
+        return reconcile_log(self.audit_directory(), self.gk.store).as_dict()
+
     def clear_hit(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str) -> Any:
         from gatekeeper.screening import clear_hit
 

@@ -216,4 +216,10 @@ def audit_verify(_: ReadAudit, r: ReviewDep) -> dict[str, Any]:
     return r.verify()
 
 
+@router.get("/audit/reconcile", tags=["audit"], responses=ERRORS)
+def audit_reconcile(_: ReadAudit, r: ReviewDep) -> dict[str, Any]:
+    """Reviewer records whose change is not in the state store (``gatekeeper audit reconcile --json``)."""
+    return r.reconcile()
+
+
 __all__ = ["router"]

@@ -51,7 +51,7 @@ ENDPOINTS = [
     ("post", "/v1/cases/case-x/deny"), ("get", "/v1/licences"), ("get", "/v1/licences/L-1"),
     ("post", "/v1/licences/L-1/revoke"), ("get", "/v1/accounts"), ("get", "/v1/accounts/aws/1"),
     ("get", "/v1/screening/hits"), ("post", "/v1/accounts/aws/1/screening/e/clear"), ("get", "/v1/audit/records"),
-    ("get", "/v1/audit/summary"), ("get", "/v1/audit/verify"), ("get", "/v1/whoami"),
+    ("get", "/v1/audit/summary"), ("get", "/v1/audit/verify"), ("get", "/v1/audit/reconcile"), ("get", "/v1/whoami"),
 ]
 
 
@@ -82,6 +82,7 @@ FORBIDDEN = [
     (REQUESTER, "get", "/v1/accounts", None),
     (REQUESTER, "get", "/v1/audit/records", None),
     (REQUESTER, "get", "/v1/audit/verify", None),
+    (REQUESTER, "get", "/v1/audit/reconcile", None),
     (AUDITOR, "post", "/v1/cases/case-x/approve", {"licence": "L-1", "expires": "2999-01-01"}),
     (AUDITOR, "post", "/v1/cases/case-x/deny", {"reason": "no"}),
     (AUDITOR, "post", "/v1/licences/L-1/revoke", {"reason": "no"}),
@@ -462,6 +463,20 @@ def test_audit_summary_counts(client: TestClient, decided: list[dict[str, Any]])
     month = client.get("/v1/audit/summary", params={"bucket": "month", "decision": "deny"}, headers=auth(AUDITOR))
     assert month.json()["total"] == 1 and len(month.json()["over_time"][0]["bucket"]) == 7
     assert "bucket" in fields_named(client.get("/v1/audit/summary", params={"bucket": "year"}, headers=auth(AUDITOR)))
+
+
+def test_audit_reconcile_lists_a_record_without_its_change(client: TestClient, web_gk: Gatekeeper,
+                                                         pending_case: str) -> None:
+    r = client.post(f"/v1/cases/{pending_case}/deny", json={"reason": "military end user"}, headers=auth(REVIEWER))
+    assert r.status_code == 200, r.text
+    clean = client.get("/v1/audit/reconcile", headers=auth(AUDITOR)).json()
+    assert clean == {"checked": 1, "voided": 0, "unmatched": []}
+    stray = web_gk.record_event("case.approved", "mallory", {"case_id": pending_case, "at": web_gk.clock().isoformat()})
+    out = client.get("/v1/audit/reconcile", headers=auth(AUDITOR)).json()
+    assert out["checked"] == 2
+    assert [(u["seq"], u["kind"], u["about"]) for u in out["unmatched"]] == [
+        (stray["seq"], "case.approved", f"case {pending_case}")]
+    assert "(case is denied)" in out["unmatched"][0]["why"]
 
 
 def test_audit_verify_status_and_a_tampered_log(client: TestClient, decided: list[dict[str, Any]],
