@@ -7,7 +7,6 @@ Exit status: 0 done, 1 error (including a guardrail over a cloud's limits: writt
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from gatekeeper.cli._common import EXIT_ERROR, ConfigOpt, JsonOpt, console, emit_json, opened
+from gatekeeper.cli._common import EXIT_ERROR, ConfigOpt, JsonOpt, cli_actor, console, emit_json, opened
 
 if TYPE_CHECKING:
     from gatekeeper.gates.guardrails import Bundle
@@ -160,7 +159,7 @@ def _apply_audited(gk: Any, bundle: Bundle, previous: dict[str, Any] | None, end
     stopped it (the cloud may then be partly changed: the record says so)."""
     from gatekeeper.audited import record_failure, record_intent
 
-    actor = f"cli:{_user()}"
+    actor = cli_actor()
     about = {"cloud": bundle.cloud, "on": bundle.on, "artifacts": [a.name for a in bundle.artifacts]}
     intent = record_intent(gk.record_event, "guardrails.applying", actor, {**about, "diff": changes},
                            what=f"the {bundle.cloud} guardrails were not applied")
@@ -193,10 +192,3 @@ def _apply(bundle: Bundle, previous: dict[str, Any] | None, endpoint: str) -> li
     client = orgpolicy_v2.OrgPolicyClient(transport="rest",
                                           client_options={"api_endpoint": endpoint} if endpoint else None)
     return apply_mod.apply_gcp(bundle, client, previous)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
