@@ -11,21 +11,51 @@ when used, so that a process that never touches S3 never imports boto3:
 Trust kept outside the log (pinned keys, the witness of signed digests) is passed in as an
 :class:`~gatekeeper.audit.witness.AuditTrust`; see ``witness``. Review (``verify``, ``review``,
 ``replay``) and the record schema (``record``) are submodules.
+
+The names re-exported from the writer's side (``decision_record``, ``AuditTrust``, the signer ...) are
+imported when first used (``__getattr__``), so that a review command (``gatekeeper audit summary``)
+that imports ``gatekeeper.audit.review`` does not import the writer, the record schema's model or
+cryptography on its way.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from gatekeeper.audit._format import SCHEMA
-from gatekeeper.audit._keys import Signer, load_or_create_signer
-from gatekeeper.audit._writer import SegmentClosed
-from gatekeeper.audit.record import decision_record, event_record, request_from_record
-from gatekeeper.audit.witness import AuditTrust
 from gatekeeper.errors import AuditError
+
+if TYPE_CHECKING:
+    from gatekeeper.audit._keys import Signer
+    from gatekeeper.audit._writer import SegmentClosed
+    from gatekeeper.audit.record import decision_record, event_record, request_from_record
+    from gatekeeper.audit.witness import AuditTrust
+
+# name -> module: imported on first access, then kept in the package's namespace.
+_LAZY: dict[str, str] = {
+    "AuditTrust": "gatekeeper.audit.witness",
+    "SegmentClosed": "gatekeeper.audit._writer",
+    "Signer": "gatekeeper.audit._keys",
+    "decision_record": "gatekeeper.audit.record",
+    "event_record": "gatekeeper.audit.record",
+    "request_from_record": "gatekeeper.audit.record",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gatekeeper.audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 @runtime_checkable
@@ -98,6 +128,8 @@ def open_audit_log(
     the witness's latest digest before extending it, and publishes a signed digest of its head to
     ``trust.witness`` on every checkpoint and at least every ``witness_interval`` seconds.
     """
+    from gatekeeper.audit._keys import load_or_create_signer
+
     opener = _backend(urlsplit(url).scheme)
     signer = load_or_create_signer(Path(signing_key)) if signing_key is not None else None
     if trust is None:

@@ -1,16 +1,16 @@
 """Rendering audit reports for reviewers (rich tables): shared by ``gatekeeper audit`` and the demo.
 
-Here, below both, so that the demo does not import the CLI (which imports the demo).
+Here, below both, so that the demo does not import the CLI (which imports the demo). rich is
+imported when a report is rendered, not with the module: ``--json`` output needs none of it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gatekeeper.audit.verify import VerifyReport
 
 _STYLE = {"allow": "green", "flag": "yellow", "pending": "magenta", "deny": "bold red"}
@@ -24,6 +24,8 @@ def decision_markup(value: Any) -> str:
 
 def render_verify(out: Console, report: VerifyReport) -> None:
     """The verify result as reviewers read it (also used by ``gatekeeper demo``)."""
+    from rich.table import Table
+
     t = Table(title=f"audit log {report.path}")
     for col in ("segment", "first seq", "last seq", "records", "bytes", "checkpoint", "key"):
         t.add_column(col, justify="right" if col in {"first seq", "last seq", "records", "bytes"} else "left")
@@ -59,6 +61,8 @@ def render_verify(out: Console, report: VerifyReport) -> None:
 
 def render_summary(out: Console, s: dict[str, Any]) -> None:
     """Summary tables (also used by ``gatekeeper demo``)."""
+    from rich.table import Table
+
     out.print(f"[bold]{s['total']:,} decisions[/]" + (f" from {s['first']} to {s['last']}" if s["total"] else ""),
               highlight=False)
     for key, label in (("by_decision", "decision"), ("by_country", "country"), ("by_chip", "chip"),

@@ -15,14 +15,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
 
 from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gatekeeper.config import Config
     from gatekeeper.service import Gatekeeper
 
@@ -56,9 +57,27 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
-# Wide enough for reviewers' tables when output goes to a file or a pipe (rich assumes 80 there).
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: a command that prints only JSON never imports rich."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            # Wide enough for reviewers' tables when output goes to a file or a pipe (rich assumes 80 there).
+            self._console = Console(stderr=self._stderr, width=None if stream.isatty() else 160)
+        return getattr(self._console, name)
+
+
+console: Console = cast("Console", _LazyConsole(stderr=False))
+err_console: Console = cast("Console", _LazyConsole(stderr=True))
 
 
 def config(path: Path | None) -> Config:

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from gatekeeper.audit.render import decision_markup as _decision
 from gatekeeper.audit.render import render_summary, render_verify
@@ -32,6 +30,8 @@ from gatekeeper.cli._common import config as load_cfg
 from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from gatekeeper.audit.review import Filters
 
 app = typer.Typer(help="The tamper-evident audit log: verify it, query it, summarize, export, replay.",
@@ -73,6 +73,9 @@ def _filters(since: str | None, until: str | None, decision: str | None, custome
 
 @contextmanager
 def _progress(json_out: bool, *, bytes_: bool = False) -> Iterator[Progress]:
+    # rich is imported here, not with the module: a --json summary or query prints no table.
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
     columns += [DownloadColumn()] if bytes_ else [MofNCompleteColumn()]
     columns.append(TimeRemainingColumn())
@@ -156,6 +159,8 @@ def keys(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json({"log_id": cfg.audit.log_id, "signing_key": current, "pinned": rows})
         return
+    from rich.table import Table
+
     t = Table(title=f"keys trusted to sign audit log {cfg.audit.log_id!r}")
     for col in ("fingerprint", "pinned in", "why", "when", "rotated from"):
         t.add_column(col, overflow="fold")
@@ -242,6 +247,8 @@ def query(
     if json_out:
         emit_json({"total": total, "records": rows})
         return
+    from rich.table import Table
+
     t = Table(title=f"{len(rows)} of {total} records")
     for col in ("seq", "time (UTC)", "decision", "customer", "countries", "chips", "rules", "request", "case",
                 "licence"):  # ids are not broken across lines (they are copied into other commands)
@@ -390,6 +397,8 @@ def replay(
     if json_out:
         emit_json(report.as_dict())
         return
+    from rich.table import Table
+
     t = Table(title=f"replay under {', '.join(str(p) for p in policies)}")
     for col in ("seq", "decision id", "customer", "recorded", "policy then", "policy now", "rules then",
                 "rules now"):
