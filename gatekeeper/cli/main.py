@@ -11,7 +11,6 @@ written (``gatekeeper._log``), so a command that logs nothing never imports stru
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from types import ModuleType
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from gatekeeper import _log
-from gatekeeper.cli import _help
+from gatekeeper.cli import _coerce, _help
 
 
 class _Gatekeeper(TyperGroup):
@@ -109,6 +108,7 @@ GROUPS: dict[str, str] = {
 }
 
 _help.install()
+_coerce.install()
 
 
 class _Stderr:
@@ -127,6 +127,8 @@ def _configure_logging() -> None:
 
 
 def _setup_structlog(structlog: ModuleType) -> None:
+    import logging
+
     # Logs go to stderr so that --json output on stdout stays machine-readable.
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
