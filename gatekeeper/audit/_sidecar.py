@@ -99,7 +99,7 @@ def write_sidecar(segment: Path, checkpoint: dict[str, Any], columns: dict[str, 
 
     The footer also keeps the segment's time range and its groups (see the module's docstring).
     """
-    import duckdb
+    from gatekeeper.audit._duck import duckdb
 
     target = sidecar_path(segment)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -151,7 +151,7 @@ def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[st
 
     One query for all of them (opening a DuckDB connection costs more than reading a footer).
     """
-    import duckdb
+    from gatekeeper.audit._duck import duckdb
 
     out: dict[str, dict[str, str]] = {str(p): {} for p in sidecars}
     if not sidecars:
@@ -206,7 +206,7 @@ def sidecar_matches(sidecar: Path, checkpoint: dict[str, Any], *, current: bool 
 
 def check_sidecar(segment: Path, sidecar: Path, columns: dict[str, str]) -> str | None:
     """None when ``sidecar`` holds exactly the rows derived from ``segment``, else what differs."""
-    import duckdb
+    from gatekeeper.audit._duck import duckdb
 
     con = duckdb.connect(":memory:")
     try:

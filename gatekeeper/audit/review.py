@@ -19,9 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
-
 from gatekeeper._log import get_logger
+from gatekeeper.audit._duck import duckdb
 from gatekeeper.audit._format import list_segments
 from gatekeeper.audit._sidecar import (
     COLUMNS,
