@@ -36,6 +36,7 @@ atomic rename, so a crash leaves either no sidecar or a whole one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -134,45 +135,59 @@ def _footer_index(con: Any, table: str) -> dict[str, str]:
     return out
 
 
-def footer_groups(sidecars: Sequence[str]) -> str:
+def footer_groups(sidecars: Sequence[str], table: str | None = None) -> str:
     """SQL: the groups kept in the footers of ``sidecars``, one row a group, with ``src`` (the file).
 
-    Parsed by DuckDB from the footers themselves (``parquet_kv_metadata``): nothing goes through
-    Python. A sidecar without groups contributes no row.
+    Parsed by DuckDB from the footers themselves (``parquet_kv_metadata``), or from the footers'
+    pairs that ``read_footers`` kept in temporary ``table`` (the files are not read again): nothing
+    goes through Python. A sidecar without groups contributes no row.
     """
-    files = "[" + ", ".join(_sql_str(f) for f in sidecars) + "]"
+    if table is None:
+        source = f"({_pairs('[' + ', '.join(_sql_str(f) for f in sidecars) + ']')})"
+    else:
+        source = f"(SELECT * FROM {table} WHERE file_name IN ({', '.join(_sql_str(f) for f in sidecars)}))"
     return (f"SELECT src, {', '.join(f'g.{k} AS {k}' for k in GROUP_TYPES)} FROM ("
-            f"SELECT file_name AS src, unnest(from_json(decode(value), {_sql_str(_GROUPS_JSON)})) AS g "
-            f"FROM parquet_kv_metadata({files}) WHERE decode(key) = 'groups')")
+            f"SELECT file_name AS src, unnest(from_json(value, {_sql_str(_GROUPS_JSON)})) AS g "
+            f"FROM {source} WHERE key = 'groups')")
 
 
-def read_footers(sidecars: Sequence[Path], con: Any = None) -> dict[str, dict[str, str]]:
+def _pairs(files: str) -> str:
+    """SQL: the key-value pairs, decoded, of the footers of ``files`` (a list, or a ``?`` parameter)."""
+    return f"SELECT file_name, decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata({files})"
+
+
+def read_footers(sidecars: Sequence[Path], con: Any = None, *, table: str | None = None) -> dict[str, dict[str, str]]:
     """The key-value footers of ``sidecars`` (path -> metadata; {} for one that cannot be read).
 
-    One query for all of them (opening a DuckDB connection costs more than reading a footer).
+    One query for all of them (opening a DuckDB connection costs more than reading a footer). With
+    ``table``, the pairs are also kept in that temporary table of ``con`` (``file_name``, ``key``,
+    ``value``), from which ``footer_groups`` parses the groups without reading the files again.
     """
     from gatekeeper.audit._duck import duckdb
 
     out: dict[str, dict[str, str]] = {str(p): {} for p in sidecars}
-    if not sidecars:
+    if not sidecars and table is None:
         return out
     own = con is None
     con = duckdb.connect(":memory:") if own else con
+    kv = table or "footer_pairs"
     try:
-        rows = con.execute("SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata(?)",
-                           [[str(p) for p in sidecars]]).fetchall()
-    except (duckdb.Error, OSError):
-        # One unreadable file fails the whole read: read them one by one to keep the others.
-        if len(sidecars) == 1:
-            return out
-        for p in sidecars:
-            out.update(read_footers([p], con))
-        return out
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {kv} (file_name VARCHAR, key VARCHAR, value VARCHAR)")
+        try:
+            if sidecars:
+                con.execute(f"INSERT INTO {kv} {_pairs('?')}", [[str(p) for p in sidecars]])
+        except (duckdb.Error, OSError):
+            # One unreadable file fails the whole read: read them one by one to keep the others.
+            for p in sidecars if len(sidecars) > 1 else ():
+                with contextlib.suppress(duckdb.Error, OSError):
+                    con.execute(f"INSERT INTO {kv} {_pairs('?')}", [[str(p)]])
+        for name, key, value in con.execute(f"SELECT * FROM {kv}").fetchall():
+            out.setdefault(str(name), {})[key] = value
+        if table is None:
+            con.execute(f"DROP TABLE {kv}")
     finally:
         if own:
             con.close()
-    for name, key, value in rows:
-        out.setdefault(str(name), {})[key] = value
     return out
 
 

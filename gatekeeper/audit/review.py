@@ -193,7 +193,8 @@ class AuditReader:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         candidates = {i: sidecar_path(segments[i]) for i in segments if i in checkpoints}
-        footers = read_footers([p for p in candidates.values() if p.exists()], self.con)
+        # The footers' pairs stay in table ``footers``: the groups are parsed from there when needed.
+        footers = read_footers([p for p in candidates.values() if p.exists()], self.con, table="footers")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         open_index = max(segments) if segments and max(segments) not in checkpoints else None
         for i in sorted(segments):
@@ -211,7 +212,8 @@ class AuditReader:
             else:
                 self.files.append(str(segments[i]))
                 self._parts.append(_Part(i, self.files[-1], False))
-        self._groups: bool | None = None  # the footers' groups loaded (None: not yet tried)
+        self._groups = True  # False once a footer's groups did not parse: then no groups are used
+        self._grouped: set[str] = set()  # the sidecars whose groups are in table ``groups``
         self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
         self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
@@ -267,18 +269,20 @@ class AuditReader:
         """Every record of the segments whose footer's time range meets ``f``'s (``records``, pruned)."""
         return self._source(COLUMNS, [p for p in self._parts if p.may_match(f)])
 
-    def _load_groups(self) -> bool:
-        """The footers' groups as table ``groups`` (once); False when there are none to use."""
-        if self._groups is None:
-            grouped = [p.path for p in self._parts if p.grouped]
-            self._groups = False
-            if grouped:
-                try:
-                    self.con.execute(f"CREATE TEMP TABLE groups AS {footer_groups(grouped)}")
-                    self._groups = True
-                except duckdb.Error as exc:  # a footer that does not parse: its rows are read instead
-                    log.warning("audit.footer_groups_unreadable", directory=str(self.directory), error=str(exc))
-        return self._groups
+    def _load_groups(self, parts: Sequence[_Part]) -> bool:
+        """The groups of ``parts``' footers in table ``groups`` (each sidecar's once, only those a review
+        needs: a query for a day parses one or two footers' groups, not every one); False when there
+        are none to use."""
+        todo = [p.path for p in parts if p.grouped and p.path not in self._grouped]
+        if todo and self._groups:
+            verb = "INSERT INTO groups" if self._grouped else "CREATE TEMP TABLE groups AS"
+            try:
+                self.con.execute(f"{verb} {footer_groups(todo, table='footers')}")
+                self._grouped.update(todo)
+            except duckdb.Error as exc:  # a footer that does not parse: its rows are read instead
+                log.warning("audit.footer_groups_unreadable", directory=str(self.directory), error=str(exc))
+                self._groups = False
+        return self._groups and bool(self._grouped)
 
     def _plan(self, f: Filters) -> tuple[list[_Part], list[_Part]]:
         """The segments that may hold records matching ``f``: (those whose footer's groups answer for
@@ -290,7 +294,7 @@ class AuditReader:
         (records on both sides): then its rows are read.
         """
         parts = [p for p in self._parts if p.may_match(f)]
-        if not any(p.grouped for p in parts) or not self._load_groups():
+        if not any(p.grouped for p in parts) or not self._load_groups(parts):
             return [], parts
         grouped = [p for p in parts if p.grouped]
         clauses, params = f.clauses(lo=None, hi=None, customer=False)
