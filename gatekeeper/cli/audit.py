@@ -436,6 +436,8 @@ def reconcile(
     if json_out:
         emit_json(result.as_dict())
     else:
+        from rich.table import Table
+
         t = Table(title=f"reviewer records without their change ({directory})")
         for col in ("seq", "kind", "actor", "at", "about", "store holds"):
             t.add_column(col, overflow="fold")
