@@ -214,6 +214,7 @@ class AuditReader:
                 self._parts.append(_Part(i, self.files[-1], False))
         self._groups = True  # False once a footer's groups did not parse: then no groups are used
         self._grouped: set[str] = set()  # the sidecars whose groups are in table ``groups``
+        self._plans: dict[Filters, tuple[list[_Part], list[_Part]]] = {}
         self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
         self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
@@ -285,6 +286,13 @@ class AuditReader:
         return self._groups and bool(self._grouped)
 
     def _plan(self, f: Filters) -> tuple[list[_Part], list[_Part]]:
+        """``_plan_of(f)``, made once per filter (``audit query`` counts what it lists)."""
+        if f not in self._plans:
+            self._plans[f] = self._plan_of(f)
+        grouped, scanned = self._plans[f]
+        return list(grouped), list(scanned)
+
+    def _plan_of(self, f: Filters) -> tuple[list[_Part], list[_Part]]:
         """The segments that may hold records matching ``f``: (those whose footer's groups answer for
         them, those whose rows must be read).
 
