@@ -4,12 +4,15 @@ A command's module is imported when that command runs (or when ``gatekeeper --he
 at start: ``gatekeeper audit summary`` never imports the modules of ``cases`` or ``check`` (the
 configuration's models, the workflow), which cost more than a footer-only summary itself. Group
 modules also import only what their commands need inside the command functions, so no SDK is
-imported for a command that does not use it. Logging is configured when the first log line is
+imported for a command that does not use it, and a group builds only the command that runs
+(``_LazyGroup``). Option values are converted without pydantic where the conversion is plain
+(``_coerce``). Logging is configured when the first log line is
 written (``gatekeeper._log``), so a command that logs nothing never imports structlog.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 from types import ModuleType
@@ -18,6 +21,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 from typer.core import TyperGroup
+from typer.models import TyperInfo
 
 from gatekeeper import _log
 from gatekeeper.cli import _coerce, _help
@@ -43,12 +47,62 @@ class _Gatekeeper(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
 
+class _LazyGroup(TyperGroup):
+    """A command group whose commands are built when first used.
+
+    typer inspects every parameter of every command it builds: ``gatekeeper audit summary`` builds
+    ``summary``, not the other audit commands. Help, and an unknown command name (whose error
+    suggests the close ones), build them all, in the order they were declared.
+    """
+
+    source: typer.Typer
+    pending: dict[str, Any]  # name -> typer's CommandInfo, not built yet
+    order: list[str]
+
+    @classmethod
+    def of(cls, app: typer.Typer) -> _LazyGroup:
+        shell = copy.copy(app)  # the group itself (help, options, callback), without its commands
+        shell.registered_commands = []
+        group = typer.main.get_group_from_info(
+            TyperInfo(shell, cls=cls), pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands)
+        assert isinstance(group, cls)
+        group.source = app
+        group.pending = {info.name or typer.main.get_command_name(info.callback.__name__): info
+                         for info in app.registered_commands if info.callback is not None}
+        group.order = [*group.pending, *group.commands]
+        return group
+
+    def build(self, *names: str) -> None:
+        for name in names:
+            info = self.pending.pop(name, None)
+            if info is not None:
+                self.commands[name] = typer.main.get_command_from_info(
+                    info, pretty_exceptions_short=self.source.pretty_exceptions_short,
+                    rich_markup_mode=self.source.rich_markup_mode)
+        if not self.pending and list(self.commands) != self.order:
+            self.commands = {n: self.commands[n] for n in self.order}
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        self.build(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self.build(*self.order)
+        return super().list_commands(ctx)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.order:
+            self.build(*self.order)  # not a command: the error's suggestions look at every name
+        return super().resolve_command(ctx, args)
+
+
 def _load(name: str) -> Any:
     """The click command of top-level command or group ``name``, its module imported now."""
     command: Any
     if name in GROUPS:
         # Always a group (as add_typer makes it), even for a group of one command (``store init``).
-        command = typer.main.get_group(importlib.import_module(GROUPS[name]).app)
+        command = _LazyGroup.of(importlib.import_module(GROUPS[name]).app)
     else:
         module, func = COMMANDS[name]
         sub = typer.Typer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -10,12 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer._click import Context
 
 from gatekeeper.audit import decision_record
 from gatekeeper.audit._format import list_segments
 from gatekeeper.audit._sidecar import COLUMNS, write_missing
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.review import AuditReader, Filters, parse_when
+from gatekeeper.cli.main import GROUPS, _LazyGroup
 from tests.audit.conftest import make_decision, open_log
 from tests.audit.test_review import generate
 
@@ -109,3 +113,26 @@ def test_a_table_and_an_error_still_use_rich(review_log: Path) -> None:
     bad = _probe("audit", "query", "--from", str(review_log), "--decision", "maybe")
     assert bad["code"] == 1 and "error: field 'decision': unknown decision 'maybe'" in str(bad["stderr"])
     assert _loaded(bad, ("rich",))
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_a_lazy_group_is_the_group_typer_builds(group: str) -> None:
+    """Same commands in the same order, same parameters, same help, built only when used."""
+    app = importlib.import_module(GROUPS[group]).app
+    eager, lazy = typer.main.get_group(app), _LazyGroup.of(app)
+    first = next(iter(eager.commands))
+    assert lazy.get_command(Context(lazy), first) is not None
+    assert list(lazy.commands) == [first] and len(lazy.pending) == len(eager.commands) - 1
+    assert lazy.list_commands(Context(lazy)) == list(eager.commands) and not lazy.pending
+    for name, cmd in eager.commands.items():
+        other = lazy.commands[name]
+        assert [(p.name, p.opts, p.required, p.default, p.help) for p in cmd.params] == \
+               [(p.name, p.opts, p.required, p.default, p.help) for p in other.params]
+        assert (cmd.help, cmd.short_help, cmd.hidden) == (other.help, other.short_help, other.hidden)
+    for attr in ("help", "no_args_is_help", "name", "hidden"):
+        assert getattr(lazy, attr) == getattr(eager, attr), attr
+
+
+def test_a_mistyped_command_is_still_told_the_close_ones() -> None:
+    out = _probe("audit", "sumary")
+    assert out["code"] == 2 and "Did you mean 'summary'?" in str(out["stderr"])
