@@ -28,8 +28,9 @@ def _params() -> list[Any]:
     seen: dict[str, tuple[Any, Any]] = {}
 
     def walk(cmd: Any) -> None:
-        for sub in getattr(cmd, "commands", {}).values():
-            walk(sub)
+        if hasattr(cmd, "commands"):
+            for name in cmd.list_commands(Context(cmd)):  # builds a lazy group's commands
+                walk(cmd.get_command(Context(cmd), name))
         for p in cmd.params:
             d = p.type_descriptor
             i = d.parameter_info
@@ -120,8 +121,9 @@ def test_the_review_commands_values_need_no_typer_conversion(base: Path) -> None
                               "from_": str(base / "dir"), "json_out": True, "country": "CN"},
                     "summary": {"from_": str(base / "dir"), "json_out": True, "chip": "H100"}}
     for name, values in given_values.items():
-        params = {p.name: p for p in group.commands[name].params}
+        command = group.get_command(Context(group), name)
+        params = {p.name: p for p in command.params}
         for key, value in values.items():
             d = params[key].type_descriptor
-            out = _coerce.plain_value(d, value, params[key], Context(group.commands[name]))
+            out = _coerce.plain_value(d, value, params[key], Context(command))
             assert out is not _coerce._UNSET, (name, key, value)
