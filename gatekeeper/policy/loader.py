@@ -21,13 +21,14 @@ import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
 from gatekeeper.errors import PolicyError
-from gatekeeper.policy.schema import Pack
+
+if TYPE_CHECKING:  # the models (pydantic) are imported by parse_pack: pack_files needs none of them
+    from gatekeeper.policy.schema import Pack
 
 PACK_SUFFIXES = (".yaml", ".yml")
 
@@ -239,6 +240,10 @@ def parse_pack(text: str, file: str) -> Pack:
         raise PolicyError("not valid YAML: nested too deeply", file=file) from None
     if not isinstance(data, dict):
         raise PolicyError("a pack must be a mapping with id, version, title, citation, rules", file=file, line=1)
+    from pydantic import ValidationError
+
+    from gatekeeper.policy.schema import Pack
+
     try:
         return Pack.model_validate(data)
     except ValidationError as exc:
