@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Union, get_args, get_origin
 
-# Not slotted: ``compiled`` reads a condition's values with vars(), as it does a model's.
-_FROZEN = {"frozen": True}
+# Not slotted: ``compiled`` reads a condition's values with vars(), as it does a model's. Keyword
+# arguments only (from_data builds them by name), so that required fields may follow defaults as in the models.
+_FROZEN = {"frozen": True, "kw_only": True}
 
 
 @dataclass(**_FROZEN)
@@ -110,7 +111,7 @@ class Pack:
     status_note: str = ""
     suspended: tuple[Suspension, ...] = ()
     description: str = ""
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...]
 
 
 # The models' fields a plain pack does not carry.
