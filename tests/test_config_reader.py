@@ -120,7 +120,8 @@ def _dump(obj: Any) -> str:
 # -- generated configurations through both ------------------------------------------------------------
 FINGERPRINT = "ed25519:" + "ab" * 32
 ANY = st.one_of(st.text(max_size=5), st.integers(-3, 3), st.floats(), st.booleans(), st.none(),
-                st.lists(st.integers(0, 2), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+                st.lists(st.integers(0, 2), max_size=2),
+                st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
 TEXT = st.one_of(st.text(max_size=12), st.sampled_from(
     ["store", "none", "s3://b/p", "s3:/b", "default", "log\n", "a" * 201, "-x", "http://h", "https://H:1",
      "ftp://h", "https://h/p", "viewer", "alice:reviewer", ":auditor", "reviewer", " t ", FINGERPRINT,
@@ -139,7 +140,8 @@ def _value_for(tp: Any, typed: bool) -> st.SearchStrategy[Any]:
         ints = st.one_of(st.integers(-2, 70_000), st.sampled_from([0, 1, 2, 3, 1024, 65535, 65536]))
         return ints if typed else st.one_of(ints, st.sampled_from([2.0, "5", True]))
     if tp is float:
-        nums = st.one_of(st.floats(-1, 400), st.floats(), st.integers(-1, 400), st.sampled_from([0, 0.0, 60, 60.5, 300]))
+        nums = st.one_of(st.floats(-1, 400), st.floats(), st.integers(-1, 400),
+                         st.sampled_from([0, 0.0, 60, 60.5, 300]))
         return nums if typed else st.one_of(nums, st.sampled_from([True, "1"]))
     if origin is not None and str(origin) == "typing.Literal":
         return st.sampled_from(get_args(tp)) if typed else st.one_of(st.sampled_from(get_args(tp)), TEXT)
@@ -198,7 +200,8 @@ def test_an_ordinary_function_configuration_is_read_without_the_models(data: dic
 # -- files: the same configuration, or the same error ----------------------------------------------------
 @pytest.mark.parametrize("text", [
     'mode = "enforcing"\n', 'on_error = "ignore"\n', '[store]\nurll = "x"\n', 'modes = "shadow"\n', "mode = \n",
-    'base_dir = "/"\n', "[store]\ntimeout_seconds = 0\n", '[audit]\nwitness = "ftp://x"\n', '[audit]\ntrusted_keys = ["ed25519:00"]\n',
+    'base_dir = "/"\n', "[store]\ntimeout_seconds = 0\n", '[audit]\nwitness = "ftp://x"\n',
+    '[audit]\ntrusted_keys = ["ed25519:00"]\n',
     '[audit]\nlog_id = "bad id"\n', '[web]\ntokens = {t = "boss"}\n', '[web]\norigins = ["example.com"]\n',
     "[web]\nport = 70000\n", '[hooks]\non_deny = "explode"\n', '[[notify.webhooks]]\nurl = "ftp://x"\n',
     'store = "sqlite:///x"\n', "[workflow]\napprovals_required = 3\n", '[notify]\nevents = ["case.closed"]\n',

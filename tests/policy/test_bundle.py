@@ -205,7 +205,8 @@ def _first_rule_flags(data: dict[str, Any]) -> None:
     data["packs"][0]["pack"]["rules"][0]["decision"] = "flag"
 
 
-def test_no_bundle_is_no_bundle_and_no_warning(tmp_path: Path, packs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_bundle_is_no_bundle_and_no_warning(tmp_path: Path, packs_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(bundle.ENV_VAR, str(tmp_path / "none.json"))
     with capture_logs() as logs:
         assert bundle.bundled_packs([packs_dir]) is None
