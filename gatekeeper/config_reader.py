@@ -2,7 +2,8 @@
 
 ``gatekeeper.config`` validates the TOML file with pydantic models; importing pydantic and building
 those models was about a third of a Lambda's cold start. :func:`read_config` reads the same file into
-the frozen dataclasses below: the same sections, fields, defaults, methods and values as the models
+the frozen records below (``_record``: dataclasses' shape, without the code a dataclass compiles
+when its class is created): the same sections, fields, defaults, methods and values as the models
 (``Config``, ``StoreConfig``...), built from the file's TOML types directly.
 
 It never decides differently from the models, and never words an error differently, because it
@@ -27,14 +28,13 @@ calls.
 
 # No ``from __future__ import annotations``: the reader walks the fields' real types.
 
-import dataclasses
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin
 
+from gatekeeper._record import Record, fields, is_record, replaced, spec
 from gatekeeper.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,20 +78,20 @@ def check_origins(v: list[str]) -> list[str]:
 
 
 def check_tokens(v: dict[str, str]) -> dict[str, str]:
-    for token, spec in v.items():
+    for token, entry in v.items():
         if not token or token != token.strip():
             raise ValueError("a token must be non-empty and have no surrounding spaces")
-        name, _, role = spec.strip().rpartition(":")
+        name, _, role = entry.strip().rpartition(":")
         if role not in WEB_ROLES:
             raise ValueError(f"token role {role!r} must be one of {', '.join(WEB_ROLES)} (as NAME:ROLE or ROLE)")
-        if ":" in spec and not name.strip():
-            raise ValueError(f"token {spec!r}: the name before ':' must not be empty")
+        if ":" in entry and not name.strip():
+            raise ValueError(f"token {entry!r}: the name before ':' must not be empty")
     return v
 
 
-# -- methods shared by the models and the dataclasses ---------------------------------------------
+# -- methods shared by the models and the records ---------------------------------------------
 class ConfigMethods:
-    """``Config``'s methods, for the pydantic model and the dataclass alike."""
+    """``Config``'s methods, for the pydantic model and the record alike."""
 
     __slots__ = ()
     if TYPE_CHECKING:  # the fields it reads (the sections' classes differ: typed loosely)
@@ -118,7 +118,7 @@ class ConfigMethods:
 
 
 class NotifyMethods:
-    """``NotifyConfig``'s methods, for the pydantic model and the dataclass alike."""
+    """``NotifyConfig``'s methods, for the pydantic model and the record alike."""
 
     __slots__ = ()
     if TYPE_CHECKING:
@@ -131,114 +131,100 @@ class NotifyMethods:
         return bool(self.webhooks or self.email or self.sns)
 
 
-# -- the sections: the models' fields as dataclasses ----------------------------------------------
+# -- the sections: the models' fields as records ----------------------------------------------
 # A field's metadata: the model's ``Field(...)`` bounds (gt, ge, lt, le, pattern), its validator
 # (``check``), or ``models_only`` (any value but the default is handed to the models).
-_FROZEN = {"frozen": True, "slots": True}
-
-
-@dataclass(**_FROZEN)
-class StoreConfig:
+class StoreConfig(Record):
     url: str = DEFAULT_STORE_URL
     create: bool = False
-    timeout_seconds: float = field(default=5.0, metadata={"gt": 0, "le": 300})
+    timeout_seconds: float = spec(5.0, gt=0, le=300)
 
 
-@dataclass(**_FROZEN)
-class AuditConfig:
+class AuditConfig(Record):
     url: str = "file://.gatekeeper/audit"
     record_all: bool = False
     signing_key: str = ".gatekeeper/audit-signing-key.pem"
     segment_max_bytes: int = 64 * 1024 * 1024
     segment_max_seconds: int = 3600
-    log_id: str = field(default="default", metadata={"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$"})
-    trusted_keys: list[str] = field(default_factory=list, metadata={"check": check_trusted_keys})
-    witness: str = field(default="store", metadata={"check": check_witness})
-    witness_interval_seconds: float = field(default=60.0, metadata={"gt": 0, "le": 60})
-    witness_retention_days: int = field(default=2555, metadata={"ge": 1})
+    log_id: str = spec("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$")
+    trusted_keys: list[str] = spec(factory=list, check=check_trusted_keys)
+    witness: str = spec("store", check=check_witness)
+    witness_interval_seconds: float = spec(60.0, gt=0, le=60)
+    witness_retention_days: int = spec(2555, ge=1)
 
 
-@dataclass(**_FROZEN)
-class WorkflowConfig:
-    approvals_required: int = field(default=1, metadata={"ge": 1, "le": 2})
+class WorkflowConfig(Record):
+    approvals_required: int = spec(1, ge=1, le=2)
 
 
-@dataclass(**_FROZEN)
-class ScreeningConfig:
-    threshold: float = field(default=88.0, metadata={"ge": 0, "le": 100})
+class ScreeningConfig(Record):
+    threshold: float = spec(88.0, ge=0, le=100)
 
 
-@dataclass(**_FROZEN)
-class HooksConfig:
+class HooksConfig(Record):
     on_flag: Literal["none", "tag"] = "tag"
     on_pending: Literal["none", "tag", "stop"] = "stop"
     on_deny: Literal["none", "tag", "stop", "terminate"] = "terminate"
     on_error: Literal["none", "tag", "stop", "terminate"] = "stop"
-    account_map: dict[str, str] = field(default_factory=dict)
-    ignore_principals: list[str] = field(default_factory=list)
+    account_map: dict[str, str] = spec(factory=dict)
+    ignore_principals: list[str] = spec(factory=list)
     aws_role: str = ""
 
 
-@dataclass(**_FROZEN)
-class WebConfig:
+class WebConfig(Record):
     host: str = "127.0.0.1"
-    port: int = field(default=8765, metadata={"ge": 0, "le": 65535})
-    tokens: dict[str, str] = field(default_factory=dict, metadata={"check": check_tokens})
-    max_body_bytes: int = field(default=64 * 1024, metadata={"ge": 1024, "le": 64 * 1024 * 1024})
-    origins: list[str] = field(default_factory=list, metadata={"check": check_origins})
+    port: int = spec(8765, ge=0, le=65535)
+    tokens: dict[str, str] = spec(factory=dict, check=check_tokens)
+    max_body_bytes: int = spec(64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    origins: list[str] = spec(factory=list, check=check_origins)
 
 
-@dataclass(**_FROZEN)
-class AwsConfig:
+class AwsConfig(Record):
     resolver_ttl_seconds: float = 60.0
-    provider_accounts: list[str] = field(default_factory=list)
+    provider_accounts: list[str] = spec(factory=list)
 
 
-@dataclass(**_FROZEN)
-class AzureConfig:
-    provider_accounts: list[str] = field(default_factory=list)
+class AzureConfig(Record):
+    provider_accounts: list[str] = spec(factory=list)
 
 
-@dataclass(**_FROZEN)
-class GcpConfig:
-    provider_accounts: list[str] = field(default_factory=list)
+class GcpConfig(Record):
+    provider_accounts: list[str] = spec(factory=list)
 
 
-@dataclass(**_FROZEN)
-class NotifyConfig(NotifyMethods):
+class NotifyConfig(Record, NotifyMethods):
     console_url: str = ""
-    events: list[Literal["case.opened", "case.deadline", "licence.expiring", "licence.low"]] = field(
-        default_factory=lambda: list(EVENT_KINDS))
+    events: list[Literal["case.opened", "case.deadline", "licence.expiring", "licence.low"]] = spec(
+        factory=lambda: list(EVENT_KINDS))
     # A channel is read by the models (its sender uses them): a function host that notifies pays for them.
-    webhooks: list[Any] = field(default_factory=list, metadata={"models_only": True})
-    email: Any = field(default=None, metadata={"models_only": True})
-    sns: Any = field(default=None, metadata={"models_only": True})
-    case_deadline_hours: float = field(default=72.0, metadata={"gt": 0})
-    case_warning_hours: float = field(default=24.0, metadata={"ge": 0})
-    licence_expiry_days: int = field(default=30, metadata={"ge": 0})
-    licence_low_fraction: float = field(default=0.1, metadata={"ge": 0, "lt": 1})
-    retries: int = field(default=4, metadata={"ge": 0, "le": 20})
-    backoff_seconds: float = field(default=1.0, metadata={"ge": 0})
-    backoff_max_seconds: float = field(default=60.0, metadata={"ge": 0})
-    scan_interval_seconds: float = field(default=300.0, metadata={"gt": 0})
+    webhooks: list[Any] = spec(factory=list, models_only=True)
+    email: Any = spec(None, models_only=True)
+    sns: Any = spec(None, models_only=True)
+    case_deadline_hours: float = spec(72.0, gt=0)
+    case_warning_hours: float = spec(24.0, ge=0)
+    licence_expiry_days: int = spec(30, ge=0)
+    licence_low_fraction: float = spec(0.1, ge=0, lt=1)
+    retries: int = spec(4, ge=0, le=20)
+    backoff_seconds: float = spec(1.0, ge=0)
+    backoff_max_seconds: float = spec(60.0, ge=0)
+    scan_interval_seconds: float = spec(300.0, gt=0)
     state_file: str = ".gatekeeper/notify-sent.json"
 
 
-@dataclass(**_FROZEN)
-class Config(ConfigMethods):
+class Config(Record, ConfigMethods):
     mode: Literal["enforce", "shadow"] = "enforce"
     on_error: Literal["deny", "allow"] = "deny"
-    policies: list[str] = field(default_factory=list)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    audit: AuditConfig = field(default_factory=AuditConfig)
-    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
-    screening: ScreeningConfig = field(default_factory=ScreeningConfig)
-    hooks: HooksConfig = field(default_factory=HooksConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    aws: AwsConfig = field(default_factory=AwsConfig)
-    azure: AzureConfig = field(default_factory=AzureConfig)
-    gcp: GcpConfig = field(default_factory=GcpConfig)
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    policies: list[str] = spec(factory=list)
+    store: StoreConfig = spec(factory=StoreConfig)
+    audit: AuditConfig = spec(factory=AuditConfig)
+    workflow: WorkflowConfig = spec(factory=WorkflowConfig)
+    screening: ScreeningConfig = spec(factory=ScreeningConfig)
+    hooks: HooksConfig = spec(factory=HooksConfig)
+    web: WebConfig = spec(factory=WebConfig)
+    aws: AwsConfig = spec(factory=AwsConfig)
+    azure: AzureConfig = spec(factory=AzureConfig)
+    gcp: GcpConfig = spec(factory=GcpConfig)
+    notify: NotifyConfig = spec(factory=NotifyConfig)
     base_dir: str = "."
 
 
@@ -287,7 +273,7 @@ def _value(tp: Any, v: Any) -> Any:
             raise _Unsure
         _, item = get_args(tp)
         return {k: _value(item, x) for k, x in v.items()}
-    if dataclasses.is_dataclass(tp):
+    if is_record(tp):
         if type(v) is not dict:
             raise _Unsure
         return _section(tp, v)
@@ -317,8 +303,8 @@ def _section(cls: Any, data: dict[str, Any]) -> Any:
     return cls(**values)
 
 
-_FIELDS: dict[Any, dict[str, dataclasses.Field[Any]]] = {
-    cls: {f.name: f for f in dataclasses.fields(cls)}
+_FIELDS: dict[Any, dict[str, Any]] = {
+    cls: {f.name: f for f in fields(cls)}
     for cls in (StoreConfig, AuditConfig, WorkflowConfig, ScreeningConfig, HooksConfig, WebConfig, AwsConfig,
                 AzureConfig, GcpConfig, NotifyConfig, Config)
 }
@@ -352,14 +338,15 @@ def config_path(path: str | os.PathLike[str] | None) -> Path | None:
 
 
 def plain_config(data: dict[str, Any], base_dir: str = ".") -> Config | None:
-    """``data`` (a TOML document) as the dataclasses, or None when the models must judge it."""
+    """``data`` (a TOML document) as the records, or None when the models must judge it."""
     if "base_dir" in data:  # not a setting (read_toml says so)
         return None
     try:
         built: Config = _section(Config, data)
     except _Unsure:
         return None
-    return dataclasses.replace(built, base_dir=base_dir)
+    found: Config = replaced(built, base_dir=base_dir)
+    return found
 
 
 def read_config(path: str | os.PathLike[str] | None = None) -> "models.Config":

@@ -7,7 +7,6 @@ here), the same values for every file it accepts, and for everything else the mo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from gatekeeper import config as models
 from gatekeeper import config_reader as reader
+from gatekeeper._record import as_dict, fields, is_record
 from gatekeeper.errors import ConfigError
 from gatekeeper.notify import settings as notify_models
 
@@ -66,11 +66,11 @@ def _same_type(plain: Any, model: Any) -> bool:
 
 @pytest.mark.parametrize(("plain", "model"), PAIRS, ids=lambda c: getattr(c, "__qualname__", str(c)))
 def test_every_field_of_the_model_is_read_alike(plain: type, model: type[BaseModel]) -> None:
-    fields = {f.name: f for f in dataclasses.fields(plain)}
-    assert list(fields) == list(model.model_fields), "the reader's fields are the model's, in order"
+    by_name = {f.name: f for f in fields(plain)}
+    assert list(by_name) == list(model.model_fields), "the reader's fields are the model's, in order"
     validated = _validated_fields(model)
     for name, info in model.model_fields.items():
-        f = fields[name]
+        f = by_name[name]
         meta = dict(f.metadata)
         if meta.pop("models_only", False):  # read by the models only: the reader keeps the default
             assert not _constraints(info) or name in {"email", "sns"}
@@ -104,7 +104,7 @@ def test_the_methods_give_the_same_answers(tmp_path: Path) -> None:
 
 def _dump(obj: Any) -> str:
     """Values with their types (5 and 5.0 differ), NaN equal to itself."""
-    data = obj.model_dump() if isinstance(obj, BaseModel) else dataclasses.asdict(obj)
+    data = obj.model_dump() if isinstance(obj, BaseModel) else as_dict(obj)
 
     def norm(v: Any) -> Any:
         if isinstance(v, dict):
@@ -151,15 +151,15 @@ def _value_for(tp: Any, typed: bool) -> st.SearchStrategy[Any]:
     if origin is dict:
         table = st.dictionaries(TEXT, TEXT, max_size=3)
         return table if typed else st.one_of(table, st.lists(TEXT, max_size=1))
-    if dataclasses.is_dataclass(tp):
+    if is_record(tp):
         return _section(tp, typed)
     return ANY
 
 
 def _section(cls: Any, typed: bool = False) -> st.SearchStrategy[dict[str, Any]]:
-    fields = [f for f in dataclasses.fields(cls) if f.name != "base_dir"]
+    chosen = [f for f in fields(cls) if f.name != "base_dir"]
     per_field = {f.name: (_value_for(f.type, typed) if typed else st.one_of(_value_for(f.type, typed), ANY))
-                 if not f.metadata.get("models_only") else st.one_of(st.just([]), st.none(), ANY) for f in fields}
+                 if not f.metadata.get("models_only") else st.one_of(st.just([]), st.none(), ANY) for f in chosen}
     extra = {} if typed else {"extra_key": ANY}
     return st.fixed_dictionaries({}, optional={**per_field, **extra})
 

@@ -1,4 +1,4 @@
-"""Validated packs as plain frozen dataclasses: the form a function host compiles, read from a bundle.
+"""Validated packs as plain frozen records: the form a function host compiles, read from a bundle.
 
 The pack format is validated by the pydantic models of ``schema`` (the CLI, the tests, and whoever
 builds a bundle). A function host compiles packs that were validated when its package was built
@@ -14,19 +14,17 @@ fields equal to the models' and compiles every shipped pack both ways.
 
 # No ``from __future__ import annotations``: from_data walks the fields' real types.
 
-import dataclasses
 import types
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Union, get_args, get_origin
 
-# Not slotted: ``compiled`` reads a condition's values with vars(), as it does a model's. Keyword
-# arguments only (from_data builds them by name), so that required fields may follow defaults as in the models.
-_FROZEN = {"frozen": True, "kw_only": True}
+from gatekeeper._record import Record, fields, is_record, spec
+
+# Records (gatekeeper._record): built by keyword, so required fields may follow defaults as in the
+# models; ``compiled`` reads a condition's values with vars(), as it does a model's.
 
 
-@dataclass(**_FROZEN)
-class ItemCondition:
+class ItemCondition(Record):
     export_class: tuple[Literal["3A090.a", "3A090.b", "none", "unknown"], ...] | None = None
     chips: tuple[str, ...] | None = None
     named_by_rule: bool | None = None
@@ -39,15 +37,13 @@ class ItemCondition:
     providers: tuple[Literal["aws", "azure", "gcp"], ...] | None = None
 
 
-@dataclass(**_FROZEN)
-class OwnedBy:
+class OwnedBy(Record):
     lists: tuple[str, ...]
     min_share: float = 50.0
     any_owner_on: tuple[str, ...] | None = None
 
 
-@dataclass(**_FROZEN)
-class CustomerCondition:
+class CustomerCondition(Record):
     country_in: tuple[str, ...] | None = None
     country_not_in: tuple[str, ...] | None = None
     headquarters_in: tuple[str, ...] | None = None
@@ -64,42 +60,37 @@ class CustomerCondition:
     owned_by: OwnedBy | None = None
 
 
-@dataclass(**_FROZEN)
-class RegionCondition:
+class RegionCondition(Record):
     country_in: tuple[str, ...] | None = None
     country_not_in: tuple[str, ...] | None = None
     unknown: bool | None = None
 
 
-@dataclass(**_FROZEN)
-class When:
-    item: ItemCondition = field(default_factory=ItemCondition)
+class When(Record):
+    item: ItemCondition = spec(factory=ItemCondition)
     customer: CustomerCondition | None = None
     region: RegionCondition | None = None
 
 
-@dataclass(**_FROZEN)
-class Rule:
+class Rule(Record):
     id: str
     decision: Literal["flag", "pending", "deny"]
     citation: str
     reason: str
-    when: When = field(default_factory=When)
+    when: When = spec(factory=When)
     effective_from: date | None = None
     effective_until: date | None = None
     applies_to: Literal["accelerated", "all"] = "accelerated"
     review_policy: Literal["case-by-case", "presumption of denial", "presumption of approval"] | None = None
 
 
-@dataclass(**_FROZEN)
-class Suspension:
+class Suspension(Record):
     effective_from: date
     effective_until: date
     citation: str
 
 
-@dataclass(**_FROZEN)
-class Pack:
+class Pack(Record):
     id: str
     version: str
     title: str
@@ -153,7 +144,7 @@ def _build(tp: Any, v: Any, where: str) -> Any:
             raise DataError(f"{where}: expected a list")
         item = get_args(tp)[0]
         return tuple(_build(item, x, f"{where}.{n}") for n, x in enumerate(v))
-    if dataclasses.is_dataclass(tp):
+    if is_record(tp):
         if type(v) is not dict:
             raise DataError(f"{where}: expected a mapping")
         return _object(tp, v, where)
@@ -172,8 +163,8 @@ def _object(cls: Any, data: dict[str, Any], where: str) -> Any:
     return cls(**{name: _build(f.type, data[name], f"{where}.{name}") for name, f in fields.items()})
 
 
-_FIELDS: dict[Any, dict[str, dataclasses.Field[Any]]] = {
-    cls: {f.name: f for f in dataclasses.fields(cls)}
+_FIELDS: dict[Any, dict[str, Any]] = {
+    cls: {f.name: f for f in fields(cls)}
     for cls in (ItemCondition, OwnedBy, CustomerCondition, RegionCondition, When, Rule, Suspension, Pack)
 }
 
@@ -189,8 +180,8 @@ def from_data(data: Any, where: str = "pack") -> Pack:
 def to_data(obj: Any) -> Any:
     """A plain pack (or part of one) as JSON data: what ``Pack.model_dump(mode="json")`` gives,
     without the fields not carried."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Record):
+        return {f.name: to_data(getattr(obj, f.name)) for f in fields(obj)}
     if isinstance(obj, tuple):
         return [to_data(x) for x in obj]
     if isinstance(obj, date):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from structlog.testing import capture_logs
 
+from gatekeeper._record import MISSING, fields
 from gatekeeper.engine import Engine
 from gatekeeper.errors import PolicyError
 from gatekeeper.model import ComputeItem, CustomerProfile, Owner, ProvisioningRequest, ScreeningHit
@@ -38,14 +39,14 @@ PAIRS: list[tuple[type, type[BaseModel]]] = [
 
 @pytest.mark.parametrize(("form", "model"), PAIRS, ids=lambda c: getattr(c, "__name__", str(c)))
 def test_the_plain_form_has_every_field_of_the_model(form: type, model: type[BaseModel]) -> None:
-    names = [f.name for f in dataclasses.fields(form)]
+    names = [f.name for f in fields(form)]
     assert names == [n for n in model.model_fields if n not in plain.NOT_CARRIED]
-    for f in dataclasses.fields(form):
+    for f in fields(form):
         info = model.model_fields[f.name]
-        if f.default is not dataclasses.MISSING:
+        if f.default is not MISSING:
             assert f.default == info.default or (f.default == () and info.default_factory is list), f.name
-        elif f.default_factory is not dataclasses.MISSING:
-            assert plain.to_data(f.default_factory()) == info.get_default(call_default_factory=True).model_dump(
+        elif f.factory is not None:
+            assert plain.to_data(f.factory()) == info.get_default(call_default_factory=True).model_dump(
                 mode="json"), f.name
         else:
             assert info.is_required(), f"{model.__name__}.{f.name} has a default the plain form lacks"
