@@ -25,8 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gatekeeper._prebuilt import MISSING
+from gatekeeper._prebuilt import document as prebuilt_document
 from gatekeeper.errors import CatalogError
 
 DATA_DIR = Path(__file__).parent / "catalog" / "data"
@@ -130,15 +130,19 @@ class Jurisdictions:
         return None
 
 
-# libyaml's parser when PyYAML was built with it: the same safe loading, several times faster (these
-# files are read on every cold start, a Lambda's included).
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read(path: Path) -> Any:
+    # A function host takes the document parsed when its package was built, for these very bytes
+    # (gatekeeper/_prebuilt.py): its cold start neither imports nor runs the YAML parser.
+    found = prebuilt_document(path)
+    if found is not MISSING:
+        return found
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it: the same safe loading, several times faster.
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_SafeLoader)  # a safe loader, C or Python
+            return yaml.load(fh, Loader=loader)  # a safe loader, C or Python
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: a timestamp YAML cannot build
         raise CatalogError(f"{path}: {exc}") from exc
 

@@ -1,16 +1,13 @@
 """Packs validated when a function's package is built, so that its cold start needs no pydantic.
 
-A bundle is a file of validated packs, each keyed by the SHA-256 of its pack file's bytes::
-
-    gatekeeper-policy-bundle 1 sha256:<digest of the rest of the file>
-    {"validator": "<SHA-256 of schema.py and plain.py>", "packs": [{"sha256": ..., "file": ..., "pack": {...}}]}
-
-``python -m gatekeeper.policy.bundle [--out FILE] [PATH ...]`` builds one (``read_packs``: the
-pydantic models, every check of ``gatekeeper policy validate``; default: the shipped packs into
-:data:`DEFAULT`, where a package built by deploy/aws/build.sh has it). A function host
-(``load_policies`` when ``_log.in_function_host``) reads its packs from the bundle
-(``$GATEKEEPER_POLICY_BUNDLE``, else :data:`DEFAULT`) instead of validating them, then compiles them
-as always: the catalog and country-group checks run on every cold start.
+The bundle (its file: ``gatekeeper._prebuilt``) holds each validated pack keyed by the SHA-256 of its
+pack file's bytes, and a fingerprint of the pack format's source (``schema.py``, ``plain.py``);
+``python -m gatekeeper.policy.bundle [--out FILE] [PATH ...]`` builds it (``read_packs``: the
+pydantic models, every check of ``gatekeeper policy validate``; default: the shipped packs, into
+``gatekeeper/policy/bundle.json`` where a package built by deploy/aws/build.sh has it), with the shipped
+data files parsed beside them. A function host (``load_policies`` when ``_log.in_function_host``)
+reads its packs from the bundle (``$GATEKEEPER_POLICY_BUNDLE``, else that file) instead of validating
+them, then compiles them as always: the catalog and country-group checks run on every cold start.
 
 # INVARIANT: a bundle is used only when it vouches for exactly the files in force: its header digest
 # matches its content (not edited or damaged), it was built by this version of the pack format
@@ -26,27 +23,25 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gatekeeper import _prebuilt
 from gatekeeper._log import get_logger
+from gatekeeper._prebuilt import DEFAULT as DEFAULT
+from gatekeeper._prebuilt import ENV_VAR as ENV_VAR
+from gatekeeper._prebuilt import FORMAT as FORMAT
+from gatekeeper._prebuilt import MAGIC as MAGIC
+from gatekeeper._prebuilt import BundleError as BundleError
+from gatekeeper._prebuilt import location as location
 from gatekeeper.policy import plain
 
 log = get_logger("gatekeeper.policy")
 
-MAGIC = "gatekeeper-policy-bundle"
-FORMAT = 1
-ENV_VAR = "GATEKEEPER_POLICY_BUNDLE"
-DEFAULT = Path(__file__).with_name("bundle.json")
 # What decides whether a bundle's packs are still what validation gives: the format and its form.
 _VALIDATOR_SOURCES = ("schema.py", "plain.py")
-
-
-class BundleError(ValueError):
-    """Why a bundle cannot be used."""
 
 
 def validator_fingerprint() -> str:
@@ -62,38 +57,34 @@ def validator_fingerprint() -> str:
 
 
 def build(paths: Iterable[str | Path]) -> bytes:
-    """A bundle of every pack under ``paths``, validated by ``read_packs`` (PolicyError as it raises)."""
+    """A bundle of every pack under ``paths``, validated by ``read_packs`` (PolicyError as it raises),
+    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do)."""
+    from gatekeeper.catalog._catalog import _read_yaml
+    from gatekeeper.jurisdictions import DATA_DIR
     from gatekeeper.policy.loader import read_packs
 
     entries = []
     for pack, file in read_packs(list(paths)):
         entries.append({"sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest(), "file": Path(file).name,
                         "pack": pack.model_dump(mode="json", exclude=set(plain.NOT_CARRIED))})
-    body = json.dumps({"validator": validator_fingerprint(), "packs": entries}, sort_keys=True,
-                      separators=(",", ":")).encode()
-    return f"{MAGIC} {FORMAT} sha256:{hashlib.sha256(body).hexdigest()}\n".encode() + body
-
-
-def location() -> Path:
-    return Path(os.environ.get(ENV_VAR) or DEFAULT)
+    data: dict[str, Any] = {}
+    for f in sorted(DATA_DIR.glob("*.yaml")):  # both modules read with the same safe (C) loader
+        try:
+            text = _prebuilt.document_text(_read_yaml(f))
+        except TypeError:  # JSON cannot hold it alike: that file is parsed at run time
+            continue
+        data[hashlib.sha256(f.read_bytes()).hexdigest()] = {"file": f.name, "doc": text}
+    return _prebuilt.encode({"validator": validator_fingerprint(), "packs": entries, "data": data})
 
 
 def read(raw: bytes) -> dict[str, Any]:
     """A bundle's entries by pack file SHA-256; BundleError when it is damaged, edited or of another format."""
-    header, sep, body = raw.partition(b"\n")
-    parts = header.decode("ascii", errors="replace").split(" ")
-    if not sep or len(parts) != 3 or parts[0] != MAGIC:
-        raise BundleError("not a policy bundle")
-    if parts[1] != str(FORMAT):
-        raise BundleError(f"bundle format {parts[1]}, this gatekeeper reads {FORMAT}")
-    if parts[2] != "sha256:" + hashlib.sha256(body).hexdigest():
-        raise BundleError("its content does not match its digest (edited or damaged)")
+    data = _prebuilt.decode(raw)
     try:
-        data = json.loads(body)
         if data["validator"] != validator_fingerprint():
             raise BundleError("built by another version of the pack format (rebuild it with this gatekeeper)")
         return {e["sha256"]: e for e in data["packs"]}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise BundleError(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
@@ -126,7 +117,7 @@ def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] |
     except OSError as exc:
         log.warning("policy.bundle_rejected", bundle=str(where), reason=f"unreadable: {exc.strerror or exc}")
         return None
-    from gatekeeper.policy.loader import pack_files
+    from gatekeeper.policy.files import pack_files
 
     try:
         files = pack_files(paths)
@@ -160,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(args.out)
-    count = len(json.loads(data.partition(b"\n")[2])["packs"])
-    print(f"{args.out}: {count} packs validated and bundled")
+    body = json.loads(data.partition(b"\n")[2])
+    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed")
     return 0
 
 

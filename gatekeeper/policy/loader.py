@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from gatekeeper.errors import PolicyError
+from gatekeeper.policy.files import PACK_SUFFIXES as PACK_SUFFIXES  # re-exported: where callers found them
+from gatekeeper.policy.files import pack_files as pack_files
 
 if TYPE_CHECKING:  # the models (pydantic) are imported by parse_pack: pack_files needs none of them
     from gatekeeper.policy.schema import Pack
 
-PACK_SUFFIXES = (".yaml", ".yml")
 
 
 class PackLoader(yaml.SafeLoader):
@@ -272,20 +273,6 @@ def _key_on(text: str, line: int) -> str | None:
         return None
     key, sep, _ = lines[line - 1].strip().lstrip("- ").partition(":")
     return key.strip() or None if sep else None
-
-
-def pack_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Pack files named by ``paths`` (files, or folders searched for *.yaml), in a stable order."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in PACK_SUFFIXES and f.is_file()))
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise PolicyError("no such file or folder", file=str(p))
-    return out
 
 
 def read_packs(paths: Iterable[str | Path]) -> list[tuple[Pack, str]]:

@@ -35,6 +35,7 @@ event = json.loads(sys.argv[1]); event["id"] = event["id"] + "-2"
 answers.append(handler(event, None))
 print(json.dumps({"answers": [a["status"] + ":" + str(a.get("decision")) for a in answers], "first": first,
                   "pydantic": "pydantic" in sys.modules, "workflow": "gatekeeper.workflow.model" in sys.modules,
+                  "yaml": "yaml" in sys.modules,
                   "after_second": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("boto3", "botocore", "structlog", "rich", "asyncio"))
@@ -84,10 +85,11 @@ def _packaged_bundle(tmp_path: Path) -> Path:
 
 def test_a_packaged_lambda_decides_its_first_allowed_event_without_pydantic(tmp_path: Path) -> None:
     # The configuration by the plain reader, the packs from the bundle, no case opened: none of the
-    # pydantic models is needed, so pydantic is not imported at all (nor the workflow models).
+    # pydantic models is needed, so pydantic is not imported at all (nor the workflow models); the
+    # catalog's and jurisdictions' data come parsed in the bundle: no YAML parser either.
     r = _first_events(tmp_path, function_host=True, bundle=_packaged_bundle(tmp_path))
     assert r["answers"] == ["decided:allow", "decided:allow"]
-    assert r["pydantic"] is False and r["workflow"] is False
+    assert r["pydantic"] is False and r["workflow"] is False and r["yaml"] is False
     assert "policy.bundle_rejected" not in r["log"]
 
 

@@ -294,3 +294,40 @@ def test_the_command_refuses_a_bad_pack(tmp_path: Path, capsys: pytest.CaptureFi
     bad.write_text("id: x\nversion: '1'\n", encoding="utf-8")
     assert bundle.main(["--out", str(tmp_path / "b.json"), str(bad)]) == 1
     assert "error:" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
+
+
+# -- the shipped data files, parsed at packaging time ------------------------------------------------
+def test_in_a_function_host_each_data_file_is_its_bundled_document(tmp_path: Path, bundled: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper import _prebuilt
+    from gatekeeper.catalog._catalog import _read_yaml
+    from gatekeeper.jurisdictions import DATA_DIR, _read
+
+    files = sorted(DATA_DIR.glob("*.yaml"))
+    parsed = {f.name: (_read_yaml(f), _read(f)) for f in files}  # outside a function host: the YAML
+    assert all(a == b for a, b in parsed.values())
+    assert all(_prebuilt.document(f) is _prebuilt.MISSING for f in files)  # not a function host
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatekeeper-test")
+    for f in files:
+        doc = _prebuilt.document(f)
+        assert doc is not _prebuilt.MISSING, f.name
+        assert doc == parsed[f.name][0] and doc is not _prebuilt.document(f)  # a fresh copy per reader
+        assert _read_yaml(f) == doc and _read(f) == doc
+    # A data file edited after the build is parsed from its bytes, not taken from the bundle.
+    copy = tmp_path / "regions.yaml"
+    copy.write_text((DATA_DIR / "regions.yaml").read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert _prebuilt.document(copy) is _prebuilt.MISSING and _read(copy) == parsed["regions.yaml"][1]
+
+
+def test_a_damaged_bundle_gives_no_data_documents(bundled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper import _prebuilt
+    from gatekeeper.jurisdictions import DATA_DIR
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatekeeper-test")
+    raw = bundled.read_bytes()
+    assert b'\\"AE\\"' in raw  # a country inside a data document (JSON text in the bundle's JSON)
+    bundled.write_bytes(raw.replace(b'\\"AE\\"', b'\\"US\\"', 1))
+    with capture_logs() as logs:
+        assert _prebuilt.document(DATA_DIR / "regions.yaml") is _prebuilt.MISSING
+    assert [e["reason"] for e in logs if e["event"] == "bundle_rejected"] == [
+        "its content does not match its digest (edited or damaged)"]
