@@ -104,6 +104,11 @@ class Pack(Record):
     description: str = ""
     rules: tuple[Rule, ...]
 
+    @property
+    def tests(self) -> tuple[()]:
+        """A bundle carries no test cases (``NOT_CARRIED``): ``gatekeeper policy test`` reads the files."""
+        return ()
+
 
 # The models' fields a plain pack does not carry.
 NOT_CARRIED = frozenset({"tests"})

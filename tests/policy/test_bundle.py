@@ -274,7 +274,9 @@ def test_in_a_function_host_the_packs_come_from_the_bundle_while_it_vouches_for_
 
 def test_outside_a_function_host_the_bundle_is_not_read(packs_dir: Path, bundled: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_WORKER_RUNTIME", "FUNCTION_TARGET", "K_SERVICE"):
+    from gatekeeper._log import FUNCTION_HOST_VARS
+
+    for var in FUNCTION_HOST_VARS:
         monkeypatch.delenv(var, raising=False)
     assert all(isinstance(p.pack, schema.Pack) for p in load_policies([packs_dir]).packs)
 
@@ -300,9 +302,12 @@ def test_the_command_refuses_a_bad_pack(tmp_path: Path, capsys: pytest.CaptureFi
 def test_in_a_function_host_each_data_file_is_its_bundled_document(tmp_path: Path, bundled: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from gatekeeper import _prebuilt
+    from gatekeeper._log import FUNCTION_HOST_VARS
     from gatekeeper.catalog._catalog import _read_yaml
     from gatekeeper.jurisdictions import DATA_DIR, _read
 
+    for var in FUNCTION_HOST_VARS:
+        monkeypatch.delenv(var, raising=False)
     files = sorted(DATA_DIR.glob("*.yaml"))
     parsed = {f.name: (_read_yaml(f), _read(f)) for f in files}  # outside a function host: the YAML
     assert all(a == b for a, b in parsed.values())
