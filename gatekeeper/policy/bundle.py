@@ -77,9 +77,8 @@ def build(paths: Iterable[str | Path]) -> bytes:
     return _prebuilt.encode({"validator": validator_fingerprint(), "packs": entries, "data": data})
 
 
-def read(raw: bytes) -> dict[str, Any]:
-    """A bundle's entries by pack file SHA-256; BundleError when it is damaged, edited or of another format."""
-    data = _prebuilt.decode(raw)
+def entries(data: dict[str, Any]) -> dict[str, Any]:
+    """A checked bundle body's packs by pack file SHA-256; BundleError when they are of another format."""
     try:
         if data["validator"] != validator_fingerprint():
             raise BundleError("built by another version of the pack format (rebuild it with this gatekeeper)")
@@ -88,7 +87,7 @@ def read(raw: bytes) -> dict[str, Any]:
         raise BundleError(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
-def packs_from(entries: dict[str, Any], files: Sequence[Path]) -> list[tuple[plain.Pack, str]]:
+def packs_from(by_digest: dict[str, Any], files: Sequence[Path]) -> list[tuple[plain.Pack, str]]:
     """The bundled pack of each file, in order; BundleError when a file has none, or its data is bad."""
     out: list[tuple[plain.Pack, str]] = []
     for f in files:
@@ -96,7 +95,7 @@ def packs_from(entries: dict[str, Any], files: Sequence[Path]) -> list[tuple[pla
             digest = hashlib.sha256(f.read_bytes()).hexdigest()
         except OSError as exc:
             raise BundleError(f"cannot read {f}: {exc.strerror or exc}") from None
-        entry = entries.get(digest)
+        entry = by_digest.get(digest)
         if entry is None:
             raise BundleError(f"{f} is not in it (changed or added since the bundle was built)")
         try:
@@ -108,14 +107,10 @@ def packs_from(entries: dict[str, Any], files: Sequence[Path]) -> list[tuple[pla
 
 def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] | None:
     """The packs under ``paths`` from the bundle, or None: no bundle, or one that cannot vouch for
-    them (logged), or files the usual reader must judge (none, a pack id twice)."""
-    where = location()
-    try:
-        raw = where.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("policy.bundle_rejected", bundle=str(where), reason=f"unreadable: {exc.strerror or exc}")
+    them (logged: ``bundle_rejected`` for the file, ``policy.bundle_rejected`` for its packs), or
+    files the usual reader must judge (none, a pack id twice)."""
+    data = _prebuilt.body()  # read and checked once per process for the packs and the data files
+    if data is None:
         return None
     from gatekeeper.policy.files import pack_files
 
@@ -124,9 +119,9 @@ def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] |
     except Exception:  # a path that does not exist: the usual reader says so
         return None
     try:
-        packs = packs_from(read(raw), files)
+        packs = packs_from(entries(data), files)
     except BundleError as exc:
-        log.warning("policy.bundle_rejected", bundle=str(where), reason=str(exc))
+        log.warning("policy.bundle_rejected", bundle=str(location()), reason=str(exc))
         return None
     if not packs or len({p.id for p, _ in packs}) != len(packs):
         return None

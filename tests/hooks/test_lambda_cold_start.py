@@ -90,7 +90,7 @@ def test_a_packaged_lambda_decides_its_first_allowed_event_without_pydantic(tmp_
     r = _first_events(tmp_path, function_host=True, bundle=_packaged_bundle(tmp_path))
     assert r["answers"] == ["decided:allow", "decided:allow"]
     assert r["pydantic"] is False and r["workflow"] is False and r["yaml"] is False
-    assert "policy.bundle_rejected" not in r["log"]
+    assert "bundle_rejected" not in r["log"]
 
 
 def test_a_lambda_whose_bundle_does_not_vouch_for_its_packs_validates_them(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_a_lambda_whose_bundle_does_not_vouch_for_its_packs_validates_them(tmp_p
     r = _first_events(tmp_path, function_host=True, bundle=bundle)
     assert r["answers"] == ["decided:allow", "decided:allow"]
     assert r["pydantic"] is True  # the packs were validated from their files
-    assert "policy.bundle_rejected" in r["log"] and "does not match its digest" in r["log"]
+    assert "bundle_rejected" in r["log"] and "does not match its digest" in r["log"]
 
 
 def test_in_lambda_the_first_event_leaves_the_runtime_frozen_and_the_collector_on(tmp_path: Path) -> None:
