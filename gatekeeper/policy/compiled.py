@@ -531,7 +531,7 @@ def _group_tokens(rule: Rule) -> list[str]:
     tokens: list[str] = []
     for cond in (rule.when.customer, rule.when.region):
         if cond is not None:
-            for value in vars(cond).values():  # a model's fields, or a plain dataclass's
+            for value in vars(cond).values():  # a model's fields, or a plain record's
                 if isinstance(value, (list, tuple)):
                     tokens += [v for v in value if isinstance(v, str)]
     return tokens
