@@ -4,7 +4,10 @@ gatekeeper: a fresh interpreter imports ``gatekeeper.hooks.aws_lambda`` and hand
 a CloudTrail RunInstances record of a p4d.24xlarge for a verified US customer: the runtime is built
 (packs loaded and compiled once), the profile read from SQLite, the event claimed, the decision
 decided with every pack and its audit record fsynced. No AWS call is needed for an allowed launch, and
-the child reports whether boto3 was imported at all (it must not be: lazy imports).
+the child reports whether boto3 was imported at all (it must not be: lazy imports). The function runs as
+a package built by deploy/aws/build.sh has it: with the policy bundle (the shipped packs validated
+when the package is built, ``gatekeeper.policy.bundle``), so that the child reports pydantic not
+imported either (the configuration is read by ``gatekeeper.config_reader``).
 
 Cloud Custodian: a fresh interpreter runs ``from c7n.resources import load_resources;
 load_resources(('aws.ec2',))`` and loads a one-policy collection on ``aws.ec2`` (what a c7n Lambda does
@@ -47,7 +50,7 @@ answer = handler(json.loads(sys.argv[1]), None)
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "first_decision_s": t2 - t1, "total_s": t2 - t0,
                   "cpu_s": time.process_time() - c0, "modules": len(sys.modules),
-                  "boto3_imported": "boto3" in sys.modules,
+                  "boto3_imported": "boto3" in sys.modules, "pydantic_imported": "pydantic" in sys.modules,
                   "status": answer["status"], "decision": answer.get("decision")}))
 """
 
@@ -94,6 +97,8 @@ def home(tmp: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from gatekeeper.config import load_config
     from gatekeeper.model import CustomerProfile
+    from gatekeeper.policy import shipped_policies_dir
+    from gatekeeper.policy.bundle import build
     from gatekeeper.stores import open_store
 
     cfg_path = tmp / "gatekeeper.toml"
@@ -106,10 +111,13 @@ def home(tmp: Path) -> dict[str, str]:
                                                      "verified")])
     finally:
         store.close()
+    bundle = tmp / "policy-bundle.json"  # what deploy/aws/build.sh puts in the package
+    bundle.write_bytes(build([shipped_policies_dir()]))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GATEKEEPER_", "AWS_", "PYTHONDONTWRITEBYTECODE"))}
     # AWS_LAMBDA_FUNCTION_NAME: what the Lambda runtime sets, and what gatekeeper knows a function host by.
-    env.update({"GATEKEEPER_CONFIG": str(cfg_path), "AWS_DEFAULT_REGION": "us-east-1",
+    env.update({"GATEKEEPER_CONFIG": str(cfg_path), "GATEKEEPER_POLICY_BUNDLE": str(bundle),
+                "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_LAMBDA_FUNCTION_NAME": "gatekeeper-bench",
                 "PYTHONPATH": str(ROOT)})
     return env
@@ -156,6 +164,7 @@ def measure(runs: int) -> dict[str, Any]:
         "gatekeeper_import_s": statistics.median(r["import_s"] for r in gk_runs),
         "gatekeeper_first_decision_s": statistics.median(r["first_decision_s"] for r in gk_runs),
         "gatekeeper_modules": last["modules"], "gatekeeper_boto3_imported": any(r["boto3_imported"] for r in gk_runs),
+        "gatekeeper_pydantic_imported": any(r["pydantic_imported"] for r in gk_runs),
         "gatekeeper_decision": last["decision"],
         "c7n_s": c7n, "c7n_import_s": statistics.median(r["import_s"] for r in c7n_runs),
         "c7n_modules": c7n_runs[-1]["modules"],
@@ -180,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(d, indent=2) + "\n", encoding="utf-8")
     print(f"hook cold start (median of {d['runs']}): gatekeeper import {d['gatekeeper_import_s'] * 1000:.0f} ms "
           f"+ first decision {d['gatekeeper_first_decision_s'] * 1000:.0f} ms = {d['gatekeeper_s'] * 1000:.0f} ms "
-          f"(boto3 imported: {'yes' if d['gatekeeper_boto3_imported'] else 'no'}); "
+          f"(boto3 imported: {'yes' if d['gatekeeper_boto3_imported'] else 'no'}, "
+          f"pydantic: {'yes' if d['gatekeeper_pydantic_imported'] else 'no'}); "
           f"c7n load_resources aws.ec2 + policy: {d['c7n_s'] * 1000:.0f} ms; ratio {d['ratio']:.2f} "
           f"(CPU: {d['gatekeeper_cpu_s'] * 1000:.0f} / {d['c7n_cpu_s'] * 1000:.0f} ms, {d['cpu_ratio']:.2f}) "
           f"-> {args.out}")

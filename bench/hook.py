@@ -42,7 +42,10 @@ def rows(d: dict[str, Any]) -> list[Row]:
     return [Row("hook", "Lambda handler cold start: import + first decision (fresh process)",
                 f"{gk * 1000:.0f} ms ({d['ratio']:.2f} of c7n)",
                 f"c7n policy loading with EC2 resources: {c7n * 1000:.0f} ms", "<= 1/3 of c7n",
-                d["ratio"] <= GOAL_FRACTION, note=f"measured by {d.get('source', SCRIPT.name)}", data=d)]
+                d["ratio"] <= GOAL_FRACTION,
+                note=f"measured by {d.get('source', SCRIPT.name)}; CPU {d['gatekeeper_cpu_s'] * 1000:.0f} / "
+                     f"{d['c7n_cpu_s'] * 1000:.0f} ms ({d['cpu_ratio']:.2f}); pydantic imported: "
+                     f"{'yes' if d.get('gatekeeper_pydantic_imported') else 'no'}", data=d)]
 
 
 RUNS = {"full": 7, "quick": 3, "smoke": 1}

@@ -3,30 +3,38 @@
 Validated with pydantic at load; unknown keys are refused so that a typo never silently weakens a
 control. Relative paths in the file are resolved against the file's folder; the embedded defaults
 live under ``./.gatekeeper/``.
+
+Function hosts read the same file with ``gatekeeper.config_reader`` (no pydantic; equal values, and
+these models' errors); the fields' checks and ``Config``'s methods live there, shared by both.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gatekeeper.config_reader import DEFAULT_HOME as DEFAULT_HOME  # re-exported: defined there, once
+from gatekeeper.config_reader import DEFAULT_STORE_URL as DEFAULT_STORE_URL
+from gatekeeper.config_reader import ENV_VAR as ENV_VAR
+from gatekeeper.config_reader import WEB_ROLES as WEB_ROLES
+from gatekeeper.config_reader import (
+    ConfigMethods,
+    check_origins,
+    check_tokens,
+    check_trusted_keys,
+    check_witness,
+    config_path,
+    read_toml,
+)
 from gatekeeper.errors import ConfigError
 from gatekeeper.notify.settings import NotifyConfig
-
-ENV_VAR = "GATEKEEPER_CONFIG"
-DEFAULT_HOME = Path(".gatekeeper")
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-DEFAULT_STORE_URL = "sqlite:///.gatekeeper/state.db"
-
 
 class StoreConfig(_Section):
     url: str = DEFAULT_STORE_URL
@@ -66,25 +74,12 @@ class AuditConfig(_Section):
     @field_validator("trusted_keys")
     @classmethod
     def _trusted_keys(cls, v: list[str]) -> list[str]:
-        for key in v:
-            if key.strip().lower().startswith("ed25519:"):
-                from gatekeeper.audit.witness import check_fingerprint
-                from gatekeeper.errors import AuditError
-
-                try:
-                    check_fingerprint(key)
-                except AuditError as exc:
-                    raise ValueError(str(exc)) from None
-            elif not key.strip():
-                raise ValueError("a trusted key must be an ed25519:<64 hex> fingerprint or a PEM file path")
-        return v
+        return check_trusted_keys(v)
 
     @field_validator("witness")
     @classmethod
     def _witness(cls, v: str) -> str:
-        if v not in ("store", "none") and not v.startswith("s3://"):
-            raise ValueError(f"witness must be 'store', 'none' or an s3://BUCKET/PREFIX URL, not {v!r}")
-        return v
+        return check_witness(v)
 
 
 class WorkflowConfig(_Section):
@@ -116,9 +111,6 @@ class HooksConfig(_Section):
     aws_role: str = ""
 
 
-WEB_ROLES: tuple[str, ...] = ("requester", "reviewer", "auditor")
-
-
 class WebConfig(_Section):
     # Loopback unless told otherwise: put a TLS proxy in front to serve anyone else (docs/web.md).
     host: str = "127.0.0.1"
@@ -137,24 +129,12 @@ class WebConfig(_Section):
     @field_validator("origins")
     @classmethod
     def _origins(cls, v: list[str]) -> list[str]:
-        for origin in v:
-            scheme, sep, rest = origin.partition("://")
-            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
-                raise ValueError(f"origin {origin!r} must be scheme://host[:port] (http or https, no path)")
-        return [o.lower() for o in v]
+        return check_origins(v)
 
     @field_validator("tokens")
     @classmethod
     def _tokens(cls, v: dict[str, str]) -> dict[str, str]:
-        for token, spec in v.items():
-            if not token or token != token.strip():
-                raise ValueError("a token must be non-empty and have no surrounding spaces")
-            name, _, role = spec.strip().rpartition(":")
-            if role not in WEB_ROLES:
-                raise ValueError(f"token role {role!r} must be one of {', '.join(WEB_ROLES)} (as NAME:ROLE or ROLE)")
-            if ":" in spec and not name.strip():
-                raise ValueError(f"token {spec!r}: the name before ':' must not be empty")
-        return v
+        return check_tokens(v)
 
 
 class AwsConfig(_Section):
@@ -175,7 +155,7 @@ class GcpConfig(_Section):
     provider_accounts: list[str] = Field(default_factory=list)
 
 
-class Config(_Section):
+class Config(_Section, ConfigMethods):
     mode: Literal["enforce", "shadow"] = "enforce"
     on_error: Literal["deny", "allow"] = "deny"
     policies: list[str] = Field(default_factory=list)  # empty: the packs shipped with gatekeeper
@@ -191,46 +171,21 @@ class Config(_Section):
     notify: NotifyConfig = NotifyConfig()  # reviewers' notifications (gatekeeper/notify/settings.py)
     # Folder that relative paths are resolved against (the config file's folder); not read from TOML.
     base_dir: str = "."
-
-    def resolve(self, path: str) -> Path:
-        p = Path(path)
-        return p if p.is_absolute() else Path(self.base_dir) / p
-
-    def provider_accounts(self) -> dict[str, frozenset[str]]:
-        """Each provider's own accounts / subscriptions / projects (``[aws|azure|gcp] provider_accounts``)."""
-        return {"aws": frozenset(a.strip() for a in self.aws.provider_accounts),
-                "azure": frozenset(a.strip().lower() for a in self.azure.provider_accounts),
-                "gcp": frozenset(a.strip() for a in self.gcp.provider_accounts)}
-
-    def policy_paths(self) -> list[Path]:
-        from gatekeeper.policy import shipped_policies_dir
-
-        return [self.resolve(p) for p in self.policies] if self.policies else [shipped_policies_dir()]
+    # resolve(path), provider_accounts(), policy_paths(): ConfigMethods (gatekeeper/config_reader.py)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """The configuration from ``path``, else ``$GATEKEEPER_CONFIG``, else the embedded defaults."""
-    chosen = path or os.environ.get(ENV_VAR)
-    if not chosen:
+    p = config_path(path)
+    if p is None:
         return Config()
-    p = Path(chosen)
+    return validate(p, read_toml(p), str(p.parent.resolve()))
+
+
+def validate(p: Path, data: dict[str, Any], base_dir: str) -> Config:
+    """The file ``p``'s TOML ``data`` validated; ConfigError naming the file and the first bad field."""
     try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); TOML files are UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    except RecursionError:
-        raise ConfigError(f"{p}: not valid TOML: nested too deeply") from None
-    if "base_dir" in data:
-        raise ConfigError(f"{p}: 'base_dir' is not a setting")
-    try:
-        return Config(**data, base_dir=str(p.parent.resolve()))
+        return Config(**data, base_dir=base_dir)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])

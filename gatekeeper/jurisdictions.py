@@ -25,9 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pycountry
-import yaml
-
+from gatekeeper._prebuilt import MISSING
+from gatekeeper._prebuilt import document as prebuilt_document
 from gatekeeper.errors import CatalogError
 
 DATA_DIR = Path(__file__).parent / "catalog" / "data"
@@ -131,15 +130,19 @@ class Jurisdictions:
         return None
 
 
-# libyaml's parser when PyYAML was built with it: the same safe loading, several times faster (these
-# files are read on every cold start, a Lambda's included).
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read(path: Path) -> Any:
+    # A function host takes the document parsed when its package was built, for these very bytes
+    # (gatekeeper/_prebuilt.py): its cold start neither imports nor runs the YAML parser.
+    found = prebuilt_document(path)
+    if found is not MISSING:
+        return found
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it: the same safe loading, several times faster.
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_SafeLoader)  # a safe loader, C or Python
+            return yaml.load(fh, Loader=loader)  # a safe loader, C or Python
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: a timestamp YAML cannot build
         raise CatalogError(f"{path}: {exc}") from exc
 
@@ -160,8 +163,34 @@ def load_jurisdictions(data_dir: Path | None = None) -> Jurisdictions:
 
 
 def iso_countries() -> dict[str, str]:
-    """Every ISO 3166-1 alpha-2 code with a short English name (pycountry's common name when it has one)."""
+    """Every ISO 3166-1 alpha-2 code with a short English name (pycountry's common name when it has one).
+
+    Read from pycountry's data file (``pycountry/databases/iso3166-1.json``, what ``pycountry.countries``
+    loads) when it is there: importing pycountry imports ``importlib.metadata`` for its version, about
+    20 ms of a function's cold start for a list that is one JSON file. Else through pycountry itself;
+    tests/test_jurisdictions.py holds both equal.
+    """
+    entries = _pycountry_entries()
+    if entries is not None:
+        return {str(e["alpha_2"]): str(e.get("common_name") or e["name"]) for e in entries}
+    import pycountry
+
     return {c.alpha_2: str(getattr(c, "common_name", None) or c.name) for c in pycountry.countries}
+
+
+def _pycountry_entries() -> list[dict[str, Any]] | None:
+    import importlib.util
+    import json
+
+    try:
+        spec = importlib.util.find_spec("pycountry")  # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(next(iter(spec.submodule_search_locations))) / "databases" / "iso3166-1.json"
+        entries = json.loads(path.read_bytes())["3166-1"]
+        return entries if isinstance(entries, list) and entries else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _date(value: Any, where: str) -> date:

@@ -2,6 +2,9 @@
 
 ``current()`` builds it on first use from ``$GATEKEEPER_CONFIG`` (or the embedded defaults);
 ``configure(...)`` replaces it, e.g. in tests or in an application's start-up code.
+
+In a function host (``_log.in_function_host``) the file is read by ``gatekeeper.config_reader``
+(the same values and errors as ``gatekeeper.config.load_config``, without importing pydantic).
 """
 
 from __future__ import annotations
@@ -9,10 +12,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gatekeeper.config import Config, load_config
+from gatekeeper._log import in_function_host
 from gatekeeper.service import Gatekeeper
+
+if TYPE_CHECKING:
+    from gatekeeper.config import Config
 
 _lock = threading.Lock()
 _current: Gatekeeper | None = None
@@ -24,9 +30,19 @@ def current() -> Gatekeeper:
     if gk is None:
         with _lock:
             if _current is None:
-                _current = Gatekeeper(load_config())
+                _current = Gatekeeper(_load())
             gk = _current
     return gk
+
+
+def _load() -> Config:
+    if in_function_host():
+        from gatekeeper.config_reader import read_config
+
+        return read_config()
+    from gatekeeper.config import load_config
+
+    return load_config()
 
 
 def configure(config: Config | str | os.PathLike[str] | None = None, **kwargs: Any) -> Gatekeeper:
@@ -35,6 +51,8 @@ def configure(config: Config | str | os.PathLike[str] | None = None, **kwargs: A
     Keyword arguments go to :class:`Gatekeeper` (store, audit, permits, policies, clock).
     """
     global _current
+    from gatekeeper.config import Config, load_config
+
     cfg = config if isinstance(config, Config) else load_config(Path(config) if config else None)
     gk = Gatekeeper(cfg, **kwargs)
     with _lock:

@@ -24,12 +24,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatekeeper._construct import fast_new
 from gatekeeper._log import get_logger
 from gatekeeper.catalog import Catalog, default_catalog
-from gatekeeper.config import Config
 from gatekeeper.engine import Engine, Evaluation
 from gatekeeper.errors import AuditError, GatekeeperError
 from gatekeeper.jurisdictions import Jurisdictions, default_jurisdictions
@@ -43,6 +42,9 @@ from gatekeeper.model import (
 from gatekeeper.permits import Permits
 from gatekeeper.permits import Settlement as Settlement  # re-exported: where callers found it
 from gatekeeper.policy import PolicySet, load_policies
+
+if TYPE_CHECKING:  # pydantic's models are imported only when no configuration is given
+    from gatekeeper.config import Config
 
 log = get_logger("gatekeeper")
 
@@ -86,7 +88,11 @@ class Gatekeeper:
         jurisdictions: Jurisdictions | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.config = config or Config()
+        if config is None:
+            from gatekeeper.config import Config
+
+            config = Config()
+        self.config = config
         self.catalog = catalog or default_catalog()
         self.jurisdictions = jurisdictions or default_jurisdictions()
         self.clock = clock
@@ -114,7 +120,7 @@ class Gatekeeper:
     def open_state_store(self, *, create: bool = False) -> Any:
         """The store of ``[store]`` (becomes ``.store``): a missing SQLite file is an error unless
         ``create`` (``store init``), ``[store] create`` or the embedded default URL allows making it."""
-        from gatekeeper.config import DEFAULT_STORE_URL
+        from gatekeeper.config_reader import DEFAULT_STORE_URL
         from gatekeeper.stores import open_store
 
         with self._lock:

@@ -301,3 +301,16 @@ def test_a_dated_member_treated_as_another_country(data: Path) -> None:
     j = load_jurisdictions(data)
     assert j.expand(["E:2"], date(2029, 12, 31)) == frozenset()
     assert j.expand(["E:2"], date(2030, 1, 1)) == {"CN", "HK"}  # Hong Kong follows China on the day
+
+
+def test_the_iso_countries_read_from_pycountrys_file_are_pycountrys(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pycountry
+
+    from gatekeeper import jurisdictions
+
+    expected = {c.alpha_2: str(getattr(c, "common_name", None) or c.name) for c in pycountry.countries}
+    assert jurisdictions._pycountry_entries() is not None  # the file is where pycountry keeps it
+    assert jurisdictions.iso_countries() == expected and len(expected) > 240
+    assert expected["TW"] == "Taiwan" and expected["KP"] != ""  # common names where pycountry has them
+    monkeypatch.setattr(jurisdictions, "_pycountry_entries", lambda: None)  # a pycountry laid out otherwise
+    assert jurisdictions.iso_countries() == expected

@@ -16,9 +16,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gatekeeper._construct import fast_new
+from gatekeeper._prebuilt import MISSING
+from gatekeeper._prebuilt import document as prebuilt_document
 from gatekeeper.catalog.classify import (
     Classification,
     Figure,
@@ -266,15 +266,20 @@ class Catalog:
 
 
 # -- loading -------------------------------------------------------------------------------
-# libyaml's parser when PyYAML was built with it: the same safe loading, 5-20x faster, and the catalog
-# is read on every cold start (a Lambda container's first event waits for it).
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read_yaml(path: Path) -> Any:
+    # A function host takes the document parsed when its package was built, for these very bytes
+    # (gatekeeper/_prebuilt.py): its cold start neither imports nor runs the YAML parser.
+    found = prebuilt_document(path)
+    if found is not MISSING:
+        return found
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it: the same safe loading, 5-20x faster, and the
+    # catalog is read on every cold start (a Lambda container's first event waits for it).
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_SafeLoader)  # a safe loader, C or Python
+            return yaml.load(fh, Loader=loader)  # a safe loader, C or Python
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"{path}: {exc}") from exc
 

@@ -37,8 +37,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gatekeeper.config_reader import EVENT_KINDS as EVENT_KINDS
+from gatekeeper.config_reader import NotifyMethods
+
 EventKind = Literal["case.opened", "case.deadline", "licence.expiring", "licence.low"]
-EVENT_KINDS: tuple[str, ...] = ("case.opened", "case.deadline", "licence.expiring", "licence.low")
 
 
 class _Section(BaseModel):
@@ -97,7 +99,7 @@ class SnsTarget(_Section):
     endpoint_url: str = ""  # a local stand-in; empty: AWS
 
 
-class NotifyConfig(_Section):
+class NotifyConfig(_Section, NotifyMethods):
     console_url: str = ""
     events: list[EventKind] = Field(default_factory=lambda: list(EVENT_KINDS))  # type: ignore[arg-type]
     webhooks: list[WebhookTarget] = Field(default_factory=list)
@@ -115,7 +117,4 @@ class NotifyConfig(_Section):
     scan_interval_seconds: float = Field(default=300.0, gt=0)
     # What was already sent for deadlines and licences (so each is told once); relative to the config.
     state_file: str = ".gatekeeper/notify-sent.json"
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.webhooks or self.email or self.sns)
+    # enabled (a channel is configured): NotifyMethods (gatekeeper/config_reader.py)

@@ -29,14 +29,24 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gatekeeper._log import in_function_host
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.errors import PolicyError
 from gatekeeper.jurisdictions import DAWN, Jurisdictions, default_jurisdictions
 from gatekeeper.model import CLASS_UNKNOWN, ClassifiedItem, CustomerProfile, Outcome
-from gatekeeper.policy.loader import read_packs
-from gatekeeper.policy.schema import CustomerCondition, ItemCondition, Pack, RegionCondition, Rule
+
+if TYPE_CHECKING:
+    # A pack reaches the compiler as the validated model (schema: the CLI, the tests) or as its plain
+    # form (plain: a function host's bundle); both have the fields read here.
+    from gatekeeper.policy import plain, schema
+
+    Pack = schema.Pack | plain.Pack
+    Rule = schema.Rule | plain.Rule
+    ItemCondition = schema.ItemCondition | plain.ItemCondition
+    CustomerCondition = schema.CustomerCondition | plain.CustomerCondition
+    RegionCondition = schema.RegionCondition | plain.RegionCondition
 
 ItemPredicate = Callable[[ClassifiedItem], bool]
 RegionPredicate = Callable[[str | None], bool]
@@ -213,7 +223,7 @@ class PolicySet:
         raise KeyError(pack_id)
 
 
-def _countries(j: Jurisdictions, tokens: list[str], where: str, on: date | None = None) -> frozenset[str]:
+def _countries(j: Jurisdictions, tokens: Sequence[str], where: str, on: date | None = None) -> frozenset[str]:
     try:
         return j.expand(tokens, on)
     except KeyError as exc:
@@ -521,8 +531,8 @@ def _group_tokens(rule: Rule) -> list[str]:
     tokens: list[str] = []
     for cond in (rule.when.customer, rule.when.region):
         if cond is not None:
-            for value in cond.model_dump().values():
-                if isinstance(value, list):
+            for value in vars(cond).values():  # a model's fields, or a plain record's
+                if isinstance(value, (list, tuple)):
                     tokens += [v for v in value if isinstance(v, str)]
     return tokens
 
@@ -642,5 +652,19 @@ def load_policies(
     jurisdictions: Jurisdictions | None = None,
     simulate: bool = False,
 ) -> PolicySet:
-    """Read, validate and compile every pack under ``paths``; raises PolicyError, changes nothing."""
-    return compile_packs(read_packs(list(paths)), catalog=catalog, jurisdictions=jurisdictions, simulate=simulate)
+    """Read, validate and compile every pack under ``paths``; raises PolicyError, changes nothing.
+
+    In a function host the packs come from a bundle validated when the package was built, when it
+    vouches for exactly these files (``bundle``); else, and everywhere else, they are validated here.
+    """
+    chosen = list(paths)
+    packs: Sequence[tuple[Pack, str]] | None = None
+    if in_function_host():
+        from gatekeeper.policy.bundle import bundled_packs
+
+        packs = bundled_packs(chosen)
+    if packs is None:
+        from gatekeeper.policy.loader import read_packs
+
+        packs = read_packs(chosen)
+    return compile_packs(packs, catalog=catalog, jurisdictions=jurisdictions, simulate=simulate)

@@ -21,15 +21,17 @@ import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
 from gatekeeper.errors import PolicyError
-from gatekeeper.policy.schema import Pack
+from gatekeeper.policy.files import PACK_SUFFIXES as PACK_SUFFIXES  # re-exported: where callers found them
+from gatekeeper.policy.files import pack_files as pack_files
 
-PACK_SUFFIXES = (".yaml", ".yml")
+if TYPE_CHECKING:  # the models (pydantic) are imported by parse_pack: pack_files needs none of them
+    from gatekeeper.policy.schema import Pack
+
 
 
 class PackLoader(yaml.SafeLoader):
@@ -239,6 +241,10 @@ def parse_pack(text: str, file: str) -> Pack:
         raise PolicyError("not valid YAML: nested too deeply", file=file) from None
     if not isinstance(data, dict):
         raise PolicyError("a pack must be a mapping with id, version, title, citation, rules", file=file, line=1)
+    from pydantic import ValidationError
+
+    from gatekeeper.policy.schema import Pack
+
     try:
         return Pack.model_validate(data)
     except ValidationError as exc:
@@ -267,20 +273,6 @@ def _key_on(text: str, line: int) -> str | None:
         return None
     key, sep, _ = lines[line - 1].strip().lstrip("- ").partition(":")
     return key.strip() or None if sep else None
-
-
-def pack_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Pack files named by ``paths`` (files, or folders searched for *.yaml), in a stable order."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in PACK_SUFFIXES and f.is_file()))
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise PolicyError("no such file or folder", file=str(p))
-    return out
 
 
 def read_packs(paths: Iterable[str | Path]) -> list[tuple[Pack, str]]:

@@ -13,11 +13,13 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from gatekeeper.stores.screening_base import ScreeningStore
-
 from gatekeeper.model import CustomerProfile
-from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
+
+if TYPE_CHECKING:
+    # Only in annotations: the workflow models (pydantic) are imported when a case is opened, not
+    # by every store at import (a Lambda's first allowed decision opens a store and no case).
+    from gatekeeper.stores.screening_base import ScreeningStore
+    from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
 
 
 @runtime_checkable

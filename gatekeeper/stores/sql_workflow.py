@@ -12,6 +12,9 @@ conditional UPDATE and needs no such lock. Two guarantees are also enforced by t
 
 Each case and licence is kept as its JSON document (validated by the pydantic model on the way out)
 next to the columns that are queried or changed atomically (status, version, remaining).
+
+The workflow models (pydantic) are imported when a case or licence is first read or written, not
+with this module: opening a store (a Lambda's first allowed decision) needs only the schema.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import date, datetime
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from gatekeeper.errors import ConflictError, NotFoundError, StoreError, WorkflowError
-from gatekeeper.stores.base import SQLDatabase
-from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence, qround
+
+if TYPE_CHECKING:
+    from gatekeeper.stores.base import SQLDatabase
+    from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -68,13 +71,25 @@ CREATE INDEX IF NOT EXISTS licences_by_customer ON licences (provider, account_i
 TABLES = ("cases", "case_requests", "licences")
 
 
+def qround(x: float) -> float:
+    from gatekeeper.workflow.model import qround
+
+    return qround(x)
+
+
 def _dump(model: Case | Licence | CaseRequest) -> str:
+    from gatekeeper.workflow.model import Case
+
     if isinstance(model, Case):
         return model.model_dump_json(exclude={"requests"})
     return model.model_dump_json()
 
 
 def _case(row: Any, requests: tuple[CaseRequest, ...] = ()) -> Case:
+    from pydantic import ValidationError
+
+    from gatekeeper.workflow.model import Case
+
     try:
         return Case.model_validate_json(row["doc"]).model_copy(update={"requests": requests})
     except ValidationError as exc:
@@ -82,6 +97,10 @@ def _case(row: Any, requests: tuple[CaseRequest, ...] = ()) -> Case:
 
 
 def _licence(row: Any) -> Licence:
+    from pydantic import ValidationError
+
+    from gatekeeper.workflow.model import Licence
+
     try:
         data: dict[str, Any] = json.loads(row["doc"])
         data.update(remaining=row["remaining"], status=row["status"])
@@ -91,6 +110,10 @@ def _licence(row: Any) -> Licence:
 
 
 def _request(row: Any) -> CaseRequest:
+    from pydantic import ValidationError
+
+    from gatekeeper.workflow.model import CaseRequest
+
     try:
         return CaseRequest.model_validate_json(row["doc"])
     except ValidationError as exc:

@@ -201,6 +201,8 @@ def test_hook_cold_start_beside_c7n() -> None:
     d = hook.measure(1)
     assert d["gatekeeper_decision"] == "allow" and d["source"] == "bench/bench_hook_cold_start.py"
     assert d["gatekeeper_s"] > 0 and d["c7n_s"] > 0 and d["ratio"] > 0
+    # as packaged (the policy bundle beside the configuration): no SDK and no pydantic on the first event
+    assert d["gatekeeper_boto3_imported"] is False and d["gatekeeper_pydantic_imported"] is False
     _well_formed_rows(hook.rows(d), "hook")
 
 

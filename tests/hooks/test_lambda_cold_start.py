@@ -17,6 +17,8 @@ import pytest
 
 from gatekeeper.config import load_config
 from gatekeeper.model import CustomerProfile
+from gatekeeper.policy import shipped_policies_dir
+from gatekeeper.policy.bundle import build as build_bundle
 from gatekeeper.stores import open_store
 from tests.hooks.conftest import US, load_event
 
@@ -32,6 +34,8 @@ first = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
 event = json.loads(sys.argv[1]); event["id"] = event["id"] + "-2"
 answers.append(handler(event, None))
 print(json.dumps({"answers": [a["status"] + ":" + str(a.get("decision")) for a in answers], "first": first,
+                  "pydantic": "pydantic" in sys.modules, "workflow": "gatekeeper.workflow.model" in sys.modules,
+                  "yaml": "yaml" in sys.modules,
                   "after_second": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("boto3", "botocore", "structlog", "rich", "asyncio"))
@@ -52,7 +56,8 @@ def _home(tmp_path: Path) -> Path:
     return cfg
 
 
-def _first_events(tmp_path: Path, *, function_host: bool, gc_off: bool = False) -> dict[str, Any]:
+def _first_events(tmp_path: Path, *, function_host: bool, gc_off: bool = False,
+                  bundle: Path | None = None) -> dict[str, Any]:
     event = load_event("run-instances-console.json", ACCOUNT=US, INSTANCE_TYPE="p4d.24xlarge", AMI="ami-12c6146b",
                        INSTANCE_ID="i-0123456789abcdef0")
     env = {k: v for k, v in os.environ.items()
@@ -61,11 +66,41 @@ def _first_events(tmp_path: Path, *, function_host: bool, gc_off: bool = False) 
                 "PYTHONPATH": str(ROOT)})
     if function_host:
         env["AWS_LAMBDA_FUNCTION_NAME"] = "gatekeeper-test"
+    if bundle is not None:
+        env["GATEKEEPER_POLICY_BUNDLE"] = str(bundle)
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(event), "gc-off" if gc_off else "gc-on"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["log"] = out.stdout
     return result
+
+
+def _packaged_bundle(tmp_path: Path) -> Path:
+    """The bundle a packaged function carries (deploy/aws/build.sh): the shipped packs, validated."""
+    path = tmp_path / "bundle.json"
+    path.write_bytes(build_bundle([shipped_policies_dir()]))
+    return path
+
+
+def test_a_packaged_lambda_decides_its_first_allowed_event_without_pydantic(tmp_path: Path) -> None:
+    # The configuration by the plain reader, the packs from the bundle, no case opened: none of the
+    # pydantic models is needed, so pydantic is not imported at all (nor the workflow models); the
+    # catalog's and jurisdictions' data come parsed in the bundle: no YAML parser either.
+    r = _first_events(tmp_path, function_host=True, bundle=_packaged_bundle(tmp_path))
+    assert r["answers"] == ["decided:allow", "decided:allow"]
+    assert r["pydantic"] is False and r["workflow"] is False and r["yaml"] is False
+    assert "bundle_rejected" not in r["log"]
+
+
+def test_a_lambda_whose_bundle_does_not_vouch_for_its_packs_validates_them(tmp_path: Path) -> None:
+    bundle = _packaged_bundle(tmp_path)
+    header, _, body = bundle.read_bytes().partition(b"\n")
+    bundle.write_bytes(header + b"\n" + body.replace(b'"decision":"pending"', b'"decision":"flag"'))
+    r = _first_events(tmp_path, function_host=True, bundle=bundle)
+    assert r["answers"] == ["decided:allow", "decided:allow"]
+    assert r["pydantic"] is True  # the packs were validated from their files
+    assert "bundle_rejected" in r["log"] and "does not match its digest" in r["log"]
 
 
 def test_in_lambda_the_first_event_leaves_the_runtime_frozen_and_the_collector_on(tmp_path: Path) -> None:

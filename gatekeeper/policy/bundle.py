@@ -1,0 +1,155 @@
+"""Packs validated when a function's package is built, so that its cold start needs no pydantic.
+
+The bundle (its file: ``gatekeeper._prebuilt``) holds each validated pack keyed by the SHA-256 of its
+pack file's bytes, and a fingerprint of the pack format's source (``schema.py``, ``plain.py``);
+``python -m gatekeeper.policy.bundle [--out FILE] [PATH ...]`` builds it (``read_packs``: the
+pydantic models, every check of ``gatekeeper policy validate``; default: the shipped packs, into
+``gatekeeper/policy/bundle.json`` where a package built by deploy/aws/build.sh has it), with the shipped
+data files parsed beside them. A function host (``load_policies`` when ``_log.in_function_host``)
+reads its packs from the bundle (``$GATEKEEPER_POLICY_BUNDLE``, else that file) instead of validating
+them, then compiles them as always: the catalog and country-group checks run on every cold start.
+
+# INVARIANT: a bundle is used only when it vouches for exactly the files in force: its header digest
+# matches its content (not edited or damaged), it was built by this version of the pack format
+# (``validator``: schema.py and plain.py as they are now), and every pack file the configuration
+# names has a bundled entry with its SHA-256 (a pack changed, added or renamed after the build is
+# not in it). Otherwise the bundle is rejected (logged as ``policy.bundle_rejected``) and the files
+# are read and validated as everywhere else, with the same errors: a bad bundle costs the cold start
+# pydantic, never a pack that was not validated. No bundle at all: the same, without the warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gatekeeper import _prebuilt
+from gatekeeper._log import get_logger
+from gatekeeper._prebuilt import DEFAULT as DEFAULT
+from gatekeeper._prebuilt import ENV_VAR as ENV_VAR
+from gatekeeper._prebuilt import FORMAT as FORMAT
+from gatekeeper._prebuilt import MAGIC as MAGIC
+from gatekeeper._prebuilt import BundleError as BundleError
+from gatekeeper._prebuilt import location as location
+from gatekeeper.policy import plain
+
+log = get_logger("gatekeeper.policy")
+
+# What decides whether a bundle's packs are still what validation gives: the format and its form.
+_VALIDATOR_SOURCES = ("schema.py", "plain.py")
+
+
+def validator_fingerprint() -> str:
+    """SHA-256 over the pack format's source (the models that validate, the form the host builds)."""
+    h = hashlib.sha256()
+    for name in _VALIDATOR_SOURCES:
+        try:
+            h.update(Path(__file__).with_name(name).read_bytes())
+        except OSError as exc:  # a package without sources: no bundle can be vouched for
+            raise BundleError(f"cannot read {name} to check the bundle: {exc.strerror or exc}") from None
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def build(paths: Iterable[str | Path]) -> bytes:
+    """A bundle of every pack under ``paths``, validated by ``read_packs`` (PolicyError as it raises),
+    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do)."""
+    from gatekeeper.catalog._catalog import _read_yaml
+    from gatekeeper.jurisdictions import DATA_DIR
+    from gatekeeper.policy.loader import read_packs
+
+    entries = []
+    for pack, file in read_packs(list(paths)):
+        entries.append({"sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest(), "file": Path(file).name,
+                        "pack": pack.model_dump(mode="json", exclude=set(plain.NOT_CARRIED))})
+    data: dict[str, Any] = {}
+    for f in sorted(DATA_DIR.glob("*.yaml")):  # both modules read with the same safe (C) loader
+        try:
+            text = _prebuilt.document_text(_read_yaml(f))
+        except TypeError:  # JSON cannot hold it alike: that file is parsed at run time
+            continue
+        data[hashlib.sha256(f.read_bytes()).hexdigest()] = {"file": f.name, "doc": text}
+    return _prebuilt.encode({"validator": validator_fingerprint(), "packs": entries, "data": data})
+
+
+def entries(data: dict[str, Any]) -> dict[str, Any]:
+    """A checked bundle body's packs by pack file SHA-256; BundleError when they are of another format."""
+    try:
+        if data["validator"] != validator_fingerprint():
+            raise BundleError("built by another version of the pack format (rebuild it with this gatekeeper)")
+        return {e["sha256"]: e for e in data["packs"]}
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"unreadable: {type(exc).__name__}: {exc}") from None
+
+
+def packs_from(by_digest: dict[str, Any], files: Sequence[Path]) -> list[tuple[plain.Pack, str]]:
+    """The bundled pack of each file, in order; BundleError when a file has none, or its data is bad."""
+    out: list[tuple[plain.Pack, str]] = []
+    for f in files:
+        try:
+            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise BundleError(f"cannot read {f}: {exc.strerror or exc}") from None
+        entry = by_digest.get(digest)
+        if entry is None:
+            raise BundleError(f"{f} is not in it (changed or added since the bundle was built)")
+        try:
+            out.append((plain.from_data(entry["pack"], f"{f.name} in the bundle"), str(f)))
+        except (plain.DataError, KeyError, TypeError) as exc:
+            raise BundleError(str(exc)) from None
+    return out
+
+
+def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] | None:
+    """The packs under ``paths`` from the bundle, or None: no bundle, or one that cannot vouch for
+    them (logged: ``bundle_rejected`` for the file, ``policy.bundle_rejected`` for its packs), or
+    files the usual reader must judge (none, a pack id twice)."""
+    data = _prebuilt.body()  # read and checked once per process for the packs and the data files
+    if data is None:
+        return None
+    from gatekeeper.policy.files import pack_files
+
+    try:
+        files = pack_files(paths)
+    except Exception:  # a path that does not exist: the usual reader says so
+        return None
+    try:
+        packs = packs_from(entries(data), files)
+    except BundleError as exc:
+        log.warning("policy.bundle_rejected", bundle=str(location()), reason=str(exc))
+        return None
+    if not packs or len({p.id for p, _ in packs}) != len(packs):
+        return None
+    return packs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gatekeeper.policy.bundle",
+                                 description="Validate policy packs and write them as a bundle for function hosts.")
+    ap.add_argument("paths", nargs="*", type=Path, help="pack files or folders (default: the shipped packs)")
+    ap.add_argument("--out", type=Path, default=DEFAULT, help=f"the bundle to write (default: {DEFAULT})")
+    args = ap.parse_args(argv)
+    from gatekeeper.errors import PolicyError
+    from gatekeeper.policy import shipped_policies_dir
+
+    try:
+        data = build(args.paths or [shipped_policies_dir()])
+    except PolicyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(args.out)
+    body = json.loads(data.partition(b"\n")[2])
+    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
