@@ -399,7 +399,7 @@ class _Quick:
 
 
 def _quick_plan(op: _table.Operation) -> _Quick | None:
-    if op.base is not None or op.extra or len(op.slots) != 1:
+    if op.template is not None or op.base is not None or op.extra or len(op.slots) != 1:
         return None
     slot = op.slots[0]
     if slot.at or slot.unit or slot.multiplier or slot.overshoot or slot.tally or slot.default_unit != "units":
@@ -426,8 +426,10 @@ _QUICK: dict[tuple[str, str], _Quick | None] = {(op.service, op.name): _quick_pl
 def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translation | None:
     """The translation of a request naming exactly one type directly and nothing else; else None.
 
-    Gives what ``translate`` gives for such a request, at a fraction of the cost. Callers use it only
-    when the type is plain (``translate`` then adds nothing a decision could use).
+    # INVARIANT: whenever it answers, it answers what ``translate`` answers (items, counts, paths,
+    # resource ids), plain or accelerated, so the adapter reads a request once: this, else
+    # ``translate``. tests/adapters/aws/test_quick_reading.py holds the two equal on every
+    # operation of the spec.
     """
     plan = _QUICK.get((op.service, op.name))
     if plan is None or any(k in params for k in plan.complex):
