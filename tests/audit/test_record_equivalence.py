@@ -123,8 +123,10 @@ _match = st.builds(RuleMatch, st.sampled_from(["r1", "r2", "gatekeeper.unresolve
                    st.sampled_from(["1", "2025.01"]), _outcome, st.sampled_from(["15 CFR 744.23", ""]),
                    st.sampled_from(["because r1", "because r2", ""]), _review, st.sampled_from(["", "EAR"]))
 _utc = datetime(2026, 12, 5, 5, 0, 0, 123456, tzinfo=UTC)
-_when = st.sampled_from([_utc, _utc.replace(tzinfo=None), _utc.astimezone(timezone(timedelta(hours=8))),
-                         _utc + timedelta(seconds=1), _utc.replace(tzinfo=timezone.utc)])
+_when = st.one_of(
+    st.sampled_from([_utc, _utc.replace(tzinfo=None), _utc.astimezone(timezone(timedelta(hours=8))),
+                     _utc + timedelta(seconds=1), _utc.replace(microsecond=0), _utc.replace(tzinfo=timezone.utc)]),
+    st.datetimes(timezones=st.just(UTC)))
 
 
 @st.composite

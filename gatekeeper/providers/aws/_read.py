@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
+from gatekeeper._construct import fast_new
 from gatekeeper.catalog import Catalog
 from gatekeeper.errors import ResolutionError
 from gatekeeper.model import AttachedAccelerator, ComputeItem
@@ -446,8 +447,14 @@ def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translat
         return None
     counts = [n for p in plan.counts if (n := _number(_first(params, p))) is not None]
     capacity = min(max(max(counts), 0.0), float(MAX_COUNT)) if counts else 1.0
-    item = ComputeItem(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
-    return Translation((item,), (), _ids(op, params))
+    item = _new_item(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
+    return _new_translation((item,), (), _ids(op, params) if op.ids else ())
+
+
+# The quick reading runs on every guarded call: its two objects are built without the frozen
+# dataclasses' __setattr__ toll (see gatekeeper._construct).
+_new_item = fast_new(ComputeItem)
+_new_translation = fast_new(Translation)
 
 
 def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | None, catalog: Catalog, *,
