@@ -314,9 +314,9 @@ class Gatekeeper:
             return decision
         make = self._decision_record
         if make is None:  # imported once, on the first record (a command that records nothing never loads it)
-            from gatekeeper.audit.record import decision_record as make
+            from gatekeeper.audit.record import decision_record
 
-            self._decision_record = make
+            make = self._decision_record = decision_record
         try:
             self.audit.append(make(decision))
         except Exception as exc:

@@ -59,9 +59,9 @@ __all__ = [
 
 
 def _iso(at: datetime) -> str:
-    if at.tzinfo is UTC:  # the usual case (``model.utcnow``); isoformat(timespec=...) costs several times more
-        return "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00" % (at.year, at.month, at.day, at.hour, at.minute,
-                                                             at.second, at.microsecond)
+    if at.tzinfo is UTC:  # the usual case (``model.utcnow``); isoformat(timespec=...) or an f-string cost more
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00" % (  # noqa: UP031
+            at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).isoformat(timespec="microseconds")
@@ -112,12 +112,8 @@ def _subject(prof: CustomerProfile) -> dict[str, Any]:
 
 def _same_items(classified: tuple[ClassifiedItem, ...], requested: tuple[ComputeItem, ...]) -> bool:
     """One classified item per requested item, in order (the usual case: the very same objects)."""
-    if len(classified) != len(requested):
-        return False
-    for c, r in zip(classified, requested, strict=True):
-        if c.item is not r and c.item != r:
-            return False
-    return True
+    return len(classified) == len(requested) and all(
+        c.item is r or c.item == r for c, r in zip(classified, requested, strict=True))
 
 
 def decision_record(decision: Decision) -> dict[str, Any]:

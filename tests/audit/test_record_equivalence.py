@@ -125,7 +125,7 @@ _match = st.builds(RuleMatch, st.sampled_from(["r1", "r2", "gatekeeper.unresolve
 _utc = datetime(2026, 12, 5, 5, 0, 0, 123456, tzinfo=UTC)
 _when = st.one_of(
     st.sampled_from([_utc, _utc.replace(tzinfo=None), _utc.astimezone(timezone(timedelta(hours=8))),
-                     _utc + timedelta(seconds=1), _utc.replace(microsecond=0), _utc.replace(tzinfo=timezone.utc)]),
+                     _utc + timedelta(seconds=1), _utc.replace(microsecond=0)]),
     st.datetimes(timezones=st.just(UTC)))
 
 
@@ -138,8 +138,9 @@ def decisions(draw: st.DrawFn) -> Decision:
     basis = {"same": requested, "copies": tuple(ComputeItem(i.instance_type, i.count, i.attached, i.choice, i.path)
                                                 for i in requested),
              "none": (), "other": tuple(draw(st.lists(_compute, min_size=1, max_size=2)))}[shape]
-    classified = tuple(ClassifiedItem(i, draw(st.sampled_from([i.instance_type, "p4d.24xlarge"])), draw(st.booleans()),
-                                      draw(st.booleans()), draw(_class), tuple(draw(st.lists(_accelerator, max_size=2))))
+    classified = tuple(ClassifiedItem(i, draw(st.sampled_from([i.instance_type, "p4d.24xlarge"])),
+                                      draw(st.booleans()), draw(st.booleans()), draw(_class),
+                                      tuple(draw(st.lists(_accelerator, max_size=2))))
                        for i in basis)
     evaluated = draw(_when)
     request = ProvisioningRequest(

@@ -118,10 +118,7 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
 
 
 def _accelerated(gk: Gatekeeper, items: tuple[ComputeItem, ...]) -> bool:
-    for i in items:
-        if accelerated(gk.catalog, i):
-            return True
-    return False
+    return any(accelerated(gk.catalog, i) for i in items)
 
 
 # Every guarded call builds one (see gatekeeper._construct): the frozen dataclass's own __init__ sets
