@@ -16,7 +16,9 @@ Two figures, both from the same calls:
   reported as unresolved (more pairs, or a quieter machine, are needed);
 - gatekeeper's own time: handlers registered first and last on the guarded botocore event stamp
   each call, which isolates the guard (its decision and its durable audit record) from boto3 and
-  moto; (median without + gatekeeper's median) / median without is the overhead as a ratio.
+  moto; (median without + gatekeeper's median) / median without is the overhead as a ratio. The
+  same stamps read the thread's CPU time: the guard's CPU time a call (its wait for the sync, and
+  time other processes held the core, left out) is reported beside it;
 - an A/A control: a second client without gatekeeper against the first, measured the same way, shows
   how far from 1.0 the end-to-end ratio wanders on this machine when nothing differs.
 
@@ -140,22 +142,27 @@ class _HandlerClock:
 
     botocore runs the handlers of an event in order (``register_first`` ones, then the others, then
     ``register_last`` ones), so the span between the two stamps is the guard's decision, its audit
-    record included, and nothing of boto3's or moto's.
+    record included, and nothing of boto3's or moto's. The thread's CPU time is stamped too: it
+    leaves out the wait for the disk's sync and the time other processes held the core, so it
+    compares code before and after a change on a loaded machine where the wall figures cannot.
     """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.spans: list[int] = []
-        self._t0 = 0
+        self.cpu_spans: list[int] = []
+        self._t0 = self._c0 = 0
         event = "before-parameter-build.ec2.RunInstances"
         client.meta.events.register_first(event, self._first, unique_id="bench.first")
         client.meta.events.register_last(event, self._last, unique_id="bench.last")
 
     def _first(self, **_: Any) -> None:
+        self._c0 = time.thread_time_ns()
         self._t0 = time.perf_counter_ns()
 
     def _last(self, **_: Any) -> None:
         self.spans.append(time.perf_counter_ns() - self._t0)
+        self.cpu_spans.append(time.thread_time_ns() - self._c0)
 
 
 def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds: int,
@@ -175,6 +182,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
             call(c)
         for clock in clocks.values():
             clock.spans.clear()
+            clock.cpu_spans.clear()
         for k in range(per_round):
             # Call by call, A B B A: neighbours in time share the machine's state, in both orders.
             pair = {}
@@ -187,6 +195,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
     # client spends there is subtracted.
     spans, base_spans = clocks["with"].spans, clocks["without"].spans
     med_span = max(0.0, statistics.median(spans) - statistics.median(base_spans))
+    med_cpu = max(0.0, statistics.median(clocks["with"].cpu_spans) - statistics.median(clocks["without"].cpu_spans))
     lo, hi = _bootstrap_ratio(times["with"], times["without"])
     plo, phi = _bootstrap_median(paired)
     return {
@@ -194,6 +203,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
         "ratio": med_with / med_without, "ratio_ci95": [lo, hi],
         "paired_ratio": statistics.median(paired), "paired_ratio_ci95": [plo, phi], "pairs": len(paired),
         "gatekeeper_median_us": med_span / 1000, "event_span_p99_us": _p99(spans) / 1000,
+        "gatekeeper_cpu_median_us": med_cpu / 1000,
         "event_span_median_without_us": statistics.median(base_spans) / 1000,
         "ratio_from_gatekeeper_time": (med_without + med_span) / med_without,
         "calls_per_client": len(times["with"]),
@@ -247,7 +257,8 @@ def rows(d: dict[str, Any]) -> list[Row]:
             in_fsyncs = m["gatekeeper_median_us"] / fsync
             m["guard_in_fsyncs"] = in_fsyncs
             goal_text += f"; own time <= {GUARD_FSYNCS_GOAL:g} fsyncs"
-            notes.append(f"own time {in_fsyncs:.1f} fsyncs of {fmt_us(fsync)} (this run's median)")
+            notes.append(f"own time {in_fsyncs:.1f} fsyncs of {fmt_us(fsync)} (this run's median); "
+                         f"its CPU time {fmt_us(m['gatekeeper_cpu_median_us'])} a call")
             if in_fsyncs > GUARD_FSYNCS_GOAL:
                 met = False
         out.append(Row(

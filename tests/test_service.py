@@ -199,3 +199,25 @@ def test_odd_counts(svc: Gatekeeper, count: int, accelerators: int) -> None:
     # A zero or negative count still names a controlled type: the decision does not depend on it.
     assert d.outcome == Outcome.PENDING
     assert sum(a.total for i in d.items for a in i.accelerators) == accelerators
+
+
+def test_decision_ids_are_random_unique_and_not_shared_with_a_forked_child(tmp_path: Path) -> None:
+    import os
+    import re
+
+    gk = Gatekeeper(tmp_config(tmp_path))
+    ids = [gk.decide(request(US, "t3.micro")).decision_id for _ in range(1200)]  # over two buffers of 512
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"dec-[0-9a-f]{16}", i) for i in ids)
+    # A forked child must not hand out the ids its parent is about to (the buffer it inherited).
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        os.write(write, gk.decide(request(US, "t3.micro")).decision_id.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        child = fh.read().decode()
+    os.waitpid(pid, 0)
+    parent = gk.decide(request(US, "t3.micro")).decision_id
+    assert re.fullmatch(r"dec-[0-9a-f]{16}", child) and child != parent

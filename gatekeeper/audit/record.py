@@ -33,6 +33,7 @@ from gatekeeper.model import (
     ComputeItem,
     CustomerProfile,
     Decision,
+    Outcome,
     Owner,
     ProvisioningRequest,
     ScreeningHit,
@@ -58,9 +59,16 @@ __all__ = [
 
 
 def _iso(at: datetime) -> str:
+    if at.tzinfo is UTC:  # the usual case (``model.utcnow``); isoformat(timespec=...) or an f-string cost more
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00" % (  # noqa: UP031
+            at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+# Outcome -> its label, without the enum's name property on every record.
+_LABELS = {o: o.label for o in Outcome}
 
 
 def _accelerator_dict(a: AcceleratorInfo) -> dict[str, Any]:
@@ -89,10 +97,32 @@ def _item_dict(i: ClassifiedItem) -> dict[str, Any]:
     return out
 
 
+def _subject(prof: CustomerProfile) -> dict[str, Any]:
+    """What ``prof.as_dict()`` holds beyond the flat members, empty lists left out."""
+    out: dict[str, Any] = {"headquarters_country": prof.headquarters_country,
+                           "ultimate_parent_country": prof.ultimate_parent_country,
+                           "kyc_status": prof.kyc_status, "known": prof.known}
+    if prof.screening_hits or prof.owners:
+        whole = prof.as_dict()
+        for key in ("screening_hits", "owners"):
+            if whole[key]:
+                out[key] = whole[key]
+    return out
+
+
+def _same_items(classified: tuple[ClassifiedItem, ...], requested: tuple[ComputeItem, ...]) -> bool:
+    """One classified item per requested item, in order (the usual case: the very same objects)."""
+    return len(classified) == len(requested) and all(
+        c.item is r or c.item == r for c, r in zip(classified, requested, strict=True))
+
+
 def decision_record(decision: Decision) -> dict[str, Any]:
-    """The audit record of one decision (schema ``gatekeeper.audit/v2``, kind ``decision``)."""
-    req, prof = decision.request, decision.profile
-    rule_reasons = {m.reason for m in decision.matches}
+    """The audit record of one decision (schema ``gatekeeper.audit/v2``, kind ``decision``).
+
+    Built on the guarded call's path (before the call may proceed), so each member is computed once
+    and directly; tests/audit/test_record_equivalence.py holds it equal to the plain construction.
+    """
+    req, prof, matches = decision.request, decision.profile, decision.matches
     request: dict[str, Any] = {}
     if req.at and req.at != decision.evaluated_at:  # when absent, the request's time is the record's
         request["at"] = _iso(req.at)
@@ -102,19 +132,39 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         request["unresolved"] = list(req.unresolved)
     if req.on_behalf_of:  # recorded beside the credential's identity (principal), never instead of it
         request["on_behalf_of"] = req.on_behalf_of
-    if tuple(i.item for i in decision.items) != req.items:
+    if not _same_items(decision.items, req.items):
         # Not one classified item per requested item (a decision that failed before classifying):
         # the request's items are kept as they were asked for.
         request["items"] = [{"instance_type": i.instance_type, "count": i.count, "choice": i.choice,
                              "path": i.path, "attached": [{"type": a.type, "count": a.count} for a in i.attached]}
                             for i in req.items]
-    return {
+    chips: dict[str, None] = {}
+    classes: dict[str, None] = {}
+    items = []
+    for i in decision.items:
+        items.append(_item_dict(i))
+        for a in i.accelerators:
+            chips[a.model] = None
+        if i.accelerated:
+            classes[i.export_class] = None
+    countries: dict[str, None] = {}
+    for c in (prof.country, prof.headquarters_country, prof.ultimate_parent_country):
+        if c:
+            countries[c] = None
+    rules = []
+    rule_reasons = set()
+    for m in matches:
+        rule_reasons.add(m.reason)
+        rules.append({"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version,
+                      "decision": _LABELS[m.outcome], "citation": m.citation, "reason": m.reason,
+                      "review_policy": m.review_policy or None, "basis": m.basis or None})
+    rec: dict[str, Any] = {
         "schema": SCHEMA_V2,
         "kind": KIND_DECISION,
         "ts": _iso(decision.evaluated_at),
         "decision_id": decision.decision_id,
-        "decision": decision.outcome.label,
-        "policy_decision": decision.policy_outcome.label,
+        "decision": _LABELS[decision.outcome],
+        "policy_decision": _LABELS[decision.policy_outcome],
         "mode": decision.mode,
         "source": req.source,
         "provider": req.provider,
@@ -125,25 +175,24 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "account_id": req.account_id,
         "legal_name": prof.legal_name,
         "country": prof.country,
-        "countries": list(dict.fromkeys(prof.countries)),
-        "chips": list(dict.fromkeys(a.model for i in decision.items for a in i.accelerators)),
-        "export_classes": list(dict.fromkeys(i.export_class for i in decision.items if i.accelerated)),
-        "rule_ids": [m.rule_id for m in decision.matches],
-        "subject": {k: v for k, v in prof.as_dict().items() if k not in _FLAT_SUBJECT and v != []},
+        "countries": list(countries),
+        "chips": list(chips),
+        "export_classes": list(classes),
+        "rule_ids": [m.rule_id for m in matches],
+        "subject": _subject(prof),
         "request": request,
-        "items": [_item_dict(i) for i in decision.items],
-        "rules": [
-            {"id": m.rule_id, "pack": m.pack_id, "pack_version": m.pack_version, "decision": m.outcome.label,
-             "citation": m.citation, "reason": m.reason, "review_policy": m.review_policy or None,
-             "basis": m.basis or None}
-            for m in decision.matches
-        ],
-        **({"review_policy": decision.review_policy} if decision.review_policy else {}),
-        "reasons": [r for r in decision.reasons if r not in rule_reasons],
-        "licence_id": decision.licence_id,
-        "case_id": decision.case_id,
-        "error": decision.error,
+        "items": items,
+        "rules": rules,
     }
+    if matches:
+        review = decision.review_policy
+        if review:
+            rec["review_policy"] = review
+    rec["reasons"] = [r for r in decision.reasons if r not in rule_reasons]
+    rec["licence_id"] = decision.licence_id
+    rec["case_id"] = decision.case_id
+    rec["error"] = decision.error
+    return rec
 
 
 def decision_reasons(rec: dict[str, Any]) -> list[str]:

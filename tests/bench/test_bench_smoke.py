@@ -138,6 +138,8 @@ def test_wrapper_through_moto_server() -> None:
         lo, hi = m["ratio_ci95"]
         assert lo <= hi and m["ratio_from_gatekeeper_time"] >= 1.0
     assert d["controlled"]["gatekeeper_median_us"] > 0
+    # The guard's CPU time: a decision and a record cost some, never more than the wall time around them.
+    assert 0 < d["controlled"]["gatekeeper_cpu_median_us"] <= d["controlled"]["event_span_p99_us"]
     # Each allowed controlled call is recorded durably: at least one sync for the calls measured.
     assert d["controlled"]["fsyncs"] >= 1 and d["controlled"]["fsync_p50_us"] > 0
     assert d["plain"]["fsyncs"] == 0  # a plain call is not recorded (record_all = false)

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gatekeeper._construct import fast_new
 from gatekeeper.errors import ResolutionError
 from gatekeeper.providers.aws.fetches import FETCHES
 
@@ -79,8 +81,10 @@ class Caller:
         return (self.access_key or "(unsigned)", self.region, self.endpoint or "")
 
 
+@lru_cache(maxsize=256)
 def custom_endpoint(url: str | None) -> str | None:
-    """``scheme://host:port`` of a non-AWS endpoint, else None."""
+    """``scheme://host:port`` of a non-AWS endpoint, else None (memoised: a client's endpoint is
+    read on every accelerated call, and a process talks to a handful of them)."""
     if not url:
         return None
     parts = urlsplit(url)
@@ -101,15 +105,14 @@ def caller_of(client: Any) -> Caller:
     getter = getattr(client, "_get_credentials", None)
     creds = getter() if callable(getter) else None
     frozen = creds.get_frozen_credentials() if creds is not None else None
-    config = meta.config if isinstance(meta.config, BotoConfig) else None
-    return Caller(
-        region=meta.region_name or "us-east-1",
-        endpoint=custom_endpoint(meta.endpoint_url),
-        access_key=getattr(frozen, "access_key", None),
-        secret_key=getattr(frozen, "secret_key", None),
-        token=getattr(frozen, "token", None),
-        config=config,
-    )
+    config = meta.config
+    return _new_caller(meta.region_name or "us-east-1", custom_endpoint(meta.endpoint_url),
+                       getattr(frozen, "access_key", None), getattr(frozen, "secret_key", None),
+                       getattr(frozen, "token", None), config if isinstance(config, BotoConfig) else None)
+
+
+# Built on every accelerated call (see gatekeeper._construct).
+_new_caller = fast_new(Caller)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
+from gatekeeper._construct import fast_new
 from gatekeeper.catalog import Catalog
 from gatekeeper.errors import ResolutionError
 from gatekeeper.model import AttachedAccelerator, ComputeItem
@@ -399,7 +400,7 @@ class _Quick:
 
 
 def _quick_plan(op: _table.Operation) -> _Quick | None:
-    if op.base is not None or op.extra or len(op.slots) != 1:
+    if op.template is not None or op.base is not None or op.extra or len(op.slots) != 1:
         return None
     slot = op.slots[0]
     if slot.at or slot.unit or slot.multiplier or slot.overshoot or slot.tally or slot.default_unit != "units":
@@ -426,8 +427,10 @@ _QUICK: dict[tuple[str, str], _Quick | None] = {(op.service, op.name): _quick_pl
 def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translation | None:
     """The translation of a request naming exactly one type directly and nothing else; else None.
 
-    Gives what ``translate`` gives for such a request, at a fraction of the cost. Callers use it only
-    when the type is plain (``translate`` then adds nothing a decision could use).
+    # INVARIANT: whenever it answers, it answers what ``translate`` answers (items, counts, paths,
+    # resource ids), plain or accelerated, so the adapter reads a request once: this, else
+    # ``translate``. tests/adapters/aws/test_quick_reading.py holds the two equal on every
+    # operation of the spec.
     """
     plan = _QUICK.get((op.service, op.name))
     if plan is None or any(k in params for k in plan.complex):
@@ -444,8 +447,14 @@ def translate_quick(op: _table.Operation, params: Mapping[str, Any]) -> Translat
         return None
     counts = [n for p in plan.counts if (n := _number(_first(params, p))) is not None]
     capacity = min(max(max(counts), 0.0), float(MAX_COUNT)) if counts else 1.0
-    item = ComputeItem(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
-    return Translation((item,), (), _ids(op, params))
+    item = _new_item(found[1], instances_for(capacity, "units", 1.0, found[1]), (), "", found[0])
+    return _new_translation((item,), (), _ids(op, params) if op.ids else ())
+
+
+# The quick reading runs on every guarded call: its two objects are built without the frozen
+# dataclasses' __setattr__ toll (see gatekeeper._construct).
+_new_item = fast_new(ComputeItem)
+_new_translation = fast_new(Translation)
 
 
 def translate(op: _table.Operation, params: Mapping[str, Any], lookup: Lookup | None, catalog: Catalog, *,
