@@ -4,13 +4,13 @@ One log is a directory of segments (``segment-00000001.jsonl`` ...) and, for eve
 a signed checkpoint (``segment-00000001.checkpoint.json``). See ``_format`` for the line layout.
 
 Durability and throughput. ``append`` returns only after the record's bytes are fsynced. Appenders
-serialize their record in their own thread and queue it; the first one to find no write in
-progress becomes the leader: it takes everything queued, writes it with one ``write``, hands the
-leadership to the first appender that queued meanwhile, and syncs its batch once for all of them
-(group commit) while the next leader gathers and writes the next batch: the syncs of consecutive
-batches overlap. A batch is acknowledged (its appenders woken) once its own sync and the syncs of
-every earlier batch have succeeded, so acknowledgements follow the chain. Nobody polls and nobody is
-woken for nothing, which is what keeps the cost per record low under the GIL.
+serialize their record in their own thread and queue it; the first one to find no batch in progress
+becomes the leader: it takes everything queued, writes it with one ``write``, syncs it once for all
+of them (group commit), then hands the leadership to the first appender that queued meanwhile
+(whose batch is everything queued during the sync) and wakes its own batch: it wakes the first
+follower, and each follower the next, so the leader makes one wake-up a batch and the woken threads
+come back for the GIL one at a time. One sync at a time: overlapping the next batch's write and sync
+with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
@@ -28,7 +28,8 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 
 # INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
-# fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
+# fsync error the log refuses further appends (the kernel may have dropped the dirty pages): nothing
+# queued behind a failed sync is written or acknowledged.
 # INVARIANT: only the last segment of a log can lack a checkpoint.
 """
 
@@ -66,7 +67,7 @@ from gatekeeper.audit._format import (
     canonical,
     checkpoint_hash,
     checkpoint_name,
-    encode_line,
+    encode_lines,
     fsync_dir,
     list_segments,
     segment_name,
@@ -281,8 +282,7 @@ class FileAuditLog:
         # Appenders and the group-commit state (under self._mu).
         self._mu = threading.Lock()
         self._idle = threading.Condition(self._mu)
-        self._more = threading.Condition(self._mu)  # a gathering leader waits here for appenders
-        self._gathering = False
+        self._gather: Any = None  # a gathering leader waits on this lock, released when enough have queued
         self._last_batch = 1
         self._fsync_s = 0.0002  # moving average of one fsync, for the gathering delay
         self._want = 1  # how many queued appenders a gathering leader waits for
@@ -331,8 +331,9 @@ class FileAuditLog:
                 raise AuditError(self._broken)
             queue = self._queue
             queue.append(entry)
-            if self._gathering and len(queue) >= self._want:
-                self._more.notify()
+            if self._gather is not None and len(queue) >= self._want:
+                self._gather.release()
+                self._gather = None
             lead = not self._leading
             self._leading = True
         interrupted: BaseException | None = None
@@ -411,17 +412,23 @@ class FileAuditLog:
         this sync was measured: ext4 commits overlapping syncs of a file one after the other, so it
         only split the appenders into smaller batches that each paid a whole sync.)
         """
+        interrupted: BaseException | None = None
         with self._mu:
             # Gather: when the previous batch had several appenders, they are coming back with their
             # next records right now; wait a fraction of a sync for them rather than write a batch
             # of one and make them wait a whole sync (the commit_delay of databases).
-            want = self._last_batch
+            want, gather = self._last_batch, None
             if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0:
-                self._gathering, self._want = True, want
-                deadline = time.monotonic() + min(self._fsync_s / 2, GATHER_MAX_S)
-                while len(self._queue) < want and (left := deadline - time.monotonic()) > 0:
-                    self._more.wait(left)
-                self._gathering = False
+                gather = self._gather = _allocate_lock()
+                gather.acquire()
+                self._want = want
+        if gather is not None:
+            try:
+                gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
+            except BaseException as exc:  # KeyboardInterrupt: write the batch first, raise after
+                interrupted = exc
+        with self._mu:
+            self._gather = None
             batch, self._queue = self._queue, []
             self._last_batch = len(batch)
         # Failed unless the commit returns (an exception, e.g. KeyboardInterrupt, acknowledges nothing).
@@ -439,6 +446,8 @@ class FileAuditLog:
             # batch[0] is this thread's own entry; waking batch[1] wakes the rest, one after another.
             if len(batch) > 1:
                 batch[1].wake.release()
+        if interrupted is not None:
+            raise interrupted
 
     def _hand_over(self) -> None:
         """Make the first appender queued meanwhile the leader, or stand the leadership down."""
@@ -524,14 +533,11 @@ class FileAuditLog:
             entries.insert(0, self._header_entry(seg))
         entries.extend(batch)
         seq, prev = self._last_seq, self._last_hash
-        parts = []
-        for e in entries:
+        data, hashes = encode_lines(seq, prev, [e.members for e in entries])
+        for e, digest in zip(entries, hashes, strict=True):
             seq += 1
-            line, digest = encode_line(seq, prev, e.members)
             e.seq, e.prev, e.hash = seq, prev, digest
-            parts.append(line)
             prev = digest
-        data = b"".join(parts)
         start = seg.size
         try:
             view = memoryview(data)
