@@ -408,9 +408,10 @@ class FileAuditLog:
         """Gather, write and sync everything queued (group commit), wake the batch, hand the leadership on.
 
         One sync at a time: the appenders that queue while it runs make the next batch, written by
-        the first of them once this one is durable. (Overlapping the next batch's write and sync with
-        this sync was measured: ext4 commits overlapping syncs of a file one after the other, so it
-        only split the appenders into smaller batches that each paid a whole sync.)
+        the first of them once this one is durable, so that nothing is written behind a failed sync.
+        (Overlapping the next batch's write and sync with this sync was measured, docs/benchmarks.md:
+        on ext4 the overlapping syncs of one file each got slower, and the appenders split into
+        smaller batches that each paid one.)
         """
         interrupted: BaseException | None = None
         with self._mu:
