@@ -67,6 +67,27 @@ def encode_line(seq: int, prev_hash: bytes, members: bytes) -> tuple[bytes, byte
     return body + b',"hash":"' + digest + b'"}\n', digest
 
 
+def encode_lines(seq: int, prev_hash: bytes, members: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """The lines of records ``seq + 1``, ``seq + 2``... chained from ``prev_hash``, joined, and their hashes.
+
+    Byte for byte what :func:`encode_line` gives for each in turn; each record's members are copied
+    once (into the joined bytes) rather than three times, and hashed after the short head without
+    being concatenated to it: the writer's cost per record under the GIL.
+    """
+    sha256 = hashlib.sha256
+    parts: list[bytes] = []
+    hashes: list[bytes] = []
+    for m in members:
+        seq += 1
+        head = b'{"seq":%d,"prev_hash":"%s",' % (seq, prev_hash)
+        h = sha256(head)
+        h.update(m)
+        prev_hash = h.hexdigest().encode("ascii")
+        parts += (head, m, b',"hash":"', prev_hash, b'"}\n')
+        hashes.append(prev_hash)
+    return b"".join(parts), hashes
+
+
 def split_line(line: bytes) -> tuple[int, bytes, bytes] | None:
     """``(seq, prev_hash, hash)`` of a structurally valid line (without its newline), else None.
 

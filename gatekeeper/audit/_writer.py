@@ -4,13 +4,13 @@ One log is a directory of segments (``segment-00000001.jsonl`` ...) and, for eve
 a signed checkpoint (``segment-00000001.checkpoint.json``). See ``_format`` for the line layout.
 
 Durability and throughput. ``append`` returns only after the record's bytes are fsynced. Appenders
-serialize their record in their own thread and queue it; the first one to find no write in
-progress becomes the leader: it takes everything queued, writes it with one ``write``, hands the
-leadership to the first appender that queued meanwhile, and syncs its batch once for all of them
-(group commit) while the next leader gathers and writes the next batch: the syncs of consecutive
-batches overlap. A batch is acknowledged (its appenders woken) once its own sync and the syncs of
-every earlier batch have succeeded, so acknowledgements follow the chain. Nobody polls and nobody is
-woken for nothing, which is what keeps the cost per record low under the GIL.
+serialize their record in their own thread and queue it; the first one to find no batch in progress
+becomes the leader: it takes everything queued, writes it with one ``write``, syncs it once for all
+of them (group commit), then hands the leadership to the first appender that queued meanwhile
+(whose batch is everything queued during the sync) and wakes its own batch: it wakes the first
+follower, and each follower the next, so the leader makes one wake-up a batch and the woken threads
+come back for the GIL one at a time. One sync at a time: overlapping the next batch's write and sync
+with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
@@ -28,7 +28,8 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 
 # INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
-# fsync error the log refuses further appends (the kernel may have dropped the dirty pages).
+# fsync error the log refuses further appends (the kernel may have dropped the dirty pages): nothing
+# queued behind a failed sync is written or acknowledged.
 # INVARIANT: only the last segment of a log can lack a checkpoint.
 """
 
@@ -66,7 +67,7 @@ from gatekeeper.audit._format import (
     canonical,
     checkpoint_hash,
     checkpoint_name,
-    encode_line,
+    encode_lines,
     fsync_dir,
     list_segments,
     segment_name,
@@ -86,9 +87,6 @@ _CHUNK = 8 * 1024
 REPAIR_LIMIT = 16 * 1024 * 1024
 # The longest a leader waits to gather the appenders of the previous batch (0 disables gathering).
 GATHER_MAX_S = 0.001
-# Hand the leadership on as soon as a batch is written, so that the next batch is gathered and written
-# while this one's sync is in flight (False: after the sync, as a plain group commit does).
-PIPELINE = True
 # How much of the removed bytes the repair record carries verbatim (base64).
 REPAIR_EVIDENCE = 64 * 1024
 
@@ -168,31 +166,27 @@ def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 
 
 class _Entry:
-    """One queued append. ``wake`` is held until the entry is done or its thread is made leader."""
+    """One queued append. ``wake`` is held until the entry is done or its thread is made leader.
 
-    __slots__ = ("done", "error", "hash", "members", "prev", "promoted", "record", "seq", "wake")
+    A done batch is woken as a chain: the leader releases the first follower's ``wake`` and each
+    follower, once it runs, releases the next one's (``after``), so the leader makes one release a
+    batch, and at most one woken follower at a time waits for the GIL.
+    """
+
+    __slots__ = ("after", "done", "error", "hash", "members", "prev", "promoted", "record", "seq", "wake")
 
     def __init__(self, record: dict[str, Any], members: bytes) -> None:
         self.record, self.members = record, members
         self.seq, self.prev, self.hash = 0, b"", b""
         self.done = self.promoted = False
         self.error: BaseException | None = None
+        self.after: _Entry | None = None  # the next follower of the batch to wake
         self.wake = _allocate_lock()
         self.wake.acquire()
 
     def result(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev_hash": self.prev.decode("ascii"), **self.record,
                 "hash": self.hash.decode("ascii")}
-
-
-class _Sync:
-    """The outcome of one batch's sync, set once; later batches wait on it before acknowledging."""
-
-    __slots__ = ("done", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: AuditError | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -288,14 +282,12 @@ class FileAuditLog:
         # Appenders and the group-commit state (under self._mu).
         self._mu = threading.Lock()
         self._idle = threading.Condition(self._mu)
-        self._more = threading.Condition(self._mu)  # a gathering leader waits here for appenders
-        self._gathering = False
+        self._gather: Any = None  # a gathering leader waits on this lock, released when enough have queued
         self._last_batch = 1
         self._fsync_s = 0.0002  # moving average of one fsync, for the gathering delay
+        self._want = 1  # how many queued appenders a gathering leader waits for
         self._queue: list[_Entry] = []
-        self._leading = False  # a thread is gathering and writing a batch
-        self._syncing = 0  # batches written whose sync has not completed yet
-        self._last_sync: _Sync | None = None  # the last batch's sync: the next one acknowledges after it
+        self._leading = False  # a thread is gathering, writing and syncing a batch
         self._closed = False
         self._broken: str | None = None
         # Disk state as this process knows it; valid only under self._io + the file lock.
@@ -319,11 +311,7 @@ class FileAuditLog:
             with self._io, self._file_lock():
                 self._sync_locked()
                 if self._extra:
-                    fd = self._write_locked([])
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    os.fsync(self._write_locked([]))
         except OSError as exc:
             os.close(self._lock_fd)
             raise AuditError(f"cannot open the audit log at {directory}: {exc.strerror or exc}") from exc
@@ -341,23 +329,29 @@ class FileAuditLog:
                 raise AuditError(f"the audit log at {self.directory} is closed")
             if self._broken:
                 raise AuditError(self._broken)
-            self._queue.append(entry)
-            if self._gathering and len(self._queue) >= self._last_batch:
-                self._more.notify()
+            queue = self._queue
+            queue.append(entry)
+            if self._gather is not None and len(queue) >= self._want:
+                self._gather.release()
+                self._gather = None
             lead = not self._leading
             self._leading = True
         interrupted: BaseException | None = None
         if not lead:
             # Follower: sleep until the leader has made this record durable, or hands over
             # leadership because this record is first in the queue it left behind.
-            while True:
-                try:
-                    entry.wake.acquire()
-                    break
-                except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
-                    interrupted = exc         # hand-over first, or every other appender would hang
-                    if entry.done or entry.promoted:  # set before the release we may have missed
+            try:
+                while True:
+                    try:
+                        entry.wake.acquire()
                         break
+                    except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
+                        interrupted = exc         # hand-over first, or every other appender would hang
+                        if entry.done or entry.promoted:  # set before the release we may have missed
+                            break
+            finally:
+                if entry.done and entry.after is not None:
+                    entry.after.wake.release()  # pass the wake-up on along the batch
         if not entry.done:
             self._lead()
         if interrupted is not None:
@@ -372,7 +366,7 @@ class FileAuditLog:
             if self._closed:
                 return
             self._closed = True
-            while self._leading or self._syncing:
+            while self._leading:
                 self._idle.wait()
         try:
             with self._io, self._file_lock():
@@ -411,65 +405,50 @@ class FileAuditLog:
 
     # -- group commit ------------------------------------------------------------------------
     def _lead(self) -> None:
-        """Write everything queued (group commit), hand the leadership on, then sync and wake the batch.
+        """Gather, write and sync everything queued (group commit), wake the batch, hand the leadership on.
 
-        The next leader gathers and writes while this batch's sync is in flight (two syncs may
-        overlap), but a batch is acknowledged only once every batch written before it is durable too:
-        acknowledgements follow the chain's order, and a failed sync fails every batch after it.
+        One sync at a time: the appenders that queue while it runs make the next batch, written by
+        the first of them once this one is durable, so that nothing is written behind a failed sync.
+        (Overlapping the next batch's write and sync with this sync was measured, docs/benchmarks.md:
+        on ext4 the overlapping syncs of one file each got slower, and the appenders split into
+        smaller batches that each paid one.)
         """
+        interrupted: BaseException | None = None
         with self._mu:
             # Gather: when the previous batch had several appenders, they are coming back with their
             # next records right now; wait a fraction of a sync for them rather than write a batch
-            # of one and make them wait a whole sync (the commit_delay of databases). While a sync
-            # is in flight, nobody waits: whatever is queued goes now, overlapping that sync.
-            want = self._last_batch
-            if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0 and not self._syncing:
-                self._gathering = True
-                deadline = time.monotonic() + min(self._fsync_s / 2, GATHER_MAX_S)
-                while len(self._queue) < want and (left := deadline - time.monotonic()) > 0:
-                    self._more.wait(left)
-                self._gathering = False
+            # of one and make them wait a whole sync (the commit_delay of databases).
+            want, gather = self._last_batch, None
+            if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0:
+                gather = self._gather = _allocate_lock()
+                gather.acquire()
+                self._want = want
+        if gather is not None:
+            try:
+                gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
+            except BaseException as exc:  # KeyboardInterrupt: write the batch first, raise after
+                interrupted = exc
+        with self._mu:
+            self._gather = None
             batch, self._queue = self._queue, []
             self._last_batch = len(batch)
-            before, mine = self._last_sync, _Sync()
-            self._last_sync = mine
-            self._syncing += 1
-        error: AuditError | None = None
-        fd: int | None = None
-        seg_name = ""
+        # Failed unless the commit returns (an exception, e.g. KeyboardInterrupt, acknowledges nothing).
+        error: AuditError | None = AuditError("audit append interrupted before its batch was durable")
         try:
-            error, fd, seg_name = self._write(batch)
+            error = self._commit(batch)
         finally:
-            if PIPELINE:
-                self._hand_over()
-        chain_error: AuditError | None = None  # what makes this batch, and every later one, not durable
-        try:
-            if fd is not None:
-                chain_error = self._sync(fd)
-            if before is not None:
-                before.done.wait()
-                if chain_error is None and before.error is not None:
-                    # Not durable unless what precedes it in the chain is: fail with it. (A failed
-                    # write is undone, so it does not taint later batches; a failed sync does.)
-                    chain_error = AuditError(f"an earlier batch of the audit log failed: {before.error}")
-            error = error or chain_error
-            if error is None and batch:
-                # Durable, and so is everything before it (acknowledgements follow the chain).
-                with self._mu:
-                    if batch[-1].seq > self._durable[0]:
-                        self._durable = (batch[-1].seq, batch[-1].hash.decode("ascii"), seg_name)
-        finally:
-            mine.error = chain_error
-            mine.done.set()
-            for e in batch:
-                e.error, e.done = error, True
-                e.wake.release()
-            with self._mu:
-                self._syncing -= 1
-                if not self._leading and not self._syncing:
-                    self._idle.notify_all()
-            if not PIPELINE:
-                self._hand_over()
+            # The promoted leader first: it gathers while the rest of this batch wakes up.
+            self._hand_over()
+            # Backwards, so that an entry is done only once it knows whom to wake after it.
+            after: _Entry | None = None
+            for e in reversed(batch):
+                e.after, e.error, e.done = after, error, True
+                after = e
+            # batch[0] is this thread's own entry; waking batch[1] wakes the rest, one after another.
+            if len(batch) > 1:
+                batch[1].wake.release()
+        if interrupted is not None:
+            raise interrupted
 
     def _hand_over(self) -> None:
         """Make the first appender queued meanwhile the leader, or stand the leadership down."""
@@ -480,24 +459,34 @@ class FileAuditLog:
                 nxt.wake.release()  # its thread becomes the next leader
             else:
                 self._leading = False
-                if not self._syncing:
-                    self._idle.notify_all()
+                self._idle.notify_all()
+
+    def _commit(self, batch: list[_Entry]) -> AuditError | None:
+        """Write ``batch`` and sync it: None once it is durable, else the error that fails it."""
+        with self._io:
+            error, fd, seg_name = self._write(batch)
+            if fd is None:
+                return error
+            # Still under self._io: the fd is not closed (by a rotation) while it is synced.
+            error = self._sync(fd)
+            if error is None and batch:
+                self._durable = (batch[-1].seq, batch[-1].hash.decode("ascii"), seg_name)
+        return error
 
     def _write(self, batch: list[_Entry]) -> tuple[AuditError | None, int | None, str]:
-        """Write ``batch`` under the file lock: (the error, None, "") or (None, a dup of the fd to sync,
-        the segment's name)."""
+        """Write ``batch`` under the file lock (the caller holds self._io): (the error, None, "") or
+        (None, the fd to sync, the segment's name)."""
         try:
-            with self._io:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    if self._broken:
-                        return AuditError(self._broken), None, ""
-                    self._sync_locked()
-                    fd = self._write_locked(batch)
-                    seg_name = self._seg.path.name if self._seg is not None else ""
-                    return None, fd, seg_name
-                finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                if self._broken:
+                    return AuditError(self._broken), None, ""
+                self._sync_locked()
+                fd = self._write_locked(batch)
+                seg_name = self._seg.path.name if self._seg is not None else ""
+                return None, fd, seg_name
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         except AuditError as exc:
             return exc, None, ""
         except OSError as exc:
@@ -507,7 +496,7 @@ class FileAuditLog:
             return AuditError(f"audit append interrupted: {exc!r}"), None, ""
 
     def _sync(self, fd: int) -> AuditError | None:
-        """Make everything written to ``fd`` durable (and close it); the error, if any."""
+        """Make everything written to ``fd`` durable; the error, if any."""
         try:
             # Outside the file lock: a sync flushes the file whoever wrote it, so other processes
             # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
@@ -520,8 +509,6 @@ class FileAuditLog:
             self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
                             "the log refuses further records until reopened")
             return AuditError(self._broken)
-        finally:
-            os.close(fd)
         return None
 
     @contextmanager
@@ -534,7 +521,7 @@ class FileAuditLog:
 
     # -- under self._io and the file lock ----------------------------------------------------
     def _write_locked(self, batch: list[_Entry]) -> int:
-        """Write the batch (after a segment header and pending repair records); a dup of the fd to fsync."""
+        """Write the batch (after a segment header and pending repair records); the fd to sync."""
         seg = self._seg
         if seg is not None and seg.first_seq is not None and (
                 seg.size >= self._max_bytes or self._clock() - seg.opened_at >= self._max_seconds):
@@ -547,14 +534,11 @@ class FileAuditLog:
             entries.insert(0, self._header_entry(seg))
         entries.extend(batch)
         seq, prev = self._last_seq, self._last_hash
-        parts = []
-        for e in entries:
+        data, hashes = encode_lines(seq, prev, [e.members for e in entries])
+        for e, digest in zip(entries, hashes, strict=True):
             seq += 1
-            line, digest = encode_line(seq, prev, e.members)
             e.seq, e.prev, e.hash = seq, prev, digest
-            parts.append(line)
             prev = digest
-        data = b"".join(parts)
         start = seg.size
         try:
             view = memoryview(data)
@@ -572,7 +556,7 @@ class FileAuditLog:
         seg.wrote = True
         self._last_seq, self._last_hash = seq, prev
         self._extra = []
-        return os.dup(seg.fd)
+        return seg.fd
 
     def _header_entry(self, seg: _Segment) -> _Entry:
         out, members = prepare({"kind": KIND_SEGMENT, "actor": "gatekeeper", "data": {

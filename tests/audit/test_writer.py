@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import stat
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gatekeeper.audit import BACKENDS, AuditLog, open_audit_log
 from gatekeeper.audit import _writer as writer_mod
-from gatekeeper.audit._format import GENESIS, KIND_SEGMENT, SCHEMA, checkpoint_payload
+from gatekeeper.audit._format import GENESIS, KIND_SEGMENT, SCHEMA, checkpoint_payload, encode_line, encode_lines
 from gatekeeper.audit._keys import load_public_key
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.verify import verify_log
@@ -41,6 +44,21 @@ def test_hash_is_sha256_over_the_line_before_the_hash_member(tmp_path: Path) -> 
     body = line[: line.rindex(b',"hash":"')]
     assert hashlib.sha256(body).hexdigest() == out["hash"]
     assert line.startswith(b'{"seq":2,"prev_hash":"')
+
+
+@settings(max_examples=60, deadline=None)
+@given(members=st.lists(st.binary(min_size=1, max_size=5000), max_size=6), seq=st.integers(0, 10**12),
+       prev=st.binary(min_size=64, max_size=64))
+def test_encode_lines_is_encode_line_in_turn(members: list[bytes], seq: int, prev: bytes) -> None:
+    """The writer's batch encoding gives byte for byte the lines of the one-line encoding, chained
+    (records past 2 kB included: hashlib hashes those with the GIL released)."""
+    data, hashes = encode_lines(seq, prev, members)
+    lines, digests = [], []
+    for i, m in enumerate(members, seq + 1):
+        line, prev = encode_line(i, prev, m)
+        lines.append(line)
+        digests.append(prev)
+    assert data == b"".join(lines) and hashes == digests
 
 
 def test_caller_timestamp_is_kept_and_missing_one_is_filled(log: FileAuditLog) -> None:
@@ -335,52 +353,139 @@ def test_an_interrupted_follower_still_hands_leadership_on(tmp_path: Path) -> No
     assert verify_log(tmp_path / "audit").consistent
 
 
-def test_a_batch_written_during_a_failing_sync_is_not_acknowledged(tmp_path: Path) -> None:
-    """Pipelined commit: batch B is written while batch A's sync is in flight; when A's sync fails,
-    B is refused too, although its own sync succeeded (its predecessors in the chain are not durable)."""
-    import time
-
-    from gatekeeper.errors import AuditError as _AuditError
-
-    log = open_log(tmp_path)
-    log.append({"kind": "x.warm"})
-    gate, in_first = threading.Event(), threading.Event()
+def _hold_first_sync(log: FileAuditLog, monkeypatch: pytest.MonkeyPatch | None = None,
+                     ) -> tuple[threading.Event, threading.Event, list[int]]:
+    """Make ``log``'s next sync wait for the returned ``gate`` (``in_sync`` is set meanwhile), then
+    succeed, or, given ``monkeypatch``, fail as a failing fdatasync does. The list counts the syncs."""
+    gate, in_sync = threading.Event(), threading.Event()
     real_sync = log._sync
     calls = [0]
 
     def sync(fd: int) -> Any:
         calls[0] += 1
         if calls[0] == 1:
-            in_first.set()
-            gate.wait()
-            os.close(fd)
-            log._broken = "simulated: fsync failed"
-            return _AuditError("simulated: fsync failed")
+            in_sync.set()
+            assert gate.wait(30)
+            if monkeypatch is not None:
+                def failing(fd: int) -> None:
+                    raise OSError(5, "Input/output error")
+
+                monkeypatch.setattr(os, "fdatasync", failing)
+                try:
+                    return real_sync(fd)
+                finally:
+                    monkeypatch.undo()
         return real_sync(fd)
 
     log._sync = sync  # type: ignore[method-assign]
-    errors: dict[str, BaseException | None] = {}
+    return gate, in_sync, calls
 
-    def append(name: str) -> None:
+
+def _appender(log: FileAuditLog, outcome: dict[str, Any], name: str) -> threading.Thread:
+    def run() -> None:
         try:
-            log.append({"kind": f"x.{name}"})
-            errors[name] = None
-        except BaseException as exc:
-            errors[name] = exc
+            outcome[name] = log.append({"kind": "x.y", "data": {"name": name}})
+        except BaseException as exc:  # collected for the assertions
+            outcome[name] = exc
 
-    a = threading.Thread(target=append, args=("a",))
-    a.start()
-    assert in_first.wait(10)
-    b = threading.Thread(target=append, args=("b",))
-    b.start()
-    deadline = time.monotonic() + 10
-    while calls[0] < 2 and time.monotonic() < deadline:  # B written and synced while A's sync hangs
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _queued(log: FileAuditLog, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while len(log._queue) < n:
+        assert time.monotonic() < deadline, f"{len(log._queue)} appenders queued, expected {n}"
         time.sleep(0.001)
-    assert calls[0] == 2 and "b" not in errors  # B's sync is done, but B waits for A
+
+
+def test_a_failed_sync_fails_its_whole_batch_and_nothing_after_it_is_acknowledged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One sync at a time: the appenders that queue while a sync runs are written only after it; when
+    it fails, every appender of its batch fails, and the queued ones fail without being written."""
+    log = open_log(tmp_path)
+    log.append({"kind": "x.warm"})
+    gate, in_sync, calls = _hold_first_sync(log, monkeypatch)
+    outcome: dict[str, Any] = {}
+    first = _appender(log, outcome, "first")
+    assert in_sync.wait(30)
+    later = [_appender(log, outcome, f"later{i}") for i in range(5)]
+    _queued(log, 5)  # queued behind the sync in flight, not written
+    assert calls[0] == 1
+    seg = tmp_path / "audit" / "segment-00000001.jsonl"
+    size = seg.stat().st_size
     gate.set()
-    a.join(10)
-    b.join(10)
-    assert isinstance(errors["a"], _AuditError) and isinstance(errors["b"], _AuditError)
-    assert "earlier batch" in str(errors["b"])
+    for t in (first, *later):
+        t.join(30)
+    assert isinstance(outcome["first"], AuditError) and "Input/output error" in str(outcome["first"])
+    for i in range(5):
+        assert isinstance(outcome[f"later{i}"], AuditError), outcome[f"later{i}"]
+        assert "refuses further records" in str(outcome[f"later{i}"])
+    assert calls[0] == 1 and seg.stat().st_size == size  # the later ones were never written nor synced
+    names = [r.get("data", {}).get("name") for r in read_records(tmp_path / "audit")]
+    assert "first" in names and not any(str(n).startswith("later") for n in names)
+    with pytest.raises(AuditError, match="refuses further records"):
+        log.append({"kind": "x.y"})
     log._broken = None
     log.close()
+    assert verify_log(tmp_path / "audit").consistent
+
+
+def test_a_large_batch_is_acknowledged_whole_once_durable(tmp_path: Path) -> None:
+    """Appenders queued during a sync form one batch: all of them are woken (one after another) once it
+    is durable, each with its own record, in the order of the chain."""
+    log = open_log(tmp_path)
+    log.append({"kind": "x.warm"})
+    gate, in_sync, calls = _hold_first_sync(log)
+    outcome: dict[str, Any] = {}
+    first = _appender(log, outcome, "first")
+    assert in_sync.wait(30)
+    later = [_appender(log, outcome, f"later{i}") for i in range(40)]
+    _queued(log, 40)
+    gate.set()
+    for t in (first, *later):
+        t.join(30)
+        assert not t.is_alive()
+    assert calls[0] == 2  # the first batch, then the 40 together
+    results = [outcome[n] for n in ("first", *(f"later{i}" for i in range(40)))]
+    assert all(isinstance(r, dict) for r in results)
+    on_disk = {r["seq"]: r for r in read_records(tmp_path / "audit")}
+    for r in results:
+        assert on_disk[r["seq"]] == r  # what the appender was told is what the log holds
+    seqs = sorted(r["seq"] for r in results[1:])
+    assert seqs == list(range(seqs[0], seqs[0] + 40))
+    log.close()
+    assert verify_log(tmp_path / "audit").consistent
+
+
+def test_many_threads_each_record_acknowledged_once_in_chain_order(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    per_thread, threads = 100, 24
+    got: list[list[dict[str, Any]]] = [[] for _ in range(threads)]
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            got[t].append(log.append({"kind": "x.y", "data": {"t": t, "i": i}}))
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    log.close()
+    results = [r for rs in got for r in rs]
+    assert len(results) == threads * per_thread
+    on_disk = {r["seq"]: r for r in read_records(tmp_path / "audit")}
+    assert len({r["seq"] for r in results}) == len(results)  # each acknowledged once, as itself
+    for t, rs in enumerate(got):
+        assert [r["data"] for r in rs] == [{"t": t, "i": i} for i in range(per_thread)]
+        assert [r["seq"] for r in rs] == sorted(r["seq"] for r in rs)  # a thread's records in its order
+        for r in rs:
+            assert on_disk[r["seq"]] == r
+    chain = [on_disk[seq] for seq in sorted(on_disk)]
+    for a, b in itertools.pairwise(chain):  # the acknowledged records are links of one chain
+        assert b["seq"] == a["seq"] + 1 and b["prev_hash"] == a["hash"]
+    assert verify_log(tmp_path / "audit").consistent
