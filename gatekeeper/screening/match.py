@@ -34,6 +34,7 @@ of a customer's token without comparing against the whole vocabulary.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -66,6 +67,9 @@ COUNTRY_CONFLICT = -10.0
 _MIN_FUZZY_LEN = 4
 _KEY_DISCOUNT = 0.98
 _SIM_CACHE_MAX = 500_000
+_SLACK_TABLES_MAX = 4  # thresholds whose sorted postings are kept (a deployment uses one or two)
+_SORTED_MIN = 16  # postings at least this long are looked up by bisection, shorter ones scanned
+_BOUND_MARGIN = 1e-6  # float rounding allowance: the pre-filter must never drop what the bound keeps
 
 _CLASS_FACTOR = {"generic": GENERIC_FACTOR, "place": PLACE_FACTOR, "distinctive": 1.0}
 
@@ -186,6 +190,7 @@ class _Variant:
     total: float  # sum of weights
     non_distinctive: float  # weight of its generic and place tokens
     ordered: tuple[str, ...]  # tokens sorted, to recognise identical names
+    keys: frozenset[str]  # its postings keys: its tokens and adjacent pairs joined
 
 
 def _variants(name: str, *, aliases_in_parentheses: bool) -> list[tuple[str, NormalizedName]]:
@@ -321,16 +326,18 @@ class ScreeningIndex:
             weights = tuple(self._weights[t] for t in tokens)
             non_distinctive = sum(w for t, w in zip(tokens, weights, strict=True)
                                   if self._classes[t] != "distinctive")
-            self._variants.append(_Variant(i, text, tokens, weights, sum(weights), non_distinctive,
-                                           tuple(sorted(tokens))))
             keys = set(tokens)
             for a, b in itertools.pairwise(tokens):
                 keys.add(a + b)
                 self._key_weight.setdefault(a + b, self._weights[a] + self._weights[b])
             for k in keys:
                 self._postings.setdefault(k, []).append(vid)
+            self._variants.append(_Variant(i, text, tokens, weights, sum(weights), non_distinctive,
+                                           tuple(sorted(tokens)), frozenset(keys)))
             self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
         self._similar_cache: dict[str, dict[str, float]] = {}
+        # Per threshold (see _pruned_candidates): each variant's slack, and long postings sorted by it.
+        self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]]]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -368,29 +375,40 @@ class ScreeningIndex:
         keys = set(tokens) | {a + b for a, b in itertools.pairwise(tokens)}
         return {k: self.similar_tokens(k) for k in keys}
 
+    @staticmethod
+    def _keys(tokens: tuple[str, ...], cw: tuple[float, ...], distinctive: list[int]) -> dict[str, float]:
+        """The customer's look-up keys with their weight: its distinctive tokens, then every adjacent
+        pair joined (``HIK VISION`` -> ``HIKVISION``)."""
+        keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
+        for i in range(len(tokens) - 1):
+            keys.setdefault(tokens[i] + tokens[i + 1], cw[i] + cw[i + 1])
+        return keys
+
     def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...],
                     sims: _SimMap) -> dict[int, tuple[float, float]]:
         """Candidate variants, each with upper bounds of the (entry, customer) weight that can pair.
 
         The bounds count what the customer's distinctive words (and joined pairs) share with the
         variant plus every generic and place word of either side; they may overcount, never under.
+        Every candidate is listed: this is the path without a floor (and the reference the pruned
+        path, :meth:`_pruned_candidates`, is tested against).
         """
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if distinctive:
-            keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
-            for i in range(len(tokens) - 1):
-                keys.setdefault(tokens[i] + tokens[i + 1], cw[i] + cw[i + 1])
             bound_e: dict[int, float] = {}
             bound_c: dict[int, float] = {}
-            for k, k_weight in keys.items():
+            for k, k_weight in self._keys(tokens, cw, distinctive).items():
                 for v, s in sims[k].items():
                     gain = s * self._key_weight.get(v, 0.0)
                     for vid in self._postings.get(v, ()):
                         bound_e[vid] = bound_e.get(vid, 0.0) + gain
                         bound_c[vid] = bound_c.get(vid, 0.0) + k_weight
             return {vid: (b, bound_c[vid]) for vid, b in bound_e.items()}
-        # Only generic and place words: the candidates are the variants holding all of them (their
-        # postings are long, so they are intersected, not merged); no bound is needed for so few.
+        return self._generic_candidates(tokens)
+
+    def _generic_candidates(self, tokens: tuple[str, ...]) -> dict[int, tuple[float, float]]:
+        """Only generic and place words: the candidates are the variants holding all of them (their
+        postings are long, so they are intersected, not merged); no bound is needed for so few."""
         lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
         if not lists or not lists[0]:
             return {}
@@ -398,6 +416,78 @@ class ScreeningIndex:
         for more in lists[1:]:
             common &= set(more)
         return {vid: (math.inf, math.inf) for vid in common}
+
+    def _pruned_candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
+                           reach: float, total_c: float, generic_c: float) -> list[tuple[int, float, float]]:
+        """What :meth:`_candidates` returns, in its order, less variants whose bound cannot reach
+        ``reach``, found without visiting them: ``(variant, bound_e, bound_c)``.
+
+        The bound of :meth:`match` (penalties equal: ``MISSING_PENALTY == EXTRA_PENALTY == p``) is
+        ``100 x U / 2 / ((0.5 - p) x U + p x (Te + Tc))`` with ``U = ub_e + ub_c``, so it reaches
+        ``reach`` only when ``U >= rho x (Te + Tc)``, ``rho = reach x p / (50 - reach x (0.5 - p))``.
+        ``U <= nd + gc + B`` (``nd``, ``gc``: the variant's and the customer's generic and place
+        weight; ``B``: what the keys add to both bounds together), so a variant can pass only if its
+        *slack* ``rho x Te - nd`` is at most ``B + gc - rho x Tc``. Keys are visited by what they can
+        add at most, largest first; a variant first met at a key gets at most what that key and the
+        later ones can add, so from each key's postings, sorted by slack once per threshold, only
+        the prefix under that limit is taken (the generic pairs, ``TECHNOLOGY TRADING``, hold
+        thousands of variants and yield almost none). The variants kept then get their exact
+        bounds, summed in :meth:`_candidates`' order, and come out in its order too (the first of
+        equal scores of an entry is the one explained).
+        """
+        p = MISSING_PENALTY
+        rho = reach * p / (50.0 - reach * (0.5 - p))
+        slack, by_slack = self._slack_table(rho)
+        distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
+        if not distinctive:
+            return [(vid, b_e, b_c) for vid, (b_e, b_c) in self._generic_candidates(tokens).items()]
+        gains = [(k_weight, [(v, s * self._key_weight.get(v, 0.0)) for v, s in sims[k].items()])
+                 for k, k_weight in self._keys(tokens, cw, distinctive).items()]
+        most = [sum(g + k_weight for _, g in vg) for k_weight, vg in gains]
+        order = sorted(range(len(gains)), key=lambda i: -most[i])
+        after = [0.0] * (len(order) + 1)  # what the keys from order[n] on can add, at most
+        for n in range(len(order) - 1, -1, -1):
+            after[n] = after[n + 1] + most[order[n]]
+        floor = generic_c - rho * total_c + _BOUND_MARGIN
+        found: set[int] = set()
+        for n, i in enumerate(order):
+            limit = after[n] + floor
+            for v, _ in gains[i][1]:
+                postings = self._postings.get(v, ())
+                if len(postings) < _SORTED_MIN:
+                    found.update(vid for vid in postings if slack[vid] <= limit)
+                    continue
+                ranked = by_slack.get(v)
+                if ranked is None:
+                    vids = sorted(postings, key=slack.__getitem__)
+                    ranked = by_slack[v] = (vids, [slack[vid] for vid in vids])
+                found.update(ranked[0][:bisect.bisect_right(ranked[1], limit)])
+        out: list[tuple[tuple[int, int], int, float, float]] = []
+        for vid in found:
+            keys = self._variants[vid].keys
+            bound_e = bound_c = 0.0
+            first = None
+            for ki, (k_weight, vg) in enumerate(gains):
+                for vj, (v, g) in enumerate(vg):
+                    if v in keys:
+                        bound_e += g
+                        bound_c += k_weight
+                        if first is None:
+                            first = (ki, vj)
+            assert first is not None  # found through one of these keys
+            out.append((first, vid, bound_e, bound_c))
+        out.sort()
+        return [(vid, bound_e, bound_c) for _, vid, bound_e, bound_c in out]
+
+    def _slack_table(self, rho: float) -> tuple[list[float], dict[str, tuple[list[int], list[float]]]]:
+        """Each variant's slack ``rho x Te - nd`` for one threshold, and (filled as they are met)
+        long postings sorted by it."""
+        table = self._slack_tables.get(rho)
+        if table is None:
+            if len(self._slack_tables) >= _SLACK_TABLES_MAX:
+                self._slack_tables.clear()
+            table = self._slack_tables[rho] = ([rho * v.total - v.non_distinctive for v in self._variants], {})
+        return table
 
     # -- matching -----------------------------------------------------------------------------
 
@@ -424,7 +514,12 @@ class ScreeningIndex:
             cw = tuple(self.weight(t) for t in tokens)
             total_c = sum(cw)
             generic_c = sum(w for t, w in zip(tokens, cw, strict=True) if token_class(t) != "distinctive")
-            for vid, (bound_e, bound_c) in self._candidates(tokens, cw, sims).items():
+            candidates: Iterable[tuple[int, float, float]]
+            if reach > 0 and MISSING_PENALTY == EXTRA_PENALTY:  # a floor: visit only what can reach it
+                candidates = self._pruned_candidates(tokens, cw, sims, reach, total_c, generic_c)
+            else:
+                candidates = ((vid, b_e, b_c) for vid, (b_e, b_c) in self._candidates(tokens, cw, sims).items())
+            for vid, bound_e, bound_c in candidates:
                 variant = self._variants[vid]
                 if reach > 0 and bound_e != math.inf:
                     # Upper bound of the base score (it grows with either side's paired weight).
