@@ -190,13 +190,16 @@ class _Variant:
     total: float  # sum of weights
     non_distinctive: float  # weight of its generic and place tokens
     ordered: tuple[str, ...]  # tokens sorted, to recognise identical names
-    keys: frozenset[str]  # its postings keys: its tokens and adjacent pairs joined
+    units: dict[str, tuple[tuple[int, ...], ...]]  # its tokens and adjacent pairs joined -> positions
+    distinctive: tuple[bool, ...]  # per token
 
 
 def _variants(name: str, *, aliases_in_parentheses: bool) -> list[tuple[str, NormalizedName]]:
     """Name variants: the whole name, the name without its parenthesised parts and, for list
     entries, each parenthesised part that holds a distinctive word (an alias such as ``SMIC``)."""
     out: list[tuple[str, NormalizedName]] = [(name, normalize_name(name))]
+    if "(" not in name:  # no parenthesised part: the one variant (most names)
+        return out if out[0][1].tokens else []
     outer, inner = split_parenthetical(name)
     if inner:
         if outer:
@@ -317,6 +320,7 @@ class ScreeningIndex:
             self._weights[t] = round((math.log((n + 1) / (c + 1)) + 1.0) * _CLASS_FACTOR[klass], 3)
             for k in dels:
                 self._fuzzy_index.setdefault(k, []).append(t)
+        self._fuzzy_lengths = frozenset(len(k) for k in self._fuzzy_index)
         self._variants: list[_Variant] = []
         self._postings: dict[str, list[int]] = {}
         self._key_weight: dict[str, float] = dict(self._weights)
@@ -326,18 +330,22 @@ class ScreeningIndex:
             weights = tuple(self._weights[t] for t in tokens)
             non_distinctive = sum(w for t, w in zip(tokens, weights, strict=True)
                                   if self._classes[t] != "distinctive")
-            keys = set(tokens)
-            for a, b in itertools.pairwise(tokens):
-                keys.add(a + b)
+            units: dict[str, list[tuple[int, ...]]] = {}
+            for j, t in enumerate(tokens):
+                units.setdefault(t, []).append((j,))
+            for j, (a, b) in enumerate(itertools.pairwise(tokens)):
+                units.setdefault(a + b, []).append((j, j + 1))
                 self._key_weight.setdefault(a + b, self._weights[a] + self._weights[b])
-            for k in keys:
+            for k in units:
                 self._postings.setdefault(k, []).append(vid)
-            self._variants.append(_Variant(i, text, tokens, weights, sum(weights), non_distinctive,
-                                           tuple(sorted(tokens)), frozenset(keys)))
+            self._variants.append(_Variant(
+                i, text, tokens, weights, sum(weights), non_distinctive, tuple(sorted(tokens)),
+                {k: tuple(at) for k, at in units.items()}, tuple(self._classes[t] == "distinctive" for t in tokens)))
             self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
         self._similar_cache: dict[str, dict[str, float]] = {}
+        self._entry_countries: list[frozenset[str] | None] = [None] * len(self.entries)  # filled as met
         # Per threshold (see _pruned_candidates): each variant's slack, and long postings sorted by it.
-        self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]]]] = {}
+        self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]], float]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -359,8 +367,11 @@ class ScreeningIndex:
         found = {}
         if token in self._postings:
             found[token] = 1.0
-        if len(token) >= _MIN_FUZZY_LEN:
-            for k in _deletions(_key(token)):
+        key = _key(token) if len(token) >= _MIN_FUZZY_LEN else ""
+        # A key and its deletions are as long as the key or one letter shorter: when no indexed key
+        # is, nothing can be found (most joined pairs are longer than any listed word).
+        if key and (len(key) in self._fuzzy_lengths or len(key) - 1 in self._fuzzy_lengths):
+            for k in _deletions(key):
                 for v in self._fuzzy_index.get(k, ()):
                     if v not in found:
                         s = token_similarity(token, v)
@@ -437,59 +448,77 @@ class ScreeningIndex:
         """
         p = MISSING_PENALTY
         rho = reach * p / (50.0 - reach * (0.5 - p))
-        slack, by_slack = self._slack_table(rho)
+        slack, by_slack, least = self._slack_table(rho)
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if not distinctive:
             return [(vid, b_e, b_c) for vid, (b_e, b_c) in self._generic_candidates(tokens).items()]
-        gains = [(k_weight, [(v, s * self._key_weight.get(v, 0.0)) for v, s in sims[k].items()])
-                 for k, k_weight in self._keys(tokens, cw, distinctive).items()]
-        most = [sum(g + k_weight for _, g in vg) for k_weight, vg in gains]
-        order = sorted(range(len(gains)), key=lambda i: -most[i])
-        after = [0.0] * (len(order) + 1)  # what the keys from order[n] on can add, at most
-        for n in range(len(order) - 1, -1, -1):
-            after[n] = after[n + 1] + most[order[n]]
+        # Per customer key (in _candidates' order): its weight, its similar list keys with what
+        # each adds to bound_e, and the most it adds to a variant's two bounds together.
+        keyed: list[tuple[float, list[tuple[str, float]]]] = []
+        most: list[float] = []
+        key_weight = self._key_weight
+        for k, k_weight in self._keys(tokens, cw, distinctive).items():
+            gains = [(v, sim * key_weight.get(v, 0.0)) for v, sim in sims[k].items()]
+            keyed.append((k_weight, gains))
+            most.append(sum(gain for _, gain in gains) + k_weight * len(gains))
+        left = sum(most)  # what the keys not yet visited can add
         floor = generic_c - rho * total_c + _BOUND_MARGIN
+        if left + floor < least:  # the usual case for a name unlike any listed one
+            return []
         found: set[int] = set()
-        for n, i in enumerate(order):
-            limit = after[n] + floor
-            for v, _ in gains[i][1]:
-                postings = self._postings.get(v, ())
-                if len(postings) < _SORTED_MIN:
-                    found.update(vid for vid in postings if slack[vid] <= limit)
-                    continue
-                ranked = by_slack.get(v)
-                if ranked is None:
-                    vids = sorted(postings, key=slack.__getitem__)
-                    ranked = by_slack[v] = (vids, [slack[vid] for vid in vids])
-                found.update(ranked[0][:bisect.bisect_right(ranked[1], limit)])
-        out: list[tuple[tuple[int, int], int, float, float]] = []
+        postings = self._postings
+        for ki in sorted(range(len(most)), key=most.__getitem__, reverse=True):
+            limit = left + floor
+            if limit < least:  # no variant's slack is that low: the keys left add no candidate
+                break
+            left -= most[ki]
+            # What this key adds to each variant whose slack is within its most (a variant seldom
+            # holds more than one of a key's similar words, so this is far below the most).
+            adds: dict[int, float] = {}
+            k_weight, gains = keyed[ki]
+            for v, gain in gains:
+                add = gain + k_weight
+                at = postings[v]
+                if len(at) >= _SORTED_MIN:
+                    ranked = by_slack.get(v)
+                    if ranked is None:
+                        vids = sorted(at, key=slack.__getitem__)
+                        ranked = by_slack[v] = (vids, [slack[vid] for vid in vids])
+                    at = ranked[0][:bisect.bisect_right(ranked[1], limit)]
+                for vid in at:
+                    if slack[vid] <= limit:
+                        adds[vid] = adds.get(vid, 0.0) + add
+            rest = left + floor
+            found.update(vid for vid, add in adds.items() if slack[vid] <= rest + add)
+        if not found:
+            return []
+        # list key -> (customer key's rank, rank among its similar keys, adds to bound_e, to bound_c)
+        adding: dict[str, list[tuple[int, int, float, float]]] = {}
+        for ki, (k_weight, gains) in enumerate(keyed):
+            for vj, (v, gain) in enumerate(gains):
+                adding.setdefault(v, []).append((ki, vj, gain, k_weight))
+        out: list[tuple[int, int, int, float, float]] = []
         for vid in found:
-            keys = self._variants[vid].keys
+            # The bounds summed in _candidates' order, so that they are the same floats.
+            hits = sorted(a for u in self._variants[vid].units for a in adding.get(u, ()))
             bound_e = bound_c = 0.0
-            first = None
-            for ki, (k_weight, vg) in enumerate(gains):
-                for vj, (v, g) in enumerate(vg):
-                    if v in keys:
-                        bound_e += g
-                        bound_c += k_weight
-                        if first is None:
-                            first = (ki, vj)
-            assert first is not None  # found through one of these keys
-            out.append((first, vid, bound_e, bound_c))
+            for _, _, gain, k_weight in hits:
+                bound_e += gain
+                bound_c += k_weight
+            out.append((hits[0][0], hits[0][1], vid, bound_e, bound_c))
         out.sort()
-        return [(vid, bound_e, bound_c) for _, vid, bound_e, bound_c in out]
+        return [(vid, bound_e, bound_c) for _, _, vid, bound_e, bound_c in out]
 
-    def _slack_table(self, rho: float) -> tuple[list[float], dict[str, tuple[list[int], list[float]]]]:
-        """Each variant's slack ``rho x Te - nd`` for one threshold, and (filled as they are met)
-        long postings sorted by it."""
+    def _slack_table(self, rho: float) -> tuple[list[float], dict[str, tuple[list[int], list[float]]], float]:
+        """Each variant's slack ``rho x Te - nd`` for one threshold, (filled as they are met) long
+        postings sorted by it, and the least slack."""
         table = self._slack_tables.get(rho)
         if table is None:
             if len(self._slack_tables) >= _SLACK_TABLES_MAX:
                 self._slack_tables.clear()
-            table = self._slack_tables[rho] = ([rho * v.total - v.non_distinctive for v in self._variants], {})
+            slack = [rho * v.total - v.non_distinctive for v in self._variants]
+            table = self._slack_tables[rho] = (slack, {}, min(slack))
         return table
-
-    # -- matching -----------------------------------------------------------------------------
 
     def match(
         self,
@@ -509,10 +538,8 @@ class ScreeningIndex:
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
         reach = min_score - COUNTRY_SUPPORT  # the most a country can add
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
-            tokens = c_norm.tokens
-            sims = self._sim_map(tokens)
-            cw = tuple(self.weight(t) for t in tokens)
-            total_c = sum(cw)
+            cust = self._customer(c_text, c_norm.tokens)
+            tokens, cw, sims, total_c = cust.tokens, cust.weights, cust.sims, cust.total
             generic_c = sum(w for t, w in zip(tokens, cw, strict=True) if token_class(t) != "distinctive")
             candidates: Iterable[tuple[int, float, float]]
             if reach > 0 and MISSING_PENALTY == EXTRA_PENALTY:  # a floor: visit only what can reach it
@@ -530,11 +557,12 @@ class ScreeningIndex:
                                            + EXTRA_PENALTY * (total_c - ub_c))
                     if most < reach:
                         continue
-                m = self._score(c_text, tokens, cw, sims, variant, customer_countries)
-                if m.score >= min_score and m.score > 0:
+                scored = self._assess(cust, variant, customer_countries)
+                score = scored[0]
+                if score >= min_score and score > 0:
                     prev = best.get(variant.entry)
-                    if prev is None or m.score > prev.score:
-                        best[variant.entry] = m
+                    if prev is None or score > prev.score:
+                        best[variant.entry] = self._explain(cust, variant, customer_countries, scored)
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entry.list_code, m.entry.entry_id))
         return ranked[:limit] if limit is not None else ranked
 
@@ -543,40 +571,69 @@ class ScreeningIndex:
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
         best: Match | None = None
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
-            tokens = c_norm.tokens
-            sims = self._sim_map(tokens)
-            cw = tuple(self.weight(t) for t in tokens)
+            cust = self._customer(c_text, c_norm.tokens)
             for vid in self._by_id.get(entry_id, ()):
-                m = self._score(c_text, tokens, cw, sims, self._variants[vid], customer_countries)
+                variant = self._variants[vid]
+                m = self._explain(cust, variant, customer_countries, self._assess(cust, variant, customer_countries))
                 if best is None or m.score > best.score:
                     best = m
         return best
 
-    def _score(self, c_text: str, c_tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
-               variant: _Variant, customer_countries: frozenset[str]) -> Match:
-        e_tokens, ew = variant.tokens, variant.weights
-        pairs, used_c, used_e = _align(c_tokens, e_tokens, cw, ew, sims)
-        total_c, total_e = sum(cw) or 1.0, variant.total or 1.0
-        overlap_c = sum(p.customer_weight * p.similarity for p in pairs)
-        overlap_e = sum(p.entry_weight * p.similarity for p in pairs)
-        cover_c, cover_e = overlap_c / total_c, overlap_e / total_e
-        if tuple(sorted(c_tokens)) == variant.ordered:
+    def _customer(self, text: str, tokens: tuple[str, ...]) -> _Customer:
+        cw = tuple(self.weight(t) for t in tokens)
+        units: list[tuple[tuple[int, ...], str]] = [((i,), t) for i, t in enumerate(tokens)]
+        units += [((i, i + 1), tokens[i] + tokens[i + 1]) for i in range(len(tokens) - 1)]
+        return _Customer(text, tokens, cw, sum(cw), self._sim_map(tokens), tuple(units), tuple(sorted(tokens)))
+
+    def _assess(self, cust: _Customer, variant: _Variant, customer_countries: frozenset[str]) -> _Assessment:
+        """The score of ``cust`` against ``variant`` and what makes it, without the explanation's text
+        (most variants scored are not hits: :meth:`_explain` is for those that are)."""
+        pairs, used_c, used_e = _align(cust, variant)
+        c_tokens, cw = cust.tokens, cust.weights
+        total_c, total_e = cust.total or 1.0, variant.total or 1.0
+        overlap_c = sum(round(sum(cw[i] for i in ci), 3) * s for s, ci, _ in pairs)
+        overlap_e = sum(round(sum(variant.weights[j] for j in ej), 3) * s for s, _, ej in pairs)
+        if cust.ordered == variant.ordered:
             rule, base = "identical", 100.0
         else:
             overlap = (overlap_c + overlap_e) / 2
             denominator = (overlap + MISSING_PENALTY * (total_e - overlap_e)
                            + EXTRA_PENALTY * (total_c - overlap_c))
             base = 100.0 * overlap / denominator if denominator > 0 else 0.0
-            fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(e_tokens)
-            if not fully_paired and not any(p.word_class == "distinctive" for p in pairs):
+            fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(variant.tokens)
+            if not fully_paired and not any(variant.distinctive[j] for _, _, ej in pairs for j in ej):
                 rule, base = "generic-only", min(base, GENERIC_ONLY_CAP)
             else:
                 rule = "weighted"
+        effect = self._country_effect(variant.entry, customer_countries) if pairs else 0.0
+        score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
+        return score, pairs, used_c, used_e, overlap_c / total_c, overlap_e / total_e, base, rule
+
+    def _country_effect(self, entry: int, customer_countries: frozenset[str]) -> float:
+        entry_countries = self._entry_countries[entry]
+        if entry_countries is None:
+            entry_countries = self._entry_countries[entry] = frozenset(
+                _CountryFamily.of(c) for c in self.entries[entry].countries)
+        if not entry_countries or not customer_countries:
+            return 0.0
+        return COUNTRY_SUPPORT if entry_countries & customer_countries else COUNTRY_CONFLICT
+
+    def _explain(self, cust: _Customer, variant: _Variant, customer_countries: frozenset[str],
+                 scored: _Assessment) -> Match:
+        score, aligned, used_c, used_e, cover_c, cover_e, base, rule = scored
+        c_tokens, cw, e_tokens, ew = cust.tokens, cust.weights, variant.tokens, variant.weights
+        pairs = []
+        for s, ci, ej in aligned:
+            classes = {token_class(e_tokens[j]) for j in ej}
+            klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes else "generic")
+            pairs.append(TokenPair(
+                customer="+".join(c_tokens[i] for i in ci), entry="+".join(e_tokens[j] for j in ej),
+                similarity=s, customer_weight=round(sum(cw[i] for i in ci), 3),
+                entry_weight=round(sum(ew[j] for j in ej), 3), word_class=klass))
         entry = self.entries[variant.entry]
         effect, note = _country_effect(entry, customer_countries) if pairs else (0.0, "")
-        score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
         explanation = Explanation(
-            customer_name=c_text, customer_tokens=c_tokens, entry_variant=variant.text,
+            customer_name=cust.text, customer_tokens=c_tokens, entry_variant=variant.text,
             entry_tokens=e_tokens, pairs=tuple(pairs),
             unmatched_customer=tuple((t, cw[i]) for i, t in enumerate(c_tokens) if i not in used_c),
             unmatched_entry=tuple((t, ew[j]) for j, t in enumerate(e_tokens) if j not in used_e),
@@ -586,43 +643,54 @@ class ScreeningIndex:
         return Match(entry=entry, score=score, explanation=explanation)
 
 
-def _align(c: tuple[str, ...], e: tuple[str, ...], cw: Sequence[float], ew: Sequence[float],
-           sims: _SimMap) -> tuple[list[TokenPair], set[int], set[int]]:
-    """One-to-one pairing of tokens (single words, or two adjacent words against one), best first.
+# (score, pairs as (similarity, customer indexes, entry indexes), customer and entry indexes paired,
+# customer and entry coverage, base score, rule)
+_Assessment = tuple[float, list[tuple[float, tuple[int, ...], tuple[int, ...]]], set[int], set[int],
+                    float, float, float, str]
 
-    Similarities come from ``sims`` (customer token or joined pair -> similar list keys), so no
-    string is compared here.
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    """One name variant of the customer, prepared once for every list variant it is scored against."""
+
+    text: str
+    tokens: tuple[str, ...]
+    weights: tuple[float, ...]
+    total: float
+    sims: _SimMap
+    units: tuple[tuple[tuple[int, ...], str], ...]  # its tokens, then adjacent pairs joined
+    ordered: tuple[str, ...]
+
+
+def _align(cust: _Customer, variant: _Variant) -> tuple[list[tuple[float, tuple[int, ...], tuple[int, ...]]],
+                                                          set[int], set[int]]:
+    """One-to-one pairing of tokens (single words, or two adjacent words against one), best first:
+    ``(similarity, customer indexes, entry indexes)``.
+
+    Similarities come from the customer's similar-token map (customer token or joined pair ->
+    similar list keys), looked up in the variant's units by text, so no string is compared here.
     """
-    c_units: list[tuple[tuple[int, ...], str]] = [((i,), t) for i, t in enumerate(c)]
-    c_units += [((i, i + 1), c[i] + c[i + 1]) for i in range(len(c) - 1)]
-    e_units: list[tuple[tuple[int, ...], str]] = [((j,), t) for j, t in enumerate(e)]
-    e_units += [((j, j + 1), e[j] + e[j + 1]) for j in range(len(e) - 1)]
     scored: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
-    for ci, ct in c_units:
-        similar = sims.get(ct)
+    units = variant.units
+    for ci, ct in cust.units:
+        similar = cust.sims.get(ct)
         if not similar:
             continue
-        for ej, et in e_units:
-            if len(ci) == 2 and len(ej) == 2:
-                continue
-            s = similar.get(et, 0.0)
-            if s > 0:
-                scored.append((s, len(ci) + len(ej), ci, ej))
-    scored.sort(key=lambda x: (-x[0], -x[1], x[2], x[3]))
+        for et, s in similar.items():
+            for ej in units.get(et, ()):
+                if len(ci) == 2 and len(ej) == 2:
+                    continue
+                scored.append((-s, -(len(ci) + len(ej)), ci, ej))
+    scored.sort()  # best similarity, then more words, then position: the keys are unique
     used_c: set[int] = set()
     used_e: set[int] = set()
-    pairs: list[TokenPair] = []
+    pairs: list[tuple[float, tuple[int, ...], tuple[int, ...]]] = []
     for s, _, ci, ej in scored:
-        if used_c.intersection(ci) or used_e.intersection(ej):
+        if not used_c.isdisjoint(ci) or not used_e.isdisjoint(ej):
             continue
         used_c.update(ci)
         used_e.update(ej)
-        classes = {token_class(e[j]) for j in ej}
-        klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes else "generic")
-        pairs.append(TokenPair(
-            customer="+".join(c[i] for i in ci), entry="+".join(e[j] for j in ej), similarity=s,
-            customer_weight=round(sum(cw[i] for i in ci), 3), entry_weight=round(sum(ew[j] for j in ej), 3),
-            word_class=klass))
+        pairs.append((-s, ci, ej))
     return pairs, used_c, used_e
 
 
