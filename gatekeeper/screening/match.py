@@ -69,7 +69,8 @@ _KEY_DISCOUNT = 0.98
 _SIM_CACHE_MAX = 500_000
 _SLACK_TABLES_MAX = 4  # thresholds whose sorted postings are kept (a deployment uses one or two)
 _SORTED_MIN = 16  # postings at least this long are looked up by bisection, shorter ones scanned
-_BOUND_MARGIN = 1e-6  # float rounding allowance: the pre-filter must never drop what the bound keeps
+_BOUND_MARGIN = 1e-6  # float rounding allowance: a bound must never drop what could reach the floor
+_ROUNDING = 0.05 + 1e-9  # a score is rounded to one decimal: 87.95 shows as 88.0
 
 _CLASS_FACTOR = {"generic": GENERIC_FACTOR, "place": PLACE_FACTOR, "distinctive": 1.0}
 
@@ -323,7 +324,12 @@ class ScreeningIndex:
         self._fuzzy_lengths = frozenset(len(k) for k in self._fuzzy_index)
         self._variants: list[_Variant] = []
         self._postings: dict[str, list[int]] = {}
-        self._key_weight: dict[str, float] = dict(self._weights)
+        # Per unit (a token or two adjacent tokens joined): the most its occurrences weigh in one
+        # variant, the most times it occurs in one, whether it holds a distinctive word. An upper
+        # bound of what pairing with it can bring, whichever variant and split it comes from.
+        self._unit_mass: dict[str, float] = {}
+        self._unit_count: dict[str, int] = {}  # only when above 1
+        self._distinctive_units: set[str] = set()
         self._by_id: dict[str, list[int]] = {}
         for i, text, tokens in normalized:
             vid = len(self._variants)
@@ -335,9 +341,15 @@ class ScreeningIndex:
                 units.setdefault(t, []).append((j,))
             for j, (a, b) in enumerate(itertools.pairwise(tokens)):
                 units.setdefault(a + b, []).append((j, j + 1))
-                self._key_weight.setdefault(a + b, self._weights[a] + self._weights[b])
-            for k in units:
+            for k, at in units.items():
                 self._postings.setdefault(k, []).append(vid)
+                mass = sum(weights[j] for unit in at for j in unit)
+                if mass > self._unit_mass.get(k, 0.0):
+                    self._unit_mass[k] = mass
+                if len(at) > self._unit_count.get(k, 1):
+                    self._unit_count[k] = len(at)
+                if any(self._classes[tokens[j]] == "distinctive" for unit in at for j in unit):
+                    self._distinctive_units.add(k)
             self._variants.append(_Variant(
                 i, text, tokens, weights, sum(weights), non_distinctive, tuple(sorted(tokens)),
                 {k: tuple(at) for k, at in units.items()}, tuple(self._classes[t] == "distinctive" for t in tokens)))
@@ -392,32 +404,28 @@ class ScreeningIndex:
         pair joined (``HIK VISION`` -> ``HIKVISION``)."""
         keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
         for i in range(len(tokens) - 1):
-            keys.setdefault(tokens[i] + tokens[i + 1], cw[i] + cw[i + 1])
+            # A joined pair may also be one of the name's words (HUA XIN HUAXIN): the heavier counts.
+            k, w = tokens[i] + tokens[i + 1], cw[i] + cw[i + 1]
+            if w > keys.get(k, 0.0):
+                keys[k] = w
         return keys
 
-    def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...],
-                    sims: _SimMap) -> dict[int, tuple[float, float]]:
-        """Candidate variants, each with upper bounds of the (entry, customer) weight that can pair.
-
-        The bounds count what the customer's distinctive words (and joined pairs) share with the
-        variant plus every generic and place word of either side; they may overcount, never under.
-        Every candidate is listed: this is the path without a floor (and the reference the pruned
-        path, :meth:`_pruned_candidates`, is tested against).
-        """
+    def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap) -> list[int]:
+        """Candidate variants, in the order they are scored: those sharing a distinctive word or a
+        joined pair with the name (exactly or fuzzily), by the name's keys, each key's similar list
+        keys, the variants holding them; or, for a name of generic and place words only, the
+        variants holding all of them. Every candidate is listed: the path without a floor, and the
+        reference the pruned path (:meth:`_pruned_candidates`) is tested against."""
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
-        if distinctive:
-            bound_e: dict[int, float] = {}
-            bound_c: dict[int, float] = {}
-            for k, k_weight in self._keys(tokens, cw, distinctive).items():
-                for v, s in sims[k].items():
-                    gain = s * self._key_weight.get(v, 0.0)
-                    for vid in self._postings.get(v, ()):
-                        bound_e[vid] = bound_e.get(vid, 0.0) + gain
-                        bound_c[vid] = bound_c.get(vid, 0.0) + k_weight
-            return {vid: (b, bound_c[vid]) for vid, b in bound_e.items()}
-        return self._generic_candidates(tokens)
+        if not distinctive:
+            return list(self._generic_candidates(tokens))
+        found: dict[int, None] = {}
+        for k in self._keys(tokens, cw, distinctive):
+            for v in sims[k]:
+                found.update(dict.fromkeys(self._postings.get(v, ())))
+        return list(found)
 
-    def _generic_candidates(self, tokens: tuple[str, ...]) -> dict[int, tuple[float, float]]:
+    def _generic_candidates(self, tokens: tuple[str, ...]) -> dict[int, None]:
         """Only generic and place words: the candidates are the variants holding all of them (their
         postings are long, so they are intersected, not merged); no bound is needed for so few."""
         lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
@@ -426,42 +434,53 @@ class ScreeningIndex:
         common = set(lists[0])
         for more in lists[1:]:
             common &= set(more)
-        return {vid: (math.inf, math.inf) for vid in common}
+        return dict.fromkeys(common)
 
     def _pruned_candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
                            reach: float, total_c: float, generic_c: float) -> list[tuple[int, float, float]]:
-        """What :meth:`_candidates` returns, in its order, less variants whose bound cannot reach
-        ``reach``, found without visiting them: ``(variant, bound_e, bound_c)``.
+        """The candidates of :meth:`_candidates`, in its order, less those whose base score cannot
+        reach ``reach``, found without visiting them: ``(variant, bound_e, bound_c)``, upper bounds
+        of the weight of the variant's and of the name's tokens that can pair.
 
-        The bound of :meth:`match` (penalties equal: ``MISSING_PENALTY == EXTRA_PENALTY == p``) is
-        ``100 x U / 2 / ((0.5 - p) x U + p x (Te + Tc))`` with ``U = ub_e + ub_c``, so it reaches
-        ``reach`` only when ``U >= rho x (Te + Tc)``, ``rho = reach x p / (50 - reach x (0.5 - p))``.
-        ``U <= nd + gc + B`` (``nd``, ``gc``: the variant's and the customer's generic and place
-        weight; ``B``: what the keys add to both bounds together), so a variant can pass only if its
-        *slack* ``rho x Te - nd`` is at most ``B + gc - rho x Tc``. Keys are visited by what they can
-        add at most, largest first; a variant first met at a key gets at most what that key and the
-        later ones can add, so from each key's postings, sorted by slack once per threshold, only
-        the prefix under that limit is taken (the generic pairs, ``TECHNOLOGY TRADING``, hold
-        thousands of variants and yield almost none). The variants kept then get their exact
-        bounds, summed in :meth:`_candidates`' order, and come out in its order too (the first of
-        equal scores of an entry is the one explained).
+        The bounds: ``bound_e`` adds, for each name key (distinctive word or joined pair) and each
+        of its similar list units the variant holds, similarity x the most that unit weighs in one
+        variant, and the same for the name's generic and place words against the variant's units
+        that hold a distinctive word; ``bound_c`` adds each key's weight times the most times the
+        unit occurs in one variant. The rest of either side is its generic and place weight
+        (``nd``, ``gc``). So the paired weights are at most ``ub_e = min(Te, nd + bound_e)`` and
+        ``ub_c = min(Tc, gc + bound_c)`` (``Te``, ``Tc``: the totals), whatever the pairing.
+
+        The base score is ``100 x U / 2 / ((0.5 - p) x U + p x (Te + Tc))`` with ``U`` the paired
+        weight of both sides (penalties equal, ``p``), so it reaches ``reach`` only when
+        ``U >= rho x (Te + Tc)``, ``rho = reach x p / (50 - reach x (0.5 - p))``: a variant can pass
+        only if its *slack* ``rho x Te - nd`` is at most ``B + gc - rho x Tc``, ``B`` what the keys
+        add to its two bounds. Keys are visited by the most they can add, largest first; a variant
+        first met at a key gets at most what that key adds to it plus the most of the later keys,
+        so from each key's postings, sorted by slack once per threshold, only the prefix under the
+        most is taken (the generic pairs, ``TECHNOLOGY TRADING``, hold thousands of variants and
+        yield none), then held to what the key adds to it.
         """
         p = MISSING_PENALTY
         rho = reach * p / (50.0 - reach * (0.5 - p))
         slack, by_slack, least = self._slack_table(rho)
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if not distinctive:
-            return [(vid, b_e, b_c) for vid, (b_e, b_c) in self._generic_candidates(tokens).items()]
-        # Per customer key (in _candidates' order): its weight, its similar list keys with what
-        # each adds to bound_e, and the most it adds to a variant's two bounds together.
-        keyed: list[tuple[float, list[tuple[str, float]]]] = []
+            return [(vid, math.inf, math.inf) for vid in self._generic_candidates(tokens)]
+        mass, count = self._unit_mass, self._unit_count
+        # Per name key (in _candidates' order): its similar list units with what each adds to
+        # bound_e and to bound_c; and the most the key adds to one variant's two bounds.
+        keyed: list[list[tuple[str, float, float]]] = []
         most: list[float] = []
-        key_weight = self._key_weight
         for k, k_weight in self._keys(tokens, cw, distinctive).items():
-            gains = [(v, sim * key_weight.get(v, 0.0)) for v, sim in sims[k].items()]
-            keyed.append((k_weight, gains))
-            most.append(sum(gain for _, gain in gains) + k_weight * len(gains))
-        left = sum(most)  # what the keys not yet visited can add
+            adds = [(v, sim * mass[v], k_weight * count.get(v, 1)) for v, sim in sims[k].items()]
+            keyed.append(adds)
+            most.append(sum(a_e + a_c for _, a_e, a_c in adds))
+        # The name's generic and place words against distinctive units (SHENZEN ~ a listed word):
+        # they never make a variant a candidate but add to its bound_e.
+        extra: list[tuple[str, float, float]] = []
+        for t in {tokens[i] for i in range(len(tokens)) if i not in distinctive}:
+            extra += [(v, sim * mass[v], 0.0) for v, sim in sims[t].items() if v in self._distinctive_units]
+        left = sum(most) + sum(a_e for _, a_e, _ in extra)  # what the keys not yet visited can add
         floor = generic_c - rho * total_c + _BOUND_MARGIN
         if left + floor < least:  # the usual case for a name unlike any listed one
             return []
@@ -473,11 +492,9 @@ class ScreeningIndex:
                 break
             left -= most[ki]
             # What this key adds to each variant whose slack is within its most (a variant seldom
-            # holds more than one of a key's similar words, so this is far below the most).
-            adds: dict[int, float] = {}
-            k_weight, gains = keyed[ki]
-            for v, gain in gains:
-                add = gain + k_weight
+            # holds more than one of a key's similar units, so this is far below the most).
+            added: dict[int, float] = {}
+            for v, a_e, a_c in keyed[ki]:
                 at = postings[v]
                 if len(at) >= _SORTED_MIN:
                     ranked = by_slack.get(v)
@@ -487,25 +504,23 @@ class ScreeningIndex:
                     at = ranked[0][:bisect.bisect_right(ranked[1], limit)]
                 for vid in at:
                     if slack[vid] <= limit:
-                        adds[vid] = adds.get(vid, 0.0) + add
+                        added[vid] = added.get(vid, 0.0) + a_e + a_c
             rest = left + floor
-            found.update(vid for vid, add in adds.items() if slack[vid] <= rest + add)
+            found.update(vid for vid, add in added.items() if slack[vid] <= rest + add)
         if not found:
             return []
-        # list key -> (customer key's rank, rank among its similar keys, adds to bound_e, to bound_c)
+        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
         adding: dict[str, list[tuple[int, int, float, float]]] = {}
-        for ki, (k_weight, gains) in enumerate(keyed):
-            for vj, (v, gain) in enumerate(gains):
-                adding.setdefault(v, []).append((ki, vj, gain, k_weight))
+        for ki, adds in enumerate(keyed):
+            for vj, (v, a_e, a_c) in enumerate(adds):
+                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
+        for v, a_e, _ in extra:
+            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
         out: list[tuple[int, int, int, float, float]] = []
         for vid in found:
-            # The bounds summed in _candidates' order, so that they are the same floats.
             hits = sorted(a for u in self._variants[vid].units for a in adding.get(u, ()))
-            bound_e = bound_c = 0.0
-            for _, _, gain, k_weight in hits:
-                bound_e += gain
-                bound_c += k_weight
-            out.append((hits[0][0], hits[0][1], vid, bound_e, bound_c))
+            # the first key that holds the variant: where _candidates meets it
+            out.append((hits[0][0], hits[0][1], vid, sum(h[2] for h in hits), sum(h[3] for h in hits)))
         out.sort()
         return [(vid, bound_e, bound_c) for _, _, vid, bound_e, bound_c in out]
 
@@ -536,7 +551,9 @@ class ScreeningIndex:
             return []
         best: dict[int, Match] = {}
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
-        reach = min_score - COUNTRY_SUPPORT  # the most a country can add
+        # A score is rounded to one decimal and a country adds at most COUNTRY_SUPPORT: the base
+        # score a hit needs at least.
+        reach = min_score - COUNTRY_SUPPORT - _ROUNDING
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
             cust = self._customer(c_text, c_norm.tokens)
             tokens, cw, sims, total_c = cust.tokens, cust.weights, cust.sims, cust.total
@@ -545,17 +562,19 @@ class ScreeningIndex:
             if reach > 0 and MISSING_PENALTY == EXTRA_PENALTY:  # a floor: visit only what can reach it
                 candidates = self._pruned_candidates(tokens, cw, sims, reach, total_c, generic_c)
             else:
-                candidates = ((vid, b_e, b_c) for vid, (b_e, b_c) in self._candidates(tokens, cw, sims).items())
+                candidates = ((vid, math.inf, math.inf) for vid in self._candidates(tokens, cw, sims))
             for vid, bound_e, bound_c in candidates:
                 variant = self._variants[vid]
                 if reach > 0 and bound_e != math.inf:
-                    # Upper bound of the base score (it grows with either side's paired weight).
+                    # The most the base score can be (it grows with either side's paired weight),
+                    # against what it needs with this entry's country effect.
                     ub_e = min(variant.total, bound_e + variant.non_distinctive)
                     ub_c = min(total_c, bound_c + generic_c)
                     half = (ub_c + ub_e) / 2
                     most = 100.0 * half / (half + MISSING_PENALTY * (variant.total - ub_e)
                                            + EXTRA_PENALTY * (total_c - ub_c))
-                    if most < reach:
+                    if most + _BOUND_MARGIN < min_score - _ROUNDING - self._country_effect(
+                            variant.entry, customer_countries):
                         continue
                 scored = self._assess(cust, variant, customer_countries)
                 score = scored[0]
