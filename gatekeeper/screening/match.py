@@ -67,7 +67,7 @@ COUNTRY_CONFLICT = -10.0
 _MIN_FUZZY_LEN = 4
 _KEY_DISCOUNT = 0.98
 _SIM_CACHE_MAX = 500_000
-_SLACK_TABLES_MAX = 4  # thresholds whose sorted postings are kept (a deployment uses one or two)
+_SLACK_TABLES_MAX = 12  # slack tables kept: three per threshold, and a deployment uses one or two
 _SORTED_MIN = 16  # postings at least this long are looked up by bisection, shorter ones scanned
 _BOUND_MARGIN = 1e-6  # float rounding allowance: a bound must never drop what could reach the floor
 _ROUNDING = 0.05 + 1e-9  # a score is rounded to one decimal: 87.95 shows as 88.0
@@ -355,6 +355,7 @@ class ScreeningIndex:
                 {k: tuple(at) for k, at in units.items()}, tuple(self._classes[t] == "distinctive" for t in tokens)))
             self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
         self._similar_cache: dict[str, dict[str, float]] = {}
+        self._posting_sets: dict[str, frozenset[int]] = {}  # of generic and place words, as met
         self._entry_countries: list[frozenset[str] | None] = [None] * len(self.entries)  # filled as met
         # Per threshold (see _pruned_candidates): each variant's slack, and long postings sorted by it.
         self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]], float]] = {}
@@ -426,18 +427,23 @@ class ScreeningIndex:
         return list(found)
 
     def _generic_candidates(self, tokens: tuple[str, ...]) -> dict[int, None]:
-        """Only generic and place words: the candidates are the variants holding all of them (their
-        postings are long, so they are intersected, not merged); no bound is needed for so few."""
-        lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
-        if not lists or not lists[0]:
-            return {}
-        common = set(lists[0])
-        for more in lists[1:]:
-            common &= set(more)
+        """Only generic and place words: the candidates are the variants holding all of them, in
+        list order (their postings are long, so the shortest is filtered through the others' sets,
+        kept once built); no bound is needed for so few."""
+        keys = sorted(set(tokens), key=lambda t: len(self._postings.get(t, ())))
+        common = self._postings.get(keys[0], []) if keys else []
+        for t in keys[1:]:
+            if not common:
+                break
+            held = self._posting_sets.get(t)
+            if held is None:
+                held = self._posting_sets[t] = frozenset(self._postings.get(t, ()))
+            common = [vid for vid in common if vid in held]
         return dict.fromkeys(common)
 
-    def _pruned_candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
-                           reach: float, total_c: float, generic_c: float) -> list[tuple[int, float, float]]:
+    def _pruned_candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap, min_score: float,
+                           total_c: float, generic_c: float,
+                           customer_countries: frozenset[str]) -> list[tuple[int, float, float]]:
         """The candidates of :meth:`_candidates`, in its order, less those whose base score cannot
         reach ``reach``, found without visiting them: ``(variant, bound_e, bound_c)``, upper bounds
         of the weight of the variant's and of the name's tokens that can pair.
@@ -458,11 +464,14 @@ class ScreeningIndex:
         first met at a key gets at most what that key adds to it plus the most of the later keys,
         so from each key's postings, sorted by slack once per threshold, only the prefix under the
         most is taken (the generic pairs, ``TECHNOLOGY TRADING``, hold thousands of variants and
-        yield none), then held to what the key adds to it.
+        yield none), then held to what the key adds to it and to what its entry's country effect
+        leaves it to reach (``reach`` is the base score a hit needs where the country supports it).
         """
-        p = MISSING_PENALTY
-        rho = reach * p / (50.0 - reach * (0.5 - p))
+        rho = _rho(min_score - COUNTRY_SUPPORT - _ROUNDING)
         slack, by_slack, least = self._slack_table(rho)
+        # the slack again where the entry's country is unknown or differs (the base needs more)
+        by_effect = {effect: (self._slack_table(r)[0], r)
+                     for effect in (0.0, COUNTRY_CONFLICT) for r in [_rho(min_score - effect - _ROUNDING)]}
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if not distinctive:
             return [(vid, math.inf, math.inf) for vid in self._generic_candidates(tokens)]
@@ -480,14 +489,29 @@ class ScreeningIndex:
         extra: list[tuple[str, float, float]] = []
         for t in {tokens[i] for i in range(len(tokens)) if i not in distinctive}:
             extra += [(v, sim * mass[v], 0.0) for v, sim in sims[t].items() if v in self._distinctive_units]
-        left = sum(most) + sum(a_e for _, a_e, _ in extra)  # what the keys not yet visited can add
+        # what those add to each variant holding such a unit (few: the units are distinctive)
+        extra_adds: dict[int, float] = {}
+        for v, a_e, _ in extra:
+            for vid in self._postings[v]:
+                extra_adds[vid] = extra_adds.get(vid, 0.0) + a_e
+        most_extra = max(extra_adds.values(), default=0.0)
+        left = sum(most)  # what the keys not yet visited can add
         floor = generic_c - rho * total_c + _BOUND_MARGIN
-        if left + floor < least:  # the usual case for a name unlike any listed one
+        if left + floor + most_extra < least:  # the usual case for a name unlike any listed one
             return []
+        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
+        adding: dict[str, list[tuple[int, int, float, float]]] = {}
+        for ki, adds in enumerate(keyed):
+            for vj, (v, a_e, a_c) in enumerate(adds):
+                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
+        for v, a_e, _ in extra:
+            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
+        unit_adds = {v: sum(a[2] + a[3] for a in at) for v, at in adding.items()}  # all keys together
         found: set[int] = set()
-        postings = self._postings
+        seen: set[int] = set()  # held to their whole bound: kept in found or dropped for good
+        postings, variants = self._postings, self._variants
         for ki in sorted(range(len(most)), key=most.__getitem__, reverse=True):
-            limit = left + floor
+            limit = left + floor + most_extra
             if limit < least:  # no variant's slack is that low: the keys left add no candidate
                 break
             left -= most[ki]
@@ -506,19 +530,23 @@ class ScreeningIndex:
                     if slack[vid] <= limit:
                         added[vid] = added.get(vid, 0.0) + a_e + a_c
             rest = left + floor
-            found.update(vid for vid, add in added.items() if slack[vid] <= rest + add)
+            for vid, add in added.items():
+                if slack[vid] > rest + add + extra_adds.get(vid, 0.0) or vid in seen:
+                    continue
+                seen.add(vid)
+                # Its whole bound (every key's units it holds), against the slack its entry's
+                # country effect leaves.
+                variant = variants[vid]
+                bound = sum(unit_adds.get(u, 0.0) for u in variant.units)
+                effect = self._country_effect(variant.entry, customer_countries)
+                slack_e, rho_e = by_effect.get(effect, (slack, rho))
+                if slack_e[vid] <= bound + generic_c - rho_e * total_c + _BOUND_MARGIN:
+                    found.add(vid)
         if not found:
             return []
-        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
-        adding: dict[str, list[tuple[int, int, float, float]]] = {}
-        for ki, adds in enumerate(keyed):
-            for vj, (v, a_e, a_c) in enumerate(adds):
-                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
-        for v, a_e, _ in extra:
-            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
         out: list[tuple[int, int, int, float, float]] = []
         for vid in found:
-            hits = sorted(a for u in self._variants[vid].units for a in adding.get(u, ()))
+            hits = sorted(a for u in variants[vid].units for a in adding.get(u, ()))
             # the first key that holds the variant: where _candidates meets it
             out.append((hits[0][0], hits[0][1], vid, sum(h[2] for h in hits), sum(h[3] for h in hits)))
         out.sort()
@@ -560,7 +588,8 @@ class ScreeningIndex:
             generic_c = sum(w for t, w in zip(tokens, cw, strict=True) if token_class(t) != "distinctive")
             candidates: Iterable[tuple[int, float, float]]
             if reach > 0 and MISSING_PENALTY == EXTRA_PENALTY:  # a floor: visit only what can reach it
-                candidates = self._pruned_candidates(tokens, cw, sims, reach, total_c, generic_c)
+                candidates = self._pruned_candidates(tokens, cw, sims, min_score, total_c, generic_c,
+                                                     customer_countries)
             else:
                 candidates = ((vid, math.inf, math.inf) for vid in self._candidates(tokens, cw, sims))
             for vid, bound_e, bound_c in candidates:
@@ -660,6 +689,13 @@ class ScreeningIndex:
             base_score=round(base, 1), rule=rule, country_effect=effect, country_note=note, score=score,
         )
         return Match(entry=entry, score=score, explanation=explanation)
+
+
+def _rho(reach: float) -> float:
+    """The share of both names' weight that must pair for a base score of ``reach`` (penalties
+    equal; see :meth:`ScreeningIndex._pruned_candidates`)."""
+    p = MISSING_PENALTY
+    return reach * p / (50.0 - reach * (0.5 - p))
 
 
 # (score, pairs as (similarity, customer indexes, entry indexes), customer and entry indexes paired,
