@@ -69,6 +69,7 @@ _KEY_DISCOUNT = 0.98
 _SIM_CACHE_MAX = 500_000
 _SLACK_TABLES_MAX = 12  # slack tables kept: three per threshold, and a deployment uses one or two
 _SORTED_MIN = 16  # postings at least this long are looked up by bisection, shorter ones scanned
+_SCAN_MAX = 64  # a name key with at most this many postings in all adds to its variants exactly
 _BOUND_MARGIN = 1e-6  # float rounding allowance: a bound must never drop what could reach the floor
 _ROUNDING = 0.05 + 1e-9  # a score is rounded to one decimal: 87.95 shows as 88.0
 
@@ -359,6 +360,7 @@ class ScreeningIndex:
         self._entry_countries: list[frozenset[str] | None] = [None] * len(self.entries)  # filled as met
         # Per threshold (see _pruned_candidates): each variant's slack, and long postings sorted by it.
         self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]], float]] = {}
+        self._floors: dict[float, _FloorTables] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -467,11 +469,7 @@ class ScreeningIndex:
         yield none), then held to what the key adds to it and to what its entry's country effect
         leaves it to reach (``reach`` is the base score a hit needs where the country supports it).
         """
-        rho = _rho(min_score - COUNTRY_SUPPORT - _ROUNDING)
-        slack, by_slack, least = self._slack_table(rho)
-        # the slack again where the entry's country is unknown or differs (the base needs more)
-        by_effect = {effect: (self._slack_table(r)[0], r)
-                     for effect in (0.0, COUNTRY_CONFLICT) for r in [_rho(min_score - effect - _ROUNDING)]}
+        rho, slack, by_slack, least, by_effect = self._floor_tables(min_score)
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
         if not distinctive:
             return [(vid, math.inf, math.inf) for vid in self._generic_candidates(tokens)]
@@ -494,24 +492,48 @@ class ScreeningIndex:
         for v, a_e, _ in extra:
             for vid in self._postings[v]:
                 extra_adds[vid] = extra_adds.get(vid, 0.0) + a_e
-        most_extra = max(extra_adds.values(), default=0.0)
-        left = sum(most)  # what the keys not yet visited can add
-        floor = generic_c - rho * total_c + _BOUND_MARGIN
-        if left + floor + most_extra < least:  # the usual case for a name unlike any listed one
-            return []
-        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
-        adding: dict[str, list[tuple[int, int, float, float]]] = {}
+        # Keys with few postings (a distinctive word and its neighbours): what they add to each
+        # variant, exactly. The others (joined generic words, a frequent word) are visited by the
+        # most they can add, largest first, and only the variants they can lift are looked at.
+        known: dict[int, float] = {}
+        long_keys: list[int] = []
+        postings, variants = self._postings, self._variants
         for ki, adds in enumerate(keyed):
-            for vj, (v, a_e, a_c) in enumerate(adds):
-                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
-        for v, a_e, _ in extra:
-            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
-        unit_adds = {v: sum(a[2] + a[3] for a in at) for v, at in adding.items()}  # all keys together
+            if sum(len(postings[v]) for v, _, _ in adds) > _SCAN_MAX:
+                long_keys.append(ki)
+                continue
+            for v, a_e, a_c in adds:
+                for vid in postings[v]:
+                    known[vid] = known.get(vid, 0.0) + a_e + a_c
+        left = sum(most[ki] for ki in long_keys)  # what the long keys not yet visited can add
+        floor = generic_c - rho * total_c + _BOUND_MARGIN
+        top = max(extra_adds.values(), default=0.0)  # what a variant not in known can get besides
+        if not known and left + floor + top < least:  # the usual case for a name unlike any listed one
+            return []
+        unit_adds: dict[str, float] = {}  # list unit -> what it adds to a variant, all keys together
+        for adds in (*keyed, extra):
+            for v, a_e, a_c in adds:
+                unit_adds[v] = unit_adds.get(v, 0.0) + a_e + a_c
         found: set[int] = set()
         seen: set[int] = set()  # held to their whole bound: kept in found or dropped for good
-        postings, variants = self._postings, self._variants
-        for ki in sorted(range(len(most)), key=most.__getitem__, reverse=True):
-            limit = left + floor + most_extra
+
+        def hold(vid: int) -> None:
+            """Keep the variant if its whole bound (every key's units it holds) reaches the slack
+            its entry's country effect leaves it."""
+            seen.add(vid)
+            variant = variants[vid]
+            bound = sum(unit_adds.get(u, 0.0) for u in variant.units)
+            slack_e, rho_e = by_effect.get(self._country_effect(variant.entry, customer_countries), (slack, rho))
+            if slack_e[vid] <= bound + generic_c - rho_e * total_c + _BOUND_MARGIN:
+                found.add(vid)
+
+        rest = left + floor
+        for vid, add in known.items():
+            if slack[vid] <= rest + add + extra_adds.get(vid, 0.0):
+                hold(vid)
+        seen.update(known)  # the rest of them cannot reach the floor whatever the long keys add
+        for ki in sorted(long_keys, key=most.__getitem__, reverse=True):
+            limit = left + floor + top
             if limit < least:  # no variant's slack is that low: the keys left add no candidate
                 break
             left -= most[ki]
@@ -531,19 +553,17 @@ class ScreeningIndex:
                         added[vid] = added.get(vid, 0.0) + a_e + a_c
             rest = left + floor
             for vid, add in added.items():
-                if slack[vid] > rest + add + extra_adds.get(vid, 0.0) or vid in seen:
-                    continue
-                seen.add(vid)
-                # Its whole bound (every key's units it holds), against the slack its entry's
-                # country effect leaves.
-                variant = variants[vid]
-                bound = sum(unit_adds.get(u, 0.0) for u in variant.units)
-                effect = self._country_effect(variant.entry, customer_countries)
-                slack_e, rho_e = by_effect.get(effect, (slack, rho))
-                if slack_e[vid] <= bound + generic_c - rho_e * total_c + _BOUND_MARGIN:
-                    found.add(vid)
+                if vid not in seen and slack[vid] <= rest + add + extra_adds.get(vid, 0.0):
+                    hold(vid)
         if not found:
             return []
+        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
+        adding: dict[str, list[tuple[int, int, float, float]]] = {}
+        for ki, adds in enumerate(keyed):
+            for vj, (v, a_e, a_c) in enumerate(adds):
+                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
+        for v, a_e, _ in extra:
+            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
         out: list[tuple[int, int, int, float, float]] = []
         for vid in found:
             hits = sorted(a for u in variants[vid].units for a in adding.get(u, ()))
@@ -552,6 +572,21 @@ class ScreeningIndex:
         out.sort()
         return [(vid, bound_e, bound_c) for _, _, vid, bound_e, bound_c in out]
 
+    def _floor_tables(self, min_score: float) -> _FloorTables:
+        """For a floor: the share of weight that must pair where the entry's country supports the
+        name, the slack table for it, the least slack, and per other country effect (unknown,
+        differs) its slack table and share."""
+        tables = self._floors.get(min_score)
+        if tables is None:
+            rho = _rho(min_score - COUNTRY_SUPPORT - _ROUNDING)
+            slack, by_slack, least = self._slack_table(rho)
+            by_effect = {effect: (self._slack_table(r)[0], r)
+                         for effect in (0.0, COUNTRY_CONFLICT) for r in [_rho(min_score - effect - _ROUNDING)]}
+            if len(self._floors) >= _SLACK_TABLES_MAX:
+                self._floors.clear()
+            tables = self._floors[min_score] = (rho, slack, by_slack, least, by_effect)
+        return tables
+
     def _slack_table(self, rho: float) -> tuple[list[float], dict[str, tuple[list[int], list[float]]], float]:
         """Each variant's slack ``rho x Te - nd`` for one threshold, (filled as they are met) long
         postings sorted by it, and the least slack."""
@@ -559,6 +594,7 @@ class ScreeningIndex:
         if table is None:
             if len(self._slack_tables) >= _SLACK_TABLES_MAX:
                 self._slack_tables.clear()
+                self._floors.clear()
             slack = [rho * v.total - v.non_distinctive for v in self._variants]
             table = self._slack_tables[rho] = (slack, {}, min(slack))
         return table
@@ -689,6 +725,10 @@ class ScreeningIndex:
             base_score=round(base, 1), rule=rule, country_effect=effect, country_note=note, score=score,
         )
         return Match(entry=entry, score=score, explanation=explanation)
+
+
+_FloorTables = tuple[float, list[float], dict[str, tuple[list[int], list[float]]], float,
+                     dict[float, tuple[list[float], float]]]
 
 
 def _rho(reach: float) -> float:
