@@ -22,7 +22,7 @@ from gatekeeper.stores.screening_base import Address
 from tests.screening.reference_match import reference_match, reference_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.bench_screening import make_customers, make_list  # noqa: E402
+from bench.bench_screening import make_customers, make_list
 
 FLOORS = (0.0, 30.0, 50.0, 70.0, 80.0, 85.0, 88.0, 90.0, 95.0, 100.0)
 
@@ -31,7 +31,8 @@ def _shown(found: list[Match]) -> list[tuple[str, str, float, dict[str, Any]]]:
     return [(m.entry.list_code, m.entry.entry_id, m.score, m.explanation.as_dict()) for m in found]
 
 
-def assert_same(index: ScreeningIndex, name: str, countries: tuple[str, ...], floors: tuple[float, ...] = FLOORS) -> int:
+def assert_same(index: ScreeningIndex, name: str, countries: tuple[str, ...],
+                floors: tuple[float, ...] = FLOORS) -> int:
     """``index.match`` equals the reference at each floor; returns the hits at the lowest floor."""
     hits = 0
     for floor in floors:
@@ -81,8 +82,9 @@ LISTED = [
 ]
 
 CUSTOMERS = [
-    "Zhongke Jingwei Tech", "Beijing Zhong Ke Jing Wei Technology", "Jingwei Zhongke Co Ltd", "Shenzen Huaxin Electronic",
-    "Huaxin Trading HK Limited", "Hua Xin Electronics Trading Co", "Shenzhen Huaxing Electronics", "Haige Communications",
+    "Zhongke Jingwei Tech", "Beijing Zhong Ke Jing Wei Technology", "Jingwei Zhongke Co Ltd",
+    "Shenzen Huaxin Electronic", "Huaxin Trading HK Limited", "Hua Xin Electronics Trading Co",
+    "Shenzhen Huaxing Electronics", "Haige Communications",
     "Guangzhou Haige Comm Group", "Chengdu Jiwei", "Jiwei Electronic Tech Co Ltd", "Xian Aerospace Propulsion Inst.",
     "Phytium Tech (Tianjin)", "Tianjin Feiteng Information Technology", "Bitland Information Technology Hefei",
     "Zhejiang Da Hua Technology", "Dahua Tech", "Tengden Technology", "Sichuan Tengdeng Technologies",
