@@ -191,3 +191,12 @@ def test_generated_lists_same_as_reference(listed: list[tuple[str, list[str], st
     assert_same(index, name, tuple(countries), (floor,))
     # and a listed name itself, written as the customer's
     assert_same(index, listed[0][0], tuple(countries), (floor, 88.0))
+
+
+def test_a_word_that_is_another_variants_two_words_joined_is_not_pruned(realistic: ScreeningIndex) -> None:
+    # HUAXIN is a listed word (c2's name, c10) and c2's alias HUA XIN joined: the bound before issue 19
+    # counted it at the word's weight (9.1) where the alias pairs at both words' (19.0) and dropped the
+    # alias's 93.8 at a threshold of 80.
+    [best] = realistic.match("Huaxin Trading HK Limited", [], min_score=80.0, limit=1)
+    assert best.entry.entry_id == "c2" and best.explanation.entry_variant == "Hua Xin Electronics"
+    assert best.score >= 90.0 and best.explanation.pairs[0].entry == "HUA+XIN"
