@@ -266,23 +266,28 @@ class ScreeningIndex:
             weights = tuple(self._weights[t] for t in tokens)
             non_distinctive = sum(w for t, w in zip(tokens, weights, strict=True)
                                   if self._classes[t] != "distinctive")
+            dist = tuple(self._classes[t] == "distinctive" for t in tokens)
             units: dict[str, list[tuple[int, ...]]] = {}
             for j, t in enumerate(tokens):
                 units.setdefault(t, []).append((j,))
             for j, (a, b) in enumerate(itertools.pairwise(tokens)):
                 units.setdefault(a + b, []).append((j, j + 1))
+            unit_mass, unit_count = self._unit_mass, self._unit_count
             for k, at in units.items():
                 self._postings.setdefault(k, []).append(vid)
-                mass = sum(weights[j] for unit in at for j in unit)
-                if mass > self._unit_mass.get(k, 0.0):
-                    self._unit_mass[k] = mass
-                if len(at) > self._unit_count.get(k, 1):
-                    self._unit_count[k] = len(at)
-                if any(self._classes[tokens[j]] == "distinctive" for unit in at for j in unit):
-                    self._distinctive_units.add(k)
+                mass = 0.0
+                for unit in at:
+                    for j in unit:
+                        mass += weights[j]
+                        if dist[j]:
+                            self._distinctive_units.add(k)
+                if mass > unit_mass.get(k, 0.0):
+                    unit_mass[k] = mass
+                if len(at) > 1 and len(at) > unit_count.get(k, 1):
+                    unit_count[k] = len(at)
             self._variants.append(_Variant(
                 i, text, tokens, weights, sum(weights), non_distinctive, tuple(sorted(tokens)),
-                {k: tuple(at) for k, at in units.items()}, tuple(self._classes[t] == "distinctive" for t in tokens)))
+                {k: tuple(at) for k, at in units.items()}, dist))
             self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
         self._similar_cache: dict[str, dict[str, float]] = {}
         self._posting_sets: dict[str, frozenset[int]] = {}  # of generic and place words, as met
