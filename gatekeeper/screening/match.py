@@ -34,15 +34,18 @@ of a customer's token without comparing against the whole vocabulary.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from rapidfuzz import fuzz
 
+from gatekeeper.screening.explanation import GENERIC_ONLY_CAP as GENERIC_ONLY_CAP  # re-exported
+from gatekeeper.screening.explanation import Explanation as Explanation
+from gatekeeper.screening.explanation import TokenPair as TokenPair
 from gatekeeper.screening.normalize import (
     GENERIC_WORDS,
     PLACE_WORDS,
@@ -60,12 +63,16 @@ EXTRA_PENALTY = 0.5  # customer tokens the entry lacks
 GENERIC_FACTOR = 0.05
 PLACE_FACTOR = 0.1
 IDF_MIN_ENTRIES = 10_000
-GENERIC_ONLY_CAP = 50.0
 COUNTRY_SUPPORT = 5.0
 COUNTRY_CONFLICT = -10.0
 _MIN_FUZZY_LEN = 4
 _KEY_DISCOUNT = 0.98
 _SIM_CACHE_MAX = 500_000
+_SLACK_TABLES_MAX = 12  # slack tables kept: three per threshold, and a deployment uses one or two
+_SORTED_MIN = 16  # postings at least this long are looked up by bisection, shorter ones scanned
+_SCAN_MAX = 64  # a name key with at most this many postings in all adds to its variants exactly
+_BOUND_MARGIN = 1e-6  # float rounding allowance: a bound must never drop what could reach the floor
+_ROUNDING = 0.05 + 1e-9  # a score is rounded to one decimal: 87.95 shows as 88.0
 
 _CLASS_FACTOR = {"generic": GENERIC_FACTOR, "place": PLACE_FACTOR, "distinctive": 1.0}
 
@@ -99,78 +106,6 @@ def token_similarity(a: str, b: str) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenPair:
-    """Customer token(s) paired with entry token(s); merged words are joined with ``+``."""
-
-    customer: str
-    entry: str
-    similarity: float
-    customer_weight: float
-    entry_weight: float
-    word_class: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"customer": self.customer, "entry": self.entry, "similarity": self.similarity,
-                "customer_weight": self.customer_weight, "entry_weight": self.entry_weight,
-                "class": self.word_class}
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why a customer name scored what it did against one entry."""
-
-    customer_name: str
-    customer_tokens: tuple[str, ...]
-    entry_variant: str
-    entry_tokens: tuple[str, ...]
-    pairs: tuple[TokenPair, ...]
-    unmatched_customer: tuple[tuple[str, float], ...]
-    unmatched_entry: tuple[tuple[str, float], ...]
-    customer_coverage: float
-    entry_coverage: float
-    base_score: float
-    rule: str  # "identical", "weighted" or "generic-only"
-    country_effect: float
-    country_note: str
-    score: float
-
-    def summary(self) -> str:
-        """One line for a reviewer's table."""
-        parts = []
-        for p in self.pairs:
-            rel = "=" if p.similarity >= 1.0 else f"~{p.entry} {p.similarity * 100:.0f}%"
-            shown = f"{p.customer}={p.entry}" if rel == "=" else f"{p.customer}{rel}"
-            tag = "" if p.word_class == "distinctive" else f" ({p.word_class})"
-            parts.append(f"{shown} w{p.entry_weight:.1f}{tag}")
-        text = "; ".join(parts) or "no words in common"
-        if self.unmatched_entry:
-            text += "; missing " + " ".join(t for t, _ in self.unmatched_entry)
-        if self.unmatched_customer:
-            text += "; extra " + " ".join(t for t, _ in self.unmatched_customer)
-        text += f"; base {self.base_score:.1f}"
-        if self.rule == "identical":
-            text += " (identical after normalisation)"
-        elif self.rule == "generic-only":
-            text += f" (only generic/place words in common: capped at {GENERIC_ONLY_CAP:.0f})"
-        if self.country_effect:
-            text += f"; {self.country_note} {self.country_effect:+.0f}"
-        return f"{text} -> {self.score:.1f}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "customer_name": self.customer_name, "customer_tokens": list(self.customer_tokens),
-            "entry_variant": self.entry_variant, "entry_tokens": list(self.entry_tokens),
-            "pairs": [p.as_dict() for p in self.pairs],
-            "unmatched_customer": [{"token": t, "weight": w} for t, w in self.unmatched_customer],
-            "unmatched_entry": [{"token": t, "weight": w} for t, w in self.unmatched_entry],
-            "customer_coverage": self.customer_coverage, "entry_coverage": self.entry_coverage,
-            "base_score": self.base_score, "rule": self.rule,
-            "country": {"effect": self.country_effect, "note": self.country_note},
-            "score": self.score, "summary": self.summary(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class Match:
     entry: ListEntry
     score: float
@@ -186,12 +121,16 @@ class _Variant:
     total: float  # sum of weights
     non_distinctive: float  # weight of its generic and place tokens
     ordered: tuple[str, ...]  # tokens sorted, to recognise identical names
+    units: dict[str, tuple[tuple[int, ...], ...]]  # its tokens and adjacent pairs joined -> positions
+    distinctive: tuple[bool, ...]  # per token
 
 
 def _variants(name: str, *, aliases_in_parentheses: bool) -> list[tuple[str, NormalizedName]]:
     """Name variants: the whole name, the name without its parenthesised parts and, for list
     entries, each parenthesised part that holds a distinctive word (an alias such as ``SMIC``)."""
     out: list[tuple[str, NormalizedName]] = [(name, normalize_name(name))]
+    if "(" not in name:  # no parenthesised part: the one variant (most names)
+        return out if out[0][1].tokens else []
     outer, inner = split_parenthetical(name)
     if inner:
         if outer:
@@ -312,25 +251,50 @@ class ScreeningIndex:
             self._weights[t] = round((math.log((n + 1) / (c + 1)) + 1.0) * _CLASS_FACTOR[klass], 3)
             for k in dels:
                 self._fuzzy_index.setdefault(k, []).append(t)
+        self._fuzzy_lengths = frozenset(len(k) for k in self._fuzzy_index)
         self._variants: list[_Variant] = []
         self._postings: dict[str, list[int]] = {}
-        self._key_weight: dict[str, float] = dict(self._weights)
+        # Per unit (a token or two adjacent tokens joined): the most its occurrences weigh in one
+        # variant, the most times it occurs in one, whether it holds a distinctive word. An upper
+        # bound of what pairing with it can bring, whichever variant and split it comes from.
+        self._unit_mass: dict[str, float] = {}
+        self._unit_count: dict[str, int] = {}  # only when above 1
+        self._distinctive_units: set[str] = set()
         self._by_id: dict[str, list[int]] = {}
         for i, text, tokens in normalized:
             vid = len(self._variants)
             weights = tuple(self._weights[t] for t in tokens)
             non_distinctive = sum(w for t, w in zip(tokens, weights, strict=True)
                                   if self._classes[t] != "distinctive")
-            self._variants.append(_Variant(i, text, tokens, weights, sum(weights), non_distinctive,
-                                           tuple(sorted(tokens))))
-            keys = set(tokens)
-            for a, b in itertools.pairwise(tokens):
-                keys.add(a + b)
-                self._key_weight.setdefault(a + b, self._weights[a] + self._weights[b])
-            for k in keys:
+            dist = tuple(self._classes[t] == "distinctive" for t in tokens)
+            units: dict[str, list[tuple[int, ...]]] = {}
+            for j, t in enumerate(tokens):
+                units.setdefault(t, []).append((j,))
+            for j, (a, b) in enumerate(itertools.pairwise(tokens)):
+                units.setdefault(a + b, []).append((j, j + 1))
+            unit_mass, unit_count = self._unit_mass, self._unit_count
+            for k, at in units.items():
                 self._postings.setdefault(k, []).append(vid)
+                mass = 0.0
+                for unit in at:
+                    for j in unit:
+                        mass += weights[j]
+                        if dist[j]:
+                            self._distinctive_units.add(k)
+                if mass > unit_mass.get(k, 0.0):
+                    unit_mass[k] = mass
+                if len(at) > 1 and len(at) > unit_count.get(k, 1):
+                    unit_count[k] = len(at)
+            self._variants.append(_Variant(
+                i, text, tokens, weights, sum(weights), non_distinctive, tuple(sorted(tokens)),
+                {k: tuple(at) for k, at in units.items()}, dist))
             self._by_id.setdefault(self.entries[i].entry_id, []).append(vid)
         self._similar_cache: dict[str, dict[str, float]] = {}
+        self._posting_sets: dict[str, frozenset[int]] = {}  # of generic and place words, as met
+        self._entry_countries: list[frozenset[str] | None] = [None] * len(self.entries)  # filled as met
+        # Per threshold (see _pruned_candidates): each variant's slack, and long postings sorted by it.
+        self._slack_tables: dict[float, tuple[list[float], dict[str, tuple[list[int], list[float]]], float]] = {}
+        self._floors: dict[float, _FloorTables] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -352,8 +316,11 @@ class ScreeningIndex:
         found = {}
         if token in self._postings:
             found[token] = 1.0
-        if len(token) >= _MIN_FUZZY_LEN:
-            for k in _deletions(_key(token)):
+        key = _key(token) if len(token) >= _MIN_FUZZY_LEN else ""
+        # A key and its deletions are as long as the key or one letter shorter: when no indexed key
+        # is, nothing can be found (most joined pairs are longer than any listed word).
+        if key and (len(key) in self._fuzzy_lengths or len(key) - 1 in self._fuzzy_lengths):
+            for k in _deletions(key):
                 for v in self._fuzzy_index.get(k, ()):
                     if v not in found:
                         s = token_similarity(token, v)
@@ -368,38 +335,203 @@ class ScreeningIndex:
         keys = set(tokens) | {a + b for a, b in itertools.pairwise(tokens)}
         return {k: self.similar_tokens(k) for k in keys}
 
-    def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...],
-                    sims: _SimMap) -> dict[int, tuple[float, float]]:
-        """Candidate variants, each with upper bounds of the (entry, customer) weight that can pair.
+    @staticmethod
+    def _keys(tokens: tuple[str, ...], cw: tuple[float, ...], distinctive: list[int]) -> dict[str, float]:
+        """The customer's look-up keys with their weight: its distinctive tokens, then every adjacent
+        pair joined (``HIK VISION`` -> ``HIKVISION``)."""
+        keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
+        for i in range(len(tokens) - 1):
+            # A joined pair may also be one of the name's words (HUA XIN HUAXIN): the heavier counts.
+            k, w = tokens[i] + tokens[i + 1], cw[i] + cw[i + 1]
+            if w > keys.get(k, 0.0):
+                keys[k] = w
+        return keys
 
-        The bounds count what the customer's distinctive words (and joined pairs) share with the
-        variant plus every generic and place word of either side; they may overcount, never under.
-        """
+    def _candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap) -> list[int]:
+        """Candidate variants, in the order they are scored: those sharing a distinctive word or a
+        joined pair with the name (exactly or fuzzily), by the name's keys, each key's similar list
+        keys, the variants holding them; or, for a name of generic and place words only, the
+        variants holding all of them. Every candidate is listed: the path without a floor, and the
+        reference the pruned path (:meth:`_pruned_candidates`) is tested against."""
         distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
-        if distinctive:
-            keys: dict[str, float] = {tokens[i]: cw[i] for i in distinctive}
-            for i in range(len(tokens) - 1):
-                keys.setdefault(tokens[i] + tokens[i + 1], cw[i] + cw[i + 1])
-            bound_e: dict[int, float] = {}
-            bound_c: dict[int, float] = {}
-            for k, k_weight in keys.items():
-                for v, s in sims[k].items():
-                    gain = s * self._key_weight.get(v, 0.0)
-                    for vid in self._postings.get(v, ()):
-                        bound_e[vid] = bound_e.get(vid, 0.0) + gain
-                        bound_c[vid] = bound_c.get(vid, 0.0) + k_weight
-            return {vid: (b, bound_c[vid]) for vid, b in bound_e.items()}
-        # Only generic and place words: the candidates are the variants holding all of them (their
-        # postings are long, so they are intersected, not merged); no bound is needed for so few.
-        lists = sorted((self._postings.get(t, []) for t in set(tokens)), key=len)
-        if not lists or not lists[0]:
-            return {}
-        common = set(lists[0])
-        for more in lists[1:]:
-            common &= set(more)
-        return {vid: (math.inf, math.inf) for vid in common}
+        if not distinctive:
+            return list(self._generic_candidates(tokens))
+        found: dict[int, None] = {}
+        for k in self._keys(tokens, cw, distinctive):
+            for v in sims[k]:
+                found.update(dict.fromkeys(self._postings.get(v, ())))
+        return list(found)
 
-    # -- matching -----------------------------------------------------------------------------
+    def _generic_candidates(self, tokens: tuple[str, ...]) -> dict[int, None]:
+        """Only generic and place words: the candidates are the variants holding all of them, in
+        list order (their postings are long, so the shortest is filtered through the others' sets,
+        kept once built); no bound is needed for so few."""
+        keys = sorted(set(tokens), key=lambda t: len(self._postings.get(t, ())))
+        common = self._postings.get(keys[0], []) if keys else []
+        for t in keys[1:]:
+            if not common:
+                break
+            held = self._posting_sets.get(t)
+            if held is None:
+                held = self._posting_sets[t] = frozenset(self._postings.get(t, ()))
+            common = [vid for vid in common if vid in held]
+        return dict.fromkeys(common)
+
+    def _pruned_candidates(self, tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap, min_score: float,
+                           total_c: float, generic_c: float,
+                           customer_countries: frozenset[str]) -> list[tuple[int, float, float]]:
+        """The candidates of :meth:`_candidates`, in its order, less those whose base score cannot
+        reach ``reach``, found without visiting them: ``(variant, bound_e, bound_c)``, upper bounds
+        of the weight of the variant's and of the name's tokens that can pair.
+
+        The bounds: ``bound_e`` adds, for each name key (distinctive word or joined pair) and each
+        of its similar list units the variant holds, similarity x the most that unit weighs in one
+        variant, and the same for the name's generic and place words against the variant's units
+        that hold a distinctive word; ``bound_c`` adds each key's weight times the most times the
+        unit occurs in one variant. The rest of either side is its generic and place weight
+        (``nd``, ``gc``). So the paired weights are at most ``ub_e = min(Te, nd + bound_e)`` and
+        ``ub_c = min(Tc, gc + bound_c)`` (``Te``, ``Tc``: the totals), whatever the pairing.
+
+        The base score is ``100 x U / 2 / ((0.5 - p) x U + p x (Te + Tc))`` with ``U`` the paired
+        weight of both sides (penalties equal, ``p``), so it reaches ``reach`` only when
+        ``U >= rho x (Te + Tc)``, ``rho = reach x p / (50 - reach x (0.5 - p))``: a variant can pass
+        only if its *slack* ``rho x Te - nd`` is at most ``B + gc - rho x Tc``, ``B`` what the keys
+        add to its two bounds. Keys are visited by the most they can add, largest first; a variant
+        first met at a key gets at most what that key adds to it plus the most of the later keys,
+        so from each key's postings, sorted by slack once per threshold, only the prefix under the
+        most is taken (the generic pairs, ``TECHNOLOGY TRADING``, hold thousands of variants and
+        yield none), then held to what the key adds to it and to what its entry's country effect
+        leaves it to reach (``reach`` is the base score a hit needs where the country supports it).
+        """
+        rho, slack, by_slack, least, by_effect = self._floor_tables(min_score)
+        distinctive = [i for i, t in enumerate(tokens) if token_class(t) == "distinctive"]
+        if not distinctive:
+            return [(vid, math.inf, math.inf) for vid in self._generic_candidates(tokens)]
+        mass, count = self._unit_mass, self._unit_count
+        # Per name key (in _candidates' order): its similar list units with what each adds to
+        # bound_e and to bound_c; and the most the key adds to one variant's two bounds.
+        keyed: list[list[tuple[str, float, float]]] = []
+        most: list[float] = []
+        for k, k_weight in self._keys(tokens, cw, distinctive).items():
+            adds = [(v, sim * mass[v], k_weight * count.get(v, 1)) for v, sim in sims[k].items()]
+            keyed.append(adds)
+            most.append(sum(a_e + a_c for _, a_e, a_c in adds))
+        # The name's generic and place words against distinctive units (SHENZEN ~ a listed word):
+        # they never make a variant a candidate but add to its bound_e.
+        extra: list[tuple[str, float, float]] = []
+        for t in {tokens[i] for i in range(len(tokens)) if i not in distinctive}:
+            extra += [(v, sim * mass[v], 0.0) for v, sim in sims[t].items() if v in self._distinctive_units]
+        # what those add to each variant holding such a unit (few: the units are distinctive)
+        extra_adds: dict[int, float] = {}
+        for v, a_e, _ in extra:
+            for vid in self._postings[v]:
+                extra_adds[vid] = extra_adds.get(vid, 0.0) + a_e
+        # Keys with few postings (a distinctive word and its neighbours): what they add to each
+        # variant, exactly. The others (joined generic words, a frequent word) are visited by the
+        # most they can add, largest first, and only the variants they can lift are looked at.
+        known: dict[int, float] = {}
+        long_keys: list[int] = []
+        postings, variants = self._postings, self._variants
+        for ki, adds in enumerate(keyed):
+            if sum(len(postings[v]) for v, _, _ in adds) > _SCAN_MAX:
+                long_keys.append(ki)
+                continue
+            for v, a_e, a_c in adds:
+                for vid in postings[v]:
+                    known[vid] = known.get(vid, 0.0) + a_e + a_c
+        left = sum(most[ki] for ki in long_keys)  # what the long keys not yet visited can add
+        floor = generic_c - rho * total_c + _BOUND_MARGIN
+        top = max(extra_adds.values(), default=0.0)  # what a variant not in known can get besides
+        if not known and left + floor + top < least:  # the usual case for a name unlike any listed one
+            return []
+        unit_adds: dict[str, float] = {}  # list unit -> what it adds to a variant, all keys together
+        for adds in (*keyed, extra):
+            for v, a_e, a_c in adds:
+                unit_adds[v] = unit_adds.get(v, 0.0) + a_e + a_c
+        found: set[int] = set()
+        seen: set[int] = set()  # held to their whole bound: kept in found or dropped for good
+
+        def hold(vid: int) -> None:
+            """Keep the variant if its whole bound (every key's units it holds) reaches the slack
+            its entry's country effect leaves it."""
+            seen.add(vid)
+            variant = variants[vid]
+            bound = sum(unit_adds.get(u, 0.0) for u in variant.units)
+            slack_e, rho_e = by_effect.get(self._country_effect(variant.entry, customer_countries), (slack, rho))
+            if slack_e[vid] <= bound + generic_c - rho_e * total_c + _BOUND_MARGIN:
+                found.add(vid)
+
+        rest = left + floor
+        for vid, add in known.items():
+            if slack[vid] <= rest + add + extra_adds.get(vid, 0.0):
+                hold(vid)
+        seen.update(known)  # the rest of them cannot reach the floor whatever the long keys add
+        for ki in sorted(long_keys, key=most.__getitem__, reverse=True):
+            limit = left + floor + top
+            if limit < least:  # no variant's slack is that low: the keys left add no candidate
+                break
+            left -= most[ki]
+            # What this key adds to each variant whose slack is within its most (a variant seldom
+            # holds more than one of a key's similar units, so this is far below the most).
+            added: dict[int, float] = {}
+            for v, a_e, a_c in keyed[ki]:
+                at = postings[v]
+                if len(at) >= _SORTED_MIN:
+                    ranked = by_slack.get(v)
+                    if ranked is None:
+                        vids = sorted(at, key=slack.__getitem__)
+                        ranked = by_slack[v] = (vids, [slack[vid] for vid in vids])
+                    at = ranked[0][:bisect.bisect_right(ranked[1], limit)]
+                for vid in at:
+                    if slack[vid] <= limit:
+                        added[vid] = added.get(vid, 0.0) + a_e + a_c
+            rest = left + floor
+            for vid, add in added.items():
+                if vid not in seen and slack[vid] <= rest + add + extra_adds.get(vid, 0.0):
+                    hold(vid)
+        if not found:
+            return []
+        # list unit -> (key's rank, the unit's rank among the key's, adds to bound_e, to bound_c)
+        adding: dict[str, list[tuple[int, int, float, float]]] = {}
+        for ki, adds in enumerate(keyed):
+            for vj, (v, a_e, a_c) in enumerate(adds):
+                adding.setdefault(v, []).append((ki, vj, a_e, a_c))
+        for v, a_e, _ in extra:
+            adding.setdefault(v, []).append((len(keyed), 0, a_e, 0.0))
+        out: list[tuple[int, int, int, float, float]] = []
+        for vid in found:
+            hits = sorted(a for u in variants[vid].units for a in adding.get(u, ()))
+            # the first key that holds the variant: where _candidates meets it
+            out.append((hits[0][0], hits[0][1], vid, sum(h[2] for h in hits), sum(h[3] for h in hits)))
+        out.sort()
+        return [(vid, bound_e, bound_c) for _, _, vid, bound_e, bound_c in out]
+
+    def _floor_tables(self, min_score: float) -> _FloorTables:
+        """For a floor: the share of weight that must pair where the entry's country supports the
+        name, the slack table for it, the least slack, and per other country effect (unknown,
+        differs) its slack table and share."""
+        tables = self._floors.get(min_score)
+        if tables is None:
+            rho = _rho(min_score - COUNTRY_SUPPORT - _ROUNDING)
+            slack, by_slack, least = self._slack_table(rho)
+            by_effect = {effect: (self._slack_table(r)[0], r)
+                         for effect in (0.0, COUNTRY_CONFLICT) for r in [_rho(min_score - effect - _ROUNDING)]}
+            if len(self._floors) >= _SLACK_TABLES_MAX:
+                self._floors.clear()
+            tables = self._floors[min_score] = (rho, slack, by_slack, least, by_effect)
+        return tables
+
+    def _slack_table(self, rho: float) -> tuple[list[float], dict[str, tuple[list[int], list[float]]], float]:
+        """Each variant's slack ``rho x Te - nd`` for one threshold, (filled as they are met) long
+        postings sorted by it, and the least slack."""
+        table = self._slack_tables.get(rho)
+        if table is None:
+            if len(self._slack_tables) >= _SLACK_TABLES_MAX:
+                self._slack_tables.clear()
+                self._floors.clear()
+            slack = [rho * v.total - v.non_distinctive for v in self._variants]
+            table = self._slack_tables[rho] = (slack, {}, min(slack))
+        return table
 
     def match(
         self,
@@ -417,29 +549,38 @@ class ScreeningIndex:
             return []
         best: dict[int, Match] = {}
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
-        reach = min_score - COUNTRY_SUPPORT  # the most a country can add
+        # A score is rounded to one decimal and a country adds at most COUNTRY_SUPPORT: the base
+        # score a hit needs at least.
+        reach = min_score - COUNTRY_SUPPORT - _ROUNDING
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
-            tokens = c_norm.tokens
-            sims = self._sim_map(tokens)
-            cw = tuple(self.weight(t) for t in tokens)
-            total_c = sum(cw)
+            cust = self._customer(c_text, c_norm.tokens)
+            tokens, cw, sims, total_c = cust.tokens, cust.weights, cust.sims, cust.total
             generic_c = sum(w for t, w in zip(tokens, cw, strict=True) if token_class(t) != "distinctive")
-            for vid, (bound_e, bound_c) in self._candidates(tokens, cw, sims).items():
+            candidates: Iterable[tuple[int, float, float]]
+            if reach > 0 and MISSING_PENALTY == EXTRA_PENALTY:  # a floor: visit only what can reach it
+                candidates = self._pruned_candidates(tokens, cw, sims, min_score, total_c, generic_c,
+                                                     customer_countries)
+            else:
+                candidates = ((vid, math.inf, math.inf) for vid in self._candidates(tokens, cw, sims))
+            for vid, bound_e, bound_c in candidates:
                 variant = self._variants[vid]
                 if reach > 0 and bound_e != math.inf:
-                    # Upper bound of the base score (it grows with either side's paired weight).
+                    # The most the base score can be (it grows with either side's paired weight),
+                    # against what it needs with this entry's country effect.
                     ub_e = min(variant.total, bound_e + variant.non_distinctive)
                     ub_c = min(total_c, bound_c + generic_c)
                     half = (ub_c + ub_e) / 2
                     most = 100.0 * half / (half + MISSING_PENALTY * (variant.total - ub_e)
                                            + EXTRA_PENALTY * (total_c - ub_c))
-                    if most < reach:
+                    if most + _BOUND_MARGIN < min_score - _ROUNDING - self._country_effect(
+                            variant.entry, customer_countries):
                         continue
-                m = self._score(c_text, tokens, cw, sims, variant, customer_countries)
-                if m.score >= min_score and m.score > 0:
+                scored = self._assess(cust, variant, customer_countries)
+                score = scored[0]
+                if score >= min_score and score > 0:
                     prev = best.get(variant.entry)
-                    if prev is None or m.score > prev.score:
-                        best[variant.entry] = m
+                    if prev is None or score > prev.score:
+                        best[variant.entry] = self._explain(cust, variant, customer_countries, scored)
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entry.list_code, m.entry.entry_id))
         return ranked[:limit] if limit is not None else ranked
 
@@ -448,40 +589,69 @@ class ScreeningIndex:
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)
         best: Match | None = None
         for c_text, c_norm in _variants(name, aliases_in_parentheses=False):
-            tokens = c_norm.tokens
-            sims = self._sim_map(tokens)
-            cw = tuple(self.weight(t) for t in tokens)
+            cust = self._customer(c_text, c_norm.tokens)
             for vid in self._by_id.get(entry_id, ()):
-                m = self._score(c_text, tokens, cw, sims, self._variants[vid], customer_countries)
+                variant = self._variants[vid]
+                m = self._explain(cust, variant, customer_countries, self._assess(cust, variant, customer_countries))
                 if best is None or m.score > best.score:
                     best = m
         return best
 
-    def _score(self, c_text: str, c_tokens: tuple[str, ...], cw: tuple[float, ...], sims: _SimMap,
-               variant: _Variant, customer_countries: frozenset[str]) -> Match:
-        e_tokens, ew = variant.tokens, variant.weights
-        pairs, used_c, used_e = _align(c_tokens, e_tokens, cw, ew, sims)
-        total_c, total_e = sum(cw) or 1.0, variant.total or 1.0
-        overlap_c = sum(p.customer_weight * p.similarity for p in pairs)
-        overlap_e = sum(p.entry_weight * p.similarity for p in pairs)
-        cover_c, cover_e = overlap_c / total_c, overlap_e / total_e
-        if tuple(sorted(c_tokens)) == variant.ordered:
+    def _customer(self, text: str, tokens: tuple[str, ...]) -> _Customer:
+        cw = tuple(self.weight(t) for t in tokens)
+        units: list[tuple[tuple[int, ...], str]] = [((i,), t) for i, t in enumerate(tokens)]
+        units += [((i, i + 1), tokens[i] + tokens[i + 1]) for i in range(len(tokens) - 1)]
+        return _Customer(text, tokens, cw, sum(cw), self._sim_map(tokens), tuple(units), tuple(sorted(tokens)))
+
+    def _assess(self, cust: _Customer, variant: _Variant, customer_countries: frozenset[str]) -> _Assessment:
+        """The score of ``cust`` against ``variant`` and what makes it, without the explanation's text
+        (most variants scored are not hits: :meth:`_explain` is for those that are)."""
+        pairs, used_c, used_e = _align(cust, variant)
+        c_tokens, cw = cust.tokens, cust.weights
+        total_c, total_e = cust.total or 1.0, variant.total or 1.0
+        overlap_c = sum(round(sum(cw[i] for i in ci), 3) * s for s, ci, _ in pairs)
+        overlap_e = sum(round(sum(variant.weights[j] for j in ej), 3) * s for s, _, ej in pairs)
+        if cust.ordered == variant.ordered:
             rule, base = "identical", 100.0
         else:
             overlap = (overlap_c + overlap_e) / 2
             denominator = (overlap + MISSING_PENALTY * (total_e - overlap_e)
                            + EXTRA_PENALTY * (total_c - overlap_c))
             base = 100.0 * overlap / denominator if denominator > 0 else 0.0
-            fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(e_tokens)
-            if not fully_paired and not any(p.word_class == "distinctive" for p in pairs):
+            fully_paired = len(used_c) == len(c_tokens) and len(used_e) == len(variant.tokens)
+            if not fully_paired and not any(variant.distinctive[j] for _, _, ej in pairs for j in ej):
                 rule, base = "generic-only", min(base, GENERIC_ONLY_CAP)
             else:
                 rule = "weighted"
+        effect = self._country_effect(variant.entry, customer_countries) if pairs else 0.0
+        score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
+        return score, pairs, used_c, used_e, overlap_c / total_c, overlap_e / total_e, base, rule
+
+    def _country_effect(self, entry: int, customer_countries: frozenset[str]) -> float:
+        entry_countries = self._entry_countries[entry]
+        if entry_countries is None:
+            entry_countries = self._entry_countries[entry] = frozenset(
+                _CountryFamily.of(c) for c in self.entries[entry].countries)
+        if not entry_countries or not customer_countries:
+            return 0.0
+        return COUNTRY_SUPPORT if entry_countries & customer_countries else COUNTRY_CONFLICT
+
+    def _explain(self, cust: _Customer, variant: _Variant, customer_countries: frozenset[str],
+                 scored: _Assessment) -> Match:
+        score, aligned, used_c, used_e, cover_c, cover_e, base, rule = scored
+        c_tokens, cw, e_tokens, ew = cust.tokens, cust.weights, variant.tokens, variant.weights
+        pairs = []
+        for s, ci, ej in aligned:
+            classes = {token_class(e_tokens[j]) for j in ej}
+            klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes else "generic")
+            pairs.append(TokenPair(
+                customer="+".join(c_tokens[i] for i in ci), entry="+".join(e_tokens[j] for j in ej),
+                similarity=s, customer_weight=round(sum(cw[i] for i in ci), 3),
+                entry_weight=round(sum(ew[j] for j in ej), 3), word_class=klass))
         entry = self.entries[variant.entry]
         effect, note = _country_effect(entry, customer_countries) if pairs else (0.0, "")
-        score = round(max(0.0, min(100.0, base + effect)), 1) if pairs else 0.0
         explanation = Explanation(
-            customer_name=c_text, customer_tokens=c_tokens, entry_variant=variant.text,
+            customer_name=cust.text, customer_tokens=c_tokens, entry_variant=variant.text,
             entry_tokens=e_tokens, pairs=tuple(pairs),
             unmatched_customer=tuple((t, cw[i]) for i, t in enumerate(c_tokens) if i not in used_c),
             unmatched_entry=tuple((t, ew[j]) for j, t in enumerate(e_tokens) if j not in used_e),
@@ -491,43 +661,65 @@ class ScreeningIndex:
         return Match(entry=entry, score=score, explanation=explanation)
 
 
-def _align(c: tuple[str, ...], e: tuple[str, ...], cw: Sequence[float], ew: Sequence[float],
-           sims: _SimMap) -> tuple[list[TokenPair], set[int], set[int]]:
-    """One-to-one pairing of tokens (single words, or two adjacent words against one), best first.
+_FloorTables = tuple[float, list[float], dict[str, tuple[list[int], list[float]]], float,
+                     dict[float, tuple[list[float], float]]]
 
-    Similarities come from ``sims`` (customer token or joined pair -> similar list keys), so no
-    string is compared here.
+
+def _rho(reach: float) -> float:
+    """The share of both names' weight that must pair for a base score of ``reach`` (penalties
+    equal; see :meth:`ScreeningIndex._pruned_candidates`)."""
+    p = MISSING_PENALTY
+    return reach * p / (50.0 - reach * (0.5 - p))
+
+
+# (score, pairs as (similarity, customer indexes, entry indexes), customer and entry indexes paired,
+# customer and entry coverage, base score, rule)
+_Assessment = tuple[float, list[tuple[float, tuple[int, ...], tuple[int, ...]]], set[int], set[int],
+                    float, float, float, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    """One name variant of the customer, prepared once for every list variant it is scored against."""
+
+    text: str
+    tokens: tuple[str, ...]
+    weights: tuple[float, ...]
+    total: float
+    sims: _SimMap
+    units: tuple[tuple[tuple[int, ...], str], ...]  # its tokens, then adjacent pairs joined
+    ordered: tuple[str, ...]
+
+
+def _align(cust: _Customer, variant: _Variant) -> tuple[list[tuple[float, tuple[int, ...], tuple[int, ...]]],
+                                                          set[int], set[int]]:
+    """One-to-one pairing of tokens (single words, or two adjacent words against one), best first:
+    ``(similarity, customer indexes, entry indexes)``.
+
+    Similarities come from the customer's similar-token map (customer token or joined pair ->
+    similar list keys), looked up in the variant's units by text, so no string is compared here.
     """
-    c_units: list[tuple[tuple[int, ...], str]] = [((i,), t) for i, t in enumerate(c)]
-    c_units += [((i, i + 1), c[i] + c[i + 1]) for i in range(len(c) - 1)]
-    e_units: list[tuple[tuple[int, ...], str]] = [((j,), t) for j, t in enumerate(e)]
-    e_units += [((j, j + 1), e[j] + e[j + 1]) for j in range(len(e) - 1)]
     scored: list[tuple[float, int, tuple[int, ...], tuple[int, ...]]] = []
-    for ci, ct in c_units:
-        similar = sims.get(ct)
+    units = variant.units
+    for ci, ct in cust.units:
+        similar = cust.sims.get(ct)
         if not similar:
             continue
-        for ej, et in e_units:
-            if len(ci) == 2 and len(ej) == 2:
-                continue
-            s = similar.get(et, 0.0)
-            if s > 0:
-                scored.append((s, len(ci) + len(ej), ci, ej))
-    scored.sort(key=lambda x: (-x[0], -x[1], x[2], x[3]))
+        for et, s in similar.items():
+            for ej in units.get(et, ()):
+                if len(ci) == 2 and len(ej) == 2:
+                    continue
+                scored.append((-s, -(len(ci) + len(ej)), ci, ej))
+    scored.sort()  # best similarity, then more words, then position: the keys are unique
     used_c: set[int] = set()
     used_e: set[int] = set()
-    pairs: list[TokenPair] = []
+    pairs: list[tuple[float, tuple[int, ...], tuple[int, ...]]] = []
     for s, _, ci, ej in scored:
-        if used_c.intersection(ci) or used_e.intersection(ej):
+        if not used_c.isdisjoint(ci) or not used_e.isdisjoint(ej):
             continue
         used_c.update(ci)
         used_e.update(ej)
-        classes = {token_class(e[j]) for j in ej}
-        klass = "distinctive" if "distinctive" in classes else ("place" if "place" in classes else "generic")
-        pairs.append(TokenPair(
-            customer="+".join(c[i] for i in ci), entry="+".join(e[j] for j in ej), similarity=s,
-            customer_weight=round(sum(cw[i] for i in ci), 3), entry_weight=round(sum(ew[j] for j in ej), 3),
-            word_class=klass))
+        pairs.append((-s, ci, ej))
     return pairs, used_c, used_e
 
 
