@@ -33,13 +33,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-RECONCILED_KINDS: tuple[str, ...] = ("case.approval", "case.approved", "case.denied", "licence.issued",
-                                     "licence.revoked", "screening.hit_cleared", "guardrails.applying")
-"""The record kinds checked against the store; ``RECORD_KINDS`` adds those read to void or match them."""
-FOLLOW_UP_KINDS: tuple[str, ...] = ("case.approve_failed", "case.deny_failed", "licence.revoke_failed",
-                                    "screening.hit_clear_failed", "guardrails.apply_failed", "guardrails.applied")
-RECORD_KINDS: tuple[str, ...] = (*RECONCILED_KINDS, *FOLLOW_UP_KINDS)
-
 
 @dataclass(frozen=True, slots=True)
 class Unmatched:
@@ -86,6 +79,7 @@ def reconcile(records: Iterable[dict[str, Any]], store: Any) -> Reconciliation:
         voided.update(int(s) for s in data.get("voids") or () if isinstance(s, int))
         if rec["kind"] == "guardrails.applied" and isinstance(data.get("intent"), int):
             applied.add(int(data["intent"]))
+    where = _Where(store, frozenset(applied))
     checked = n_voided = 0
     unmatched: list[Unmatched] = []
     for rec in records:
@@ -97,7 +91,7 @@ def reconcile(records: Iterable[dict[str, Any]], store: Any) -> Reconciliation:
             continue
         checked += 1
         data = rec.get("data") or {}
-        found = applied_check(rec, applied) if rec["kind"] == "guardrails.applying" else check(data, rec, store)
+        found = check(data, rec, where)
         if found is not None:
             about, why = found
             unmatched.append(Unmatched(seq=int(rec["seq"]), kind=rec["kind"], actor=str(rec.get("actor") or ""),
@@ -105,8 +99,17 @@ def reconcile(records: Iterable[dict[str, Any]], store: Any) -> Reconciliation:
     return Reconciliation(checked=checked, voided=n_voided, unmatched=tuple(unmatched))
 
 
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a record's change is looked for: the state store, and the log's ``guardrails.applied``."""
+
+    store: Any
+    applied: frozenset[int]  # the seqs of the ``guardrails.applying`` records an ``applied`` names
+
+
 Problem = tuple[str, str] | None
 """None when the record's change is in the store, else (what it names, what the store holds)."""
+Check = Callable[[dict[str, Any], dict[str, Any], _Where], Problem]
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -122,11 +125,11 @@ def _same_time(a: Any, b: Any) -> bool:
     return ta == tb
 
 
-def _history(action: str) -> Callable[[dict[str, Any], dict[str, Any], Any], Problem]:
-    def check(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Problem:
+def _history(action: str) -> Check:
+    def check(data: dict[str, Any], rec: dict[str, Any], where: _Where) -> Problem:
         case_id = str(data.get("case_id") or "")
         about = f"case {case_id}"
-        case = store.cases.get_case(case_id) if case_id else None
+        case = where.store.cases.get_case(case_id) if case_id else None
         if case is None:
             return about, "no such case in the store"
         actor = rec.get("actor")
@@ -137,10 +140,8 @@ def _history(action: str) -> Callable[[dict[str, Any], dict[str, Any], Any], Pro
     return check
 
 
-def _licence_issued(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Problem:
-    number = str(data.get("licence_number") or "")
-    about = f"licence {number}"
-    lic = store.licences.get_licence(number) if number else None
+def _licence_issued(data: dict[str, Any], rec: dict[str, Any], where: _Where) -> Problem:
+    about, lic = _licence(data, where.store)
     if lic is None:
         return about, "no such licence in the store"
     if lic.case_id != data.get("case_id"):
@@ -148,10 +149,8 @@ def _licence_issued(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Pr
     return None
 
 
-def _licence_revoked(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Problem:
-    number = str(data.get("licence_number") or "")
-    about = f"licence {number}"
-    lic = store.licences.get_licence(number) if number else None
+def _licence_revoked(data: dict[str, Any], rec: dict[str, Any], where: _Where) -> Problem:
+    about, lic = _licence(data, where.store)
     if lic is None:
         return about, "no such licence in the store"
     if lic.status != "revoked":
@@ -161,10 +160,16 @@ def _licence_revoked(data: dict[str, Any], rec: dict[str, Any], store: Any) -> P
     return None
 
 
-def _hit_cleared(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Problem:
+def _licence(data: dict[str, Any], store: Any) -> tuple[str, Any]:
+    """What the record names ("licence N") and the licence on file under that number (or None)."""
+    number = str(data.get("licence_number") or "")
+    return f"licence {number}", store.licences.get_licence(number) if number else None
+
+
+def _hit_cleared(data: dict[str, Any], rec: dict[str, Any], where: _Where) -> Problem:
     provider, account_id, entry_id = (str(data.get(k) or "") for k in ("provider", "account_id", "entry_id"))
     about = f"hit {provider}:{account_id}/{entry_id}"
-    hits = store.screening.find_hits(account_id, entry_id, provider or None)
+    hits = where.store.screening.find_hits(account_id, entry_id, provider or None)
     if not hits:
         return about, "no such screening hit in the store"
     hit = hits[0]
@@ -174,20 +179,25 @@ def _hit_cleared(data: dict[str, Any], rec: dict[str, Any], store: Any) -> Probl
     return None
 
 
-def applied_check(rec: dict[str, Any], applied: set[int]) -> Problem:
-    if int(rec["seq"]) in applied:
+def _guardrails_applied(data: dict[str, Any], rec: dict[str, Any], where: _Where) -> Problem:
+    if int(rec["seq"]) in where.applied:
         return None
-    data = rec.get("data") or {}
     return (f"{data.get('cloud', '?')} guardrails",
             "no guardrails.applied or guardrails.apply_failed record follows it (the cloud may be partly changed)")
 
 
-_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], Any], Problem]] = {
+_CHECKS: dict[str, Check] = {
     "case.approval": _history("approval"),
     "case.approved": _history("approved"),
     "case.denied": _history("denied"),
     "licence.issued": _licence_issued,
     "licence.revoked": _licence_revoked,
     "screening.hit_cleared": _hit_cleared,
-    "guardrails.applying": lambda data, rec, store: None,  # decided from the log (applied_check)
+    "guardrails.applying": _guardrails_applied,  # from the log itself: the store is not asked
 }
+
+RECONCILED_KINDS: tuple[str, ...] = tuple(_CHECKS)
+"""The record kinds checked against the store; ``RECORD_KINDS`` adds those read to void or match them."""
+FOLLOW_UP_KINDS: tuple[str, ...] = ("case.approve_failed", "case.deny_failed", "licence.revoke_failed",
+                                    "screening.hit_clear_failed", "guardrails.apply_failed", "guardrails.applied")
+RECORD_KINDS: tuple[str, ...] = (*RECONCILED_KINDS, *FOLLOW_UP_KINDS)
