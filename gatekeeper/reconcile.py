@@ -51,12 +51,25 @@ class Unmatched:
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
+    """The counts and the unmatched records: the CLI, the API and the console all show this one result."""
+
     checked: int  # reviewer records looked up (voided ones excluded)
     voided: int  # reviewer records voided by a ``*_failed`` follow-up
     unmatched: tuple[Unmatched, ...]
 
+    @property
+    def matched(self) -> int:
+        """Reviewer records whose change is in the store (``checked`` less the unmatched)."""
+        return self.checked - len(self.unmatched)
+
+    def summary(self) -> str:
+        """The counts in one sentence, as the CLI prints it and the console shows it."""
+        return (f"{self.checked + self.voided:,} reviewer records: {self.matched:,} matched by their change in the "
+                f"store, {self.voided:,} voided by a failure record, {len(self.unmatched):,} without their change")
+
     def as_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "voided": self.voided, "unmatched": [u.as_dict() for u in self.unmatched]}
+        return {"checked": self.checked, "matched": self.matched, "voided": self.voided,
+                "unmatched": [u.as_dict() for u in self.unmatched]}
 
 
 def reconcile_log(directory: Path, store: Any) -> Reconciliation:
@@ -195,6 +208,17 @@ _CHECKS: dict[str, Check] = {
     "screening.hit_cleared": _hit_cleared,
     "guardrails.applying": _guardrails_applied,  # from the log itself: the store is not asked
 }
+
+LOOKED_FOR: dict[str, str] = {
+    "case.approval": "a first approval: the case's 'approval' history entry by the reviewer at that time",
+    "case.approved": "the final approval: the case's 'approved' history entry by the reviewer at that time",
+    "case.denied": "a denial: the case's 'denied' history entry by the reviewer at that time",
+    "licence.issued": "a licence issued on approval: the licence with that number, issued from that case",
+    "licence.revoked": "a revocation: the licence revoked at that time by that reviewer",
+    "screening.hit_cleared": "a screening hit cleared as a false positive: the hit cleared at that time by the actor",
+    "guardrails.applying": "guardrails about to be applied to a cloud: a guardrails.applied record naming it",
+}
+"""What each reconciled kind of record is, and the counterpart it is looked up by (for people reading a report)."""
 
 RECONCILED_KINDS: tuple[str, ...] = tuple(_CHECKS)
 """The record kinds checked against the store; ``RECORD_KINDS`` adds those read to void or match them."""

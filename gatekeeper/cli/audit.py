@@ -445,8 +445,6 @@ def reconcile(
             t.add_row(str(u.seq), u.kind, u.actor, u.at, u.about, u.why)
         if result.unmatched:
             console.print(t)
-        console.print(f"[bold]{result.checked:,} reviewer records checked against the store, {result.voided:,} "
-                      f"voided by a failure record, {len(result.unmatched):,} without their change[/]",
-                      highlight=False)
+        console.print(f"[bold]{result.summary()}[/]", highlight=False)
     if result.unmatched:
         raise typer.Exit(1)

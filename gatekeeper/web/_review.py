@@ -15,6 +15,7 @@ from typing import Any
 from gatekeeper.audit.review import Filters
 from gatekeeper.errors import InvalidInputError, NotFoundError
 from gatekeeper.model import PROVIDERS, CustomerProfile, Decision, ProvisioningRequest
+from gatekeeper.reconcile import Reconciliation
 from gatekeeper.service import Gatekeeper
 from gatekeeper.workflow import Case, Licence, Workflow
 from gatekeeper.workflow.model import CASE_STATUSES
@@ -181,11 +182,11 @@ class Review:
             trust.close()
         return report
 
-    def reconcile(self) -> dict[str, Any]:
+    def reconcile(self) -> Reconciliation:
         """``gatekeeper audit reconcile``: reviewer records whose change is not in the state store."""
         from gatekeeper.reconcile import reconcile_log
 
-        return reconcile_log(self.audit_directory(), self.gk.store).as_dict()
+        return reconcile_log(self.audit_directory(), self.gk.store)
 
     def clear_hit(self, provider: str, account_id: str, entry_id: str, *, by: str, reason: str) -> Any:
         from gatekeeper.screening import clear_hit

@@ -219,7 +219,7 @@ def audit_verify(_: ReadAudit, r: ReviewDep) -> dict[str, Any]:
 @router.get("/audit/reconcile", tags=["audit"], responses=ERRORS)
 def audit_reconcile(_: ReadAudit, r: ReviewDep) -> dict[str, Any]:
     """Reviewer records whose change is not in the state store (``gatekeeper audit reconcile --json``)."""
-    return r.reconcile()
+    return r.reconcile().as_dict()
 
 
 __all__ = ["router"]

@@ -1,5 +1,5 @@
 """The review console, part 2: customers and their screening hits, what-if checks, the audit log,
-its summary charts and its verification status."""
+its summary charts, its verification status and its reconciliation with the state store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from gatekeeper.audit.review import Filters as AuditFilters
 from gatekeeper.errors import GatekeeperError, InvalidInputError
 from gatekeeper.model import PROVIDERS, Outcome
+from gatekeeper.reconcile import LOOKED_FOR, Reconciliation
 from gatekeeper.suggest import for_decision
 from gatekeeper.web._auth import Principal
 from gatekeeper.web._deps import review
@@ -186,3 +187,16 @@ def verify(request: Request, user: User, r: ReviewDep) -> Response:
     except GatekeeperError as exc:
         error = str(exc)
     return render(request, "verify.html", user, report=report, error=error)
+
+
+@router.get("/audit/reconcile", response_class=HTMLResponse)
+def reconcile(request: Request, user: User, r: ReviewDep) -> Response:
+    """``gatekeeper audit reconcile``: the same result as the CLI and ``GET /v1/audit/reconcile``."""
+    require(user, "read.audit", "read the audit log")
+    error = ""
+    result: Reconciliation | None = None
+    try:
+        result = r.reconcile()
+    except GatekeeperError as exc:
+        error = str(exc)
+    return render(request, "reconcile.html", user, result=result, error=error, looked_for=LOOKED_FOR)

@@ -27,8 +27,8 @@ def test_reconcile_lists_a_record_whose_change_never_committed(home: Path) -> No
                "German bakery").exit_code == EXIT_OK
     clean = run(cfg, "audit", "reconcile")
     assert clean.exit_code == EXIT_OK, clean.output
-    assert "3 reviewer records checked against the store, 0 voided by a failure record, 0 without their change" \
-        in " ".join(clean.stdout.split())
+    assert ("3 reviewer records: 3 matched by their change in the store, 0 voided by a failure record, 0 without "
+            "their change") in " ".join(clean.stdout.split())
 
     gk = Gatekeeper(load_config(cfg))
     try:  # what a crash between the record and the commit leaves behind
@@ -40,11 +40,11 @@ def test_reconcile_lists_a_record_whose_change_never_committed(home: Path) -> No
     assert table.exit_code == EXIT_ERROR
     flat = " ".join(table.stdout.split())
     assert "licence.revoked" in flat and "the licence is not revoked in the store" in flat
-    assert "4 reviewer records checked" in flat and "1 without their change" in flat
+    assert "4 reviewer records: 3 matched" in flat and "1 without their change" in flat
     out = run(cfg, "audit", "reconcile", "--json")
     assert out.exit_code == EXIT_ERROR
     data = json.loads(out.stdout)
-    assert data["checked"] == 4 and data["voided"] == 0
+    assert data["checked"] == 4 and data["matched"] == 3 and data["voided"] == 0
     assert [(u["seq"], u["kind"], u["actor"], u["about"]) for u in data["unmatched"]] == [
         (stray["seq"], "licence.revoked", "bob", "licence L-1")]
 

@@ -470,10 +470,10 @@ def test_audit_reconcile_lists_a_record_without_its_change(client: TestClient, w
     r = client.post(f"/v1/cases/{pending_case}/deny", json={"reason": "military end user"}, headers=auth(REVIEWER))
     assert r.status_code == 200, r.text
     clean = client.get("/v1/audit/reconcile", headers=auth(AUDITOR)).json()
-    assert clean == {"checked": 1, "voided": 0, "unmatched": []}
+    assert clean == {"checked": 1, "matched": 1, "voided": 0, "unmatched": []}
     stray = web_gk.record_event("case.approved", "mallory", {"case_id": pending_case, "at": web_gk.clock().isoformat()})
     out = client.get("/v1/audit/reconcile", headers=auth(AUDITOR)).json()
-    assert out["checked"] == 2
+    assert (out["checked"], out["matched"]) == (2, 1)
     assert [(u["seq"], u["kind"], u["about"]) for u in out["unmatched"]] == [
         (stray["seq"], "case.approved", f"case {pending_case}")]
     assert "(case is denied)" in out["unmatched"][0]["why"]

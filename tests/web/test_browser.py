@@ -196,6 +196,15 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
     assert shown(page.get_by_role("status").filter(has_text="The audit log verifies"))
     shot(page, "10-verify")
 
+    # The denial's record matches its change in the store; the page says so with the API's numbers.
+    page.get_by_role("link", name="Reconcile").click()
+    assert shown(page.get_by_role("status").filter(has_text="Every reviewer record matches its change"))
+    facts = page.locator("dl.facts").inner_text()
+    api = httpx.get(f"{server.url}/v1/audit/reconcile", headers=auth(AUDITOR), timeout=30).json()
+    assert api["matched"] == 1 and api["unmatched"] == []
+    assert re.search(rf"Matched\s+{api['matched']}\b", facts) and re.search(r"Unmatched\s+0\b", facts)
+    shot(page, "10b-reconcile")
+
     page.get_by_role("button", name="Sign out").click()
     assert "/login" in page.url
     page.goto(f"{server.url}/cases")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from tests.web.conftest import (
 )
 
 PAGES = ("/", "/cases", "/cases?status=open", "/licences", "/accounts", "/accounts?hits=open",
-         f"/accounts/aws/{SG_CN}", "/check", "/audit", "/audit/summary", "/audit/verify")
+         f"/accounts/aws/{SG_CN}", "/check", "/audit", "/audit/summary", "/audit/verify",
+         "/audit/reconcile")
 
 
 def login_nonce(client: TestClient) -> str:
@@ -304,6 +306,47 @@ def test_audit_search_filters_and_errors(client: TestClient) -> None:
     assert summary.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 4
     assert "Decisions per week" in summary
     assert "The audit log verifies." in client.get("/audit/verify").text
+
+
+def test_reconcile_page_shows_the_apis_numbers_and_each_unmatched_record(client: TestClient, web_gk: Gatekeeper,
+                                                                        pending_case: str) -> None:
+    sign_in(client, REVIEWER)
+    r = client.post(f"/v1/cases/{pending_case}/deny", json={"reason": "military end user"}, headers=auth(REVIEWER2))
+    assert r.status_code == 200, r.text
+    page = client.get("/audit/reconcile").text
+    assert "Every reviewer record matches its change in the store." in page
+    assert "1 reviewer records: 1 matched by their change in the store, 0 voided" in page
+    assert "None: every reviewer record is matched or voided." in page
+
+    # What a crash between the record and its commit leaves: a record with no change in the store,
+    # here naming markup, which the page shows as text.
+    at = web_gk.clock().isoformat()
+    stray = web_gk.record_event("case.approved", "<b>mallory</b>", {"case_id": pending_case, "at": at})
+    odd = web_gk.record_event("licence.revoked", "erin", {"licence_number": "<script>x</script>", "by": "erin",
+                                                         "at": at})
+    api = client.get("/v1/audit/reconcile", headers=auth(AUDITOR)).json()
+    assert (api["checked"], api["matched"], api["voided"], len(api["unmatched"])) == (3, 1, 0, 2)
+    sign_in(client, AUDITOR)
+    page = client.get("/audit/reconcile").text
+    assert "2 reviewer records without their change in the store." in page
+    assert "3 reviewer records: 1 matched by their change in the store, 0 voided by a failure record, 2 without " \
+           "their change" in page
+    for kind, facts in (("case.approved", (str(stray["seq"]), f"case {pending_case}", "(case is denied)",
+                                           "&lt;b&gt;mallory&lt;/b&gt;", "the final approval")),
+                        ("licence.revoked", (str(odd["seq"]), "licence &lt;script&gt;x&lt;/script&gt;",
+                                             "no such licence in the store", "erin", "a revocation"))):
+        row = next(tr for tr in page.split("<tr>") if f"<code>{kind}</code>" in tr)
+        assert all(f in row for f in facts), (kind, row)
+    assert "<script>x" not in page and "<b>mallory" not in page
+
+
+def test_reconcile_page_needs_a_session_and_the_audit_log(client: TestClient, tmp_path: Path) -> None:
+    post_login(client, REQUESTER, "/")
+    assert client.get("/audit/reconcile").status_code == 403
+    sign_in(client, AUDITOR)
+    shutil.rmtree(tmp_path / "audit")
+    page = client.get("/audit/reconcile")
+    assert page.status_code == 200 and "Could not reconcile:" in page.text
 
 
 def test_logout(client: TestClient) -> None:

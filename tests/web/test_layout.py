@@ -85,7 +85,8 @@ def test_pages_fit_1400(tmp_path: Path, browser: Any) -> None:
                  "console-cases": "/cases", "console-licences": "/licences", "console-accounts": "/accounts",
                  "console-customer": f"/accounts/aws/{SG_CN}", "console-what-if":
                  f"/check?provider=aws&account_id={SG_CN}&instance_type=p4d.24xlarge&region=ap-southeast-1",
-                 "console-summary": "/audit/summary", "console-verify": "/audit/verify"}
+                 "console-summary": "/audit/summary", "console-verify": "/audit/verify",
+                 "console-reconcile": "/audit/reconcile"}
         problems = {}
         for name, path in pages.items():
             page.goto(f"{served.url}{path}")
