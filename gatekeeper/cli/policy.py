@@ -14,6 +14,9 @@ from gatekeeper.cli._common import config as load_cfg
 app = typer.Typer(help="Validate and test policy packs.", no_args_is_help=True)
 
 PathArg = Annotated[list[Path] | None, typer.Argument(help="Pack files or folders (default: the configured packs).")]
+BundleOpt = Annotated[Path | None, typer.Option(
+    "--bundle", help="Take the packs from this policy bundle (python -m gatekeeper.policy.bundle), which must "
+                     "vouch for exactly these files.")]
 
 
 def _paths(paths: list[Path] | None, config: Path | None) -> list[Path]:
@@ -21,13 +24,14 @@ def _paths(paths: list[Path] | None, config: Path | None) -> list[Path]:
 
 
 @app.command("validate")
-def validate(paths: PathArg = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def validate(paths: PathArg = None, bundle: BundleOpt = None, config: ConfigOpt = None,
+             json_out: JsonOpt = False) -> None:
     """Parse, validate and compile packs; exit 1 naming file, line, rule and field of the first problem."""
     from gatekeeper.errors import PolicyError
-    from gatekeeper.policy import load_policies
+    from gatekeeper.policy.compiled import compile_packs, pack_sources
 
     try:
-        ps = load_policies(_paths(paths, config))
+        ps = compile_packs(pack_sources(_paths(paths, config), bundle=bundle))
     except PolicyError as exc:
         if json_out:
             emit_json({"valid": False, "error": exc.detail, "file": exc.file, "line": exc.line, "rule": exc.rule,
@@ -55,13 +59,14 @@ def validate(paths: PathArg = None, config: ConfigOpt = None, json_out: JsonOpt 
 
 
 @app.command("test")
-def test(paths: PathArg = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def test(paths: PathArg = None, bundle: BundleOpt = None, config: ConfigOpt = None,
+         json_out: JsonOpt = False) -> None:
     """Run every pack's test cases; exit 1 if any fails."""
     from gatekeeper.errors import PolicyError
     from gatekeeper.policy.testing import run_pack_tests
 
     try:
-        results = run_pack_tests(_paths(paths, config))
+        results = run_pack_tests(_paths(paths, config), bundle=bundle)
     except PolicyError as exc:
         fail(exc, as_json=json_out)
     failed = [r for r in results if not r.passed]

@@ -66,7 +66,7 @@ def build(paths: Iterable[str | Path]) -> bytes:
     entries = []
     for pack, file in read_packs(list(paths)):
         entries.append({"sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest(), "file": Path(file).name,
-                        "pack": pack.model_dump(mode="json", exclude=set(plain.NOT_CARRIED))})
+                        "pack": pack.model_dump(mode="json")})  # its test cases too
     data: dict[str, Any] = {}
     for f in sorted(DATA_DIR.glob("*.yaml")):  # both modules read with the same safe (C) loader
         try:
@@ -87,8 +87,10 @@ def entries(data: dict[str, Any]) -> dict[str, Any]:
         raise BundleError(f"unreadable: {type(exc).__name__}: {exc}") from None
 
 
-def packs_from(by_digest: dict[str, Any], files: Sequence[Path]) -> list[tuple[plain.Pack, str]]:
-    """The bundled pack of each file, in order; BundleError when a file has none, or its data is bad."""
+def packs_from(by_digest: dict[str, Any], files: Sequence[Path], *,
+               cases: bool = True) -> list[tuple[plain.Pack, str]]:
+    """The bundled pack of each file, in order (with its test cases unless ``cases`` is false);
+    BundleError when a file has none, or its data is bad."""
     out: list[tuple[plain.Pack, str]] = []
     for f in files:
         try:
@@ -99,16 +101,17 @@ def packs_from(by_digest: dict[str, Any], files: Sequence[Path]) -> list[tuple[p
         if entry is None:
             raise BundleError(f"{f} is not in it (changed or added since the bundle was built)")
         try:
-            out.append((plain.from_data(entry["pack"], f"{f.name} in the bundle"), str(f)))
+            out.append((plain.from_data(entry["pack"], f"{f.name} in the bundle", cases=cases), str(f)))
         except (plain.DataError, KeyError, TypeError) as exc:
             raise BundleError(str(exc)) from None
     return out
 
 
-def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] | None:
-    """The packs under ``paths`` from the bundle, or None: no bundle, or one that cannot vouch for
-    them (logged: ``bundle_rejected`` for the file, ``policy.bundle_rejected`` for its packs), or
-    files the usual reader must judge (none, a pack id twice)."""
+def bundled_packs(paths: Sequence[str | Path], *, cases: bool = True) -> list[tuple[plain.Pack, str]] | None:
+    """The packs under ``paths`` from the bundle (with their test cases unless ``cases`` is false),
+    or None: no bundle, or one that cannot vouch for them (logged: ``bundle_rejected`` for the file,
+    ``policy.bundle_rejected`` for its packs), or files the usual reader must judge (none, a pack id
+    twice)."""
     data = _prebuilt.body()  # read and checked once per process for the packs and the data files
     if data is None:
         return None
@@ -119,12 +122,33 @@ def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] |
     except Exception:  # a path that does not exist: the usual reader says so
         return None
     try:
-        packs = packs_from(entries(data), files)
+        packs = packs_from(entries(data), files, cases=cases)
     except BundleError as exc:
         log.warning("policy.bundle_rejected", bundle=str(location()), reason=str(exc))
         return None
     if not packs or len({p.id for p, _ in packs}) != len(packs):
         return None
+    return packs
+
+
+def packs_in(bundle_file: Path, paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]]:
+    """The packs under ``paths`` from the bundle ``bundle_file``, in or out of a function host (what
+    ``gatekeeper policy test --bundle`` tests); PolicyError naming the bundle when it cannot vouch for
+    exactly these files, as the reader's errors for the files themselves (none, a pack id twice)."""
+    from gatekeeper.errors import PolicyError
+    from gatekeeper.policy.files import pack_files
+
+    files = pack_files(paths)
+    try:
+        packs = packs_from(entries(_prebuilt.decode(bundle_file.read_bytes())), files)
+    except OSError as exc:
+        raise PolicyError(f"cannot read the bundle: {exc.strerror or exc}", file=str(bundle_file)) from None
+    except BundleError as exc:
+        raise PolicyError(f"the bundle cannot be used: {exc}", file=str(bundle_file)) from None
+    if not packs or len({p.id for p, _ in packs}) != len(packs):
+        from gatekeeper.policy.loader import read_packs
+
+        read_packs(paths)  # raises the reader's error for these files
     return packs
 
 

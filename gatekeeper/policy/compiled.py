@@ -657,14 +657,29 @@ def load_policies(
     In a function host the packs come from a bundle validated when the package was built, when it
     vouches for exactly these files (``bundle``); else, and everywhere else, they are validated here.
     """
+    # Compiling reads no test cases: a bundle's are left out (a function host's cold start).
+    packs = pack_sources(paths, cases=False)
+    return compile_packs(packs, catalog=catalog, jurisdictions=jurisdictions, simulate=simulate)
+
+
+def pack_sources(paths: Iterable[str | Path], *, bundle: Path | None = None,
+                 cases: bool = True) -> Sequence[tuple[Pack, str]]:
+    """The validated packs under ``paths``, each with its file: from ``bundle`` when given (PolicyError
+    when it cannot vouch for them); in a function host from its bundle when that vouches for them;
+    else read and validated from the files. What ``load_policies`` compiles and ``policy test`` runs.
+    ``cases=False``: a pack from a bundle may come without its test cases (the files' always have them)."""
     chosen = list(paths)
+    if bundle is not None:
+        from gatekeeper.policy.bundle import packs_in
+
+        return packs_in(bundle, chosen)
     packs: Sequence[tuple[Pack, str]] | None = None
     if in_function_host():
         from gatekeeper.policy.bundle import bundled_packs
 
-        packs = bundled_packs(chosen)
+        packs = bundled_packs(chosen, cases=cases)
     if packs is None:
         from gatekeeper.policy.loader import read_packs
 
         packs = read_packs(chosen)
-    return compile_packs(packs, catalog=catalog, jurisdictions=jurisdictions, simulate=simulate)
+    return packs

@@ -1,7 +1,8 @@
 """Running the test cases a pack ships with (``gatekeeper policy test``), offline and deterministic.
 
 Each pack's cases run against that pack alone, on the case's ``on`` date (default: the pack's
-``effective_from``), so a pack's tests say what the pack itself decides.
+``effective_from``), so a pack's tests say what the pack itself decides. The packs come from the files,
+or from a policy bundle (``bundle``), which carries their cases: the same cases, the same results.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gatekeeper.catalog import Catalog, default_catalog
 from gatekeeper.engine import Engine
@@ -21,9 +23,14 @@ from gatekeeper.model import (
     ProvisioningRequest,
     ScreeningHit,
 )
-from gatekeeper.policy.compiled import compile_packs
-from gatekeeper.policy.loader import read_packs
-from gatekeeper.policy.schema import Pack, TestCase
+from gatekeeper.policy.compiled import compile_packs, pack_sources
+
+if TYPE_CHECKING:
+    # The packs and cases as validated from the files (schema) or as read from a bundle (plain).
+    from gatekeeper.policy import plain, schema
+
+    Pack = schema.Pack | plain.Pack
+    TestCase = schema.TestCase | plain.TestCase
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +76,14 @@ def run_pack_tests(
     *,
     catalog: Catalog | None = None,
     jurisdictions: Jurisdictions | None = None,
+    bundle: Path | None = None,
 ) -> list[CaseResult]:
+    """Every case of every pack under ``paths``, the packs taken as ``load_policies`` takes them (or
+    from ``bundle``, which must vouch for exactly these files: ``compiled.pack_sources``)."""
     cat = catalog or default_catalog()
     j = jurisdictions or default_jurisdictions()
     results: list[CaseResult] = []
-    for pack, file in read_packs(list(paths)):
+    for pack, file in pack_sources(paths, bundle=bundle):
         engine = Engine(compile_packs([(pack, file)], catalog=cat, jurisdictions=j), cat, j)
         results.extend(_run(pack, file, engine))
     return results

@@ -28,23 +28,26 @@ from gatekeeper.model import ComputeItem, CustomerProfile, Owner, ProvisioningRe
 from gatekeeper.policy import bundle, load_policies, plain, schema, shipped_policies_dir
 from gatekeeper.policy.compiled import CompiledRule, PolicySet, compile_packs
 from gatekeeper.policy.loader import read_packs
+from gatekeeper.policy.testing import _run as run_cases
 
 PAIRS: list[tuple[type, type[BaseModel]]] = [
     (plain.ItemCondition, schema.ItemCondition), (plain.OwnedBy, schema.OwnedBy),
     (plain.CustomerCondition, schema.CustomerCondition), (plain.RegionCondition, schema.RegionCondition),
     (plain.When, schema.When), (plain.Rule, schema.Rule), (plain.Suspension, schema.Suspension),
-    (plain.Pack, schema.Pack),
+    (plain.TestRequest, schema.TestRequest), (plain.TestOwner, schema.TestOwner),
+    (plain.TestCustomer, schema.TestCustomer), (plain.TestCase, schema.TestCase), (plain.Pack, schema.Pack),
 ]
 
 
 @pytest.mark.parametrize(("form", "model"), PAIRS, ids=lambda c: getattr(c, "__name__", str(c)))
 def test_the_plain_form_has_every_field_of_the_model(form: type, model: type[BaseModel]) -> None:
     names = [f.name for f in fields(form)]
-    assert names == [n for n in model.model_fields if n not in plain.NOT_CARRIED]
+    assert names == list(model.model_fields)
     for f in fields(form):
         info = model.model_fields[f.name]
         if f.default is not MISSING:
-            assert f.default == info.default or (f.default == () and info.default_factory is list), f.name
+            assert f.default == info.default or (f.default == () and info.default_factory is list) or (
+                f.default == {} and info.default_factory is dict), f.name
         elif f.factory is not None:
             assert plain.to_data(f.factory()) == info.get_default(call_default_factory=True).model_dump(
                 mode="json"), f.name
@@ -88,7 +91,8 @@ def test_every_shipped_pack_comes_back_as_the_models_dump(packs_dir: Path, bundl
     assert [f for _, f in got] == [f for _, f in want]
     for (p, _), (m, _) in zip(got, want, strict=True):
         assert isinstance(p, plain.Pack)
-        assert plain.to_data(p) == m.model_dump(mode="json", exclude=set(plain.NOT_CARRIED))
+        assert plain.to_data(p) == m.model_dump(mode="json")
+    assert sum(len(p.tests) for p, _ in got) == sum(len(m.tests) for m, _ in want) > 0  # the cases too
 
 
 def _rule_view(r: CompiledRule) -> dict[str, Any]:
@@ -165,12 +169,36 @@ RULE = st.fixed_dictionaries(
               "applies_to": st.sampled_from(["accelerated", "all"]),
               "review_policy": st.sampled_from(["case-by-case", "presumption of denial"])})
 
+CASE_COUNTRY = st.sampled_from(["CN", "US", "SG", "ir", ""])
+CASE = st.fixed_dictionaries(
+    {"name": st.just("case"), "expect": st.sampled_from(["allow", "flag", "pending", "deny"]),
+     "request": st.fixed_dictionaries({}, optional={
+         "provider": st.sampled_from(["aws", "azure", "gcp"]),
+         "instance_type": st.sampled_from([*TYPES, "a2-highgpu-1g"]),
+         "count": st.sampled_from([0, 1, 3]), "region": st.sampled_from(REGIONS),
+         "attached": st.dictionaries(st.sampled_from(["nvidia-tesla-a100", "nvidia-l4"]), st.sampled_from([1, 2.5]),
+                                     max_size=2),
+         "account_id": st.just("123456789012"), "unresolved": st.lists(st.just("launch template"), max_size=1)})},
+    optional={
+        "customer": st.fixed_dictionaries({}, optional={
+            "legal_name": st.just("Acme"), "country": CASE_COUNTRY, "headquarters_country": CASE_COUNTRY,
+            "ultimate_parent_country": CASE_COUNTRY,
+            "kyc_status": st.sampled_from(["verified", "pending", "unverified"]),
+            "screening_lists": st.lists(st.sampled_from(["ENTITY", "MEU"]), max_size=2),
+            "owners": st.lists(st.fixed_dictionaries({"name": st.just("o"), "share": st.sampled_from([60, 10.5])},
+                                                     optional={"country": CASE_COUNTRY,
+                                                               "screening_lists": st.lists(st.just("entity"))}),
+                               max_size=2)}),
+        "on": st.sampled_from([date(2025, 3, 1), date(2026, 12, 5)]),
+        "expect_rules": st.lists(st.sampled_from(["r0", "r1"]), max_size=2)})
+
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(RULE, min_size=1, max_size=3), st.booleans())
-def test_a_generated_pack_compiles_alike_from_both_forms(rules: list[dict[str, Any]], suspended: bool) -> None:
+@given(st.lists(RULE, min_size=1, max_size=3), st.booleans(), st.lists(CASE, max_size=3))
+def test_a_generated_pack_compiles_alike_from_both_forms(rules: list[dict[str, Any]], suspended: bool,
+                                                         cases: list[dict[str, Any]]) -> None:
     data = {"id": "gen", "version": "1", "title": "t", "citation": "c", "effective_from": date(2021, 1, 1),
-            "rules": [{"id": f"r{n}", **r} for n, r in enumerate(rules)]}
+            "rules": [{"id": f"r{n}", **r} for n, r in enumerate(rules)], "tests": cases}
     if suspended:
         data["suspended"] = [{"effective_from": date(2024, 1, 1), "effective_until": date(2024, 6, 1),
                               "citation": "s"}]
@@ -178,8 +206,8 @@ def test_a_generated_pack_compiles_alike_from_both_forms(rules: list[dict[str, A
         model = schema.Pack.model_validate(data)
     except ValidationError:
         return  # not a pack (e.g. applies_to: all without countries): nothing to bundle
-    form = plain.from_data(json.loads(json.dumps(model.model_dump(mode="json", exclude={"tests"}))))
-    assert plain.to_data(form) == model.model_dump(mode="json", exclude={"tests"})
+    form = plain.from_data(json.loads(json.dumps(model.model_dump(mode="json"))))
+    assert plain.to_data(form) == model.model_dump(mode="json")
     try:
         a = compile_packs([(model, "gen.yaml")])
     except PolicyError as exc:  # not compilable (a chip the catalog lacks): the same error either way
@@ -190,6 +218,8 @@ def test_a_generated_pack_compiles_alike_from_both_forms(rules: list[dict[str, A
     b = compile_packs([(form, "gen.yaml")])
     assert [_rule_view(r) for r in a.rules] == [_rule_view(r) for r in b.rules]
     assert _decisions(a) == _decisions(b)
+    # The pack's test cases: the same cases, run the same, from either form.
+    assert list(run_cases(form, "gen.yaml", Engine(b))) == list(run_cases(model, "gen.yaml", Engine(a)))
 
 
 # -- what the bundle vouches for, and what happens when it cannot -------------------------------------
@@ -252,6 +282,10 @@ def test_a_bundle_of_another_pack_format_is_rejected(packs_dir: Path, bundled: P
     (lambda d: d["packs"][0]["pack"].pop("rules"), "field 'rules' missing"),
     (lambda d: d["packs"][0]["pack"]["rules"][0].update(decision="maybe"), "not one of"),
     (lambda d: d["packs"][0]["pack"].update(effective_from="2025-13-01"), "expected a date"),
+    (lambda d: d["packs"][0]["pack"]["tests"][0].update(expect="maybe"), "not one of"),
+    (lambda d: d["packs"][0]["pack"]["tests"][0]["request"].update(count="2"), "expected a whole number"),
+    (lambda d: d["packs"][0]["pack"]["tests"][0]["request"].update(attached={"nvidia-l4": "two"}), "expected a number"),
+    (lambda d: d["packs"][0]["pack"]["tests"][0].pop("expect"), "field 'expect' missing"),
 ])
 def test_bundled_data_that_is_no_validated_pack_is_rejected(packs_dir: Path, bundled: Path, edit: Any,
                                                              why: str) -> None:
@@ -346,3 +380,68 @@ def test_a_damaged_bundle_gives_no_data_documents(bundled: Path, monkeypatch: py
         assert _prebuilt.document(DATA_DIR / "regions.yaml") is _prebuilt.MISSING
     assert [e["reason"] for e in logs if e["event"] == "bundle_rejected"] == [
         "its content does not match its digest (edited or damaged)"]
+
+
+# -- a bundled pack's test cases: ``gatekeeper policy test`` gives the files' results ----------------
+def _policy(*args: str) -> tuple[int, Any]:
+    from typer.testing import CliRunner
+
+    from gatekeeper.cli.main import app
+
+    out = CliRunner().invoke(app, ["policy", *args, "--json"])
+    return out.exit_code, json.loads(out.stdout)
+
+
+def _expect_allow_in_one_case(packs_dir: Path) -> str:
+    """A pack whose first case now expects the wrong outcome (the results must show the failure)."""
+    f = packs_dir / "us-embargo.yaml"
+    text = f.read_text(encoding="utf-8")
+    f.write_text(text.replace("    expect: deny\n", "    expect: allow\n", 1), encoding="utf-8")
+    return "us-embargo"
+
+
+def test_policy_test_against_a_bundle_gives_the_files_results(tmp_path: Path, packs_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = _expect_allow_in_one_case(packs_dir)
+    b = _bundle(tmp_path, [packs_dir])
+    code, files = _policy("test", str(packs_dir))
+    assert code == 1 and files["failed"] == 1 and files["passed"] > 50
+    assert [c["pack"] for c in files["cases"] if not c["passed"]] == [failing]
+    assert _policy("test", "--bundle", str(b), str(packs_dir)) == (code, files)
+    # validate lists the same packs with the same numbers of cases, from the files or the bundle
+    assert _policy("validate", "--bundle", str(b), str(packs_dir)) == _policy("validate", str(packs_dir))
+    # In a function host the bundle in force is used when it vouches for the files: the same results.
+    monkeypatch.setenv(bundle.ENV_VAR, str(b))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatekeeper-test")
+    from gatekeeper.policy.compiled import pack_sources
+
+    assert all(isinstance(p, plain.Pack) for p, _ in pack_sources([packs_dir]))
+    # compiling alone (load_policies) leaves a bundle's cases out: a cold start does not build them
+    assert [p.tests for p, _ in pack_sources([packs_dir], cases=False)] == [()] * len(read_packs([packs_dir]))
+    assert _policy("test", str(packs_dir)) == (code, files)
+    _, listed = _policy("validate", str(packs_dir))
+    assert {p["id"]: p["tests"] for p in listed["packs"]} == {m.id: len(m.tests) for m, _ in read_packs([packs_dir])}
+
+
+def test_policy_test_refuses_a_bundle_with_tampered_test_cases(tmp_path: Path, packs_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    b = _bundle(tmp_path, [packs_dir])
+
+    def flip(data: dict[str, Any]) -> None:  # one case's expectation changed: it would pass as "allow"
+        case = next(c for e in data["packs"] for c in e["pack"]["tests"] if c["expect"] == "deny")
+        case["expect"] = "allow"
+
+    _rewrite(b, flip, fix_digest=False)
+    code, out = _policy("test", "--bundle", str(b), str(packs_dir))
+    assert code == 1 and "does not match its digest" in out["error"] and out["type"] == "PolicyError"
+    monkeypatch.setenv(bundle.ENV_VAR, str(b))  # and a function host does not use it
+    assert "does not match its digest" in _rejected([packs_dir])
+    _rewrite(b, lambda d: d["packs"][0]["pack"]["tests"][0].update(expect="maybe"), fix_digest=True)
+    code, out = _policy("test", "--bundle", str(b), str(packs_dir))
+    assert code == 1 and "not one of" in out["error"]
+    # A bundle that does not vouch for the files given (one edited after the build) is refused, not
+    # silently replaced by the files.
+    fresh = _bundle(tmp_path, [packs_dir])
+    _expect_allow_in_one_case(packs_dir)
+    code, out = _policy("test", "--bundle", str(fresh), str(packs_dir))
+    assert code == 1 and "us-embargo.yaml is not in it" in out["error"]
