@@ -10,13 +10,20 @@ generated into a temporary directory:
   two sizes a factor of ten apart: the time ratio says whether it grows linearly.
 - ``screening load`` loads a CSL-shaped list (the same generator) into the store the larger import
   filled, which re-screens every stored profile against it.
+- while each import runs, another writer (``LockProbe``: a thread of the bench's own process, on its
+  own connection) takes SQLite's write lock every 20 ms, as the deciding process recording a case or
+  a reviewer would: the longest it waited is how long the import held the lock at a stretch, and
+  every wait past the store's 5 s busy timeout is a writer that would have failed.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import sqlite3
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,7 @@ CLI = "gatekeeper.cli.main"
 IMPORT_GOAL_S, IMPORT_GOAL_MB, IMPORT_GOAL_ROWS = 20.0, 150.0, 1_000_000
 LINEAR_MAX_RATIO = 12.0  # x10 rows may take at most x12 the time to count as linear
 LOAD_GOAL_S, LOAD_GOAL_PROFILES = 60.0, 1_000_000
+BUSY_TIMEOUT_S = 5.0  # the store's default busy timeout: a writer waiting longer fails
 
 
 def write_config(directory: Path) -> Path:
@@ -63,8 +71,49 @@ def write_list(path: Path, entries: list[dict[str, str]]) -> None:
         w.writerows(entries)
 
 
-def _measured(args: list[str], timeout: float) -> dict[str, Any]:
-    run = run_child(CLI, args, env=child_env(), timeout=timeout)
+class LockProbe:
+    """Another writer on ``db`` while a command runs: ``BEGIN IMMEDIATE; COMMIT`` every ``every`` seconds
+    (once the file exists), with a busy timeout longer than any import, each wait timed."""
+
+    def __init__(self, db: Path, every: float = 0.02) -> None:
+        self.db, self.every = db, every
+        self.waits: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LockProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self.db.exists() and not self._stop.wait(self.every):
+            pass
+        if self._stop.is_set():
+            return
+        conn = sqlite3.connect(self.db, timeout=3600, isolation_level=None)
+        try:
+            while not self._stop.wait(self.every):
+                t0 = time.perf_counter()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # the file is not a database yet (being created)
+                    continue
+                self.waits.append(time.perf_counter() - t0)
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def figures(self) -> dict[str, Any]:
+        return {"lock_probes": len(self.waits), "lock_wait_max_s": round(max(self.waits, default=0.0), 3),
+                "lock_waits_over_timeout": sum(w > BUSY_TIMEOUT_S for w in self.waits)}
+
+
+def _measured(args: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    run = run_child(CLI, args, env=env or child_env(), timeout=timeout)
     out: dict[str, Any] = run.data()
     if run.exit != 0:
         out["error"] = ("killed after the time limit" if run.exit < 0 else run.stderr.strip()[-1500:]) or \
@@ -84,13 +133,11 @@ def measure(sizes: tuple[int, int], entries: int, timeout: float, log: Callable[
         for n in sizes:
             work = base / f"import-{n}"
             work.mkdir()
-            cfg = write_config(work)
             accounts = work / "accounts.csv"
             write_accounts(accounts, n, listed, seed=n)
             log(f"bulk: accounts import of {n:,} rows ({accounts.stat().st_size / 1e6:,.0f} MB)")
             d["imports"].append({"rows": n, "bytes": accounts.stat().st_size,
-                                 **_measured(["accounts", "import", str(accounts), "--config", str(cfg), "--json"],
-                                             timeout)})
+                                 **measure_import(work, accounts, timeout)})
         big = d["imports"][-1]
         if big["exit"] == 0:
             work = base / f"import-{sizes[-1]}"
@@ -101,6 +148,15 @@ def measure(sizes: tuple[int, int], entries: int, timeout: float, log: Callable[
                 ["screening", "load", str(lst), "--date", "2026-12-01", "--by", "bench",
                  "--config", str(work / "gatekeeper.toml"), "--json"], timeout)}
     return d
+
+
+def measure_import(work: Path, accounts: Path, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``accounts import`` of ``accounts`` into a fresh store in ``work`` (its config written there), with
+    another writer taking the store's write lock meanwhile (``LockProbe``)."""
+    cfg = write_config(work)
+    with LockProbe(work / "state.db") as probe:
+        out = _measured(["accounts", "import", str(accounts), "--config", str(cfg), "--json"], timeout, env)
+    return {**out, **probe.figures()}
 
 
 def _figure(e: dict[str, Any]) -> str:
@@ -137,6 +193,11 @@ def rows(d: dict[str, Any]) -> list[Row]:
                 checks.append(ratio <= limit)
                 note += (f"; x{ratio:.1f} the time and x{e['peak_rss_mb'] / max(first['peak_rss_mb'], 1e-9):.1f} "
                          f"the memory of {first['rows']:,} rows")
+        if "lock_wait_max_s" in e:
+            goals.append(f"other writers wait < {BUSY_TIMEOUT_S:g} s")
+            checks.append(e["exit"] == 0 and e["lock_waits_over_timeout"] == 0)
+            note += (f"; another writer waited at most {e['lock_wait_max_s']:.2f} s for the write lock "
+                     f"({e['lock_probes']:,} tries)")
         if not goals:
             goals.append(f"(goals at {IMPORT_GOAL_ROWS:,} rows, and x10 rows linear)")
         met = _verdict(e, all(checks)) if checks or e["exit"] != 0 else None

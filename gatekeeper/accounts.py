@@ -2,8 +2,9 @@
 
 Every row is validated before the import commits; the first bad row is reported with its row number
 (the header is row 1) and field, and nothing is imported. A CSV is streamed (``profile_batches``):
-``accounts import`` stores and screens it batch by batch in one transaction that a bad row, or an
-account appearing twice, rolls back, so memory stays flat whatever the file's size. A file that is not UTF-8 is
+``accounts import`` stages and screens it batch by batch and swaps it in at the end
+(``SQLStore.import_profiles``); a bad row, or an account appearing twice, changes nothing, and
+memory stays flat whatever the file's size. A file that is not UTF-8 is
 refused naming the row of the first bad byte; account ids must have their provider's form
 (``account_id_problem``).
 CSV header: ``provider,account_id,legal_name,country,headquarters_country,ultimate_parent_country,kyc_status``.
@@ -358,7 +359,7 @@ def profile_batches(path: str | Path, owners: str | Path | None = None, *,
 
     A CSV without an owners file is streamed: memory holds one batch (plus 8 bytes a row to find
     duplicate accounts), so a bad row or a duplicate may raise after earlier batches were yielded:
-    the consumer writes them in one transaction and rolls it back (``SQLStore.import_profiles``).
+    the consumer stages them and changes the store only after the last (``SQLStore.import_profiles``).
     The duplicate check runs after the last row, as it does when the file is read whole, so which
     error a file gets does not depend on the batch size. JSON, and a CSV with owners (every owner
     row must name an account of the file), are read whole first.

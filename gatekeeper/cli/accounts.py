@@ -51,9 +51,10 @@ def import_(
         fail(f"{exc.filename}: {exc.strerror or exc}", as_json=json_out)
     with opened(config, as_json=json_out) as gk:
         try:
-            # Customer profiles decide requests: the import is recorded before it is committed (one
-            # transaction: the rest of the file is read, stored and screened batch by batch; a bad
-            # row further on rolls back everything and an accounts.import_failed record voids it).
+            # Customer profiles decide requests: the import is recorded before it is committed (the
+            # rest of the file is read, staged and screened batch by batch, then swapped in by one
+            # transaction; a bad row further on changes nothing and an accounts.import_failed record
+            # voids it).
             run = audited(gk.record_event, [("accounts.import", cli_actor(), source)],
                           lambda: import_profiles(gk, chain([first], batches)), failed="accounts.import_failed",
                           ids=source, what=f"{file} was not imported")

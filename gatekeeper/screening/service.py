@@ -266,9 +266,10 @@ def import_profiles(
 ) -> ScreeningRun:
     """Store ``batches`` of profiles and screen them: all or nothing (``gatekeeper accounts import``).
 
-    On a SQL store (SQLite, PostgreSQL) this is one transaction written batch by batch, each batch
-    screened as it is stored, so memory holds one batch whatever the file's size; an error raised by
-    ``batches`` (a bad row further on in the file) or by screening rolls back everything. DynamoDB
+    On a SQL store (SQLite, PostgreSQL) the batches are staged and screened one at a time without the
+    write lock, so memory holds one batch whatever the file's size, and swapped in by one short serial
+    transaction (``SQLStore.import_profiles``); an error raised by ``batches`` (a bad row further on
+    in the file) or by screening changes nothing. DynamoDB
     has no transaction that spans an import: there the batches are gathered, screened, stored (its
     own all-or-nothing write with undo) and screened again against any list loaded in between.
     ``ScreeningRun.profiles`` is the number of profiles imported; its ``results`` are not kept.

@@ -150,6 +150,24 @@ class SQLConnection(Protocol):
         ...
 
 
+class SQLSession(Protocol):
+    """One connection held for a run of statements (``SQLDatabase.session``): ``conn`` outside any write
+    transaction (autocommit: it takes no write lock, so it may fill temporary tables for as long as it
+    needs), and ``transaction()``, a write transaction on that same connection, made serial by
+    ``serialise()`` from that point on (SQLite's are serial from the start; on PostgreSQL the advisory
+    lock is taken there, so statements before it hold only their rows' locks)."""
+
+    @property
+    def conn(self) -> SQLConnection:
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        ...
+
+    def serialise(self) -> None:
+        ...
+
+
 class SQLDatabase(Protocol):
     """A SQL database the SQL stores run on (``?`` placeholders; rows readable by column name).
 
@@ -165,6 +183,10 @@ class SQLDatabase(Protocol):
         ...
 
     def transaction(self, *, serial: bool = True) -> AbstractContextManager[Any]:
+        ...
+
+    def session(self) -> AbstractContextManager[SQLSession]:
+        """One connection for a bulk write staged outside the write lock (``SQLStore.import_profiles``)."""
         ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -108,6 +109,12 @@ class SQLiteDatabase:
                 with self._lock:
                     self._commits += 1
 
+    @contextmanager
+    def session(self) -> Iterator[_Session]:
+        """This thread's connection, outside any transaction, with ``transaction()`` on it (every
+        transaction of a thread is on the thread's one connection)."""
+        yield _Session(self.connection(), self.transaction)
+
     def version(self) -> tuple[int, int]:
         """Changes when the database may have changed since, as seen from the calling thread.
 
@@ -142,6 +149,15 @@ class SQLiteDatabase:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    conn: sqlite3.Connection
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    def serialise(self) -> None:
+        """Nothing: an IMMEDIATE transaction is serial from its start."""
 
 
 class SQLiteStore(SQLStore):

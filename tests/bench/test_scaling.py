@@ -113,6 +113,7 @@ def test_bulk_import_and_screening_load() -> None:
     d = bulk.measure((40, 400), 60, 120, _log)
     assert [e["rows"] for e in d["imports"]] == [40, 400]
     assert all(e["exit"] == 0 and e["peak_rss_mb"] > 10 for e in d["imports"]), d
+    assert all({"lock_probes", "lock_wait_max_s", "lock_waits_over_timeout"} <= e.keys() for e in d["imports"]), d
     s = d["screening_load"]
     assert s["exit"] == 0 and s["profiles"] == 400 and s["entries"] == 60, s
     rows = bulk.rows(d)
@@ -166,3 +167,9 @@ def test_bulk_verdicts() -> None:
     assert killed[1].met is False and killed[1].gatekeeper.startswith("killed after 300 s")
     failed = bulk.rows({"imports": [imp(100_000, 1.5, 90), imp(1_000_000, 2.0, 50, exit=1)]})
     assert failed[1].met is None and failed[1].gatekeeper.startswith("failed")
+    probe = {"lock_probes": 400, "lock_wait_max_s": 0.4, "lock_waits_over_timeout": 0}
+    brief = bulk.rows({"imports": [{**imp(100_000, 1.5, 90), **probe}, {**imp(1_000_000, 15.0, 120), **probe}]})
+    assert [r.met for r in brief] == [True, True] and "waited at most 0.40 s" in brief[1].note
+    held = {**probe, "lock_wait_max_s": 9.6, "lock_waits_over_timeout": 1}  # a writer would have failed
+    long = bulk.rows({"imports": [{**imp(100_000, 1.5, 90), **held}, {**imp(1_000_000, 15.0, 120), **held}]})
+    assert [r.met for r in long] == [False, False] and "wait < 5 s" in long[1].goal
