@@ -129,3 +129,9 @@ def test_other_kinds_are_ignored() -> None:
     opened = {"seq": 2, "kind": "case.opened", "actor": "system", "data": {"case_id": "c"}}
     result = reconcile([decision, opened], object())
     assert (result.checked, result.voided, result.unmatched) == (0, 0, ())
+
+
+def test_every_reconciled_kind_says_what_it_is_looked_up_by() -> None:
+    from gatekeeper.reconcile import LOOKED_FOR, RECONCILED_KINDS
+
+    assert list(LOOKED_FOR) == list(RECONCILED_KINDS) and all(LOOKED_FOR.values())
