@@ -4,13 +4,16 @@
 ``gatekeeper/policy/bundle.json`` inside the package (``$GATEKEEPER_POLICY_BUNDLE`` elsewhere)::
 
     gatekeeper-policy-bundle 2 sha256:<digest of the rest of the file>
-    {"validator": ..., "packs": [...], "data": {"<SHA-256 of a data file>": {"file": ..., "doc": "<JSON>"}}}
+    {"validator": ..., "packs": [...], "data": {"<SHA-256 of a data file>": {"file": ..., "doc": "<JSON>"}},
+     "dataclass_code": {"python": "<bytecode magic>", "marshal": "<base64>"}}
 
 ``packs`` are the validated policy packs (``gatekeeper.policy.bundle`` reads them); ``data`` the
 shipped YAML data files (the catalog's, the jurisdictions' and regions') as libyaml parsed them,
 dates tagged (``{"$date": "2025-01-15"}``), so that a function host's cold start imports and runs no
 YAML parser: :func:`document` gives a data file's document when the bundle holds the SHA-256 of the
-file's bytes as they are now, and the caller parses the file otherwise.
+file's bytes as they are now, and the caller parses the file otherwise. ``dataclass_code`` (optional)
+the compiled methods of gatekeeper's dataclasses (``gatekeeper._dataclass_code``), installed by
+:func:`install_dataclass_code` before a handler's imports.
 
 # INVARIANT: nothing from a bundle is used unless its header digest matches its content; a data
 # document only for the exact bytes it was parsed from; only in a function host
@@ -138,3 +141,21 @@ def document(path: Path) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("doc"), str):
         return MISSING
     return json.loads(entry["doc"], object_hook=_untagged)  # new objects for every caller
+
+
+def install_dataclass_code() -> None:
+    """In a function host whose bundle carries them, the compiled methods of gatekeeper's dataclasses
+    (``gatekeeper._dataclass_code``): the classes created afterwards do not compile them again. A
+    bundle without them, or built by another Python, changes nothing (the latter is logged)."""
+    if not in_function_host():
+        return
+    data = body()
+    entry = data.get("dataclass_code") if data is not None else None
+    if entry is None:
+        return
+    from gatekeeper import _dataclass_code
+
+    try:
+        _dataclass_code.install(entry)
+    except ValueError as exc:
+        log.warning("bundle_code_unused", bundle=str(location()), reason=str(exc))

@@ -20,7 +20,6 @@ them, then compiles them as always: the catalog and country-group checks run on 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -56,9 +55,11 @@ def validator_fingerprint() -> str:
     return h.hexdigest()
 
 
-def build(paths: Iterable[str | Path]) -> bytes:
+def build(paths: Iterable[str | Path], *, dataclass_code: dict[str, str] | None = None) -> bytes:
     """A bundle of every pack under ``paths``, validated by ``read_packs`` (PolicyError as it raises),
-    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do)."""
+    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do);
+    with ``dataclass_code`` (``gatekeeper._dataclass_code.record()``: ``main`` records it, a few
+    seconds in a child interpreter) the compiled methods of gatekeeper's dataclasses too."""
     from gatekeeper.catalog._catalog import _read_yaml
     from gatekeeper.jurisdictions import DATA_DIR
     from gatekeeper.policy.loader import read_packs
@@ -74,7 +75,10 @@ def build(paths: Iterable[str | Path]) -> bytes:
         except TypeError:  # JSON cannot hold it alike: that file is parsed at run time
             continue
         data[hashlib.sha256(f.read_bytes()).hexdigest()] = {"file": f.name, "doc": text}
-    return _prebuilt.encode({"validator": validator_fingerprint(), "packs": entries, "data": data})
+    body: dict[str, Any] = {"validator": validator_fingerprint(), "packs": entries, "data": data}
+    if dataclass_code is not None:
+        body["dataclass_code"] = dataclass_code
+    return _prebuilt.encode(body)
 
 
 def entries(data: dict[str, Any]) -> dict[str, Any]:
@@ -129,16 +133,19 @@ def bundled_packs(paths: Sequence[str | Path]) -> list[tuple[plain.Pack, str]] |
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # not with the module: a function host imports it for its packs
+
     ap = argparse.ArgumentParser(prog="python -m gatekeeper.policy.bundle",
                                  description="Validate policy packs and write them as a bundle for function hosts.")
     ap.add_argument("paths", nargs="*", type=Path, help="pack files or folders (default: the shipped packs)")
     ap.add_argument("--out", type=Path, default=DEFAULT, help=f"the bundle to write (default: {DEFAULT})")
     args = ap.parse_args(argv)
+    from gatekeeper import _dataclass_code
     from gatekeeper.errors import PolicyError
     from gatekeeper.policy import shipped_policies_dir
 
     try:
-        data = build(args.paths or [shipped_policies_dir()])
+        data = build(args.paths or [shipped_policies_dir()], dataclass_code=_dataclass_code.record())
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -147,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_bytes(data)
     tmp.replace(args.out)
     body = json.loads(data.partition(b"\n")[2])
-    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed")
+    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed, "
+          "the dataclasses' methods compiled")
     return 0
 
 
