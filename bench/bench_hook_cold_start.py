@@ -7,7 +7,7 @@ decided with every pack and its audit record fsynced. No AWS call is needed for 
 the child reports whether boto3 was imported at all (it must not be: lazy imports). The function runs as
 a package built by deploy/aws/build.sh has it: with the policy bundle (the shipped packs validated
 when the package is built, ``gatekeeper.policy.bundle``, and the compiled methods of gatekeeper's
-dataclasses, ``gatekeeper._dataclass_code``), so that the child reports pydantic not
+dataclasses, ``gatekeeper._dataclass_code``, and the rules compiled), so that the child reports pydantic not
 imported either (the configuration is read by ``gatekeeper.config_reader``).
 
 Cloud Custodian: a fresh interpreter runs ``from c7n.resources import load_resources;
@@ -114,7 +114,7 @@ def home(tmp: Path, dataclass_code: dict[str, str] | None = None) -> dict[str, s
     finally:
         store.close()
     bundle = tmp / "policy-bundle.json"  # what deploy/aws/build.sh puts in the package
-    bundle.write_bytes(build([shipped_policies_dir()], dataclass_code=dataclass_code))
+    bundle.write_bytes(build([shipped_policies_dir()], dataclass_code=dataclass_code, rule_code=True))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GATEKEEPER_", "AWS_", "PYTHONDONTWRITEBYTECODE"))}
     # AWS_LAMBDA_FUNCTION_NAME: what the Lambda runtime sets, and what gatekeeper knows a function host by.

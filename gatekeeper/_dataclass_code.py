@@ -13,7 +13,7 @@ code object for a text it holds instead of compiling that text again.
 # exact text ``dataclasses`` is about to compile (another Python's text, another class's fields: no
 # entry, compiled as usual), was compiled from that text with ``exec``'s own settings (file name
 # ``<string>``, no inherited future flags), and is only used by the Python whose bytecode it is
-# (``importlib.util.MAGIC_NUMBER``). Trusted as the package's ``.pyc`` files are: it comes from the
+# (``_prebuilt.PYTHON``). Trusted as the package's ``.pyc`` files are: it comes from the
 # package, inside the bundle's digest.
 """
 
@@ -23,10 +23,10 @@ import builtins
 import dataclasses
 import marshal
 import sys
-import zlib
-from importlib.util import MAGIC_NUMBER
 from types import CodeType
 from typing import Any
+
+from gatekeeper._prebuilt import PYTHON, decode_code, encode_code
 
 # What the recording child imports: every module of the package a host may load (the CLI, the web
 # console, the demo and the gates, plan check and guardrails export, never run in a function).
@@ -59,7 +59,7 @@ def _table(module: str) -> dict[str, CodeType]:
     table = _tables.get(module)
     if table is None:
         try:
-            table = decode_table(_packed.pop(module, ""))
+            table = decode_code(_packed.pop(module, ""))
         except ValueError:  # nothing (another module's class) or unreadable: compiled as usual
             table = {}
         _tables[module] = table
@@ -111,7 +111,6 @@ def record_here() -> bytes:
 
 def record() -> dict[str, Any]:
     """The bundle's entry: the compiled methods recorded in a fresh interpreter, for this Python."""
-    import base64
     import os
     import subprocess
     from pathlib import Path
@@ -124,24 +123,7 @@ def record() -> dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"recording the dataclass methods failed: {out.stderr.decode(errors='replace')[-1500:]}")
     modules = marshal.loads(out.stdout)
-    # Compressed: a sixth of the size, so the bundle's digest and JSON cost less than inflating saves.
-    return {"python": MAGIC_NUMBER.hex(),
-            "modules": {m: base64.b64encode(zlib.compress(marshal.dumps(t), 9)).decode("ascii")
-                        for m, t in modules.items()}}
-
-
-def decode_table(packed: str) -> dict[str, CodeType]:
-    """One module's text -> code table as the bundle keeps it; ValueError when it is not one."""
-    import base64
-    import binascii
-
-    try:
-        table = marshal.loads(zlib.decompress(base64.b64decode(packed, validate=True)))
-    except (binascii.Error, zlib.error, ValueError, EOFError, TypeError) as exc:
-        raise ValueError(f"unreadable: {exc}") from None
-    if not isinstance(table, dict) or not all(type(k) is str and type(v) is CodeType for k, v in table.items()):
-        raise ValueError("unreadable: not a table of compiled code")
-    return table
+    return {"python": PYTHON, "modules": {m: encode_code(t) for m, t in modules.items()}}
 
 
 def install(entry: Any) -> int:
@@ -149,7 +131,7 @@ def install(entry: Any) -> int:
     ValueError (nothing installed) when this Python cannot use them."""
     if not isinstance(entry, dict) or not isinstance(entry.get("modules"), dict):
         raise ValueError("unreadable")
-    if entry.get("python") != MAGIC_NUMBER.hex():
+    if entry.get("python") != PYTHON:
         raise ValueError("compiled by another Python")
     modules = entry["modules"]
     if not all(type(k) is str and type(v) is str for k, v in modules.items()):

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from gatekeeper import _dataclass_code
+from gatekeeper import _dataclass_code, _prebuilt
 
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import dataclasses, importlib, json, pkgutil, re, sys
 from types import CodeType
-from gatekeeper import _dataclass_code
+from gatekeeper import _dataclass_code, _prebuilt
 if sys.argv[1] != "-":
     _dataclass_code.install(json.load(open(sys.argv[1])))
 import gatekeeper
@@ -93,18 +93,18 @@ def test_the_recorded_methods_are_those_dataclasses_compiles(tmp_path: Path) -> 
 
 def test_the_entry_holds_only_code_compiled_by_this_python_from_gatekeepers_classes() -> None:
     entry = _recorded()
-    assert entry["python"] == _dataclass_code.MAGIC_NUMBER.hex()
+    assert entry["python"] == _prebuilt.PYTHON
     modules = entry["modules"]
     assert "gatekeeper.model" in modules and "gatekeeper.providers._spec" in modules
     assert not [m for m in modules if not m.startswith("gatekeeper.") or m.startswith(_dataclass_code._SKIPPED)]
-    table = _dataclass_code.decode_table(modules["gatekeeper.model"])
+    table = _prebuilt.decode_code(modules["gatekeeper.model"])
     assert table and all(code == compile(text, "<string>", "exec", dont_inherit=True) for text, code in table.items())
 
 
 @pytest.mark.parametrize("entry, reason", [
     ({"python": "00000d0a", "modules": {}}, "another Python"),
-    ({"python": _dataclass_code.MAGIC_NUMBER.hex()}, "unreadable"),
-    ({"python": _dataclass_code.MAGIC_NUMBER.hex(), "modules": {"gatekeeper.model": 3}}, "unreadable"),
+    ({"python": _prebuilt.PYTHON}, "unreadable"),
+    ({"python": _prebuilt.PYTHON, "modules": {"gatekeeper.model": 3}}, "unreadable"),
     ("not an entry", "unreadable"),
 ])
 def test_an_entry_this_python_cannot_use_installs_nothing(entry: Any, reason: str) -> None:
@@ -116,4 +116,4 @@ def test_an_entry_this_python_cannot_use_installs_nothing(entry: Any, reason: st
 def test_a_damaged_module_table_is_compiled_as_usual() -> None:
     for packed in ("", "!!!", "aGVsbG8="):  # empty, not base64, not marshal data
         with pytest.raises(ValueError, match="unreadable"):
-            _dataclass_code.decode_table(packed)
+            _prebuilt.decode_code(packed)

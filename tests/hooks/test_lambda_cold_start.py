@@ -40,6 +40,7 @@ print(json.dumps({"answers": [a["status"] + ":" + str(a.get("decision")) for a i
                   "dataclass_code": [sys.modules["gatekeeper._dataclass_code"].hits,
                                      sys.modules["gatekeeper._dataclass_code"].misses]
                                     if "gatekeeper._dataclass_code" in sys.modules else None,
+                  "rule_code": len(sys.modules["gatekeeper.policy.compiled"]._rule_code),
                   "after_second": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("boto3", "botocore", "structlog", "rich", "asyncio"))
@@ -88,10 +89,10 @@ def _recorded_code() -> dict[str, Any]:
 
 
 def _packaged_bundle(tmp_path: Path) -> Path:
-    """The bundle a packaged function carries (deploy/aws/build.sh): the shipped packs, validated, and
-    the compiled methods of gatekeeper's dataclasses."""
+    """The bundle a packaged function carries (deploy/aws/build.sh): the shipped packs, validated, their
+    rules compiled, and the compiled methods of gatekeeper's dataclasses."""
     path = tmp_path / "bundle.json"
-    path.write_bytes(build_bundle([shipped_policies_dir()], dataclass_code=_recorded_code()))
+    path.write_bytes(build_bundle([shipped_policies_dir()], dataclass_code=_recorded_code(), rule_code=True))
     return path
 
 
@@ -106,6 +107,7 @@ def test_a_packaged_lambda_decides_its_first_allowed_event_without_pydantic(tmp_
     # every dataclass method it created came compiled from the bundle (gatekeeper/_dataclass_code.py)
     hits, misses = r["dataclass_code"]
     assert hits > 100 and misses == 0
+    assert r["rule_code"] > 10  # and the rules' functions came compiled too
 
 
 def test_outside_a_function_host_the_bundled_dataclass_code_is_not_used(tmp_path: Path) -> None:
