@@ -4,13 +4,19 @@
 ``gatekeeper/policy/bundle.json`` inside the package (``$GATEKEEPER_POLICY_BUNDLE`` elsewhere)::
 
     gatekeeper-policy-bundle 2 sha256:<digest of the rest of the file>
-    {"validator": ..., "packs": [...], "data": {"<SHA-256 of a data file>": {"file": ..., "doc": "<JSON>"}}}
+    {"validator": ..., "packs": [...], "data": {"<SHA-256 of a data file>": {"file": ..., "doc": "<JSON>"}},
+     "dataclass_code": {"python": "<bytecode magic>", "modules": {"<module>": "<encode_code>"}},
+     "rule_code": {"python": "<bytecode magic>", "code": "<encode_code>"}}
 
 ``packs`` are the validated policy packs (``gatekeeper.policy.bundle`` reads them); ``data`` the
 shipped YAML data files (the catalog's, the jurisdictions' and regions') as libyaml parsed them,
 dates tagged (``{"$date": "2025-01-15"}``), so that a function host's cold start imports and runs no
 YAML parser: :func:`document` gives a data file's document when the bundle holds the SHA-256 of the
-file's bytes as they are now, and the caller parses the file otherwise.
+file's bytes as they are now, and the caller parses the file otherwise. ``dataclass_code`` (optional)
+the compiled methods of gatekeeper's dataclasses (``gatekeeper._dataclass_code``), installed by
+:func:`install_dataclass_code` before a handler's imports; ``rule_code`` (optional) the packs' rules
+compiled (``policy.compiled.recorded_rule_code``), used with the packs (``policy.bundle``). Both are
+tables from a source text to the code compiled from it (:func:`encode_code`), for one Python.
 
 # INVARIANT: nothing from a bundle is used unless its header digest matches its content; a data
 # document only for the exact bytes it was parsed from; only in a function host
@@ -24,7 +30,9 @@ import hashlib
 import json
 import os
 from datetime import date, datetime
+from importlib.util import MAGIC_NUMBER
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from gatekeeper._log import get_logger, in_function_host
@@ -36,6 +44,8 @@ FORMAT = 2
 ENV_VAR = "GATEKEEPER_POLICY_BUNDLE"
 DEFAULT = Path(__file__).parent / "policy" / "bundle.json"
 MISSING: Any = object()
+# The bytecode version compiled code in a bundle is for: no other Python uses it.
+PYTHON = MAGIC_NUMBER.hex()
 
 
 class BundleError(ValueError):
@@ -138,3 +148,47 @@ def document(path: Path) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("doc"), str):
         return MISSING
     return json.loads(entry["doc"], object_hook=_untagged)  # new objects for every caller
+
+
+def encode_code(table: dict[str, CodeType]) -> str:
+    """A source text -> compiled code table as a bundle keeps it: marshalled, compressed (a sixth of
+    the size: the bundle's digest and JSON then cost less than inflating it), base64."""
+    import base64
+    import marshal
+    import zlib
+
+    return base64.b64encode(zlib.compress(marshal.dumps(table), 9)).decode("ascii")
+
+
+def decode_code(packed: str) -> dict[str, CodeType]:
+    """``encode_code``'s table back; ValueError when ``packed`` is not one."""
+    import base64
+    import binascii
+    import marshal
+    import zlib
+
+    try:
+        table = marshal.loads(zlib.decompress(base64.b64decode(packed, validate=True)))
+    except (binascii.Error, zlib.error, ValueError, EOFError, TypeError) as exc:
+        raise ValueError(f"unreadable: {exc}") from None
+    if not isinstance(table, dict) or not all(type(k) is str and type(v) is CodeType for k, v in table.items()):
+        raise ValueError("unreadable: not a table of compiled code")
+    return table
+
+
+def install_dataclass_code() -> None:
+    """In a function host whose bundle carries them, the compiled methods of gatekeeper's dataclasses
+    (``gatekeeper._dataclass_code``): the classes created afterwards do not compile them again. A
+    bundle without them, or built by another Python, changes nothing (the latter is logged)."""
+    if not in_function_host():
+        return
+    data = body()
+    entry = data.get("dataclass_code") if data is not None else None
+    if entry is None:
+        return
+    from gatekeeper import _dataclass_code
+
+    try:
+        _dataclass_code.install(entry)
+    except ValueError as exc:
+        log.warning("bundle_code_unused", bundle=str(location()), reason=str(exc))

@@ -45,3 +45,34 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         gatekeeper.nope  # noqa: B018 - the lookup is the test
     assert "current" in dir(gatekeeper) and "aws" in dir(gatekeeper)
+
+
+def test_the_package_alone_imports_nothing_of_its_own() -> None:
+    # The model (a dataclass module) comes with its first name: the CLI's read commands never use it.
+    loaded = _loaded_after("import gatekeeper")
+    assert [m for m in loaded if m.startswith("gatekeeper.")] == []
+    assert "dataclasses" not in loaded
+
+
+def test_every_public_name_resolves_in_a_fresh_process() -> None:
+    # Each name on its own (no other name's import warming the module for it), as `from ... import`
+    # and as `import *`, and each is the defining module's object.
+    code = """
+import importlib, json, subprocess, sys
+import gatekeeper
+names = list(gatekeeper.__all__) + ["aws", "azure", "gcp", "model"]
+for name in names:
+    out = subprocess.run([sys.executable, "-c", f"from gatekeeper import {name} as x; print(x is not None)"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "True", (name, out.stderr[-800:])
+ns = {}
+exec("from gatekeeper import *", ns)
+assert sorted(k for k in ns if not k.startswith("__builtins__")) == sorted(gatekeeper.__all__)
+for name, (module, attr) in gatekeeper._LAZY.items():
+    m = importlib.import_module(module)
+    assert getattr(gatekeeper, name) is (m if attr is None else getattr(m, attr)), name
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"

@@ -2,7 +2,8 @@
 # Build the Lambda package that deploy/aws/template.yaml runs (docs/hooks.md, "Deploying on AWS"):
 # gatekeeper and its dependencies for the function's runtime (Python 3.11, arm64, with their .pyc
 # files), and the policy bundle: the packs validated now, by this checkout's gatekeeper and its
-# pydantic models, so that the function's cold start needs neither (gatekeeper/policy/bundle.py).
+# pydantic models, so that the function's cold start needs neither (gatekeeper/policy/bundle.py),
+# and the methods of gatekeeper's dataclasses compiled for this Python (gatekeeper/_dataclass_code.py).
 #
 #   deploy/aws/build.sh [OUT.zip] [PACK_PATH ...]
 #

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._duck import duckdb
@@ -33,6 +32,9 @@ from gatekeeper.audit._sidecar import (
 )
 from gatekeeper.audit._summary import SUMMARY_GROUP, group_rows, summarize
 from gatekeeper.errors import AuditError, InvalidInputError
+
+if TYPE_CHECKING:
+    import tempfile
 
 log = get_logger("gatekeeper.audit")
 
@@ -243,6 +245,8 @@ class AuditReader:
         end = data.rfind(b"\n") + 1
         if end == len(data):
             return str(path)
+        import tempfile  # a torn open segment only
+
         self._tmp = tempfile.TemporaryDirectory(prefix="gatekeeper-review-")
         copy = Path(self._tmp.name) / path.name
         copy.write_bytes(data[:end])

@@ -14,7 +14,6 @@ in the state store (and ``--public-key``), and the witness's latest digest (``[a
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -111,6 +110,8 @@ def verify(
         if not seq.isdigit() or len(digest) != 64:
             fail(f"--anchor must be SEQ:HASH (a 64-hex hash), not {anchor!r}", as_json=json_out)
         anchor_t = (int(seq), digest)
+    import tempfile  # here: the read commands never need it
+
     from gatekeeper.stores.audit_trust import trust_from_config
 
     try:

@@ -22,7 +22,6 @@ import gc
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +67,8 @@ def bootstrap_config() -> None:
     text = os.environ.get("GATEKEEPER_CONFIG_TOML")
     if not text or os.environ.get("GATEKEEPER_CONFIG"):
         return
+    import tempfile  # only here: tempfile imports shutil, random and the compressors
+
     home = Path(os.environ.get("GATEKEEPER_HOME") or Path(tempfile.gettempdir()) / "gatekeeper")
     home.mkdir(parents=True, exist_ok=True)
     path = home / "gatekeeper.toml"

@@ -30,14 +30,20 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from gatekeeper.errors import InvalidInputError, ResolutionError
-from gatekeeper.hooks import _core, emf
-from gatekeeper.hooks.cloudtrail import Reader, operation, translate
-from gatekeeper.hooks.remediation import Action, Resource
-from gatekeeper.model import ComputeItem, ProvisioningRequest
-from gatekeeper.providers import _paths as P
-from gatekeeper.providers._spec import Operation
-from gatekeeper.providers.aws import EVENT_MODE
+from gatekeeper import _prebuilt
+
+# Before the first dataclass below is created (function hosts with a built bundle only): see
+# gatekeeper/_dataclass_code.py.
+_prebuilt.install_dataclass_code()
+
+from gatekeeper.errors import InvalidInputError, ResolutionError  # noqa: E402
+from gatekeeper.hooks import _core, emf  # noqa: E402
+from gatekeeper.hooks.cloudtrail import Reader, operation, translate  # noqa: E402
+from gatekeeper.hooks.remediation import Action, Resource  # noqa: E402
+from gatekeeper.model import ComputeItem, ProvisioningRequest  # noqa: E402
+from gatekeeper.providers import _paths as P  # noqa: E402
+from gatekeeper.providers._spec import Operation  # noqa: E402
+from gatekeeper.providers.aws import EVENT_MODE  # noqa: E402
 
 HOOK = "aws-lambda"
 CLOUDTRAIL = "AWS API Call via CloudTrail"

@@ -20,7 +20,6 @@ them, then compiles them as always: the catalog and country-group checks run on 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -56,9 +55,13 @@ def validator_fingerprint() -> str:
     return h.hexdigest()
 
 
-def build(paths: Iterable[str | Path]) -> bytes:
+def build(paths: Iterable[str | Path], *, dataclass_code: dict[str, Any] | None = None,
+          rule_code: bool = False) -> bytes:
     """A bundle of every pack under ``paths``, validated by ``read_packs`` (PolicyError as it raises),
-    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do)."""
+    and of the shipped data files (the catalog's and the jurisdictions', parsed as their modules do);
+    with ``dataclass_code`` (``gatekeeper._dataclass_code.record()``: ``main`` records it, a few
+    seconds in a child interpreter) the compiled methods of gatekeeper's dataclasses too, and with
+    ``rule_code`` the packs' rules compiled into code (``compiled.recorded_rule_code``)."""
     from gatekeeper.catalog._catalog import _read_yaml
     from gatekeeper.jurisdictions import DATA_DIR
     from gatekeeper.policy.loader import read_packs
@@ -74,7 +77,15 @@ def build(paths: Iterable[str | Path]) -> bytes:
         except TypeError:  # JSON cannot hold it alike: that file is parsed at run time
             continue
         data[hashlib.sha256(f.read_bytes()).hexdigest()] = {"file": f.name, "doc": text}
-    return _prebuilt.encode({"validator": validator_fingerprint(), "packs": entries, "data": data})
+    body: dict[str, Any] = {"validator": validator_fingerprint(), "packs": entries, "data": data}
+    if dataclass_code is not None:
+        body["dataclass_code"] = dataclass_code
+    if rule_code:  # compiled from the packs as a host has them: the plain form of each
+        from gatekeeper.policy.compiled import recorded_rule_code
+
+        packs = [(plain.from_data(e["pack"], str(e["file"])), str(e["file"])) for e in entries]
+        body["rule_code"] = {"python": _prebuilt.PYTHON, "code": _prebuilt.encode_code(recorded_rule_code(packs))}
+    return _prebuilt.encode(body)
 
 
 def entries(data: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +139,7 @@ def bundled_packs(paths: Sequence[str | Path], *, cases: bool = True) -> list[tu
         return None
     if not packs or len({p.id for p, _ in packs}) != len(packs):
         return None
+    _use_rule_code(data)
     return packs
 
 
@@ -152,17 +164,38 @@ def packs_in(bundle_file: Path, paths: Sequence[str | Path]) -> list[tuple[plain
     return packs
 
 
+def _use_rule_code(data: dict[str, Any]) -> None:
+    """The bundle's compiled rules, for the packs it vouched for (a bundle of another Python: logged,
+    the rules are compiled from their text as without it)."""
+    entry = data.get("rule_code")
+    if entry is None:
+        return
+    from gatekeeper.policy.compiled import use_rule_code
+
+    try:
+        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str):
+            raise ValueError("unreadable")
+        if entry.get("python") != _prebuilt.PYTHON:
+            raise ValueError("compiled by another Python")
+        use_rule_code(_prebuilt.decode_code(entry["code"]))
+    except ValueError as exc:
+        log.warning("policy.bundle_code_unused", bundle=str(location()), reason=str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # not with the module: a function host imports it for its packs
+
     ap = argparse.ArgumentParser(prog="python -m gatekeeper.policy.bundle",
                                  description="Validate policy packs and write them as a bundle for function hosts.")
     ap.add_argument("paths", nargs="*", type=Path, help="pack files or folders (default: the shipped packs)")
     ap.add_argument("--out", type=Path, default=DEFAULT, help=f"the bundle to write (default: {DEFAULT})")
     args = ap.parse_args(argv)
+    from gatekeeper import _dataclass_code
     from gatekeeper.errors import PolicyError
     from gatekeeper.policy import shipped_policies_dir
 
     try:
-        data = build(args.paths or [shipped_policies_dir()])
+        data = build(args.paths or [shipped_policies_dir()], dataclass_code=_dataclass_code.record(), rule_code=True)
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -171,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_bytes(data)
     tmp.replace(args.out)
     body = json.loads(data.partition(b"\n")[2])
-    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed")
+    print(f"{args.out}: {len(body['packs'])} packs validated and bundled, {len(body['data'])} data files parsed, "
+          "the rules and the dataclasses' methods compiled")
     return 0
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from gatekeeper._log import in_function_host
@@ -341,10 +342,42 @@ class _Source:
         return _define(name, params, body, self.constants)
 
 
+# The rules' functions compiled when a function's package was built, by their source text (the
+# bundle carries the packs' rules compiled: policy/bundle.py, ``use_rule_code``); a text not in it is
+# compiled here. And the texts ``_define`` sees while ``recording`` (the bundle's build).
+_rule_code: dict[str, CodeType] = {}
+_recording: set[str] | None = None
+
+
+def compile_source(text: str) -> CodeType:
+    """What ``exec(text)`` in ``_define`` compiles (the same file name and this module's compiler flags)."""
+    return compile(text, "<string>", "exec")
+
+
+def use_rule_code(table: dict[str, CodeType]) -> None:
+    """Run the code in ``table`` for the rule function whose source text is its key."""
+    _rule_code.update(table)
+
+
+def recorded_rule_code(packs: Iterable[tuple[Pack, str]]) -> dict[str, CodeType]:
+    """The rule functions of ``packs`` compiled, by source text (what a bundle carries)."""
+    global _recording
+    texts: set[str] = set()
+    _recording = texts
+    try:
+        compile_packs(packs)
+    finally:
+        _recording = None
+    return {t: compile_source(t) for t in sorted(texts)}
+
+
 def _define(name: str, params: str, body: str, constants: dict[str, object]) -> Callable[..., Any]:
     """``def name(params): body`` with ``constants`` and the helpers as its globals."""
     ns: dict[str, object] = {**_HELPERS, **constants}
-    exec(f"def {name}({params}):\n{body}", ns)  # policy values are in ns, never in the source text
+    text = f"def {name}({params}):\n{body}"
+    if _recording is not None:
+        _recording.add(text)
+    exec(_rule_code.get(text, text), ns)  # policy values are in ns, never in the source text
     fn: Callable[..., Any] = ns[name]  # type: ignore[assignment]
     return fn
 

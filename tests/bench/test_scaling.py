@@ -8,6 +8,7 @@ missed, unresolved) for figures given by hand.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import audit, bulk, scaling  # noqa: E402
-from bench._common import Timer, child_env, run_child  # noqa: E402
+from bench._common import Timer, child_env, compiled_child_env, run_child, run_warm  # noqa: E402
 
 
 def _log(_: str) -> None:
@@ -88,6 +89,29 @@ def test_a_child_reports_its_own_peak_memory_not_the_parents(tmp_path: Path) -> 
     assert small.exit == 0 and big.exit == 0, small.stderr + big.stderr
     assert 0 < small.peak_rss_mb < 100
     assert 200 <= big.peak_rss_mb < 300
+
+
+def test_measured_children_read_compiled_bytecode_written_by_the_uncounted_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # as this environment has it
+    (tmp_path / "gk_bench_mod.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (tmp_path / "gk_bench_probe.py").write_text(
+        "import importlib.util, json, os, sys\n"
+        "spec = importlib.util.find_spec('gk_bench_mod')\n"
+        "print(json.dumps({'cached': spec.cached, 'exists': os.path.exists(spec.cached),\n"
+        "                  'prefix': sys.pycache_prefix}))\n", encoding="utf-8")
+    env = compiled_child_env(PYTHONPATH=str(tmp_path))
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    first = run_child("gk_bench_probe", [], env=env)
+    assert first.exit == 0, first.stderr
+    assert json.loads(first.stdout)["exists"] is False  # nothing compiled yet
+    (tmp_path / "gk_bench_probe.py").write_text(
+        "import gk_bench_mod\n" + (tmp_path / "gk_bench_probe.py").read_text(encoding="utf-8"), encoding="utf-8")
+    run = run_warm("gk_bench_probe", [], env=env)
+    found = json.loads(run.stdout)
+    assert run.exit == 0 and found["exists"] is True, run.stderr
+    assert found["prefix"] == env["PYTHONPYCACHEPREFIX"] and found["cached"].startswith(found["prefix"])
+    assert not (tmp_path / "__pycache__").exists()  # nothing written into the source tree
 
 
 def test_a_child_past_its_time_limit_is_killed(tmp_path: Path) -> None:

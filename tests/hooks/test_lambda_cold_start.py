@@ -6,6 +6,7 @@ collector must not be touched). Behaviour only; the time is measured by bench/be
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -36,6 +37,10 @@ answers.append(handler(event, None))
 print(json.dumps({"answers": [a["status"] + ":" + str(a.get("decision")) for a in answers], "first": first,
                   "pydantic": "pydantic" in sys.modules, "workflow": "gatekeeper.workflow.model" in sys.modules,
                   "yaml": "yaml" in sys.modules,
+                  "dataclass_code": [sys.modules["gatekeeper._dataclass_code"].hits,
+                                     sys.modules["gatekeeper._dataclass_code"].misses]
+                                    if "gatekeeper._dataclass_code" in sys.modules else None,
+                  "rule_code": len(sys.modules["gatekeeper.policy.compiled"]._rule_code),
                   "after_second": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()},
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("boto3", "botocore", "structlog", "rich", "asyncio"))
@@ -76,10 +81,18 @@ def _first_events(tmp_path: Path, *, function_host: bool, gc_off: bool = False,
     return result
 
 
+@functools.cache
+def _recorded_code() -> dict[str, Any]:
+    from gatekeeper._dataclass_code import record
+
+    return record()
+
+
 def _packaged_bundle(tmp_path: Path) -> Path:
-    """The bundle a packaged function carries (deploy/aws/build.sh): the shipped packs, validated."""
+    """The bundle a packaged function carries (deploy/aws/build.sh): the shipped packs, validated, their
+    rules compiled, and the compiled methods of gatekeeper's dataclasses."""
     path = tmp_path / "bundle.json"
-    path.write_bytes(build_bundle([shipped_policies_dir()]))
+    path.write_bytes(build_bundle([shipped_policies_dir()], dataclass_code=_recorded_code(), rule_code=True))
     return path
 
 
@@ -91,6 +104,27 @@ def test_a_packaged_lambda_decides_its_first_allowed_event_without_pydantic(tmp_
     assert r["answers"] == ["decided:allow", "decided:allow"]
     assert r["pydantic"] is False and r["workflow"] is False and r["yaml"] is False
     assert "bundle_rejected" not in r["log"]
+    # every dataclass method it created came compiled from the bundle (gatekeeper/_dataclass_code.py)
+    hits, misses = r["dataclass_code"]
+    assert hits > 100 and misses == 0
+    assert r["rule_code"] > 10  # and the rules' functions came compiled too
+
+
+def test_outside_a_function_host_the_bundled_dataclass_code_is_not_used(tmp_path: Path) -> None:
+    r = _first_events(tmp_path, function_host=False, bundle=_packaged_bundle(tmp_path))
+    assert r["answers"] == ["decided:allow", "decided:allow"]
+    assert r["dataclass_code"] is None
+
+
+def test_a_lambda_whose_bundle_has_another_pythons_code_compiles_its_own(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(build_bundle([shipped_policies_dir()],
+                                    dataclass_code={**_recorded_code(), "python": "00000d0a"}))
+    r = _first_events(tmp_path, function_host=True, bundle=bundle)
+    assert r["answers"] == ["decided:allow", "decided:allow"]
+    assert r["pydantic"] is False  # the packs still come from the bundle
+    assert "bundle_code_unused" in r["log"] and "another Python" in r["log"]
+    assert r["dataclass_code"] is None or r["dataclass_code"][0] == 0
 
 
 def test_a_lambda_whose_bundle_does_not_vouch_for_its_packs_validates_them(tmp_path: Path) -> None:

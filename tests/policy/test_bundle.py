@@ -445,3 +445,47 @@ def test_policy_test_refuses_a_bundle_with_tampered_test_cases(tmp_path: Path, p
     _expect_allow_in_one_case(packs_dir)
     code, out = _policy("test", "--bundle", str(fresh), str(packs_dir))
     assert code == 1 and "us-embargo.yaml is not in it" in out["error"]
+# The rules compiled when the bundle is built (compiled.recorded_rule_code).
+def _functions(ps: PolicySet) -> list[Any]:
+    return [getattr(r, k) for r in ps.rules for k in ("item", "customer", "region", "matches")]
+
+
+def test_rules_run_from_the_bundles_code_are_those_compiled_from_their_text(
+        tmp_path: Path, packs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper.policy import compiled
+
+    path = tmp_path / "bundle.json"
+    path.write_bytes(bundle.build([packs_dir], rule_code=True))
+    monkeypatch.setenv(bundle.ENV_VAR, str(path))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gatekeeper-test")
+    monkeypatch.setattr(compiled, "_rule_code", {})  # this process's table, as a new process has it
+    from_text = compile_packs(read_packs([packs_dir]))
+    with capture_logs() as logs:
+        from_code = load_policies([packs_dir])
+    assert logs == []
+    assert len(compiled._rule_code) > 10  # installed, and the same functions come out
+    assert all(isinstance(p.pack, plain.Pack) for p in from_code.packs)
+    got, want = _functions(from_code), _functions(from_text)
+    assert len(got) == len(want) and sum(f is not None for f in got) > 50
+    stored = {id(c) for code in compiled._rule_code.values() for c in code.co_consts}
+    for g, w in zip(got, want, strict=True):
+        assert (g is None) == (w is None)
+        if g is not None:  # the very code object of the bundle, equal to the one compiled from the text
+            assert id(g.__code__) in stored and g.__code__ == w.__code__
+    assert _decisions(from_code) == _decisions(from_text)
+
+
+def test_a_bundles_rule_code_of_another_python_is_not_used(tmp_path: Path, packs_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper.policy import compiled
+
+    path = tmp_path / "bundle.json"
+    path.write_bytes(bundle.build([packs_dir], rule_code=True))
+    _rewrite(path, lambda d: d["rule_code"].update(python="00000d0a"), fix_digest=True)
+    monkeypatch.setenv(bundle.ENV_VAR, str(path))
+    monkeypatch.setattr(compiled, "_rule_code", {})
+    with capture_logs() as logs:
+        got = bundle.bundled_packs([packs_dir])
+    assert got is not None  # the packs are still the bundle's; their rules compile from their text
+    assert [e["reason"] for e in logs if e["event"] == "policy.bundle_code_unused"] == ["compiled by another Python"]
+    assert compiled._rule_code == {}
