@@ -56,37 +56,47 @@ _Reading = tuple[tuple[ComputeItem, ...], tuple[str, ...], tuple[str, ...], bool
 
 class _LazyLookup:
     """The caller (credentials, endpoint), built only when something first needs it: a reference to
-    follow (``describe``) or the caller's identity."""
+    follow (``describe``) or the caller's identity. One per call; what the client's guard keeps of
+    its caller (``known``) is reused while the credentials stay the same."""
 
-    __slots__ = ("_caller", "_client", "_ttl")
+    __slots__ = ("_caller", "_client", "_known", "_ttl")
 
-    def __init__(self, client: Any, ttl: float) -> None:
+    def __init__(self, client: Any, ttl: float, known: _resolver.KnownCaller | None = None) -> None:
         self._client = client
         self._ttl = ttl
+        self._known = known
         self._caller: _resolver.Caller | None = None
 
     def caller(self) -> _resolver.Caller:
         if self._caller is None:
-            self._caller = _resolver.caller_of(self._client)
+            known = self._known
+            self._caller = known.caller(self._client) if known is not None else _resolver.caller_of(self._client)
         return self._caller
+
+    def identity(self) -> _resolver.Identity:
+        known = self._known
+        if known is None:
+            return _resolver.RESOLVER.identity(self.caller(), self._ttl)
+        return known.identity(self.caller(), self._ttl, _resolver.RESOLVER)
 
     def describe(self, kind: str, key: Mapping[str, str]) -> Mapping[str, Any]:
         return _resolver.RESOLVER.describe(self.caller(), kind, key, self._ttl)
 
 
 def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
-                  bound: Subject | None = None, readings: Readings | None = None,
+                  bound: Subject | None = None, kept: Kept | None = None,
                   key: str | None = None) -> ProvisioningRequest:
     """The ProvisioningRequest for one call. Never raises: what fails is in ``unresolved``.
 
     The subject is the customer named by ``acting_for`` in this context, else the one the client is
     bound to (``protect(client, acting_for=...)``: holds in any thread), else the caller's account.
-    ``readings`` and ``key``: the client's quick readings already made, and this call's key among
-    them (``_snapshot(op, params)`` when its rendering is the members' value; see ``Readings``).
+    ``kept`` and ``key``: what the client's guard keeps between calls (readings, the caller), and this
+    call's key among the readings (``_snapshot(op, params)`` when its rendering is the members'
+    value; see ``Kept``).
     """
     ttl = gk.config.aws.resolver_ttl_seconds
-    lookup = _LazyLookup(client, ttl)
-    items, unresolved, ids, accelerated_items = read_request(op, params, gk.catalog, lookup, readings, key)
+    lookup = _LazyLookup(client, ttl, kept.caller if kept is not None else None)
+    items, unresolved, ids, accelerated_items = read_request(op, params, gk.catalog, lookup, kept, key)
     named = current_subject("aws")
     subject = named or bound
     if named is not None and bound is not None and named.account_id != bound.account_id:
@@ -95,7 +105,7 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
     account, principal = (subject.account_id if subject else ""), ""
     if unresolved or accelerated_items or gk.config.audit.record_all:
         try:
-            ident = _resolver.RESOLVER.identity(lookup.caller(), ttl)
+            ident = lookup.identity()
             principal = ident.arn
             if subject is None:
                 account = ident.account
@@ -111,12 +121,12 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
 
 
 def read_request(op: Operation, params: Mapping[str, Any], catalog: Catalog, lookup: Any,
-                 readings: Readings | None = None, key: str | None = None) -> _Reading:
+                 kept: Kept | None = None, key: str | None = None) -> _Reading:
     """The request's items, what could not be read, its resource ids, and whether an item is accelerated.
 
     Never raises: a failure to read is in the second member.
     """
-    known = readings.get(op, key, catalog) if readings is not None else None
+    known = kept.get(op, key, catalog) if kept is not None else None
     if known is not None:
         return known
     accelerated_items: bool | None = None
@@ -126,8 +136,8 @@ def read_request(op: Operation, params: Mapping[str, Any], catalog: Catalog, loo
         # else (it answers what the full reading answers, accelerated or not: see translate_quick),
         # else the full one.
         tr = translate_quick(op, params)
-        if tr is not None and readings is not None:
-            accelerated_items = readings.put(op, key, catalog, tr)
+        if tr is not None and kept is not None:
+            accelerated_items = kept.put(op, key, catalog, tr)
         if tr is None:
             tr = translate(op, params, lookup, catalog)
         items, unresolved, ids = tr.items, tr.unresolved, tr.resource_ids
@@ -146,19 +156,19 @@ _new_request = fast_new(ProvisioningRequest)
 
 
 def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
-                bound: Subject | None = None, readings: Readings | None = None,
-                key: str | None = None) -> Decision:
+                bound: Subject | None = None, kept: Kept | None = None, key: str | None = None) -> Decision:
     # An EC2 DryRun provisions nothing: decided as a what-if (no record, no case), enforced all the
     # same so that the dry run predicts the real call.
     dry_run = op.service == "ec2" and params.get("DryRun") is True
-    return gk.decide(build_request(gk, client, op, params, bound, readings, key), dry_run=dry_run)
+    return gk.decide(build_request(gk, client, op, params, bound, kept, key), dry_run=dry_run)
 
 
 _READINGS_MAX = 64  # per client: requests repeat a handful of shapes; the values come from callers
 
 
-class Readings:
-    """One client's quick readings (``translate_quick``) already made, by the members the spec reads.
+class Kept:
+    """What one client's guard keeps between calls: its caller (``_resolver.KnownCaller``), and the
+    quick readings (``translate_quick``) already made, by the members the spec reads.
 
     A client repeats its calls (the same type, the same counts), and the quick reading is a function
     of those members only, so a call whose members render as an earlier call's did is not read again:
@@ -169,10 +179,11 @@ class Readings:
     tests/adapters/aws/test_quick_reading.py holds the kept readings equal to fresh ones.
     """
 
-    __slots__ = ("_found",)
+    __slots__ = ("_found", "caller")
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], tuple[object, _Reading]] = {}
+        self.caller = _resolver.KnownCaller()
 
     def get(self, op: Operation, key: str | None, catalog: object) -> _Reading | None:
         if key is None:
@@ -194,11 +205,11 @@ class Readings:
 class ClientGuard:
     """The handler registered on one client's events. Holds the client weakly; no per-call state."""
 
-    __slots__ = ("__weakref__", "_client", "_readings", "explicit", "service", "subject", "via_install")
+    __slots__ = ("__weakref__", "_client", "_kept", "explicit", "service", "subject", "via_install")
 
     def __init__(self, client: Any, service: str) -> None:
         self._client = weakref.ref(client)
-        self._readings = Readings()
+        self._kept = Kept()
         self.service = service
         self.explicit = False  # protect(): always active
         self.via_install = False  # install(): active while installed
@@ -228,8 +239,7 @@ class ClientGuard:
         # snapshot that before-call compares what is sent with.
         snapshot, plain = _snapshot(op, params)
         try:
-            decision = decide_call(gk, client, op, params, self.subject, self._readings,
-                                   snapshot if plain else None)
+            decision = decide_call(gk, client, op, params, self.subject, self._kept, snapshot if plain else None)
         except Exception as exc:  # decide() does not raise; anything here is a bug
             log.error("aws.decide_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
             if gk.config.on_error == "allow":
