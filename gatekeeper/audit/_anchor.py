@@ -164,6 +164,9 @@ class AnchoredLog:
         self.directory: Path = inner.directory
         self.trust = trust
         self.anchor = Anchor(head, signer, trust, interval, self.directory)
+        # Asked before every recorded decision: looked up once (a log without it, the file log,
+        # would raise and swallow an AttributeError on each call).
+        self._inner_unavailable: Callable[[], str | None] | None = getattr(inner, "unavailable", None)
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.inner.append(record)
@@ -173,9 +176,8 @@ class AnchoredLog:
         """The wrapped log's reason it cannot keep records safe now (e.g. an object store refusing
         segments past ``max_unshipped_seconds``), or None: the service fails closed on it, so the
         anchoring must not hide it."""
-        inner = getattr(self.inner, "unavailable", None)
-        why: str | None = inner() if inner is not None else None
-        return why
+        inner = self._inner_unavailable
+        return inner() if inner is not None else None
 
     def publish(self) -> Digest | None:
         """Publish a digest of the newest durable record now (tests, and hosts about to freeze)."""

@@ -69,9 +69,14 @@ class SQLiteDatabase:
                 conn.execute(f"PRAGMA busy_timeout={int(self.timeout_seconds * 1000)}")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.row_factory = sqlite3.Row
+                # version()'s own cursor, rows as plain tuples: one PRAGMA per decision, no Cursor
+                # or Row built for it.
+                versions = conn.cursor()
+                versions.row_factory = None
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open store {self.path}: {exc}") from exc
             self._local.conn = conn
+            self._local.versions = versions
             for ddl in self._schemas:
                 conn.executescript(ddl)
         return conn
@@ -122,8 +127,12 @@ class SQLiteDatabase:
         connection, other processes' included; commits through this object are counted apart
         (a connection's own commits do not move its data_version).
         """
+        versions = getattr(self._local, "versions", None)
+        if versions is None:
+            self.connection()
+            versions = self._local.versions
         try:
-            row = self.connection().execute("PRAGMA data_version").fetchone()
+            row = versions.execute("PRAGMA data_version").fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {exc}") from exc
         return int(row[0]), self._commits
@@ -148,7 +157,7 @@ class SQLiteDatabase:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
-            self._local.conn = None
+            self._local.conn = self._local.versions = None
 
 
 @dataclass(frozen=True, slots=True)

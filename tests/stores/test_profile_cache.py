@@ -80,3 +80,26 @@ def test_a_new_screening_hit_is_seen_through_the_cache(tmp_path: Path) -> None:
         assert [h.entry_id for h in hits] == ["el-1"]
     finally:
         store.close()
+
+
+def test_a_look_up_leaves_no_read_transaction_open(tmp_path: Path) -> None:
+    """The data_version check runs on a cursor kept per connection: its statement must be done with
+    when the look-up returns, or the reader would pin the WAL (no checkpoint could finish)."""
+    import sqlite3
+
+    store = SQLiteStore(tmp_path / "state.db")
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    try:
+        store.profiles.put_profiles([_p("SG")])
+        for _ in range(2):  # a miss (the PRAGMA then the query), then a hit (the PRAGMA alone)
+            assert store.profiles.get_profile("aws", ACCT) is not None
+            other.execute("INSERT INTO profiles (provider, account_id, legal_name, country, headquarters_country,"
+                          " ultimate_parent_country, kyc_status, updated_at) VALUES ('aws', 'x', 'X', 'US', 'US',"
+                          " 'US', 'verified', '') ON CONFLICT DO NOTHING")
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0
+        store.db.close()  # a new connection, and a new cursor with it, after a close
+        assert store.profiles.get_profile("aws", ACCT) is not None
+    finally:
+        other.close()
+        store.close()

@@ -26,11 +26,12 @@ from gatekeeper._construct import fast_new
 from gatekeeper._log import get_logger
 from gatekeeper.adapters.aws import _resolver
 from gatekeeper.adapters.aws._errors import blocked_error, unavailable_error
+from gatekeeper.catalog import Catalog
 from gatekeeper.context import Subject, current_subject
 from gatekeeper.model import ComputeItem, Decision, Outcome, ProvisioningRequest
 from gatekeeper.providers._spec import Operation, sdk_paths
 from gatekeeper.providers.aws import BY_NAME, OPERATIONS
-from gatekeeper.providers.aws._read import accelerated, translate, translate_quick
+from gatekeeper.providers.aws._read import Translation, accelerated, translate, translate_quick
 from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.aws")
@@ -49,60 +50,62 @@ class InstallState:
 
 
 INSTALL = InstallState()
+# A request read: its items, what could not be read, its resource ids, whether an item is accelerated.
+_Reading = tuple[tuple[ComputeItem, ...], tuple[str, ...], tuple[str, ...], bool]
 
 
 class _LazyLookup:
     """The caller (credentials, endpoint), built only when something first needs it: a reference to
-    follow (``describe``) or the caller's identity."""
+    follow (``describe``) or the caller's identity. One per call; what the client's guard keeps of
+    its caller (``known``) is reused while the credentials stay the same."""
 
-    __slots__ = ("_caller", "_client", "_ttl")
+    __slots__ = ("_caller", "_client", "_known", "_ttl")
 
-    def __init__(self, client: Any, ttl: float) -> None:
+    def __init__(self, client: Any, ttl: float, known: _resolver.KnownCaller | None = None) -> None:
         self._client = client
         self._ttl = ttl
+        self._known = known
         self._caller: _resolver.Caller | None = None
 
     def caller(self) -> _resolver.Caller:
         if self._caller is None:
-            self._caller = _resolver.caller_of(self._client)
+            known = self._known
+            self._caller = known.caller(self._client) if known is not None else _resolver.caller_of(self._client)
         return self._caller
+
+    def identity(self) -> _resolver.Identity:
+        known = self._known
+        if known is None:
+            return _resolver.RESOLVER.identity(self.caller(), self._ttl)
+        return known.identity(self.caller(), self._ttl, _resolver.RESOLVER)
 
     def describe(self, kind: str, key: Mapping[str, str]) -> Mapping[str, Any]:
         return _resolver.RESOLVER.describe(self.caller(), kind, key, self._ttl)
 
 
 def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
-                  bound: Subject | None = None) -> ProvisioningRequest:
+                  bound: Subject | None = None, kept: Kept | None = None,
+                  key: str | None = None) -> ProvisioningRequest:
     """The ProvisioningRequest for one call. Never raises: what fails is in ``unresolved``.
 
     The subject is the customer named by ``acting_for`` in this context, else the one the client is
     bound to (``protect(client, acting_for=...)``: holds in any thread), else the caller's account.
+    ``kept`` and ``key``: what the client's guard keeps between calls (readings, the caller), and this
+    call's key among the readings (``_snapshot(op, params)`` when its rendering is the members'
+    value; see ``Kept``).
     """
     ttl = gk.config.aws.resolver_ttl_seconds
-    lookup = _LazyLookup(client, ttl)
-    unresolved: tuple[str, ...]
-    try:
-        # One reading of the request: the quick one when it names one type directly and nothing
-        # else (it answers what the full reading answers, accelerated or not: see translate_quick),
-        # else the full one.
-        tr = translate_quick(op, params)
-        if tr is None:
-            tr = translate(op, params, lookup, gk.catalog)
-        items, unresolved, ids = tr.items, tr.unresolved, tr.resource_ids
-    except Exception as exc:  # a translation bug must fail closed, audited
-        log.error("aws.translate_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
-        items, ids = (), ()
-        unresolved = (f"gatekeeper could not read the {op.name} parameters ({type(exc).__name__}: {exc})",)
-
+    lookup = _LazyLookup(client, ttl, kept.caller if kept is not None else None)
+    items, unresolved, ids, accelerated_items = read_request(op, params, gk.catalog, lookup, kept, key)
     named = current_subject("aws")
     subject = named or bound
     if named is not None and bound is not None and named.account_id != bound.account_id:
         unresolved = (*unresolved, f"two customers named: acting_for {named.account_id} and the client's "
                                    f"binding {bound.account_id}")
     account, principal = (subject.account_id if subject else ""), ""
-    if unresolved or gk.config.audit.record_all or _accelerated(gk, items):
+    if unresolved or accelerated_items or gk.config.audit.record_all:
         try:
-            ident = _resolver.RESOLVER.identity(lookup.caller(), ttl)
+            ident = lookup.identity()
             principal = ident.arn
             if subject is None:
                 account = ident.account
@@ -117,8 +120,34 @@ def build_request(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[st
                         principal=principal, source="sdk", resource_ids=ids, unresolved=unresolved)
 
 
-def _accelerated(gk: Gatekeeper, items: tuple[ComputeItem, ...]) -> bool:
-    return any(accelerated(gk.catalog, i) for i in items)
+def read_request(op: Operation, params: Mapping[str, Any], catalog: Catalog, lookup: Any,
+                 kept: Kept | None = None, key: str | None = None) -> _Reading:
+    """The request's items, what could not be read, its resource ids, and whether an item is accelerated.
+
+    Never raises: a failure to read is in the second member.
+    """
+    known = kept.get(op, key, catalog) if kept is not None else None
+    if known is not None:
+        return known
+    accelerated_items: bool | None = None
+    unresolved: tuple[str, ...]
+    try:
+        # One reading of the request: the quick one when it names one type directly and nothing
+        # else (it answers what the full reading answers, accelerated or not: see translate_quick),
+        # else the full one.
+        tr = translate_quick(op, params)
+        if tr is not None and kept is not None:
+            accelerated_items = kept.put(op, key, catalog, tr)
+        if tr is None:
+            tr = translate(op, params, lookup, catalog)
+        items, unresolved, ids = tr.items, tr.unresolved, tr.resource_ids
+    except Exception as exc:  # a translation bug must fail closed, audited
+        log.error("aws.translate_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        items, ids = (), ()
+        unresolved = (f"gatekeeper could not read the {op.name} parameters ({type(exc).__name__}: {exc})",)
+    if accelerated_items is None:
+        accelerated_items = any(accelerated(catalog, i) for i in items)
+    return items, unresolved, ids, accelerated_items
 
 
 # Every guarded call builds one (see gatekeeper._construct): the frozen dataclass's own __init__ sets
@@ -127,20 +156,60 @@ _new_request = fast_new(ProvisioningRequest)
 
 
 def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
-                bound: Subject | None = None) -> Decision:
+                bound: Subject | None = None, kept: Kept | None = None, key: str | None = None) -> Decision:
     # An EC2 DryRun provisions nothing: decided as a what-if (no record, no case), enforced all the
     # same so that the dry run predicts the real call.
     dry_run = op.service == "ec2" and params.get("DryRun") is True
-    return gk.decide(build_request(gk, client, op, params, bound), dry_run=dry_run)
+    return gk.decide(build_request(gk, client, op, params, bound, kept, key), dry_run=dry_run)
+
+
+_READINGS_MAX = 64  # per client: requests repeat a handful of shapes; the values come from callers
+
+
+class Kept:
+    """What one client's guard keeps between calls: its caller (``_resolver.KnownCaller``), and the
+    quick readings (``translate_quick``) already made, by the members the spec reads.
+
+    A client repeats its calls (the same type, the same counts), and the quick reading is a function
+    of those members only, so a call whose members render as an earlier call's did is not read again:
+    its items, resource ids and whether they are accelerated (under the catalog that classified them)
+    are the earlier call's. Only the quick reading is kept (the full one follows references, whose
+    answers change), and only under a key that is the members' value: the ``repr`` of builtin
+    scalars in builtin lists and dicts, taken from a plain dict (see ``_snapshot``).
+    tests/adapters/aws/test_quick_reading.py holds the kept readings equal to fresh ones.
+    """
+
+    __slots__ = ("_found", "caller")
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], tuple[object, _Reading]] = {}
+        self.caller = _resolver.KnownCaller()
+
+    def get(self, op: Operation, key: str | None, catalog: object) -> _Reading | None:
+        if key is None:
+            return None
+        hit = self._found.get((op.name, key))
+        return hit[1] if hit is not None and hit[0] is catalog else None
+
+    def put(self, op: Operation, key: str | None, catalog: Catalog, tr: Translation) -> bool:
+        """Keep the quick reading ``tr`` under ``key`` (when there is one); whether its items are accelerated."""
+        accelerated_items = any(accelerated(catalog, i) for i in tr.items)
+        if key is not None:
+            found = self._found
+            if len(found) >= _READINGS_MAX:
+                found.clear()
+            found[(op.name, key)] = (catalog, (tr.items, tr.unresolved, tr.resource_ids, accelerated_items))
+        return accelerated_items
 
 
 class ClientGuard:
     """The handler registered on one client's events. Holds the client weakly; no per-call state."""
 
-    __slots__ = ("__weakref__", "_client", "explicit", "service", "subject", "via_install")
+    __slots__ = ("__weakref__", "_client", "_kept", "explicit", "service", "subject", "via_install")
 
     def __init__(self, client: Any, service: str) -> None:
         self._client = weakref.ref(client)
+        self._kept = Kept()
         self.service = service
         self.explicit = False  # protect(): always active
         self.via_install = False  # install(): active while installed
@@ -166,8 +235,11 @@ class ClientGuard:
         except Exception as exc:  # no runtime (bad configuration): fail closed
             log.error("aws.runtime_unavailable", operation=op.name, error=f"{type(exc).__name__}: {exc}")
             raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
+        # The members the decision reads, rendered once: the key of the client's readings and the
+        # snapshot that before-call compares what is sent with.
+        snapshot, plain = _snapshot(op, params)
         try:
-            decision = decide_call(gk, client, op, params, self.subject)
+            decision = decide_call(gk, client, op, params, self.subject, self._kept, snapshot if plain else None)
         except Exception as exc:  # decide() does not raise; anything here is a bug
             log.error("aws.decide_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
             if gk.config.on_error == "allow":
@@ -175,7 +247,7 @@ class ClientGuard:
             raise unavailable_error(op.name, f"{type(exc).__name__}: {exc}") from exc
         if isinstance(context, dict):
             context[CONTEXT_KEY] = decision
-            context[PARAMS_KEY] = (params, _fingerprint(op, params))
+            context[PARAMS_KEY] = (params, _digest(snapshot))
         self._enforce(decision, op)
 
     def _enforce(self, decision: Decision, op: Operation) -> None:
@@ -205,7 +277,7 @@ class ClientGuard:
             return
         gk = runtime.current()
         log.warning("aws.changed_after_decision", operation=op.name, decision_id=decision.decision_id)
-        again = decide_call(gk, self._client(), op, params, self.subject)
+        again = decide_call(gk, self._client(), op, params, self.subject)  # no kept reading: read afresh
         context[CONTEXT_KEY] = again
         context[PARAMS_KEY] = (params, _fingerprint(op, params))
         self._enforce(again, op)
@@ -221,9 +293,37 @@ _READS: dict[tuple[str, str], tuple[str, ...]] = {
                           for p in sdk_paths(op) if p})) for op in OPERATIONS}
 
 
-def _fingerprint(op: Operation, params: Any) -> int:
-    """A cheap digest of the members the decision read (a repr of a few small values)."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """True when ``repr(value)`` stands for the value: builtin scalars, in builtin lists and dicts."""
+    t = value.__class__
+    if t in _SCALARS:
+        return True
+    if t is list:
+        return all(_plain(v) for v in value)
+    if t is dict:
+        return all(k.__class__ is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def _snapshot(op: Operation, params: Any, *, plain: bool = True) -> tuple[str | None, bool]:
+    """The members the decision reads, rendered (a repr of a few small values; None when one cannot
+    be), and (with ``plain``) whether the rendering is their value (a plain dict of plain values)."""
     try:
-        return hash(repr([params.get(k) for k in _READS.get(op.key, ())]))
-    except Exception:  # an unrepresentable value: never equal, so every check re-decides
-        return next(_UNIQUE)
+        # A member given as None renders as one not given: both readings take None for absent.
+        values = [params.get(k) for k in _READS.get(op.key, ())]
+        return repr(values), plain and params.__class__ is dict and all(_plain(v) for v in values)
+    except Exception:
+        return None, False
+
+
+def _digest(snapshot: str | None) -> int:
+    # An unrepresentable value: never equal, so every check re-decides.
+    return hash(snapshot) if snapshot is not None else next(_UNIQUE)
+
+
+def _fingerprint(op: Operation, params: Any) -> int:
+    """A cheap digest of the members the decision read."""
+    return _digest(_snapshot(op, params, plain=False)[0])

@@ -19,6 +19,7 @@ with the CloudTrail hook.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -94,17 +95,24 @@ def custom_endpoint(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def caller_of(client: Any) -> Caller:
-    """The caller's region, endpoint, credentials and config.
+def frozen_credentials(client: Any) -> Any:
+    """The client's credentials as they are now (botocore's ``ReadOnlyCredentials``), or None.
 
     botocore offers no public accessor for a client's credentials; ``BaseClient._get_credentials()`` is
     the accessor boto3 and s3transfer use themselves (boto3/crt.py). It is read only for requests that
     need a look-up (accelerated compute, or a reference to follow), never on the plain hot path.
+    Refreshable credentials are refreshed here when they are due.
     """
-    meta = client.meta
     getter = getattr(client, "_get_credentials", None)
     creds = getter() if callable(getter) else None
-    frozen = creds.get_frozen_credentials() if creds is not None else None
+    return creds.get_frozen_credentials() if creds is not None else None
+
+
+def caller_of(client: Any, frozen: Any = None) -> Caller:
+    """The caller's region, endpoint, credentials (``frozen``, else read) and config."""
+    meta = client.meta
+    if frozen is None:
+        frozen = frozen_credentials(client)
     config = meta.config
     return _new_caller(meta.region_name or "us-east-1", custom_endpoint(meta.endpoint_url),
                        getattr(frozen, "access_key", None), getattr(frozen, "secret_key", None),
@@ -132,6 +140,8 @@ class Resolver:
         self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._session: botocore.session.Session | None = None
         self.calls = 0  # reads actually sent (cache misses), for tests and diagnostics
+        # Moves on every clear(): what a client kept of an answer (KnownCaller) is dropped with it.
+        self.generation = 0
 
     # -- clients -----------------------------------------------------------------------------
     def _botocore_session(self) -> botocore.session.Session:
@@ -178,10 +188,20 @@ class Resolver:
                     self._cache.popitem(last=False)
         return value
 
+    def now(self) -> float:
+        return self._clock()
+
+    def identity_expiry(self, caller: Caller) -> float:
+        """Until when (this resolver's clock) the identity cached for ``caller`` holds; -inf when none is."""
+        with self._lock:
+            hit = self._cache.get(("identity", *caller.cache_id))
+        return hit[0] if hit is not None else -math.inf
+
     def clear(self, *, clients: bool = False) -> None:
         """Forget what was read (and, with ``clients``, the clients made to read it)."""
         with self._lock:
             self._cache.clear()
+            self.generation += 1
         if clients:
             with self._client_lock:
                 self._clients.clear()
@@ -239,6 +259,44 @@ class Resolver:
 
     def lookup(self, caller: Caller, ttl: float) -> Lookup:
         return Lookup(self, caller, ttl)
+
+
+class KnownCaller:
+    """One client's caller and its identity, kept while the client's credentials stay the same.
+
+    A guarded call that names its caller (accelerated compute) would otherwise build the ``Caller``
+    and look its identity up in the resolver's cache on every call. The caller is built again when
+    the credentials change (a refresh: new keys); the identity is the resolver's answer, kept until
+    the resolver's own entry expires or the resolver is cleared. Each is one tuple, replaced whole,
+    so threads sharing a client never see one half of a change.
+    """
+
+    __slots__ = ("_caller", "_identity")
+
+    def __init__(self) -> None:
+        self._caller: tuple[Any, Caller] | None = None
+        self._identity: tuple[Caller, float, int, float, Identity] | None = None
+
+    def caller(self, client: Any) -> Caller:
+        frozen = frozen_credentials(client)
+        kept = self._caller
+        if kept is not None and kept[0] == frozen:
+            return kept[1]
+        caller = caller_of(client, frozen)
+        self._caller = (frozen, caller)
+        return caller
+
+    def identity(self, caller: Caller, ttl: float, resolver: Resolver) -> Identity:
+        kept = self._identity
+        generation = resolver.generation  # read before the look-up: a clear() meanwhile drops what it returns
+        if (kept is not None and kept[0] is caller and kept[1] == ttl and kept[2] == generation
+                and resolver.now() < kept[3]):
+            return kept[4]
+        found = resolver.identity(caller, ttl)
+        # Without a TTL the resolver reads every time (and so does this), whatever it still holds.
+        until = resolver.identity_expiry(caller) if ttl > 0 else -math.inf
+        self._identity = (caller, ttl, generation, until, found)
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatekeeper.adapters.aws._handler import Kept, _snapshot, read_request
 from gatekeeper.catalog import default_catalog
 from gatekeeper.providers._spec import Operation, sdk_paths
 from gatekeeper.providers.aws import BY_NAME, OPERATIONS
@@ -138,3 +139,45 @@ def test_the_quick_rows_agree_on_many_requests(data: st.DataObject) -> None:
     """The rows the quick reading serves, harder: both readings on hundreds of requests each."""
     op = BY_NAME[data.draw(st.sampled_from(sorted(QUICK_ROWS)))]
     _agree(op, data.draw(requests(op)))
+
+
+# -- the readings a client keeps (adapters.aws._handler.Kept) ---------------------------------------
+def _read_kept(kept: Kept, op: Operation, params: dict[str, Any]) -> Any:
+    """What the guard does: the snapshot of the members read is the key when it renders their value."""
+    snapshot, plain = _snapshot(op, params)
+    return read_request(op, params, CATALOG, None, kept, snapshot if plain else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_kept_readings_answer_what_a_fresh_reading_answers(data: st.DataObject) -> None:
+    """Call after call on one client, requests drawn from a small pool so that they repeat (values of
+    every awkward kind: 1, 1.0, True and "1"; None and absent; nested members), each kept reading equals
+    a fresh one (items, what is unresolved, resource ids, whether accelerated)."""
+    kept = Kept()
+    op = BY_NAME[data.draw(st.sampled_from(sorted(QUICK_ROWS)))]
+    pool = data.draw(st.lists(requests(op), min_size=1, max_size=4))
+    for _ in range(data.draw(st.integers(2, 12))):
+        params = data.draw(st.sampled_from(pool))
+        assert _read_kept(kept, op, params) == read_request(op, params, CATALOG, None), params
+
+
+class _Twin(str):
+    """Renders as its value (the same repr) but reads as blank."""
+
+    def strip(self, chars: str | None = None) -> str:
+        return ""
+
+
+def test_a_value_that_only_renders_alike_is_read_afresh() -> None:
+    op = BY_NAME[("ec2", "RunInstances")]
+    plain_params = {"InstanceType": "p4d.24xlarge", "MinCount": 1, "MaxCount": 2}
+    twin_params = {**plain_params, "InstanceType": _Twin("p4d.24xlarge")}
+    none_params = {**plain_params, "LaunchTemplate": None}  # present: the quick reading steps aside
+    kept = Kept()
+    first = _read_kept(kept, op, plain_params)
+    assert first[0][0].instance_type == "p4d.24xlarge" and first[3]
+    assert _snapshot(op, twin_params)[0] == _snapshot(op, plain_params)[0]  # a key of renderings alone would hit
+    for params in (twin_params, none_params, {**plain_params, "MaxCount": True}, {**plain_params, "MaxCount": 2.0}):
+        assert _read_kept(kept, op, params) == read_request(op, params, CATALOG, None), params
+    assert read_request(op, twin_params, CATALOG, None) != first  # the twin does read otherwise

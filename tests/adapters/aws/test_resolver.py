@@ -158,6 +158,39 @@ def test_reads_use_the_callers_own_credentials(inproc: Aws, gk: Gatekeeper) -> N
     assert _resolver.RESOLVER.calls == calls + 2
 
 
+def test_a_kept_caller_answers_what_the_resolver_answers(inproc: Aws) -> None:
+    """What a guard keeps of its client's caller (KnownCaller): the caller ``caller_of`` builds, again
+    when the credentials change; the identity the resolver answers, read again when the resolver's
+    entry expires or the resolver is cleared."""
+    now = [0.0]
+    resolver = _resolver.Resolver(clock=lambda: now[0])
+    client = inproc.session().client("ec2", aws_access_key_id="AKIDKEPTONE", aws_secret_access_key="s1")
+    known = _resolver.KnownCaller()
+    caller = known.caller(client)
+    assert caller == caller_of(client) and known.caller(client) is caller
+    ident = known.identity(caller, 60, resolver)
+    assert ident == _resolver.Resolver().identity(caller_of(client), 60)
+    calls = resolver.calls
+    assert known.identity(caller, 60, resolver) == ident and resolver.calls == calls  # kept
+    client._get_credentials().access_key = "AKIDKEPTTWO"  # new keys (what a refresh does)
+    again = known.caller(client)
+    assert again == caller_of(client) and again.access_key == "AKIDKEPTTWO"
+    known.identity(again, 60, resolver)
+    assert resolver.calls == calls + 1  # a second key is a second caller
+    now[0] = 59.0
+    known.identity(again, 60, resolver)
+    assert resolver.calls == calls + 1
+    now[0] = 61.0  # the resolver's entry expired: read again
+    known.identity(again, 60, resolver)
+    assert resolver.calls == calls + 2
+    resolver.clear()
+    known.identity(again, 60, resolver)
+    assert resolver.calls == calls + 3
+    known.identity(again, 0, resolver)  # nothing kept without a TTL
+    known.identity(again, 0, resolver)
+    assert resolver.calls == calls + 5
+
+
 def test_reads_go_where_the_caller_goes(aws: Aws) -> None:
     caller = caller_of(aws.raw("ec2"))
     assert caller.endpoint == aws.endpoint  # moto's server for "http", AWS's own endpoints otherwise
