@@ -335,30 +335,44 @@ class FileAuditLog:
                 raise AuditError(f"the audit log at {self.directory} is closed")
             if self._broken:
                 raise AuditError(self._broken)
-            lead = not self._leading
-            if lead:
+            if not self._leading:
                 # Nobody is writing: this thread leads, its own entry first in the batch (never queued).
                 self._leading = True
+                lead, last = True, False
+            elif self._gather is not None and len(self._queue) + 1 >= self._want:
+                # This record completes the batch a leader is gathering: this thread (running already)
+                # writes it, rather than wake the gatherer for it; the gatherer, queued first, sleeps
+                # on until the batch is done, as a follower.
+                self._gather = None
+                lead, last = True, True
             else:
+                lead = False
                 wake = entry.wake = _allocate_lock()
                 wake.acquire()
-                queue = self._queue
-                queue.append(entry)
-                if self._gather is not None and len(queue) >= self._want:
-                    self._gather.release()
-                    self._gather = None
+                self._queue.append(entry)
         if lead:
-            self._lead(entry)
-            if entry.error is not None:
-                raise entry.error
-            return entry.result()
-        # Follower: sleep until the leader has made this record durable, or hands over
-        # leadership because this record is first in the queue it left behind.
+            self._lead(entry, queued=False, last=last)
+        else:
+            # Follower: sleep until the leader has made this record durable, or hands over
+            # leadership because this record is first in the queue it left behind.
+            interrupted = self._await(entry)
+            if not entry.done:
+                self._lead(entry, queued=True)
+            if interrupted is not None:
+                raise interrupted
+        if entry.error is not None:
+            raise entry.error
+        return entry.result()
+
+    @staticmethod
+    def _await(entry: _Entry) -> BaseException | None:
+        """Sleep until ``entry`` is done (then wake the next of its batch) or made leader; an interrupt
+        caught meanwhile, for the caller to raise once the hand-over is finished."""
         interrupted: BaseException | None = None
         try:
             while True:
                 try:
-                    wake.acquire()
+                    entry.wake.acquire()
                     break
                 except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
                     interrupted = exc         # hand-over first, or every other appender would hang
@@ -367,13 +381,7 @@ class FileAuditLog:
         finally:
             if entry.done and entry.after is not None:
                 entry.after.wake.release()  # pass the wake-up on along the batch
-        if not entry.done:
-            self._lead(None)
-        if interrupted is not None:
-            raise interrupted
-        if entry.error is not None:
-            raise entry.error
-        return entry.result()
+        return interrupted
 
     def close(self) -> None:
         """Wait for appends in flight, then close the current segment with a signed checkpoint."""
@@ -420,44 +428,70 @@ class FileAuditLog:
         self.close()
 
     # -- group commit ------------------------------------------------------------------------
-    def _lead(self, own: _Entry | None) -> None:
+    def _lead(self, own: _Entry, *, queued: bool, last: bool = False) -> None:
         """Gather, write and sync a batch (group commit), wake it, hand the leadership on.
 
-        ``own`` is the entry of a thread that found nobody leading (it was never queued); None for
-        a thread promoted by the previous leader (its entry is first in the queue). One sync at a
-        time: the appenders that queue while it runs make the next batch, written by the first of
-        them once this one is durable, so that nothing is written behind a failed sync.
-        (Overlapping the next batch's write and sync with this sync was measured, docs/benchmarks.md:
-        on ext4 the overlapping syncs of one file each got slower, and the appenders split into
-        smaller batches that each paid one.)
+        ``own`` is this thread's entry: first in the queue (``queued``: a thread promoted by the
+        previous leader) or not queued (a thread that found nobody leading, first in the batch, or
+        one that completed a gathering batch, ``last`` in it). One sync at a time: the appenders that
+        queue while it runs make the next batch, written by the first of them once this one is
+        durable, so that nothing is written behind a failed sync. (Overlapping the next batch's write
+        and sync with this sync was measured, docs/benchmarks.md: on ext4 the overlapping syncs of one
+        file each got slower, and the appenders split into smaller batches that each paid one.)
         """
         interrupted: BaseException | None = None
         # Gather: when the previous batch had several appenders, they are coming back with their
         # next records right now; wait a fraction of a sync for them rather than write a batch
-        # of one and make them wait a whole sync (the commit_delay of databases).
-        want = self._last_batch - (own is not None)  # how many queued entries complete the batch
-        if want > 0 and len(self._queue) < want and GATHER_MAX_S > 0:
+        # of one and make them wait a whole sync (the commit_delay of databases). The appender that
+        # completes the batch writes it (see append); the gatherer then waits as a follower.
+        want = self._last_batch
+        if not last and want > 1 and len(self._queue) + (not queued) < want and GATHER_MAX_S > 0:
+            gather = None
             with self._mu:
-                if len(self._queue) < want:
-                    gather = self._gather = _allocate_lock()
+                if len(self._queue) + (not queued) < want:
+                    gather = own.wake = _allocate_lock()
                     gather.acquire()
-                    self._want = want
-                else:
-                    gather = None
+                    if not queued:
+                        self._queue.insert(0, own)
+                        queued = True
+                    own.promoted = False
+                    self._gather, self._want = gather, want
             if gather is not None:
+                done = False
                 try:
-                    gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
+                    # True only when released as a follower: the batch was taken, written and is done.
+                    done = gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
                 except BaseException as exc:  # KeyboardInterrupt: write the batch first, raise after
                     interrupted = exc
-        if self._queue or self._gather is not None:
+                with self._mu:
+                    # Taken by the appender that completed the batch (which may since have written
+                    # it, and a new leader be gathering: only this gatherer's own gather is cleared).
+                    taken = self._gather is not gather
+                    if not taken:
+                        self._gather = None
+                if taken:
+                    if done:
+                        if own.after is not None:
+                            own.after.wake.release()  # pass the wake-up on along the batch
+                    else:
+                        interrupted = self._await(own) or interrupted  # once the batch is done
+                    if interrupted is not None:
+                        raise interrupted
+                    return
+        if self._queue:
             with self._mu:
-                self._gather = None
                 queue, self._queue = self._queue, []
-            batch = queue if own is None else [own, *queue]
+            if queued:
+                batch = queue
+            elif last:
+                batch = queue
+                batch.append(own)
+            else:
+                batch = [own, *queue]
         else:
             # Nobody queued (read without the lock: one queueing now waits for the hand-over, which
             # looks under it): the uncontended append, a batch of one.
-            batch = [own] if own is not None else []
+            batch = [own]
         self._last_batch = len(batch)
         # Failed unless the commit returns (an exception, e.g. KeyboardInterrupt, acknowledges nothing).
         error: AuditError | None = AuditError("audit append interrupted before its batch was durable")
@@ -467,17 +501,17 @@ class FileAuditLog:
         finally:
             # The promoted leader first: it gathers while the rest of this batch wakes up.
             self._hand_over()
-            if own is not None:
-                own.error = error
-            if len(batch) > 1 or own is None:
-                # Backwards, so that an entry is done only once it knows whom to wake after it.
+            own.error = error
+            if len(batch) > 1:
+                # Backwards, so that an entry is done only once it knows whom to wake after it; this
+                # thread's own entry is not woken, the first other one is and wakes the next, and so on.
                 after: _Entry | None = None
                 for e in reversed(batch):
-                    e.after, e.error, e.done = after, error, True
-                    after = e
-                # batch[0] is this thread's own entry; waking batch[1] wakes the rest, one after another.
-                if len(batch) > 1:
-                    batch[1].wake.release()
+                    if e is not own:
+                        e.after, e.error, e.done = after, error, True
+                        after = e
+                assert after is not None
+                after.wake.release()
         if interrupted is not None:
             raise interrupted
 

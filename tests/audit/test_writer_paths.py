@@ -103,7 +103,7 @@ def test_an_uncontended_append_writes_what_a_batch_writes(records: list[dict[str
 
         outcome: dict[int, Any] = {}
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(writer_mod.os, "fdatasync", held)
+            mp.setattr(os, "fdatasync", held)
             first = _in_threads(batched, records[:1], outcome)
             while syncs[0] == 0:  # the first record's sync is in flight
                 time.sleep(0.001)
@@ -130,7 +130,7 @@ def test_an_interrupt_at_the_sync_acknowledges_the_durable_batch_then_is_raised(
         in_sync.set()
         assert gate.wait(30)
 
-    monkeypatch.setattr(writer_mod.os, "fdatasync", _sync_gate(hold))
+    monkeypatch.setattr(os, "fdatasync", _sync_gate(hold))
     outcome: dict[int, Any] = {}
     first = _in_threads(log, [{"kind": "x.first"}], outcome)
     assert in_sync.wait(30)
@@ -145,7 +145,7 @@ def test_an_interrupt_at_the_sync_acknowledges_the_durable_batch_then_is_raised(
             raise KeyboardInterrupt
         real(fd)
 
-    monkeypatch.setattr(writer_mod.os, "fdatasync", interrupted_once)
+    monkeypatch.setattr(os, "fdatasync", interrupted_once)
     gate.set()
     for t in (*first, *later):
         t.join(30)
@@ -178,7 +178,7 @@ def test_a_failed_sync_leaves_none_of_its_batch_in_the_log(tmp_path: Path, monke
         in_sync.set()
         assert gate.wait(30)
 
-    monkeypatch.setattr(writer_mod.os, "fdatasync", _sync_gate(hold))
+    monkeypatch.setattr(os, "fdatasync", _sync_gate(hold))
     outcome: dict[int, Any] = {}
     first = _in_threads(log, [{"kind": "x.first"}], outcome)
     assert in_sync.wait(30)
@@ -188,7 +188,7 @@ def test_a_failed_sync_leaves_none_of_its_batch_in_the_log(tmp_path: Path, monke
     def failing(fd: int) -> None:
         raise fault
 
-    monkeypatch.setattr(writer_mod.os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fdatasync", failing)
     gate.set()
     for t in (*first, *threads):
         t.join(30)
@@ -223,7 +223,7 @@ def test_an_interrupted_write_leaves_nothing_written(tmp_path: Path, monkeypatch
         real_write(fd, bytes(data[:10]))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(writer_mod.os, "write", torn)
+    monkeypatch.setattr(os, "write", torn)
     with pytest.raises(KeyboardInterrupt):
         log.append({"kind": "x.torn"})
     monkeypatch.undo()
@@ -271,3 +271,51 @@ def test_two_processes_one_appender_each_share_one_chain(tmp_path: Path) -> None
     report = verify_log(tmp_path / "audit")
     assert report.consistent, report.problem
     assert len(report.segments) > 1
+
+
+def test_the_appender_that_completes_a_gathering_batch_writes_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a batch of 4, a leader gathers 4 again; the 4th appender to arrive writes and syncs the
+    batch itself (the gathering leader, asleep, is woken once, as a follower), in arrival order."""
+    log = open_log(tmp_path)
+    log.append({"kind": "x.warm"})
+    gate = threading.Event()
+    monkeypatch.setattr(os, "fdatasync", _sync_gate(lambda fd: gate.wait(30)))
+    held = _in_threads(log, [{"kind": "x.held"}], {})
+    while not log._leading or log._queue:  # the first record is being written, its sync held
+        time.sleep(0.001)
+    four = _in_threads(log, [{"kind": "x.four"}] * 4, {})
+    gate.set()
+    for t in (*held, *four):
+        t.join(30)
+    assert log._last_batch == 4
+    # A gathering window far longer than the test: only the completing appender can end it.
+    monkeypatch.setattr(writer_mod, "GATHER_MAX_S", 120.0)
+    log._fsync_s = 240.0
+    syncs, real = [0], os.fdatasync
+
+    def counting(fd: int) -> None:
+        syncs[0] += 1
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    outcome: dict[int, Any] = {}
+    threads = []
+    for i in range(4):  # the gathering leader is queued first, the others after it; the 4th completes
+        got: dict[int, Any] = {}
+        threads += _in_threads(log, [{"kind": "x.gathered", "data": {"i": i}}], got)
+        outcome[i] = got
+        if i < 3:
+            _wait_queued(log, i + 1)
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive()
+    assert syncs[0] == 1
+    outcome = {i: got[0] for i, got in outcome.items()}
+    assert [outcome[i]["data"]["i"] for i in range(4)] == [0, 1, 2, 3]
+    seqs = [outcome[i]["seq"] for i in range(4)]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    on_disk = {r["seq"]: r for r in read_records(tmp_path / "audit")}
+    assert all(on_disk[outcome[i]["seq"]] == outcome[i] for i in range(4))
+    log.close()
+    assert verify_log(tmp_path / "audit").consistent
