@@ -38,7 +38,7 @@ _records = st.lists(st.fixed_dictionaries({"kind": st.sampled_from(["x.y", "deci
                     min_size=2, max_size=12)
 
 
-def _sync_gate(first: Callable[[int], None]) -> Callable[[int], None]:
+def _sync_gate(first: Callable[[int], object]) -> Callable[[int], None]:
     """A fault-injected os.fdatasync: the first call runs ``first`` (before the real sync), the rest are real."""
     real, calls = os.fdatasync, [0]
 
@@ -135,7 +135,8 @@ def test_an_interrupt_at_the_sync_acknowledges_the_durable_batch_then_is_raised(
     first = _in_threads(log, [{"kind": "x.first"}], outcome)
     assert in_sync.wait(30)
     # Queued behind the sync in flight: the next batch, whose leader's sync is interrupted.
-    later = _in_threads(log, [{"kind": "x.later", "data": {"i": i}} for i in range(4)], outcome_later := {})
+    outcome_later: dict[int, Any] = {}
+    later = _in_threads(log, [{"kind": "x.later", "data": {"i": i}} for i in range(4)], outcome_later)
     interrupts = [0]
     real = os.fdatasync
 
