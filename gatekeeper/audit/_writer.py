@@ -10,7 +10,10 @@ of them (group commit), then hands the leadership to the first appender that que
 (whose batch is everything queued during the sync) and wakes its own batch: it wakes the first
 follower, and each follower the next, so the leader makes one wake-up a batch and the woken threads
 come back for the GIL one at a time. One sync at a time: overlapping the next batch's write and sync
-with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls.
+with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls. An
+appender that finds nobody leading writes its record at once, a batch of one, without queueing it.
+A leader whose previous batch had several appenders gathers them for a fraction of a sync; the
+appender that completes the batch writes it, and the gatherer is woken once, as a follower.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
@@ -29,7 +32,9 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 # INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
 # fsync error the log refuses further appends (the kernel may have dropped the dirty pages): nothing
-# queued behind a failed sync is written or acknowledged.
+# queued behind a failed sync is written or acknowledged, and the failed batch is cut back off the
+# segment unless another process has written after it. An interrupt around the sync is not a
+# failure: the sync is made again, the batch acknowledged, the interrupt raised after.
 # INVARIANT: only the last segment of a log can lack a checkpoint.
 """
 
