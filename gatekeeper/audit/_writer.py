@@ -10,7 +10,10 @@ of them (group commit), then hands the leadership to the first appender that que
 (whose batch is everything queued during the sync) and wakes its own batch: it wakes the first
 follower, and each follower the next, so the leader makes one wake-up a batch and the woken threads
 come back for the GIL one at a time. One sync at a time: overlapping the next batch's write and sync
-with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls.
+with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls. An
+appender that finds nobody leading writes its record at once, a batch of one, without queueing it.
+A leader whose previous batch had several appenders gathers them for a fraction of a sync; the
+appender that completes the batch writes it, and the gatherer is woken once, as a follower.
 
 Several processes. The chain is one chain per log, shared by every process that writes it: a leader
 takes an exclusive ``flock`` on ``<log>/.lock``, re-reads the tail of the current segment if another
@@ -29,7 +32,9 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 # INVARIANT: a record is acknowledged (``append`` returns) only after an fsync (fdatasync) covering it has
 # succeeded; a write or fsync error fails every record of its batch with AuditError, and after an
 # fsync error the log refuses further appends (the kernel may have dropped the dirty pages): nothing
-# queued behind a failed sync is written or acknowledged.
+# queued behind a failed sync is written or acknowledged, and the failed batch is cut back off the
+# segment unless another process has written after it. An interrupt around the sync is not a
+# failure: the sync is made again, the batch acknowledged, the interrupt raised after.
 # INVARIANT: only the last segment of a log can lack a checkpoint.
 """
 
@@ -91,6 +96,9 @@ GATHER_MAX_S = 0.001
 REPAIR_EVIDENCE = 64 * 1024
 
 SegmentClosed = Callable[[Path, Path], None]
+# How to take a written batch off a segment: (its start offset, the chain head and the segment's
+# first_seq before it).
+_Undo = tuple[int, tuple[int, bytes], int | None]
 
 
 def now_iso() -> str:
@@ -166,14 +174,17 @@ def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 
 
 class _Entry:
-    """One queued append. ``wake`` is held until the entry is done or its thread is made leader.
+    """One append. A follower's ``wake`` is held until the entry is done or its thread is made leader.
 
     A done batch is woken as a chain: the leader releases the first follower's ``wake`` and each
     follower, once it runs, releases the next one's (``after``), so the leader makes one release a
-    batch, and at most one woken follower at a time waits for the GIL.
+    batch, and at most one woken follower at a time waits for the GIL. A leader's own entry has no
+    ``wake`` (nobody waits for it): an uncontended append allocates no lock.
     """
 
     __slots__ = ("after", "done", "error", "hash", "members", "prev", "promoted", "record", "seq", "wake")
+
+    wake: Any  # a raw lock, held (set by the follower that queues the entry)
 
     def __init__(self, record: dict[str, Any], members: bytes) -> None:
         self.record, self.members = record, members
@@ -181,8 +192,6 @@ class _Entry:
         self.done = self.promoted = False
         self.error: BaseException | None = None
         self.after: _Entry | None = None  # the next follower of the batch to wake
-        self.wake = _allocate_lock()
-        self.wake.acquire()
 
     def result(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev_hash": self.prev.decode("ascii"), **self.record,
@@ -201,9 +210,11 @@ class _Segment:
     first_prev: str = GENESIS
     wrote: bool = False  # this process appended to it
     checkpoint: str = ""  # path of its checkpoint file, checked before every batch
+    name: str = ""  # the segment file's name
 
     def __post_init__(self) -> None:
         self.checkpoint = str(self.path.with_name(checkpoint_name(self.index)))
+        self.name = self.path.name
 
 
 def scan_tail(fd: int, size: int) -> tuple[int, bytes | None]:
@@ -300,7 +311,7 @@ class FileAuditLog:
         self._extra: list[_Entry] = []  # records the log writes about itself (repairs)
         self._witness_head = witness_head  # (seq, hash) of the latest digest the witness holds
         # (seq, hash, segment) of the newest record known to be fsynced: what a digest may vouch for.
-        self._durable: tuple[int, str, str] = (0, GENESIS, "")
+        self._durable: tuple[int, bytes, str] = (0, GENESIS.encode("ascii"), "")
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -311,7 +322,7 @@ class FileAuditLog:
             with self._io, self._file_lock():
                 self._sync_locked()
                 if self._extra:
-                    os.fsync(self._write_locked([]))
+                    os.fsync(self._write_locked([])[0].fd)
         except OSError as exc:
             os.close(self._lock_fd)
             raise AuditError(f"cannot open the audit log at {directory}: {exc.strerror or exc}") from exc
@@ -329,36 +340,53 @@ class FileAuditLog:
                 raise AuditError(f"the audit log at {self.directory} is closed")
             if self._broken:
                 raise AuditError(self._broken)
-            queue = self._queue
-            queue.append(entry)
-            if self._gather is not None and len(queue) >= self._want:
-                self._gather.release()
+            if not self._leading:
+                # Nobody is writing: this thread leads, its own entry first in the batch (never queued).
+                self._leading = True
+                lead, last = True, False
+            elif self._gather is not None and len(self._queue) + 1 >= self._want:
+                # This record completes the batch a leader is gathering: this thread (running already)
+                # writes it, rather than wake the gatherer for it; the gatherer, queued first, sleeps
+                # on until the batch is done, as a follower.
                 self._gather = None
-            lead = not self._leading
-            self._leading = True
-        interrupted: BaseException | None = None
-        if not lead:
+                lead, last = True, True
+            else:
+                lead = False
+                wake = entry.wake = _allocate_lock()
+                wake.acquire()
+                self._queue.append(entry)
+        if lead:
+            self._lead(entry, queued=False, last=last)
+        else:
             # Follower: sleep until the leader has made this record durable, or hands over
             # leadership because this record is first in the queue it left behind.
-            try:
-                while True:
-                    try:
-                        entry.wake.acquire()
-                        break
-                    except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
-                        interrupted = exc         # hand-over first, or every other appender would hang
-                        if entry.done or entry.promoted:  # set before the release we may have missed
-                            break
-            finally:
-                if entry.done and entry.after is not None:
-                    entry.after.wake.release()  # pass the wake-up on along the batch
-        if not entry.done:
-            self._lead()
-        if interrupted is not None:
-            raise interrupted
+            interrupted = self._await(entry)
+            if not entry.done:
+                self._lead(entry, queued=True)
+            if interrupted is not None:
+                raise interrupted
         if entry.error is not None:
             raise entry.error
         return entry.result()
+
+    @staticmethod
+    def _await(entry: _Entry) -> BaseException | None:
+        """Sleep until ``entry`` is done (then wake the next of its batch) or made leader; an interrupt
+        caught meanwhile, for the caller to raise once the hand-over is finished."""
+        interrupted: BaseException | None = None
+        try:
+            while True:
+                try:
+                    entry.wake.acquire()
+                    break
+                except BaseException as exc:  # KeyboardInterrupt in the main thread: finish the
+                    interrupted = exc         # hand-over first, or every other appender would hang
+                    if entry.done or entry.promoted:  # set before the release we may have missed
+                        break
+        finally:
+            if entry.done and entry.after is not None:
+                entry.after.wake.release()  # pass the wake-up on along the batch
+        return interrupted
 
     def close(self) -> None:
         """Wait for appends in flight, then close the current segment with a signed checkpoint."""
@@ -389,7 +417,8 @@ class FileAuditLog:
     @property
     def durable_head(self) -> tuple[int, str, str]:
         """``(seq, hash, segment)`` of the newest record this process knows to be on disk (fsynced)."""
-        return self._durable
+        seq, digest, segment = self._durable
+        return seq, digest.decode("ascii"), segment
 
     @property
     def head(self) -> tuple[int, str]:
@@ -404,49 +433,90 @@ class FileAuditLog:
         self.close()
 
     # -- group commit ------------------------------------------------------------------------
-    def _lead(self) -> None:
-        """Gather, write and sync everything queued (group commit), wake the batch, hand the leadership on.
+    def _lead(self, own: _Entry, *, queued: bool, last: bool = False) -> None:
+        """Gather, write and sync a batch (group commit), wake it, hand the leadership on.
 
-        One sync at a time: the appenders that queue while it runs make the next batch, written by
-        the first of them once this one is durable, so that nothing is written behind a failed sync.
-        (Overlapping the next batch's write and sync with this sync was measured, docs/benchmarks.md:
-        on ext4 the overlapping syncs of one file each got slower, and the appenders split into
-        smaller batches that each paid one.)
+        ``own`` is this thread's entry: first in the queue (``queued``: a thread promoted by the
+        previous leader) or not queued (a thread that found nobody leading, first in the batch, or
+        one that completed a gathering batch, ``last`` in it). One sync at a time: the appenders that
+        queue while it runs make the next batch, written by the first of them once this one is
+        durable, so that nothing is written behind a failed sync. (Overlapping the next batch's write
+        and sync with this sync was measured, docs/benchmarks.md: on ext4 the overlapping syncs of one
+        file each got slower, and the appenders split into smaller batches that each paid one.)
         """
         interrupted: BaseException | None = None
-        with self._mu:
-            # Gather: when the previous batch had several appenders, they are coming back with their
-            # next records right now; wait a fraction of a sync for them rather than write a batch
-            # of one and make them wait a whole sync (the commit_delay of databases).
-            want, gather = self._last_batch, None
-            if want > 1 and len(self._queue) < want and GATHER_MAX_S > 0:
-                gather = self._gather = _allocate_lock()
-                gather.acquire()
-                self._want = want
-        if gather is not None:
-            try:
-                gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
-            except BaseException as exc:  # KeyboardInterrupt: write the batch first, raise after
-                interrupted = exc
-        with self._mu:
-            self._gather = None
-            batch, self._queue = self._queue, []
-            self._last_batch = len(batch)
+        # Gather: when the previous batch had several appenders, they are coming back with their
+        # next records right now; wait a fraction of a sync for them rather than write a batch
+        # of one and make them wait a whole sync (the commit_delay of databases). The appender that
+        # completes the batch writes it (see append); the gatherer then waits as a follower.
+        want = self._last_batch
+        if not last and want > 1 and len(self._queue) + (not queued) < want and GATHER_MAX_S > 0:
+            gather = None
+            with self._mu:
+                if len(self._queue) + (not queued) < want:
+                    gather = own.wake = _allocate_lock()
+                    gather.acquire()
+                    if not queued:
+                        self._queue.insert(0, own)
+                        queued = True
+                    own.promoted = False
+                    self._gather, self._want = gather, want
+            if gather is not None:
+                done = False
+                try:
+                    # True only when released as a follower: the batch was taken, written and is done.
+                    done = gather.acquire(timeout=min(self._fsync_s / 2, GATHER_MAX_S))
+                except BaseException as exc:  # KeyboardInterrupt: write the batch first, raise after
+                    interrupted = exc
+                with self._mu:
+                    # Taken by the appender that completed the batch (which may since have written
+                    # it, and a new leader be gathering: only this gatherer's own gather is cleared).
+                    taken = self._gather is not gather
+                    if not taken:
+                        self._gather = None
+                if taken:
+                    if done:
+                        if own.after is not None:
+                            own.after.wake.release()  # pass the wake-up on along the batch
+                    else:
+                        interrupted = self._await(own) or interrupted  # once the batch is done
+                    if interrupted is not None:
+                        raise interrupted
+                    return
+        if self._queue:
+            with self._mu:
+                queue, self._queue = self._queue, []
+            if queued:
+                batch = queue
+            elif last:
+                batch = queue
+                batch.append(own)
+            else:
+                batch = [own, *queue]
+        else:
+            # Nobody queued (read without the lock: one queueing now waits for the hand-over, which
+            # looks under it): the uncontended append, a batch of one.
+            batch = [own]
+        self._last_batch = len(batch)
         # Failed unless the commit returns (an exception, e.g. KeyboardInterrupt, acknowledges nothing).
         error: AuditError | None = AuditError("audit append interrupted before its batch was durable")
         try:
-            error = self._commit(batch)
+            error, late = self._commit(batch)
+            interrupted = interrupted or late
         finally:
             # The promoted leader first: it gathers while the rest of this batch wakes up.
             self._hand_over()
-            # Backwards, so that an entry is done only once it knows whom to wake after it.
-            after: _Entry | None = None
-            for e in reversed(batch):
-                e.after, e.error, e.done = after, error, True
-                after = e
-            # batch[0] is this thread's own entry; waking batch[1] wakes the rest, one after another.
+            own.error = error
             if len(batch) > 1:
-                batch[1].wake.release()
+                # Backwards, so that an entry is done only once it knows whom to wake after it; this
+                # thread's own entry is not woken, the first other one is and wakes the next, and so on.
+                after: _Entry | None = None
+                for e in reversed(batch):
+                    if e is not own:
+                        e.after, e.error, e.done = after, error, True
+                        after = e
+                assert after is not None
+                after.wake.release()
         if interrupted is not None:
             raise interrupted
 
@@ -459,57 +529,89 @@ class FileAuditLog:
                 nxt.wake.release()  # its thread becomes the next leader
             else:
                 self._leading = False
-                self._idle.notify_all()
+                if self._closed:
+                    self._idle.notify_all()  # close() waits for the batch in flight
 
-    def _commit(self, batch: list[_Entry]) -> AuditError | None:
-        """Write ``batch`` and sync it: None once it is durable, else the error that fails it."""
+    def _commit(self, batch: list[_Entry]) -> tuple[AuditError | None, BaseException | None]:
+        """Write ``batch`` and sync it: (None once it is durable, else the error that fails it; an
+        interrupt (KeyboardInterrupt...) caught on the way, which the leader raises once the batch is
+        acknowledged)."""
         with self._io:
-            error, fd, seg_name = self._write(batch)
-            if fd is None:
-                return error
-            # Still under self._io: the fd is not closed (by a rotation) while it is synced.
-            error = self._sync(fd)
-            if error is None and batch:
-                self._durable = (batch[-1].seq, batch[-1].hash.decode("ascii"), seg_name)
-        return error
-
-    def _write(self, batch: list[_Entry]) -> tuple[AuditError | None, int | None, str]:
-        """Write ``batch`` under the file lock (the caller holds self._io): (the error, None, "") or
-        (None, the fd to sync, the segment's name)."""
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                if self._broken:
-                    return AuditError(self._broken), None, ""
-                self._sync_locked()
-                fd = self._write_locked(batch)
-                seg_name = self._seg.path.name if self._seg is not None else ""
-                return None, fd, seg_name
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        except AuditError as exc:
-            return exc, None, ""
-        except OSError as exc:
-            return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}"), None, ""
-        except BaseException as exc:
-            # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
-            return AuditError(f"audit append interrupted: {exc!r}"), None, ""
+                seg, undo = self._write(batch)
+            except AuditError as exc:
+                return exc, None
+            except OSError as exc:
+                return AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}"), None
+            except BaseException as exc:
+                # KeyboardInterrupt and the like: fail the batch rather than leave followers asleep.
+                return AuditError(f"audit append interrupted: {exc!r}"), exc
+            # Still under self._io: the fd is not closed (by a rotation) while it is synced.
+            error, interrupted = self._sync(seg.fd)
+            if error is None:
+                if batch:
+                    self._durable = (batch[-1].seq, batch[-1].hash, seg.name)
+            else:
+                self._undo_locked(seg, undo)
+        return error, interrupted
 
-    def _sync(self, fd: int) -> AuditError | None:
-        """Make everything written to ``fd`` durable; the error, if any."""
+    def _write(self, batch: list[_Entry]) -> tuple[_Segment, _Undo]:
+        """Write ``batch`` under the file lock (the caller holds self._io): the segment written and
+        how to take the lines off again. Raises AuditError or OSError when nothing is written."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            # Outside the file lock: a sync flushes the file whoever wrote it, so other processes
-            # may write meanwhile. A rotation by another process fsyncs before it checkpoints.
-            # fdatasync: the data and the file's size, without the timestamps fsync also journals
-            # (a new segment's directory entry is made durable apart, when it is created).
-            started = time.monotonic()
-            os.fdatasync(fd)
-            self._fsync_s = 0.8 * self._fsync_s + 0.2 * (time.monotonic() - started)
-        except OSError as exc:
-            self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
-                            "the log refuses further records until reopened")
-            return AuditError(self._broken)
-        return None
+            if self._broken:
+                raise AuditError(self._broken)
+            self._sync_locked()
+            return self._write_locked(batch)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _sync(self, fd: int) -> tuple[AuditError | None, BaseException | None]:
+        """Make everything written to ``fd`` durable: (the error, if any; an interrupt caught meanwhile).
+
+        Outside the file lock: a sync flushes the file whoever wrote it, so other processes may write
+        meanwhile. A rotation by another process fsyncs before it checkpoints. fdatasync: the data
+        and the file's size, without the timestamps fsync also journals (a new segment's directory
+        entry is made durable apart, when it is created).
+        """
+        interrupted: BaseException | None = None
+        for _ in range(2):
+            try:
+                started = time.monotonic()
+                os.fdatasync(fd)
+                self._fsync_s = 0.8 * self._fsync_s + 0.2 * (time.monotonic() - started)
+                return None, interrupted
+            except OSError as exc:
+                self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
+                                "the log refuses further records until reopened")
+                return AuditError(self._broken), interrupted
+            except BaseException as exc:
+                # An interrupt (KeyboardInterrupt, a signal handler's SystemExit) is not a failure of
+                # the disk and may have come before or after the sync itself: sync again, and if that
+                # succeeds the batch is durable and acknowledged; the leader raises the interrupt after.
+                interrupted = interrupted or exc
+        self._broken = (f"the sync of the audit log at {self.directory} was interrupted twice ({interrupted!r}); "
+                        "the log refuses further records until reopened")
+        return AuditError(self._broken), interrupted
+
+    def _undo_locked(self, seg: _Segment, undo: _Undo) -> None:
+        """Cut a batch whose sync failed back off the segment (under self._io), so that records whose
+        appenders are told they failed do not appear in the log: unless another process has written
+        after them or closed the segment since (then they stay, chained into its records, and the
+        log, broken, refuses further records until reopened)."""
+        start, head, first = undo
+        try:
+            with self._file_lock():
+                if os.access(seg.checkpoint, os.F_OK) or os.fstat(seg.fd).st_size != seg.size:
+                    log.error("audit.failed_batch_kept", segment=seg.name, offset=start,
+                              reason="another process wrote after it or closed the segment")
+                    return
+                os.ftruncate(seg.fd, start)
+                (self._last_seq, self._last_hash), seg.size, seg.first_seq = head, start, first
+                os.fdatasync(seg.fd)
+        except BaseException as exc:  # the log is broken already; the next open repairs what is left
+            log.error("audit.failed_batch_kept", segment=seg.name, offset=start, reason=repr(exc))
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -520,8 +622,9 @@ class FileAuditLog:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     # -- under self._io and the file lock ----------------------------------------------------
-    def _write_locked(self, batch: list[_Entry]) -> int:
-        """Write the batch (after a segment header and pending repair records); the fd to sync."""
+    def _write_locked(self, batch: list[_Entry]) -> tuple[_Segment, _Undo]:
+        """Write the batch (after a segment header and pending repair records): the segment written
+        and how to take the lines off again. On any exception nothing is left written."""
         seg = self._seg
         if seg is not None and seg.first_seq is not None and (
                 seg.size >= self._max_bytes or self._clock() - seg.opened_at >= self._max_seconds):
@@ -529,34 +632,42 @@ class FileAuditLog:
             seg = None
         if seg is None:
             seg = self._open_segment_locked()
-        entries = list(self._extra)
-        if seg.first_seq is None:
-            entries.insert(0, self._header_entry(seg))
-        entries.extend(batch)
-        seq, prev = self._last_seq, self._last_hash
+        entries = batch
+        if self._extra or seg.first_seq is None:
+            entries = [self._header_entry(seg)] if seg.first_seq is None else []
+            entries += self._extra
+            entries += batch
+        seq, prev = head = self._last_seq, self._last_hash
         data, hashes = encode_lines(seq, prev, [e.members for e in entries])
         for e, digest in zip(entries, hashes, strict=True):
             seq += 1
             e.seq, e.prev, e.hash = seq, prev, digest
             prev = digest
-        start = seg.size
+        start, fd, first = seg.size, seg.fd, seg.first_seq
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(seg.fd, view):]
-        except OSError as exc:
+            n = os.write(fd, data)
+            if n < len(data):  # a short write (a signal, a full disk): write the rest
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(fd, view):]
+            if seg.first_seq is None:
+                seg.first_seq, seg.first_prev = entries[0].seq, entries[0].prev.decode("ascii")
+            seg.size = start + len(data)
+            self._last_seq, self._last_hash = seq, prev
+        except BaseException as exc:
+            # Nothing of a failed (or interrupted) write stays: its appenders are told it failed.
+            self._last_seq, self._last_hash = head
+            seg.size, seg.first_seq = start, first
             try:
-                os.ftruncate(seg.fd, start)
+                os.ftruncate(fd, start)
             except OSError as exc2:
                 self._broken = f"cannot undo a failed audit write in {seg.path}: {exc2.strerror or exc2}"
-            raise AuditError(f"cannot write the audit log {seg.path}: {exc.strerror or exc}") from exc
-        if seg.first_seq is None:
-            seg.first_seq, seg.first_prev = entries[0].seq, entries[0].prev.decode("ascii")
-        seg.size = start + len(data)
+            if isinstance(exc, OSError):
+                raise AuditError(f"cannot write the audit log {seg.path}: {exc.strerror or exc}") from exc
+            raise
         seg.wrote = True
-        self._last_seq, self._last_hash = seq, prev
         self._extra = []
-        return seg.fd
+        return seg, (start, head, first)
 
     def _header_entry(self, seg: _Segment) -> _Entry:
         out, members = prepare({"kind": KIND_SEGMENT, "actor": "gatekeeper", "data": {
@@ -568,7 +679,8 @@ class FileAuditLog:
         """Bring this process's view of the log up to date with the disk (other writers, crashes)."""
         seg = self._seg
         if seg is not None:
-            if os.path.exists(seg.checkpoint):
+            # os.access: a stat that answers False instead of raising (and swallowing) FileNotFoundError.
+            if os.access(seg.checkpoint, os.F_OK):
                 # Another process closed it: continue after its checkpoint.
                 os.close(seg.fd)
                 self._seg = None
@@ -699,7 +811,7 @@ class FileAuditLog:
     def _close_segment_locked(self, seg: _Segment) -> None:
         """fsync the segment and write its signed checkpoint (then hand it to the sink)."""
         os.fsync(seg.fd)
-        self._durable = (self._last_seq, self._last_hash.decode("ascii"), seg.path.name)
+        self._durable = (self._last_seq, self._last_hash, seg.name)
         self._write_checkpoint_locked(seg)
 
     def _write_checkpoint_locked(self, seg: _Segment, damaged: dict[str, Any] | None = None) -> None:

@@ -405,9 +405,12 @@ def _queued(log: FileAuditLog, n: int) -> None:
 def test_a_failed_sync_fails_its_whole_batch_and_nothing_after_it_is_acknowledged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One sync at a time: the appenders that queue while a sync runs are written only after it; when
-    it fails, every appender of its batch fails, and the queued ones fail without being written."""
+    it fails, every appender of its batch fails and its lines are cut off the log again, and the
+    queued ones fail without being written."""
     log = open_log(tmp_path)
     log.append({"kind": "x.warm"})
+    seg = tmp_path / "audit" / "segment-00000001.jsonl"
+    before = seg.stat().st_size
     gate, in_sync, calls = _hold_first_sync(log, monkeypatch)
     outcome: dict[str, Any] = {}
     first = _appender(log, outcome, "first")
@@ -415,8 +418,7 @@ def test_a_failed_sync_fails_its_whole_batch_and_nothing_after_it_is_acknowledge
     later = [_appender(log, outcome, f"later{i}") for i in range(5)]
     _queued(log, 5)  # queued behind the sync in flight, not written
     assert calls[0] == 1
-    seg = tmp_path / "audit" / "segment-00000001.jsonl"
-    size = seg.stat().st_size
+    assert seg.stat().st_size > before  # the first batch is written, its sync in flight
     gate.set()
     for t in (first, *later):
         t.join(30)
@@ -424,9 +426,10 @@ def test_a_failed_sync_fails_its_whole_batch_and_nothing_after_it_is_acknowledge
     for i in range(5):
         assert isinstance(outcome[f"later{i}"], AuditError), outcome[f"later{i}"]
         assert "refuses further records" in str(outcome[f"later{i}"])
-    assert calls[0] == 1 and seg.stat().st_size == size  # the later ones were never written nor synced
+    # The failed batch was cut back, the later ones were never written nor synced.
+    assert calls[0] == 1 and seg.stat().st_size == before
     names = [r.get("data", {}).get("name") for r in read_records(tmp_path / "audit")]
-    assert "first" in names and not any(str(n).startswith("later") for n in names)
+    assert "first" not in names and not any(str(n).startswith("later") for n in names)
     with pytest.raises(AuditError, match="refuses further records"):
         log.append({"kind": "x.y"})
     log._broken = None
