@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ def _write_list(path: Path, rows: list[dict[str, str]]) -> Path:
 @pytest.fixture(scope="module")
 def lists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[CustomerProfile]]:
     """A first list, a second (a third of the first dropped, a third renamed, new entries) and the
-    profiles: the bench's customers (5 % named like an entry of either list), blank and repeated names."""
+    profiles: the bench's customers (5 % named like an entry of either list), blank names, names
+    repeated with other countries and with the same (screened once by a worker)."""
     rng = random.Random(1919)
     first = make_list(300, rng)
     fresh = make_list(400, rng)[300:]
@@ -87,7 +89,8 @@ def lists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Cu
     people = make_customers(3000, first + second, rng)
     people[10:20] = [CustomerProfile("aws", f"blank-{i}", "  ", "US", "US", "US", "verified") for i in range(10)]
     people += [CustomerProfile("gcp", f"twin-{i}", people[i * 7].legal_name, "CN", "HK", "CN", "verified")
-               for i in range(200)]
+               for i in range(200)]  # the same names with other countries
+    people += [replace(p, provider="azure", account_id=f"again-{i}") for i, p in enumerate(people[:600:2])]
     base = tmp_path_factory.mktemp("lists")
     return _write_list(base / "first.csv", first), _write_list(base / "second.csv", second), people
 
