@@ -17,6 +17,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -47,6 +48,14 @@ def _run(token: int, chunk: Any) -> Any:
     return _WORK[token](chunk)
 
 
+def _detach_std_streams() -> None:
+    """In a worker, first: its own stdout and stderr. The inherited ones may have been locked by
+    another of the parent's threads at the fork (rich's progress bar refreshes from a thread), and a
+    worker flushes them as it exits: it would wait forever. Workers print nothing; their errors
+    go back to the parent with their results."""
+    sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (open until the worker exits)
+
+
 def ordered_map(fn: Callable[[A], R], chunks: Iterable[tuple[K, A]], workers: int) -> Iterator[tuple[K, R]]:
     """``(keep, fn(chunk))`` for each ``(keep, chunk)`` of ``chunks``, in order, computed by ``workers`` forked
     processes; ``chunks`` is read as the workers need it (a few chunks a worker in flight), so memory
@@ -66,7 +75,8 @@ def ordered_map(fn: Callable[[A], R], chunks: Iterable[tuple[K, A]], workers: in
     # object's header and so copy every page of the index into every worker.
     thawed = gc.get_freeze_count() == 0  # someone else's freeze (a Lambda's cold start) is left alone
     gc.freeze()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_detach_std_streams)
     window: deque[tuple[K, Future[R]]] = deque()
     try:
         for keep, chunk in itertools.chain(head, it):

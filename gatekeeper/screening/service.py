@@ -247,7 +247,7 @@ def _screen_fn(store: ScreeningStore, pages: Pages, threshold: float, progress: 
 
 
 WORKER_CHUNK = 500  # profiles sent to a worker at a time: ~50 ms of matching, a few KB of names
-_REMEMBERED = 200_000  # (name, countries) whose hits a worker keeps for the rest of a load: ~30 MB
+_REMEMBERED = 200_000  # (name, countries) whose hits a worker keeps for the rest of a load: ~50-90 MB
 
 
 def _screened_by_workers(index: ScreeningIndex, pages: Pages, threshold: float, workers: int

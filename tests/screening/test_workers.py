@@ -232,3 +232,14 @@ def test_an_exception_in_a_worker_is_raised_here_and_the_workers_stop() -> None:
         for _ in ordered_map(_fails_on_seven, [(i, i) for i in range(50)], 2):
             pass
     assert not multiprocessing.active_children()
+
+
+def _stdout_name(chunk: int) -> str:
+    return str(getattr(sys.stdout, "name", ""))
+
+
+def test_workers_do_not_write_to_the_inherited_std_streams() -> None:
+    """A worker flushes its stdout as it exits: not the parent's (its lock may have been held by
+    another thread at the fork, e.g. a progress bar's)."""
+    names = {name for _, name in ordered_map(_stdout_name, [(i, i) for i in range(20)], 2)}
+    assert names == {os.devnull}
