@@ -63,7 +63,9 @@ def load(
         else:
             from rich.progress import Progress
 
-            with Progress(console=console, transient=True) as bar:
+            # rich's own console (stdout, like ``console``): a Live display enters its console as a
+            # context manager, which the lazy proxy ``console`` cannot be (its dunders are not forwarded).
+            with Progress(transient=True) as bar:
                 task = bar.add_task("re-screening profiles", total=None)
                 result = load_list(gk, parsed, actor=by, workers=workers,
                                    progress=lambda n, total: bar.update(task, completed=n, total=total))
