@@ -205,9 +205,11 @@ class ChildRun:
     exit: int
     stdout: str
     stderr: str
+    children_peak_rss_mb: float = 0.0  # the largest of the processes it forked (bench/_peak.py)
 
     def data(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "peak_rss_mb": self.peak_rss_mb, "exit": self.exit}
+        return {"seconds": self.seconds, "peak_rss_mb": self.peak_rss_mb, "exit": self.exit,
+                "children_peak_rss_mb": self.children_peak_rss_mb}
 
 
 def run_child(module: str, args: list[str], *, env: dict[str, str] | None = None, cwd: Path = ROOT,
@@ -231,8 +233,10 @@ def run_child(module: str, args: list[str], *, env: dict[str, str] | None = None
                 proc.wait()
             seconds = time.perf_counter() - t0
         kb = int(peak.read_text(encoding="ascii") or 0) if peak.exists() else 0
+        forked = Path(tmp, "peak.children")
+        children_kb = int(forked.read_text(encoding="ascii") or 0) if forked.exists() else 0
         return ChildRun(seconds, kb / 1024, proc.returncode, out_path.read_text(encoding="utf-8", errors="replace"),
-                        err_path.read_text(encoding="utf-8", errors="replace"))
+                        err_path.read_text(encoding="utf-8", errors="replace"), children_kb / 1024)
 
 
 def child_env(**extra: str) -> dict[str, str]:

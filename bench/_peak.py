@@ -2,6 +2,10 @@
 
     python bench/_peak.py OUT_FILE MODULE [ARG ...]
 
+``OUT_FILE.children`` gets the largest peak RSS of the processes it forked and waited for (the
+workers of ``screening load``; ``getrusage(RUSAGE_CHILDREN)``), 0 when none: their pages shared
+with the command (copy on write) count in each, so the command's and theirs added are an upper bound.
+
 The parent cannot take the figure from ``wait4``: Linux carries a process's peak RSS across fork and
 exec, so a child started by a large benchmark process would report the parent's size. ``VmHWM`` in
 ``/proc/self/status`` belongs to the memory map of the program after exec, so it is the command's own.
@@ -10,6 +14,7 @@ exec, so a child started by a large benchmark process would report the parent's 
 from __future__ import annotations
 
 import atexit
+import resource
 import runpy
 import sys
 from pathlib import Path
@@ -25,6 +30,8 @@ def peak_kb() -> int:
 def main() -> None:
     out, module, *args = sys.argv[1:]
     atexit.register(lambda: Path(out).write_text(str(peak_kb()), encoding="ascii"))
+    atexit.register(lambda: Path(out + ".children").write_text(
+        str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), encoding="ascii"))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

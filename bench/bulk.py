@@ -162,7 +162,9 @@ def measure_import(work: Path, accounts: Path, timeout: float, env: dict[str, st
 def _figure(e: dict[str, Any]) -> str:
     if e["exit"] != 0:
         return f"failed after {e['seconds']:.1f} s" if e["exit"] > 0 else f"killed after {e['seconds']:.0f} s"
-    return f"{e['seconds']:.2f} s, peak RSS {e['peak_rss_mb']:,.0f} MB"
+    forked = e.get("children_peak_rss_mb", 0.0)
+    workers = f" (its workers: up to {forked:,.0f} MB each, shared pages counted in each)" if forked else ""
+    return f"{e['seconds']:.2f} s, peak RSS {e['peak_rss_mb']:,.0f} MB{workers}"
 
 
 def _verdict(e: dict[str, Any], goal_met: bool) -> bool | None:

@@ -90,6 +90,8 @@ class WorkflowConfig(_Section):
 class ScreeningConfig(_Section):
     # Score (0-100) at or above which a restricted-party list entry is a hit on a profile.
     threshold: float = Field(default=88.0, ge=0, le=100)
+    # Processes that re-screen the stored profiles when a list is loaded; 0: the CPUs available to it.
+    workers: int = Field(default=0, ge=0, le=256)
 
 
 class HooksConfig(_Section):

@@ -159,6 +159,7 @@ class WorkflowConfig(Record):
 
 class ScreeningConfig(Record):
     threshold: float = spec(88.0, ge=0, le=100)
+    workers: int = spec(0, ge=0, le=256)
 
 
 class HooksConfig(Record):

@@ -11,6 +11,7 @@ The hierarchy::
      ├── WorkflowError             a case or licence transition that is not allowed
      │    └── ConflictError        a concurrent change to the same case won; re-read and retry
      ├── StoreError                the state store failed (down, throttled, corrupt)
+     ├── ScreeningError            a re-screening could not finish (a worker process died)
      ├── ResolutionError           an indirection (launch template, group) could not be followed
      ├── RemediationError          a detective hook could not put a resource right (retried by the platform)
      └── AuditError                the audit log could not be written
@@ -90,6 +91,10 @@ class ConflictError(WorkflowError):
 
 class StoreError(GatekeeperError):
     """The state store failed; decisions that depend on it fail closed."""
+
+
+class ScreeningError(GatekeeperError):
+    """Screening could not be completed (a worker process of ``screening load`` died); nothing was changed."""
 
 
 class ResolutionError(GatekeeperError):

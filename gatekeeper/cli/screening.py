@@ -1,6 +1,7 @@
 """``gatekeeper screening``: load the Consolidated Screening List, review hits, clear false positives.
 
-    screening load FILE [--date YYYY-MM-DD] [--by NAME]   load CSV/JSON, re-screen stored profiles
+    screening load FILE [--date YYYY-MM-DD] [--by NAME] [--workers N]
+                                                load CSV/JSON, re-screen stored profiles
     screening hits [--all]                      open hits for review (--all: also cleared, lapsed)
     screening clear ACCOUNT ENTRY --by R --reason TEXT
     screening check NAME [--country CC]         explain how a name scores against the list
@@ -40,6 +41,9 @@ def load(
         "--date", help="The list's publication date, YYYY-MM-DD (default: the file's modification date).")] = None,
     by: Annotated[str | None, typer.Option(
         "--by", help="Who loads the list, for the audit log (default: the login name).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=0, help="Processes re-screening the profiles (default: [screening] workers; "
+                                 "0: the CPUs available).")] = None,
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -55,13 +59,15 @@ def load(
     gk = runtime(config)
     try:
         if json_out or not console.is_terminal:
-            result = load_list(gk, parsed, actor=by)
+            result = load_list(gk, parsed, actor=by, workers=workers)
         else:
             from rich.progress import Progress
 
-            with Progress(console=console, transient=True) as bar:
+            # rich's own console (stdout, like ``console``): a Live display enters its console as a
+            # context manager, which the lazy proxy ``console`` cannot be (its dunders are not forwarded).
+            with Progress(transient=True) as bar:
                 task = bar.add_task("re-screening profiles", total=None)
-                result = load_list(gk, parsed, actor=by,
+                result = load_list(gk, parsed, actor=by, workers=workers,
                                    progress=lambda n, total: bar.update(task, completed=n, total=total))
     except GatekeeperError as exc:
         fail(f"{exc}; nothing was loaded", as_json=json_out)

@@ -584,6 +584,17 @@ class ScreeningIndex:
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entry.list_code, m.entry.entry_id))
         return ranked[:limit] if limit is not None else ranked
 
+    def prepare(self, min_score: float) -> None:
+        """Build now what matching at ``min_score`` would build on first use (the floor's tables, the
+        country family of each entry), so that processes forked afterwards share one copy rather
+        than each building its own. Results do not change: these are caches."""
+        if not self._variants:
+            return
+        for entry in range(len(self.entries)):
+            self._country_effect(entry, frozenset())
+        if min_score - COUNTRY_SUPPORT - _ROUNDING > 0 and MISSING_PENALTY == EXTRA_PENALTY:
+            self._floor_tables(min_score)
+
     def score(self, name: str, entry_id: str, countries: Sequence[str] = ()) -> Match | None:
         """The best match of ``name`` against one entry (any score), or None if the entry is unknown."""
         customer_countries = frozenset(_CountryFamily.of(c) for c in countries if c)

@@ -599,7 +599,7 @@ class DynamoDBScreeningStore:
                 plan.upserts[(pk, h.entry_id)] = {
                     "provider": S(r.provider), "account_id": S(r.account_id), "entry_id": S(h.entry_id),
                     "list_code": S(h.list_code), "entry_name": S(h.entry_name), "legal_name": S(r.legal_name),
-                    "score": N(float(h.score)), "explanation": S(json.dumps(h.explanation, sort_keys=True)),
+                    "score": N(float(h.score)), "explanation": S(h.explanation_text()),
                     "summary": S(h.summary), "fingerprint": S(h.fingerprint), "active": N(1),
                     "last_screened_at": S(at)}
                 prev_status, cleared_fp = old.get(h.entry_id, ("", ""))

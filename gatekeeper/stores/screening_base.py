@@ -9,6 +9,7 @@ so that the stores never import the screening service that uses them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -191,6 +192,18 @@ class HitCandidate:
     explanation: dict[str, Any]
     summary: str
     fingerprint: str
+    # The explanation as stored, when already encoded (a ``screening load`` worker encodes its hits,
+    # so that the process writing them does not): see explanation_text.
+    explanation_json: str = ""
+
+    def explanation_text(self) -> str:
+        """The explanation as every store keeps it: JSON, keys sorted."""
+        return self.explanation_json or explanation_text(self.explanation)
+
+
+def explanation_text(explanation: dict[str, Any]) -> str:
+    """A hit's explanation as stored: JSON, keys sorted (one encoding for every store)."""
+    return json.dumps(explanation, sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from gatekeeper._construct import fast_new
 from gatekeeper.errors import StoreError
 from gatekeeper.model import CustomerProfile, Owner, ScreeningHit
 from gatekeeper.stores.base import SQLDatabase
@@ -52,6 +53,9 @@ _UPSERT = ("INSERT INTO profiles (provider, account_id, legal_name, country, hea
            " ultimate_parent_country=excluded.ultimate_parent_country, kyc_status=excluded.kyc_status,"
            " updated_at=excluded.updated_at, owners=excluded.owners")
 SUBJECT_PAGE = 10_000  # profiles read per query when re-screening all of them
+_SUBJECT_COLUMNS = ("provider, account_id, legal_name, country, headquarters_country, ultimate_parent_country,"
+                    " kyc_status")
+_screening_subject = fast_new(CustomerProfile)
 
 
 def _profile_rows(profiles: Sequence[CustomerProfile], now: str) -> list[tuple[str, ...]]:
@@ -175,14 +179,20 @@ class SQLStore:
     def iter_screening_subjects(self, page: int | None = None) -> Iterator[list[CustomerProfile]]:
         """Every profile (names and countries only), ``page`` at a time in key order, so that a
         re-screening of a million profiles never holds them all (keyset pagination: each page is an
-        index range scan, not an OFFSET)."""
+        index range scan, not an OFFSET).
+
+        Only what screening reads is read (not the owners, not the hits), into profiles built
+        without the frozen dataclass's per-field toll: about 4 us a profile less of a re-screening."""
         page = page or SUBJECT_PAGE
-        rows = self.db.query("SELECT * FROM profiles ORDER BY provider, account_id LIMIT ?", (page,))
+        new = _screening_subject
+        rows = self.db.query(f"SELECT {_SUBJECT_COLUMNS} FROM profiles ORDER BY provider, account_id LIMIT ?",
+                             (page,))
         while rows:
-            yield [_profile(r, ()) for r in rows]
+            yield [new(r["provider"], r["account_id"], r["legal_name"], r["country"], r["headquarters_country"],
+                       r["ultimate_parent_country"], r["kyc_status"]) for r in rows]  # sqlite3.Row or dict
             last = rows[-1]
-            rows = self.db.query("SELECT * FROM profiles WHERE provider > ? OR (provider = ? AND account_id > ?)"
-                                 " ORDER BY provider, account_id LIMIT ?",
+            rows = self.db.query(f"SELECT {_SUBJECT_COLUMNS} FROM profiles WHERE provider > ? OR"
+                                 " (provider = ? AND account_id > ?) ORDER BY provider, account_id LIMIT ?",
                                  (last["provider"], last["provider"], last["account_id"], page))
 
     def import_profiles(self, batches: Iterable[Sequence[CustomerProfile]], screen: BatchScreenFn, *,

@@ -346,7 +346,7 @@ class SQLScreeningStore:
                           if status != "lapsed" and eid not in now_ids]
             for h in r.hits:
                 upserts.append((r.provider, r.account_id, h.entry_id, h.list_code, h.entry_name, r.legal_name,
-                                h.score, json.dumps(h.explanation, sort_keys=True), h.summary, h.fingerprint,
+                                h.score, h.explanation_text(), h.summary, h.fingerprint,
                                 at, at))
                 prev_status, cleared_fp = old.get(h.entry_id, ("", "")) if old else ("", "")
                 active += 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from gatekeeper.cli._common import EXIT_ERROR, EXIT_OK
+from gatekeeper.cli._common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from gatekeeper.cli.screening import app
 from gatekeeper.config import load_config
 from gatekeeper.model import CustomerProfile
@@ -145,3 +146,65 @@ def test_accounts_import_screens_the_imported_profiles(cfg: Path, tmp_path: Path
     assert r.exit_code == EXIT_OK, r.output
     hits = out_json(run(cfg, "hits", "--json"))
     assert ("999999999999", "el-hikvision-0006") in {(h["account_id"], h["entry_id"]) for h in hits}
+
+
+def _store_with(tmp_path: Path, profiles: list[CustomerProfile]) -> Path:
+    tmp_path.mkdir()
+    path = tmp_path / "gatekeeper.toml"
+    path.write_text('[store]\nurl = "sqlite:///state.db"\ncreate = true\n[audit]\nurl = "file://audit"\n'
+                    'signing_key = "audit-key.pem"\n', encoding="utf-8")
+    gk = Gatekeeper(load_config(path))
+    gk.store.profiles.put_profiles(profiles)
+    gk.close()
+    return path
+
+
+def test_load_on_workers_reports_and_stores_what_one_process_does(tmp_path: Path) -> None:
+    """``--workers 2`` over 1,200 profiles (three chunks: the workers are forked) against ``--workers 1``."""
+    many = [replace(p, account_id=f"{p.account_id}-{i}") for i in range(400) for p in PROFILES]
+    outputs = []
+    for workers in ("1", "2"):
+        cfg = _store_with(tmp_path / workers, many)
+        r = run(cfg, "load", str(CSV_LIST), "--date", "2026-11-01", "--workers", workers, "--json")
+        assert r.exit_code == EXIT_OK, r.output
+        hits = out_json(run(cfg, "hits", "--json"))
+        outputs.append((out_json(r), [{k: v for k, v in h.items() if not k.endswith("_at")} for h in hits]))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0]["profiles_screened"] == 1200 and len(outputs[0][1]) == 800
+
+
+def test_a_negative_worker_count_is_a_usage_error(cfg: Path) -> None:
+    r = run(cfg, "load", str(CSV_LIST), "--workers", "-1")
+    assert r.exit_code == EXIT_USAGE and "--workers" in r.output
+    assert out_json(run(cfg, "lists", "--json")) == []
+
+
+def test_load_on_a_terminal_shows_progress_while_workers_screen(tmp_path: Path) -> None:
+    """On a terminal the load draws a progress bar (rich refreshes it from a thread) while the
+    workers are forked: it completes and prints its table (was: a TypeError from the lazy console)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    many = [replace(p, account_id=f"{p.account_id}-{i}") for i in range(400) for p in PROFILES]
+    cfg = _store_with(tmp_path / "tty", many)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "120"}
+    proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.cli.main", "screening", "load", str(CSV_LIST),
+                             "--workers", "2", "--config", str(cfg)],
+                            stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cfg.parent)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=120) == EXIT_OK, b"".join(chunks).decode(errors="replace")[-2000:]
+    text = b"".join(chunks).decode(errors="replace")
+    assert "re-screened" in text and "1200" in text
