@@ -66,14 +66,25 @@ class _LazyConsole:
         self._stderr = stderr
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def _real(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
             stream = sys.stderr if self._stderr else sys.stdout
             # Wide enough for reviewers' tables when output goes to a file or a pipe (rich assumes 80 there).
             self._console = Console(stderr=self._stderr, width=None if stream.isatty() else 160)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    # Special methods are looked up on the type, never through __getattr__: rich's live displays
+    # (progress bars) enter the console as a context manager on a terminal.
+    def __enter__(self) -> Console:
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._real().__exit__(*exc)
 
 
 console: Console = cast("Console", _LazyConsole(stderr=False))
