@@ -75,6 +75,23 @@ def _in_threads(log: FileAuditLog, records: list[dict[str, Any]], outcome: dict[
     return threads
 
 
+def _first_sync_held(log: FileAuditLog, monkeypatch: pytest.MonkeyPatch
+                     ) -> tuple[threading.Event, list[threading.Thread], dict[int, Any]]:
+    """One appender (``x.first``) whose sync is held in flight until the returned gate is set: what is
+    appended meanwhile queues behind it. Returns the gate, its thread and its outcome."""
+    gate, in_sync = threading.Event(), threading.Event()
+
+    def hold(fd: int) -> None:
+        in_sync.set()
+        assert gate.wait(30)
+
+    monkeypatch.setattr(os, "fdatasync", _sync_gate(hold))
+    outcome: dict[int, Any] = {}
+    first = _in_threads(log, [{"kind": "x.first"}], outcome)
+    assert in_sync.wait(30)
+    return gate, first, outcome
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=_records)
 def test_an_uncontended_append_writes_what_a_batch_writes(records: list[dict[str, Any]]) -> None:
@@ -124,16 +141,7 @@ def test_an_interrupt_at_the_sync_acknowledges_the_durable_batch_then_is_raised(
     leader's caller gets the interrupt, and the log goes on."""
     log = open_log(tmp_path)
     log.append({"kind": "x.warm"})
-    gate, in_sync = threading.Event(), threading.Event()
-
-    def hold(fd: int) -> None:
-        in_sync.set()
-        assert gate.wait(30)
-
-    monkeypatch.setattr(os, "fdatasync", _sync_gate(hold))
-    outcome: dict[int, Any] = {}
-    first = _in_threads(log, [{"kind": "x.first"}], outcome)
-    assert in_sync.wait(30)
+    gate, first, outcome = _first_sync_held(log, monkeypatch)
     # Queued behind the sync in flight: the next batch, whose leader's sync is interrupted.
     outcome_later: dict[int, Any] = {}
     later = _in_threads(log, [{"kind": "x.later", "data": {"i": i}} for i in range(4)], outcome_later)
@@ -173,16 +181,7 @@ def test_a_failed_sync_leaves_none_of_its_batch_in_the_log(tmp_path: Path, monke
     ok = log.append({"kind": "x.ok"})
     seg = tmp_path / "audit" / SEG1
     size = seg.stat().st_size
-    gate, in_sync = threading.Event(), threading.Event()
-
-    def hold(fd: int) -> None:
-        in_sync.set()
-        assert gate.wait(30)
-
-    monkeypatch.setattr(os, "fdatasync", _sync_gate(hold))
-    outcome: dict[int, Any] = {}
-    first = _in_threads(log, [{"kind": "x.first"}], outcome)
-    assert in_sync.wait(30)
+    gate, first, outcome = _first_sync_held(log, monkeypatch)
     later: dict[int, Any] = {}
     threads = _in_threads(log, [{"kind": "x.failed", "data": {"i": i}} for i in range(3)], later)
 

@@ -7,38 +7,17 @@ display, which enters the CLI's lazily made console as a context manager (it onc
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gatekeeper.cli._common import EXIT_OK, EXIT_PENDING
+from tests.terminal import on_a_terminal
 from tests.workflow.test_cli import check, import_profiles, write_config
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _on_a_terminal(cfg: Path, *args: str) -> tuple[int, str]:
-    leader, follower = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.cli.main", *args, "--config", str(cfg)],
-                            stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cfg.parent)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    return proc.wait(timeout=120), b"".join(chunks).decode(errors="replace")
+    return on_a_terminal([*args, "--config", str(cfg)], cwd=cfg.parent)
 
 
 @pytest.fixture

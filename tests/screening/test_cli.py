@@ -16,6 +16,7 @@ from gatekeeper.config import load_config
 from gatekeeper.model import CustomerProfile
 from gatekeeper.service import Gatekeeper
 from tests.screening.conftest import CSV_LIST, JSON_LIST
+from tests.terminal import on_a_terminal
 
 PROFILES = [
     CustomerProfile("aws", "111111111111", "Huawei Technologies Co Ltd", "CN", "CN", "CN", "verified"),
@@ -182,29 +183,9 @@ def test_a_negative_worker_count_is_a_usage_error(cfg: Path) -> None:
 def test_load_on_a_terminal_shows_progress_while_workers_screen(tmp_path: Path) -> None:
     """On a terminal the load draws a progress bar (rich refreshes it from a thread) while the
     workers are forked: it completes and prints its table (was: a TypeError from the lazy console)."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
     many = [replace(p, account_id=f"{p.account_id}-{i}") for i in range(400) for p in PROFILES]
     cfg = _store_with(tmp_path / "tty", many)
-    leader, follower = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "120"}
-    proc = subprocess.Popen([sys.executable, "-m", "gatekeeper.cli.main", "screening", "load", str(CSV_LIST),
-                             "--workers", "2", "--config", str(cfg)],
-                            stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cfg.parent)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    assert proc.wait(timeout=120) == EXIT_OK, b"".join(chunks).decode(errors="replace")[-2000:]
-    text = b"".join(chunks).decode(errors="replace")
+    code, text = on_a_terminal(["screening", "load", str(CSV_LIST), "--workers", "2", "--config", str(cfg)],
+                               cwd=cfg.parent)
+    assert code == EXIT_OK, text[-2000:]
     assert "re-screened" in text and "1200" in text
