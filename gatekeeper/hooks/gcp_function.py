@@ -11,7 +11,8 @@ resize applies to, a node pool) through the real clients, read-only.
 
 Remediation per kind is ``hooks/remediation.KINDS``: label and stop or delete an instance, resize a
 managed instance group to zero or delete it, scale a node pool to zero, stop or delete a TPU node,
-delete a queued resource, a reservation or a persistent resource, cancel a Vertex AI job. It is
+delete a queued resource, a reservation or a persistent resource, cancel a Vertex AI job, cancel a
+Vertex AI deployment in progress or undeploy the model it deployed. It is
 idempotent: the hook's own actions (setLabels, stop, delete, cancel) are not covered calls, a resize
 to zero provisions nothing, labels are keyed by the case and not rewritten when they already say the
 same, and writes by the hook's own identity (found at start-up, ``GATEKEEPER_SELF_PRINCIPAL_ID``,
@@ -264,9 +265,30 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
     if op.kind in ("gcp:custom-job", "gcp:tuning-job"):
         created = P.text(payload, "response.name")
         return (Resource(op.kind, created or resource_name, region),)
+    if op.kind == "gcp:deployed-model":
+        handle = _deployment(op, req, payload, resource_name)
+        # No handle: nothing to act on, which the hook records as an error rather than retrying forever.
+        return (Resource(op.kind, handle, region),) if handle else ()
     if op.kind:
         return (Resource(op.kind, resource_name, region),)
     return ()
+
+
+def _deployment(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str) -> str:
+    """What a Vertex AI deployment's remediation acts on.
+
+    A DeployModel entry is written when the deployment starts, before Vertex AI assigns the deployed
+    model's id; its response is the long-running operation (``.../endpoints/E/operations/N``), whose
+    result names the id once the deployment is done: the operation is the handle. A caller may also
+    choose the id (``deployed_model.id``), and MutateDeployedModel always names it, as
+    ``<endpoint>/deployedModels/<id>``. "" when the entry gives neither.
+    """
+    endpoint = P.text(req, "endpoint") or resource_name
+    operation = P.text(payload, "response.name")
+    if op.method == "deploy_model" and "/operations/" in operation:
+        return operation
+    chosen = P.text(req, "deployed_model.id")
+    return f"{endpoint}/deployedModels/{chosen}" if chosen else ""
 
 
 class GcpHook(_core.ReadingHook):
@@ -440,10 +462,36 @@ class GcpHook(_core.ReadingHook):
             (client.cancel_custom_job if res.kind == "gcp:custom-job" else client.cancel_hyperparameter_tuning_job)(
                 name=res.id)
             return "cancel requested"
+        elif res.kind == "gcp:deployed-model" and what == "undeploy":
+            return self._undeploy(res.id)
         elif res.kind == "gcp:persistent-resource" and what == "delete":
             self.clients.get("aiplatform_v1.PersistentResourceServiceClient").delete_persistent_resource(name=res.id)
             return "delete requested"
         raise ResolutionError(f"no executor for {what} on {res.kind}")
+
+
+    def _undeploy(self, target: str) -> str:
+        """Cancel a deployment in progress, or undeploy the model it (or the caller) deployed."""
+        client = self.clients.get("aiplatform_v1.EndpointServiceClient")
+        if "/operations/" in target:
+            operation = client.get_operation({"name": target})
+            if not operation.done:
+                client.cancel_operation({"name": target})
+                return "deployment in progress: cancel requested"
+            if operation.HasField("error") and operation.error.code:
+                return f"nothing deployed (the deployment ended with status {operation.error.code})"
+            from google.cloud import aiplatform_v1
+
+            result = aiplatform_v1.DeployModelResponse.deserialize(operation.response.value)
+            endpoint, chosen = target.split("/operations/")[0], result.deployed_model.id
+        elif "/deployedModels/" in target:
+            endpoint, chosen = target.split("/deployedModels/", 1)
+        else:
+            raise ResolutionError(f"{target} names neither a deployment's operation nor a deployed model")
+        if not chosen:
+            raise ResolutionError(f"the deployment {target} finished without a deployed model id: undeploy by hand")
+        client.undeploy_model(endpoint=endpoint, deployed_model_id=chosen)
+        return f"undeploy of deployed model {chosen} requested"
 
 
 def _fields(request: ProvisioningRequest) -> dict[str, Any]:
