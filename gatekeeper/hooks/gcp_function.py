@@ -127,6 +127,9 @@ class NoResolver:
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
         raise TranslationError(f"node pool {name!r} not read (dry run without --resolve)")
 
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        raise TranslationError(f"TPU node {name!r} not read (dry run without --resolve)")
+
 
 class GcpClients:
     """The real Google Cloud clients the hook reads and acts through, made on first use.
@@ -235,6 +238,19 @@ class ClientResolver:
             raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
         result: Mapping[str, Any] = container_v1.NodePool.to_dict(pool, preserving_proto_field_name=True)
         return result
+
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import tpu_v2
+
+        try:
+            node = self.clients.get("tpu_v2.TpuClient").get_node(name=name)
+        except NotFound:
+            return None
+        except Exception as exc:
+            raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
+        found: Mapping[str, Any] = tpu_v2.Node.to_dict(node, preserving_proto_field_name=True)
+        return found
 
 
 def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,

@@ -121,6 +121,28 @@ def test_a_tpu_node_is_stopped(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     assert len(gcp.arrived("POST", "/nodes/tpu1:stop")) == 1
 
 
+def test_a_tpu_node_started_again_is_decided_on_the_node_and_stopped(gk: Gatekeeper, gcp: GcpStandIn,
+                                                                    tmp_path: Path) -> None:
+    """The hook stops a held TPU node, which keeps its slice; its owner starting it again is decided
+    on the node as it is (read through the real TPU client) and stopped again."""
+    node = f"projects/{GCP_CHINA_HQ}/locations/us-central1-a/nodes/tpu1"
+    gcp.seed(f"/v2/{node}", {"name": node, "acceleratorType": "v5litepod-16", "state": "READY"})
+    out = make_hook(gk, gcp).handle(load_event("gcp-tpu-start-node.json", PROJECT=GCP_CHINA_HQ, NAME="tpu1",
+                                               PRINCIPAL=USER))
+    assert out["status"] == "remediated" and out["decision"] == "pending", out
+    [decided] = [r for r in audit_records(tmp_path) if r.get("decision_id") == out["decision_id"] and "items" in r]
+    assert [a["model"] for a in decided["items"][0]["accelerators"]] == ["TPU-v5e"]
+    assert len(gcp.arrived("GET", "/nodes/tpu1")) == 1
+    assert len(gcp.arrived("POST", "/nodes/tpu1:stop")) == 1
+
+
+def test_a_tpu_node_start_whose_node_cannot_be_read_is_held_fail_closed(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    out = make_hook(gk, gcp).handle(load_event("gcp-tpu-start-node.json", PROJECT=GCP_US, NAME="gone",
+                                               PRINCIPAL=USER))
+    assert out["decision"] in ("deny", "pending") and any(
+        "does not exist" in u for u in out["request"]["unresolved"]), out
+
+
 def test_a_vertex_custom_job_is_cancelled(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     out = make_hook(gk, gcp).handle(load_event("gcp-vertex-custom-job.json", PROJECT=GCP_CHINA_HQ, NAME="77",
                                                PRINCIPAL=USER))

@@ -23,6 +23,7 @@ vocabulary of :mod:`gatekeeper.providers._spec` (generated docs, parity tests).
   reservation_size  a reservation resize (``specific_sku_count``): the reservation's type
   future_reservation  a FutureReservation (``specific_sku_properties``, ``total_count``)
   tpu_node     a Cloud TPU node at ``at`` (``accelerator_type`` or ``accelerator_config``)
+  tpu_start    a start of an existing (stopped) Cloud TPU node: the node as it is, read
   tpu_queued   a queued resource: each ``tpu.node_spec[].node``, times ``multislice_params.node_count``
   machine_specs  Vertex AI: each element at ``at`` with a ``machine_spec`` (``machine_type``,
                ``accelerator_type``, ``accelerator_count``) and a count (``count``), times ``multiplier``
@@ -197,6 +198,7 @@ OPERATIONS: tuple[GcpOperation, ...] = (
          "pool_autoscaling", rpc="SetNodePoolAutoscaling"),
     # -- Cloud TPU ------------------------------------------------------------------------------------------------
     _tpu("create_node", "tpu.projects.locations.nodes.create", "tpu_node", "node", "CreateNode", "gcp:tpu-node"),
+    _tpu("start_node", "tpu.projects.locations.nodes.start", "tpu_start", "", "StartNode", "gcp:tpu-node"),
     _tpu("create_queued_resource", "tpu.projects.locations.queuedResources.create", "tpu_queued", "queued_resource",
          "CreateQueuedResource", "gcp:queued-resource"),
     # -- Vertex AI ------------------------------------------------------------------------------------------------
