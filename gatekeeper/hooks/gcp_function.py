@@ -254,8 +254,10 @@ class ClientResolver:
 
 
 def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,
-             request: ProvisioningRequest, accelerated: Callable[[int], bool]) -> tuple[Resource, ...]:
-    """The resources the call created or changed, to put right."""
+             request: ProvisioningRequest, accelerated: Callable[[int], bool], *,
+             operation: str = "") -> tuple[Resource, ...]:
+    """The resources the call created or changed, to put right (``operation``: the entry's
+    ``operation.id``, a long-running call's operation name)."""
     region = request.region
     if op.kind == "gcp:node-pool":
         if op.reads == "cluster":
@@ -282,7 +284,7 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
         created = P.text(payload, "response.name")
         return (Resource(op.kind, created or resource_name, region),)
     if op.kind == "gcp:deployed-model":
-        handle = _deployment(op, req, payload, resource_name)
+        handle = _deployment(op, req, payload, resource_name, operation)
         # No handle: nothing to act on, which the hook records as an error rather than retrying forever.
         return (Resource(op.kind, handle, region),) if handle else ()
     if op.kind:
@@ -290,19 +292,21 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
     return ()
 
 
-def _deployment(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str) -> str:
+def _deployment(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,
+                operation: str = "") -> str:
     """What a Vertex AI deployment's remediation acts on.
 
     A DeployModel entry is written when the deployment starts, before Vertex AI assigns the deployed
-    model's id; its response is the long-running operation (``.../endpoints/E/operations/N``), whose
-    result names the id once the deployment is done: the operation is the handle. A caller may also
+    model's id; its response (or, failing that, the entry's ``operation.id``) is the long-running
+    operation (``.../endpoints/E/operations/N``), whose result names the id once the deployment is
+    done: the operation is the handle. A caller may also
     choose the id (``deployed_model.id``), and MutateDeployedModel always names it, as
     ``<endpoint>/deployedModels/<id>``. "" when the entry gives neither.
     """
     endpoint = P.text(req, "endpoint") or resource_name
-    operation = P.text(payload, "response.name")
-    if op.method == "deploy_model" and "/operations/" in operation:
-        return operation
+    for name in (P.text(payload, "response.name"), operation):
+        if op.method == "deploy_model" and "/operations/" in name:
+            return name
     chosen = P.text(req, "deployed_model.id")
     return f"{endpoint}/deployedModels/{chosen}" if chosen else ""
 
@@ -352,7 +356,8 @@ class GcpHook(_core.ReadingHook):
             return run.run(event_id, _core.raising(InvalidInputError(
                 f"protoPayload.resourceName {resource_name!r} names no project", field="protoPayload.resourceName")),
                 context)
-        return run.run(event_id, lambda: self._prepare(op, payload, resource_name, principal), context)
+        operation = P.text(entry, "operation.id")  # a long-running call's operation (LogEntry.operation)
+        return run.run(event_id, lambda: self._prepare(op, payload, resource_name, principal, operation), context)
 
     def subject(self, resource_name: str) -> str:
         project = _names(resource_name).get("projects", "")
@@ -360,7 +365,7 @@ class GcpHook(_core.ReadingHook):
         return str(mapped.get(project, project))
 
     def _prepare(self, op: GcpOperation, payload: Mapping[str, Any], resource_name: str,
-                 principal: str) -> _core.Prepared:
+                 principal: str, operation: str = "") -> _core.Prepared:
         if not isinstance(payload.get("request", {}), Mapping):
             raise InvalidInputError("protoPayload.request is not an object", field="protoPayload.request")
         req = request_of(op, payload, resource_name)
@@ -383,7 +388,8 @@ class GcpHook(_core.ReadingHook):
             items = request.items
             return n < len(items) and bool(gk.catalog.classify_item("gcp", items[n]).accelerated)
 
-        return _core.Prepared(request, affected(op, req, payload, resource_name, request, accelerated))
+        return _core.Prepared(request, affected(op, req, payload, resource_name, request, accelerated,
+                                                operation=operation))
 
     # -- remediation through the real clients ------------------------------------------------------
     def _execute(self, action: Action) -> str:

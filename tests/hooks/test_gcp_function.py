@@ -207,12 +207,24 @@ def test_a_vertex_mutation_undeploys_the_model_it_names(gk: Gatekeeper, gcp: Gcp
     assert [r.body for r in gcp.arrived("POST", "/endpoints/5:undeployModel")] == [{"deployedModelId": "77"}]
 
 
+def test_a_vertex_deployment_is_found_by_the_entrys_operation_when_the_response_has_no_name(
+        gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    op = _operation_path(GCP_CHINA_HQ)
+    gcp.seed(op, {"name": op.removeprefix("/v1/"), "done": False})
+    event = _deploy_event(GCP_CHINA_HQ)
+    event["protoPayload"]["response"] = {"@type": "type.googleapis.com/google.longrunning.Operation"}
+    out = make_hook(gk, gcp).handle(event)
+    assert out["status"] == "remediated" and "cancel requested" in out["actions"][0]["detail"], out
+    assert len(gcp.arrived("POST", "/operations/900:cancel")) == 1
+
+
 def test_a_vertex_deployment_the_entry_gives_no_handle_for_is_a_recorded_error(
         gk: Gatekeeper, gcp: GcpStandIn, tmp_path: Path) -> None:
     """No operation in the response and no chosen id: nothing to act on. Recorded as an error (the
     reviewer undeploys by hand), not raised: a retry of the same entry could never do better."""
     event = _deploy_event(GCP_CHINA_HQ)
     del event["protoPayload"]["response"]
+    del event["operation"]
     out = make_hook(gk, gcp).handle(event)
     assert out["status"] == "error" and "names no resource to act on" in out["reason"], out
     assert gcp.arrived("POST") == []
