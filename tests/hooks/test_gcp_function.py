@@ -329,7 +329,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                      max_leaves=14)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(request=_json, method=st.sampled_from([m for _, m in AUDITED] + ["", "x"]),
        name=st.sampled_from(["", "projects/p", "projects/p/zones/z/instanceGroupManagers/m",
                              "projects/p/locations/l/clusters/c/nodePools/n", "x/" * 50]),
