@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -188,6 +188,7 @@ class Gatekeeper:
         """Decide ``request``; unless ``dry_run``, open/join a case when pending and audit durably."""
         now = request.at or self.clock()
         decision_id = _decision_id()
+        events: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # the workflow's, recorded with the decision
         try:
             items = self.engine.classify(request)
             # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
@@ -209,11 +210,34 @@ class Gatekeeper:
                 s = self.permits.settle(decision, dry_run=dry_run)
                 decision = replace(decision, outcome=s.outcome, licence_id=s.licence_id, case_id=s.case_id,
                                    reasons=decision.reasons + s.reasons)
+                events = s.events
         except Exception as exc:
-            decision = self._error_decision(decision_id, request, now, exc)
+            decision, events = self._error_decision(decision_id, request, now, exc), ()
         if dry_run:
             return decision
+        if events:
+            return self._record_with_events(decision, events, now)
         return self._record(decision)
+
+    def _record_with_events(self, decision: Decision, events: tuple[tuple[str, str, dict[str, Any]], ...],
+                            now: datetime) -> Decision:
+        """Record the workflow's ``events`` (what the store did for this decision, e.g. the case it opened)
+        and then the decision, in one durable batch; then queue their notifications.
+
+        A failure fails closed as when the workflow's own record of an event failed before the batch
+        existed (it raised out of ``settle``): the decision becomes an error decision, recorded alone.
+        """
+        from gatekeeper.audit.record import decision_record
+
+        try:
+            self.record_events(events, then=decision_record(decision))
+        except Exception as exc:
+            return self._record(self._error_decision(decision.decision_id, decision.request, now, exc))
+        from gatekeeper import notify
+
+        for kind, _, data in events:
+            notify.on_workflow_event(self, kind, data)  # queued; sent off this call's path
+        return decision
 
     def _guarded(self, request: ProvisioningRequest) -> bool:
         """True when a plain request needs its profile: the account or the region may be embargoed."""
@@ -341,6 +365,28 @@ class Gatekeeper:
         record = event_record(kind, actor, data)
         try:
             return self.audit.append(record)
+        except AuditError:
+            raise
+        except Exception as exc:  # a sink that fails with OSError (disk full) or opens with a bad key
+            raise AuditError(f"the audit log could not be written: {type(exc).__name__}: {exc}") from exc
+
+    def record_events(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                      then: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Append workflow events ``(kind, actor, data)``, then ``then`` if given (the decision record
+        they belong to), durably and in this order, in one batch (one sync) where the log offers
+        ``append_many``; raises AuditError on failure, and then none of the batch is acknowledged (a
+        log without ``append_many`` appends them one by one, stopping at the first that fails)."""
+        from gatekeeper.audit.record import event_record
+
+        records = [event_record(kind, actor, data) for kind, actor, data in events]
+        if then is not None:
+            records.append(then)
+        try:
+            many = getattr(self.audit, "append_many", None)
+            if many is not None:
+                written: list[dict[str, Any]] = many(records)
+                return written
+            return [self.audit.append(r) for r in records]
         except AuditError:
             raise
         except Exception as exc:  # a sink that fails with OSError (disk full) or opens with a bad key

@@ -12,7 +12,7 @@ does not cover yet ("not yet anchored").
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -170,6 +170,10 @@ class AnchoredLog:
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.inner.append(record)
+        return result
+
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.inner.append_many(records)
         return result
 
     def unavailable(self) -> str | None:
