@@ -198,8 +198,9 @@ def _commit() -> str:
 def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None) -> Path:
     """Build one cloud's bundle into ``out``; returns ``out``."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" != PYTHON_VERSION:
-        raise BuildError(f"build with Python {PYTHON_VERSION}, the functions' runtime (this is {sys.version.split()[0]}):"
-                         " the .pyc files and the bundle's compiled code are for the Python that builds")
+        raise BuildError(f"build with Python {PYTHON_VERSION}, the functions' runtime (this is "
+                         f"{sys.version.split()[0]}): the .pyc files and the bundle's compiled code are for the"
+                         " Python that builds")
     cloud = CLOUDS[cloud_name]
     arch = arch or cloud.arch
     deploy = ROOT / "deploy" / cloud_name
@@ -217,7 +218,7 @@ def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None)
             _pip("install", "--no-compile", "--no-deps", "--target", str(site), str(ROOT))
             pins = resolve(spec, arch, constraints)
             (root / "requirements.txt").write_text(
-                "# The function's dependencies, pinned by deploy/build.py (gatekeeper itself is vendored in gatekeeper/).\n"
+                "# The function's dependencies, pinned by deploy/build.py (gatekeeper is vendored: gatekeeper/).\n"
                 + "\n".join(pins) + "\n", encoding="utf-8")
         else:
             extra = ["-r", str(deploy / cloud.requirements)] if cloud.requirements else []
