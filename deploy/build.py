@@ -46,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_VERSION = "3.11"  # the runtime of all three templates (template.yaml, azuredeploy.json, main.tf.json)
-PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # A fixed date for every entry of the zip (the earliest a zip can hold).
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -57,6 +57,7 @@ class Cloud:
 
     extras: str
     arch: str                  # the platform its functions run on (the template's)
+    glibc: str                 # the C library of the function's Linux: wheels up to this manylinux
     site: str                  # where the packages go, relative to the zip's root
     files: tuple[str, ...]     # copied from deploy/<cloud>/ to the zip's root
     requirements: str = ""     # deploy/<cloud>/ file installed too (azure)
@@ -64,11 +65,14 @@ class Cloud:
     out: str = "gatekeeper-hook.zip"
 
 
+# Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26); Azure Functions' Python 3.11 image on Debian 11
+# (2.31) and Cloud Functions' python311 on Ubuntu 22.04 (2.35), taken as 2.28, the newest common wheel tag.
 CLOUDS = {
-    "aws": Cloud("aws", "arm64", "", (), out="gatekeeper-hook.zip"),
-    "azure": Cloud("azure", "x86_64", ".python_packages/lib/site-packages", ("function_app.py", "host.json"),
+    "aws": Cloud("aws", "arm64", "2_26", "", (), out="gatekeeper-hook.zip"),
+    "azure": Cloud("azure", "x86_64", "2_28", ".python_packages/lib/site-packages", ("function_app.py", "host.json"),
                    requirements="requirements.txt", out="gatekeeper-function.zip"),
-    "gcp": Cloud("gcp-hook", "x86_64", "", ("main.py",), vendored_only=True, out="gatekeeper-gcp-function.zip"),
+    "gcp": Cloud("gcp-hook", "x86_64", "2_28", "", ("main.py",), vendored_only=True,
+                 out="gatekeeper-gcp-function.zip"),
 }
 
 
@@ -109,8 +113,8 @@ def _unavailable(output: str) -> tuple[str, ...]:
 
 
 def _pip_pinned(constraints: Path, *args: str) -> None:
-    """pip with the building Python's pins; a pin the function's platform has no wheel of (duckdb 2 has no
-    manylinux2014 wheels, and Lambda's Python 3.11 runs on glibc 2.26) is dropped, with a warning: that
+    """pip with the building Python's pins; a pin the function's platform has no wheel of (duckdb 2.0's
+    x86_64 wheels need glibc 2.27, Lambda's Python 3.11 has 2.26) is dropped, with a warning: that
     package gets its newest version the platform has (and gatekeeper-bundle.txt records it)."""
     while True:
         try:
@@ -126,9 +130,19 @@ def _pip_pinned(constraints: Path, *args: str) -> None:
             constraints.write_text("\n".join(p for p in pins if p not in lift) + "\n", encoding="utf-8")
 
 
-def _binary_args(arch: str, constraints: Path) -> list[str]:
-    return ["--platform", PLATFORMS[arch], "--implementation", "cp", "--python-version", PYTHON_VERSION,
-            "--only-binary=:all:", "--constraint", str(constraints)]
+def platform_tags(cloud: Cloud, arch: str) -> list[str]:
+    """Every manylinux tag the function's glibc runs, newest first: pip matches ``--platform`` exactly,
+    so a wheel tagged only ``manylinux_2_24`` would be missed by ``manylinux_2_26`` alone."""
+    machine = MACHINES[arch]
+    top = int(cloud.glibc.split("_")[1])
+    tags = [f"manylinux_2_{m}_{machine}" for m in range(top, 16 if machine == "aarch64" else 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    return tags + [f"{name}_{machine}" for m, name in legacy.items() if f"manylinux_2_{m}_{machine}" in tags]
+
+
+def _binary_args(platforms: list[str], constraints: Path) -> list[str]:
+    return [*(a for p in platforms for a in ("--platform", p)), "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--only-binary=:all:", "--constraint", str(constraints)]
 
 
 def installed(site: Path) -> list[str]:
@@ -140,12 +154,12 @@ def installed(site: Path) -> list[str]:
     return sorted(pins)
 
 
-def resolve(spec: str, arch: str, constraints: Path) -> list[str]:
+def resolve(spec: str, platforms: list[str], constraints: Path) -> list[str]:
     """The pinned closure of ``spec`` on the function's platform, gatekeeper excepted (pip's report)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         _pip_pinned(constraints, "install", "--dry-run", "--ignore-installed", "--report", str(report),
-             "--target", str(Path(tmp) / "unused"), *_binary_args(arch, constraints), spec)
+             "--target", str(Path(tmp) / "unused"), *_binary_args(platforms, constraints), spec)
         data = json.loads(report.read_text(encoding="utf-8"))
     pins = {_name(i["metadata"]["name"]): i["metadata"]["version"] for i in data["install"]}
     pins.pop("gatekeeper", None)
@@ -191,8 +205,11 @@ def write_zip(root: Path, out: Path) -> None:
 
 
 def _commit() -> str:
-    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
+    """The checkout's commit, ``+dirty`` when it has changes the commit does not hold."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], check=False,
+                           capture_output=True, text=True)
+    return (head.stdout.strip() or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None) -> Path:
@@ -203,6 +220,7 @@ def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None)
                          " Python that builds")
     cloud = CLOUDS[cloud_name]
     arch = arch or cloud.arch
+    platforms = platform_tags(cloud, arch)
     deploy = ROOT / "deploy" / cloud_name
     with tempfile.TemporaryDirectory(prefix=f"gatekeeper-{cloud_name}-") as tmp:
         constraints = Path(tmp) / "constraints.txt"
@@ -216,14 +234,21 @@ def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None)
         if cloud.vendored_only:
             # gatekeeper's own code beside main.py; its dependencies by name and version for Cloud Build.
             _pip("install", "--no-compile", "--no-deps", "--target", str(site), str(ROOT))
-            pins = resolve(spec, arch, constraints)
+            pins = resolve(spec, platforms, constraints)
             (root / "requirements.txt").write_text(
                 "# The function's dependencies, pinned by deploy/build.py (gatekeeper is vendored: gatekeeper/).\n"
                 + "\n".join(pins) + "\n", encoding="utf-8")
         else:
             extra = ["-r", str(deploy / cloud.requirements)] if cloud.requirements else []
             _pip_pinned(constraints, "install", "--no-compile", "--no-warn-conflicts", "--target", str(site),
-                 *_binary_args(arch, constraints), spec, *extra)
+                 *_binary_args(platforms, constraints), spec, *extra)
+            duckdb = [p for p in installed(site) if p.startswith("duckdb==")]
+            if duckdb and int(duckdb[0].split("==")[1].split(".")[0]) < 2:
+                # duckdb 1.x (what an x86_64 Lambda's glibc 2.26 gets) needs pytz to hand a TIMESTAMPTZ to
+                # Python, which the audit log's sidecar of a closed segment does; 2.x uses zoneinfo.
+                print(f"deploy/build.py: {duckdb[0]} for this platform: adding pytz", file=sys.stderr)
+                _pip_pinned(constraints, "install", "--no-compile", "--no-warn-conflicts", "--target", str(site),
+                            *_binary_args(platforms, constraints), "pytz")
             pins = [p for p in installed(site) if not p.startswith("gatekeeper==")]
             if cloud.requirements:  # what is in .python_packages, for the record (no remote build runs)
                 (root / "requirements.txt").write_text(
@@ -235,7 +260,7 @@ def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None)
         policy_bundle(site, packs)
         compile_all(root)
         (root / "gatekeeper-bundle.txt").write_text(
-            f"# gatekeeper {cloud_name} bundle: Python {PYTHON_VERSION}, {PLATFORMS[arch]}, "
+            f"# gatekeeper {cloud_name} bundle: Python {PYTHON_VERSION}, {platforms[0]} (and older), "
             f"source commit {_commit()}\n"
             + "\n".join([*(p for p in installed(site) if p.startswith("gatekeeper==")), *pins]) + "\n",
             encoding="utf-8")
@@ -249,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cloud", choices=sorted(CLOUDS))
     parser.add_argument("out", nargs="?", help="the zip to write (default: ./gatekeeper-*.zip)")
     parser.add_argument("packs", nargs="*", help="your own pack files or folders, bundled beside the shipped packs")
-    parser.add_argument("--arch", choices=sorted(PLATFORMS), help="the function's platform (default: the template's)")
+    parser.add_argument("--arch", choices=sorted(MACHINES), help="the function's platform (default: the template's)")
     args = parser.parse_args(argv)
     out = Path(args.out or CLOUDS[args.cloud].out).resolve()
     try:
