@@ -6,8 +6,9 @@ Cloud function source zip (docs/hooks.md, "Deploy bundles").
 (``deploy/<cloud>/build.sh`` runs this with ``$PYTHON``, default python3.) One implementation for the
 three clouds; they differ only in the layout of the zip and in what is installed into it:
 
-- aws: gatekeeper with the ``aws`` extra (its own boto3/botocore, see below) at the zip's root, which
-  Lambda puts first on ``sys.path`` (``/var/task``); handler ``gatekeeper.hooks.aws_lambda.handler``.
+- aws: gatekeeper with the ``aws`` extra (its own boto3/botocore: docs/hooks.md says why) at the zip's
+  root, which Lambda puts first on ``sys.path`` (``/var/task``); handler
+  ``gatekeeper.hooks.aws_lambda.handler``.
 - azure: ``function_app.py``, ``host.json``, ``requirements.txt`` at the root and gatekeeper with the
   ``azure`` extra and deploy/azure/requirements.txt in ``.python_packages/lib/site-packages``, where
   the Python worker finds them (a run-from-package app gets no remote build).
@@ -16,8 +17,9 @@ three clouds; they differ only in the layout of the zip and in what is installed
   the function's own platform.
 
 Reproducible: every dependency is pinned (``==``) to the version installed in the Python that builds
-(the one the test suite ran with; pyproject.toml only gives lower bounds), binary wheels only, for the
-platform of the function; ``gatekeeper-bundle.txt`` in the zip lists what it holds. The ``.pyc``
+(the one the test suite ran with; pyproject.toml only gives lower bounds) unless the function's platform
+has no wheel of that version; binary wheels only, for the platform of the function;
+``gatekeeper-bundle.txt`` in the zip lists what it holds. The ``.pyc``
 files are compiled as unchecked-hash (PEP 552): no source timestamps, which the zip does not keep
 exactly (2-second DOS times), and which would otherwise make a read-only ``/var/task`` recompile every
 module on every cold start. The zip's entries are sorted with fixed dates and modes.
@@ -65,8 +67,9 @@ class Cloud:
     out: str = "gatekeeper-hook.zip"
 
 
-# Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26); Azure Functions' Python 3.11 image on Debian 11
-# (2.31) and Cloud Functions' python311 on Ubuntu 22.04 (2.35), taken as 2.28, the newest common wheel tag.
+# Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26); Azure Functions' Python 3.11 image on Debian
+# (glibc 2.31 or later) and Cloud Functions' python311 on Ubuntu 22.04 (2.35): 2.28 for both, the newest
+# manylinux tag wheels commonly carry.
 CLOUDS = {
     "aws": Cloud("aws", "arm64", "2_26", "", (), out="gatekeeper-hook.zip"),
     "azure": Cloud("azure", "x86_64", "2_28", ".python_packages/lib/site-packages", ("function_app.py", "host.json"),
@@ -205,11 +208,17 @@ def write_zip(root: Path, out: Path) -> None:
 
 
 def _commit() -> str:
-    """The checkout's commit, ``+dirty`` when it has changes the commit does not hold."""
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"], check=False,
-                           capture_output=True, text=True)
-    return (head.stdout.strip() or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
+    """The checkout's commit, ``+dirty`` when it has changes the commit does not hold; "unknown" outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=False, capture_output=True,
+                              text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               check=False, capture_output=True, text=True)
+    except OSError:  # no git on the machine (an unpacked source tarball)
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def build(cloud_name: str, out: Path, packs: list[str], arch: str | None = None) -> Path:
