@@ -51,6 +51,7 @@ def report(**extra):
 
 def build(cloud: str, out_dir: Path, *args: str) -> tuple[Path, Path]:
     """``deploy/<cloud>/build.sh`` for this machine's architecture; returns (the zip, its unpacked folder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{cloud}.zip"
     env = {**os.environ, "PYTHON": sys.executable}
     done = subprocess.run(["sh", str(ROOT / "deploy" / cloud / "build.sh"), str(out), "--arch", HOST_ARCH, *args],

@@ -309,7 +309,11 @@ report(status=response.status_code, body=response.get_data(as_text=True))
 def test_the_gcp_function_bundle_stops_an_instance_from_the_unpacked_zip(tmp_path: Path) -> None:
     from gatekeeper.adapters.gcp.testing import GcpStandIn
 
-    _, bundle = build("gcp", tmp_path)
+    zip_path, bundle = build("gcp", tmp_path)
+    # Reproducible: the same checkout builds the same bytes (pins, sorted entries, fixed dates, hash-based
+    # .pyc). The smallest bundle shows it; the others differ only in what pip installs from fixed wheels.
+    again, _ = build("gcp", tmp_path / "again")
+    assert again.read_bytes() == zip_path.read_bytes()
     assert {p.name for p in bundle.iterdir()} >= {"main.py", "requirements.txt", "gatekeeper"}
     requirements = (bundle / "requirements.txt").read_text(encoding="utf-8").splitlines()
     pins = [line for line in requirements if line and not line.startswith("#")]
