@@ -62,6 +62,7 @@ import orjson
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import (
+    CANONICAL_TS,
     CHECKPOINT_SCHEMA,
     GENESIS,
     KIND_FAULT,
@@ -184,10 +185,21 @@ def _note_times(seg: _Segment, entries: list[_Entry]) -> None:
     expression match, a dict look-up and a string comparison or two."""
     ranges = seg.ts_ranges
     assert ranges is not None
+    fullmatch = CANONICAL_TS.fullmatch
     try:
         for e in entries:
             rec = e.record
-            note_time(ranges, rec.get("kind"), rec.get("ts"))
+            t, k = rec.get("ts"), rec.get("kind")
+            if type(t) is str and type(k) is str and fullmatch(t):  # note_time's usual case, inlined
+                r = ranges.get(k)
+                if r is None:
+                    ranges[k] = [t, t]
+                elif t < r[0]:
+                    r[0] = t
+                elif t > r[1]:
+                    r[1] = t
+            else:
+                note_time(ranges, k, t)
     except UnknownTime:
         seg.ts_ranges = None
 
