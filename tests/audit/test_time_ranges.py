@@ -35,8 +35,8 @@ from gatekeeper.audit._format import (
     encode_line,
     list_segments,
 )
-from gatekeeper.audit._sidecar import COLUMNS, write_missing
 from gatekeeper.audit._keys import load_or_create_signer
+from gatekeeper.audit._sidecar import COLUMNS, write_missing
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.review import AuditReader, Filters
 from gatekeeper.audit.verify import verify_log
