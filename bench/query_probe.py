@@ -5,13 +5,13 @@
 The measured command is the scaling section's (``bench/scaling.py: review_commands``), run as it runs
 it (a child process, compiled bytecode, timed by ``run_child``), under conditions taken one after the
 other, each for ``--rounds`` rounds; with ``--old``, every round runs the command from that checkout
-and from this one, alternating (paired):
+and from this one, alternating (paired), and the CLI's start-up alone (``audit summary --help``):
 
 - warm: the log's files in the OS cache (an uncounted run first);
 - cold: the log's files dropped from the OS cache before each run (``posix_fadvise(DONTNEED)`` on
   the log's own files only: nothing else on the machine is evicted);
 - cpu: one other process spinning on a core during each run (the machine has two);
-- writeback: 1 GB written (not synced) to a scratch file just before each run, so that the kernel
+- writeback: 512 MB written (not synced) to a scratch file just before each run, so that the kernel
   writes it back while the command runs.
 
 Prints the median, min and max of each, the load and the CPU steal during the condition.
@@ -61,12 +61,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--only", default="warm,cold,cpu,writeback")
     args = ap.parse_args()
-    cmd = review_commands(args.log)["query"]
+    query = review_commands(args.log)["query"]
     env = compiled_child_env()
-    trees = {"new": env}
+    # Each arm: (command, environment). "floor": the CLI's start-up alone (the scaling section's peer),
+    # in the same rounds, so that the query's own cost can be read apart from the machine's load.
+    trees = {"new": (query, env), "floor": (["audit", "summary", "--help"], env)}
     if args.old is not None:
-        trees = {"old": {**env, "PYTHONPATH": str(args.old)}, "new": env}
-    for e in trees.values():  # writes the bytecode, reads the files
+        trees = {"old": (query, {**env, "PYTHONPATH": str(args.old)}), **trees}
+    for cmd, e in trees.values():  # writes the bytecode, reads the files
         run_child(CLI, cmd, env=e)
     scratch = Path(tempfile.mkdtemp(prefix="gk-probe-"))
     spinner: list[multiprocessing.Process] = []
@@ -76,7 +78,7 @@ def main() -> None:
             _drop(args.log)
         elif cond == "writeback":
             with open(scratch / "dirty", "wb") as f:
-                for _ in range(1024):
+                for _ in range(512):
                     f.write(os.urandom(1 << 20))
         elif cond == "cpu":
             p = multiprocessing.Process(target=_spin, args=(time.time() + 3,))
@@ -99,7 +101,7 @@ def main() -> None:
             load0 = os.getloadavg()[0]
             s0, t0 = _steal()
             for _ in range(args.rounds):
-                for tree, e in trees.items():
+                for tree, (cmd, e) in trees.items():
                     before(cond)
                     try:
                         r = run_child(CLI, cmd, env=e)
@@ -111,7 +113,7 @@ def main() -> None:
             s1, t1 = _steal()
             for tree in trees:
                 xs = runs[(cond, tree)]
-                print(f"{cond:10s} {tree:4s} median {statistics.median(xs):.3f} s  min {min(xs):.3f}  "
+                print(f"{cond:10s} {tree:5s} median {statistics.median(xs):.3f} s  min {min(xs):.3f}  "
                       f"max {max(xs):.3f}  (n={len(xs)}; load {load0:.1f} -> {os.getloadavg()[0]:.1f}, "
                       f"steal {100 * (s1 - s0) / max(t1 - t0, 1):.1f} %)", flush=True)
     finally:
