@@ -188,6 +188,17 @@ def review_commands(directory: Path) -> dict[str, list[str]]:
 REVIEW_RUNS = 5
 
 
+def dirty_mb() -> float | None:
+    """Dirty and under-write-back page cache now (MB): what the kernel still has to write, which slows a
+    command that opens many files (docs/benchmarks.md, i19-ranges); None off Linux."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+    except (OSError, ValueError):
+        return None
+    return (kb.get("Dirty", 0) + kb.get("Writeback", 0)) / 1024
+
+
 def measure_review(directory: Path, runs: int = REVIEW_RUNS) -> dict[str, Any]:
     """Each review command over ``directory``, in a child process, after an uncounted run (it writes the
     bytecode, see ``compiled_child_env``, and brings the files it reads into the OS cache), ``runs``
@@ -198,9 +209,9 @@ def measure_review(directory: Path, runs: int = REVIEW_RUNS) -> dict[str, Any]:
                            "cache": "warm: the files the command reads were read by an uncounted run just before"}
     env = compiled_child_env()
     for name, cmd in review_commands(directory).items():
-        load = os.getloadavg()[0]
+        load, dirty = os.getloadavg()[0], dirty_mb()
         run, seconds = run_median(CLI, cmd, env=env, runs=runs)
-        entry = {**run.data(), "runs_s": seconds, "load": load}
+        entry = {**run.data(), "runs_s": seconds, "load": load, "dirty_mb": dirty}
         if run.exit != 0:
             entry["error"] = run.stderr[-1500:]
         else:
@@ -289,8 +300,10 @@ def audit_rows(series: list[dict[str, Any]]) -> list[Row]:
                 continue
             figure = f"{e['seconds']:.2f} s, peak RSS {e['peak_rss_mb']:,.0f} MB"
             if len(e.get("runs_s", ())) > 1:
+                dirty = e.get("dirty_mb")
                 figure += (f" (median of {len(e['runs_s'])} runs, {min(e['runs_s']):.2f}-{max(e['runs_s']):.2f} s; "
-                           f"load {e['load']:.1f})")
+                           f"load {e['load']:.1f}" + (f", {dirty:,.0f} MB to write back" if dirty is not None else "")
+                           + ")")
             goal_s = QUERY_GOAL_S if name == "query" else SUMMARY_GOAL_S.get(n)
             if goal_s is not None:
                 goals, verdicts = [f"<= {goal_s:g} s"], [e["seconds"] <= goal_s]

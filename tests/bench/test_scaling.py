@@ -132,6 +132,7 @@ def test_review_commands_over_a_generated_log(tmp_path: Path) -> None:
     assert all(d[k]["peak_rss_mb"] > 10 for k in ("summary", "summary_filtered", "query"))
     # The figure is the median of the counted runs, each of which is kept.
     assert len(q["runs_s"]) == scaling.REVIEW_RUNS and q["seconds"] == sorted(q["runs_s"])[scaling.REVIEW_RUNS // 2]
+    assert q["load"] >= 0 and (q["dirty_mb"] is None or q["dirty_mb"] >= 0)
 
 
 @pytest.mark.slow
