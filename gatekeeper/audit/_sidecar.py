@@ -10,7 +10,9 @@ The footer (Parquet key-value metadata, read without any row) also keeps what le
 rows altogether (schema v2):
 
 - ``ts_min`` / ``ts_max``: the earliest and latest record time of the segment, so that a query or a
-  summary for a time range skips every segment outside it without opening it further;
+  summary for a time range skips every segment outside it without opening it further (for a
+  segment whose checkpoint states no ``time_ranges``: otherwise the checkpoint's signed ranges, by
+  kind, decide without the footer being read at all);
 - ``groups``: the segment's records grouped by ``_summary.GROUP_KEYS`` and UTC day (with each group's
   count and time range), so that a summary or a count filtered on anything but the customer reads
   the groups instead of the rows (``_summary``); a segment with more than ``GROUPS_MAX`` groups keeps
