@@ -275,3 +275,13 @@ def run_warm(module: str, args: list[str], *, env: dict[str, str], cwd: Path = R
     brings the files the command reads into the OS cache, as a second run of a command finds them."""
     run_child(module, args, env=env, cwd=cwd, timeout=timeout)
     return run_child(module, args, env=env, cwd=cwd, timeout=timeout)
+
+
+def run_median(module: str, args: list[str], *, env: dict[str, str], runs: int = 5, cwd: Path = ROOT,
+               timeout: float = 3600.0) -> tuple[ChildRun, list[float]]:
+    """``run_child`` once uncounted (as ``run_warm``), then ``runs`` times: the run of median time, and
+    every counted run's seconds in order. For a command of a tenth of a second on a shared machine,
+    where one run can read 20-40 ms more than the next (see docs/benchmarks.md, i19-ranges)."""
+    run_child(module, args, env=env, cwd=cwd, timeout=timeout)
+    done = [run_child(module, args, env=env, cwd=cwd, timeout=timeout) for _ in range(runs)]
+    return sorted(done, key=lambda r: r.seconds)[len(done) // 2], [r.seconds for r in done]

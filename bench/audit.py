@@ -37,7 +37,8 @@ APPEND_GOAL = 50_000  # records/s with 64 threads
 APPEND_THREADS = (1, 8, 64)
 VERIFY_GOAL = 500_000  # records/s
 SUMMARY_GOAL_S = 1.0
-CACHE_VERSION = 4  # 2: record v2 with the sidecars of the closed segments; 3: in time order; 4: sidecar footers v2
+CACHE_VERSION = 5  # 2: record v2 with the sidecars of the closed segments; 3: in time order; 4: sidecar footers v2;
+# 5: checkpoints with their segment's time range
 # Appending threads while generating the big log: the more are waiting, the more records one fsync covers.
 GENERATE_THREADS = 256
 GENERATE_BATCH = 100_000  # records appended per round while generating (each round its share of the 30 days)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import tempfile
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from typing import Any
 import yaml
 
 from bench import engine as engine_bench
-from bench._common import RESULTS, Latency, Row, Timer, compiled_child_env, fmt_us, run_warm
+from bench._common import RESULTS, Latency, Row, Timer, compiled_child_env, fmt_us, run_median
 from bench.audit import cached_log, wait_for_sidecars
 
 # Countries none of the benchmark's customers is in (nor the unknown customer, who has none).
@@ -182,16 +183,35 @@ def review_commands(directory: Path) -> dict[str, list[str]]:
             "query": ["audit", "query", *d, "--since", since, "--until", until, "--limit", "100"]}
 
 
-def measure_review(directory: Path) -> dict[str, Any]:
-    """Each review command over ``directory``, in a child process, timed on its second run (the first
-    writes the bytecode, see ``compiled_child_env``): seconds, peak RSS, what it found."""
+# Counted runs of each review command: the figure is their median (one run reads 20-40 ms more or
+# less than the next on this shared machine; a single run decided the 5M query's "met" by chance).
+REVIEW_RUNS = 5
+
+
+def dirty_mb() -> float | None:
+    """Dirty and under-write-back page cache now (MB): what the kernel still has to write, which slows a
+    command that opens many files (docs/benchmarks.md, i19-ranges); None off Linux."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)}
+    except (OSError, ValueError):
+        return None
+    return (kb.get("Dirty", 0) + kb.get("Writeback", 0)) / 1024
+
+
+def measure_review(directory: Path, runs: int = REVIEW_RUNS) -> dict[str, Any]:
+    """Each review command over ``directory``, in a child process, after an uncounted run (it writes the
+    bytecode, see ``compiled_child_env``, and brings the files it reads into the OS cache), ``runs``
+    times: the median run's seconds and peak RSS, every run's seconds, the load, what it found."""
     out: dict[str, Any] = {"sidecars": len(list(directory.glob("segment-*.columns.parquet"))),
                            "segments": len(list(directory.glob("segment-*.jsonl"))),
-                           "bytecode": "compiled: read from a PYTHONPYCACHEPREFIX written by an uncounted run"}
+                           "bytecode": "compiled: read from a PYTHONPYCACHEPREFIX written by an uncounted run",
+                           "cache": "warm: the files the command reads were read by an uncounted run just before"}
     env = compiled_child_env()
     for name, cmd in review_commands(directory).items():
-        run = run_warm(CLI, cmd, env=env)
-        entry = run.data()
+        load, dirty = os.getloadavg()[0], dirty_mb()
+        run, seconds = run_median(CLI, cmd, env=env, runs=runs)
+        entry = {**run.data(), "runs_s": seconds, "load": load, "dirty_mb": dirty}
         if run.exit != 0:
             entry["error"] = run.stderr[-1500:]
         else:
@@ -213,8 +233,10 @@ def measure_audit(sizes: tuple[int, ...], log: Callable[[str], None], cache: Pat
 
 
 def measure_startup() -> dict[str, Any]:
-    """The floor under each command: the CLI starting and printing a command's help, measured alike."""
-    return run_warm(CLI, ["audit", "summary", "--help"], env=compiled_child_env()).data()
+    """The floor under each command: the CLI starting and printing a command's help, measured alike
+    (the median of as many runs)."""
+    run, seconds = run_median(CLI, ["audit", "summary", "--help"], env=compiled_child_env(), runs=REVIEW_RUNS)
+    return {**run.data(), "runs_s": seconds}
 
 
 # -- rows ----------------------------------------------------------------------------------------------
@@ -277,6 +299,11 @@ def audit_rows(series: list[dict[str, Any]]) -> list[Row]:
                 out.append(Row("scaling", title, "failed", note=e.get("error", "")[-300:], data=e))
                 continue
             figure = f"{e['seconds']:.2f} s, peak RSS {e['peak_rss_mb']:,.0f} MB"
+            if len(e.get("runs_s", ())) > 1:
+                dirty = e.get("dirty_mb")
+                figure += (f" (median of {len(e['runs_s'])} runs, {min(e['runs_s']):.2f}-{max(e['runs_s']):.2f} s; "
+                           f"load {e['load']:.1f}" + (f", {dirty:,.0f} MB to write back" if dirty is not None else "")
+                           + ")")
             goal_s = QUERY_GOAL_S if name == "query" else SUMMARY_GOAL_S.get(n)
             if goal_s is not None:
                 goals, verdicts = [f"<= {goal_s:g} s"], [e["seconds"] <= goal_s]

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,107 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+# -- a closed segment's time ranges, kept in its signed checkpoint -----------------------------------
+# For each kind of record in the segment, the earliest and latest time of its records of that kind
+# (``"time_ranges": [[kind, min, max], ...]``, kind null for records without one): a query for
+# decisions skips a segment whose decisions are all outside its range, whatever the time of the
+# segment's header (written when the segment opened) or of other events.
+#
+# A record's time is its top-level "ts" as the reader reads it (DuckDB: TRY_CAST(ts AS TIMESTAMPTZ),
+# UTC for a time without an offset). The writer states a segment's ranges only when it can know that
+# time for every record it wrote: a string in the writer's own form (CANONICAL_TS, compared as text,
+# which orders such strings by time) or in a plain ISO 8601 form that DuckDB and Python read alike
+# (PLAIN_TS, converted to the canonical form), and a kind that is a string or absent. Anything else
+# makes the ranges unknown (DuckDB reads some strings Python does not, like "24:00:00" or
+# "2026-1-1"), and the checkpoint then says ``"time_ranges": null``: readers fall back on the
+# sidecars' footers, as for a checkpoint written before checkpoints had ranges.
+CANONICAL_TS = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+                          r"\.\d{6}\+00:00")
+PLAIN_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?")
+TIME_RANGES = "time_ranges"
+# Kind -> [earliest, latest] canonical time of the records of that kind that have a time.
+Ranges = dict[str | None, list[str]]
+
+
+class UnknownTime(Exception):
+    """A record's time (or kind) cannot be known for sure without reading it as the reader does."""
+
+
+def canonical_time(value: object) -> str | None:
+    """The canonical UTC text of a record's ``ts`` (None: the reader never finds a time in it);
+    raises UnknownTime when the reader might read a time that this cannot tell."""
+    if type(value) is str and CANONICAL_TS.fullmatch(value):
+        return value
+    if isinstance(value, str) and PLAIN_TS.fullmatch(value):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            raise UnknownTime(value) from None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        return at.isoformat(timespec="microseconds")
+    if value is None:
+        return None
+    raise UnknownTime(repr(value)[:80])
+
+
+def note_time(ranges: Ranges, kind: object, ts: object) -> None:
+    """Widen ``ranges`` by one record's ``kind`` and ``ts`` (raises UnknownTime, see canonical_time)."""
+    t = ts if type(ts) is str and CANONICAL_TS.fullmatch(ts) else canonical_time(ts)
+    if t is None:
+        return
+    if kind is not None and type(kind) is not str:
+        raise UnknownTime(repr(kind)[:80])
+    r = ranges.get(kind)
+    if r is None:
+        ranges[kind] = [t, t]
+    elif t < r[0]:
+        r[0] = t
+    elif t > r[1]:
+        r[1] = t
+
+
+def ranges_value(ranges: Ranges | None) -> list[list[str | None]] | None:
+    """What a checkpoint keeps as ``time_ranges`` (None: unknown; also when an end is not a real time,
+    a canonical-looking string like "2026-02-30..." that no reader reads as a time)."""
+    if ranges is None:
+        return None
+    for lo, hi in ranges.values():
+        try:
+            datetime.fromisoformat(lo)
+            datetime.fromisoformat(hi)
+        except ValueError:
+            return None
+    return [[k, lo, hi] for k, (lo, hi) in sorted(ranges.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))]
+
+
+Span = tuple[datetime, datetime]
+
+
+def checkpoint_ranges(checkpoint: dict[str, Any]) -> dict[str | None, Span] | None:
+    """A checkpoint's time ranges by kind (a kind absent: none of its records has a time); None when
+    it states none (an old checkpoint, unknown ranges) or they do not read (``malformed_ranges``)."""
+    value = checkpoint.get(TIME_RANGES)
+    if value is None or malformed_ranges(value):
+        return None
+    return {k: (datetime.fromisoformat(lo), datetime.fromisoformat(hi)) for k, lo, hi in value}
+
+
+def malformed_ranges(value: Any) -> bool:
+    """True unless ``value`` is a list of [kind (a string or null), min, max] with distinct kinds and
+    canonical times, min <= max."""
+    if not isinstance(value, list):
+        return True
+    kinds = set()
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3 and (item[0] is None or isinstance(item[0], str))
+                and all(isinstance(t, str) and CANONICAL_TS.fullmatch(t) for t in item[1:]) and item[0] not in kinds):
+            return True
+        kinds.add(item[0])
+        try:
+            if datetime.fromisoformat(item[1]) > datetime.fromisoformat(item[2]):
+                return True
+        except ValueError:
+            return True
+    return False

@@ -10,7 +10,9 @@ The footer (Parquet key-value metadata, read without any row) also keeps what le
 rows altogether (schema v2):
 
 - ``ts_min`` / ``ts_max``: the earliest and latest record time of the segment, so that a query or a
-  summary for a time range skips every segment outside it without opening it further;
+  summary for a time range skips every segment outside it without opening it further (for a
+  segment whose checkpoint states no ``time_ranges``: otherwise the checkpoint's signed ranges, by
+  kind, decide without the footer being read at all);
 - ``groups``: the segment's records grouped by ``_summary.GROUP_KEYS`` and UTC day (with each group's
   count and time range), so that a summary or a count filtered on anything but the customer reads
   the groups instead of the rows (``_summary``); a segment with more than ``GROUPS_MAX`` groups keeps
@@ -161,7 +163,8 @@ def read_footers(sidecars: Sequence[Path], con: Any = None, *, table: str | None
 
     One query for all of them (opening a DuckDB connection costs more than reading a footer). With
     ``table``, the pairs are also kept in that temporary table of ``con`` (``file_name``, ``key``,
-    ``value``), from which ``footer_groups`` parses the groups without reading the files again.
+    ``value``), from which ``footer_groups`` parses the groups without reading the files again; a
+    later call with the same table adds to it (a reader reads the footers it needs as it goes).
     """
     from gatekeeper.audit._duck import duckdb
 
@@ -172,7 +175,8 @@ def read_footers(sidecars: Sequence[Path], con: Any = None, *, table: str | None
     con = duckdb.connect(":memory:") if own else con
     kv = table or "footer_pairs"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {kv} (file_name VARCHAR, key VARCHAR, value VARCHAR)")
+        create = "CREATE TEMP TABLE IF NOT EXISTS" if table else "CREATE OR REPLACE TEMP TABLE"
+        con.execute(f"{create} {kv} (file_name VARCHAR, key VARCHAR, value VARCHAR)")
         try:
             if sidecars:
                 con.execute(f"INSERT INTO {kv} {_pairs('?')}", [[str(p) for p in sidecars]])
@@ -182,7 +186,8 @@ def read_footers(sidecars: Sequence[Path], con: Any = None, *, table: str | None
                 with contextlib.suppress(duckdb.Error, OSError):
                     con.execute(f"INSERT INTO {kv} {_pairs('?')}", [[str(p)]])
         for name, key, value in con.execute(f"SELECT * FROM {kv}").fetchall():
-            out.setdefault(str(name), {})[key] = value
+            if str(name) in out:
+                out[str(name)][key] = value
         if table is None:
             con.execute(f"DROP TABLE {kv}")
     finally:

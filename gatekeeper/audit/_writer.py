@@ -64,6 +64,7 @@ import orjson
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import (
+    CANONICAL_TS,
     CHECKPOINT_SCHEMA,
     GENESIS,
     KIND_FAULT,
@@ -71,12 +72,17 @@ from gatekeeper.audit._format import (
     KIND_SEGMENT,
     RESERVED,
     SCHEMA,
+    TIME_RANGES,
+    Ranges,
+    UnknownTime,
     canonical,
     checkpoint_hash,
     checkpoint_name,
     encode_lines,
     fsync_dir,
     list_segments,
+    note_time,
+    ranges_value,
     segment_name,
     self_consistent,
     split_line,
@@ -175,6 +181,31 @@ def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     return out, data[1:-1]
 
 
+def _note_times(seg: _Segment, entries: list[_Entry]) -> None:
+    """Widen ``seg``'s time ranges by the records of ``entries`` (just written); unknown for good once
+    a record's time or kind cannot be told (``_format.note_time``). The usual record: one regular
+    expression match, a dict look-up and a string comparison or two."""
+    ranges = seg.ts_ranges
+    assert ranges is not None
+    fullmatch = CANONICAL_TS.fullmatch
+    try:
+        for e in entries:
+            rec = e.record
+            t, k = rec.get("ts"), rec.get("kind")
+            if type(t) is str and type(k) is str and fullmatch(t):  # note_time's usual case, inlined
+                r = ranges.get(k)
+                if r is None:
+                    ranges[k] = [t, t]
+                elif t < r[0]:
+                    r[0] = t
+                elif t > r[1]:
+                    r[1] = t
+            else:
+                note_time(ranges, k, t)
+    except UnknownTime:
+        seg.ts_ranges = None
+
+
 class _Entry:
     """One append. A follower's ``wake`` is held until the entry is done or its thread is made leader.
 
@@ -217,6 +248,10 @@ class _Segment:
     wrote: bool = False  # this process appended to it
     checkpoint: str = ""  # path of its checkpoint file, checked before every batch
     name: str = ""  # the segment file's name
+    # The time range of its records of each kind (_format.note_time), known only while this process
+    # wrote every record of it (a segment it created, no other writer, no failed batch cut off):
+    # otherwise None, and its checkpoint states no time ranges.
+    ts_ranges: Ranges | None = None
 
     def __post_init__(self) -> None:
         self.checkpoint = str(self.path.with_name(checkpoint_name(self.index)))
@@ -641,6 +676,7 @@ class FileAuditLog:
                     return
                 os.ftruncate(seg.fd, start)
                 (self._last_seq, self._last_hash), seg.size, seg.first_seq = head, start, first
+                seg.ts_ranges = None  # they counted the records cut off (wider ranges would do; none is simpler)
                 os.fdatasync(seg.fd)
         except BaseException as exc:  # the log is broken already; the next open repairs what is left
             log.error("audit.failed_batch_kept", segment=seg.name, offset=start, reason=repr(exc))
@@ -699,6 +735,8 @@ class FileAuditLog:
             raise
         seg.wrote = True
         self._extra = []
+        if seg.ts_ranges is not None:
+            _note_times(seg, entries)
         return seg, (start, head, first)
 
     def _header_entry(self, seg: _Segment) -> _Entry:
@@ -785,6 +823,7 @@ class FileAuditLog:
 
     def _adopt_tail_locked(self, seg: _Segment, size: int) -> None:
         """Read the chain head from the segment's tail; cut and record a torn tail."""
+        seg.ts_ranges = None  # records this process did not write: their times are not known here
         end, line = scan_tail(seg.fd, size)
         if end < size:
             removed = os.pread(seg.fd, size - end, end)
@@ -836,7 +875,7 @@ class FileAuditLog:
         path = self.directory / segment_name(index)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         fsync_dir(self.directory)
-        seg = _Segment(index, path, fd, 0, self._clock(), self._last_checkpoint)
+        seg = _Segment(index, path, fd, 0, self._clock(), self._last_checkpoint, ts_ranges={})
         self._seg = seg
         return seg
 
@@ -863,6 +902,9 @@ class FileAuditLog:
         }
         if damaged is not None:
             payload["damaged"] = damaged
+        # Signed with the rest: what lets a query skip the segment without opening it (verify checks
+        # that every record's time lies in its kind's range).
+        payload[TIME_RANGES] = ranges_value(seg.ts_ranges)
         signature = self._signer.sign(canonical(payload)) if self._signer else None
         cp_path = self.directory / checkpoint_name(seg.index)
         text = json.dumps({**payload, "signature": signature}, indent=2, sort_keys=True) + "\n"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit._duck import duckdb
-from gatekeeper.audit._format import list_segments
+from gatekeeper.audit._format import Span, checkpoint_ranges, list_segments
 from gatekeeper.audit._sidecar import (
     COLUMNS,
     footer_groups,
@@ -79,7 +79,7 @@ class Filters:
             raise InvalidInputError(f"bad kind {self.kind!r}", field="kind")
 
     def where(self) -> tuple[str, list[Any]]:
-        """A SQL WHERE clause (with ``?`` parameters) over the ``records`` view."""
+        """A SQL WHERE clause (with ``?`` parameters) over the records (``AuditReader._source``)."""
         clauses, params = self.clauses()
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -158,15 +158,40 @@ class _Part:
     # The footer's time range: (None, None) when no record has a readable time; None when unknown.
     span: tuple[datetime | None, datetime | None] | None = None
     grouped: bool = False  # the footer keeps the segment's groups
+    # The checkpoint's time ranges by kind (signed; checked by verify); None when it states none.
+    kinds: dict[str | None, Span] | None = None
 
     def may_match(self, f: Filters) -> bool:
-        """False when no record of the segment can fall in ``f``'s time range (known from the footer)."""
-        if self.span is None or (f.since is None and f.until is None):
-            return True
-        lo, hi = self.span
-        if lo is None or hi is None:  # no readable time: no record passes a time filter
-            return False
-        return not ((f.since is not None and hi < _aware(f.since)) or (f.until is not None and lo >= _aware(f.until)))
+        """False when no record of the segment can fall in ``f``'s time range (known from the
+        checkpoint's ranges of the kinds ``f`` selects, else from the footer)."""
+        if self.kinds is not None:
+            return _kinds_overlap(self.kinds, f)
+        return _overlaps(self.span, f)
+
+
+def _kinds_overlap(kinds: dict[str | None, Span], f: Filters) -> bool:
+    """False when none of the kinds ``f`` selects has a range (its records with a time) meeting ``f``'s."""
+    if f.since is None and f.until is None:
+        return True
+    like = None if f.kind == "all" else _like(f.kind.replace("*", "%"))
+    return any(_overlaps(span, f) for k, span in kinds.items()
+               if like is None or (k is not None and like.fullmatch(k)))
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE (as DuckDB reads ``kind LIKE ?``, no escape): ``%`` any run, ``_`` any one character."""
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def _overlaps(span: tuple[datetime | None, datetime | None] | None, f: Filters) -> bool:
+    """False when no record of a segment whose records' times lie in ``span`` (None: unknown) can fall
+    in ``f``'s time range."""
+    if span is None or (f.since is None and f.until is None):
+        return True
+    lo, hi = span
+    if lo is None or hi is None:  # no readable time: no record passes a time filter
+        return False
+    return not ((f.since is not None and hi < _aware(f.since)) or (f.until is not None and lo >= _aware(f.until)))
 
 
 def _aware(t: datetime) -> datetime:
@@ -174,12 +199,17 @@ def _aware(t: datetime) -> datetime:
 
 
 class AuditReader:
-    """The segment files of one log directory, read with DuckDB (``records``: a view over all of them).
+    """The segment files of one log directory, read with DuckDB.
 
-    Each review reads only the segments it needs: a segment whose footer's time range misses the
-    filter's is never opened; a summary or a count takes a closed segment's counts from its footer's
-    groups when the filter allows (see ``_summary``), and reads rows only for the others; a query with
-    a limit reads segments in order and stops once it has enough.
+    Each review reads only the segments it needs: a closed segment whose time range misses the
+    filter's is never opened (the range its signed checkpoint states, or for a checkpoint written
+    before checkpoints had one, its sidecar's footer); a summary or a count takes a closed segment's
+    counts from its footer's groups when the filter allows (see ``_summary``), and reads rows only for
+    the others; a query with a limit reads segments in order and stops once it has enough.
+
+    Footers are read when a review first needs them, all it needs in one DuckDB query: a query for a
+    day of a log whose checkpoints state their ranges reads the footers of the segments of that day
+    only (and the open segment).
     """
 
     def __init__(self, directory: Path) -> None:
@@ -187,43 +217,74 @@ class AuditReader:
         if not self.directory.is_dir():
             raise AuditError(f"no audit log at {self.directory}")
         segments, checkpoints = list_segments(self.directory)
-        # Closed segments are read from their columnar sidecar when it matches their checkpoint;
-        # the others (the open segment, logs written before sidecars) from their JSON.
-        self.sidecars: list[str] = []
-        self.files: list[str] = []
-        self._parts: list[_Part] = []
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
-        candidates = {i: sidecar_path(segments[i]) for i in segments if i in checkpoints}
-        # The footers' pairs stay in table ``footers``: the groups are parsed from there when needed.
-        footers = read_footers([p for p in candidates.values() if p.exists()], self.con, table="footers")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        # Each segment is a _Part once resolved: a closed one is read from its columnar sidecar when the
+        # sidecar's footer matches its checkpoint, the others (the open segment, logs written before
+        # sidecars) from their JSON. A closed segment with a sidecar waits in ``_pending`` (segment,
+        # sidecar, checkpoint, the checkpoint's time range) until a review may need it: only then is
+        # its footer read.
+        self._resolved: dict[int, _Part] = {}
+        self._pending: dict[int, tuple[Path, Path, dict[str, Any], dict[str | None, Span] | None]] = {}
         open_index = max(segments) if segments and max(segments) not in checkpoints else None
         for i in sorted(segments):
-            side = candidates.get(i)
-            meta = footers.get(str(side)) if side is not None else None
-            cp = read_checkpoint(checkpoints[i]) if meta else None
-            if meta and cp is not None and footer_matches(meta, cp):
-                self.sidecars.append(str(side))
-                self._parts.append(_Part(i, str(side), True, footer_range(meta), "groups" in meta))
+            cp = read_checkpoint(checkpoints[i]) if i in checkpoints else None
+            kinds = checkpoint_ranges(cp) if cp is not None else None
+            side = sidecar_path(segments[i])
+            if cp is not None and side.exists():
+                self._pending[i] = (segments[i], side, cp, kinds)
             elif i == open_index:
                 # The open segment may end in a torn line (a crash not yet repaired, or a write landing
                 # while we read): read a snapshot of it up to its last complete line.
-                self.files.append(self._snapshot(segments[i]))
-                self._parts.append(_Part(i, self.files[-1], False))
+                self._resolved[i] = _Part(i, self._snapshot(segments[i]), False)
             else:
-                self.files.append(str(segments[i]))
-                self._parts.append(_Part(i, self.files[-1], False))
+                self._resolved[i] = _Part(i, str(segments[i]), False, kinds=kinds)
         self._groups = True  # False once a footer's groups did not parse: then no groups are used
         self._grouped: set[str] = set()  # the sidecars whose groups are in table ``groups``
         self._plans: dict[Filters, tuple[list[_Part], list[_Part]]] = {}
-        self.bytes = sum(Path(f).stat().st_size for f in (*self.sidecars, *self.files))
-        self.con.execute(f"CREATE VIEW records AS SELECT * FROM {self._source(COLUMNS)}")
 
-    def _source(self, columns: dict[str, str], parts: Sequence[_Part] | None = None) -> str:
-        """``columns`` and ``ts_utc`` of every record of ``parts`` (all by default): sidecars' columns,
-        the rest's JSON (declared, never sniffed), one relation."""
-        parts = self._parts if parts is None else parts
+    def _resolve(self, indices: Iterable[int]) -> None:
+        """Read the footers of the pending segments ``indices`` (one query) and decide how each is read."""
+        todo = [i for i in indices if i in self._pending]
+        if not todo:
+            return
+        # The footers' pairs stay in table ``footers``: the groups are parsed from there when needed.
+        footers = read_footers([self._pending[i][1] for i in todo], self.con, table="footers")
+        for i in todo:
+            segment, side, cp, kinds = self._pending.pop(i)
+            meta = footers.get(str(side))
+            if meta and footer_matches(meta, cp):
+                self._resolved[i] = _Part(i, str(side), True, footer_range(meta), "groups" in meta, kinds)
+            else:
+                self._resolved[i] = _Part(i, str(segment), False, kinds=kinds)
+
+    def _matching(self, f: Filters) -> list[_Part]:
+        """The segments, in order, whose time range may meet ``f``'s (footers read for those only)."""
+        self._resolve([i for i, (*_, kinds) in self._pending.items() if kinds is None or _kinds_overlap(kinds, f)])
+        return [p for _, p in sorted(self._resolved.items()) if p.may_match(f)]
+
+    def _all(self) -> list[_Part]:
+        self._resolve(list(self._pending))
+        return [p for _, p in sorted(self._resolved.items())]
+
+    @property
+    def sidecars(self) -> list[str]:
+        """The sidecars read in place of their segments' JSON (every footer read)."""
+        return [p.path for p in self._all() if p.parquet]
+
+    @property
+    def files(self) -> list[str]:
+        """The JSON files read (segments without a usable sidecar, the open segment's snapshot)."""
+        return [p.path for p in self._all() if not p.parquet]
+
+    @property
+    def bytes(self) -> int:
+        return sum(Path(p.path).stat().st_size for p in self._all())
+
+    def _source(self, columns: dict[str, str], parts: Sequence[_Part]) -> str:
+        """``columns`` and ``ts_utc`` of every record of ``parts``: sidecars' columns, the rest's JSON
+        (declared, never sniffed), one relation."""
         sidecars = [p.path for p in parts if p.parquet]
         files = [p.path for p in parts if not p.parquet]
         out = []
@@ -271,8 +332,8 @@ class AuditReader:
 
     # -- which segments a review reads, and how ------------------------------------------------------
     def _in_range(self, f: Filters) -> str:
-        """Every record of the segments whose footer's time range meets ``f``'s (``records``, pruned)."""
-        return self._source(COLUMNS, [p for p in self._parts if p.may_match(f)])
+        """Every record of the segments whose time range meets ``f``'s."""
+        return self._source(COLUMNS, self._matching(f))
 
     def _load_groups(self, parts: Sequence[_Part]) -> bool:
         """The groups of ``parts``' footers in table ``groups`` (each sidecar's once, only those a review
@@ -305,7 +366,7 @@ class AuditReader:
         answer for it unless ``f`` names a customer or a bound of ``f``'s range cuts a matching group
         (records on both sides): then its rows are read.
         """
-        parts = [p for p in self._parts if p.may_match(f)]
+        parts = self._matching(f)
         if not any(p.grouped for p in parts) or not self._load_groups(parts):
             return [], parts
         grouped = [p for p in parts if p.grouped]

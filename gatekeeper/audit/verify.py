@@ -11,6 +11,8 @@ What is detected, and how it is named (segment, line, seq and what is wrong):
 - a checkpoint deleted or replaced: a closed segment without one, or the next segment header and
   checkpoint name a different ``prev_checkpoint``;
 - a checkpoint forged or altered: its Ed25519 signature does not verify with the public key;
+- a checkpoint's time ranges (what lets a query skip its segment) that leave out a record's time,
+  even when signed by a trusted key: a record a query for that time would not find;
 - the whole log rewritten and re-signed with another key (placed in ``keys/``): that key is not
   trusted, because trust comes only from outside the log (see below);
 - records cut off the end, the open segment deleted, the newest segments and their checkpoints
@@ -23,8 +25,9 @@ pinned fingerprint. With no trusted key the result is "unverified", never "intac
 (``trust.witness``) the log must hold the record of its latest digest; the records after it are
 reported as not yet anchored (how many, over how long).
 
-Fast path: lines are checked by slicing at fixed offsets and one SHA-256 each, never a JSON parse;
-segments are checked in parallel processes when the log is large.
+Fast path: lines are checked by slicing at fixed offsets and one SHA-256 each, never a JSON parse
+(a record's time is read by one regular expression at a fixed place, where the writer puts it; a
+record written otherwise is parsed); segments are checked in parallel processes when the log is large.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import io
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,6 +50,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gatekeeper.audit._format import (
+    CANONICAL_TS,
     CHECKPOINT_RE,
     CHECKPOINT_SCHEMA,
     GENESIS,
@@ -54,11 +59,15 @@ from gatekeeper.audit._format import (
     KIND_SEGMENT,
     SEGMENT_RE,
     SUFFIX_LEN,
+    TIME_RANGES,
+    UnknownTime,
     checkpoint_hash,
     checkpoint_name,
     checkpoint_payload,
     first_hash,
     list_segments,
+    malformed_ranges,
+    note_time,
     segment_name,
     split_line,
 )
@@ -67,6 +76,22 @@ from gatekeeper.audit.witness import AuditTrust, Digest, PinnedKey, trusted_by_r
 from gatekeeper.errors import AuditError
 
 PARALLEL_THRESHOLD = 64 * 1024 * 1024  # bytes of segments above which segments are checked in parallel
+# A record's kind and time where the writer's records have them, right after seq and prev_hash:
+# "schema", then "kind" and "ts" (canonical) in either order (strings without escapes: nothing nested
+# can come first). A record whose kind this does not find is parsed.
+# The usual record, a decision (record.decision_record), starts with exactly these members: its time
+# (32 bytes, then the closing quote) is taken by slicing, and once the segment is read, the shape of
+# every such time (digits where the canonical form has digits) is checked at once by one byte
+# translation and comparison (a regular expression a line cost verify a third more CPU). Their
+# earliest and latest are then checked to be real times (``note_time``). A time of that shape that is
+# not a real time is read by DuckDB as none (month 13, second 60...) or, "T24:00:00.000000", as the
+# next day's midnight, which lies between the earliest and latest real times around it: neither can
+# fall outside the range found (tests/audit/test_time_ranges.py holds the writer to DuckDB's reading).
+_DECISION_AT = b'"schema":"gatekeeper.audit/v2","kind":"decision","ts":"'
+_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_SHAPE = b"0000-00-00T00:00:00.000000+00:00"
+_TS_AT = re.compile(rb'"schema":"[^"\\]*",(?:"kind":"([^"\\]*)",)?"ts":"(' + CANONICAL_TS.pattern.encode()
+                    + rb')"(?:,"kind":"([^"\\]*)")?')
 
 Progress = Callable[[int], None]
 
@@ -152,6 +177,20 @@ class _Scan:
     bad_message: str = ""
     torn: int = 0  # bytes after the last newline
     size: int = 0
+    # The time range of its records of each kind (``_format.note_time``), and the first record whose
+    # time or kind cannot be told (its seq), if any.
+    ts_ranges: dict[str | None, list[str]] = field(default_factory=dict)
+    ts_unknown: int | None = None
+
+
+def _note_line(ranges: dict[str | None, list[str]], line: bytes) -> None:
+    """A record's kind and time when they are not where the writer puts them: the line parsed (rare)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        raise UnknownTime("unreadable") from None
+    if isinstance(rec, dict):
+        note_time(ranges, rec.get("kind"), rec.get("ts"))
 
 
 def _diagnose(line: bytes, expect: int, prev: bytes | None) -> tuple[int | None, str]:
@@ -204,10 +243,17 @@ def _scan_lines(f: Iterable[bytes]) -> _Scan:
     first_seq, first_prev, header = seq, prev.decode(), line0[:-1]
     sha256 = hashlib.sha256
     count = size = 0
+    ts_at = _TS_AT.match
+    decision_at, after = _DECISION_AT, len(_DECISION_AT)
+    decisions: list[bytes] = []  # the raw times of the records that start as decisions do
+    times: dict[bytes, list[bytes]] = {}  # kind -> its canonical times, compared as text once the segment is read
+    ranges: dict[str | None, list[str]] = {}  # those of records written otherwise (converted to the canonical form)
+    unknown: int | None = None
     for line in itertools.chain((line0,), it):
         h = line[-67:-3]
         # One formatted prefix checks the start, seq and prev_hash at once; then the hash suffix.
-        if (not line.startswith(b'{"seq":%d,"prev_hash":"%s",' % (seq, prev))
+        head = b'{"seq":%d,"prev_hash":"%s",' % (seq, prev)
+        if (not line.startswith(head)
                 or line[-SUFFIX_LEN - 1:-67] != HASH_KEY or not line.endswith(b'"}\n')
                 or sha256(line[:-SUFFIX_LEN - 1]).hexdigest().encode() != h):
             last = (seq - 1, prev.decode()) if count else (None, None)
@@ -217,11 +263,37 @@ def _scan_lines(f: Iterable[bytes]) -> _Scan:
             bad_seq, msg = _diagnose(line[:-1], seq, prev if count else None)
             return _Scan(count, first_seq, first_prev, last[0], last[1], header, bad_line=count + 1,
                          bad_seq=bad_seq, bad_message=msg, size=size + len(line) + sum(len(x) for x in it))
+        k = len(head)
+        if line.startswith(decision_at, k) and line[k + after + 32] == 0x22:
+            decisions.append(line[k + after:k + after + 32])
+        elif (m := ts_at(line, k)) is not None and (kind := m.group(1) or m.group(3)) is not None:
+            got = times.get(kind)
+            if got is None:
+                times[kind] = [m.group(2)]
+            else:
+                got.append(m.group(2))
+        elif unknown is None:
+            try:
+                _note_line(ranges, line)
+            except UnknownTime:
+                unknown = seq
         size += len(line)
         count += 1
         prev = h
         seq += 1
-    return _Scan(count, first_seq, first_prev, seq - 1, prev.decode(), header, size=size)
+    try:
+        if decisions and b"".join(decisions).translate(_DIGITS) == _SHAPE * len(decisions):
+            times.setdefault(b"decision", []).extend((min(decisions), max(decisions)))
+        else:  # some decision's time is in another form: each is read as the writer reads it (rare)
+            for t in decisions:
+                note_time(ranges, "decision", t.decode("utf-8", "replace"))
+        for kind, ts in times.items():
+            note_time(ranges, kind.decode(), min(ts).decode())
+            note_time(ranges, kind.decode(), max(ts).decode())
+    except UnknownTime:  # the writer states no ranges then
+        unknown = first_seq if unknown is None else min(unknown, first_seq)
+    return _Scan(count, first_seq, first_prev, seq - 1, prev.decode(), header, size=size, ts_ranges=ranges,
+                 ts_unknown=unknown)
 
 
 class _Checker:
@@ -368,6 +440,9 @@ class _Checker:
         if cp.get("head_hash") != scan.last_hash or cp.get("count") != scan.count or cp.get("bytes") != scan.size:
             return (Problem(name, scan.count, last, "the segment's last record, record count or size does not "
                             "match its checkpoint"), status, kid)
+        problem = _range_problem(cname, cp, scan)
+        if problem:
+            return problem, status, kid
         self.prev_checkpoint = checkpoint_hash(cp)
         return None, status, kid
 
@@ -379,6 +454,30 @@ class _Checker:
         pins = [p for seq, p in self._rotations() if seq <= limit]
         self.keys = trusted_by_rotation(pins, self.keys, self._log_id)
         return self.keys.get(kid)
+
+
+def _range_problem(cname: str, cp: dict[str, Any], scan: _Scan) -> Problem | None:
+    """What is wrong with a checkpoint's time ranges, if it states them: every record's time must lie in
+    its kind's range (a query skips a segment whose ranges miss its own, so a range that leaves a
+    record out hides it). A range wider than the records' hides nothing and is accepted; none (an
+    older checkpoint, or ``null``: the writer could not tell) is nothing to check."""
+    value = cp.get(TIME_RANGES)
+    if value is None:
+        return None
+    if malformed_ranges(value):
+        return Problem(cname, None, scan.first_seq, f"checkpoint {TIME_RANGES} is malformed: {value!r}"[:300])
+    if scan.ts_unknown is not None:
+        return Problem(cname, None, scan.ts_unknown, f"checkpoint states {TIME_RANGES} but the time or kind of "
+                       f"record {scan.ts_unknown} cannot be told for sure (the writer states none then)")
+    stated = {k: (lo, hi) for k, lo, hi in value}
+    for kind, (lo, hi) in sorted(scan.ts_ranges.items(), key=lambda kv: kv[0] or ""):
+        have = stated.get(kind)
+        if have is None or lo < have[0] or hi > have[1]:
+            said = f"{have[0]}..{have[1]}" if have else "no range"
+            return Problem(cname, None, scan.first_seq, f"checkpoint {TIME_RANGES} gives kind {kind!r} {said}, "
+                           f"leaving out records of the segment (that kind's times are {lo}..{hi}): a query for "
+                           "their time would not find them; the checkpoint was altered or forged")
+    return None
 
 
 def rotation_records(directory: Path) -> list[tuple[int, PinnedKey]]:

@@ -130,6 +130,9 @@ def test_review_commands_over_a_generated_log(tmp_path: Path) -> None:
     q = d["query"]
     assert q["exit"] == 0 and q["returned"] == min(100, q["total"]) and 0 < q["total"] < 150
     assert all(d[k]["peak_rss_mb"] > 10 for k in ("summary", "summary_filtered", "query"))
+    # The figure is the median of the counted runs, each of which is kept.
+    assert len(q["runs_s"]) == scaling.REVIEW_RUNS and q["seconds"] == sorted(q["runs_s"])[scaling.REVIEW_RUNS // 2]
+    assert q["load"] >= 0 and (q["dirty_mb"] is None or q["dirty_mb"] >= 0)
 
 
 @pytest.mark.slow
