@@ -44,7 +44,7 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 
 Two-step appends. ``append_deferred`` writes the record as an uncontended append does (leader,
 ``_io``, the file lock, the chain), starts the kernel's write-back of those bytes
-(``sync_file_range(SYNC_FILE_RANGE_WRITE)``, where the platform has it) and hands the leadership on
+(``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on Linux, see ``_writeback``) and hands the leadership on
 without syncing; the record is pending. Whatever syncs next covers it (syncs run under ``_io``, and
 a sync flushes everything written before it): another appender's batch, a rotation, ``close()``, or
 the ticket's own ``wait()``, which takes ``_io`` and fsyncs if nothing has yet. When others are
@@ -65,7 +65,7 @@ import threading
 import time
 from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -76,6 +76,7 @@ from typing import Any
 import orjson
 
 from gatekeeper._log import get_logger
+from gatekeeper.audit import _writeback
 from gatekeeper.audit._format import (
     CHECKPOINT_SCHEMA,
     GENESIS,
@@ -114,9 +115,6 @@ SegmentClosed = Callable[[Path, Path], None]
 # How to take a written batch off a segment: (its start offset, the chain head and the segment's
 # first_seq before it).
 _Undo = tuple[int, tuple[int, bytes], int | None]
-# Early write-back (Linux): start writing the bytes now, so that the fdatasync later waits less.
-_WRITE_BACK = getattr(os, "sync_file_range", None)
-_WRITE_BACK_FLAGS = getattr(os, "SYNC_FILE_RANGE_WRITE", 0)
 
 
 def now_iso() -> str:
@@ -418,10 +416,9 @@ class FileAuditLog:
                     raise AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}") from exc
                 ticket = Pending(self, entry, undo)
                 self._pending.append(ticket)
-                if _WRITE_BACK is not None:
-                    # Only a head start: the fdatasync that acknowledges the record reports errors.
-                    with suppress(OSError):
-                        _WRITE_BACK(seg.fd, undo[0], seg.size - undo[0], _WRITE_BACK_FLAGS)
+                # Only a head start (Linux; nothing elsewhere): the fdatasync that acknowledges the
+                # record reports what matters.
+                _writeback.start(seg.fd, undo[0], seg.size - undo[0])
         finally:
             self._last_batch = 1
             self._hand_over()

@@ -10,6 +10,7 @@ next sync or close and blocks nobody. Faults are injected at the OS's ``fdatasyn
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import structlog
 
-from gatekeeper.audit import _writer as writer_mod
+from gatekeeper.audit import _writeback
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.errors import AuditError
@@ -73,21 +74,40 @@ def test_write_back_starts_at_the_write_over_exactly_the_records_bytes(tmp_path:
     log.append({"kind": "x.a"})
     seg = tmp_path / "audit" / SEG1
     before = seg.stat().st_size
-    started: list[tuple[int, int, int]] = []
+    started: list[tuple[int, int]] = []
+    real = _writeback.start
 
-    def write_back(fd: int, offset: int, nbytes: int, flags: int) -> None:
-        started.append((offset, nbytes, flags))
-        raise OSError(22, "Invalid argument")  # ignored: only a head start
+    def start(fd: int, offset: int, nbytes: int) -> bool:
+        started.append((offset, nbytes))
+        return real(fd, offset, nbytes)
 
-    monkeypatch.setattr(writer_mod, "_WRITE_BACK", write_back)
+    monkeypatch.setattr(_writeback, "start", start)
     t = log.append_deferred({"kind": "x.b"})
-    assert started == [(before, seg.stat().st_size - before, writer_mod._WRITE_BACK_FLAGS)]
+    assert started == [(before, seg.stat().st_size - before)]
     t.wait()
-    monkeypatch.setattr(writer_mod, "_WRITE_BACK", None)  # a platform without sync_file_range
+    monkeypatch.setattr(_writeback, "_call", None)  # a platform without sync_file_range
     u = log.append_deferred({"kind": "x.c"})
     u.wait()
     log.close()
     assert [r["kind"] for r in read_records(tmp_path / "audit")][-2:] == ["x.b", "x.c"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_write_back_is_started_through_the_c_library_and_refusals_are_not_errors(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"x" * 5000)
+        assert _writeback.start(fd, 0, 5000) is True
+        assert _writeback.start(fd, -1, 10) is False  # EINVAL: refused, not raised
+    finally:
+        os.close(fd)
+    rd, wr = os.pipe()
+    try:
+        assert _writeback.start(rd, 0, 1) is False  # ESPIPE
+    finally:
+        os.close(rd)
+        os.close(wr)
 
 
 def test_the_next_batch_sync_covers_a_written_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
