@@ -13,7 +13,8 @@ guarded client with its record made durable
 
 Printed per arm: the median of the per-round ratios to the plain call of the same round (paired), the
 guard's own time (``before-parameter-build`` span plus the ``request-created`` span, minus the plain
-client's), its thread-CPU time, and the medians of the process's fdatasyncs and of the write-back calls.
+client's), its thread-CPU time, the medians of the process's fdatasyncs and of the write-back calls, and
+how much longer than the plain call the rest of the call took (boto3 and moto outside the guard's spans).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def main(calls: int) -> None:
             arm_syncs: dict[str, list[int]] = {a: [] for a in ARMS}
             arm_wb: dict[str, list[int]] = {a: [] for a in ARMS}
             order = ["plain", *ARMS]
+            plain_times: list[int] = []
+            outside: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}  # the call less the guard's spans
             for r in range(calls + 10):
                 if r % 100 == 0:
                     _reset(url)
@@ -101,26 +104,45 @@ def main(calls: int) -> None:
                                                                        MinCount=1, MaxCount=1)
                     times[arm] = time.perf_counter_ns() - t
                     if r >= 10:
+                        outside[arm].append(times[arm] - clock.spans[-1])
                         spans[arm].append(clock.spans[-1])
                         cpu[arm].append(clock.cpu_spans[-1])
                         if arm != "plain":
                             arm_syncs[arm] += syncs[n_sync:]
                             arm_wb[arm] += write_backs[n_wb:]
                 if r >= 10:
+                    plain_times.append(times["plain"])
                     for arm in ARMS:
                         ratios[arm].append(times[arm] / times["plain"])
         finally:
             runtime.reset()
     # Printed after the with: the bench silences stdout while gatekeeper runs.
     base, base_cpu = statistics.median(spans["plain"]), statistics.median(cpu["plain"])
-    print(f"{calls} rounds; load {os.getloadavg()[0]:.2f}")
+    print(f"{calls} rounds; load {os.getloadavg()[0]:.2f}; "
+          f"the plain call (moto) {statistics.median(plain_times) / 1e6:.2f} ms")
     for arm in ARMS:
         guard = (statistics.median(spans[arm]) - base) / 1000
         fs = statistics.median(arm_syncs[arm]) / 1000 if arm_syncs[arm] else float("nan")
         wb = statistics.median(arm_wb[arm]) / 1000 if arm_wb[arm] else 0.0
+        rest = (statistics.median(outside[arm]) - statistics.median(outside["plain"])) / 1000
         print(f"{arm:24} x{statistics.median(ratios[arm]):.4f}  guard {guard:6.0f} us "
               f"(CPU {(statistics.median(cpu[arm]) - base_cpu) / 1000:4.0f} us)  fdatasync p50 {fs:5.0f} us "
-              f"-> guard {guard / fs:4.2f} fsyncs; write-back call p50 {wb:4.0f} us")
+              f"-> guard {guard / fs:4.2f} fsyncs; write-back call p50 {wb:4.0f} us; the rest of the call "
+              f"{rest:+5.0f} us against plain")
+
+    # The arms against one another within each round (the same moto state and machine moment).
+    for arm in ARMS[1:]:
+        diffs = sorted(a - b for a, b in zip(ratios[arm], ratios["one-step"], strict=True))
+        lo, hi = _median_ci(diffs)
+        print(f"{arm} - one-step, per round: median {statistics.median(diffs):+.4f} (95% CI {lo:+.4f} to {hi:+.4f})")
+
+
+def _median_ci(xs: list[float], n: int = 1000) -> tuple[float, float]:
+    import random
+
+    rng = random.Random(3)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
 if __name__ == "__main__":
