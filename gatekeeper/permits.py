@@ -9,19 +9,26 @@ protocol).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gatekeeper.model import Decision, Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """What the licence/case workflow made of a pending evaluation."""
+    """What the licence/case workflow made of a pending evaluation.
+
+    ``events``: workflow events, ``(kind, actor, data)``, that the runtime records in one durable
+    batch with the decision's own record, before it (e.g. the ``case.opened`` of the case the
+    request opened): one sync for both instead of one each. If that batch fails, the decision fails
+    closed as it would had the workflow's own record of the event failed.
+    """
 
     outcome: Outcome
     licence_id: str | None = None
     case_id: str | None = None
     reasons: tuple[str, ...] = ()
+    events: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
 class Permits(Protocol):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +59,8 @@ EMBARGOED_SUBJECTS_RETRY = 5.0
 
 # Decisions are built on the hot path without the frozen-dataclass __setattr__ toll (see fast_new).
 _new_decision = fast_new(Decision)
+# The workflow's events for one decision: (kind, actor, data), recorded in one batch with it.
+_Events = tuple[tuple[str, str, dict[str, Any]], ...]
 
 
 class _DecisionIds:
@@ -191,9 +193,11 @@ class Gatekeeper:
     # -- deciding ----------------------------------------------------------------------------
     def decide(self, request: ProvisioningRequest, *, dry_run: bool = False) -> Decision:
         """Decide ``request``; unless ``dry_run``, open/join a case when pending and audit durably."""
-        decision, plain = self._decide(request, dry_run)
+        decision, plain, events = self._decide(request, dry_run)
         if plain or dry_run:
             return decision
+        if events:
+            return self._record_with_events(decision, events, decision.evaluated_at)
         return self._record(decision)
 
     def decide_deferred(self, request: ProvisioningRequest, *,
@@ -208,11 +212,13 @@ class Gatekeeper:
         the record's sync. Meanwhile the sync runs in the kernel (early write-back) and is shared
         with whatever else syncs the log.
         """
-        decision, plain = self._decide(request, dry_run)
-        if plain:
+        decision, plain, events = self._decide(request, dry_run)
+        if plain or dry_run:
             return decision, None
-        if dry_run or decision.outcome > Outcome.FLAG or not self._records(decision):
-            return (decision if dry_run else self._record(decision)), None
+        if events:  # a case opened or joined: recorded with the decision, in one step
+            return self._record_with_events(decision, events, decision.evaluated_at), None
+        if decision.outcome > Outcome.FLAG or not self._records(decision):
+            return self._record(decision), None
         from gatekeeper.audit._ticket import append_deferred
 
         try:
@@ -232,10 +238,12 @@ class Gatekeeper:
             return self._record_failed(decision, exc)
         return decision
 
-    def _decide(self, request: ProvisioningRequest, dry_run: bool) -> tuple[Decision, bool]:
-        """The decision, not yet recorded, and whether it is a plain one that has no record (the hot path)."""
+    def _decide(self, request: ProvisioningRequest, dry_run: bool) -> tuple[Decision, bool, _Events]:
+        """The decision, not yet recorded; whether it is a plain one that has no record (the hot path);
+        the workflow's events to record with it (a case it opened or joined)."""
         now = request.at or self.clock()
         decision_id = _decision_id()
+        events: _Events = ()  # the workflow's, recorded with the decision
         try:
             items = self.engine.classify(request)
             # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
@@ -247,7 +255,7 @@ class Gatekeeper:
                     if not self._guarded(request):
                         return _new_decision(decision_id, Outcome.ALLOW, request,
                                              self._unlooked_profile(request.provider, request.account_id),
-                                             items, (), Outcome.ALLOW, now, self.config.mode), True
+                                             items, (), Outcome.ALLOW, now, self.config.mode), True, ()
             if not dry_run:
                 self._audit_ready()
             profile = self.profile(request.provider, request.account_id)
@@ -257,9 +265,30 @@ class Gatekeeper:
                 s = self.permits.settle(decision, dry_run=dry_run)
                 decision = replace(decision, outcome=s.outcome, licence_id=s.licence_id, case_id=s.case_id,
                                    reasons=decision.reasons + s.reasons)
+                events = s.events
         except Exception as exc:
-            decision = self._error_decision(decision_id, request, now, exc)
-        return decision, False
+            decision, events = self._error_decision(decision_id, request, now, exc), ()
+        return decision, False, events
+
+    def _record_with_events(self, decision: Decision, events: tuple[tuple[str, str, dict[str, Any]], ...],
+                            now: datetime) -> Decision:
+        """Record the workflow's ``events`` (what the store did for this decision, e.g. the case it opened)
+        and then the decision, in one durable batch; then queue their notifications.
+
+        A failure fails closed as when the workflow's own record of an event failed before the batch
+        existed (it raised out of ``settle``): the decision becomes an error decision, recorded alone.
+        """
+        from gatekeeper.audit.record import decision_record
+
+        try:
+            self.record_events(events, then=decision_record(decision))
+        except Exception as exc:
+            return self._record(self._error_decision(decision.decision_id, decision.request, now, exc))
+        from gatekeeper import notify
+
+        for kind, _, data in events:
+            notify.on_workflow_event(self, kind, data)  # queued; sent off this call's path
+        return decision
 
     def _guarded(self, request: ProvisioningRequest) -> bool:
         """True when a plain request needs its profile: the account or the region may be embargoed."""
@@ -399,6 +428,28 @@ class Gatekeeper:
         record = event_record(kind, actor, data)
         try:
             return self.audit.append(record)
+        except AuditError:
+            raise
+        except Exception as exc:  # a sink that fails with OSError (disk full) or opens with a bad key
+            raise AuditError(f"the audit log could not be written: {type(exc).__name__}: {exc}") from exc
+
+    def record_events(self, events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                      then: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Append workflow events ``(kind, actor, data)``, then ``then`` if given (the decision record
+        they belong to), durably and in this order, in one batch (one sync) where the log offers
+        ``append_many``; raises AuditError on failure, and then none of the batch is acknowledged (a
+        log without ``append_many`` appends them one by one, stopping at the first that fails)."""
+        from gatekeeper.audit.record import event_record
+
+        records = [event_record(kind, actor, data) for kind, actor, data in events]
+        if then is not None:
+            records.append(then)
+        try:
+            many = getattr(self.audit, "append_many", None)
+            if many is not None:
+                written: list[dict[str, Any]] = many(records)
+                return written
+            return [self.audit.append(r) for r in records]
         except AuditError:
             raise
         except Exception as exc:  # a sink that fails with OSError (disk full) or opens with a bad key

@@ -74,5 +74,8 @@ class ListAuditSink:
         self.records.append(stored)
         return stored
 
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.append(r) for r in records]
+
     def close(self) -> None:
         pass

@@ -33,6 +33,15 @@ class FailingAudit:
         out: dict[str, Any] = self.inner.append(record)
         return out
 
+    def append_many(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One batch: refused whole when any of its records is of a failing kind (as a failed sync)."""
+        kinds = [str(r.get("kind")) for r in records]
+        if self.broken and (not self.kinds or self.kinds.intersection(kinds)):
+            self.failed.extend(kinds)
+            raise AuditError(INJECTED)
+        out: list[dict[str, Any]] = self.inner.append_many(records)
+        return out
+
     def heal(self) -> None:
         self.broken = False
 

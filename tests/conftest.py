@@ -6,11 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gatekeeper import runtime
 from gatekeeper.config import AuditConfig, Config, StoreConfig
 from gatekeeper.model import CustomerProfile
 from gatekeeper.service import Gatekeeper
+
+# How fast hypothesis generates data is not what any test checks: a loaded 2-core machine must not
+# fail a test on it (tests that set their own suppressions list too_slow themselves).
+settings.register_profile("gatekeeper", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gatekeeper")
 
 SAMPLE_PROFILES = (
     CustomerProfile("aws", "111111111111", "Acme Analytics Inc.", "US", "US", "US", "verified"),

@@ -126,7 +126,8 @@ def accounts_bytes(draw: st.DrawFn) -> tuple[str, bytes]:
     return suffix, raw
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=accounts_bytes())
 def test_fuzzed_accounts_files_only_raise_invalid_input(tmp_path: Path, case: tuple[str, bytes]) -> None:
     suffix, raw = case
@@ -307,7 +308,8 @@ def toml_bytes(draw: st.DrawFn) -> bytes:
     return raw
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(raw=toml_bytes())
 def test_fuzzed_config_files_only_raise_config_error(tmp_path: Path, raw: bytes) -> None:
     f = tmp_path / "fuzz.toml"

@@ -29,6 +29,8 @@ from gatekeeper.audit._format import SCHEMA
 from gatekeeper.errors import AuditError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gatekeeper.audit._keys import Signer
     from gatekeeper.audit._writer import SegmentClosed
     from gatekeeper.audit.record import decision_record, event_record, request_from_record
@@ -66,6 +68,10 @@ class AuditLog(Protocol):
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Add ``seq``, ``prev_hash``, ``hash``, ``ts`` (if missing), ``schema``; return once fsynced."""
+        ...
+
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``records`` in order as one batch (one fsync); all durable on return, or none on error."""
         ...
 
     def close(self) -> None:

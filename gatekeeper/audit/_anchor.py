@@ -12,7 +12,7 @@ does not cover yet ("not yet anchored").
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -176,6 +176,10 @@ class AnchoredLog:
     def append_deferred(self, record: dict[str, Any]) -> Ticket:
         """Write ``record`` now; its ticket's ``wait()`` returns once it is durable (see ``_ticket``)."""
         return append_deferred(self.inner, record)
+
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.inner.append_many(records)
+        return result
 
     def unavailable(self) -> str | None:
         """The wrapped log's reason it cannot keep records safe now (e.g. an object store refusing

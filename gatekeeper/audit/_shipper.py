@@ -26,7 +26,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -189,6 +189,11 @@ class ShippingAuditLog:
         if self._log is None:
             raise AuditError(f"the audit log {self.sink.where} is not open")
         return self._log.append_deferred(record)
+
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._log is None:
+            raise AuditError(f"the audit log {self.sink.where} is not open")
+        return self._log.append_many(records)
 
     def stop_shipping(self) -> None:
         """End the upload thread once what is queued has been tried (used when opening fails)."""

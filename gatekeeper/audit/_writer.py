@@ -12,6 +12,8 @@ follower, and each follower the next, so the leader makes one wake-up a batch an
 come back for the GIL one at a time. One sync at a time: overlapping the next batch's write and sync
 with this one's was measured and lost (smaller batches, each paying a sync). Nobody polls. An
 appender that finds nobody leading writes its record at once, a batch of one, without queueing it.
+``append_many`` hands over several records as one appender: they go into the same batch, in order,
+acknowledged (or failed) together, for one sync (a pending decision's case event and decision record).
 A leader whose previous batch had several appenders gathers them for a fraction of a sync; the
 appender that completes the batch writes it, and the gatherer is woken once, as a follower.
 
@@ -64,7 +66,7 @@ import socket
 import threading
 import time
 from _thread import allocate_lock as _allocate_lock
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -196,9 +198,12 @@ class _Entry:
     follower, once it runs, releases the next one's (``after``), so the leader makes one release a
     batch, and at most one woken follower at a time waits for the GIL. A leader's own entry has no
     ``wake`` (nobody waits for it): an uncontended append allocates no lock.
+
+    ``rest``: the further records of one ``append_many`` call, written right after this one in the
+    same batch; they have no thread of their own (this entry's appender waits for all of them).
     """
 
-    __slots__ = ("after", "done", "error", "hash", "members", "prev", "promoted", "record", "seq", "wake")
+    __slots__ = ("after", "done", "error", "hash", "members", "prev", "promoted", "record", "rest", "seq", "wake")
 
     wake: Any  # a raw lock, held (set by the follower that queues the entry)
 
@@ -208,6 +213,7 @@ class _Entry:
         self.done = self.promoted = False
         self.error: BaseException | None = None
         self.after: _Entry | None = None  # the next follower of the batch to wake
+        self.rest: list[_Entry] | None = None
 
     def result(self) -> dict[str, Any]:
         return {"seq": self.seq, "prev_hash": self.prev.decode("ascii"), **self.record,
@@ -382,7 +388,26 @@ class FileAuditLog:
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Append ``record``; returns it with ``seq``, ``prev_hash``, ``hash``, ``ts``, ``schema`` once durable."""
         out, members = prepare(record)
-        return self._append(_Entry(out, members))
+        entry = _Entry(out, members)
+        self._submit(entry)
+        return entry.result()
+
+    def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``records`` in this order, one after the other in the chain, in one batch: one write
+        and one sync for all of them (and for the other appenders' records batched with them).
+
+        Returns them as ``append`` does, once all are durable. All or none: a record that cannot be
+        serialized raises AuditError before anything is written, and a failed write or sync fails
+        them all (none is left in the log, as for ``append``). An empty list writes nothing.
+        """
+        prepared = [prepare(r) for r in records]
+        if not prepared:
+            return []
+        entry = _Entry(*prepared[0])
+        if len(prepared) > 1:
+            entry.rest = [_Entry(out, members) for out, members in prepared[1:]]
+        self._submit(entry)
+        return [entry.result(), *(e.result() for e in entry.rest or ())]
 
     def append_deferred(self, record: dict[str, Any]) -> Pending:
         """Write ``record`` now and return its ticket: ``wait()`` returns once it is durable.
@@ -404,7 +429,7 @@ class FileAuditLog:
                 self._leading = True  # close() waits for this write, as for a batch
         if not lead:
             # Others are appending: one more record in their group commit (no sync of its own).
-            self._append(entry)
+            self._submit(entry)
             ticket = Pending(self, entry, (0, (0, b""), None))
             ticket.done = True
             return ticket
@@ -468,7 +493,8 @@ class FileAuditLog:
             self._undo_locked(seg, undo, file_locked=file_locked)
         self._settle_locked(error)
 
-    def _append(self, entry: _Entry) -> dict[str, Any]:
+    def _submit(self, entry: _Entry) -> None:
+        """Make ``entry`` (and its ``rest``) durable, leading a batch or waiting for one; raises its error."""
         with self._mu:
             if self._closed:
                 raise AuditError(f"the audit log at {self.directory} is closed")
@@ -501,7 +527,6 @@ class FileAuditLog:
                 raise interrupted
         if entry.error is not None:
             raise entry.error
-        return entry.result()
 
     @staticmethod
     def _await(entry: _Entry) -> BaseException | None:
@@ -636,11 +661,16 @@ class FileAuditLog:
             # Nobody queued (read without the lock: one queueing now waits for the hand-over, which
             # looks under it): the uncontended append, a batch of one.
             batch = [own]
-        self._last_batch = len(batch)
+        self._last_batch = len(batch)  # appenders (threads), for the next gathering
+        lines = batch
+        for e in batch:
+            if e.rest is not None:  # an append_many: its records follow its first, in order
+                lines = [x for g in batch for x in (g, *(g.rest or ()))]
+                break
         # Failed unless the commit returns (an exception, e.g. KeyboardInterrupt, acknowledges nothing).
         error: AuditError | None = AuditError("audit append interrupted before its batch was durable")
         try:
-            error, late = self._commit(batch)
+            error, late = self._commit(lines)
             interrupted = interrupted or late
         finally:
             # The promoted leader first: it gathers while the rest of this batch wakes up.

@@ -11,7 +11,8 @@ resize applies to, a node pool) through the real clients, read-only.
 
 Remediation per kind is ``hooks/remediation.KINDS``: label and stop or delete an instance, resize a
 managed instance group to zero or delete it, scale a node pool to zero, stop or delete a TPU node,
-delete a queued resource, a reservation or a persistent resource, cancel a Vertex AI job. It is
+delete a queued resource, a reservation or a persistent resource, cancel a Vertex AI job, cancel a
+Vertex AI deployment in progress or undeploy the model it deployed. It is
 idempotent: the hook's own actions (setLabels, stop, delete, cancel) are not covered calls, a resize
 to zero provisions nothing, labels are keyed by the case and not rewritten when they already say the
 same, and writes by the hook's own identity (found at start-up, ``GATEKEEPER_SELF_PRINCIPAL_ID``,
@@ -126,6 +127,9 @@ class NoResolver:
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
         raise TranslationError(f"node pool {name!r} not read (dry run without --resolve)")
 
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        raise TranslationError(f"TPU node {name!r} not read (dry run without --resolve)")
+
 
 class GcpClients:
     """The real Google Cloud clients the hook reads and acts through, made on first use.
@@ -235,10 +239,25 @@ class ClientResolver:
         result: Mapping[str, Any] = container_v1.NodePool.to_dict(pool, preserving_proto_field_name=True)
         return result
 
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import tpu_v2
+
+        try:
+            node = self.clients.get("tpu_v2.TpuClient").get_node(name=name)
+        except NotFound:
+            return None
+        except Exception as exc:
+            raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
+        found: Mapping[str, Any] = tpu_v2.Node.to_dict(node, preserving_proto_field_name=True)
+        return found
+
 
 def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,
-             request: ProvisioningRequest, accelerated: Callable[[int], bool]) -> tuple[Resource, ...]:
-    """The resources the call created or changed, to put right."""
+             request: ProvisioningRequest, accelerated: Callable[[int], bool], *,
+             operation: str = "") -> tuple[Resource, ...]:
+    """The resources the call created or changed, to put right (``operation``: the entry's
+    ``operation.id``, a long-running call's operation name)."""
     region = request.region
     if op.kind == "gcp:node-pool":
         if op.reads == "cluster":
@@ -264,9 +283,32 @@ def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any
     if op.kind in ("gcp:custom-job", "gcp:tuning-job"):
         created = P.text(payload, "response.name")
         return (Resource(op.kind, created or resource_name, region),)
+    if op.kind == "gcp:deployed-model":
+        handle = _deployment(op, req, payload, resource_name, operation)
+        # No handle: nothing to act on, which the hook records as an error rather than retrying forever.
+        return (Resource(op.kind, handle, region),) if handle else ()
     if op.kind:
         return (Resource(op.kind, resource_name, region),)
     return ()
+
+
+def _deployment(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,
+                operation: str = "") -> str:
+    """What a Vertex AI deployment's remediation acts on.
+
+    A DeployModel entry is written when the deployment starts, before Vertex AI assigns the deployed
+    model's id; its response (or, failing that, the entry's ``operation.id``) is the long-running
+    operation (``.../endpoints/E/operations/N``), whose result names the id once the deployment is
+    done: the operation is the handle. A caller may also
+    choose the id (``deployed_model.id``), and MutateDeployedModel always names it, as
+    ``<endpoint>/deployedModels/<id>``. "" when the entry gives neither.
+    """
+    endpoint = P.text(req, "endpoint") or resource_name
+    for name in (P.text(payload, "response.name"), operation):
+        if op.method == "deploy_model" and "/operations/" in name:
+            return name
+    chosen = P.text(req, "deployed_model.id")
+    return f"{endpoint}/deployedModels/{chosen}" if chosen else ""
 
 
 class GcpHook(_core.ReadingHook):
@@ -314,7 +356,8 @@ class GcpHook(_core.ReadingHook):
             return run.run(event_id, _core.raising(InvalidInputError(
                 f"protoPayload.resourceName {resource_name!r} names no project", field="protoPayload.resourceName")),
                 context)
-        return run.run(event_id, lambda: self._prepare(op, payload, resource_name, principal), context)
+        operation = P.text(entry, "operation.id")  # a long-running call's operation (LogEntry.operation)
+        return run.run(event_id, lambda: self._prepare(op, payload, resource_name, principal, operation), context)
 
     def subject(self, resource_name: str) -> str:
         project = _names(resource_name).get("projects", "")
@@ -322,7 +365,7 @@ class GcpHook(_core.ReadingHook):
         return str(mapped.get(project, project))
 
     def _prepare(self, op: GcpOperation, payload: Mapping[str, Any], resource_name: str,
-                 principal: str) -> _core.Prepared:
+                 principal: str, operation: str = "") -> _core.Prepared:
         if not isinstance(payload.get("request", {}), Mapping):
             raise InvalidInputError("protoPayload.request is not an object", field="protoPayload.request")
         req = request_of(op, payload, resource_name)
@@ -345,7 +388,8 @@ class GcpHook(_core.ReadingHook):
             items = request.items
             return n < len(items) and bool(gk.catalog.classify_item("gcp", items[n]).accelerated)
 
-        return _core.Prepared(request, affected(op, req, payload, resource_name, request, accelerated))
+        return _core.Prepared(request, affected(op, req, payload, resource_name, request, accelerated,
+                                                operation=operation))
 
     # -- remediation through the real clients ------------------------------------------------------
     def _execute(self, action: Action) -> str:
@@ -440,10 +484,36 @@ class GcpHook(_core.ReadingHook):
             (client.cancel_custom_job if res.kind == "gcp:custom-job" else client.cancel_hyperparameter_tuning_job)(
                 name=res.id)
             return "cancel requested"
+        elif res.kind == "gcp:deployed-model" and what == "undeploy":
+            return self._undeploy(res.id)
         elif res.kind == "gcp:persistent-resource" and what == "delete":
             self.clients.get("aiplatform_v1.PersistentResourceServiceClient").delete_persistent_resource(name=res.id)
             return "delete requested"
         raise ResolutionError(f"no executor for {what} on {res.kind}")
+
+
+    def _undeploy(self, target: str) -> str:
+        """Cancel a deployment in progress, or undeploy the model it (or the caller) deployed."""
+        client = self.clients.get("aiplatform_v1.EndpointServiceClient")
+        if "/operations/" in target:
+            operation = client.get_operation({"name": target})
+            if not operation.done:
+                client.cancel_operation({"name": target})
+                return "deployment in progress: cancel requested"
+            if operation.HasField("error") and operation.error.code:
+                return f"nothing deployed (the deployment ended with status {operation.error.code})"
+            from google.cloud import aiplatform_v1
+
+            result = aiplatform_v1.DeployModelResponse.deserialize(operation.response.value)
+            endpoint, chosen = target.split("/operations/")[0], result.deployed_model.id
+        elif "/deployedModels/" in target:
+            endpoint, chosen = target.split("/deployedModels/", 1)
+        else:
+            raise ResolutionError(f"{target} names neither a deployment's operation nor a deployed model")
+        if not chosen:
+            raise ResolutionError(f"the deployment {target} finished without a deployed model id: undeploy by hand")
+        client.undeploy_model(endpoint=endpoint, deployed_model_id=chosen)
+        return f"undeploy of deployed model {chosen} requested"
 
 
 def _fields(request: ProvisioningRequest) -> dict[str, Any]:

@@ -157,6 +157,9 @@ KINDS: Mapping[str, KindSpec] = {
     "gcp:custom-job": KindSpec(stop="cancel", terminate="cancel", taggable=False),
     "gcp:tuning-job": KindSpec(stop="cancel", terminate="cancel", taggable=False),
     "gcp:persistent-resource": KindSpec(stop="delete", terminate="delete", taggable=False),
+    "gcp:deployed-model": KindSpec(stop="undeploy", terminate="undeploy", taggable=False,
+                                   note="a deployment still in progress is cancelled (best effort, as every "
+                                        "long-running operation's cancel); a finished one is undeployed"),
     "azure:dedicated-host": KindSpec(terminate="delete", note="a host cannot be stopped: stop tags it; its VMs "
                                                               "are remediated as VMs"),
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from datetime import datetime
@@ -59,11 +60,31 @@ def notifier_for(gk: Runtime) -> Notifier | None:
                 owner = ref()
                 return owner.record_event(kind, actor, data) if owner is not None else None
 
-            found = Notifier(cfg, senders(cfg), record=record, state_path=gk.config.resolve(cfg.state_file))
+            found = Notifier(cfg, senders(cfg), record=record, told=_told(gk))
             _NOTIFIERS[gk] = found
             # A short-lived process (``gatekeeper check``) delivers what it queued before it exits.
             atexit.register(_close_at_exit, weakref.ref(found))
     return found
+
+
+def _told(gk: Runtime) -> Any:
+    """Which reminders were told: the state store's markers, shared by every replica on the store,
+    with the keys an earlier version kept in ``state_file`` counted as told."""
+    from gatekeeper.notify.notifier import SentKeys, SharedKeys
+
+    config, ref = gk.config, weakref.ref(gk)  # the notifier must not keep its runtime alive
+    legacy = config.resolve(config.notify.state_file)
+
+    def now() -> float:  # the runtime's clock (a test's, or the wall)
+        owner = ref()
+        return owner.clock().timestamp() if owner is not None else time.time()
+
+    def open_markers() -> Any:
+        from gatekeeper.stores.events import open_event_markers
+
+        return open_event_markers(config.store.url, base_dir=config.base_dir, clock=now)
+
+    return SharedKeys(open_markers, SentKeys(legacy) if legacy.exists() else None)
 
 
 def _close_at_exit(ref: weakref.ref[Notifier]) -> None:

@@ -2,7 +2,8 @@
 
 ``submit`` only puts a job on a bounded queue (it never waits, never raises); the worker builds the
 notifications (store reads happen there, not on the provisioning call), drops those already told
-(deadline and licence reminders are told once per key, remembered in a small JSON file), and sends
+(deadline and licence reminders are told once per key: each is claimed first, in the state store's
+processed-event markers where there is a store, so that replicas sharing it tell it once), and sends
 each on every channel, retrying a failed channel ``retries`` times with exponential backoff. A
 channel that still fails is recorded (``notification.failed`` in the audit log, through the
 ``record`` callable the notifier is given) and logged; the other channels are unaffected.
@@ -17,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gatekeeper._log import get_logger
 from gatekeeper.notify.events import Notification
@@ -36,8 +37,61 @@ def _wake() -> list[Notification | None]:
     return []
 
 
+# A reminder being told is claimed for this long: a replica that dies mid-delivery leaves the key to
+# another after it (longer than every channel's retries with their backoff).
+CLAIM_SECONDS = 3600.0
+# A told reminder is remembered this long: longer than any case stays open or licence runs.
+KEEP_SECONDS = 400 * 24 * 3600.0
+MARKER_PREFIX = "notify:"
+
+
+class Told(Protocol):
+    """Which reminders were told: ``claim`` a key before telling it (False: told, or being told,
+    already), ``done`` once it was."""
+
+    def claim(self, key: str, at: str) -> bool: ...
+
+    def done(self, key: str, outcome: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SharedKeys:
+    """Reminder keys in the state store's processed-event markers (``notify:<key>``), shared by every
+    process and machine on the same store: one conditional write claims a key.
+
+    ``open_markers`` is called on first use (in the notifier's worker, never on a provisioning call);
+    a key listed in ``legacy`` (the JSON file of an earlier version) counts as told.
+    """
+
+    def __init__(self, open_markers: Callable[[], Any], legacy: SentKeys | None = None) -> None:
+        self._open, self._markers, self.legacy = open_markers, None, legacy
+        self._lock = threading.Lock()
+
+    @property
+    def markers(self) -> Any:
+        with self._lock:
+            if self._markers is None:
+                self._markers = self._open()
+            return self._markers
+
+    def claim(self, key: str, at: str) -> bool:
+        if self.legacy is not None and key in self.legacy:
+            return False
+        return bool(self.markers.claim_event(MARKER_PREFIX + key, lease_seconds=CLAIM_SECONDS))
+
+    def done(self, key: str, outcome: str) -> None:
+        self.markers.complete_event(MARKER_PREFIX + key, outcome, keep_seconds=KEEP_SECONDS)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._markers is not None:
+                self._markers.close()
+                self._markers = None
+
+
 class SentKeys:
-    """The keys of reminders already told, in a JSON file (written atomically)."""
+    """The keys of reminders already told, in a JSON file (written atomically): one machine only."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -50,6 +104,18 @@ class SentKeys:
 
     def __contains__(self, key: str) -> bool:
         return key in self._keys
+
+    def claim(self, key: str, at: str) -> bool:
+        if key in self._keys:
+            return False
+        self.add(key, at)
+        return True
+
+    def done(self, key: str, outcome: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
     def add(self, key: str, at: str) -> None:
         self._keys[key] = at
@@ -66,9 +132,9 @@ class SentKeys:
 
 class Notifier:
     def __init__(self, cfg: NotifyConfig, senders: list[Sender], *, record: Record | None = None,
-                 state_path: Path | None = None) -> None:
+                 state_path: Path | None = None, told: Told | None = None) -> None:
         self.cfg, self.senders, self.record = cfg, senders, record
-        self.sent = SentKeys(state_path)
+        self.sent: Told = told if told is not None else SentKeys(state_path)
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
@@ -114,6 +180,7 @@ class Notifier:
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(_wake)  # end the worker's wait now
             self._thread.join(timeout=1.0)
+        self.sent.close()
 
     # -- the worker ------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -146,19 +213,34 @@ class Notifier:
                     self._idle.notify_all()
 
     def _deliver(self, n: Notification) -> None:
-        if n.kind in ONCE_KINDS:
-            if n.key in self.sent:
+        once = n.kind in ONCE_KINDS
+        if once:
+            try:
+                if not self.sent.claim(n.key, n.at.isoformat()):
+                    return
+            except Exception as exc:  # the store is down: not told now; the next scan claims it again
+                self.failed += 1
+                log.error("notify.claim_failed", kind=n.kind, key=n.key, error=f"{type(exc).__name__}: {exc}")
+                self._record_failure("(claiming the reminder)", n, exc)
                 return
-            self.sent.add(n.key, n.at.isoformat())
+        failed = 0
         for sender in self.senders:
             error = self._with_retries(sender, n)
             if error is None:
                 self.delivered += 1
                 log.info("notify.sent", kind=n.kind, key=n.key, channel=sender.name)
             else:
+                failed += 1
                 self.failed += 1
                 log.error("notify.failed", kind=n.kind, key=n.key, channel=sender.name, error=str(error))
                 self._record_failure(sender.name, n, error)
+        if once:
+            # A channel that failed every retry is recorded above; the reminder is not told again.
+            outcome = f"failed on {failed} of {len(self.senders)} channels" if failed else "sent"
+            try:
+                self.sent.done(n.key, outcome)
+            except Exception as exc:  # the claim then lapses after CLAIM_SECONDS and it is told again
+                log.error("notify.mark_failed", kind=n.kind, key=n.key, error=f"{type(exc).__name__}: {exc}")
 
     def _with_retries(self, sender: Sender, n: Notification) -> BaseException | None:
         delay = self.cfg.backoff_seconds

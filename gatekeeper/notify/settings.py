@@ -115,6 +115,7 @@ class NotifyConfig(_Section, NotifyMethods):
     backoff_max_seconds: float = Field(default=60.0, ge=0)
     # How often ``gatekeeper serve`` looks for cases near their deadline and licences near their end.
     scan_interval_seconds: float = Field(default=300.0, gt=0)
-    # What was already sent for deadlines and licences (so each is told once); relative to the config.
+    # Reminders told are remembered in the state store (shared by replicas); this JSON file, where an
+    # earlier version kept them, is only read (its keys count as told). Relative to the config.
     state_file: str = ".gatekeeper/notify-sent.json"
     # enabled (a channel is configured): NotifyMethods (gatekeeper/config_reader.py)

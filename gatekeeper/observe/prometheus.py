@@ -4,7 +4,7 @@
     gatekeeper_decision_errors_total{provider}              decisions that failed closed (or open) on an error
     gatekeeper_rule_matches_total{pack,rule,decision}       rules that matched
     gatekeeper_decision_seconds{provider}                   decision latency (histogram)
-    gatekeeper_audit_append_seconds                         time to a durable audit record (histogram)
+    gatekeeper_audit_append_seconds                         time to a durable audit record or batch (histogram)
     gatekeeper_audit_backlog                                audit appends in progress (not yet durable)
     gatekeeper_audit_append_errors_total                    audit appends that failed
     gatekeeper_events_total{kind}                           workflow / remediation events recorded
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -79,7 +79,8 @@ class GatekeeperMetrics:
                                     registry=r)
         self.decision_seconds = Histogram("gatekeeper_decision_seconds", "Decision latency.", ["provider"],
                                           buckets=LATENCY_BUCKETS, registry=r)
-        self.audit_seconds = Histogram("gatekeeper_audit_append_seconds", "Time to a durable audit record.",
+        self.audit_seconds = Histogram("gatekeeper_audit_append_seconds",
+                                       "Time to a durable audit record (or batch of records).",
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.audit_backlog = Gauge("gatekeeper_audit_backlog", "Audit appends in progress (not yet durable).",
                                    registry=r)
@@ -151,6 +152,16 @@ def _wrap_events(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
         return out
 
     gk.record_event = record_event  # type: ignore[method-assign]
+    inner_many = gk.record_events
+
+    def record_events(events: Sequence[tuple[str, str, dict[str, Any]]], *,
+                      then: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        out = inner_many(events, then=then)
+        for kind, _, data in events:
+            m.observe_event(kind, data)
+        return out
+
+    gk.record_events = record_events  # type: ignore[method-assign]
 
 
 def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
@@ -172,3 +183,22 @@ def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
         return out
 
     audit.append = append  # type: ignore[method-assign]
+    inner_many: Callable[[Sequence[dict[str, Any]]], list[dict[str, Any]]] | None = getattr(audit, "append_many", None)
+    if inner_many is None:
+        return
+    many = inner_many
+
+    def append_many(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        m.audit_backlog.inc()
+        t0 = clock()
+        try:
+            out = many(records)
+        except Exception:
+            m.audit_errors.inc()
+            raise
+        finally:
+            m.audit_backlog.dec()
+        m.audit_seconds.observe(clock() - t0)
+        return out
+
+    audit.append_many = append_many  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 """Processed-event markers: the detective hooks act once on an event that is delivered more than once.
 
+(The notifier uses the same markers, keyed ``notify:<key>``, so that replicas sharing a store tell
+each deadline and licence reminder once between them.)
+
 EventBridge and Event Grid deliver at least once, so the same CloudTrail or ResourceWriteSuccess
 event may reach the hook twice, even concurrently. Before deciding, the hook *claims* the event id;
 only the claimant decides and remediates, then *completes* the marker. A claim that is never
@@ -41,8 +44,8 @@ class EventMarkers(Protocol):
         """True when this caller now owns ``event_id`` (new, or an expired claim taken over)."""
         ...
 
-    def complete_event(self, event_id: str, outcome: str) -> None:
-        """Mark the claimed event done (kept for RETENTION_SECONDS, then forgotten)."""
+    def complete_event(self, event_id: str, outcome: str, *, keep_seconds: float = RETENTION_SECONDS) -> None:
+        """Mark the claimed event done (kept for ``keep_seconds``, then forgotten)."""
         ...
 
     def release_event(self, event_id: str) -> None:
@@ -101,12 +104,12 @@ class SQLEventMarkers:
             )
         return True
 
-    def complete_event(self, event_id: str, outcome: str) -> None:
+    def complete_event(self, event_id: str, outcome: str, *, keep_seconds: float = RETENTION_SECONDS) -> None:
         eid = _check_id(event_id)
         now = float(self.clock())
         with self.db.transaction() as conn:
             conn.execute("UPDATE hook_events SET status=?, outcome=?, expires_at=? WHERE event_id=?",
-                         (STATUS_DONE, outcome, now + RETENTION_SECONDS, eid))
+                         (STATUS_DONE, outcome, now + keep_seconds, eid))
 
     def release_event(self, event_id: str) -> None:
         eid = _check_id(event_id)
@@ -170,13 +173,13 @@ class DynamoDBEventMarkers:
             raise
         return True
 
-    def complete_event(self, event_id: str, outcome: str) -> None:
+    def complete_event(self, event_id: str, outcome: str, *, keep_seconds: float = RETENTION_SECONDS) -> None:
         now = float(self.clock())
         self.db.call("update_item", TableName=self.name, Key={"pk": {"S": _check_id(event_id)}},
                      UpdateExpression="SET #s = :done, outcome = :o, expires_at = :e",
                      ExpressionAttributeNames={"#s": "status"},
                      ExpressionAttributeValues={":done": {"S": STATUS_DONE}, ":o": {"S": outcome},
-                                                ":e": {"N": str(int(now + RETENTION_SECONDS))}})
+                                                ":e": {"N": str(int(now + keep_seconds))}})
 
     def release_event(self, event_id: str) -> None:
         from botocore.exceptions import ClientError
@@ -203,18 +206,20 @@ class DynamoDBEventMarkers:
         pass
 
 
-def open_event_markers(url: str, *, base_dir: str | Path = ".", client: Any = None) -> EventMarkers:
-    """The markers beside the state store named by ``url`` (the config's ``store.url``)."""
+def open_event_markers(url: str, *, base_dir: str | Path = ".", client: Any = None,
+                       clock: Any = time.time) -> EventMarkers:
+    """The markers beside the state store named by ``url`` (the config's ``store.url``); ``clock``
+    gives the time (seconds) claims, leases and expiries are measured by."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "sqlite":
         from gatekeeper.stores.sqlite import sqlite_path
 
-        return SQLiteEventMarkers(sqlite_path(url, Path(base_dir)))
+        return SQLiteEventMarkers(sqlite_path(url, Path(base_dir)), clock=clock)
     if scheme == "dynamodb":
-        return DynamoDBEventMarkers(url, client=client)
+        return DynamoDBEventMarkers(url, client=client, clock=clock)
     if scheme in ("postgresql", "postgres"):
         from gatekeeper.stores.postgres import PostgresDatabase, PostgresLocation
 
-        return SQLEventMarkers(PostgresDatabase(PostgresLocation.parse(url)))
+        return SQLEventMarkers(PostgresDatabase(PostgresLocation.parse(url)), clock=clock)
     raise ConfigError(f"store url {url!r}: no event markers for scheme {scheme!r}; "
                       f"use sqlite://, postgresql:// or dynamodb://")

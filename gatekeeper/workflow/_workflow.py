@@ -6,7 +6,9 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 
 # INVARIANT: every state change (case.opened, case.joined, case.approval, case.approved, case.denied,
 # licence.issued, licence.drawn, licence.exhausted, licence.revoked) is appended to the audit log
-# through ``Gatekeeper.record_event``. A request joins or opens a case only after its
+# through ``Gatekeeper.record_event``, except case.opened / case.joined, which ``settle`` hands back
+# (``Settlement.events``) for the runtime to record in one durable batch with the decision's record,
+# before the decision is returned. A request joins or opens a case only after its
 # ``case.requested`` record is durable (an audit failure leaves the case as it was). A reviewer's
 # change is recorded durably *before* the store commits it (``gatekeeper.audited``): a record that
 # cannot be written leaves the store unchanged, and a commit that fails after its record is followed
@@ -221,26 +223,30 @@ class Workflow:
             "decision_id": decision.decision_id, "scope_key": key, "provider": need.provider,
             "account_id": need.account_id, "quantity": need.quantity})
         case, created = self.cases.open_or_join(fresh, request)
-        if created:
-            self._opened_event(case, decision, need, why, actor)
-        else:
-            self._joined_event(case.case_id, case.request_count, decision, need, actor)
+        # What the store did is recorded in one durable batch with the decision itself (the runtime
+        # writes both, this event first, then queues the notification): one sync, not two.
         if created:
             then = f"case {case.case_id} opened for review"
+            event = self._opened_event(case, decision, need, why, actor)
         else:
             then = f"joined open case {case.case_id} ({case.request_count} requests)"
+            event = self._joined_event(case.case_id, case.request_count, decision, need, actor)
         return Settlement(Outcome.PENDING, case_id=case.case_id,
-                          reasons=(f"{why}; {then}",))
+                          reasons=(f"{why}; {then}",), events=(event,))
 
-    def _opened_event(self, case: Case, decision: Decision, need: Need, why: str, actor: str) -> None:
-        self._event("case.opened", actor, {
+    @staticmethod
+    def _opened_event(case: Case, decision: Decision, need: Need, why: str,
+                      actor: str) -> tuple[str, str, dict[str, Any]]:
+        return "case.opened", actor, {
             "case_id": case.case_id, "scope_key": case.scope_key, "provider": case.provider,
             "account_id": case.account_id, "customer": case.customer, "decision_id": decision.decision_id,
-            "quantity": need.quantity, "scope": case.scope.model_dump(mode="json"), "why": why})
+            "quantity": need.quantity, "scope": case.scope.model_dump(mode="json"), "why": why}
 
-    def _joined_event(self, case_id: str, requests: int, decision: Decision, need: Need, actor: str) -> None:
-        self._event("case.joined", actor, {"case_id": case_id, "decision_id": decision.decision_id,
-                                           "quantity": need.quantity, "requests": requests})
+    @staticmethod
+    def _joined_event(case_id: str, requests: int, decision: Decision, need: Need,
+                      actor: str) -> tuple[str, str, dict[str, Any]]:
+        return "case.joined", actor, {"case_id": case_id, "decision_id": decision.decision_id,
+                                      "quantity": need.quantity, "requests": requests}
 
     # -- reviewers ----------------------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:

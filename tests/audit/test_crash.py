@@ -28,6 +28,10 @@ SEG1 = "segment-00000001.jsonl"
 CHILD = r"""
 import os, random, signal, sys, threading
 from pathlib import Path
+import structlog
+# The writer's own log lines go to stderr: on stdout, print()'s two writes (the line, then its
+# newline) let another thread's acknowledgement land between them, glued onto the log line.
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 from gatekeeper.audit import _writer, open_audit_log
 tear_after = int(os.environ.get("GK_TEAR_AFTER", "0"))
 deferred = os.environ.get("GK_DEFERRED") == "1"
@@ -71,7 +75,7 @@ ACK = re.compile(r"^(\d+) ([0-9a-f]{64})$")
 
 
 def acks_in(text: str) -> list[tuple[int, str]]:
-    """The acknowledgements a child printed (structlog lines on stdout are skipped)."""
+    """The acknowledgements a child printed (each on a line of its own; its log lines go to stderr)."""
     return [(int(m.group(1)), m.group(2)) for m in map(ACK.match, text.splitlines()) if m]
 
 

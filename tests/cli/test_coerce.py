@@ -105,7 +105,8 @@ def test_plain_first_converts_as_typer_does(index: int, base: Path) -> None:
     d = param.type_descriptor
     ctx = Context(command)
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(_values(base))
     def check(value: Any) -> None:
         plain = _coerce._PlainFirst(parameter_info=d.parameter_info, annotation=d.annotation, descriptor=d)

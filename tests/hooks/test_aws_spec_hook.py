@@ -83,7 +83,8 @@ _json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3) | st.dic
     max_leaves=15)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted({op.name for op in SPEC.operations})), request=_json, response=_json)
 def test_fuzzed_cloudtrail_events_never_raise_out_of_the_hook(gk: Gatekeeper, name: str, request: Any,
                                                              response: Any) -> None:

@@ -201,7 +201,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                      max_leaves=12)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=_json, uri=st.sampled_from(["", "/subscriptions/", "/subscriptions/s/resourceGroups/g/providers/"
                                         "Microsoft.Batch/batchAccounts/a/pools/p", "x" * 300]),
        op=st.sampled_from([*OPERATION_NAMES, "", "nope"]), ident=st.one_of(st.none(), st.text(max_size=5)))

@@ -104,6 +104,19 @@ def test_markers_are_forgotten_after_their_retention(markers: Any, clock: Clock)
     assert markers.status("e-1") is None
 
 
+def test_a_marker_kept_longer_outlives_the_default_retention(markers: Any, clock: Clock) -> None:
+    """The notifier keeps a told reminder for KEEP_SECONDS, far beyond a hook event's retention."""
+    from gatekeeper.notify.notifier import KEEP_SECONDS
+    from gatekeeper.stores.events import RETENTION_SECONDS
+
+    assert markers.claim_event("notify:k")
+    markers.complete_event("notify:k", "sent", keep_seconds=KEEP_SECONDS)
+    clock.t += RETENTION_SECONDS + 1
+    assert markers.status("notify:k") == "done" and not markers.claim_event("notify:k")
+    clock.t += KEEP_SECONDS
+    assert markers.status("notify:k") is None
+
+
 @pytest.mark.parametrize("bad", ["", "   "])
 def test_an_empty_event_id_is_refused(markers: Any, bad: str) -> None:
     with pytest.raises(StoreError, match="non-empty event id"):

@@ -121,11 +121,119 @@ def test_a_tpu_node_is_stopped(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     assert len(gcp.arrived("POST", "/nodes/tpu1:stop")) == 1
 
 
+def test_a_tpu_node_started_again_is_decided_on_the_node_and_stopped(gk: Gatekeeper, gcp: GcpStandIn,
+                                                                    tmp_path: Path) -> None:
+    """The hook stops a held TPU node, which keeps its slice; its owner starting it again is decided
+    on the node as it is (read through the real TPU client) and stopped again."""
+    node = f"projects/{GCP_CHINA_HQ}/locations/us-central1-a/nodes/tpu1"
+    gcp.seed(f"/v2/{node}", {"name": node, "acceleratorType": "v5litepod-16", "state": "READY"})
+    out = make_hook(gk, gcp).handle(load_event("gcp-tpu-start-node.json", PROJECT=GCP_CHINA_HQ, NAME="tpu1",
+                                               PRINCIPAL=USER))
+    assert out["status"] == "remediated" and out["decision"] == "pending", out
+    [decided] = [r for r in audit_records(tmp_path) if r.get("decision_id") == out["decision_id"] and "items" in r]
+    assert [a["model"] for a in decided["items"][0]["accelerators"]] == ["TPU-v5e"]
+    assert len(gcp.arrived("GET", "/nodes/tpu1")) == 1
+    assert len(gcp.arrived("POST", "/nodes/tpu1:stop")) == 1
+
+
+def test_a_tpu_node_start_whose_node_cannot_be_read_is_held_fail_closed(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    out = make_hook(gk, gcp).handle(load_event("gcp-tpu-start-node.json", PROJECT=GCP_US, NAME="gone",
+                                               PRINCIPAL=USER))
+    assert out["decision"] in ("deny", "pending") and any(
+        "does not exist" in u for u in out["request"]["unresolved"]), out
+
+
 def test_a_vertex_custom_job_is_cancelled(gk: Gatekeeper, gcp: GcpStandIn) -> None:
     out = make_hook(gk, gcp).handle(load_event("gcp-vertex-custom-job.json", PROJECT=GCP_CHINA_HQ, NAME="77",
                                                PRINCIPAL=USER))
     assert out["status"] == "remediated" and out["request"]["items"][0]["count"] == 2
     assert len(gcp.arrived("POST", "/customJobs/77:cancel")) == 1
+
+
+def _deploy_event(project: str, **values: str) -> dict[str, Any]:
+    values = {"ENDPOINT": "5", "OPERATION": "900", "PRINCIPAL": USER, **values}
+    return load_event("gcp-vertex-deploy-model.json", PROJECT=project, **values)
+
+
+def _operation_path(project: str, endpoint: str = "5", operation: str = "900") -> str:
+    return f"/v1/projects/{project}/locations/us-central1/endpoints/{endpoint}/operations/{operation}"
+
+
+def test_a_vertex_deployment_in_progress_is_cancelled(gk: Gatekeeper, gcp: GcpStandIn, tmp_path: Path) -> None:
+    op = _operation_path(GCP_CHINA_HQ)
+    gcp.seed(op, {"name": op.removeprefix("/v1/"), "done": False})
+    out = make_hook(gk, gcp).handle(_deploy_event(GCP_CHINA_HQ))
+    assert out["status"] == "remediated" and out["decision"] == "pending", out
+    assert out["request"]["items"][0]["count"] == 2  # max_replica_count
+    assert [a["action"] for a in out["actions"]] == ["undeploy"]
+    assert "cancel requested" in out["actions"][0]["detail"]
+    assert len(gcp.arrived("POST", "/operations/900:cancel")) == 1
+    assert gcp.resources[op]["done"] is True and gcp.resources[op]["error"]["code"] == 1
+    assert gcp.arrived("POST", ":undeployModel") == []
+    assert remediations(tmp_path) == ["remediation.undeploy"]
+
+
+def test_a_finished_vertex_deployment_is_undeployed_by_the_id_its_operation_returned(
+        gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    endpoint = f"/v1/projects/{GCP_CHINA_HQ}/locations/us-central1/endpoints/5"
+    gcp.seed(endpoint, {"name": endpoint.removeprefix("/v1/"), "deployedModels": [{"id": "111"}, {"id": "4242"}]})
+    op = _operation_path(GCP_CHINA_HQ)
+    gcp.seed(op, {"name": op.removeprefix("/v1/"), "done": True, "response": {
+        "@type": "type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse",
+        "deployedModel": {"id": "4242", "model": "llm"}}})
+    out = make_hook(gk, gcp).handle(_deploy_event(GCP_CHINA_HQ))
+    assert out["status"] == "remediated", out
+    assert "4242" in out["actions"][0]["detail"]
+    assert [r.body for r in gcp.arrived("POST", "/endpoints/5:undeployModel")] == [{"deployedModelId": "4242"}]
+    assert gcp.resources[endpoint]["deployedModels"] == [{"id": "111"}]  # the other model stays deployed
+    assert gcp.arrived("POST", ":cancel") == []
+
+
+def test_a_failed_vertex_deployment_needs_nothing_undone(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    op = _operation_path(GCP_CHINA_HQ)
+    gcp.seed(op, {"name": op.removeprefix("/v1/"), "done": True, "error": {"code": 8, "message": "quota"}})
+    out = make_hook(gk, gcp).handle(_deploy_event(GCP_CHINA_HQ))
+    assert out["status"] == "remediated" and "nothing deployed" in out["actions"][0]["detail"], out
+    assert gcp.arrived("POST") == []
+
+
+def test_a_vertex_mutation_undeploys_the_model_it_names(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    event = _deploy_event(GCP_CHINA_HQ)
+    payload = event["protoPayload"]
+    payload["methodName"] = "google.cloud.aiplatform.v1.EndpointService.MutateDeployedModel"
+    payload["request"]["deployedModel"]["id"] = "77"
+    out = make_hook(gk, gcp).handle(event)
+    assert out["status"] == "remediated", out
+    assert [r.body for r in gcp.arrived("POST", "/endpoints/5:undeployModel")] == [{"deployedModelId": "77"}]
+
+
+def test_a_vertex_deployment_is_found_by_the_entrys_operation_when_the_response_has_no_name(
+        gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    op = _operation_path(GCP_CHINA_HQ)
+    gcp.seed(op, {"name": op.removeprefix("/v1/"), "done": False})
+    event = _deploy_event(GCP_CHINA_HQ)
+    event["protoPayload"]["response"] = {"@type": "type.googleapis.com/google.longrunning.Operation"}
+    out = make_hook(gk, gcp).handle(event)
+    assert out["status"] == "remediated" and "cancel requested" in out["actions"][0]["detail"], out
+    assert len(gcp.arrived("POST", "/operations/900:cancel")) == 1
+
+
+def test_a_vertex_deployment_the_entry_gives_no_handle_for_is_a_recorded_error(
+        gk: Gatekeeper, gcp: GcpStandIn, tmp_path: Path) -> None:
+    """No operation in the response and no chosen id: nothing to act on. Recorded as an error (the
+    reviewer undeploys by hand), not raised: a retry of the same entry could never do better."""
+    event = _deploy_event(GCP_CHINA_HQ)
+    del event["protoPayload"]["response"]
+    del event["operation"]
+    out = make_hook(gk, gcp).handle(event)
+    assert out["status"] == "error" and "names no resource to act on" in out["reason"], out
+    assert gcp.arrived("POST") == []
+    assert any("names no resource to act on" in json.dumps(r) for r in audit_records(tmp_path))
+
+
+def test_a_vertex_deployment_of_a_verified_us_customer_is_left_alone(gk: Gatekeeper, gcp: GcpStandIn) -> None:
+    out = make_hook(gk, gcp).handle(_deploy_event(GCP_US))
+    assert out["decision"] == "allow" and gcp.arrived("POST") == []
 
 
 # -- loops, duplicates, identity, the customer ----------------------------------------------------------------
@@ -186,7 +294,7 @@ def test_every_audited_row_is_handled_and_has_a_remediation_kind() -> None:
     assert {(s, method_key(m)) for s, m in AUDITED} == set(BY_METHOD)
     for op in OPERATIONS:
         assert op.audit, f"{op.sdk} has no audit method"
-        assert op.kind == "" or op.kind in KINDS or op.kind == "gcp:endpoint", op.kind
+        assert op.kind == "" or op.kind in KINDS, op.kind
 
 
 _IDS = {"gcp:instance": "projects/p/zones/z/instances/i", "gcp:instance-group": "projects/p/zones/z/"
@@ -197,7 +305,8 @@ _IDS = {"gcp:instance": "projects/p/zones/z/instances/i", "gcp:instance-group": 
         "gcp:queued-resource": "projects/p/locations/z/queuedResources/q",
         "gcp:custom-job": "projects/p/locations/r/customJobs/1", "gcp:bulk-insert": "projects/p/zones/z",
         "gcp:instance-template": "projects/p/global/instanceTemplates/t", "gcp:tuning-job": "projects/p/locations/r/"
-        "hyperparameterTuningJobs/1", "gcp:persistent-resource": "projects/p/locations/r/persistentResources/x"}
+        "hyperparameterTuningJobs/1", "gcp:persistent-resource": "projects/p/locations/r/persistentResources/x",
+        "gcp:deployed-model": "projects/p/locations/r/endpoints/e/deployedModels/1"}
 
 
 @pytest.mark.parametrize("kind", sorted(k for k in KINDS if k.startswith("gcp:")))
@@ -220,7 +329,8 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                      max_leaves=14)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(request=_json, method=st.sampled_from([m for _, m in AUDITED] + ["", "x"]),
        name=st.sampled_from(["", "projects/p", "projects/p/zones/z/instanceGroupManagers/m",
                              "projects/p/locations/l/clusters/c/nodePools/n", "x/" * 50]),

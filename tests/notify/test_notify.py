@@ -9,6 +9,7 @@ once each.
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from gatekeeper import notify
+from gatekeeper.config import StoreConfig
+from gatekeeper.errors import StoreError
 from gatekeeper.model import Outcome
 from gatekeeper.notify.senders import signature
 from gatekeeper.notify.settings import EmailTarget, NotifyConfig, SnsTarget, WebhookTarget
@@ -25,7 +28,10 @@ from gatekeeper.service import Gatekeeper
 from gatekeeper.workflow import workflow_of
 from tests.conftest import SAMPLE_PROFILES, tmp_config
 from tests.notify.receivers import Hook, smtp_receiver, webhook_receiver
-from tests.stores.backends import Clock, audit_records, request
+from tests.stores import backends
+from tests.stores.backends import Clock, audit_records, local_postgres, request
+
+__all__ = ["local_postgres"]
 
 SECRET = "whsec-7c1e5a9b3d2f4e6a"
 CONSOLE = "https://gatekeeper.example.com/"
@@ -353,10 +359,128 @@ def test_failure_modes_of_the_queue(tmp_path: Path, clock: Clock, monkeypatch: p
 def test_an_unreadable_state_file_means_reminding_again(tmp_path: Path, clock: Clock, hook: Hook) -> None:
     (tmp_path / "sent.json").write_text("{not json", encoding="utf-8")
     gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
-    gk.decide(request())
+    case_id = gk.decide(request()).case_id
     clock.advance(hours=70)
     notify.scan(gk)
     flush(gk)
     assert [b["kind"] for b in hook.bodies()] == ["case.deadline"]
-    assert "case.deadline:" in (tmp_path / "sent.json").read_text(encoding="utf-8")  # rewritten, valid
+    # Told is remembered in the store's markers; the old file is only ever read.
+    assert _marker(tmp_path, clock, f"case.deadline:{case_id}") == "done"
+    assert (tmp_path / "sent.json").read_text(encoding="utf-8") == "{not json"
+    gk.close()
+
+
+def _marker(tmp_path: Path, clock: Clock, key: str, url: str = "") -> str | None:
+    from gatekeeper.stores.events import open_event_markers
+
+    markers = open_event_markers(url or f"sqlite:///{tmp_path}/state.db", clock=lambda: clock().timestamp())
+    try:
+        return markers.status(f"notify:{key}")
+    finally:
+        markers.close()
+
+
+def test_a_key_an_earlier_version_kept_in_the_state_file_counts_as_told(tmp_path: Path, clock: Clock,
+                                                                        hook: Hook) -> None:
+    gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
+    case_id = gk.decide(request()).case_id
+    gk.close()
+    (tmp_path / "sent.json").write_text(json.dumps({f"case.deadline:{case_id}": "2026-05-06T09:00:00+00:00"}),
+                                        encoding="utf-8")
+    gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
+    clock.advance(hours=70)
+    notify.scan(gk)
+    flush(gk)
+    assert hook.bodies() == [] and _marker(tmp_path, clock, f"case.deadline:{case_id}") is None
+    gk.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_replicas_sharing_a_store_tell_a_reminder_once(tmp_path: Path, clock: Clock, hook: Hook,
+                                                       request: pytest.FixtureRequest, backend: str) -> None:
+    """Two `gatekeeper serve` replicas (each its own audit log and directory) on one state store scan
+    at the same moment: the deadline is told once between them."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/shared.db"
+    else:
+        from gatekeeper.stores import open_store
+        from tests.stores.backends import postgres_url
+
+        url = postgres_url(request.getfixturevalue("local_postgres"))
+        open_store(url).init()  # what `gatekeeper store init` does before the replicas start
+    replicas = []
+    for name in ("a", "b"):
+        home = tmp_path / name
+        home.mkdir()
+        cfg = tmp_config(home, store=StoreConfig(url=url, create=True), notify=NotifyConfig(
+            console_url=CONSOLE, state_file=str(home / "sent.json"), webhooks=[WebhookTarget(url=hook.url)],
+            events=["case.deadline"], **FAST))
+        replicas.append(Gatekeeper(cfg, clock=clock))
+    replicas[0].store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    case_id = replicas[0].decide(backends.request()).case_id
+    clock.advance(hours=70)
+    start = threading.Barrier(len(replicas) * 3)
+
+    def scan(gk: Gatekeeper) -> None:
+        start.wait()
+        notify.scan(gk)
+
+    threads = [threading.Thread(target=scan, args=(gk,)) for gk in replicas for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for gk in replicas:
+        flush(gk)
+    assert [(b["kind"], b["data"]["case_id"]) for b in hook.bodies()] == [("case.deadline", case_id)]
+    assert _marker(tmp_path, clock, f"case.deadline:{case_id}", url) == "done"
+    for gk in replicas:
+        gk.close()
+
+
+def test_a_replica_that_died_mid_delivery_leaves_the_reminder_to_another_after_its_claim(
+        tmp_path: Path, clock: Clock, hook: Hook) -> None:
+    from gatekeeper.notify.notifier import CLAIM_SECONDS
+    from gatekeeper.stores.events import open_event_markers
+
+    gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
+    case_id = gk.decide(request()).case_id
+    clock.advance(hours=70)
+    # A replica claimed the reminder and died before telling it.
+    dead = open_event_markers(f"sqlite:///{tmp_path}/state.db", clock=lambda: clock().timestamp())
+    assert dead.claim_event(f"notify:case.deadline:{case_id}", lease_seconds=CLAIM_SECONDS)
+    dead.close()
+    notify.scan(gk)
+    flush(gk)
+    assert hook.bodies() == []  # its claim still holds
+    clock.advance(seconds=CLAIM_SECONDS + 1)
+    notify.scan(gk)
+    flush(gk)
+    assert [b["kind"] for b in hook.bodies()] == ["case.deadline"]
+    gk.close()
+
+
+def test_a_reminder_that_cannot_be_claimed_is_recorded_and_told_on_a_later_scan(tmp_path: Path, clock: Clock,
+                                                                                 hook: Hook) -> None:
+    gk = make_gk(tmp_path, clock, webhooks=[WebhookTarget(url=hook.url)], events=["case.deadline"])
+    gk.decide(request())
+    clock.advance(hours=70)
+    notifier = notify.notifier_for(gk)
+    assert notifier is not None
+    shared: Any = notifier.sent
+    working = shared._open
+
+    def unreachable() -> Any:
+        raise StoreError("state store unreachable (markers)")
+
+    shared._open = unreachable
+    notify.scan(gk)
+    flush(gk)
+    assert hook.bodies() == []
+    [failed] = [r for r in audit_records(tmp_path) if r.get("kind") == "notification.failed"]
+    assert failed["data"]["channel"] == "(claiming the reminder)" and "unreachable" in failed["data"]["error"]
+    shared._open = working  # the store is back
+    notify.scan(gk)
+    flush(gk)
+    assert [b["kind"] for b in hook.bodies()] == ["case.deadline"]
     gk.close()

@@ -171,7 +171,8 @@ def mutated(draw: st.DrawFn) -> bytes:
     return "".join(lines).encode("utf-8", "surrogatepass")
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(raw=mutated())
 def test_mutated_packs_only_ever_raise_policy_error(tmp_path: Path, raw: bytes) -> None:
     pack = tmp_path / "fuzz.yaml"

@@ -121,4 +121,4 @@ def test_gcp_rows_are_in_both_surfaces(op: gcp.GcpOperation) -> None:
     assert op.audit and BY_METHOD[(op.service, method_key(op.audit))] is op  # the hook reads the entry
     # It can put right what the call provisioned; Vertex AI deployments are decided and audited only
     # (undeploying needs the deployed model id the entry may not carry; docs/azure-gcp.md says so).
-    assert op.kind in KINDS or op.kind == "gcp:endpoint", op.kind
+    assert op.kind in KINDS, op.kind

@@ -227,7 +227,8 @@ WORDS = ["Huawei", "Technologies", "Shenzhen", "Shenzen", "Hik", "Vision", "Hikv
          "Orient", "Sun", "Electronics", "Acme", "Corp", "Rostec", "Xi'an", "Aircraft", "Harbin", "Institute"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=5),
        country=st.sampled_from(["", "CN", "US", "HK", "RU"]))
 def test_pruning_never_drops_a_match_above_the_floor(index: ScreeningIndex, words: list[str], country: str) -> None:

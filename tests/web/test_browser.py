@@ -183,7 +183,11 @@ def test_reviewer_denies_with_a_reason_and_the_audit_pages(server: Served, page:
     assert shown(page.get_by_role("heading", name="Audit log"))
     page.get_by_label("Decision").select_option("deny")
     page.get_by_role("button", name="Search").click()
+    # The search is a GET that navigates: wait for the results page before counting its rows
+    # (``count()`` does not wait, and read the old page's empty table once).
+    page.wait_for_url(re.compile(r"[?&]decision=deny\b"), timeout=10_000)
     body_rows = page.locator("table tbody tr")
+    assert shown(body_rows)
     assert body_rows.count() >= 1 and all("deny" in body_rows.nth(i).inner_text() for i in range(body_rows.count()))
     shot(page, "08-audit-search")
 

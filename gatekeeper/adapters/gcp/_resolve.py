@@ -3,9 +3,9 @@
 Compute Engine: an instance template, machine image, instance, managed instance group or reservation
 named by reference, fetched with
 the REST transport's authorised session from the transport's host (so the same credentials, the
-same endpoint, the same mTLS settings). GKE: a node pool, through the transport's own (unguarded)
-``get_node_pool`` method, so it works over gRPC and REST alike. Any failure other than "not found"
-raises, and the translation fails closed.
+same endpoint, the same mTLS settings). GKE: a node pool, and Cloud TPU: a node, through the
+transport's own (unguarded) ``get_node_pool`` / ``get_node`` method, so it works over gRPC and REST
+alike. Any failure other than "not found" raises, and the translation fails closed.
 """
 
 from __future__ import annotations
@@ -93,17 +93,27 @@ class TransportResolver:
         return self.compute(ref, project, kind)
 
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
-        from google.api_core.exceptions import NotFound
         from google.cloud import container_v1
+
+        return self._get("get_node_pool", container_v1.GetNodePoolRequest, container_v1.NodePool, name)
+
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        from google.cloud import tpu_v2
+
+        return self._get("get_node", tpu_v2.GetNodeRequest, tpu_v2.Node, name)
+
+    def _get(self, method: str, request: Any, message: Any, name: str) -> Mapping[str, Any] | None:
+        """``name`` read through the transport's own (unguarded) ``method``: gRPC and REST alike."""
+        from google.api_core.exceptions import NotFound
 
         t = self.transport
         try:
-            rpc = t._wrapped_methods[t.get_node_pool]
-            pool = rpc(container_v1.GetNodePoolRequest(name=name), timeout=TIMEOUT_SECONDS,
-                       metadata=(("x-goog-request-params", f"name={name}"),))
+            rpc = t._wrapped_methods[getattr(t, method)]
+            found = rpc(request(name=name), timeout=TIMEOUT_SECONDS,
+                        metadata=(("x-goog-request-params", f"name={name}"),))
         except NotFound:
             return None
         except Exception as exc:
             raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
-        result: Mapping[str, Any] = container_v1.NodePool.to_dict(pool, preserving_proto_field_name=True)
+        result: Mapping[str, Any] = message.to_dict(found, preserving_proto_field_name=True)
         return result

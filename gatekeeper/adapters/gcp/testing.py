@@ -4,6 +4,9 @@
 collection) stores the body under its name, a PUT replaces, custom verbs (``bulkInsert``,
 ``setMachineType``, ``:setSize``) are accepted; every write answers an operation that is already
 ``DONE``; GET answers a stored resource, an operation, or Google's 404. Every request is recorded.
+A google.longrunning operation seeded at its path (``.../operations/N``, Vertex AI's ``/ui/`` alias
+included) is answered as seeded, and ``:cancel`` marks it done with the CANCELLED status;
+``:undeployModel`` removes the deployed model from a seeded endpoint's ``deployedModels``.
 
     with GcpStandIn() as gcp:
         client = compute_v1.InstancesClient(credentials=AnonymousCredentials(),
@@ -56,8 +59,10 @@ class GcpStandIn(StandIn):
     def answer(self, method: str, path: str, query: Mapping[str, list[str]], body: Any) -> Answer:
         path = path.rstrip("/")
         last = path.rsplit("/", 1)[-1]
+        if path.startswith("/ui/"):
+            path = "/v1/" + path.removeprefix("/ui/")  # Vertex AI's operations mixin: the same resource
         if method == "GET":
-            if "/operations/" in path:
+            if "/operations/" in path and path not in self.resources:
                 return Answer(200, {"kind": "compute#operation", "name": last, "status": "DONE", "progress": 100})
             found = self.resources.get(path)
             if found is None:
@@ -85,6 +90,14 @@ class GcpStandIn(StandIn):
                 self.resources[target]["machineType"] = data["machineType"]
             if verb == "resize" and target in self.resources and "size" in query:
                 self.resources[target]["targetSize"] = int(query["size"][0])
+            if verb == "cancel" and "/operations/" in target and target in self.resources:
+                # google.longrunning: a cancelled operation is done, with the CANCELLED status (code 1).
+                self.resources[target].update({"done": True, "error": {"code": 1, "message": "cancelled"}})
+                return Answer(200, {})
+            if verb == "undeployModel" and target in self.resources:
+                gone = str(data.get("deployedModelId", ""))
+                models = self.resources[target].get("deployedModels", [])
+                self.resources[target]["deployedModels"] = [m for m in models if str(m.get("id")) != gone]
             if verb in ("stop", "setLabels") and target in self.resources:
                 self.resources[target].update({"status": "TERMINATED"} if verb == "stop" else
                                               {"labels": data.get("labels", {})})

@@ -59,6 +59,10 @@ class Resolver(Protocol):
         """The GKE node pool ``projects/P/locations/L/clusters/C/nodePools/N`` as a dict; None if absent."""
         ...
 
+    def tpu_node(self, name: str) -> Mapping[str, Any] | None:
+        """The Cloud TPU node ``projects/P/locations/L/nodes/N`` as a dict; None if absent."""
+        ...
+
 
 def get(d: Any, path: str) -> Any:
     node = d
@@ -103,6 +107,9 @@ def project_of(req: Mapping[str, Any]) -> str:
         if isinstance(req.get(key), str) and (p := _after(req[key], "projects")):
             return p
     return ""
+
+
+_TPU_NODE = re.compile(r"projects/[^/]+/locations/[^/]+/nodes/[^/]+")
 
 
 def location_of(req: Mapping[str, Any]) -> str:
@@ -332,6 +339,17 @@ class _Translator:
 
     def tpu_node(self) -> tuple[ComputeItem, ...] | None:
         return (self._tpu(get(self.req, self.op.at), self.op.at, 1),)
+
+    def tpu_start(self) -> tuple[ComputeItem, ...] | None:
+        # A node stopped (by its owner, or by the hook's remediation) keeps its slice; starting it
+        # runs that slice again, so it is decided on the node as it is.
+        name = self.req.get("name")
+        if not (isinstance(name, str) and _TPU_NODE.fullmatch(name)):
+            raise TranslationError(f"name {name!r} is not projects/P/locations/L/nodes/N")
+        node = self.resolver.tpu_node(name)
+        if node is None:
+            raise TranslationError(f"{name} does not exist")
+        return (self._tpu(node, name, 1),)
 
     def tpu_queued(self) -> tuple[ComputeItem, ...] | None:
         qr = get(self.req, self.op.at)

@@ -23,6 +23,7 @@ vocabulary of :mod:`gatekeeper.providers._spec` (generated docs, parity tests).
   reservation_size  a reservation resize (``specific_sku_count``): the reservation's type
   future_reservation  a FutureReservation (``specific_sku_properties``, ``total_count``)
   tpu_node     a Cloud TPU node at ``at`` (``accelerator_type`` or ``accelerator_config``)
+  tpu_start    a start of an existing (stopped) Cloud TPU node: the node as it is, read
   tpu_queued   a queued resource: each ``tpu.node_spec[].node``, times ``multislice_params.node_count``
   machine_specs  Vertex AI: each element at ``at`` with a ``machine_spec`` (``machine_type``,
                ``accelerator_type``, ``accelerator_count``) and a count (``count``), times ``multiplier``
@@ -197,6 +198,7 @@ OPERATIONS: tuple[GcpOperation, ...] = (
          "pool_autoscaling", rpc="SetNodePoolAutoscaling"),
     # -- Cloud TPU ------------------------------------------------------------------------------------------------
     _tpu("create_node", "tpu.projects.locations.nodes.create", "tpu_node", "node", "CreateNode", "gcp:tpu-node"),
+    _tpu("start_node", "tpu.projects.locations.nodes.start", "tpu_start", "", "StartNode", "gcp:tpu-node"),
     _tpu("create_queued_resource", "tpu.projects.locations.queuedResources.create", "tpu_queued", "queued_resource",
          "CreateQueuedResource", "gcp:queued-resource"),
     # -- Vertex AI ------------------------------------------------------------------------------------------------
@@ -207,9 +209,9 @@ OPERATIONS: tuple[GcpOperation, ...] = (
             multiplier="hyperparameter_tuning_job.parallel_trial_count", kind="gcp:tuning-job",
             note="each worker pool times the parallel trials"),
     _vertex("EndpointServiceClient", "deploy_model", "DeployModel", "deployed_model.dedicated_resources",
-            "max_replica_count|min_replica_count", kind="gcp:endpoint"),
+            "max_replica_count|min_replica_count", kind="gcp:deployed-model"),
     _vertex("EndpointServiceClient", "mutate_deployed_model", "MutateDeployedModel",
-            "deployed_model.dedicated_resources", "max_replica_count|min_replica_count", kind="gcp:endpoint"),
+            "deployed_model.dedicated_resources", "max_replica_count|min_replica_count", kind="gcp:deployed-model"),
     _vertex("PersistentResourceServiceClient", "create_persistent_resource", "CreatePersistentResource",
             "persistent_resource.resource_pools", "autoscaling_spec.max_replica_count|replica_count",
             kind="gcp:persistent-resource"),

@@ -1,9 +1,9 @@
 """Google Cloud paths beyond instances and GKE: managed instance groups (zonal and regional: insert,
 patch, resize, createInstances, setInstanceTemplate, resize requests), reservations and future
-reservations, Cloud TPU nodes and queued resources, Vertex AI custom jobs, tuning jobs, model
-deployments and persistent resources. Each x {China-owned customer held and nothing sent, verified US
-customer sent, plain compute sent}, through the real google-cloud-compute / -tpu / -aiplatform clients
-over HTTP against the stand-in."""
+reservations, Cloud TPU nodes (created and started again) and queued resources, Vertex AI custom
+jobs, tuning jobs, model deployments and persistent resources. Each x {China-owned customer held and
+nothing sent, verified US customer sent, plain compute sent}, through the real google-cloud-compute /
+-tpu / -aiplatform clients over HTTP against the stand-in."""
 
 from __future__ import annotations
 
@@ -141,6 +141,13 @@ def _tpu_node(server: GcpStandIn, p: str, gpu: bool) -> None:
         node=t.Node(accelerator_type="v5p-8", runtime_version="v2-alpha-tpuv5"))
 
 
+def _tpu_start(server: GcpStandIn, p: str, gpu: bool) -> None:
+    """A stopped node started again (as after the hook's remediation): decided on the node as it is."""
+    name = f"projects/{p}/locations/{ZONE}/nodes/n1"
+    server.seed(f"/v2/{name}", {"name": name, "acceleratorType": "v5p-8", "state": "STOPPED"})
+    _client(t.TpuClient, server, transport="rest").start_node(request=t.StartNodeRequest(name=name))
+
+
 def _tpu_queued(server: GcpStandIn, p: str, gpu: bool) -> None:
     spec = t.QueuedResource.Tpu.NodeSpec(parent=f"projects/{p}/locations/{ZONE}", node=t.Node(
         accelerator_config=t.AcceleratorConfig(type_=t.AcceleratorConfig.Type.V5P, topology="2x2x1"),
@@ -214,6 +221,7 @@ OPS = (
     Op("reservations.resize", "/reservations/r1/resize", _reservation_resize, (GPU, 6)),
     Op("futureReservations.insert", "/futureReservations", _future_reservation, (GPU, 4)),
     Op("tpu.nodes.create", "/nodes", _tpu_node, ("", 1), plain=False),
+    Op("tpu.nodes.start", "/nodes/n1:start", _tpu_start, ("", 1), plain=False),
     Op("tpu.queuedResources.create", "/queuedResources", _tpu_queued, ("", 2), plain=False),
     Op("vertex.customJobs.create", "/customJobs", _custom_job, (GPU, 2)),
     Op("vertex.hyperparameterTuningJobs.create", "/hyperparameterTuningJobs", _tuning_job, (GPU, 6)),
@@ -269,6 +277,10 @@ def test_tpu_chips_come_from_the_slice_or_the_topology(gk: Gatekeeper, audit: Te
     (lambda g: _client(t.TpuClient, g, transport="rest").create_node(
         parent=f"projects/{US_PROJECT}/locations/{ZONE}", node_id="n", node=t.Node(accelerator_type="huge")),
      "is not a TPU slice"),
+    (lambda g: _client(t.TpuClient, g, transport="rest").start_node(request=t.StartNodeRequest(
+        name=f"projects/{US_PROJECT}/locations/{ZONE}/nodes/gone")), "does not exist"),
+    (lambda g: _client(t.TpuClient, g, transport="rest").start_node(request=t.StartNodeRequest(
+        name=f"projects/{US_PROJECT}/locations/{ZONE}/nodes/a/b")), "is not projects/P/locations/L/nodes/N"),
 ])
 def test_what_cannot_be_read_is_denied_with_the_reason(gk: Gatekeeper, audit: TeeAudit, gcp: GcpStandIn,
                                                        call: Callable[[GcpStandIn], Any], why: str) -> None:
