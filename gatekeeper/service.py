@@ -205,8 +205,9 @@ class Gatekeeper:
         """``decide``, with the durability of an allowed or flagged decision's record left for later.
 
         For an adapter that decides some time before the call leaves the process (the AWS adapter:
-        botocore serialises and signs after the decision). A decision that blocks (pending, deny),
-        or that has no record, is returned as ``decide`` returns it, with no ticket. An allowed or
+        botocore serialises and signs after the decision). A pending or denied decision (durable
+        before the caller raises), one recorded with the workflow's events, or one without a record,
+        is returned as ``decide`` returns it, with no ticket. An allowed or
         flagged decision's record is written (chained, in the log's file) and returned with its
         ticket: the caller must pass both to ``confirm`` before the call proceeds, which waits for
         the record's sync. Meanwhile the sync runs in the kernel (early write-back) and is shared

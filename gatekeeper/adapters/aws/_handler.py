@@ -55,7 +55,7 @@ log = get_logger("gatekeeper.aws")
 CONTEXT_KEY = "gatekeeper_decision"
 # The parameters the decision was made on (the caller's dict, which later handlers may change in place).
 PARAMS_KEY = "gatekeeper_params"
-# The runtime and the ticket of a record written at the decision and not yet known durable.
+# The runtime, the ticket and the decision of a record written at the decision, not yet known durable.
 TICKET_KEY = "gatekeeper_ticket"
 
 
@@ -279,7 +279,7 @@ class ClientGuard:
             context[CONTEXT_KEY] = decision
             context[PARAMS_KEY] = (params, _digest(snapshot))
             if ticket is not None:
-                context[TICKET_KEY] = (gk, ticket)
+                context[TICKET_KEY] = (gk, ticket, decision)
         self._enforce(decision, op)
 
     def durable(self, request: Any = None, **_: Any) -> None:
@@ -296,10 +296,7 @@ class ClientGuard:
         pending = context.get(TICKET_KEY)
         if pending is None:
             return
-        gk, ticket = pending
-        decision = context.get(CONTEXT_KEY)
-        if not isinstance(decision, Decision):  # cannot happen: the ticket is left with its decision
-            raise unavailable_error(getattr(request, "operation_name", "") or "", "the decision was lost")
+        gk, ticket, decision = pending  # the first decision's (a re-decision at before-call is durable already)
         confirmed = gk.confirm(decision, ticket)
         context[TICKET_KEY] = None
         if confirmed is not decision:
