@@ -14,13 +14,20 @@ Two figures, both from the same calls:
   enough pairs are taken (``COUNTS``) for the interval to resolve about 1%. The goal is met when the
   whole interval lies at or below it, missed when the whole interval lies above it, and otherwise
   reported as unresolved (more pairs, or a quieter machine, are needed);
-- gatekeeper's own time: handlers registered first and last on the guarded botocore event stamp
-  each call, which isolates the guard (its decision and its durable audit record) from boto3 and
-  moto; (median without + gatekeeper's median) / median without is the overhead as a ratio. The
+- gatekeeper's own time: handlers registered first and last on the guarded botocore events stamp
+  each call, which isolates the guard from boto3 and moto: its decision at
+  ``before-parameter-build``, plus its wait for the audit record's sync at
+  ``request-created.ec2.RunInstances`` (the record is written at the decision and made durable
+  there, before the request is signed and sent); (median without + gatekeeper's median) / median
+  without is the overhead as a ratio. The
   same stamps read the thread's CPU time: the guard's CPU time a call (its wait for the sync, and
   time other processes held the core, left out) is reported beside it;
 - an A/A control: a second client without gatekeeper against the first, measured the same way, shows
   how far from 1.0 the end-to-end ratio wanders on this machine when nothing differs.
+
+``GK_BENCH_ONE_STEP=1`` (the bench's own switch, for paired A/B runs; nothing in gatekeeper reads
+it): the guarded client records in one step as before (durable at the decision, nothing left for
+``request-created``), through the same code otherwise.
 
 - plain type (t3.micro): gatekeeper classifies the type and lets the call go (no profile, no record);
 - controlled type, allowed (p4d.24xlarge, 8 x A100, 3A090.a, for the US customer): gatekeeper looks
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -115,6 +123,9 @@ def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str
             gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
                                                             "US", "verified")])
             raw, guarded = _client(url), _client(url)
+            if os.environ.get("GK_BENCH_ONE_STEP") == "1":
+                _one_step()
+            out["one_step"] = os.environ.get("GK_BENCH_ONE_STEP") == "1"
             gatekeeper.aws.protect(guarded)
             clocks = {"without": _HandlerClock(raw), "with": _HandlerClock(guarded)}
             ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -137,6 +148,17 @@ def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str
     return out
 
 
+def _one_step() -> None:
+    """The A side of an A/B: the guard decides and records durably in one step (the path before the
+    two-step record), by swapping the handler's deferred decision for the one-step one."""
+    from gatekeeper.adapters.aws import _handler
+
+    def one_step(*args: Any, **kwargs: Any) -> tuple[Any, None]:
+        return _handler.decide_call(*args, **kwargs), None
+
+    _handler.decide_call_deferred = one_step  # type: ignore[assignment]
+
+
 class _HandlerClock:
     """Timestamps taken by handlers registered first and last on the guarded event: gatekeeper's time.
 
@@ -147,14 +169,20 @@ class _HandlerClock:
     compares code before and after a change on a loaded machine where the wall figures cannot.
     """
 
+    # The wait for the record's sync, where the guard makes it (a span added to the decision's).
+    WAIT_EVENT = "request-created.ec2.RunInstances"
+
     def __init__(self, client: Any) -> None:
         self.client = client
         self.spans: list[int] = []
         self.cpu_spans: list[int] = []
-        self._t0 = self._c0 = 0
+        self.wait_spans: list[int] = []  # of the spans above, the part at WAIT_EVENT
+        self._t0 = self._c0 = self._w0 = self._wc0 = 0
         event = "before-parameter-build.ec2.RunInstances"
         client.meta.events.register_first(event, self._first, unique_id="bench.first")
         client.meta.events.register_last(event, self._last, unique_id="bench.last")
+        client.meta.events.register_first(self.WAIT_EVENT, self._wait_first, unique_id="bench.wait_first")
+        client.meta.events.register_last(self.WAIT_EVENT, self._wait_last, unique_id="bench.wait_last")
 
     def _first(self, **_: Any) -> None:
         self._c0 = time.thread_time_ns()
@@ -163,6 +191,17 @@ class _HandlerClock:
     def _last(self, **_: Any) -> None:
         self.spans.append(time.perf_counter_ns() - self._t0)
         self.cpu_spans.append(time.thread_time_ns() - self._c0)
+
+    def _wait_first(self, **_: Any) -> None:
+        self._wc0 = time.thread_time_ns()
+        self._w0 = time.perf_counter_ns()
+
+    def _wait_last(self, **_: Any) -> None:
+        # Once per call (a retry builds the request again: not in this bench, whose calls succeed).
+        wait = time.perf_counter_ns() - self._w0
+        self.wait_spans.append(wait)
+        self.spans[-1] += wait
+        self.cpu_spans[-1] += time.thread_time_ns() - self._wc0
 
 
 def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds: int,
@@ -183,6 +222,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
         for clock in clocks.values():
             clock.spans.clear()
             clock.cpu_spans.clear()
+            clock.wait_spans.clear()
         for k in range(per_round):
             # Call by call, A B B A: neighbours in time share the machine's state, in both orders.
             pair = {}
@@ -196,6 +236,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
     spans, base_spans = clocks["with"].spans, clocks["without"].spans
     med_span = max(0.0, statistics.median(spans) - statistics.median(base_spans))
     med_cpu = max(0.0, statistics.median(clocks["with"].cpu_spans) - statistics.median(clocks["without"].cpu_spans))
+    med_wait = max(0.0, statistics.median(clocks["with"].wait_spans) - statistics.median(clocks["without"].wait_spans))
     lo, hi = _bootstrap_ratio(times["with"], times["without"])
     plo, phi = _bootstrap_median(paired)
     return {
@@ -204,6 +245,7 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
         "paired_ratio": statistics.median(paired), "paired_ratio_ci95": [plo, phi], "pairs": len(paired),
         "gatekeeper_median_us": med_span / 1000, "event_span_p99_us": _p99(spans) / 1000,
         "gatekeeper_cpu_median_us": med_cpu / 1000,
+        "gatekeeper_wait_median_us": med_wait / 1000,
         "event_span_median_without_us": statistics.median(base_spans) / 1000,
         "ratio_from_gatekeeper_time": (med_without + med_span) / med_without,
         "calls_per_client": len(times["with"]),
@@ -258,7 +300,9 @@ def rows(d: dict[str, Any]) -> list[Row]:
             m["guard_in_fsyncs"] = in_fsyncs
             goal_text += f"; own time <= {GUARD_FSYNCS_GOAL:g} fsyncs"
             notes.append(f"own time {in_fsyncs:.1f} fsyncs of {fmt_us(fsync)} (this run's median); "
-                         f"its CPU time {fmt_us(m['gatekeeper_cpu_median_us'])} a call")
+                         f"its CPU time {fmt_us(m['gatekeeper_cpu_median_us'])} a call; "
+                         f"of its own time, the wait for the record's sync before the request is signed "
+                         f"{fmt_us(m.get('gatekeeper_wait_median_us', 0.0))}")
             if in_fsyncs > GUARD_FSYNCS_GOAL:
                 met = False
         out.append(Row(

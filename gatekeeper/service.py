@@ -7,6 +7,10 @@ store) -> engine -> permits (licences turn pending into allow; otherwise a case 
 # INVARIANT: when ``decide`` returns a decision on accelerated compute (or any decision with
 # ``record_all``), its audit record is already on disk. If the record cannot be written, the decision
 # returned is a deny carrying the error, so that the call does not proceed unrecorded.
+# INVARIANT: ``decide_deferred`` (the AWS adapter's two-step path) returns a blocking decision (pending,
+# deny) with its record on disk, as ``decide`` does; an allowed or flagged one with its record written
+# and a ticket, and the call proceeds only after ``confirm(decision, ticket)`` has returned a decision
+# that does not block: its record is then on disk (or, failing that, the same deny ``decide`` returns).
 # INVARIANT: a plain request is decided without a profile look-up unless its account is one whose
 # stored profile names a country of a comprehensive embargo (``PolicySet.plain_countries``): that set
 # of accounts is read from the store at most every ``EMBARGOED_SUBJECTS_TTL`` seconds (and on
@@ -44,6 +48,7 @@ from gatekeeper.permits import Settlement as Settlement  # re-exported: where ca
 from gatekeeper.policy import PolicySet, load_policies
 
 if TYPE_CHECKING:  # pydantic's models are imported only when no configuration is given
+    from gatekeeper.audit._ticket import Ticket
     from gatekeeper.config import Config
 
 log = get_logger("gatekeeper")
@@ -54,6 +59,8 @@ EMBARGOED_SUBJECTS_RETRY = 5.0
 
 # Decisions are built on the hot path without the frozen-dataclass __setattr__ toll (see fast_new).
 _new_decision = fast_new(Decision)
+# The workflow's events for one decision: (kind, actor, data), recorded in one batch with it.
+_Events = tuple[tuple[str, str, dict[str, Any]], ...]
 
 
 class _DecisionIds:
@@ -186,9 +193,58 @@ class Gatekeeper:
     # -- deciding ----------------------------------------------------------------------------
     def decide(self, request: ProvisioningRequest, *, dry_run: bool = False) -> Decision:
         """Decide ``request``; unless ``dry_run``, open/join a case when pending and audit durably."""
+        decision, plain, events = self._decide(request, dry_run)
+        if plain or dry_run:
+            return decision
+        if events:
+            return self._record_with_events(decision, events, decision.evaluated_at)
+        return self._record(decision)
+
+    def decide_deferred(self, request: ProvisioningRequest, *,
+                        dry_run: bool = False) -> tuple[Decision, Ticket | None]:
+        """``decide``, with the durability of an allowed or flagged decision's record left for later.
+
+        For an adapter that decides some time before the call leaves the process (the AWS adapter:
+        botocore serialises and signs after the decision). A pending or denied decision (durable
+        before the caller raises), one recorded with the workflow's events, or one without a record,
+        is returned as ``decide`` returns it, with no ticket. An allowed or
+        flagged decision's record is written (chained, in the log's file) and returned with its
+        ticket: the caller must pass both to ``confirm`` before the call proceeds, which waits for
+        the record's sync. Meanwhile the sync runs in the kernel (early write-back) and is shared
+        with whatever else syncs the log.
+        """
+        decision, plain, events = self._decide(request, dry_run)
+        if plain or dry_run:
+            return decision, None
+        if events:  # a case opened or joined: recorded with the decision, in one step
+            return self._record_with_events(decision, events, decision.evaluated_at), None
+        if decision.outcome > Outcome.FLAG or not self._records(decision):
+            return self._record(decision), None
+        from gatekeeper.audit._ticket import append_deferred
+
+        try:
+            return decision, append_deferred(self.audit, self._record_of(decision))
+        except Exception as exc:
+            return self._record_failed(decision, exc), None
+
+    def confirm(self, decision: Decision, ticket: Ticket | None) -> Decision:
+        """Wait until the record ``decide_deferred`` wrote for ``decision`` is durable: ``decision``, or,
+        if its sync failed, what ``decide`` returns when the record cannot be written (a deny carrying
+        the error; with ``on_error = "allow"`` the decision carrying it)."""
+        if ticket is None:
+            return decision
+        try:
+            ticket.wait()
+        except Exception as exc:
+            return self._record_failed(decision, exc)
+        return decision
+
+    def _decide(self, request: ProvisioningRequest, dry_run: bool) -> tuple[Decision, bool, _Events]:
+        """The decision, not yet recorded; whether it is a plain one that has no record (the hot path);
+        the workflow's events to record with it (a case it opened or joined)."""
         now = request.at or self.clock()
         decision_id = _decision_id()
-        events: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # the workflow's, recorded with the decision
+        events: _Events = ()  # the workflow's, recorded with the decision
         try:
             items = self.engine.classify(request)
             # Hot path: nothing accelerated; no profile look-up, no record unless record_all.
@@ -200,7 +256,7 @@ class Gatekeeper:
                     if not self._guarded(request):
                         return _new_decision(decision_id, Outcome.ALLOW, request,
                                              self._unlooked_profile(request.provider, request.account_id),
-                                             items, (), Outcome.ALLOW, now, self.config.mode)
+                                             items, (), Outcome.ALLOW, now, self.config.mode), True, ()
             if not dry_run:
                 self._audit_ready()
             profile = self.profile(request.provider, request.account_id)
@@ -213,11 +269,7 @@ class Gatekeeper:
                 events = s.events
         except Exception as exc:
             decision, events = self._error_decision(decision_id, request, now, exc), ()
-        if dry_run:
-            return decision
-        if events:
-            return self._record_with_events(decision, events, now)
-        return self._record(decision)
+        return decision, False, events
 
     def _record_with_events(self, decision: Decision, events: tuple[tuple[str, str, dict[str, Any]], ...],
                             now: datetime) -> Decision:
@@ -338,25 +390,37 @@ class Gatekeeper:
                         items, (), outcome, now, self.config.mode, error=error,
                         reasons=(f"gatekeeper could not decide ({error}); {what}",))
 
-    def _record(self, decision: Decision) -> Decision:
-        if not (decision.accelerated or decision.outcome > Outcome.ALLOW or decision.error
-                or self.config.audit.record_all):
-            return decision
+    def _records(self, decision: Decision) -> bool:
+        """Whether ``decision`` is audited."""
+        return bool(decision.accelerated or decision.outcome > Outcome.ALLOW or decision.error
+                    or self.config.audit.record_all)
+
+    def _record_of(self, decision: Decision) -> dict[str, Any]:
         make = self._decision_record
         if make is None:  # imported once, on the first record (a command that records nothing never loads it)
             from gatekeeper.audit.record import decision_record
 
             make = self._decision_record = decision_record
+        return make(decision)
+
+    def _record(self, decision: Decision) -> Decision:
+        if not self._records(decision):
+            return decision
         try:
-            self.audit.append(make(decision))
+            self.audit.append(self._record_of(decision))
         except Exception as exc:
-            error = f"audit log unavailable: {type(exc).__name__}: {exc}"
-            log.error("audit.append_failed", decision_id=decision.decision_id, error=error)
-            if self.config.on_error == "deny":
-                return replace(decision, outcome=Outcome.DENY, error=error,
-                               reasons=(*decision.reasons, f"{error}; denied fail-closed"))
-            return replace(decision, error=error)
+            return self._record_failed(decision, exc)
         return decision
+
+    def _record_failed(self, decision: Decision, exc: Exception) -> Decision:
+        """What a decision becomes when its record cannot be made durable: a deny carrying the error
+        (fail closed), or with ``on_error = "allow"`` the decision carrying it."""
+        error = f"audit log unavailable: {type(exc).__name__}: {exc}"
+        log.error("audit.append_failed", decision_id=decision.decision_id, error=error)
+        if self.config.on_error == "deny":
+            return replace(decision, outcome=Outcome.DENY, error=error,
+                           reasons=(*decision.reasons, f"{error}; denied fail-closed"))
+        return replace(decision, error=error)
 
     def record_event(self, kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]:
         """Append a workflow/remediation event to the audit log, durably; raises AuditError on failure."""

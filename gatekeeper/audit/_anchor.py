@@ -20,6 +20,7 @@ from typing import Any
 from gatekeeper._log import get_logger
 from gatekeeper.audit._format import first_hash
 from gatekeeper.audit._keys import Signer, fingerprint, key_id
+from gatekeeper.audit._ticket import Ticket, append_deferred
 from gatekeeper.audit.witness import (
     PIN_CREATED,
     PIN_FIRST_USE,
@@ -171,6 +172,10 @@ class AnchoredLog:
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.inner.append(record)
         return result
+
+    def append_deferred(self, record: dict[str, Any]) -> Ticket:
+        """Write ``record`` now; its ticket's ``wait()`` returns once it is durable (see ``_ticket``)."""
+        return append_deferred(self.inner, record)
 
     def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.inner.append_many(records)

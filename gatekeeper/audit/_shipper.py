@@ -35,7 +35,7 @@ from gatekeeper._log import get_logger
 from gatekeeper.audit._format import CHECKPOINT_RE, SEGMENT_RE, list_segments
 from gatekeeper.audit._keys import KEYS_DIR, Signer, publish_public_key
 from gatekeeper.audit._objurl import ObjectLocation
-from gatekeeper.audit._writer import FileAuditLog, SegmentClosed
+from gatekeeper.audit._writer import FileAuditLog, Pending, SegmentClosed
 from gatekeeper.errors import AuditError
 
 log = get_logger("gatekeeper.audit")
@@ -183,6 +183,12 @@ class ShippingAuditLog:
         if self._log is None:
             raise AuditError(f"the audit log {self.sink.where} is not open")
         return self._log.append(record)
+
+    def append_deferred(self, record: dict[str, Any]) -> Pending:
+        """Write ``record`` to the spool now; its ticket's ``wait()`` returns once it is durable."""
+        if self._log is None:
+            raise AuditError(f"the audit log {self.sink.where} is not open")
+        return self._log.append_deferred(record)
 
     def append_many(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if self._log is None:

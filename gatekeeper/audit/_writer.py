@@ -38,6 +38,21 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 # segment unless another process has written after it. An interrupt around the sync is not a
 # failure: the sync is made again, the batch acknowledged, the interrupt raised after.
 # INVARIANT: only the last segment of a log can lack a checkpoint.
+# INVARIANT (two-step appends, ``append_deferred``): a record written ahead is acknowledged only by
+# its ticket's ``wait()``, which returns once an fsync covering it has succeeded (the next batch's,
+# a rotation's, its own); records written ahead and not yet synced are all in the open segment
+# (a rotation syncs them first). A sync that fails fails them with the batch it covered, and they
+# are cut back with it (from the first of them) unless another process has written after them.
+
+Two-step appends. ``append_deferred`` writes the record as an uncontended append does (leader,
+``_io``, the file lock, the chain), starts the kernel's write-back of those bytes
+(``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on Linux, see ``_writeback``) and hands the leadership on
+without syncing; the record is pending. Whatever syncs next covers it (syncs run under ``_io``, and
+a sync flushes everything written before it): another appender's batch, a rotation, ``close()``, or
+the ticket's own ``wait()``, which takes ``_io`` and fsyncs if nothing has yet. When others are
+appending (a batch is in flight), the record joins them and is durable when ``append_deferred``
+returns, as with ``append``. A pending record that is never waited for stays written and is made
+durable by the next sync of the log, at the latest by ``close()``.
 """
 
 from __future__ import annotations
@@ -52,7 +67,7 @@ import threading
 import time
 from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -63,6 +78,7 @@ from typing import Any
 import orjson
 
 from gatekeeper._log import get_logger
+from gatekeeper.audit import _writeback
 from gatekeeper.audit._format import (
     CANONICAL_TS,
     CHECKPOINT_SCHEMA,
@@ -235,6 +251,33 @@ class _Entry:
                 "hash": self.hash.decode("ascii")}
 
 
+class Pending:
+    """The ticket of a record written ahead (``FileAuditLog.append_deferred``): ``wait()`` returns
+    once it is durable, raises AuditError if the sync covering it failed. ``record`` is the record
+    as written (``seq``, ``prev_hash``, ``hash`` ...)."""
+
+    __slots__ = ("_entry", "_log", "done", "error", "undo")
+
+    def __init__(self, log_: FileAuditLog, entry: _Entry, undo: _Undo) -> None:
+        self._log, self._entry, self.undo = log_, entry, undo
+        self.done = False
+        self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        if not self.done:  # read without a lock: set (after ``error``) under the log's _io
+            self._log._wait(self)
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self._entry.result()
+
+    @property
+    def seq(self) -> int:
+        return self._entry.seq
+
+
 @dataclass(slots=True, eq=False)
 class _Segment:
     index: int
@@ -350,6 +393,11 @@ class FileAuditLog:
         self._last_checkpoint: str | None = None
         self._next_index = 1
         self._extra: list[_Entry] = []  # records the log writes about itself (repairs)
+        # Records written ahead (append_deferred), oldest first, not yet known to be durable; all in
+        # the open segment. ``_foreign``: another process has written after the first of them (they
+        # cannot be cut back any more).
+        self._pending: list[Pending] = []
+        self._foreign = False
         self._witness_head = witness_head  # (seq, hash) of the latest digest the witness holds
         # (seq, hash, segment) of the newest record known to be fsynced: what a digest may vouch for.
         self._durable: tuple[int, bytes, str] = (0, GENESIS.encode("ascii"), "")
@@ -395,6 +443,90 @@ class FileAuditLog:
             entry.rest = [_Entry(out, members) for out, members in prepared[1:]]
         self._submit(entry)
         return [entry.result(), *(e.result() for e in entry.rest or ())]
+
+    def append_deferred(self, record: dict[str, Any]) -> Pending:
+        """Write ``record`` now and return its ticket: ``wait()`` returns once it is durable.
+
+        The record is chained and written (``write(2)``) before this returns, and the kernel starts
+        writing it back; its fsync is left to whoever syncs next, or to ``wait()``. Raises AuditError
+        when it cannot be written (nothing is then written). When a batch is in flight the record
+        joins the next one and the ticket returned is durable already.
+        """
+        out, members = prepare(record)
+        entry = _Entry(out, members)
+        with self._mu:
+            if self._closed:
+                raise AuditError(f"the audit log at {self.directory} is closed")
+            if self._broken:
+                raise AuditError(self._broken)
+            lead = not self._leading
+            if lead:
+                self._leading = True  # close() waits for this write, as for a batch
+        if not lead:
+            # Others are appending: one more record in their group commit (no sync of its own).
+            self._submit(entry)
+            ticket = Pending(self, entry, (0, (0, b""), None))
+            ticket.done = True
+            return ticket
+        try:
+            with self._io:
+                try:
+                    seg, undo = self._write([entry])
+                except OSError as exc:
+                    raise AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}") from exc
+                ticket = Pending(self, entry, undo)
+                self._pending.append(ticket)
+                # Only a head start (Linux; nothing elsewhere): the fdatasync that acknowledges the
+                # record reports what matters.
+                _writeback.start(seg.fd, undo[0], seg.size - undo[0])
+        finally:
+            self._last_batch = 1
+            self._hand_over()
+        return ticket
+
+    def _wait(self, ticket: Pending) -> None:
+        """Make ``ticket`` durable (or failed): sync the open segment unless a sync has covered it."""
+        interrupted: BaseException | None = None
+        with self._io:
+            if ticket.done:
+                return
+            seg = self._seg
+            if self._broken or seg is None:
+                # Not synced and the log can no longer sync it (e.g. its segment was deleted).
+                self._fail_pending_locked(None, AuditError(self._broken or "the audit log lost its segment"))
+                return
+            error, interrupted = self._sync(seg.fd)
+            if error is None:
+                last = self._pending[-1]._entry
+                self._durable = (last.seq, last.hash, seg.name)
+                self._settle_locked(None)
+            else:
+                self._fail_pending_locked(seg, error)
+        if interrupted is not None:
+            raise interrupted
+
+    def _settle_locked(self, error: BaseException | None) -> None:
+        """Under self._io: every record written ahead is durable (``error`` None) or failed with ``error``."""
+        pending, self._pending, self._foreign = self._pending, [], False
+        for t in pending:
+            t.error = error
+            t.done = True
+
+    def _fail_pending_locked(self, seg: _Segment | None, error: BaseException, undo: _Undo | None = None, *,
+                             file_locked: bool = False) -> None:
+        """Under self._io (and the file lock if ``file_locked``), after a failed sync: cut the records
+        written ahead (and the batch of ``undo``, written after them) back off ``seg``, unless another
+        process wrote after them, and fail them. The failed-batch rule of ``_undo_locked`` applied
+        from the first of them."""
+        if self._pending and seg is not None:
+            if not self._foreign:
+                undo = self._pending[0].undo  # the batch, if any, was written after them
+            else:
+                log.error("audit.failed_batch_kept", segment=seg.name, offset=self._pending[0].undo[0],
+                          reason="another process wrote after the records written ahead")
+        if undo is not None and seg is not None:
+            self._undo_locked(seg, undo, file_locked=file_locked)
+        self._settle_locked(error)
 
     def _submit(self, entry: _Entry) -> None:
         """Make ``entry`` (and its ``rest``) durable, leading a batch or waiting for one; raises its error."""
@@ -468,9 +600,14 @@ class FileAuditLog:
         except OSError as exc:
             raise AuditError(f"cannot close the audit log at {self.directory}: {exc.strerror or exc}") from exc
         finally:
-            if self._seg is not None:
-                os.close(self._seg.fd)
-                self._seg = None
+            with self._io:
+                if self._pending:  # not closed by a sync (a broken log, a failed close)
+                    self._fail_pending_locked(
+                        self._seg, AuditError(self._broken or f"the audit log at {self.directory} was closed "
+                                              "before the record was durable"))
+                if self._seg is not None:
+                    os.close(self._seg.fd)
+                    self._seg = None
             os.close(self._lock_fd)
             # A closed log is settled: its sidecars are written (they are never waited for while appending).
             for t in self._sidecar_threads:
@@ -618,8 +755,10 @@ class FileAuditLog:
             if error is None:
                 if batch:
                     self._durable = (batch[-1].seq, batch[-1].hash, seg.name)
+                if self._pending:  # written ahead before this batch: the sync covered them
+                    self._settle_locked(None)
             else:
-                self._undo_locked(seg, undo)
+                self._fail_pending_locked(seg, error, undo)
         return error, interrupted
 
     def _write(self, batch: list[_Entry]) -> tuple[_Segment, _Undo]:
@@ -662,14 +801,15 @@ class FileAuditLog:
                         "the log refuses further records until reopened")
         return AuditError(self._broken), interrupted
 
-    def _undo_locked(self, seg: _Segment, undo: _Undo) -> None:
+    def _undo_locked(self, seg: _Segment, undo: _Undo, *, file_locked: bool = False) -> None:
         """Cut a batch whose sync failed back off the segment (under self._io), so that records whose
         appenders are told they failed do not appear in the log: unless another process has written
         after them or closed the segment since (then they stay, chained into its records, and the
-        log, broken, refuses further records until reopened)."""
+        log, broken, refuses further records until reopened). ``file_locked``: the caller holds the
+        file lock (a nested flock on the same descriptor would release it on the way out)."""
         start, head, first = undo
         try:
-            with self._file_lock():
+            with nullcontext() if file_locked else self._file_lock():
                 if os.access(seg.checkpoint, os.F_OK) or os.fstat(seg.fd).st_size != seg.size:
                     log.error("audit.failed_batch_kept", segment=seg.name, offset=start,
                               reason="another process wrote after it or closed the segment")
@@ -752,14 +892,28 @@ class FileAuditLog:
             # os.access: a stat that answers False instead of raising (and swallowing) FileNotFoundError.
             if os.access(seg.checkpoint, os.F_OK):
                 # Another process closed it: continue after its checkpoint.
+                if self._pending:
+                    # It synced the segment before its checkpoint (a damaged one is sealed without);
+                    # records written ahead here are made durable before the descriptor goes.
+                    error, interrupted = self._sync(seg.fd)
+                    if error is None:
+                        self._settle_locked(None)
+                    else:
+                        self._fail_pending_locked(seg, error, file_locked=True)
+                    if interrupted is not None:
+                        os.close(seg.fd)
+                        self._seg = None
+                        raise interrupted
                 os.close(seg.fd)
                 self._seg = None
             else:
                 st = os.fstat(seg.fd)
                 if st.st_nlink == 0:
                     self._broken = f"audit segment {seg.path} was deleted while open"
+                    self._settle_locked(AuditIntegrityError(self._broken))
                     raise AuditIntegrityError(self._broken)
                 if st.st_size != seg.size:
+                    self._foreign = bool(self._pending)  # another process wrote after them
                     self._adopt_tail_locked(seg, st.st_size)
                 return
         self._scan_locked()
@@ -881,8 +1035,16 @@ class FileAuditLog:
 
     def _close_segment_locked(self, seg: _Segment) -> None:
         """fsync the segment and write its signed checkpoint (then hand it to the sink)."""
-        os.fsync(seg.fd)
+        try:
+            os.fsync(seg.fd)
+        except OSError as exc:
+            if self._pending:  # records written ahead were not made durable: as a failed batch sync
+                self._broken = (f"fsync of the audit log at {self.directory} failed: {exc.strerror or exc}; "
+                                "the log refuses further records until reopened")
+                self._fail_pending_locked(seg, AuditError(self._broken), file_locked=True)
+            raise
         self._durable = (self._last_seq, self._last_hash, seg.name)
+        self._settle_locked(None)
         self._write_checkpoint_locked(seg)
 
     def _write_checkpoint_locked(self, seg: _Segment, damaged: dict[str, Any] | None = None) -> None:

@@ -30,6 +30,10 @@ class TeeAudit:
         self.records.append(written)
         return written
 
+    def append_deferred(self, record: dict[str, Any]) -> _TeeTicket:
+        """The two-step append (the AWS adapter's allowed decisions): kept once its ticket is waited for."""
+        return _TeeTicket(self, self.inner.append_deferred(record))
+
     @property
     def decisions(self) -> list[dict[str, Any]]:
         """The decision records (the workflow also records events, e.g. a case opened)."""
@@ -37,6 +41,21 @@ class TeeAudit:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _TeeTicket:
+    """A ticket of the real log; the record joins the tee's ``records`` once durable."""
+
+    def __init__(self, tee: TeeAudit, ticket: Any) -> None:
+        self.tee, self.ticket, self.kept = tee, ticket, False
+        self.waits = 0
+
+    def wait(self) -> None:
+        self.waits += 1
+        self.ticket.wait()
+        if not self.kept:
+            self.kept = True
+            self.tee.records.append(self.ticket.record)
 
 
 _policies: list[PolicySet] = []

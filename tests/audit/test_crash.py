@@ -22,7 +22,9 @@ from tests.audit.conftest import open_log, read_records
 
 SEG1 = "segment-00000001.jsonl"
 
-# A child process: T threads append records; each acknowledged record is printed as "seq hash".
+# A child process: T threads append records; each acknowledged record is printed as "seq hash". With
+# GK_DEFERRED=1 every other record is appended in two steps (written, then its ticket waited for, as
+# the AWS adapter does), acknowledged when the wait returns.
 CHILD = r"""
 import os, random, signal, sys, threading
 from pathlib import Path
@@ -32,6 +34,7 @@ import structlog
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 from gatekeeper.audit import _writer, open_audit_log
 tear_after = int(os.environ.get("GK_TEAR_AFTER", "0"))
+deferred = os.environ.get("GK_DEFERRED") == "1"
 if tear_after:
     # kill -9 in the middle of a write: after tear_after batches, write part of the next, then die.
     real_write, batches = os.write, [0]
@@ -51,7 +54,13 @@ log = open_audit_log("file://audit", signing_key=base / "key.pem", segment_max_b
 out = threading.Lock()
 def work(t):
     for i in range(per_thread):
-        r = log.append({"kind": "test.write", "actor": tag, "data": {"p": tag, "t": t, "i": i, "pad": "x" * 300}})
+        rec = {"kind": "test.write", "actor": tag, "data": {"p": tag, "t": t, "i": i, "pad": "x" * 300}}
+        if deferred and i % 2:
+            ticket = log.append_deferred(rec)
+            ticket.wait()
+            r = ticket.record
+        else:
+            r = log.append(rec)
         with out:
             sys.stdout.write(f"{r['seq']} {r['hash']}\n")
             sys.stdout.flush()
@@ -71,11 +80,11 @@ def acks_in(text: str) -> list[tuple[int, str]]:
 
 
 def child(tmp_path: Path, threads: int, per_thread: int, tag: str, max_bytes: int = 1 << 20,
-          tear_after: int = 0) -> subprocess.Popen[str]:
+          tear_after: int = 0, deferred: bool = False) -> subprocess.Popen[str]:
     script = tmp_path / "child.py"
     if not script.exists():
         script.write_text(CHILD)
-    env = {**os.environ, "GK_TEAR_AFTER": str(tear_after)}
+    env = {**os.environ, "GK_TEAR_AFTER": str(tear_after), "GK_DEFERRED": "1" if deferred else "0"}
     return subprocess.Popen([sys.executable, str(script), str(tmp_path), str(threads), str(per_thread),
                              str(max_bytes), tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=env)
@@ -181,11 +190,11 @@ def test_four_processes_of_eight_threads_lose_nothing(tmp_path: Path) -> None:
     assert len(report.segments) > 1  # rotations happened while processes raced
 
 
-def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False) -> int:
+def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False, deferred: bool = False) -> int:
     """One writer process killed with SIGKILL: by us at a random moment, or by itself mid-write."""
     target = 10**9 if tear else rng.randint(1, 400)  # a tearing writer kills itself
     p = child(tmp_path, 4, 100_000, "k", max_bytes=rng.choice([20_000, 200_000]),
-              tear_after=rng.randint(3, 60) if tear else 0)
+              tear_after=rng.randint(3, 60) if tear else 0, deferred=deferred)
     acked: list[tuple[int, str]] = []
     assert p.stdout is not None
     deadline = time.monotonic() + 30
@@ -210,6 +219,15 @@ def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False) -> in
 
 def test_kill_9_once(tmp_path: Path) -> None:
     assert _kill_trial(tmp_path, random.Random(7)) > 0
+
+
+@pytest.mark.parametrize("seed", [3, 5, 13])
+def test_kill_9_loses_no_record_acknowledged_by_a_ticket(tmp_path: Path, seed: int) -> None:
+    """Two-step appends (written, then waited for): killed at a random moment, or mid-write, the log
+    recovers and holds every record whose wait returned."""
+    rng = random.Random(seed)
+    assert _kill_trial(tmp_path, rng, deferred=True) > 0
+    _kill_trial(tmp_path, rng, tear=True, deferred=True)
 
 
 def test_kill_9_in_the_middle_of_a_write(tmp_path: Path) -> None:

@@ -8,6 +8,17 @@ Cost on the hot path (a plain type named directly): reading a few parameter path
 look-up and the runtime's own hot path. The caller's identity (STS) and the caller's credentials are
 touched only when the request is accelerated, has something unresolved, or ``audit.record_all`` is on.
 
+Durability. A decision that blocks is recorded durably before the error is raised. An allowed or
+flagged decision's record is written at the decision (``Gatekeeper.decide_deferred``) and made
+durable at ``request-created.<service>.<Op>`` (``ClientGuard.durable``): botocore emits it in
+``Endpoint.create_request``, after validation, serialisation, endpoint resolution and the
+``before-call`` check, and before the request is signed (the signer is a handler of the less
+specific ``request-created.<service>``, which runs after) and sent; meanwhile the kernel writes the
+record back. A sync that fails there denies the call (``blocked_error``, as a record that cannot be
+written at the decision does) and nothing is sent.
+
+# INVARIANT: no request of a guarded call leaves the process before the record of the decision it
+# carries is durable (``durable`` runs, per attempt, before the request is signed and sent).
 # INVARIANT: any failure in translation or resolution becomes ``unresolved`` on the request, so the
 # engine decides it (deny, or flag with on_error = "allow") and the service audits it; a failure
 # before the runtime exists (no usable configuration) denies without a record, since there is no
@@ -19,7 +30,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatekeeper import runtime
 from gatekeeper._construct import fast_new
@@ -34,6 +45,9 @@ from gatekeeper.providers.aws import BY_NAME, OPERATIONS
 from gatekeeper.providers.aws._read import Translation, accelerated, translate, translate_quick
 from gatekeeper.service import Gatekeeper
 
+if TYPE_CHECKING:
+    from gatekeeper.audit._ticket import Ticket
+
 log = get_logger("gatekeeper.aws")
 
 # Member of botocore's per-call request context where the decision is left for later handlers (and
@@ -41,6 +55,8 @@ log = get_logger("gatekeeper.aws")
 CONTEXT_KEY = "gatekeeper_decision"
 # The parameters the decision was made on (the caller's dict, which later handlers may change in place).
 PARAMS_KEY = "gatekeeper_params"
+# The runtime, the ticket and the decision of a record written at the decision, not yet known durable.
+TICKET_KEY = "gatekeeper_ticket"
 
 
 class InstallState:
@@ -163,6 +179,15 @@ def decide_call(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str,
     return gk.decide(build_request(gk, client, op, params, bound, kept, key), dry_run=dry_run)
 
 
+def decide_call_deferred(gk: Gatekeeper, client: Any, op: Operation, params: Mapping[str, Any],
+                         bound: Subject | None = None, kept: Kept | None = None,
+                         key: str | None = None) -> tuple[Decision, Ticket | None]:
+    """``decide_call``, with an allowed or flagged decision's record durable only once its ticket is
+    confirmed (``Gatekeeper.decide_deferred``)."""
+    dry_run = op.service == "ec2" and params.get("DryRun") is True
+    return gk.decide_deferred(build_request(gk, client, op, params, bound, kept, key), dry_run=dry_run)
+
+
 _READINGS_MAX = 64  # per client: requests repeat a handful of shapes; the values come from callers
 
 
@@ -238,8 +263,13 @@ class ClientGuard:
         # The members the decision reads, rendered once: the key of the client's readings and the
         # snapshot that before-call compares what is sent with.
         snapshot, plain = _snapshot(op, params)
+        ticket = None
         try:
-            decision = decide_call(gk, client, op, params, self.subject, self._kept, snapshot if plain else None)
+            if isinstance(context, dict):  # where the ticket is found again (always, from botocore)
+                decision, ticket = decide_call_deferred(gk, client, op, params, self.subject, self._kept,
+                                                        snapshot if plain else None)
+            else:
+                decision = decide_call(gk, client, op, params, self.subject, self._kept, snapshot if plain else None)
         except Exception as exc:  # decide() does not raise; anything here is a bug
             log.error("aws.decide_failed", operation=op.name, error=f"{type(exc).__name__}: {exc}", exc_info=True)
             if gk.config.on_error == "allow":
@@ -248,13 +278,38 @@ class ClientGuard:
         if isinstance(context, dict):
             context[CONTEXT_KEY] = decision
             context[PARAMS_KEY] = (params, _digest(snapshot))
+            if ticket is not None:
+                context[TICKET_KEY] = (gk, ticket, decision)
         self._enforce(decision, op)
 
-    def _enforce(self, decision: Decision, op: Operation) -> None:
+    def durable(self, request: Any = None, **_: Any) -> None:
+        """``request-created``: the decision's record is durable before the request is signed and sent.
+
+        botocore builds the request (and emits this) once per attempt, after ``before-call``; the
+        first attempt waits for the record's sync, later ones find it done. A sync that failed
+        denies the call: the decision becomes the deny ``decide`` returns when a record cannot be
+        written (or, with ``on_error = "allow"``, carries the error and the call proceeds).
+        """
+        context = getattr(request, "context", None)
+        if not isinstance(context, dict):
+            return
+        pending = context.get(TICKET_KEY)
+        if pending is None:
+            return
+        gk, ticket, decision = pending  # the first decision's (a re-decision at before-call is durable already)
+        confirmed = gk.confirm(decision, ticket)
+        context[TICKET_KEY] = None
+        if confirmed is not decision:
+            context[CONTEXT_KEY] = confirmed
+            op = BY_NAME.get((self.service, decision.request.operation))
+            self._enforce(confirmed, op.name if op is not None else decision.request.operation)
+
+    def _enforce(self, decision: Decision, op: Operation | str) -> None:
+        name = op if isinstance(op, str) else op.name
         if decision.blocks:
-            raise blocked_error(decision, op.name)
+            raise blocked_error(decision, name)
         if decision.outcome >= Outcome.FLAG or decision.error:
-            log.info("aws.proceeding", operation=op.name, decision=decision.outcome.label,
+            log.info("aws.proceeding", operation=name, decision=decision.outcome.label,
                      decision_id=decision.decision_id, mode=decision.mode)
 
     def sent(self, model: Any = None, context: Any = None, **_: Any) -> None:

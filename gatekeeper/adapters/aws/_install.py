@@ -62,6 +62,10 @@ def _guard(client: Any, *, explicit: bool) -> ClientGuard | None:
                 # Last again: what is finally sent is checked against what was decided.
                 sent = f"before-call.{sid}.{name}"
                 client.meta.events.register_last(sent, guard.sent, unique_id=f"gatekeeper.aws:{sent}")
+                # The record of an allowed decision durable before the request is signed and sent
+                # (handlers of this, the most specific name, run before botocore's signer).
+                built = f"request-created.{sid}.{name}"
+                client.meta.events.register_last(built, guard.durable, unique_id=f"gatekeeper.aws:{built}")
             _guards[client] = guard
         if explicit:
             guard.explicit = True
