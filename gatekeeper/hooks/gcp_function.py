@@ -227,30 +227,27 @@ class ClientResolver:
         return self.compute(ref, project, kind)
 
     def node_pool(self, name: str) -> Mapping[str, Any] | None:
-        from google.api_core.exceptions import NotFound
         from google.cloud import container_v1
 
-        try:
-            pool = self.clients.get("container_v1.ClusterManagerClient").get_node_pool(name=name)
-        except NotFound:
-            return None
-        except Exception as exc:
-            raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
-        result: Mapping[str, Any] = container_v1.NodePool.to_dict(pool, preserving_proto_field_name=True)
-        return result
+        return self._get("container_v1.ClusterManagerClient", "get_node_pool", container_v1.NodePool, name)
 
     def tpu_node(self, name: str) -> Mapping[str, Any] | None:
-        from google.api_core.exceptions import NotFound
         from google.cloud import tpu_v2
 
+        return self._get("tpu_v2.TpuClient", "get_node", tpu_v2.Node, name)
+
+    def _get(self, client: str, method: str, message: Any, name: str) -> Mapping[str, Any] | None:
+        """``name`` read through ``client.method`` as a dict; None when it does not exist."""
+        from google.api_core.exceptions import NotFound
+
         try:
-            node = self.clients.get("tpu_v2.TpuClient").get_node(name=name)
+            found = getattr(self.clients.get(client), method)(name=name)
         except NotFound:
             return None
         except Exception as exc:
             raise TranslationError(f"reading {name} failed: {type(exc).__name__}: {exc}") from exc
-        found: Mapping[str, Any] = tpu_v2.Node.to_dict(node, preserving_proto_field_name=True)
-        return found
+        result: Mapping[str, Any] = message.to_dict(found, preserving_proto_field_name=True)
+        return result
 
 
 def affected(op: GcpOperation, req: Mapping[str, Any], payload: Mapping[str, Any], resource_name: str,

@@ -166,39 +166,25 @@ def _wrap_events(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
 
 def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
     audit = gk.audit  # opened now (serve opens it anyway)
-    inner: Callable[[dict[str, Any]], dict[str, Any]] = audit.append
     clock = time.perf_counter
 
-    def append(record: dict[str, Any]) -> dict[str, Any]:
-        m.audit_backlog.inc()
-        t0 = clock()
-        try:
-            out = inner(record)
-        except Exception:
-            m.audit_errors.inc()
-            raise
-        finally:
-            m.audit_backlog.dec()
-        m.audit_seconds.observe(clock() - t0)
-        return out
+    def observed(call: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``call`` (one append, or a batch of them: one observation) with the audit metrics."""
+        def timed(arg: Any) -> Any:
+            m.audit_backlog.inc()
+            t0 = clock()
+            try:
+                out = call(arg)
+            except Exception:
+                m.audit_errors.inc()
+                raise
+            finally:
+                m.audit_backlog.dec()
+            m.audit_seconds.observe(clock() - t0)
+            return out
+        return timed
 
-    audit.append = append  # type: ignore[method-assign]
-    inner_many: Callable[[Sequence[dict[str, Any]]], list[dict[str, Any]]] | None = getattr(audit, "append_many", None)
-    if inner_many is None:
-        return
-    many = inner_many
-
-    def append_many(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        m.audit_backlog.inc()
-        t0 = clock()
-        try:
-            out = many(records)
-        except Exception:
-            m.audit_errors.inc()
-            raise
-        finally:
-            m.audit_backlog.dec()
-        m.audit_seconds.observe(clock() - t0)
-        return out
-
-    audit.append_many = append_many  # type: ignore[attr-defined]
+    audit.append = observed(audit.append)  # type: ignore[method-assign,assignment]
+    many = getattr(audit, "append_many", None)
+    if many is not None:
+        audit.append_many = observed(many)  # type: ignore[attr-defined]
