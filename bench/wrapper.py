@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench._common import Row, fmt_us
+from bench._common import Row, fmt_us, percentile
 from bench.audit import FsyncCounter
 
 MOTO_ACCOUNT = "123456789012"
@@ -257,7 +257,8 @@ def _ab(url: str, clocks: dict[str, _HandlerClock], ami: str, itype: str, rounds
 
 
 def _p99(xs: list[int]) -> float:
-    return float(sorted(xs)[int(0.99 * (len(xs) - 1))]) if xs else 0.0
+    # Nearest rank (of two values, the larger): the smaller would put a median above its "p99".
+    return percentile([float(x) for x in sorted(xs)], 99) if xs else 0.0
 
 
 def _bootstrap_ratio(a: list[int], b: list[int], n: int = 400) -> tuple[float, float]:
