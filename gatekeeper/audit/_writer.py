@@ -45,11 +45,15 @@ checkpoint saying so and the log continues in a new segment, with an ``audit.fau
 # are cut back with it (from the first of them) unless another process has written after them.
 
 Two-step appends. ``append_deferred`` writes the record as an uncontended append does (leader,
-``_io``, the file lock, the chain), starts the kernel's write-back of those bytes
-(``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on Linux, see ``_writeback``) and hands the leadership on
-without syncing; the record is pending. Whatever syncs next covers it (syncs run under ``_io``, and
-a sync flushes everything written before it): another appender's batch, a rotation, ``close()``, or
-the ticket's own ``wait()``, which takes ``_io`` and fsyncs if nothing has yet. When others are
+``_io``, the file lock, the chain), starts its sync in the kernel (an fdatasync run by a kernel
+worker through Linux AIO, see ``_syncahead``; where that is unavailable, the kernel's write-back of
+those bytes, ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, see ``_writeback``) and hands the leadership
+on; the record is pending. Whatever syncs next covers it (syncs run under ``_io``, and a sync
+flushes everything written before it): the kernel's sync started at the write, once its result is
+collected; another appender's batch, a rotation, ``close()``, or the ticket's own ``wait()``, which
+takes ``_io``, collects the kernel's sync and fsyncs if nothing has covered the record yet. The
+result of a kernel sync is always collected before any other sync of the log (``_collect_ahead``):
+its error is the file's, reported once, so a later fdatasync would not see it. When others are
 appending (a batch is in flight), the record joins them and is durable when ``append_deferred``
 returns, as with ``append``. A pending record that is never waited for stays written and is made
 durable by the next sync of the log, at the latest by ``close()``.
@@ -105,6 +109,7 @@ from gatekeeper.audit._format import (
     write_atomic,
 )
 from gatekeeper.audit._keys import Signer
+from gatekeeper.audit._syncahead import SyncAhead
 from gatekeeper.errors import AuditError, AuditIntegrityError
 from gatekeeper.model import Outcome
 
@@ -398,6 +403,10 @@ class FileAuditLog:
         # cannot be cut back any more).
         self._pending: list[Pending] = []
         self._foreign = False
+        # The fdatasync started in the kernel by the last two-step append, and the seq of the last
+        # record it covers (written before it was submitted).
+        self._ahead = SyncAhead()
+        self._ahead_seq = 0
         self._witness_head = witness_head  # (seq, hash) of the latest digest the witness holds
         # (seq, hash, segment) of the newest record known to be fsynced: what a digest may vouch for.
         self._durable: tuple[int, bytes, str] = (0, GENESIS.encode("ascii"), "")
@@ -476,9 +485,12 @@ class FileAuditLog:
                     raise AuditError(f"cannot write the audit log at {self.directory}: {exc.strerror or exc}") from exc
                 ticket = Pending(self, entry, undo)
                 self._pending.append(ticket)
-                # Only a head start (Linux; nothing elsewhere): the fdatasync that acknowledges the
-                # record reports what matters.
-                _writeback.start(seg.fd, undo[0], seg.size - undo[0])
+                if self._ahead.submit(seg.fd):
+                    self._ahead_seq = entry.seq
+                else:
+                    # Only a head start (Linux; nothing elsewhere): the fdatasync that acknowledges
+                    # the record reports what matters.
+                    _writeback.start(seg.fd, undo[0], seg.size - undo[0])
         finally:
             self._last_batch = 1
             self._hand_over()
@@ -495,15 +507,71 @@ class FileAuditLog:
                 # Not synced and the log can no longer sync it (e.g. its segment was deleted).
                 self._fail_pending_locked(None, AuditError(self._broken or "the audit log lost its segment"))
                 return
-            error, interrupted = self._sync(seg.fd)
-            if error is None:
-                last = self._pending[-1]._entry
-                self._durable = (last.seq, last.hash, seg.name)
-                self._settle_locked(None)
+            if self._ahead.in_flight and ticket.seq <= self._ahead_seq:
+                # The kernel's sync, started after this record was written, covers it.
+                error, interrupted = self._collect_ahead()
+                if error is None:
+                    self._settle_upto_locked(self._ahead_seq, seg)
+                else:
+                    self._fail_pending_locked(seg, error)
+                assert ticket.done
             else:
-                self._fail_pending_locked(seg, error)
+                error, interrupted = self._sync(seg.fd)
+                if error is None:
+                    last = self._pending[-1]._entry
+                    self._durable = (last.seq, last.hash, seg.name)
+                    self._settle_locked(None)
+                else:
+                    self._fail_pending_locked(seg, error)
         if interrupted is not None:
             raise interrupted
+
+    def _collect_ahead(self) -> tuple[AuditError | None, BaseException | None]:
+        """Under self._io: the result of the kernel's sync in flight, if any (as ``_sync`` answers).
+
+        Its error is the file's write-back error, which the kernel reports once per open file:
+        a sync after it would succeed, so the records it covered fail here and the log breaks, as
+        for a failed fdatasync. An interrupt while waiting is not a failure: the result is taken
+        all the same, and the interrupt returned for the caller to raise after.
+        """
+        if not self._ahead.in_flight:
+            return None, None
+        code, interrupted = self._ahead.collect()
+        if code == 0:
+            return None, interrupted
+        self._broken = (f"fsync of the audit log at {self.directory} failed: {os.strerror(code)}; "
+                        "the log refuses further records until reopened")
+        return AuditError(self._broken), interrupted
+
+    def _collect_ahead_locked(self, seg: _Segment) -> None:
+        """Under self._io and the file lock, before the log's state is looked at or another sync
+        made: collect the kernel's sync in flight; settle what it covered, or fail it and raise."""
+        if not self._ahead.in_flight:
+            return
+        error, interrupted = self._collect_ahead()
+        if error is None:
+            self._settle_upto_locked(self._ahead_seq, seg)
+        else:
+            self._fail_pending_locked(seg, error, file_locked=True)
+        if interrupted is not None:
+            raise interrupted
+        if error is not None:
+            raise error
+
+    def _settle_upto_locked(self, seq: int, seg: _Segment) -> None:
+        """Under self._io: the records written ahead up to ``seq`` are durable (a kernel sync covered them)."""
+        done = [t for t in self._pending if t.seq <= seq]
+        if not done:
+            return
+        last = done[-1]._entry
+        self._durable = (last.seq, last.hash, seg.name)
+        if len(done) == len(self._pending):
+            self._settle_locked(None)
+            return
+        self._pending = self._pending[len(done):]
+        for t in done:
+            t.error = None
+            t.done = True
 
     def _settle_locked(self, error: BaseException | None) -> None:
         """Under self._io: every record written ahead is durable (``error`` None) or failed with ``error``."""
@@ -605,6 +673,7 @@ class FileAuditLog:
                     self._fail_pending_locked(
                         self._seg, AuditError(self._broken or f"the audit log at {self.directory} was closed "
                                               "before the record was durable"))
+                self._ahead.close()  # a sync still in flight (a broken log) is waited for by the kernel
                 if self._seg is not None:
                     os.close(self._seg.fd)
                     self._seg = None
@@ -781,7 +850,9 @@ class FileAuditLog:
         and the file's size, without the timestamps fsync also journals (a new segment's directory
         entry is made durable apart, when it is created).
         """
-        interrupted: BaseException | None = None
+        error, interrupted = self._collect_ahead()
+        if error is not None:
+            return error, interrupted
         for _ in range(2):
             try:
                 started = time.monotonic()
@@ -889,6 +960,7 @@ class FileAuditLog:
         """Bring this process's view of the log up to date with the disk (other writers, crashes)."""
         seg = self._seg
         if seg is not None:
+            self._collect_ahead_locked(seg)
             # os.access: a stat that answers False instead of raising (and swallowing) FileNotFoundError.
             if os.access(seg.checkpoint, os.F_OK):
                 # Another process closed it: continue after its checkpoint.
@@ -1035,6 +1107,7 @@ class FileAuditLog:
 
     def _close_segment_locked(self, seg: _Segment) -> None:
         """fsync the segment and write its signed checkpoint (then hand it to the sink)."""
+        self._collect_ahead_locked(seg)
         try:
             os.fsync(seg.fd)
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import structlog
 
 from gatekeeper.audit import open_audit_log
 from gatekeeper.audit._anchor import AnchoredLog
+from gatekeeper.audit._syncahead import SyncAhead
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.verify import VerifyReport, verify_log
 from gatekeeper.audit.witness import AuditTrust
@@ -149,3 +151,45 @@ def make_decision(
                     for r, o in rules)
     return Decision(decision_id, outcome, req, prof, (classified,), matches, outcome, at, "enforce",
                     reasons=tuple(m.reason for m in matches))
+
+
+# -- the syncs a log makes: observed, or made to fail -------------------------------------------
+def count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the syncs whose result the log takes: os.fdatasync calls and kernel syncs collected
+    (the list holds the descriptors synced, -1 for a kernel sync)."""
+    real, real_collect, calls = os.fdatasync, SyncAhead.collect, []
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    def collecting(self: SyncAhead) -> tuple[int, BaseException | None]:
+        calls.append(-1)
+        return real_collect(self)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    monkeypatch.setattr(SyncAhead, "collect", collecting)
+    return calls
+
+
+def fdatasyncs(syncs: list[int]) -> list[int]:
+    """Of the syncs counted, the fdatasync calls."""
+    return [fd for fd in syncs if fd >= 0]
+
+
+def fail_syncs(monkeypatch: pytest.MonkeyPatch, fault: BaseException | type[BaseException]) -> None:
+    """Every sync fails with ``fault``: an fdatasync raises it; a kernel sync's real result is taken,
+    then reported as EIO (an OSError fault) or as an interrupt caught while waiting."""
+    real_collect = SyncAhead.collect
+
+    def failing(fd: int) -> None:
+        raise fault
+
+    def failing_collect(self: SyncAhead) -> tuple[int, BaseException | None]:
+        code, interrupted = real_collect(self)
+        if isinstance(fault, OSError):
+            return fault.errno or 5, interrupted
+        return code, fault() if isinstance(fault, type) else fault
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    monkeypatch.setattr(SyncAhead, "collect", failing_collect)

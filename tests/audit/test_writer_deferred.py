@@ -4,7 +4,10 @@ What must hold across the gap between the write and the wait: a record is acknow
 returns) only once an fsync covering it succeeded; the next sync of the log (another batch, a
 rotation, another process's checkpoint, close) covers it; a failing sync fails it with its batch and
 cuts it back unless another writer wrote after it; a ticket never waited for is made durable by the
-next sync or close and blocks nobody. Faults are injected at the OS's ``fdatasync``.
+next sync or close and blocks nobody. Every test runs twice: with the sync started in the kernel at
+the write (``_syncahead``, Linux AIO) and without it (where the kernel refuses it, or off Linux).
+Faults are injected at the OS's ``fdatasync`` and at the kernel sync's result (``SyncAhead.collect``:
+the real result is taken, then reported as the fault).
 """
 
 from __future__ import annotations
@@ -18,33 +21,29 @@ from typing import Any
 import pytest
 import structlog
 
-from gatekeeper.audit import _writeback
+from gatekeeper.audit import _syncahead, _writeback
+from gatekeeper.audit._syncahead import SyncAhead
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.errors import AuditError
+from tests.audit.conftest import count_syncs as _count_syncs
+from tests.audit.conftest import fail_syncs as _fail_syncs
+from tests.audit.conftest import fdatasyncs as _fdatasyncs
 from tests.audit.conftest import open_log, read_records
 from tests.audit.test_writer_paths import _first_sync_held, _wait_queued
 
 SEG1 = "segment-00000001.jsonl"
 
 
-def _count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count os.fdatasync calls (real syncs); the list holds the descriptors synced."""
-    real, calls = os.fdatasync, []
-
-    def counting(fd: int) -> None:
-        calls.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", counting)
-    return calls
-
-
-def _fail_syncs(monkeypatch: pytest.MonkeyPatch, fault: BaseException | type[BaseException]) -> None:
-    def failing(fd: int) -> None:
-        raise fault
-
-    monkeypatch.setattr(os, "fdatasync", failing)
+@pytest.fixture(autouse=True, params=["kernel sync", "no kernel sync"])
+def sync_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test with the kernel's sync started at the write, and with it unavailable."""
+    if request.param == "kernel sync":
+        if _syncahead._get_abi() is None:
+            pytest.skip("no Linux AIO here")
+    else:
+        monkeypatch.setattr(_syncahead, "_abi", None)
+    return str(request.param)
 
 
 def test_the_record_is_written_at_once_and_acknowledged_by_wait(tmp_path: Path,
@@ -69,7 +68,8 @@ def test_the_record_is_written_at_once_and_acknowledged_by_wait(tmp_path: Path,
 
 
 def test_write_back_starts_at_the_write_over_exactly_the_records_bytes(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       sync_mode: str) -> None:
     log = open_log(tmp_path)
     log.append({"kind": "x.a"})
     seg = tmp_path / "audit" / SEG1
@@ -83,7 +83,8 @@ def test_write_back_starts_at_the_write_over_exactly_the_records_bytes(tmp_path:
 
     monkeypatch.setattr(_writeback, "start", start)
     t = log.append_deferred({"kind": "x.b"})
-    assert started == [(before, seg.stat().st_size - before)]
+    # Only where the kernel's own sync could not be started (it writes the pages back itself).
+    assert started == ([] if sync_mode == "kernel sync" else [(before, seg.stat().st_size - before)])
     t.wait()
     monkeypatch.setattr(_writeback, "_call", None)  # a platform without sync_file_range
     u = log.append_deferred({"kind": "x.c"})
@@ -110,22 +111,27 @@ def test_write_back_is_started_through_the_c_library_and_refusals_are_not_errors
         os.close(wr)
 
 
-def test_the_next_batch_sync_covers_a_written_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_next_batch_sync_covers_a_written_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     sync_mode: str) -> None:
     log = open_log(tmp_path)
     syncs = _count_syncs(monkeypatch)
     b = log.append_deferred({"kind": "x.b"})
     c = log.append({"kind": "x.c"})
-    assert len(syncs) == 1 and b.done and b.error is None
+    # The batch takes the kernel sync's result (if one was started) before anything else, then syncs.
+    assert syncs[:-1] == ([-1] if sync_mode == "kernel sync" else []) and syncs[-1] >= 0
+    assert b.done and b.error is None
     b.wait()
-    assert len(syncs) == 1 and log.durable_head[0] == c["seq"] == b.seq + 1
+    assert len(_fdatasyncs(syncs)) == 1 and log.durable_head[0] == c["seq"] == b.seq + 1
     log.close()
 
 
 @pytest.mark.parametrize("fault", [KeyboardInterrupt, OSError(5, "Input/output error")], ids=["interrupts", "eio"])
 def test_a_failed_sync_at_the_wait_fails_the_record_and_cuts_it_back(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: BaseException | type[BaseException]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: BaseException | type[BaseException],
+        sync_mode: str) -> None:
     """The sync between write and wait fails (EIO, or interrupted at every try): the wait raises, the
-    record is taken off the segment again, the log refuses further records until reopened."""
+    record is taken off the segment again, the log refuses further records until reopened. (A kernel
+    sync interrupted is not failed: its result is taken all the same, see the next test.)"""
     log = open_log(tmp_path)
     a = log.append({"kind": "x.a"})
     seg = tmp_path / "audit" / SEG1
@@ -136,6 +142,13 @@ def test_a_failed_sync_at_the_wait_fails_the_record_and_cuts_it_back(
     with pytest.raises(KeyboardInterrupt if fault is KeyboardInterrupt else AuditError):
         b.wait()
     monkeypatch.undo()
+    if sync_mode == "kernel sync" and fault is KeyboardInterrupt:
+        # The kernel's sync ran whatever the interrupts: its result was taken, the record stands.
+        assert b.done and b.error is None and seg.stat().st_size > size
+        assert log.append({"kind": "x.c"})["seq"] == b.seq + 1
+        log.close()
+        assert verify_log(tmp_path / "audit").consistent
+        return
     assert b.done and isinstance(b.error, AuditError)
     with pytest.raises(AuditError):
         b.wait()  # failed stays failed
@@ -178,9 +191,10 @@ def test_a_failed_batch_sync_fails_the_records_written_before_it(tmp_path: Path,
 
 
 def test_an_interrupt_at_the_wait_acknowledges_the_record_then_is_raised(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         sync_mode: str) -> None:
     log = open_log(tmp_path)
-    real, calls = os.fdatasync, [0]
+    real, real_collect, calls = os.fdatasync, SyncAhead.collect, [0]
 
     def interrupted_once(fd: int) -> None:
         calls[0] += 1
@@ -188,11 +202,18 @@ def test_an_interrupt_at_the_wait_acknowledges_the_record_then_is_raised(tmp_pat
             raise KeyboardInterrupt
         real(fd)
 
+    def interrupted_collect(self: SyncAhead) -> tuple[int, BaseException | None]:
+        calls[0] += 1
+        code, _ = real_collect(self)
+        return code, KeyboardInterrupt()
+
     b = log.append_deferred({"kind": "x.b"})
     monkeypatch.setattr(os, "fdatasync", interrupted_once)
+    monkeypatch.setattr(SyncAhead, "collect", interrupted_collect)
     with pytest.raises(KeyboardInterrupt):
         b.wait()
-    assert b.done and b.error is None and calls[0] == 2  # synced again, durable
+    # Without a kernel sync, the fdatasync is made again; a kernel sync's result was taken anyway.
+    assert b.done and b.error is None and calls[0] == (1 if sync_mode == "kernel sync" else 2)
     b.wait()
     assert log.append({"kind": "x.c"})["seq"] == b.seq + 1  # the log goes on
     log.close()
@@ -215,8 +236,8 @@ def test_a_record_never_waited_for_blocks_nobody_and_close_makes_it_durable(
     assert log._pending == []  # no ticket is kept once a sync has covered it
     last = log.append_deferred({"kind": "x.last"})
     syncs = _count_syncs(monkeypatch)
-    log.close()  # the checkpoint's fsync covers it
-    assert last.done and last.error is None and syncs == []
+    log.close()  # the checkpoint's fsync covers it (the kernel's sync, if started, collected first)
+    assert last.done and last.error is None and _fdatasyncs(syncs) == []
     last.wait()
     assert [r["kind"] for r in read_records(tmp_path / "audit")][-1] == "x.last"
     report = verify_log(tmp_path / "audit")
@@ -229,9 +250,9 @@ def test_a_rotation_between_write_and_wait_makes_the_record_durable(tmp_path: Pa
     b = log.append_deferred({"kind": "x.b", "data": {"pad": "x" * 1500}})
     syncs = _count_syncs(monkeypatch)
     c = log.append({"kind": "x.c"})  # closes segment 1 (fsync, checkpoint) first, then writes
-    assert b.done and b.error is None and len(syncs) == 1
+    assert b.done and b.error is None and len(_fdatasyncs(syncs)) == 1
     b.wait()
-    assert len(syncs) == 1
+    assert len(_fdatasyncs(syncs)) == 1
     log.close()
     report = verify_log(tmp_path / "audit")
     assert report.consistent

@@ -1,8 +1,9 @@
 """When the audit record of a boto3 call is durable: written at the decision, synced before the request
 is signed and sent (allowed, flagged), or before the error is raised (pending, deny).
 
-Real boto3 against moto (in process and over HTTP), the real file log; the OS's ``fdatasync`` is
-observed (or made to fail) to see when the record is synced against botocore's events.
+Real boto3 against moto (in process and over HTTP), the real file log; the OS's ``fdatasync`` and
+the result of the kernel's sync started at the write (``SyncAhead.collect``) are observed (or made to
+fail) to see when the record is synced against botocore's events.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from botocore.exceptions import ClientError, ParamValidationError
 import gatekeeper
 from gatekeeper import runtime
 from gatekeeper.adapters.aws import ExportControlDenied, ExportControlError
+from gatekeeper.audit._syncahead import SyncAhead
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.service import Gatekeeper
 from tests.adapters.aws.cases import AMI, GPU, PLAIN
 from tests.adapters.aws.conftest import CN_HQ, US, Aws, Sent, TeeAudit, make_gatekeeper
-from tests.audit.conftest import read_records
+from tests.audit.conftest import fail_syncs, read_records
 
 
 def _log(audit: TeeAudit) -> FileAuditLog:
@@ -33,7 +35,8 @@ def _log(audit: TeeAudit) -> FileAuditLog:
 
 
 class Timeline:
-    """What happened, in order: the guard's decision, each fdatasync of the process, each request sent.
+    """What happened, in order: the guard's decision, each sync of the process (an fdatasync, or the
+    kernel's sync's result taken), each request sent.
 
     At the decision and at the send, the newest decision record in the log's files and the newest
     record the log knows durable are noted."""
@@ -41,13 +44,19 @@ class Timeline:
     def __init__(self, tmp_path: Path, audit: TeeAudit, monkeypatch: pytest.MonkeyPatch) -> None:
         self.directory, self.log = tmp_path / "audit", _log(audit)
         self.events: list[tuple[str, int, int]] = []
-        real = os.fdatasync
+        real, real_collect = os.fdatasync, SyncAhead.collect
 
         def fdatasync(fd: int) -> None:
             real(fd)
             self.events.append(("sync", 0, 0))
 
+        def collect(ahead: SyncAhead) -> tuple[int, BaseException | None]:
+            out = real_collect(ahead)
+            self.events.append(("sync", 0, 0))
+            return out
+
         monkeypatch.setattr(os, "fdatasync", fdatasync)
+        monkeypatch.setattr(SyncAhead, "collect", collect)
 
     def _note(self, what: str) -> None:
         decisions = [r["seq"] for r in read_records(self.directory) if r["kind"] == "decision"]
@@ -109,11 +118,7 @@ def test_a_failing_sync_denies_the_call_and_nothing_is_sent(
                                  acting_for=US)
     ec2.meta.events.register_first("before-send.ec2", sent)
     size = sum(p.stat().st_size for p in (tmp_path / "audit").glob("*.jsonl"))
-
-    def failing(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "fdatasync", failing)
+    fail_syncs(monkeypatch, OSError(5, "Input/output error"))
     with pytest.raises(ExportControlDenied) as err:
         run(ec2)
     monkeypatch.undo()
@@ -138,11 +143,7 @@ def test_with_on_error_allow_a_failing_sync_lets_the_call_through_flagged_with_t
         sent = Sent()
         ec2 = gatekeeper.aws.protect(inproc.raw("ec2"), acting_for=US)
         ec2.meta.events.register_first("before-send.ec2", sent)
-
-        def failing(fd: int) -> None:
-            raise OSError(5, "Input/output error")
-
-        monkeypatch.setattr(os, "fdatasync", failing)
+        fail_syncs(monkeypatch, OSError(5, "Input/output error"))
         assert run(ec2)["Instances"]
         monkeypatch.undo()
         assert sent.operations == ["RunInstances"]
