@@ -128,7 +128,8 @@ def _records(templates: list[dict[str, Any]], n: int, start: datetime, days: flo
 
 
 class FsyncCounter:
-    """Counts and times the syncs made while it is active (the writer calls os.fdatasync after each batch).
+    """Counts and times the syncs made while it is active (the writer calls os.fdatasync after each batch);
+    ``kernel_syncs`` counts the results taken of syncs the kernel ran (a two-step append's, Linux AIO).
 
     ``noop``: the sync does nothing (nothing is durable): what the writer costs without the disk, the
     CPU ceiling of the appends beside which the durable figure is read.
@@ -136,8 +137,12 @@ class FsyncCounter:
 
     def __init__(self, *, noop: bool = False) -> None:
         self.times_us: list[float] = []
+        self.kernel_syncs = 0
         self._real = os.fdatasync
         self._noop = noop
+        from gatekeeper.audit._syncahead import SyncAhead
+
+        self._ahead, self._real_collect = SyncAhead, SyncAhead.collect
 
     def __enter__(self) -> FsyncCounter:
         real, times = self._real, self.times_us
@@ -151,11 +156,18 @@ class FsyncCounter:
                 real(fd)
             finally:
                 times.append((time.perf_counter_ns() - t0) / 1000)
+        real_collect = self._real_collect
+
+        def collect(ahead: Any) -> Any:
+            self.kernel_syncs += 1
+            return real_collect(ahead)
         os.fdatasync = timed
+        self._ahead.collect = collect  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
         os.fdatasync = self._real
+        self._ahead.collect = self._real_collect  # type: ignore[method-assign]
 
 
 def measure_appends(single: int, multi: int, seconds: float | None = None) -> dict[str, Any]:
