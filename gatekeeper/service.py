@@ -210,7 +210,8 @@ class Gatekeeper:
         is returned as ``decide`` returns it, with no ticket. An allowed or
         flagged decision's record is written (chained, in the log's file) and returned with its
         ticket: the caller must pass both to ``confirm`` before the call proceeds, which waits for
-        the record's sync. Meanwhile the sync runs in the kernel (early write-back) and is shared
+        the record's sync. Meanwhile the sync runs in the kernel (an fdatasync submitted through
+        Linux AIO at the write, or early write-back where that is refused) and is shared
         with whatever else syncs the log.
         """
         decision, plain, events = self._decide(request, dry_run)
