@@ -476,6 +476,19 @@ class Gatekeeper:
         if publish is not None:
             publish()
 
+    def publish_audit_digest(self) -> None:
+        """Vouch for the newest durable record now: publish a signed digest of it to the witness.
+
+        For hosts that may be frozen or stopped between events (an Azure or Google Cloud function's
+        instance), where the anchor's background thread (every ``witness_interval`` seconds) would
+        leave the last records unvouched until a later start. Nothing happens without a witness or
+        before the log is opened; never raises (a witness that is down is logged by the anchor and
+        tried again, and ``verify`` reports what no digest covers).
+        """
+        publish = getattr(self._audit, "publish", None) if self._audit is not None else None
+        if publish is not None:
+            publish()
+
     def close_audit(self) -> None:
         """Close the audit log now (an ``s3://`` log ships its segment) and reopen it on the next record.
 

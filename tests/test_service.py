@@ -93,6 +93,20 @@ def test_controlled_allow_is_durable_before_return(svc: Gatekeeper, tmp_path: Pa
     assert [r["decision_id"] for r in recs] == [d.decision_id]
 
 
+def test_publish_audit_digest_vouches_for_the_newest_durable_record(svc: Gatekeeper) -> None:
+    svc.publish_audit_digest()  # before any record: the log is not opened for it
+    assert svc._audit is None
+    d = svc.decide(request(US, "p5.48xlarge", 2))
+    audit: Any = svc.audit
+    trust = audit.trust
+    before = trust.witness.latest_digest(trust.log_id)
+    assert before is None or before.seq < audit.inner.durable_head[0]  # the interval has not come
+    svc.publish_audit_digest()
+    digest = trust.witness.latest_digest(trust.log_id)
+    assert digest.seq == audit.inner.durable_head[0] and digest.head_hash == audit.inner.durable_head[1]
+    assert d.outcome == Outcome.ALLOW
+
+
 def test_pending_goes_to_permits_and_names_the_case(svc: Gatekeeper, permits: RecordingPermits) -> None:
     d = svc.decide(request(SG_CN, "p4d.24xlarge"))
     assert d.outcome == Outcome.PENDING and d.case_id == "case-1" and d.blocks

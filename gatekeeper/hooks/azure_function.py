@@ -531,7 +531,11 @@ def main(event: azure.functions.EventGridEvent | Mapping[str, Any]) -> dict[str,
             _hook = AzureHook(gk)
             _hook.identity()  # at start-up: the function's own identity, so its writes never loop
         hook = _hook
-    return hook.handle(event_dict(event))
+    try:
+        return hook.handle(event_dict(event))
+    finally:
+        # The instance may be frozen or recycled once the invocation returns: vouch for its records now.
+        hook.gk.publish_audit_digest()
 
 
 def reset() -> None:

@@ -551,7 +551,11 @@ def handle(event: Any) -> dict[str, Any]:
             _hook = GcpHook(gk)
             _hook.identity()  # at start-up: the function's own service account, so its calls never loop
         hook = _hook
-    return hook.handle(event_dict(event))
+    try:
+        return hook.handle(event_dict(event))
+    finally:
+        # The instance may be stopped once the event is handled: vouch for its records now.
+        hook.gk.publish_audit_digest()
 
 
 def reset() -> None:

@@ -104,13 +104,13 @@ def assert_self_contained(result: dict[str, Any]) -> None:
     assert result["compiled"] == []
 
 
-def verify_audit(cfg: Path, *args: str, intact: bool = True) -> dict[str, Any]:
-    """``gatekeeper audit verify --json`` (this checkout's, not the bundle's) on the log the child wrote;
-    ``intact=False``: an "unverified" answer (exit 1) is returned too."""
+def verify_audit(cfg: Path, *args: str) -> dict[str, Any]:
+    """``gatekeeper audit verify --json`` (this checkout's, not the bundle's) on the log the child wrote,
+    which must answer "intact" (exit 0)."""
     done = subprocess.run([sys.executable, "-m", "gatekeeper.cli.main", "audit", "verify", "--config", str(cfg),
                            "--json", *args], capture_output=True, text=True, check=False, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0 or (not intact and done.stdout.lstrip().startswith("{")), done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 

@@ -106,3 +106,11 @@ def make_gk(tmp_path: Path, aws_credentials: None) -> Iterator[MakeGk]:
 @pytest.fixture
 def gk(make_gk: MakeGk) -> Gatekeeper:
     return make_gk()
+
+
+def vouched(gk: Gatekeeper) -> tuple[int, int]:
+    """(the seq of the witness's latest digest of ``gk``'s log, 0 if none; the log's newest durable seq)."""
+    audit: Any = gk.audit
+    trust = audit.trust  # an anchored log: the embedded defaults keep a witness in the state store
+    digest = trust.witness.latest_digest(trust.log_id)
+    return (digest.seq if digest is not None else 0), audit.inner.durable_head[0]

@@ -15,7 +15,7 @@ from gatekeeper.hooks import azure_function
 from gatekeeper.hooks.azure_function import AzureClients, AzureHook, parse_resource_id
 from gatekeeper.hooks.remediation import TAG_CASE_ID, TAG_DECISION
 from gatekeeper.service import Gatekeeper
-from tests.hooks.conftest import AZ_CHINA_HQ, AZ_US, MakeGk, audit_records, load_event
+from tests.hooks.conftest import AZ_CHINA_HQ, AZ_US, MakeGk, audit_records, load_event, vouched
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "ml-rg"
@@ -277,3 +277,6 @@ def test_the_function_app_binds_event_grid_and_runs_the_hook(gk: Gatekeeper, arm
                                 event_type=raw["eventType"], event_time=None, data_version=raw["dataVersion"])
     module.gatekeeper_hook(event)
     assert len(arm.arrived("POST", "trainer-0/deallocate")) == 1
+    # The instance may be frozen once the invocation returns: its records are vouched for already.
+    published, durable = vouched(gk)
+    assert durable > 0 and published == durable

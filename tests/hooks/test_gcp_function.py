@@ -21,7 +21,7 @@ from gatekeeper.hooks.gcp_function import AUDITED, BY_METHOD, GcpClients, GcpHoo
 from gatekeeper.hooks.remediation import KINDS
 from gatekeeper.providers.gcp import OPERATIONS
 from gatekeeper.service import Gatekeeper
-from tests.hooks.conftest import GCP_CHINA_HQ, GCP_US, audit_records, load_event
+from tests.hooks.conftest import GCP_CHINA_HQ, GCP_US, audit_records, load_event, vouched
 
 USER = "wang.fang@example.cn"
 HOOK_SA = "gatekeeper-hook@ops-project.iam.gserviceaccount.com"
@@ -361,6 +361,9 @@ def test_the_functions_framework_function_handles_an_eventarc_cloud_event(
                                       headers={"Content-Type": "application/cloudevents+json"})
     assert response.status_code == 200, response.data
     assert len(gcp.arrived("POST", "/trainer-0/stop")) == 1
+    # The instance may be stopped once the event is handled: its records are vouched for already.
+    published, durable = vouched(gk)
+    assert durable > 0 and published == durable
     gcp_function.reset()
 
 
