@@ -5,12 +5,22 @@
     gatekeeper_rule_matches_total{pack,rule,decision}       rules that matched
     gatekeeper_decision_seconds{provider}                   decision latency (histogram)
     gatekeeper_audit_append_seconds                         time to a durable audit record or batch (histogram)
-    gatekeeper_audit_backlog                                audit appends in progress (not yet durable)
+    gatekeeper_audit_backlog                                audit appends in progress (written, not yet durable)
     gatekeeper_audit_append_errors_total                    audit appends that failed
     gatekeeper_events_total{kind}                           workflow / remediation events recorded
     gatekeeper_hook_errors_total{hook}                      hook.error events (unreadable events, failures)
     gatekeeper_open_cases                                   cases waiting for a reviewer (read at scrape)
     gatekeeper_notifications_total{result}                  notifications delivered / failed (at scrape)
+
+What is wrapped: ``decide``, and the two-step ``decide_deferred`` + ``confirm`` of the AWS adapter;
+``record_event(s)``; the audit log's ``append``, ``append_many`` and ``append_deferred``. Each
+decision is counted once, as enforced: a decision ``decide_deferred`` returns with a ticket is
+counted at ``confirm`` with what ``confirm`` returns (the deny carrying the audit error when the
+record's sync failed), with the latency measured at ``decide_deferred``. A two-step append is in
+the backlog from its write until its ticket's ``wait()`` ends; the histogram observes write to
+durable. A ticket dropped without a wait (boto3 rejected the call after the decision) is settled
+when the log has settled its record, and its decision counted as decided. The details, and why,
+are in ``gatekeeper.observe._deferred``.
 """
 
 from __future__ import annotations
@@ -28,8 +38,10 @@ from prometheus_client.registry import Collector
 from gatekeeper._log import get_logger
 from gatekeeper.model import Decision, ProvisioningRequest
 from gatekeeper.observe import tracing
+from gatekeeper.observe._deferred import DeferredAppends
 
 if TYPE_CHECKING:
+    from gatekeeper.audit._ticket import Ticket
     from gatekeeper.service import Gatekeeper
 
 log = get_logger("gatekeeper.observe")
@@ -71,6 +83,9 @@ class GatekeeperMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # First: a scrape settles the dropped two-step tickets before the metrics below are read.
+        self.deferred = DeferredAppends(self)
+        r.register(self.deferred)
         self.decisions = Counter("gatekeeper_decisions", "Decisions made.", ["outcome", "provider", "mode"],
                                  registry=r)
         self.decision_errors = Counter("gatekeeper_decision_errors", "Decisions made on an error (fail closed).",
@@ -82,8 +97,8 @@ class GatekeeperMetrics:
         self.audit_seconds = Histogram("gatekeeper_audit_append_seconds",
                                        "Time to a durable audit record (or batch of records).",
                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.audit_backlog = Gauge("gatekeeper_audit_backlog", "Audit appends in progress (not yet durable).",
-                                   registry=r)
+        self.audit_backlog = Gauge("gatekeeper_audit_backlog",
+                                   "Audit appends in progress (written, not yet durable).", registry=r)
         self.audit_errors = Counter("gatekeeper_audit_append_errors", "Audit appends that failed.", registry=r)
         self.events = Counter("gatekeeper_events", "Workflow and remediation events recorded.", ["kind"],
                               registry=r)
@@ -141,6 +156,39 @@ def _wrap_decide(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
         return d
 
     gk.decide = decide  # type: ignore[method-assign]
+    inner_deferred, inner_confirm, deferred = gk.decide_deferred, gk.confirm, m.deferred
+
+    def decide_deferred(request: ProvisioningRequest, *, dry_run: bool = False) -> tuple[Decision, Ticket | None]:
+        t0 = clock()
+        if tracer is None:
+            d, ticket = inner_deferred(request, dry_run=dry_run)
+        else:
+            with tracer.start_as_current_span(tracing.SPAN_NAME,
+                                              attributes=tracing.request_attributes(request, dry_run)) as span:
+                d, ticket = inner_deferred(request, dry_run=dry_run)
+                span.set_attributes(tracing.decision_attributes(d))
+        seconds = clock() - t0
+        # With a ticket the decision is final only at confirm (a failed sync makes it a deny).
+        if ticket is None or not deferred.hold(ticket, d, seconds):
+            m.observe_decision(d, seconds)
+        return d, ticket
+
+    def confirm(decision: Decision, ticket: Ticket | None) -> Decision:
+        if ticket is None:
+            return inner_confirm(decision, ticket)
+        if tracer is None:
+            out = inner_confirm(decision, ticket)
+        else:
+            with tracer.start_as_current_span(tracing.CONFIRM_SPAN_NAME) as span:
+                out = inner_confirm(decision, ticket)
+                span.set_attributes(tracing.decision_attributes(out))
+        found = deferred.claim(ticket)
+        if found is not None:
+            m.observe_decision(out, found[1])
+        return out
+
+    gk.decide_deferred = decide_deferred  # type: ignore[method-assign]
+    gk.confirm = confirm  # type: ignore[method-assign]
 
 
 def _wrap_events(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
@@ -188,3 +236,6 @@ def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
     many = getattr(audit, "append_many", None)
     if many is not None:
         audit.append_many = observed(many)  # type: ignore[attr-defined]
+    deferred = getattr(audit, "append_deferred", None)
+    if deferred is not None:  # the two-step append: durable at its ticket's wait (see _deferred)
+        audit.append_deferred = m.deferred.wrap(deferred)  # type: ignore[attr-defined]

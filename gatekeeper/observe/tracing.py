@@ -2,6 +2,11 @@
 
 With the API's default (proxy / no-op) provider ``tracer()`` returns None and the decision wrapper
 takes its plain branch: no span objects, no attribute dicts, nothing on the hot path.
+
+A decision is a span ``gatekeeper.decide`` (``decide``, or the AWS adapter's ``decide_deferred``).
+The adapter's second step, ``confirm`` (the wait for that decision's record to be durable), is a
+span ``gatekeeper.confirm`` with the decision as enforced: the same one, or the deny that carries
+the audit error when the record's sync failed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from typing import Any
 from gatekeeper.model import Decision, ProvisioningRequest
 
 SPAN_NAME = "gatekeeper.decide"
+# The AWS adapter's second step (``Gatekeeper.confirm``): the wait for the decision's record to be
+# durable, with the decision enforced (a deny carrying the error when the sync failed).
+CONFIRM_SPAN_NAME = "gatekeeper.confirm"
 
 
 def tracer() -> Any | None:
@@ -41,4 +49,6 @@ def decision_attributes(d: Decision) -> dict[str, Any]:
         attrs["gatekeeper.case_id"] = d.case_id
     if d.licence_id:
         attrs["gatekeeper.licence_id"] = d.licence_id
+    if d.error:
+        attrs["gatekeeper.error"] = d.error
     return attrs

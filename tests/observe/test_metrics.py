@@ -7,10 +7,8 @@ timed, and the backlog is back to zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -74,24 +72,6 @@ def test_hook_errors_and_idempotence(tmp_path: Path) -> None:
 
 def test_no_tracer_no_spans() -> None:
     assert tracing.tracer() is None  # the API's default provider: the wrapper takes its plain branch
-
-
-@pytest.fixture
-def spans() -> Iterator[object]:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    saved = trace._TRACER_PROVIDER  # the API sets its provider once per process; tests put it back
-    trace._TRACER_PROVIDER = provider
-    try:
-        yield exporter
-    finally:
-        trace._TRACER_PROVIDER = saved
 
 
 def test_spans_around_decisions(tmp_path: Path, spans: object) -> None:
