@@ -10,6 +10,7 @@ backlog from its write to its wait, then timed; the failures counted.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ from prometheus_client import CollectorRegistry
 import gatekeeper
 from gatekeeper import runtime
 from gatekeeper.adapters.aws import ExportControlDenied, ExportControlError
+from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.observe import GatekeeperMetrics, instrument
 from gatekeeper.service import Gatekeeper
 from tests.adapters._support import shipped_policies
 from tests.adapters.aws.cases import AMI, GPU, PLAIN
 from tests.adapters.aws.conftest import CN_HQ, IRAN, PROFILES, US, Aws, _aws_isolation, inproc
 from tests.audit.conftest import fail_syncs
+from tests.audit.test_writer_paths import _first_sync_held, _wait_queued
 from tests.conftest import tmp_config
 from tests.observe.test_metrics import samples, value
 
@@ -160,7 +163,9 @@ def test_a_ticket_never_waited_for_is_counted_when_dropped_and_settled_by_the_lo
     ec2 = gatekeeper.aws.protect(inproc.raw("ec2"), acting_for=US)
     with pytest.raises(ParamValidationError):
         run(ec2, Bogus=1)
-    gc.collect()  # the failed call's frames (and its request context, which held the ticket)
+    # The failed call's frames and request context (which held the ticket) are freed as it returns;
+    # collected all the same, should a cycle hold them.
+    gc.collect()
     s = scrape(m)
     assert decided(s) == {"allow": 1}
     assert value(s, "gatekeeper_audit_backlog") == 1  # written, not durable: nothing has synced it
@@ -250,3 +255,29 @@ def test_the_log_ticket_is_still_the_log_s(observed: tuple[Gatekeeper, Gatekeepe
     assert value(s, "gatekeeper_audit_append_seconds_count") == 1
     with pytest.raises(AttributeError):
         ticket._log  # noqa: B018  # the log's private parts are not read through
+
+
+def test_a_record_that_joins_a_batch_in_flight_is_durable_and_timed_at_the_write(
+        observed: tuple[Gatekeeper, GatekeeperMetrics], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another appender's sync is in flight: the two-step append joins the next batch and returns
+    durable. It leaves the backlog then, timed once; its wait, later, counts nothing more."""
+    gk, m = observed
+    log = getattr(gk.audit, "inner", gk.audit)  # the file log itself: its own appends are not counted
+    assert isinstance(log, FileAuditLog)
+    gate, first, _ = _first_sync_held(log, monkeypatch)
+    got: list[Any] = []
+    t = threading.Thread(target=lambda: got.append(gk.audit.append_deferred({"kind": "x.b"})))  # type: ignore[attr-defined]
+    t.start()
+    _wait_queued(log, 1)
+    assert value(scrape(m), "gatekeeper_audit_backlog") == 1  # in progress
+    gate.set()
+    t.join(30)
+    for f in first:
+        f.join(30)
+    (ticket,) = got
+    s = scrape(m)
+    assert ticket.done and value(s, "gatekeeper_audit_backlog") == 0
+    assert value(s, "gatekeeper_audit_append_seconds_count") == 1
+    ticket.wait()
+    s = scrape(m)
+    assert value(s, "gatekeeper_audit_backlog") == 0 and value(s, "gatekeeper_audit_append_seconds_count") == 1
