@@ -1,8 +1,9 @@
 """The permission workflow: licences turn pending into allow; otherwise a case is opened or joined.
 
 ``Workflow(gatekeeper)`` implements ``gatekeeper.service.Permits`` (``settle``, called by
-``Gatekeeper.decide`` for pending decisions) and the reviewers' actions behind ``gatekeeper cases``
-and ``gatekeeper licences`` (approve, deny, revoke).
+``Gatekeeper.decide`` for pending decisions; ``refund``, for a draw whose decision was then denied)
+and the reviewers' actions behind ``gatekeeper cases`` and ``gatekeeper licences`` (approve, deny,
+revoke).
 
 # INVARIANT: every state change (case.opened, case.joined, case.approval, case.approved, case.denied,
 # licence.issued, licence.drawn, licence.exhausted, licence.revoked) is appended to the audit log
@@ -15,7 +16,9 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 # by a ``case.approve_failed`` / ``case.deny_failed`` / ``licence.revoke_failed`` record voiding it.
 # A draw whose event cannot be written is given back and the error propagates (the decision then
 # fails closed); so is a draw whose decision's own record then fails (``refund``, called by the
-# runtime), once per decision id, never above the licence's limit.
+# runtime), once per decision id, never above the licence's limit. That refund's
+# ``licence.refunded`` record comes after it, best effort (the log is what just failed): a
+# give-back that cannot be recorded is logged instead, as one the store cannot make.
 # INVARIANT: the reviewer of a case is never one of the principals who made its requests, and with
 # ``workflow.approvals_required = 2`` a licence is issued only after two distinct reviewers approved
 # the same terms. These checks run against the version of the case that the store then changes
