@@ -298,7 +298,8 @@ class SQLLicenceStore:
                 return "already"
             credited = conn.execute(
                 "UPDATE licences SET remaining = ROUND(remaining + CAST(? AS NUMERIC), 6) WHERE number = ?"
-                " AND remaining + CAST(? AS NUMERIC) <= quantity RETURNING number", (q, number, q)).fetchall()
+                " AND ROUND(remaining + CAST(? AS NUMERIC), 6) <= quantity RETURNING number",
+                (q, number, q)).fetchall()
             if not credited:
                 raise _Refused
             return "refunded"
