@@ -36,3 +36,9 @@ class Permits(Protocol):
 
     def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
         ...
+
+    def refund(self, decision: Decision) -> None:
+        """Give back what ``decision`` drew on its licence (``licence_id``): its record could not be
+        made durable and it was turned into a deny, so the call does not proceed. At most once per
+        decision; never raises (a refund that fails is logged and the draw stands)."""
+        ...

@@ -419,9 +419,26 @@ class Gatekeeper:
         error = f"audit log unavailable: {type(exc).__name__}: {exc}"
         log.error("audit.append_failed", decision_id=decision.decision_id, error=error)
         if self.config.on_error == "deny":
-            return replace(decision, outcome=Outcome.DENY, error=error,
-                           reasons=(*decision.reasons, f"{error}; denied fail-closed"))
+            denied = replace(decision, outcome=Outcome.DENY, error=error,
+                             reasons=(*decision.reasons, f"{error}; denied fail-closed"))
+            # A call that does not proceed must not consume licence quantity: give back what this
+            # decision drew (``licence_id`` is set only by a draw). Not when the deny does not block
+            # (mode = "shadow"): the call proceeds and the draw stands.
+            if decision.licence_id is not None and not decision.blocks and denied.blocks:
+                self._refund(decision)
+            return denied
+        # on_error = "allow": the call proceeds carrying the error and the resources are provisioned,
+        # so the licence quantity it drew stays drawn.
         return replace(decision, error=error)
+
+    def _refund(self, decision: Decision) -> None:
+        """``Permits.refund``, which does not raise; one that does (a Permits of the embedder's own)
+        must not turn the denial into an exception out of ``decide`` or ``confirm``."""
+        try:
+            self.permits.refund(decision)
+        except Exception as exc:
+            log.error("licence.refund_failed", licence=decision.licence_id, decision_id=decision.decision_id,
+                      error=f"{type(exc).__name__}: {exc}")
 
     def record_event(self, kind: str, actor: str, data: dict[str, Any]) -> dict[str, Any]:
         """Append a workflow/remediation event to the audit log, durably; raises AuditError on failure."""

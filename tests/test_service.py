@@ -235,3 +235,77 @@ def test_decision_ids_are_random_unique_and_not_shared_with_a_forked_child(tmp_p
     os.waitpid(pid, 0)
     parent = gk.decide(request(US, "t3.micro")).decision_id
     assert re.fullmatch(r"dec-[0-9a-f]{16}", child) and child != parent
+
+
+class LicensingPermits:
+    """Stands in for the licence workflow: allows under licence L-1 (a draw); notes each refund asked
+    for, and fails it when told to (a Permits of an embedder's own that raises)."""
+
+    def __init__(self, *, raises: bool = False) -> None:
+        self.refunds: list[str] = []
+        self.raises = raises
+
+    def settle(self, decision: Decision, *, dry_run: bool = False) -> Settlement:
+        return Settlement(Outcome.ALLOW, licence_id="L-1", reasons=("allowed under L-1",))
+
+    def refund(self, decision: Decision) -> None:
+        self.refunds.append(decision.decision_id)
+        if self.raises:
+            raise RuntimeError("refund exploded")
+
+
+def _licensed(tmp_path: Path, permits: LicensingPermits, **config: Any) -> Gatekeeper:
+    g = Gatekeeper(tmp_config(tmp_path, **config), permits=permits)
+    g.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    return g
+
+
+def test_a_licensed_decision_whose_record_fails_is_denied_and_its_draw_refunded(tmp_path: Path) -> None:
+    from tests.audit_faults import fail_audit
+
+    permits = LicensingPermits()
+    g = _licensed(tmp_path, permits)
+    try:
+        assert g.decide(request(SG_CN, "p4d.24xlarge")).outcome == Outcome.ALLOW
+        assert permits.refunds == []  # recorded: the draw stands
+        fail_audit(g, "decision")
+        d = g.decide(request(SG_CN, "p4d.24xlarge"))
+        assert d.outcome == Outcome.DENY and d.blocks and d.licence_id == "L-1"
+        assert permits.refunds == [d.decision_id]
+    finally:
+        g.close()
+
+
+@pytest.mark.parametrize("config", [{"on_error": "allow"}, {"mode": "shadow"}])
+def test_a_licensed_call_that_proceeds_despite_its_record_keeps_its_draw(tmp_path: Path,
+                                                                          config: dict[str, Any]) -> None:
+    from tests.audit_faults import fail_audit
+
+    permits = LicensingPermits()
+    g = _licensed(tmp_path, permits, **config)
+    try:
+        fail_audit(g, "decision")
+        d = g.decide(request(SG_CN, "p4d.24xlarge"))
+        assert not d.blocks and d.error is not None
+        assert permits.refunds == []
+    finally:
+        g.close()
+
+
+def test_a_refund_that_raises_leaves_the_denial(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from tests.audit_faults import fail_audit
+
+    permits = LicensingPermits(raises=True)
+    g = _licensed(tmp_path, permits)
+    try:
+        fail_audit(g, "decision")
+        with capture_logs() as logs:
+            d = g.decide(request(SG_CN, "p4d.24xlarge"))
+        assert d.outcome == Outcome.DENY and permits.refunds == [d.decision_id]
+        [failed] = [e for e in logs if e["event"] == "licence.refund_failed"]
+        assert failed["licence"] == "L-1" and failed["decision_id"] == d.decision_id
+        assert "refund exploded" in failed["error"]
+    finally:
+        g.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from gatekeeper.model import CustomerProfile
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     # by every store at import (a Lambda's first allowed decision opens a store and no case).
     from gatekeeper.stores.screening_base import ScreeningStore
     from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
+
+# What ``LicenceStore.refund`` did.
+Refund = Literal["refunded", "already", "refused"]
 
 
 @runtime_checkable
@@ -86,6 +89,8 @@ class LicenceStore(Protocol):
 
     # INVARIANT: ``draw`` never takes ``remaining`` below zero, also with many concurrent writers;
     # it is one conditional write, not a read followed by a write.
+    # INVARIANT: ``refund`` gives a decision's draw back at most once (a marker keyed by the decision
+    # id, written atomically with the credit) and never takes ``remaining`` above ``quantity``.
     """
 
     def get_licence(self, number: str) -> Licence | None:
@@ -106,8 +111,14 @@ class LicenceStore(Protocol):
         """
         ...
 
-    def refund(self, number: str, quantity: float) -> None:
-        """Give back a draw whose decision could not be recorded."""
+    def refund(self, number: str, quantity: float, *, decision_id: str) -> Refund:
+        """Give back ``quantity`` drawn for ``decision_id`` (whose record could not be made durable), once.
+
+        ``"refunded"`` when given back now; ``"already"`` when it was given back for that decision before
+        (nothing changes); ``"refused"`` when there is no such licence or giving it back would take
+        ``remaining`` above the licence's quantity (nothing changes: the books do not add up, and
+        over-crediting a licence is worse than leaving a draw standing).
+        """
         ...
 
     def revoke(self, number: str, *, by: str, reason: str, at: datetime) -> Licence:

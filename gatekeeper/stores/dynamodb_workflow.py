@@ -15,6 +15,9 @@ Items of ``PREFIX-cases``::
 # separation of duties against the newest principals.
 # INVARIANT: ``draw`` is one UpdateItem with ``ConditionExpression remaining >= :q`` (and active,
 # valid on the day): the limit holds with any number of writers.
+# INVARIANT: ``refund`` is one UpdateItem that adds the decision id to the licence's ``refunded`` set
+# with the credit, conditional on the id not being in it and on ``remaining`` leaving room: a
+# decision's draw is given back at most once, and never above the limit.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
@@ -41,6 +44,9 @@ from gatekeeper.stores.dynamodb import (
     get_ss,
 )
 from gatekeeper.workflow.model import CASE_STATUSES, Case, CaseChange, CaseRequest, Licence, qround
+
+if TYPE_CHECKING:
+    from gatekeeper.stores.base import Refund
 
 MAX_ATTEMPTS = 100
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -335,23 +341,31 @@ class DynamoDBLicenceStore:
             return None
         return _licence(out["Attributes"])
 
-    def refund(self, number: str, quantity: float) -> None:
-        for attempt in range(MAX_ATTEMPTS):
-            lic = self.get_licence(number)
-            if lic is None:
-                return
-            back = qround(min(quantity, lic.quantity - lic.remaining))
-            if back <= 0:
-                return
-            try:
-                self.db.call("update_item", expected=(CONDITION_FAILED,), TableName=self.name, Key=self._key(number),
-                             UpdateExpression="SET remaining = remaining + :q", ConditionExpression="remaining = :r",
-                             ExpressionAttributeValues={":q": N(back), ":r": N(qround(lic.remaining))})
-                return
-            except ClientError as exc:
-                if error_code(exc) != CONDITION_FAILED:
-                    raise
-                backoff(attempt)
+    def refund(self, number: str, quantity: float, *, decision_id: str) -> Refund:
+        q = qround(quantity)
+        lic = self.get_licence(number)
+        if lic is None:
+            return "refused"
+        # One conditional UpdateItem, as the draw: the credit and the decision's marker (a string set
+        # on the licence item) are written together, only when the marker is not there yet and the
+        # credit cannot take ``remaining`` above the limit (read above; a licence's quantity never
+        # changes, and the condition checks it did not). Refunds are rare (a failed audit record), so
+        # the set stays small.
+        try:
+            self.db.call(
+                "update_item", expected=(CONDITION_FAILED,), TableName=self.name, Key=self._key(number),
+                UpdateExpression="SET remaining = remaining + :q ADD refunded :ids",
+                ConditionExpression="quantity = :limit AND remaining <= :room"
+                                    " AND (attribute_not_exists(refunded) OR NOT contains(refunded, :id))",
+                ExpressionAttributeValues={":q": N(q), ":ids": {"SS": [decision_id]}, ":id": S(decision_id),
+                                           ":limit": N(qround(lic.quantity)), ":room": N(qround(lic.quantity - q))})
+        except ClientError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+            out = self.db.call("get_item", TableName=self.name, Key=self._key(number), ConsistentRead=True,
+                               ProjectionExpression="refunded")
+            return "already" if decision_id in get_ss(out.get("Item", {}), "refunded") else "refused"
+        return "refunded"
 
     def revoke(self, number: str, *, by: str, reason: str, at: datetime) -> Licence:
         lic = self.get_licence(number)

@@ -158,6 +158,15 @@ CREATE TABLE audit_digests (
     doc TEXT NOT NULL
 );
 """),
+    # A licence draw given back because its decision's record could not be made durable, once per
+    # decision (``SQLLicenceStore.refund``).
+    Migration(2, "licence refunds, once per decision", f"""
+CREATE TABLE licence_refunds (
+    decision_id {T} PRIMARY KEY,
+    number {T} NOT NULL,
+    quantity NUMERIC(24, 6) NOT NULL
+);
+"""),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gatekeeper.errors import ConflictError, NotFoundError, StoreError, WorkflowError
 
 if TYPE_CHECKING:
-    from gatekeeper.stores.base import SQLDatabase
+    from gatekeeper.stores.base import Refund, SQLDatabase
     from gatekeeper.workflow.model import Case, CaseChange, CaseRequest, Licence
 
 SCHEMA = """
@@ -66,9 +66,18 @@ CREATE TABLE IF NOT EXISTS licences (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS licences_by_customer ON licences (provider, account_id);
+CREATE TABLE IF NOT EXISTS licence_refunds (
+    decision_id TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    quantity REAL NOT NULL
+);
 """
 
-TABLES = ("cases", "case_requests", "licences")
+TABLES = ("cases", "case_requests", "licences", "licence_refunds")
+
+
+class _Refused(Exception):
+    """Inside ``refund``'s transaction: the credit would over-fill the licence; roll the marker back."""
 
 
 def qround(x: float) -> float:
@@ -275,12 +284,32 @@ class SQLLicenceStore:
             result: Licence | None = _run(f"drawing on licence {number}", body)
             return result
 
-    def refund(self, number: str, quantity: float) -> None:
-        with self.db.transaction(serial=False) as conn:
-            _run(f"refunding licence {number}", lambda: conn.execute(
-                "UPDATE licences SET remaining = CASE WHEN ROUND(remaining + CAST(? AS NUMERIC), 6) > quantity"
-                " THEN quantity ELSE ROUND(remaining + CAST(? AS NUMERIC), 6) END WHERE number = ?",
-                (qround(quantity), qround(quantity), number)))
+    def refund(self, number: str, quantity: float, *, decision_id: str) -> Refund:
+        q = qround(quantity)
+        # The marker first: its primary key makes a second refund of the decision find it (on
+        # PostgreSQL a concurrent one waits on the key until this commits, then inserts nothing);
+        # then one conditional UPDATE, as the draw, that cannot take ``remaining`` above the limit.
+        # Both commit or neither, so no serial transaction is needed.
+        def body(conn: Any) -> Refund:
+            marked = conn.execute(
+                "INSERT INTO licence_refunds (decision_id, number, quantity) VALUES (?, ?, ?)"
+                " ON CONFLICT (decision_id) DO NOTHING RETURNING decision_id", (decision_id, number, q)).fetchall()
+            if not marked:
+                return "already"
+            credited = conn.execute(
+                "UPDATE licences SET remaining = ROUND(remaining + CAST(? AS NUMERIC), 6) WHERE number = ?"
+                " AND ROUND(remaining + CAST(? AS NUMERIC), 6) <= quantity RETURNING number",
+                (q, number, q)).fetchall()
+            if not credited:
+                raise _Refused
+            return "refunded"
+
+        try:
+            with self.db.transaction(serial=False) as conn:
+                result: Refund = _run(f"refunding licence {number}", lambda: body(conn))
+                return result
+        except _Refused:
+            return "refused"
 
     def revoke(self, number: str, *, by: str, reason: str, at: datetime) -> Licence:
         def body(conn: Any) -> Licence:

@@ -1,8 +1,9 @@
 """The permission workflow: licences turn pending into allow; otherwise a case is opened or joined.
 
 ``Workflow(gatekeeper)`` implements ``gatekeeper.service.Permits`` (``settle``, called by
-``Gatekeeper.decide`` for pending decisions) and the reviewers' actions behind ``gatekeeper cases``
-and ``gatekeeper licences`` (approve, deny, revoke).
+``Gatekeeper.decide`` for pending decisions; ``refund``, for a draw whose decision was then denied)
+and the reviewers' actions behind ``gatekeeper cases`` and ``gatekeeper licences`` (approve, deny,
+revoke).
 
 # INVARIANT: every state change (case.opened, case.joined, case.approval, case.approved, case.denied,
 # licence.issued, licence.drawn, licence.exhausted, licence.revoked) is appended to the audit log
@@ -14,7 +15,10 @@ and ``gatekeeper licences`` (approve, deny, revoke).
 # cannot be written leaves the store unchanged, and a commit that fails after its record is followed
 # by a ``case.approve_failed`` / ``case.deny_failed`` / ``licence.revoke_failed`` record voiding it.
 # A draw whose event cannot be written is given back and the error propagates (the decision then
-# fails closed).
+# fails closed); so is a draw whose decision's own record then fails (``refund``, called by the
+# runtime), once per decision id, never above the licence's limit. That refund's
+# ``licence.refunded`` record comes after it, best effort (the log is what just failed): a
+# give-back that cannot be recorded is logged instead, as one the store cannot make.
 # INVARIANT: the reviewer of a case is never one of the principals who made its requests, and with
 # ``workflow.approvals_required = 2`` a licence is issued only after two distinct reviewers approved
 # the same terms. These checks run against the version of the case that the store then changes
@@ -185,11 +189,9 @@ class Workflow:
         try:
             self._event("licence.drawn", actor, data)
         except Exception:
-            # The decision will not be recorded, so the call will not proceed: give the quantity back.
-            try:
-                self.licences.refund(lic.number, need.quantity)
-            except Exception as exc:  # the original error is the one to report
-                log.error("licence.refund_failed", licence=lic.number, quantity=need.quantity, error=str(exc))
+            # The decision will not be recorded, so the call will not proceed: give the quantity back
+            # (unrecorded: the log just failed, and the draw it would explain is not in it either).
+            self._give_back(lic.number, need.quantity, decision.decision_id, actor, record=False)
             raise
         if lic.remaining <= 0:
             try:
@@ -197,6 +199,52 @@ class Workflow:
                                                          "decision_id": decision.decision_id, "limit": lic.quantity})
             except Exception as exc:  # the draw's own record (remaining 0) is durable already
                 log.error("licence.exhausted_unrecorded", licence=lic.number, error=str(exc))
+
+    def refund(self, decision: Decision) -> None:
+        """``Permits.refund``: ``decision`` drew on ``decision.licence_id`` and was then denied because its
+        record could not be made durable (the runtime's ``_record_failed``): give the draw back.
+
+        The quantity is the decision's need, what ``settle`` drew for it; the store gives it back at
+        most once per decision id and never above the limit. Never raises: the denial stands
+        whatever happens here, and a refund that fails leaves the draw standing, logged.
+        """
+        number = decision.licence_id
+        if number is None:
+            return
+        try:
+            quantity = need_of(decision).quantity
+        except Exception as exc:  # cannot happen for a decision settle drew for; fail safe if it does
+            log.error("licence.refund_failed", licence=number, decision_id=decision.decision_id,
+                      error=f"{type(exc).__name__}: {exc}")
+            return
+        self._give_back(number, quantity, decision.decision_id, decision.request.principal or SYSTEM_ACTOR,
+                        record=True)
+
+    def _give_back(self, number: str, quantity: float, decision_id: str, actor: str, *, record: bool) -> None:
+        """Refund one decision's draw in the store; log what happened. ``record``: also append a
+        ``licence.refunded`` event (best effort: the log may be what failed; then it is logged)."""
+        ids = {"licence": number, "decision_id": decision_id, "quantity": quantity}
+        try:
+            done = self.licences.refund(number, quantity, decision_id=decision_id)
+        except Exception as exc:  # store unreachable: the draw stands, the denial too
+            log.error("licence.refund_failed", **ids, error=f"{type(exc).__name__}: {exc}")
+            return
+        if done == "already":
+            log.info("licence.refund_repeated", **ids)
+            return
+        if done == "refused":  # no such licence, or the credit would over-fill it: leave it drawn
+            log.error("licence.refund_refused", **ids,
+                      error="the licence is gone or giving the quantity back would exceed its limit")
+            return
+        log.warning("licence.refunded", **ids)
+        if not record:
+            return
+        try:
+            self.gk.record_event("licence.refunded", actor, {
+                "licence_number": number, "decision_id": decision_id, "quantity": quantity,
+                "why": "the decision's audit record could not be made durable; the call was denied"})
+        except Exception as exc:
+            log.error("licence.refund_unrecorded", **ids, error=f"{type(exc).__name__}: {exc}")
 
     def _hold(self, decision: Decision, need: Need, why: str, *, dry_run: bool) -> Settlement:
 

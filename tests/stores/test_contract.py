@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -222,14 +224,74 @@ def test_fractional_quantities_add_up_exactly(store: StateStore) -> None:
     assert store.licences.draw("L-1", 0.1, on=today) is None
 
 
-def test_refund_gives_back_but_never_above_the_limit(store: StateStore) -> None:
+def _remaining(store: StateStore, number: str = "L-1") -> float:
+    got = store.licences.get_licence(number)
+    assert got is not None
+    return got.remaining
+
+
+def test_refund_gives_a_decisions_draw_back_once(store: StateStore) -> None:
     store.licences.put_licence(licence("L-1", quantity=8))
     today = datetime.now(UTC).date()
-    store.licences.draw("L-1", 8, on=today)
-    store.licences.refund("L-1", 8)
-    store.licences.refund("L-1", 8)
+    assert store.licences.draw("L-1", 5, on=today) is not None
+    assert store.licences.refund("L-1", 5, decision_id="dec-1") == "refunded"
+    assert _remaining(store) == 8
+    # Another decision draws; the first decision's refund, repeated, gives nothing more back.
+    assert store.licences.draw("L-1", 5, on=today) is not None
+    assert store.licences.refund("L-1", 5, decision_id="dec-1") == "already"
+    assert _remaining(store) == 3
+    assert store.licences.refund("L-1", 5, decision_id="dec-2") == "refunded"
+    assert _remaining(store) == 8
+
+
+def test_refund_never_takes_a_licence_above_its_limit(store: StateStore) -> None:
+    store.licences.put_licence(licence("L-1", quantity=8))
+    today = datetime.now(UTC).date()
+    assert store.licences.draw("L-1", 2, on=today) is not None
+    # More than was drawn: refused whole (not capped), nothing changes and nothing is marked ...
+    assert store.licences.refund("L-1", 5, decision_id="dec-1") == "refused"
+    assert _remaining(store) == 6
+    # ... so the decision's true quantity can still be given back.
+    assert store.licences.refund("L-1", 2, decision_id="dec-1") == "refunded"
+    assert _remaining(store) == 8
+    assert store.licences.refund("L-nope", 1, decision_id="dec-2") == "refused"
+
+
+def test_refund_of_fractions_is_exact(store: StateStore) -> None:
+    store.licences.put_licence(licence("L-1", quantity=1))
+    today = datetime.now(UTC).date()
+    for _ in range(10):
+        assert store.licences.draw("L-1", 0.1, on=today) is not None
+    for i in range(10):
+        assert store.licences.refund("L-1", 0.1, decision_id=f"dec-{i}") == "refunded"
+    assert _remaining(store) == 1
+    assert store.licences.refund("L-1", 0.1, decision_id="dec-10") == "refused"
+
+
+def test_refund_reaches_a_revoked_licence(store: StateStore) -> None:
+    store.licences.put_licence(licence("L-1", quantity=8))
+    assert store.licences.draw("L-1", 8, on=datetime.now(UTC).date()) is not None
+    store.licences.revoke("L-1", by="bob", reason="end user changed", at=T0)
+    assert store.licences.refund("L-1", 8, decision_id="dec-1") == "refunded"
     got = store.licences.get_licence("L-1")
-    assert got is not None and got.remaining == 8
+    assert got is not None and got.remaining == 8 and got.status == "revoked"
+
+
+def test_concurrent_refunds_of_one_decision_give_back_once(store: StateStore) -> None:
+    store.licences.put_licence(licence("L-1", quantity=16))
+    today = datetime.now(UTC).date()
+    assert store.licences.draw("L-1", 8, on=today) is not None
+    assert store.licences.draw("L-1", 8, on=today) is not None  # room for a wrong second credit
+    barrier = threading.Barrier(8)
+
+    def one(_: int) -> str:
+        barrier.wait()
+        return store.licences.refund("L-1", 8, decision_id="dec-1")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert sorted(results) == ["already"] * 7 + ["refunded"]
+    assert _remaining(store) == 8
 
 
 def test_list_licences_per_customer(store: StateStore) -> None:

@@ -107,6 +107,32 @@ def test_a_newer_schema_is_refused(local_postgres: LocalPostgres) -> None:
         newer.close()
 
 
+def test_a_store_at_version_1_is_refused_until_init_adds_licence_refunds(local_postgres: LocalPostgres) -> None:
+    url = postgres_url(local_postgres)
+    store = open_store(url)
+    store.init()
+    schema = store.location.schema
+    with psycopg.connect(store.location.conninfo, autocommit=True) as conn:  # as a store made before it
+        conn.execute(f"DROP TABLE {schema}.licence_refunds")
+        conn.execute(f"DELETE FROM {schema}.schema_migrations WHERE version = 2")
+    store.close()
+    older = open_store(url)
+    try:
+        with pytest.raises(StoreError, match="store init"):
+            older.licences.get_licence("L-1")
+    finally:
+        older.close()
+    store = open_store(url)
+    try:
+        assert any(f"applied migration 2 ({MIGRATIONS[1].description})" in line for line in store.init())
+        store.licences.put_licence(licence("L-1", quantity=8))
+        assert store.licences.draw("L-1", 8, on=licence("x").valid_from) is not None
+        assert store.licences.refund("L-1", 8, decision_id="dec-1") == "refunded"
+        assert store.licences.refund("L-1", 8, decision_id="dec-1") == "already"
+    finally:
+        store.close()
+
+
 def test_the_schema_itself_keeps_remaining_non_negative(local_postgres: LocalPostgres) -> None:
     store = open_store(postgres_url(local_postgres))
     store.init()
