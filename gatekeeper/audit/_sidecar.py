@@ -31,6 +31,13 @@ A sidecar is a derived copy, never a source of truth:
   sidecar (rows altered, metadata kept) is caught;
 - a missing or rejected sidecar only costs time: the reader falls back on the segment's JSON.
 
+A small segment gets no sidecar at all (``wanted``): below ``MIN_RECORDS`` records and ``MIN_BYTES``
+bytes its JSON reads about as fast as a sidecar would, and writing one costs DuckDB (imported, a
+connection, a Parquet file) at every close. The AWS Lambda hook closes its log after every event, so
+without this every invocation paid for a sidecar of a few records. Such a segment is read from its
+JSON, as one whose sidecar is missing; ``write_missing`` does not back-fill it, and ``audit index
+--check`` does not count its absent sidecar as a problem.
+
 Sidecars are written after the checkpoint, off the append path (a background thread of the writer,
 or ``gatekeeper audit index`` for logs written before sidecars existed); the file appears by an
 atomic rename, so a crash leaves either no sidecar or a whole one.
@@ -74,6 +81,32 @@ _GROUPS_JSON = "[{" + ", ".join(f'"{k}": ' + (f'["{v[:-2]}"]' if v.endswith("[]"
                                 for k, v in GROUP_TYPES.items()) + "}]"
 # Row groups small enough that a time-range query skips most of a segment, large enough to compress.
 ROW_GROUP_SIZE = 16_384
+# A closed segment gets a sidecar only when it holds at least MIN_RECORDS records (its header
+# included) or at least MIN_BYTES bytes of JSON; a smaller one is read from its JSON. Chosen from a
+# measurement (docs/benchmarks.md, "Small segments without sidecars"): per segment, a summary or a
+# query reading the JSON of a few hundred records costs about what reading its sidecar costs, so
+# below that a sidecar saves the reader nothing worth its writing; a Lambda invocation's segment (the
+# header, a decision, a few remediation records: ~2-10 records, under 16 kB) is far below both.
+# Either bound alone suffices, so a segment of a few large records still gets one.
+MIN_RECORDS = 256
+MIN_BYTES = 256 * 1024
+
+
+def wanted(count: object, nbytes: int) -> bool:
+    """True when a closed segment of ``count`` records (its checkpoint's) and ``nbytes`` bytes should
+    have a sidecar (see ``MIN_RECORDS``); a count that is not a number asks for one, as before."""
+    if not isinstance(count, int) or isinstance(count, bool):
+        return True
+    return count >= MIN_RECORDS or nbytes >= MIN_BYTES
+
+
+def segment_wanted(segment: Path, checkpoint: dict[str, Any]) -> bool:
+    """``wanted`` for a closed ``segment`` on disk (its size, the ``checkpoint``'s count)."""
+    try:
+        nbytes = segment.stat().st_size
+    except OSError:
+        return True  # not ours to decide here: the writer reports the missing segment
+    return wanted(checkpoint.get("count"), nbytes)
 
 
 def sidecar_name(index: int) -> str:
@@ -274,11 +307,16 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
 
 def write_missing(directory: Path, columns: dict[str, str],
                   segments: Iterable[tuple[Path, Path]]) -> list[Path]:
-    """Write the sidecars that are missing or stale for ``(segment, checkpoint)`` pairs; those written."""
+    """Write the sidecars that are missing or stale for ``(segment, checkpoint)`` pairs; those written.
+
+    A segment too small for a sidecar (``wanted``) is skipped, so a log of many small segments is
+    not back-filled again at every run; one such segment's existing sidecar is left as it is (the
+    reader uses it while it matches).
+    """
     written = []
     for segment, cp_path in segments:
         cp = read_checkpoint(cp_path)
-        if cp is None:
+        if cp is None or not segment_wanted(segment, cp):
             continue
         side = sidecar_path(segment)
         if side.exists() and sidecar_matches(side, cp, current=True):
