@@ -28,7 +28,7 @@ from gatekeeper.audit._sidecar import (
 )
 from gatekeeper.audit._writer import FileAuditLog
 from gatekeeper.audit.review import AuditReader, Filters
-from tests.audit.conftest import open_log
+from tests.audit.conftest import index_every, open_log
 from tests.audit.test_review import generate
 
 
@@ -52,7 +52,7 @@ def two_logs(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path
         checkpoints[max(checkpoints)].unlink()
     with_sidecars = tmp_path / "audit-columns"
     shutil.copytree(plain, with_sidecars)
-    written = write_missing(with_sidecars, COLUMNS, _closed(with_sidecars))
+    written = index_every(_closed(with_sidecars))  # small segments: write_missing would skip them
     assert len(written) == len(_closed(with_sidecars)) >= 3
     return plain, with_sidecars
 
@@ -115,12 +115,16 @@ def test_check_sidecar_catches_altered_rows_with_the_metadata_kept(two_logs: tup
 
 
 def test_the_writer_writes_sidecars_for_closed_segments(tmp_path: Path) -> None:
-    with open_log(tmp_path, segment_max_bytes=20_000) as log:
-        for d in generate(60):
+    # Segments past MIN_BYTES, then a last one closed by close() with what is left: small.
+    with open_log(tmp_path, segment_max_bytes=MIN_BYTES + 4096) as log:
+        for d in generate(150):
             log.append(decision_record(d))
     directory = tmp_path / "audit"
     closed = _closed(directory)
-    assert len(closed) >= 2
+    assert len(closed) >= 3
+    small = closed[-1][0]
+    assert small.stat().st_size < MIN_BYTES and (read_checkpoint(closed[-1][1]) or {})["count"] < MIN_RECORDS
+    closed = closed[:-1]
     import threading
     import time
 
@@ -130,26 +134,26 @@ def test_the_writer_writes_sidecars_for_closed_segments(tmp_path: Path) -> None:
     for seg, cp in closed:
         assert sidecar_matches(sidecar_path(seg), read_checkpoint(cp) or {}), seg.name
         assert check_sidecar(seg, sidecar_path(seg), COLUMNS) is None
+    assert not sidecar_path(small).exists()
     with AuditReader(directory) as r:
-        assert len(r.sidecars) == len(closed) and r.count(Filters()) == 60
+        assert len(r.sidecars) == len(closed) and r.count(Filters()) == 150 and str(small) in r.files
 
 
-def test_cli_index_writes_missing_sidecars_and_check_reports_forgery(two_logs: tuple[Path, Path]) -> None:
-    import json
-
+def test_cli_index_writes_missing_sidecars_and_check_reports_forgery(mixed: tuple[Path, Path, list[Path]]) -> None:
     from typer.testing import CliRunner
 
     from gatekeeper.cli.main import app
 
-    plain, _ = two_logs
+    _, plain, small = mixed
     runner = CliRunner()
     first = runner.invoke(app, ["audit", "index", "--from", str(plain), "--json"])
     assert first.exit_code == 0, first.output
     out = json.loads(first.stdout)
-    assert len(out["written"]) == out["closed_segments"] >= 3 and out["problems"] == {}
+    assert len(out["written"]) == out["closed_segments"] - len(small) == 2 and out["problems"] == {}
+    assert out["small"] == len(small)
     again = json.loads(runner.invoke(app, ["audit", "index", "--from", str(plain), "--json"]).stdout)
     assert again["written"] == []  # nothing stale: nothing rewritten
-    seg, _ = _closed(plain)[0]
+    seg = next(s for s, _ in _closed(plain) if s.name not in {x.name for x in small})
     side = sidecar_path(seg)
     con = duckdb.connect()
     forged = side.with_name("x.parquet")
