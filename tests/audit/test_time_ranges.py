@@ -142,6 +142,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Pa
             if i == 300:  # not a time to the reader either, but the writer cannot tell that for sure
                 log.append({"kind": "note.bad", "ts": "not a time", "actor": "x", "data": {}})
     assert len(_checkpoints(new)) >= 10
+    # Small segments (25 kB) get no sidecar from the writer: index them, as a log of large ones has.
+    index_every([(cp.with_name(cp.name.replace(".checkpoint.json", ".jsonl")), cp) for cp in _checkpoints(new)])
     old = base / "old"
     as_an_old_writer_wrote(new, old, base / "key.pem")
     assert not any(TIME_RANGES in json.loads(p.read_bytes()) for p in _checkpoints(old))
