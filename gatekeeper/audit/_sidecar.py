@@ -31,6 +31,14 @@ A sidecar is a derived copy, never a source of truth:
   sidecar (rows altered, metadata kept) is caught;
 - a missing or rejected sidecar only costs time: the reader falls back on the segment's JSON.
 
+A small segment gets no sidecar at all (``wanted``): below ``MIN_RECORDS`` records and ``MIN_BYTES``
+bytes its JSON reads about as fast as a sidecar would, and writing one costs DuckDB (imported, a
+connection, a Parquet file) at every close. The AWS Lambda hook closes its log after every event, so
+without this every invocation paid for a sidecar of a few records. Such a segment is read from its
+JSON, as one whose sidecar is missing; ``write_missing`` does not back-fill it, and ``audit index
+--check`` does not count its absent sidecar as a problem (a sidecar it has all the same, from an
+earlier release, is read, rewritten when stale and checked like any other).
+
 Sidecars are written after the checkpoint, off the append path (a background thread of the writer,
 or ``gatekeeper audit index`` for logs written before sidecars existed); the file appears by an
 atomic rename, so a crash leaves either no sidecar or a whole one.
@@ -74,6 +82,33 @@ _GROUPS_JSON = "[{" + ", ".join(f'"{k}": ' + (f'["{v[:-2]}"]' if v.endswith("[]"
                                 for k, v in GROUP_TYPES.items()) + "}]"
 # Row groups small enough that a time-range query skips most of a segment, large enough to compress.
 ROW_GROUP_SIZE = 16_384
+# A closed segment gets a sidecar only when it holds at least MIN_RECORDS records (its header
+# included) or at least MIN_BYTES bytes of JSON; a smaller one is read from its JSON. Measured
+# (docs/benchmarks.md, "Small segments without sidecars"): for segments of 2 to 64 decision records
+# (1.7-78 kB), a summary or a query over many of them costs the same per segment read from the JSON
+# or from sidecars, while writing each sidecar costs ~30 ms at close (DuckDB already loaded; its import
+# and ~60 MB more on the first); so below 64 records a sidecar buys the reader nothing. The bytes
+# bound keeps one for a segment of fewer but large records. A Lambda invocation's segment (the
+# header, a decision, a few remediation records: ~2-10 records, a few kB) is far below both.
+MIN_RECORDS = 64
+MIN_BYTES = 64 * 1024
+
+
+def wanted(count: object, nbytes: int) -> bool:
+    """True when a closed segment of ``count`` records (its checkpoint's) and ``nbytes`` bytes should
+    have a sidecar (see ``MIN_RECORDS``); a count that is not a number asks for one, as before."""
+    if not isinstance(count, int) or isinstance(count, bool):
+        return True
+    return count >= MIN_RECORDS or nbytes >= MIN_BYTES
+
+
+def segment_wanted(segment: Path, checkpoint: dict[str, Any]) -> bool:
+    """``wanted`` for a closed ``segment`` on disk (its size, the ``checkpoint``'s count)."""
+    try:
+        nbytes = segment.stat().st_size
+    except OSError:
+        return True  # not ours to decide here: the writer reports the missing segment
+    return wanted(checkpoint.get("count"), nbytes)
 
 
 def sidecar_name(index: int) -> str:
@@ -274,14 +309,22 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
 
 def write_missing(directory: Path, columns: dict[str, str],
                   segments: Iterable[tuple[Path, Path]]) -> list[Path]:
-    """Write the sidecars that are missing or stale for ``(segment, checkpoint)`` pairs; those written."""
+    """Write the sidecars that are missing or stale for ``(segment, checkpoint)`` pairs; those written.
+
+    A segment too small for a sidecar (``wanted``) and without one is skipped, so a log of many
+    small segments is not back-filled again at every run. One that has a sidecar all the same (an
+    earlier release wrote one for every segment) is treated as any other: rewritten when stale.
+    """
     written = []
     for segment, cp_path in segments:
         cp = read_checkpoint(cp_path)
         if cp is None:
             continue
         side = sidecar_path(segment)
-        if side.exists() and sidecar_matches(side, cp, current=True):
+        if not side.exists():
+            if not segment_wanted(segment, cp):
+                continue
+        elif sidecar_matches(side, cp, current=True):
             continue
         written.append(write_sidecar(segment, cp, columns))
     return written

@@ -1153,7 +1153,9 @@ class FileAuditLog:
         if self._on_closed is not None:
             self._on_closed(seg.path, cp_path)
         if self._sidecars:
-            from gatekeeper.audit._sidecar import COLUMNS, write_in_background
+            from gatekeeper.audit._sidecar import COLUMNS, wanted, write_in_background
 
+            if not wanted(payload["count"], seg.size):  # a small segment is read from its JSON: no DuckDB
+                return
             self._sidecar_threads = [t for t in self._sidecar_threads if t.is_alive()]
             self._sidecar_threads.append(write_in_background(seg.path, cp_path, COLUMNS))

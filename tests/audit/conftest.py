@@ -193,3 +193,16 @@ def fail_syncs(monkeypatch: pytest.MonkeyPatch, fault: BaseException | type[Base
 
     monkeypatch.setattr(os, "fdatasync", failing)
     monkeypatch.setattr(SyncAhead, "collect", failing_collect)
+
+
+def index_every(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """A sidecar for every closed ``(segment, checkpoint)``, the small ones too (``write_missing``
+    skips those): the tests of the sidecar readers use logs of many small segments."""
+    from gatekeeper.audit._sidecar import COLUMNS, read_checkpoint, write_sidecar
+
+    out = []
+    for segment, cp_path in pairs:
+        cp = read_checkpoint(cp_path)
+        assert cp is not None, cp_path
+        out.append(write_sidecar(segment, cp, COLUMNS))
+    return out

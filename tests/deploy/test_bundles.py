@@ -90,15 +90,23 @@ def template_config(home: Path) -> str:
 
 
 # The Lambda runtime: import the handler the template names, call it with the event (as /var/runtime's
-# bootstrap does), and report what it answered and which of the bundle's precompiled code it used.
+# bootstrap does), and report what it answered and which of the bundle's precompiled code it used. Then,
+# the event's segment being too small for a sidecar (DuckDB not loaded by the handler), write and check
+# the sidecar of that segment with the bundle's duckdb, as the writer does for a large segment.
 AWS_CHILD = r"""
 import importlib, importlib.metadata
+from pathlib import Path
 module, _, name = os.environ["HANDLER"].rpartition(".")
 handler = getattr(importlib.import_module(module), name)
 answer = handler(json.loads(os.environ["EVENT"]), None)
+duckdb_at_close = "gatekeeper.audit._duck" in sys.modules
+from gatekeeper.audit._sidecar import COLUMNS, check_sidecar, read_checkpoint, write_sidecar
+[cp] = sorted(Path(os.environ["GATEKEEPER_HOME"]).rglob("segment-*.checkpoint.json"))[:1]
+segment = cp.with_name(cp.name.replace(".checkpoint.json", ".jsonl"))
+sidecar = write_sidecar(segment, read_checkpoint(cp), COLUMNS)
 dc = sys.modules.get("gatekeeper._dataclass_code")
-report(answer=answer, boto3=sys.modules["boto3"].__file__,
-       duckdb=importlib.metadata.version("duckdb") if "gatekeeper.audit._duck" in sys.modules else None,
+report(answer=answer, boto3=sys.modules["boto3"].__file__, duckdb_at_close=duckdb_at_close,
+       duckdb=importlib.metadata.version("duckdb"), sidecar_check=check_sidecar(segment, sidecar, COLUMNS),
        dataclass_code=[dc.hits, dc.misses] if dc else None)
 """
 
@@ -147,9 +155,12 @@ def test_the_lambda_bundle_stops_a_p5_from_the_unpacked_zip(tmp_path: Path, moto
         "EVENT": json.dumps(event)}, cwd=tmp_path)
 
     assert_self_contained(result)
-    # Closing the log wrote its columnar sidecar with the bundle's duckdb (on x86_64 a duckdb 1.x, the
-    # newest with wheels for Amazon Linux 2's glibc, which needs pytz for it: the builder adds pytz then).
-    assert result["duckdb"] and "sidecar_failed" not in log
+    # Closing the log after the event wrote no sidecar for its small segment: DuckDB was not loaded.
+    # The bundle's duckdb still writes one, as the writer does for a large segment (on x86_64 a duckdb
+    # 1.x, the newest with wheels for Amazon Linux 2's glibc, which needs pytz for it: the builder adds
+    # pytz then), and it holds the segment's rows.
+    assert result["duckdb_at_close"] is False and "sidecar_failed" not in log
+    assert result["duckdb"] and result["sidecar_check"] is None
     assert result["boto3"].startswith(str(bundle))  # the bundle's own, not the runtime's
     hits, misses = result["dataclass_code"]
     assert hits > 100 and misses == 0  # the methods compiled into the bundle were used
