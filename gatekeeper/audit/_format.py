@@ -221,9 +221,11 @@ def canonical_time(value: object) -> str | None:
     if isinstance(value, str) and PLAIN_TS.fullmatch(value):
         try:
             at = datetime.fromisoformat(value)
-        except ValueError:
+            # OverflowError: a time at the edge of the calendar whose UTC falls outside it
+            # (0001-01-01T00:00:00+14:00): the reader's reading of it is not known either.
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise UnknownTime(value) from None
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
         return at.isoformat(timespec="microseconds")
     if value is None:
         return None

@@ -333,6 +333,8 @@ def test_canonical_time(value: Any, want: str | None) -> None:
 
 
 @pytest.mark.parametrize("value", ["2026-01-01T24:00:00", "2026-1-1T00:00:00", " 2026-01-01T00:00:00",
+                                   # UTC outside the calendar (an OverflowError, once uncaught)
+                                   "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-05:30",
                                    "2026-02-30T00:00:00", "2026-01-01", 20260101, 1.5, True, ["x"], "not a time"])
 def test_times_the_writer_cannot_tell(value: Any) -> None:
     with pytest.raises(UnknownTime):
@@ -355,3 +357,16 @@ def test_a_segment_the_writer_did_not_write_whole_states_no_range(tmp_path: Path
     assert json.loads(cps[0].read_bytes())[TIME_RANGES] is None
     assert checkpoint_ranges(json.loads(cps[1].read_bytes())) is not None
     assert verify_log(tmp_path / "log", public_keys=[tmp_path / "key.pem"]).status == "intact"
+
+
+def test_a_record_whose_time_falls_off_the_calendar_is_written_and_states_no_range(tmp_path: Path) -> None:
+    """A ``ts`` whose UTC is outside the calendar (year 1 at +14:00) is the record's own business: the
+    append succeeds and the segment's checkpoint states no time range, rather than the append failing."""
+    signer = load_or_create_signer(tmp_path / "key.pem")
+    with FileAuditLog(tmp_path / "log", signer=signer, sidecars=False) as log:
+        rec = {**event_record("case.opened", "x", {}), "ts": "0001-01-01T00:00:00+14:00"}
+        assert log.append(rec)["seq"] == 2  # after the segment's header
+    [cp] = _checkpoints(tmp_path / "log")
+    assert json.loads(cp.read_bytes())[TIME_RANGES] is None
+    assert verify_log(tmp_path / "log", public_keys=[tmp_path / "key.pem"]).status == "intact"
+
