@@ -85,9 +85,9 @@ def child(tmp_path: Path, threads: int, per_thread: int, tag: str, max_bytes: in
     if not script.exists():
         script.write_text(CHILD)
     env = {**os.environ, "GK_TEAR_AFTER": str(tear_after), "GK_DEFERRED": "1" if deferred else "0"}
-    return subprocess.Popen([sys.executable, str(script), str(tmp_path), str(threads), str(per_thread),
-                             str(max_bytes), tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+    with (tmp_path / f"child-{tag}.err").open("ab") as err:  # its log, for a failure's message
+        return subprocess.Popen([sys.executable, str(script), str(tmp_path), str(threads), str(per_thread),
+                                 str(max_bytes), tag], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
 
 
 def test_torn_last_line_is_repaired_on_open_and_the_repair_recorded(tmp_path: Path) -> None:
@@ -207,7 +207,8 @@ def _kill_trial(tmp_path: Path, rng: random.Random, *, tear: bool = False, defer
     out, _ = p.communicate()
     # Lines printed before the kill are acknowledged too.
     acked.extend(acks_in(out))
-    assert acked or tear, "the writer acknowledged nothing"  # a tear may come before the first ack
+    err = (tmp_path / "child-k.err").read_text(errors="replace")[-2000:]  # the child's log, for a failure's message
+    assert acked or tear, f"the writer acknowledged nothing (exit {p.returncode}): {err}"  # a tear may come first
     open_log(tmp_path).close()  # recovery: repair if torn, checkpoint
     report = verify_log(tmp_path / "audit")
     assert report.consistent, report.problem
@@ -231,7 +232,8 @@ def test_kill_9_loses_no_record_acknowledged_by_a_ticket(tmp_path: Path, seed: i
 
 
 def test_kill_9_in_the_middle_of_a_write(tmp_path: Path) -> None:
-    assert _kill_trial(tmp_path, random.Random(11), tear=True) > 0
+    acked = _kill_trial(tmp_path, random.Random(11), tear=True)
+    assert acked > 0, (tmp_path / "child-k.err").read_text(errors="replace")[-2000:]
     recs = read_records(tmp_path / "audit")
     # The torn batch was cut on reopen and the repair recorded.
     repairs = [r for r in recs if r["kind"] == KIND_REPAIRED]
