@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -24,6 +23,7 @@ from gatekeeper.audit.review import AuditReader, Filters
 from gatekeeper.config import load_config
 from gatekeeper.model import CustomerProfile
 from gatekeeper.stores import open_store
+from tests.deploy.test_bundles import moto_server  # noqa: F401 (a fixture)
 from tests.hooks.conftest import US, load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,25 +46,13 @@ print(json.dumps({"answers": [a["status"] + ":" + str(a.get("decision")) for a i
 
 
 @pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    for k, v in AWS_ENV.items():
-        monkeypatch.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(k, raising=False)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
-        s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
-        s3.put_object_lock_configuration(Bucket=BUCKET, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
-        yield endpoint
-    finally:
-        server.stop()
+def s3_endpoint(moto_server: str) -> str:  # noqa: F811 (the imported fixture, requested)
+    """The deploy tests' moto server (their environment), with an object-locked audit bucket."""
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_server)
+    s3.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=BUCKET, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+    return moto_server
 
 
 def _config(tmp_path: Path) -> Path:
