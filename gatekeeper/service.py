@@ -142,6 +142,7 @@ class Gatekeeper:
         self._embargoed: frozenset[tuple[str, str]] | None = None
         self._embargoed_at = 0.0
         self._decision_record: Callable[[Decision], dict[str, Any]] | None = None
+        self._audit_openers: list[Callable[[AuditSink], None]] = []
 
     # -- lazily opened parts (a CLI command that needs none of them opens none) --------------
     @property
@@ -172,13 +173,28 @@ class Gatekeeper:
                     from gatekeeper.stores.audit_trust import trust_from_config
 
                     a = self.config.audit
-                    self._audit = open_audit_log(
+                    audit = open_audit_log(
                         a.url, signing_key=self.config.resolve(a.signing_key),
                         segment_max_bytes=a.segment_max_bytes, segment_max_seconds=a.segment_max_seconds,
                         base_dir=Path(self.config.base_dir), trust=trust_from_config(self.config),
                         witness_interval=a.witness_interval_seconds,
                     )
+                    for opened in self._audit_openers:  # before any thread can append to it
+                        opened(audit)
+                    self._audit = audit
         return self._audit
+
+    def on_audit_open(self, opened: Callable[[AuditSink], None]) -> None:
+        """Call ``opened`` with the audit log now if it is open, and with every log opened from now on.
+
+        The log is reopened after ``close_audit`` (a Lambda invocation ends with one), so whatever
+        wraps a log's appends (the Prometheus metrics) registers here rather than wrapping one log once.
+        """
+        with self._lock:
+            self._audit_openers.append(opened)
+            audit = self._audit
+        if audit is not None:
+            opened(audit)
 
     @property
     def permits(self) -> Permits:
@@ -482,16 +498,6 @@ class Gatekeeper:
         self.engine = Engine(policies, self.catalog, self.jurisdictions, fail_closed=self.engine.fail_closed,
                              provider_accounts=self.engine.provider_accounts)
         return policies
-
-    def anchor_audit(self) -> None:
-        """Publish a digest of the open audit log's head to the witness now (a verifier in this process).
-
-        Nothing to do when the log is not open or has no witness; a witness error is logged, not raised.
-        """
-        audit = self._audit
-        publish = getattr(audit, "publish", None)
-        if publish is not None:
-            publish()
 
     def publish_audit_digest(self) -> None:
         """Vouch for the newest durable record now: publish a signed digest of it to the witness.

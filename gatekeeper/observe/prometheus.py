@@ -213,7 +213,11 @@ def _wrap_events(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
 
 
 def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
-    audit = gk.audit  # opened now (serve opens it anyway)
+    """Measure the appends of the audit log open now and of every log opened after ``close_audit``."""
+    gk.on_audit_open(lambda audit: _observe_appends(audit, m))
+
+
+def _observe_appends(audit: Any, m: GatekeeperMetrics) -> None:
     clock = time.perf_counter
 
     def observed(call: Callable[[Any], Any]) -> Callable[[Any], Any]:

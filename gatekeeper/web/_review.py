@@ -174,7 +174,7 @@ class Review:
         from gatekeeper.audit.verify import verify_log
         from gatekeeper.stores.audit_trust import trust_from_config
 
-        self.gk.anchor_audit()  # records written by this server so far are anchored before the check
+        self.gk.publish_audit_digest()  # records written by this server so far are vouched for before the check
         trust = trust_from_config(self.gk.config)  # the keys and digest kept outside the log
         try:
             report: dict[str, Any] = verify_log(self.audit_directory(), trust=trust).as_dict()

@@ -70,6 +70,7 @@ def create_app(gatekeeper: Gatekeeper, *, tokens: TokenMap | None = None,
     from gatekeeper.observe import instrument
 
     app.state.metrics = instrument(gatekeeper)  # before anything holds gatekeeper.decide
+    gatekeeper.audit  # noqa: B018 (opened at start-up: a log that cannot be opened fails here, not a request)
     app.state.gatekeeper = gatekeeper
     app.state.review = Review(gatekeeper)
     app.state.tokens = token_map

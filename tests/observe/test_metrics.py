@@ -70,6 +70,49 @@ def test_hook_errors_and_idempotence(tmp_path: Path) -> None:
     gk.close()
 
 
+def test_audit_appends_are_measured_across_close_audit(tmp_path: Path) -> None:
+    """A host that closes its log after each event (a Lambda invocation) keeps its audit metrics: the
+    log reopened with the next record is measured as the first one was, and its failures counted."""
+    gk = Gatekeeper(tmp_config(tmp_path))
+    gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    m = instrument(gk)  # before the log is opened: measured when it is
+    assert gk._audit is None
+
+    def appends() -> tuple[float, float]:
+        s = samples(m.exposition().decode())
+        return value(s, "gatekeeper_audit_append_seconds_count"), value(s, "gatekeeper_audit_append_errors_total")
+
+    try:
+        assert gk.decide(request(instance_type="m5.large", account="111111111111")).outcome == Outcome.ALLOW
+        assert appends() == (0, 0)  # a plain type in a plain account: no record
+        assert gk.decide(request()).outcome == Outcome.PENDING
+        first, errors = appends()
+        assert first > 0 and errors == 0
+        gk.close_audit()
+        assert gk.decide(request()).outcome == Outcome.PENDING  # joins the case, on the reopened log
+        second, errors = appends()
+        assert second > first and errors == 0
+        gk.audit.close()  # the reopened log now refuses appends: counted as errors, the call denied
+        d = gk.decide(request())
+        assert d.outcome == Outcome.DENY and d.error is not None and "AuditError" in d.error
+        assert appends()[1] >= 1
+    finally:
+        gk.close()
+
+
+def test_a_log_open_before_instrument_is_measured(tmp_path: Path) -> None:
+    gk = Gatekeeper(tmp_config(tmp_path))
+    gk.store.profiles.put_profiles(list(SAMPLE_PROFILES))
+    opened = gk.audit
+    m = instrument(gk)
+    try:
+        assert gk.decide(request()).outcome == Outcome.PENDING and gk.audit is opened
+        s = samples(m.exposition().decode())
+        assert value(s, "gatekeeper_audit_append_seconds_count") > 0
+    finally:
+        gk.close()
+
+
 def test_no_tracer_no_spans() -> None:
     assert tracing.tracer() is None  # the API's default provider: the wrapper takes its plain branch
 
