@@ -42,7 +42,7 @@ from gatekeeper.observe._deferred import DeferredAppends
 
 if TYPE_CHECKING:
     from gatekeeper.audit._ticket import Ticket
-    from gatekeeper.service import Gatekeeper
+    from gatekeeper.service import AuditSink, Gatekeeper
 
 log = get_logger("gatekeeper.observe")
 # Decisions range from about a microsecond (plain types) to a store round trip and an fsync.
@@ -217,7 +217,7 @@ def _wrap_audit(gk: Gatekeeper, m: GatekeeperMetrics) -> None:
     gk.on_audit_open(lambda audit: _observe_appends(audit, m))
 
 
-def _observe_appends(audit: Any, m: GatekeeperMetrics) -> None:
+def _observe_appends(audit: AuditSink, m: GatekeeperMetrics) -> None:
     clock = time.perf_counter
 
     def observed(call: Callable[[Any], Any]) -> Callable[[Any], Any]:
