@@ -37,7 +37,8 @@ from typing import Any
 
 from bench.audit import _append_all, decision_templates
 from gatekeeper.audit import _writer
-from gatekeeper.audit._writer import FileAuditLog, _Entry, prepare
+from gatekeeper.audit._prepare import prepare
+from gatekeeper.audit._writer import FileAuditLog, _Entry
 
 _PIECE = 2000  # under hashlib's HASHLIB_GIL_MINSIZE (2048): an update of fewer bytes keeps the GIL
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.audit import _writer, decision_record, open_audit_log
-from gatekeeper.audit._writer import FileAuditLog, _Entry, prepare
+from gatekeeper.audit._prepare import prepare
+from gatekeeper.audit._writer import FileAuditLog, _Entry
 from gatekeeper.audit.review import AuditReader, Filters
 from gatekeeper.audit.verify import verify_log
 from gatekeeper.model import (

@@ -73,13 +73,10 @@ from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from enum import Enum
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import orjson
 
 from gatekeeper._log import get_logger
 from gatekeeper.audit import _writeback
@@ -90,8 +87,6 @@ from gatekeeper.audit._format import (
     KIND_FAULT,
     KIND_REPAIRED,
     KIND_SEGMENT,
-    RESERVED,
-    SCHEMA,
     TIME_RANGES,
     Ranges,
     UnknownTime,
@@ -104,21 +99,18 @@ from gatekeeper.audit._format import (
     note_time,
     ranges_value,
     segment_name,
-    self_consistent,
     split_line,
     write_atomic,
 )
 from gatekeeper.audit._keys import Signer
+from gatekeeper.audit._prepare import now_iso, prepare
 from gatekeeper.audit._syncahead import SyncAhead
+from gatekeeper.audit._tail import first_line, scan_tail
 from gatekeeper.errors import AuditError, AuditIntegrityError
-from gatekeeper.model import Outcome
 
 log = get_logger("gatekeeper.audit")
 
 LOCK_NAME = ".lock"
-_CHUNK = 8 * 1024
-# A torn tail longer than this is not a torn write: refuse to cut it and ask for a human.
-REPAIR_LIMIT = 16 * 1024 * 1024
 # The longest a leader waits to gather the appenders of the previous batch (0 disables gathering).
 GATHER_MAX_S = 0.001
 # How much of the removed bytes the repair record carries verbatim (base64).
@@ -128,78 +120,6 @@ SegmentClosed = Callable[[Path, Path], None]
 # How to take a written batch off a segment: (its start offset, the chain head and the segment's
 # first_seq before it).
 _Undo = tuple[int, tuple[int, bytes], int | None]
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Outcome):
-        return value.label
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=str)
-    if isinstance(value, Path):
-        return str(value)
-    # Other subclasses of str/int/list/dict are passed through to here (so that enums get their label).
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, list):
-        return list(value)
-    if isinstance(value, dict):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _labels(value: Any) -> Any:
-    if isinstance(value, Outcome):
-        return value.label
-    if isinstance(value, dict):
-        return {k: _labels(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_labels(v) for v in value]
-    return value
-
-
-_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def prepare(record: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """The record with ``schema`` and ``ts`` filled in, and its JSON members (``"a":1,...``) as bytes.
-
-    Serialized with orjson (an order of magnitude faster than the standard library, which matters
-    under the GIL at tens of thousands of appends a second): compact UTF-8, keys in insertion order,
-    non-finite floats written as null.
-    """
-    if not isinstance(record, dict):
-        raise AuditError(f"an audit record must be a dict, not {type(record).__name__}")
-    if "seq" in record or "hash" in record or "prev_hash" in record:
-        clash = sorted(RESERVED.intersection(record))
-        raise AuditError(f"an audit record must not carry {', '.join(clash)}: the log assigns them")
-    out: dict[str, Any]
-    if record.get("schema") and record.get("ts"):
-        out = record  # the usual case (decision_record, event_record): nothing to add, no copy
-    else:
-        out = {"schema": SCHEMA, "ts": now_iso()}
-        for k, v in record.items():
-            if v is None and k in out:
-                continue  # "ts": None means "now"
-            out[k] = v
-    if out.get("kind") != "decision":
-        # orjson writes enums by value; decisions are written by label. Decision records are
-        # built plain by record.decision_record; other (rare) records are walked.
-        out = _labels(out)
-    try:
-        data = orjson.dumps(out, default=_json_default, option=_DUMPS_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise AuditError(f"the audit record cannot be serialized: {exc}") from exc
-    return out, data[1:-1]
 
 
 def _note_times(seg: _Segment, entries: list[_Entry]) -> None:
@@ -304,53 +224,6 @@ class _Segment:
     def __post_init__(self) -> None:
         self.checkpoint = str(self.path.with_name(checkpoint_name(self.index)))
         self.name = self.path.name
-
-
-def scan_tail(fd: int, size: int) -> tuple[int, bytes | None]:
-    """``(end, line)``: the end offset of the last complete, self-consistent line and that line.
-
-    Bytes after ``end`` are a torn write (no newline) or garbage lines (e.g. zeros after a power
-    loss). ``line`` is None when the file holds no good line at all. Reads backwards from the end,
-    a few kilobytes at a time, so that it costs little on a large segment.
-    """
-    buf_start, buf, cut, chunk = size, b"", size, _CHUNK
-    while cut > 0:
-        if size - cut > REPAIR_LIMIT:
-            raise AuditIntegrityError(f"more than {REPAIR_LIMIT} bytes at the end of the segment are not "
-                                      "records; refusing to repair automatically (run gatekeeper audit verify)")
-        rel = cut - buf_start
-        if rel > 0 and buf[rel - 1] == 0x0A:
-            prev_nl = buf.rfind(b"\n", 0, rel - 1)
-            if prev_nl >= 0 or buf_start == 0:
-                line = buf[prev_nl + 1:rel - 1]
-                if self_consistent(line):
-                    return cut, line
-                cut = buf_start + prev_nl + 1  # drop a garbage line
-                continue
-        elif rel > 0:
-            nl = buf.rfind(b"\n", 0, rel)
-            if nl >= 0:
-                cut = buf_start + nl + 1  # drop the unterminated tail
-                continue
-            if buf_start == 0:
-                return 0, None
-        # Need the bytes before buf_start.
-        new_start = max(0, buf_start - chunk)
-        buf = os.pread(fd, buf_start - new_start, new_start) + buf
-        buf_start, chunk = new_start, min(chunk * 2, 1024 * 1024)
-    return 0, None
-
-
-def _first_line(fd: int) -> bytes | None:
-    buf = b""
-    while True:
-        chunk = os.pread(fd, _CHUNK, len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-        nl = buf.find(b"\n")
-        if nl >= 0:
-            return buf[:nl]
 
 
 class FileAuditLog:
@@ -1023,7 +896,7 @@ class FileAuditLog:
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
         seg = _Segment(last, path, fd, 0, self._clock(), self._last_checkpoint)
         self._seg = seg
-        first = _first_line(fd)
+        first = first_line(fd)
         if first is not None and (parts := split_line(first)) is not None:
             seg.first_seq, seg.first_prev = parts[0], parts[1].decode("ascii")
             try:

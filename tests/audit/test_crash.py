@@ -142,9 +142,9 @@ def test_another_writer_repairs_a_torn_tail_left_by_a_crashed_process(tmp_path: 
 
 
 def test_a_tail_too_long_to_be_a_torn_write_is_not_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatekeeper.audit import _writer
+    from gatekeeper.audit import _tail
 
-    monkeypatch.setattr(_writer, "REPAIR_LIMIT", 1000)
+    monkeypatch.setattr(_tail, "REPAIR_LIMIT", 1000)
     log = open_log(tmp_path)
     log.append({"kind": "x.y"})
     seg = tmp_path / "audit" / SEG1
