@@ -21,18 +21,15 @@ Printed: per segment between the stamps, the plain call's median and each arm's 
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.wrapper import MOTO_ACCOUNT, _client, _reset, moto_server
+from bench.wrapper import _client, _reset, guarded_setup
 
 ARMS = ("plain", "one-step", "kernel", "write-back", "guard off", "raw + fsync")
 SEGMENTS = ("start -> before-parameter-build", "the decision's event", "-> request-created", "-> before-sign",
@@ -44,12 +41,9 @@ EVENTS = (("before-parameter-build", "pb0"), ("request-created", "rc"), ("before
 
 def main(rounds: int) -> None:
     import gatekeeper
-    from gatekeeper import runtime
     from gatekeeper.adapters.aws import _handler
     from gatekeeper.adapters.aws._handler import ClientGuard
     from gatekeeper.audit._syncahead import SyncAhead
-    from gatekeeper.config import AuditConfig, Config, StoreConfig
-    from gatekeeper.model import CustomerProfile
 
     deferred, real_submit = _handler.decide_call_deferred, SyncAhead.submit
 
@@ -68,15 +62,9 @@ def main(rounds: int) -> None:
             stamps[name] = time.perf_counter_ns()
         return handler
 
-    with tempfile.TemporaryDirectory(prefix="gk-seg-", dir=os.environ.get("GK_BENCH_DIR")) as tmp, \
-            moto_server() as url, contextlib.redirect_stdout(io.StringIO()):
-        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
-                     audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
-        gk = gatekeeper.configure(cfg)
+    with guarded_setup("gk-seg-", os.environ.get("GK_BENCH_DIR")) as (tmp, url):
         fd = os.open(f"{tmp}/raw.bin", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
-                                                            "US", "verified")])
             raw, guarded = _client(url), _client(url)
             gatekeeper.aws.protect(guarded)
             guard = next(o for o in gc.get_objects() if isinstance(o, ClientGuard) and o._client() is guarded)
@@ -119,7 +107,6 @@ def main(rounds: int) -> None:
             os.close(fd)
             SyncAhead.submit = real_submit  # type: ignore[method-assign]
             _handler.decide_call_deferred = deferred  # type: ignore[assignment]
-            runtime.reset()
     print(f"{rounds} rounds; load {os.getloadavg()[0]:.2f}; medians in us (arms: minus the plain call's)")
     print(f"{'segment':34}" + "".join(f"{a:>12}" for a in ARMS))
     for name in SEGMENTS:

@@ -20,28 +20,22 @@ how much longer than the plain call the rest of the call took (boto3 and moto ou
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
-from bench.wrapper import MOTO_ACCOUNT, _client, _HandlerClock, _reset, moto_server
+from bench.wrapper import _client, _HandlerClock, _reset, guarded_setup
 
 ARMS = ("one-step", "two-step", "two-step, write-back")
 
 
 def main(calls: int) -> None:
     import gatekeeper
-    from gatekeeper import runtime
     from gatekeeper.adapters.aws import _handler
     from gatekeeper.audit import _writeback
     from gatekeeper.audit._syncahead import SyncAhead
-    from gatekeeper.config import AuditConfig, Config, StoreConfig
-    from gatekeeper.model import CustomerProfile
 
     deferred = _handler.decide_call_deferred
 
@@ -82,54 +76,45 @@ def main(calls: int) -> None:
     os.fdatasync = timed_sync  # type: ignore[assignment]
     _writeback.start = timed_start  # type: ignore[assignment]
     real_start(0, 0, 0)  # load the C function outside the timed calls
-    with tempfile.TemporaryDirectory(prefix="gk-ab-") as tmp, moto_server() as url, \
-            contextlib.redirect_stdout(io.StringIO()):
-        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
-                     audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
-        gk = gatekeeper.configure(cfg)
-        try:
-            gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
-                                                            "US", "verified")])
-            raw, guarded = _client(url), _client(url)
-            gatekeeper.aws.protect(guarded)
-            clocks = {"plain": _HandlerClock(raw), "guarded": _HandlerClock(guarded)}
-            ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-            ratios: dict[str, list[float]] = {a: [] for a in ARMS}
-            spans: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}
-            cpu: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}
-            arm_syncs: dict[str, list[int]] = {a: [] for a in ARMS}
-            arm_wb: dict[str, list[int]] = {a: [] for a in ARMS}
-            order = ["plain", *ARMS]
-            plain_times: list[int] = []
-            outside: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}  # the call less the guard's spans
-            for r in range(calls + 10):
-                if r % 100 == 0:
-                    _reset(url)
-                    for _ in range(2):
-                        raw.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1)
-                times = {}
-                for arm in order[r % 4:] + order[:r % 4]:
-                    _handler.decide_call_deferred = one_step if arm == "one-step" else deferred  # type: ignore[assignment]
-                    SyncAhead.submit = no_submit if arm == "two-step, write-back" else real_submit  # type: ignore[method-assign]
-                    clock = clocks["plain" if arm == "plain" else "guarded"]
-                    n_sync, n_wb = len(syncs), len(write_backs)
-                    t = time.perf_counter_ns()
-                    (raw if arm == "plain" else guarded).run_instances(ImageId=ami, InstanceType="p4d.24xlarge",
-                                                                       MinCount=1, MaxCount=1)
-                    times[arm] = time.perf_counter_ns() - t
-                    if r >= 10:
-                        outside[arm].append(times[arm] - clock.spans[-1])
-                        spans[arm].append(clock.spans[-1])
-                        cpu[arm].append(clock.cpu_spans[-1])
-                        if arm != "plain":
-                            arm_syncs[arm] += syncs[n_sync:]
-                            arm_wb[arm] += write_backs[n_wb:]
+    with guarded_setup("gk-ab-") as (_, url):
+        raw, guarded = _client(url), _client(url)
+        gatekeeper.aws.protect(guarded)
+        clocks = {"plain": _HandlerClock(raw), "guarded": _HandlerClock(guarded)}
+        ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ratios: dict[str, list[float]] = {a: [] for a in ARMS}
+        spans: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}
+        cpu: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}
+        arm_syncs: dict[str, list[int]] = {a: [] for a in ARMS}
+        arm_wb: dict[str, list[int]] = {a: [] for a in ARMS}
+        order = ["plain", *ARMS]
+        plain_times: list[int] = []
+        outside: dict[str, list[int]] = {a: [] for a in ("plain", *ARMS)}  # the call less the guard's spans
+        for r in range(calls + 10):
+            if r % 100 == 0:
+                _reset(url)
+                for _ in range(2):
+                    raw.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1)
+            times = {}
+            for arm in order[r % 4:] + order[:r % 4]:
+                _handler.decide_call_deferred = one_step if arm == "one-step" else deferred  # type: ignore[assignment]
+                SyncAhead.submit = no_submit if arm == "two-step, write-back" else real_submit  # type: ignore[method-assign]
+                clock = clocks["plain" if arm == "plain" else "guarded"]
+                n_sync, n_wb = len(syncs), len(write_backs)
+                t = time.perf_counter_ns()
+                (raw if arm == "plain" else guarded).run_instances(ImageId=ami, InstanceType="p4d.24xlarge",
+                                                                   MinCount=1, MaxCount=1)
+                times[arm] = time.perf_counter_ns() - t
                 if r >= 10:
-                    plain_times.append(times["plain"])
-                    for arm in ARMS:
-                        ratios[arm].append(times[arm] / times["plain"])
-        finally:
-            runtime.reset()
+                    outside[arm].append(times[arm] - clock.spans[-1])
+                    spans[arm].append(clock.spans[-1])
+                    cpu[arm].append(clock.cpu_spans[-1])
+                    if arm != "plain":
+                        arm_syncs[arm] += syncs[n_sync:]
+                        arm_wb[arm] += write_backs[n_wb:]
+            if r >= 10:
+                plain_times.append(times["plain"])
+                for arm in ARMS:
+                    ratios[arm].append(times[arm] / times["plain"])
     # Printed after the with: the bench silences stdout while gatekeeper runs.
     base, base_cpu = statistics.median(spans["plain"]), statistics.median(cpu["plain"])
     print(f"{calls} rounds; load {os.getloadavg()[0]:.2f}; "

@@ -9,17 +9,14 @@ there to ``before-send``. Medians and 90th percentiles.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.wrapper import MOTO_ACCOUNT, _client, moto_server
+from bench.wrapper import _client, guarded_setup
 
 PARTS = ("decision span", "append_deferred", "write-back call", "wait", "fdatasync", "decision to request-created",
          "request-created to before-send")
@@ -37,10 +34,7 @@ def _timed(acc: list[int], fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def main(calls: int) -> None:
     import gatekeeper
-    from gatekeeper import runtime
     from gatekeeper.audit import _writeback, _writer
-    from gatekeeper.config import AuditConfig, Config, StoreConfig
-    from gatekeeper.model import CustomerProfile
 
     acc: dict[str, list[int]] = {p: [] for p in PARTS}
     _writer.FileAuditLog.append_deferred = _timed(acc["append_deferred"],  # type: ignore[method-assign]
@@ -55,33 +49,24 @@ def main(calls: int) -> None:
             stamps[name] = time.perf_counter_ns()
         return handler
 
-    with tempfile.TemporaryDirectory(prefix="gk-parts-") as tmp, moto_server() as url, \
-            contextlib.redirect_stdout(io.StringIO()):
-        cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
-                     audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
-        gk = gatekeeper.configure(cfg)
-        try:
-            gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
-                                                            "US", "verified")])
-            client = _client(url)
-            gatekeeper.aws.protect(client)
-            events = client.meta.events
-            events.register_first("before-parameter-build.ec2.RunInstances", stamp("pb0"))
-            events.register_last("before-parameter-build.ec2.RunInstances", stamp("pb1"))
-            events.register_first("request-created.ec2.RunInstances", stamp("rc"))
-            events.register_first("before-send.ec2.RunInstances", stamp("send"))
-            ami = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-            for i in range(calls + 30):
-                client.run_instances(ImageId=ami, InstanceType="p4d.24xlarge", MinCount=1, MaxCount=1)
-                if i == 29:
-                    for v in acc.values():
-                        v.clear()
-                elif i > 29:
-                    acc["decision span"].append(stamps["pb1"] - stamps["pb0"])
-                    acc["decision to request-created"].append(stamps["rc"] - stamps["pb1"])
-                    acc["request-created to before-send"].append(stamps["send"] - stamps["rc"])
-        finally:
-            runtime.reset()
+    with guarded_setup("gk-parts-") as (_, url):
+        client = _client(url)
+        gatekeeper.aws.protect(client)
+        events = client.meta.events
+        events.register_first("before-parameter-build.ec2.RunInstances", stamp("pb0"))
+        events.register_last("before-parameter-build.ec2.RunInstances", stamp("pb1"))
+        events.register_first("request-created.ec2.RunInstances", stamp("rc"))
+        events.register_first("before-send.ec2.RunInstances", stamp("send"))
+        ami = client.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        for i in range(calls + 30):
+            client.run_instances(ImageId=ami, InstanceType="p4d.24xlarge", MinCount=1, MaxCount=1)
+            if i == 29:
+                for v in acc.values():
+                    v.clear()
+            elif i > 29:
+                acc["decision span"].append(stamps["pb1"] - stamps["pb0"])
+                acc["decision to request-created"].append(stamps["rc"] - stamps["pb1"])
+                acc["request-created to before-send"].append(stamps["send"] - stamps["rc"])
     print(f"{calls} calls; load {os.getloadavg()[0]:.2f}")
     for part, xs in acc.items():
         if xs:

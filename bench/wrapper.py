@@ -107,14 +107,17 @@ def _client(url: str) -> Any:
     return boto3.session.Session(region_name="us-east-1", **CREDENTIALS).client("ec2", endpoint_url=url)
 
 
-def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str, Any]:
+@contextlib.contextmanager
+def guarded_setup(prefix: str, directory: str | None = None) -> Iterator[tuple[str, str]]:
+    """``(tmp, url)``: a temporary directory (in ``directory``), moto's server, and gatekeeper configured
+    there (SQLite store, file audit log) with moto's account a US customer; stdout silenced while it
+    runs, the runtime reset at the end. The wrapper benchmark's setting, shared by its probes."""
     import gatekeeper
     from gatekeeper import runtime
     from gatekeeper.config import AuditConfig, Config, StoreConfig
     from gatekeeper.model import CustomerProfile
 
-    out: dict[str, Any] = {"rounds": rounds, "calls_per_round": per_round}
-    with tempfile.TemporaryDirectory(prefix="gk-bench-") as tmp, moto_server() as url, \
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=directory) as tmp, moto_server() as url, \
             contextlib.redirect_stdout(io.StringIO()):
         cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/state.db", create=True),
                      audit=AuditConfig(url=f"file://{tmp}/audit", signing_key=f"{tmp}/key.pem"))
@@ -122,34 +125,42 @@ def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str
         try:
             gk.store.profiles.put_profiles([CustomerProfile("aws", MOTO_ACCOUNT, "Acme Analytics Inc.", "US", "US",
                                                             "US", "verified")])
-            raw, guarded = _client(url), _client(url)
-            if os.environ.get("GK_BENCH_ONE_STEP") == "1":
-                _one_step()
-            out["one_step"] = os.environ.get("GK_BENCH_ONE_STEP") == "1"
-            gatekeeper.aws.protect(guarded)
-            clocks = {"without": _HandlerClock(raw), "with": _HandlerClock(guarded)}
-            ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-            for label, itype in (("plain", "t3.micro"), ("controlled", "p4d.24xlarge")):
-                log(f"wrapper: RunInstances {itype}, {rounds} rounds x {per_round} calls a client")
-                with FsyncCounter() as fsyncs:  # the syncs the guard's audit records cost, in this run
-                    out[label] = _ab(url, clocks, ami, itype, rounds, per_round)
-                out[label]["instance_type"] = itype
-                out[label]["fsyncs"] = len(fsyncs.times_us)
-                out[label]["kernel_syncs"] = fsyncs.kernel_syncs
-                out[label]["fsync_p50_us"] = statistics.median(fsyncs.times_us) if fsyncs.times_us else None
-            # The unit of the guard's goal: a plain fsync (a ~1 kB record appended, then fdatasync, no
-            # early write-back) on the same disk, in this run: with write-back started at the decision
-            # the guard's own sync is shorter than this, and dividing by it would flatter nothing.
-            out["controlled"]["fsync_plain_p50_us"] = _plain_fsync_us(Path(tmp), 200)
-            # The noise floor: two clients without gatekeeper, measured the same way.
-            log(f"wrapper: A/A control (two clients without gatekeeper), {rounds} rounds x {per_round} calls")
-            other = _client(url)
-            out["control"] = _ab(url, {"without": clocks["without"], "with": _HandlerClock(other)}, ami, "t3.micro",
-                                 rounds, per_round)
-            out["control"]["instance_type"] = "t3.micro"
-            out["audit_records"] = sum(p.read_bytes().count(b"\n") for p in Path(tmp, "audit").glob("*.jsonl"))
+            yield tmp, url
         finally:
             runtime.reset()
+
+
+def measure(rounds: int, per_round: int, log: Callable[[str], None]) -> dict[str, Any]:
+    import gatekeeper
+
+    out: dict[str, Any] = {"rounds": rounds, "calls_per_round": per_round}
+    with guarded_setup("gk-bench-") as (tmp, url):
+        raw, guarded = _client(url), _client(url)
+        if os.environ.get("GK_BENCH_ONE_STEP") == "1":
+            _one_step()
+        out["one_step"] = os.environ.get("GK_BENCH_ONE_STEP") == "1"
+        gatekeeper.aws.protect(guarded)
+        clocks = {"without": _HandlerClock(raw), "with": _HandlerClock(guarded)}
+        ami = raw.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        for label, itype in (("plain", "t3.micro"), ("controlled", "p4d.24xlarge")):
+            log(f"wrapper: RunInstances {itype}, {rounds} rounds x {per_round} calls a client")
+            with FsyncCounter() as fsyncs:  # the syncs the guard's audit records cost, in this run
+                out[label] = _ab(url, clocks, ami, itype, rounds, per_round)
+            out[label]["instance_type"] = itype
+            out[label]["fsyncs"] = len(fsyncs.times_us)
+            out[label]["kernel_syncs"] = fsyncs.kernel_syncs
+            out[label]["fsync_p50_us"] = statistics.median(fsyncs.times_us) if fsyncs.times_us else None
+        # The unit of the guard's goal: a plain fsync (a ~1 kB record appended, then fdatasync, no
+        # early write-back) on the same disk, in this run: with write-back started at the decision
+        # the guard's own sync is shorter than this, and dividing by it would flatter nothing.
+        out["controlled"]["fsync_plain_p50_us"] = _plain_fsync_us(Path(tmp), 200)
+        # The noise floor: two clients without gatekeeper, measured the same way.
+        log(f"wrapper: A/A control (two clients without gatekeeper), {rounds} rounds x {per_round} calls")
+        other = _client(url)
+        out["control"] = _ab(url, {"without": clocks["without"], "with": _HandlerClock(other)}, ami, "t3.micro",
+                             rounds, per_round)
+        out["control"]["instance_type"] = "t3.micro"
+        out["audit_records"] = sum(p.read_bytes().count(b"\n") for p in Path(tmp, "audit").glob("*.jsonl"))
     return out
 
 
