@@ -247,40 +247,52 @@ def _screen_fn(store: ScreeningStore, pages: Pages, threshold: float, progress: 
 
 
 WORKER_CHUNK = 500  # profiles sent to a worker at a time: ~50 ms of matching, a few KB of names
-_REMEMBERED = 200_000  # (name, countries) whose hits a worker keeps for the rest of a load: ~50-90 MB
+_REMEMBERED = 200_000  # (name, countries) whose hits the command keeps for the rest of a load: ~50-90 MB
+
+_Key = tuple[str, tuple[str, ...]]
 
 
 def _screened_by_workers(index: ScreeningIndex, pages: Pages, threshold: float, workers: int
                          ) -> Iterator[SubjectResult]:
     """``screen_one`` of every profile of ``pages``, in order, computed by ``workers`` forked processes
     that share ``index``: only names and countries go to them, only hits come back, their
-    explanations already encoded as stored (a quarter of the writing process's work otherwise)."""
-    def chunks() -> Iterator[tuple[Sequence[CustomerProfile], list[tuple[str, tuple[str, ...]]]]]:
+    explanations already encoded as stored (a quarter of the writing process's work otherwise).
+
+    Many accounts share a legal name (a customer's several accounts; an eighth of the bench's
+    million): a (name, countries) whose hits are remembered is not sent again, nor twice in one
+    chunk. Exact: the hits depend on nothing else (the index and the threshold are fixed for the load).
+    """
+    remembered: dict[_Key, tuple[HitCandidate, ...]] = {}
+
+    def chunks() -> Iterator[tuple[tuple[Sequence[CustomerProfile], list[_Key], dict[_Key, tuple[HitCandidate, ...]],
+                                         list[_Key]], list[_Key]]]:
         for page in pages():
             for i in range(0, len(page), WORKER_CHUNK):
                 part = page[i:i + WORKER_CHUNK]
-                yield part, [(p.legal_name, p.countries) for p in part]
+                keys = [(p.legal_name, p.countries) for p in part]
+                known: dict[_Key, tuple[HitCandidate, ...]] = {}
+                sent: dict[_Key, None] = {}
+                for key in keys:
+                    if key not in known and key not in sent:
+                        found = remembered.get(key)
+                        if found is None:
+                            sent[key] = None
+                        else:
+                            known[key] = found
+                names = list(sent)
+                yield (part, keys, known, names), names
 
-    # Many accounts share a legal name (a customer's several accounts; an eighth of the bench's
-    # million): a worker screens a name and its countries once. Exact: the hits depend on nothing
-    # else (the index and the threshold are fixed for the load).
-    remembered: dict[tuple[str, tuple[str, ...]], tuple[HitCandidate, ...]] = {}
-
-    def screen(names: list[tuple[str, tuple[str, ...]]]) -> list[tuple[HitCandidate, ...]]:
-        out = []
-        for key in names:
-            found = remembered.get(key)
-            if found is None:
-                if len(remembered) >= _REMEMBERED:
-                    remembered.clear()
-                found = remembered[key] = _hits(index, key[0], key[1], threshold, encoded=True)
-            out.append(found)
-        return out
+    def screen(names: list[_Key]) -> list[tuple[HitCandidate, ...]]:
+        return [_hits(index, name, countries, threshold, encoded=True) for name, countries in names]
 
     index.prepare(threshold)  # built once here rather than once in each worker
-    for part, hits in ordered_map(screen, chunks(), workers):
-        for p, found in zip(part, hits, strict=True):
-            yield SubjectResult(p.provider, p.account_id, p.legal_name, found)
+    for (part, keys, known, names), hits in ordered_map(screen, chunks(), workers):
+        if len(remembered) + len(names) > _REMEMBERED:
+            remembered.clear()
+        for key, found in zip(names, hits, strict=True):
+            known[key] = remembered[key] = found
+        for p, key in zip(part, keys, strict=True):
+            yield SubjectResult(p.provider, p.account_id, p.legal_name, known[key])
 
 
 def _run(summary: WriteSummary, threshold: float, results: list[SubjectResult]) -> ScreeningRun:

@@ -203,6 +203,10 @@ class SQLDatabase(Protocol):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         ...
 
+    def query_values(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``query`` with each row a plain tuple of its columns, in the SELECT's order (bulk reads)."""
+        ...
+
     def ensure_schema(self, ddl: str) -> None:
         """SQLite: create the tables of ``ddl`` if missing. PostgreSQL: nothing (``store init`` migrates)."""
         ...

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool
 
@@ -239,6 +239,14 @@ class PostgresDatabase:
         try:
             with self.pool.connection() as raw:
                 return raw.execute(_pg(query), tuple(params)).fetchall()
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def query_values(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.check_schema()
+        try:
+            with self.pool.connection() as raw:
+                return raw.cursor(row_factory=tuple_row).execute(_pg(query), tuple(params)).fetchall()
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 

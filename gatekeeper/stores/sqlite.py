@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from gatekeeper.errors import ConfigError, StoreError
@@ -140,6 +141,15 @@ class SQLiteDatabase:
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         try:
             return self.connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {self._why(exc)}") from exc
+
+    def query_values(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            cursor = self.connection().cursor()
+            cursor.row_factory = None  # plain tuples: no Row built for each (a re-screening reads millions)
+            rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
+            return rows
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: {self._why(exc)}") from exc
 

@@ -148,6 +148,40 @@ def test_workers_store_what_one_process_stores(pair: tuple[Gatekeeper, Gatekeepe
         assert _hit_order(one) == _hit_order(many)
 
 
+@pytest.mark.parametrize("remembered", [200_000, 40])
+def test_a_name_and_its_countries_are_sent_once_while_remembered(
+        pair: tuple[Gatekeeper, Gatekeeper], lists: tuple[Path, Path, list[CustomerProfile]],
+        monkeypatch: pytest.MonkeyPatch, remembered: int) -> None:
+    """The command sends a (name, countries) to the workers only when its hits are not remembered
+    (the profiles repeat 300 of them, 200 more names come again with other countries); with a
+    small memory, forgotten ones are sent again. Either way the stored state is one process's."""
+    one, many = pair
+    _, second, people = lists
+    sent: list[tuple[str, tuple[str, ...]]] = []
+    real_map = service.ordered_map
+
+    def recording(fn: Any, chunks: Any, workers: int) -> Any:
+        def seen() -> Iterator[Any]:
+            for keep, names in chunks:
+                sent.extend(names)
+                yield keep, names
+        return real_map(fn, seen(), workers)
+
+    monkeypatch.setattr(service, "ordered_map", recording)
+    monkeypatch.setattr(service, "WORKER_CHUNK", 50)
+    monkeypatch.setattr(service, "_REMEMBERED", remembered)
+    load_list(one, second, list_date=date(2026, 12, 1), actor="test", workers=1)
+    load_list(many, second, list_date=date(2026, 12, 1), actor="test", workers=2)
+    assert _state(one) == _state(many)
+    distinct = {(p.legal_name, p.countries) for p in people}
+    assert set(sent) == distinct  # every one screened
+    if remembered > len(people):
+        # Sent again only while its first screening was in flight (a window of six chunks).
+        assert len(sent) < len(distinct) + 6 * 50 and len(sent) < len(people)
+    else:
+        assert len(sent) > len(distinct)  # forgotten, screened again
+
+
 def test_workers_from_the_configuration(tmp_path: Path, lists: tuple[Path, Path, list[CustomerProfile]],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """``[screening] workers`` is used when the call names none; 0 is the CPUs available."""
