@@ -247,7 +247,7 @@ def _screen_fn(store: ScreeningStore, pages: Pages, threshold: float, progress: 
 
 
 WORKER_CHUNK = 500  # profiles sent to a worker at a time: ~50 ms of matching, a few KB of names
-_REMEMBERED = 200_000  # (name, countries) whose hits the command keeps for the rest of a load: ~50-90 MB
+_REMEMBERED = 20_000  # (name, countries) whose hits the command keeps for the rest of a load: ~20 MB
 
 _Key = tuple[str, tuple[str, ...]]
 

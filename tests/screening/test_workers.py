@@ -148,7 +148,7 @@ def test_workers_store_what_one_process_stores(pair: tuple[Gatekeeper, Gatekeepe
         assert _hit_order(one) == _hit_order(many)
 
 
-@pytest.mark.parametrize("remembered", [200_000, 40])
+@pytest.mark.parametrize("remembered", [100_000, 40])
 def test_a_name_and_its_countries_are_sent_once_while_remembered(
         pair: tuple[Gatekeeper, Gatekeeper], lists: tuple[Path, Path, list[CustomerProfile]],
         monkeypatch: pytest.MonkeyPatch, remembered: int) -> None:
