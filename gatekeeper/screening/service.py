@@ -249,7 +249,11 @@ def _screen_fn(store: ScreeningStore, pages: Pages, threshold: float, progress: 
 WORKER_CHUNK = 500  # profiles sent to a worker at a time: ~50 ms of matching, a few KB of names
 _REMEMBERED = 20_000  # (name, countries) whose hits the command keeps for the rest of a load: ~20 MB
 
-_Key = tuple[str, tuple[str, ...]]
+_Key = tuple[str, tuple[str, ...]]  # a profile's legal name and countries: all its hits depend on
+_Hits = tuple[HitCandidate, ...]
+# What the command keeps beside a chunk sent to the workers: its profiles, their keys, the hits
+# already known for some of them, and the keys sent (whose hits come back in that order).
+_Kept = tuple[Sequence[CustomerProfile], list[_Key], dict[_Key, _Hits], list[_Key]]
 
 
 def _screened_by_workers(index: ScreeningIndex, pages: Pages, threshold: float, workers: int
@@ -262,16 +266,15 @@ def _screened_by_workers(index: ScreeningIndex, pages: Pages, threshold: float, 
     million): a (name, countries) whose hits are remembered is not sent again, nor twice in one
     chunk. Exact: the hits depend on nothing else (the index and the threshold are fixed for the load).
     """
-    remembered: dict[_Key, tuple[HitCandidate, ...]] = {}
+    remembered: dict[_Key, _Hits] = {}
 
-    def chunks() -> Iterator[tuple[tuple[Sequence[CustomerProfile], list[_Key], dict[_Key, tuple[HitCandidate, ...]],
-                                         list[_Key]], list[_Key]]]:
+    def chunks() -> Iterator[tuple[_Kept, list[_Key]]]:
         for page in pages():
             for i in range(0, len(page), WORKER_CHUNK):
                 part = page[i:i + WORKER_CHUNK]
                 keys = [(p.legal_name, p.countries) for p in part]
-                known: dict[_Key, tuple[HitCandidate, ...]] = {}
-                sent: dict[_Key, None] = {}
+                known: dict[_Key, _Hits] = {}
+                sent: dict[_Key, None] = {}  # in order, once
                 for key in keys:
                     if key not in known and key not in sent:
                         found = remembered.get(key)
@@ -282,7 +285,7 @@ def _screened_by_workers(index: ScreeningIndex, pages: Pages, threshold: float, 
                 names = list(sent)
                 yield (part, keys, known, names), names
 
-    def screen(names: list[_Key]) -> list[tuple[HitCandidate, ...]]:
+    def screen(names: list[_Key]) -> list[_Hits]:
         return [_hits(index, name, countries, threshold, encoded=True) for name, countries in names]
 
     index.prepare(threshold)  # built once here rather than once in each worker
